@@ -1,0 +1,122 @@
+package campaigns
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Store is a shop that carries an advertiser's products: the walking target
+// of an ad. Its ID is the advertiser's own; the pair (advertiser, ID) is
+// unique across navad.
+type Store struct {
+	ID           string   `json:"id"`
+	AdvertiserID string   `json:"advertiser_id,omitempty"`
+	Name         string   `json:"name"`
+	Address      string   `json:"address,omitempty"`
+	Lat          float64  `json:"lat"`
+	Lng          float64  `json:"lng"`
+	Products     []string `json:"products"`
+	// Hours are the weekly opening hours; empty means always open.
+	Hours Hours `json:"hours,omitempty"`
+}
+
+// Validate checks every field and returns an Invalid *Error naming each bad
+// one, or nil.
+func (s *Store) Validate() error {
+	var p Problems
+	s.check(&p)
+	return p.Err()
+}
+
+func (s *Store) check(p *Problems) {
+	checkID(p, "id", s.ID, true)
+	checkText(p, "name", s.Name, MaxNameLen, true)
+	checkText(p, "address", s.Address, MaxTextLen, false)
+	CheckLatLng(p, "lat", "lng", s.Lat, s.Lng)
+	switch {
+	case len(s.Products) == 0:
+		p.Add("products", "must list at least one product")
+	case len(s.Products) > MaxProductsStore:
+		p.Add("products", "must list at most %d products", MaxProductsStore)
+	default:
+		for i, id := range s.Products {
+			checkID(p, fmt.Sprintf("products[%d]", i), id, true)
+		}
+	}
+	if len(s.Hours) > MaxHourRanges {
+		p.Add("hours", "must have at most %d ranges", MaxHourRanges)
+	} else if _, hp := s.Hours.Compile(); hp.Len() > 0 {
+		p.Merge("hours", hp)
+	}
+}
+
+// RowProblem describes everything wrong with one row of an upload as a single
+// message ("lat must be between -90 and 90; products must list…"), or "".
+func (s *Store) RowProblem() string {
+	var p Problems
+	s.check(&p)
+	if p.Len() == 0 {
+		return ""
+	}
+	parts := make([]string, 0, p.Len())
+	for _, d := range p.details {
+		parts = append(parts, d.Field+" "+d.Message)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// HasProduct reports whether the store lists product.
+func (s *Store) HasProduct(product string) bool {
+	for _, p := range s.Products {
+		if p == product {
+			return true
+		}
+	}
+	return false
+}
+
+// StockUpdate is one row of a point-of-sale feed: whether a store has a
+// product in stock now.
+type StockUpdate struct {
+	StoreID   string `json:"store_id"`
+	ProductID string `json:"product_id"`
+	InStock   *bool  `json:"in_stock"`
+	Quantity  *int64 `json:"quantity,omitempty"`
+}
+
+// Available reports whether the row says the product can be bought: in_stock
+// when given, otherwise a positive quantity.
+func (u StockUpdate) Available() bool {
+	if u.InStock != nil {
+		return *u.InStock
+	}
+	return u.Quantity != nil && *u.Quantity > 0
+}
+
+// RowProblem describes what is wrong with the row, or "".
+func (u StockUpdate) RowProblem() string {
+	var p Problems
+	checkID(&p, "store_id", u.StoreID, true)
+	checkID(&p, "product_id", u.ProductID, true)
+	if u.InStock == nil && u.Quantity == nil {
+		p.Add("in_stock", "is required (or give quantity)")
+	}
+	if u.Quantity != nil && *u.Quantity < 0 {
+		p.Add("quantity", "must not be negative")
+	}
+	if p.Len() == 0 {
+		return ""
+	}
+	parts := make([]string, 0, p.Len())
+	for _, d := range p.details {
+		parts = append(parts, d.Field+" "+d.Message)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// StockKey names one product at one store of an advertiser.
+type StockKey struct {
+	AdvertiserID string
+	StoreID      string
+	ProductID    string
+}

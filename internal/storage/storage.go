@@ -1,0 +1,69 @@
+// Package storage declares what navad keeps durably and the contract every
+// backend honours: the embedded store (package boltstore) for one machine,
+// Redis (package redisstore) for many replicas. Package storagetest holds the
+// one contract test suite that runs against each.
+//
+// Every method returns *campaigns.Error values with the codes named in its
+// doc comment; any other error is internal. A method that returns nil has made
+// its write durable: a crash right after loses nothing.
+package storage
+
+import (
+	"context"
+
+	"github.com/navad/navad/campaigns"
+)
+
+// Catalog keeps the tenants and what they sell: accounts, campaigns, stores
+// and stock. It is the source of truth; the serving index is built from it.
+type Catalog interface {
+	// CreateAccount stores a new account with its key hashes.
+	// Conflict if the ID is taken or a key hash is already in use.
+	CreateAccount(ctx context.Context, a *campaigns.Account) error
+	// Account returns the account with the given ID. NotFound.
+	Account(ctx context.Context, id string) (*campaigns.Account, error)
+	// AccountByKeyHash returns the account holding the key hash. NotFound.
+	AccountByKeyHash(ctx context.Context, keyHash string) (*campaigns.Account, error)
+	// Accounts returns every account, ordered by ID.
+	Accounts(ctx context.Context) ([]*campaigns.Account, error)
+	// SetAccountKeys replaces the key hashes of an account atomically.
+	// NotFound; Conflict if a new hash belongs to another account.
+	SetAccountKeys(ctx context.Context, id string, keyHashes []string) error
+
+	// PutCampaign creates or replaces a campaign (by ID).
+	PutCampaign(ctx context.Context, c *campaigns.Campaign) error
+	// Campaign returns the campaign with the given ID. NotFound.
+	Campaign(ctx context.Context, id string) (*campaigns.Campaign, error)
+	// Campaigns returns the campaigns of one advertiser, or of all when
+	// advertiserID is "", ordered by ID.
+	Campaigns(ctx context.Context, advertiserID string) ([]*campaigns.Campaign, error)
+	// DeleteCampaign removes a campaign. NotFound.
+	DeleteCampaign(ctx context.Context, id string) error
+
+	// PutStores upserts stores of one advertiser (by store ID) all or
+	// nothing. Stores are stored with AdvertiserID set to advertiserID.
+	PutStores(ctx context.Context, advertiserID string, stores []campaigns.Store) error
+	// Store returns one store of an advertiser. NotFound.
+	Store(ctx context.Context, advertiserID, storeID string) (*campaigns.Store, error)
+	// Stores calls fn for every store of an advertiser, or of all when
+	// advertiserID is "", ordered by (advertiser, store ID), until fn returns
+	// false. The *Store passed to fn is fn's to keep.
+	Stores(ctx context.Context, advertiserID string, fn func(*campaigns.Store) bool) error
+	// DeleteStore removes a store and its stock rows. NotFound.
+	DeleteStore(ctx context.Context, advertiserID, storeID string) error
+
+	// PutStock records a point-of-sale batch of one advertiser all or
+	// nothing. Invalid, with a Detail per row (Row counted from 1), when a
+	// row names a store the advertiser does not have.
+	PutStock(ctx context.Context, advertiserID string, rows []campaigns.StockUpdate) error
+	// OutOfStock calls fn for every (store, product) of an advertiser, or of
+	// all when advertiserID is "", that was last reported out of stock, until
+	// fn returns false.
+	OutOfStock(ctx context.Context, advertiserID string, fn func(campaigns.StockKey) bool) error
+
+	// Ping reports whether the backend can serve reads and writes now.
+	// Unavailable.
+	Ping(ctx context.Context) error
+	// Close releases the backend. Further calls fail.
+	Close() error
+}
