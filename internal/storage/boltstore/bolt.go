@@ -1,0 +1,268 @@
+// Package boltstore is navad's embedded storage backend: a storage.Catalog
+// kept in one bbolt database file, for a single machine that serves the whole
+// country without any other process to run.
+//
+// # Layout
+//
+// Each kind of record has its own bucket. Composite keys join their parts
+// with a NUL byte, which identifiers never contain (campaigns.ValidateID) and
+// which sorts before every other byte, so byte order of a key is the order of
+// its parts as a tuple and a per-advertiser scan is a prefix scan:
+//
+//	accounts    account ID                    → JSON account, key hashes included
+//	keys        key hash                      → account ID (keeps hashes unique)
+//	campaigns   campaign ID                   → JSON campaign
+//	by_adv      advertiser ID NUL campaign ID → empty (campaigns of one advertiser)
+//	stores      advertiser ID NUL store ID    → binary store (see codec.go)
+//	stockout    advertiser ID NUL store ID NUL product ID → empty
+//	meta        "schema"                      → layout version
+//
+// Only out-of-stock reports are kept: a product reported back in stock loses
+// its row, so OutOfStock is a scan of what is actually out.
+//
+// # Durability and concurrency
+//
+// A method that returns nil has committed its transaction, and bbolt fsyncs
+// on commit, so the write survives a crash. Writes that the Catalog contract
+// calls all or nothing are one transaction. A Store is safe for concurrent
+// use; bbolt runs one writer at a time and readers alongside it.
+//
+// Long iterations (Stores, OutOfStock) read in chunks, each in its own short
+// read transaction, and call fn between them. That keeps a slow fn from
+// holding a read transaction open, which in bbolt would block writers that
+// need to grow the file, and lets fn call back into the Store. The price is
+// that an iteration is not a snapshot: a store written while it runs may or
+// may not be visited; every key is visited at most once, in key order.
+package boltstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/storage"
+)
+
+var _ storage.Catalog = (*Store)(nil)
+
+// FileName is the name of the database file that Open keeps in its directory.
+const FileName = "navad.db"
+
+// ErrClosed is returned (wrapped) by every method of a Store called after
+// Close. Ping returns an Unavailable *campaigns.Error instead.
+var ErrClosed = errors.New("boltstore: closed")
+
+// schemaVersion is the layout described in the package comment. Open refuses
+// a file written by a newer layout rather than misread it.
+const schemaVersion = 1
+
+var (
+	bucketAccounts  = []byte("accounts")
+	bucketKeys      = []byte("keys")
+	bucketCampaigns = []byte("campaigns")
+	bucketByAdv     = []byte("by_adv")
+	bucketStores    = []byte("stores")
+	bucketStockOut  = []byte("stockout")
+	bucketMeta      = []byte("meta")
+
+	allBuckets = [][]byte{bucketAccounts, bucketKeys, bucketCampaigns, bucketByAdv, bucketStores, bucketStockOut, bucketMeta}
+
+	keySchema = []byte("schema")
+)
+
+// sep joins the parts of a composite key.
+const sep = 0
+
+// Store is a storage.Catalog in a bbolt file. Create one with Open; it is
+// safe for concurrent use.
+type Store struct {
+	db *bolt.DB
+
+	mu     sync.RWMutex // guards closed against a concurrent Close
+	closed bool
+}
+
+// Option changes how Open opens the database.
+type Option func(*options)
+
+type options struct {
+	lockTimeout time.Duration
+}
+
+// WithLockTimeout sets how long Open waits for another process to release
+// the database file (bbolt takes an exclusive file lock). The default is 5s;
+// zero waits forever.
+func WithLockTimeout(d time.Duration) Option {
+	return func(o *options) { o.lockTimeout = d }
+}
+
+// Open opens the database in dir, creating the directory and the file when
+// they do not exist yet.
+func Open(dir string, opts ...Option) (*Store, error) {
+	o := options{lockTimeout: 5 * time.Second}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if dir == "" {
+		return nil, errors.New("open bolt store: empty directory")
+	}
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return nil, fmt.Errorf("open bolt store: %w", err)
+	}
+	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{
+		Timeout: o.lockTimeout,
+		// The map freelist is bbolt's recommendation for large files; a
+		// national store table is a few hundred megabytes.
+		FreelistType: bolt.FreelistMapType,
+		// NoSync stays false: a nil return from a write means it is on disk.
+	})
+	if err != nil {
+		return nil, fmt.Errorf("open bolt store: %w", err)
+	}
+	if err := db.Update(initSchema); err != nil {
+		_ = db.Close() // the schema error is the one to report
+		return nil, fmt.Errorf("open bolt store: %w", err)
+	}
+	return &Store{db: db}, nil
+}
+
+func initSchema(tx *bolt.Tx) error {
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("bucket %s: %w", name, err)
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	if v := meta.Get(keySchema); v != nil {
+		if len(v) != 1 || v[0] > schemaVersion {
+			return fmt.Errorf("file has schema version %v, this build knows %d", v, schemaVersion)
+		}
+		return nil
+	}
+	return meta.Put(keySchema, []byte{schemaVersion})
+}
+
+// Path returns the path of the database file.
+func (s *Store) Path() string { return s.db.Path() }
+
+// Close closes the database file. It waits for transactions in progress.
+// Closing a closed Store does nothing and returns nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	if err := s.db.Close(); err != nil {
+		return fmt.Errorf("close bolt store: %w", err)
+	}
+	return nil
+}
+
+// Ping reports whether the database can serve reads and writes now, by
+// committing an empty write transaction. Unavailable; the error also wraps
+// the cause (ErrClosed, ctx.Err(), or bbolt's) for errors.Is.
+func (s *Store) Ping(ctx context.Context) error {
+	unavailable := func(err error) error {
+		return fmt.Errorf("ping: %w: %w", campaigns.Errorf(campaigns.Unavailable, "bolt store unavailable"), err)
+	}
+	if err := s.begin(ctx); err != nil {
+		return unavailable(err)
+	}
+	defer s.end()
+	if err := s.db.Update(func(*bolt.Tx) error { return nil }); err != nil {
+		return unavailable(err)
+	}
+	return nil
+}
+
+// begin checks that the Store is open and ctx is live, and holds off Close
+// until end. Every method calls it first.
+func (s *Store) begin(ctx context.Context) error {
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		s.mu.RUnlock()
+		return err
+	}
+	return nil
+}
+
+func (s *Store) end() { s.mu.RUnlock() }
+
+// view runs fn in a read transaction, for the methods whose whole work is one
+// transaction.
+func (s *Store) view(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	defer s.end()
+	return s.db.View(fn)
+}
+
+// update runs fn in a write transaction and commits it durably.
+func (s *Store) update(ctx context.Context, fn func(*bolt.Tx) error) error {
+	if err := s.begin(ctx); err != nil {
+		return err
+	}
+	defer s.end()
+	return s.db.Update(fn)
+}
+
+// checkKey reports whether id can be a key or a key part: bbolt wants a
+// non-empty key, and a NUL inside would blur composite keys. The HTTP layer
+// validates identifiers before they get here; this guards the file.
+func checkKey(what, id string) error {
+	if id == "" {
+		return fmt.Errorf("empty %s", what)
+	}
+	if len(id) > campaigns.MaxIDLen*4 {
+		return fmt.Errorf("%s of %d bytes is too long", what, len(id))
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] == sep {
+			return fmt.Errorf("%s %q contains a NUL byte", what, id)
+		}
+	}
+	return nil
+}
+
+// validKey reports whether id could have been written by checkKey's rules;
+// lookups of anything else are simply not found.
+func validKey(id string) bool { return checkKey("", id) == nil }
+
+// joinKey returns the parts joined with sep.
+func joinKey(parts ...string) []byte {
+	n := len(parts) - 1
+	for _, p := range parts {
+		n += len(p)
+	}
+	k := make([]byte, 0, n)
+	for i, p := range parts {
+		if i > 0 {
+			k = append(k, sep)
+		}
+		k = append(k, p...)
+	}
+	return k
+}
+
+// prefixKey returns the key prefix of everything under advertiserID, or nil
+// (everything) when it is "".
+func prefixKey(advertiserID string) []byte {
+	if advertiserID == "" {
+		return nil
+	}
+	return append([]byte(advertiserID), sep)
+}

@@ -1,0 +1,154 @@
+package boltstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/navad/navad/campaigns"
+)
+
+// Campaigns are stored as JSON: there are thousands, not millions, they are
+// read once at start and on change, and JSON keeps every field (and the zone
+// offset of times) without a codec to maintain.
+
+func decodeCampaign(v []byte) (*campaigns.Campaign, error) {
+	c := new(campaigns.Campaign)
+	if err := json.Unmarshal(v, c); err != nil {
+		return nil, fmt.Errorf("decode campaign: %w", err)
+	}
+	return c, nil
+}
+
+// PutCampaign creates or replaces a campaign (by ID).
+func (s *Store) PutCampaign(ctx context.Context, c *campaigns.Campaign) error {
+	if err := checkKey("campaign id", c.ID); err != nil {
+		return fmt.Errorf("put campaign: %w", err)
+	}
+	if err := checkKey("advertiser id", c.AdvertiserID); err != nil {
+		return fmt.Errorf("put campaign: %w", err)
+	}
+	v, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("put campaign: %w", err)
+	}
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		all, byAdv := tx.Bucket(bucketCampaigns), tx.Bucket(bucketByAdv)
+		id := []byte(c.ID)
+		if old := all.Get(id); old != nil {
+			prev, err := decodeCampaign(old)
+			if err != nil {
+				return err
+			}
+			if prev.AdvertiserID != c.AdvertiserID {
+				if err := byAdv.Delete(joinKey(prev.AdvertiserID, c.ID)); err != nil {
+					return err
+				}
+			}
+		}
+		if err := byAdv.Put(joinKey(c.AdvertiserID, c.ID), empty); err != nil {
+			return err
+		}
+		return all.Put(id, v)
+	})
+	if err != nil {
+		return fmt.Errorf("put campaign: %w", err)
+	}
+	return nil
+}
+
+// Campaign returns the campaign with the given ID. NotFound.
+func (s *Store) Campaign(ctx context.Context, id string) (*campaigns.Campaign, error) {
+	var v []byte
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		if validKey(id) {
+			v = bytes.Clone(tx.Bucket(bucketCampaigns).Get([]byte(id)))
+		}
+		if v == nil {
+			return campaigns.Errorf(campaigns.NotFound, "campaign %q not found", id)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("get campaign: %w", err)
+	}
+	c, err := decodeCampaign(v)
+	if err != nil {
+		return nil, fmt.Errorf("get campaign: %w", err)
+	}
+	return c, nil
+}
+
+// Campaigns returns the campaigns of one advertiser, or of all when
+// advertiserID is "", ordered by ID.
+func (s *Store) Campaigns(ctx context.Context, advertiserID string) ([]*campaigns.Campaign, error) {
+	// Copy the raw records in the transaction and decode them after it, so
+	// that the read transaction stays short.
+	var raw [][]byte
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		all := tx.Bucket(bucketCampaigns)
+		if advertiserID == "" {
+			return all.ForEach(func(_, v []byte) error {
+				raw = append(raw, bytes.Clone(v))
+				return nil
+			})
+		}
+		if !validKey(advertiserID) {
+			return nil
+		}
+		prefix := prefixKey(advertiserID)
+		c := tx.Bucket(bucketByAdv).Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			v := all.Get(k[len(prefix):])
+			if v == nil {
+				return fmt.Errorf("index names missing campaign %q", k[len(prefix):])
+			}
+			raw = append(raw, bytes.Clone(v))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list campaigns: %w", err)
+	}
+	list := make([]*campaigns.Campaign, 0, len(raw))
+	for _, v := range raw {
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("list campaigns: %w", err)
+		}
+		c, err := decodeCampaign(v)
+		if err != nil {
+			return nil, fmt.Errorf("list campaigns: %w", err)
+		}
+		list = append(list, c)
+	}
+	return list, nil
+}
+
+// DeleteCampaign removes a campaign. NotFound.
+func (s *Store) DeleteCampaign(ctx context.Context, id string) error {
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		all := tx.Bucket(bucketCampaigns)
+		var v []byte
+		if validKey(id) {
+			v = all.Get([]byte(id))
+		}
+		if v == nil {
+			return campaigns.Errorf(campaigns.NotFound, "campaign %q not found", id)
+		}
+		c, err := decodeCampaign(v)
+		if err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketByAdv).Delete(joinKey(c.AdvertiserID, id)); err != nil {
+			return err
+		}
+		return all.Delete([]byte(id))
+	})
+	if err != nil {
+		return fmt.Errorf("delete campaign: %w", err)
+	}
+	return nil
+}
