@@ -41,6 +41,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -56,7 +57,7 @@ var _ storage.Catalog = (*Store)(nil)
 const FileName = "navad.db"
 
 // ErrClosed is returned (wrapped) by every method of a Store called after
-// Close. Ping returns an Unavailable *campaigns.Error instead.
+// Close. Ping returns an Unavailable *campaigns.Error that wraps it.
 var ErrClosed = errors.New("boltstore: closed")
 
 // schemaVersion is the layout described in the package comment. Open refuses
@@ -76,6 +77,10 @@ var (
 
 	keySchema = []byte("schema")
 )
+
+// initialMmapSize is 1 GiB, some four times the file of a million stores,
+// on 64-bit platforms; 32-bit ones have no address space to spare.
+const initialMmapSize = (1 << 30) * (strconv.IntSize / 64)
 
 // sep joins the parts of a composite key.
 const sep = 0
@@ -121,6 +126,12 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		// The map freelist is bbolt's recommendation for large files; a
 		// national store table is a few hundred megabytes.
 		FreelistType: bolt.FreelistMapType,
+		// Reserve address space (not memory) for a national catalogue up
+		// front. Each time bbolt outgrows its mapping it remaps, and a
+		// write transaction then copies every node it holds out of the old
+		// mapping: without this a million-store upload spends half its
+		// time remapping.
+		InitialMmapSize: initialMmapSize,
 		// NoSync stays false: a nil return from a write means it is on disk.
 	})
 	if err != nil {

@@ -47,7 +47,12 @@ func (s *Store) PutStores(ctx context.Context, advertiserID string, stores []cam
 	// slices to live until commit.
 	type row struct{ key, val []byte }
 	rows := make([]row, len(stores))
-	var keyBuf, valBuf []byte
+	keyLen, valLen := 0, 0
+	for i := range stores {
+		keyLen += len(advertiserID) + 1 + len(stores[i].ID)
+		valLen += storeSize(&stores[i])
+	}
+	keyBuf, valBuf := make([]byte, 0, keyLen), make([]byte, 0, valLen)
 	keyOff := make([]int, len(stores)+1)
 	valOff := make([]int, len(stores)+1)
 	for i := range stores {
@@ -142,7 +147,7 @@ func (s *Store) DeleteStore(ctx context.Context, advertiserID, storeID string) e
 		// Collect, then delete: deleting under a moving bbolt cursor can
 		// skip keys.
 		stock := tx.Bucket(bucketStockOut)
-		prefix := append(key, sep)
+		prefix := joinKey(advertiserID, storeID, "") // ends in sep: not "s1-b" for "s1"
 		var doomed [][]byte
 		c := stock.Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {

@@ -114,6 +114,25 @@ func testStoreDuplicates(t *testing.T, c storage.Catalog) {
 	for i := range want {
 		wantStore(t, got[i], &want[i])
 	}
+
+	// Many duplicates in scrambled order: still the last of each wins.
+	var give []campaigns.Store
+	for round := range 4 {
+		for i := range 50 {
+			id := fmt.Sprintf("d%02d", (i*7+round*13)%50)
+			give = append(give, store(id, fmt.Sprintf("round %d", round)))
+		}
+	}
+	must(t, c.PutStores(ctx, "adv_2", give))
+	got = collectStores(t, c, "adv_2")
+	if len(got) != 50 {
+		t.Fatalf("%d stores, want 50", len(got))
+	}
+	for _, s := range got {
+		if s.Name != "round 3" {
+			t.Fatalf("store %s is %q, want the last upload's %q", s.ID, s.Name, "round 3")
+		}
+	}
 }
 
 func testStoreAllOrNothing(t *testing.T, c storage.Catalog) {
