@@ -120,3 +120,30 @@ type StockKey struct {
 	StoreID      string
 	ProductID    string
 }
+
+// CheckStores validates an upload: every row, and that no store ID appears
+// twice. It returns an Invalid *Error listing every bad row, or nil. Row
+// numbers come from rowNumbers when given (a CSV line, say), else count from 1.
+func CheckStores(stores []Store, rowNumbers []int) error {
+	var p Problems
+	seen := make(map[string]int, len(stores))
+	for i := range stores {
+		row := i + 1
+		if i < len(rowNumbers) {
+			row = rowNumbers[i]
+		}
+		msg := stores[i].RowProblem()
+		if first, dup := seen[stores[i].ID]; dup && stores[i].ID != "" {
+			if msg != "" {
+				msg += "; "
+			}
+			msg += fmt.Sprintf("id %q repeats row %d", stores[i].ID, first)
+		} else {
+			seen[stores[i].ID] = row
+		}
+		if msg != "" {
+			p.AddRow(row, "%s", msg)
+		}
+	}
+	return p.Err()
+}

@@ -1,0 +1,107 @@
+package campaigns
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// UploadFormat is the encoding of a bulk store list.
+type UploadFormat string
+
+// Store list formats.
+const (
+	JSONArray UploadFormat = "json"
+	CSV       UploadFormat = "csv"
+	GeoJSON   UploadFormat = "geojson"
+)
+
+// Upload is a parsed store list: the stores and, for each, the row number a
+// person would use to find it in the file (a spreadsheet's line number for
+// CSV, with the header as row 1; the element's position from 1 for JSON and
+// GeoJSON).
+type Upload struct {
+	Stores []Store
+	Rows   []int
+}
+
+// ReadStores parses a store list. Every row that cannot be read is reported
+// in one Invalid *Error with its row number; so is a list longer than
+// maxRows. Rows that parse are not yet validated: see CheckStores.
+func ReadStores(r io.Reader, format UploadFormat, maxRows int) (*Upload, error) {
+	switch format {
+	case JSONArray:
+		return readStoresJSON(r, maxRows)
+	case CSV:
+		return readStoresCSV(r, maxRows)
+	case GeoJSON:
+		return readStoresGeoJSON(r, maxRows)
+	}
+	return nil, Errorf(Invalid, "unknown store list format %q", format)
+}
+
+// readStoresJSON reads a JSON array of stores element by element, so that a
+// badly typed element is reported with its position and the rest are still
+// checked.
+func readStoresJSON(r io.Reader, maxRows int) (*Upload, error) {
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := expectDelim(dec, '['); err != nil {
+		return nil, err
+	}
+	up := &Upload{}
+	var p Problems
+	for row := 1; dec.More(); row++ {
+		if row > maxRows {
+			return nil, Errorf(Invalid, "an upload holds at most %d stores", maxRows)
+		}
+		var s Store
+		if err := dec.Decode(&s); err != nil {
+			var typ *json.UnmarshalTypeError
+			if errors.As(err, &typ) || isUnknownField(err) {
+				p.AddRow(row, "%s", ErrorMessage(JSONError(err)))
+				continue
+			}
+			return nil, rowSyntaxError(row, err)
+		}
+		up.Stores = append(up.Stores, s)
+		up.Rows = append(up.Rows, row)
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, JSONError(err)
+	}
+	if dec.More() {
+		return nil, Errorf(Invalid, "unexpected data after the JSON array")
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	return up, nil
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return JSONError(err)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != want {
+		kind := "an array"
+		if want == '{' {
+			kind = "an object"
+		}
+		return Errorf(Invalid, "the body must be %s", kind)
+	}
+	return nil
+}
+
+func isUnknownField(err error) bool {
+	return err != nil && len(err.Error()) > 20 && err.Error()[:20] == "json: unknown field "
+}
+
+func rowSyntaxError(row int, err error) error {
+	e := JSONError(err).(*Error)
+	return &Error{Code: Invalid, Message: fmt.Sprintf("row %d: %s", row, e.Message),
+		Details: []Detail{{Row: row, Message: e.Message}}}
+}

@@ -1,0 +1,129 @@
+package campaigns
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+)
+
+// csvColumns are the columns a CSV store list may have; the first five
+// without address are required.
+var csvColumns = []string{"id", "name", "address", "lat", "lng", "products"}
+
+// readStoresCSV reads a CSV store list with a header row, in UTF-8 with or
+// without the byte-order mark Excel writes. Products are separated by "|".
+// Row numbers are the record numbers a spreadsheet shows (the header is 1).
+func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
+	br := bufio.NewReaderSize(r, 64<<10)
+	if bom, _ := br.Peek(3); bytes.Equal(bom, []byte{0xEF, 0xBB, 0xBF}) {
+		_, _ = br.Discard(3)
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1 // checked per row, so every bad row is reported
+	cr.ReuseRecord = true
+	header, err := cr.Read()
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errorf(Invalid, "the CSV is empty; the first row must be the header %s", strings.Join(csvColumns, ","))
+		}
+		return nil, csvError(1, err)
+	}
+	col := make(map[string]int)
+	var p Problems
+	for i, h := range header {
+		h = strings.ToLower(strings.TrimSpace(h))
+		switch {
+		case !contains(csvColumns, h):
+			p.AddRow(1, "unknown column %q; the columns are %s", h, strings.Join(csvColumns, ","))
+		case col[h] != 0:
+			p.AddRow(1, "column %q appears twice", h)
+		default:
+			col[h] = i + 1 // 0 means absent
+		}
+	}
+	for _, need := range []string{"id", "name", "lat", "lng", "products"} {
+		if col[need] == 0 {
+			p.AddRow(1, "the header lacks the column %q", need)
+		}
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	width := len(header)
+	up := &Upload{}
+	for row := 2; ; row++ {
+		rec, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if errors.As(err, &pe) && !errors.Is(pe.Err, csv.ErrFieldCount) {
+				return nil, csvError(row, err)
+			}
+		}
+		if row-1 > maxRows {
+			return nil, Errorf(Invalid, "an upload holds at most %d stores", maxRows)
+		}
+		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+			continue // a blank line, as spreadsheets leave at the end
+		}
+		if len(rec) != width {
+			p.AddRow(row, "has %d fields, the header has %d", len(rec), width)
+			continue
+		}
+		field := func(name string) string {
+			if i := col[name]; i > 0 {
+				return strings.TrimSpace(rec[i-1])
+			}
+			return ""
+		}
+		s := Store{ID: field("id"), Name: field("name"), Address: field("address")}
+		var bad []string
+		if s.Lat, err = strconv.ParseFloat(field("lat"), 64); err != nil {
+			bad = append(bad, fmt.Sprintf("lat %q is not a number", field("lat")))
+		}
+		if s.Lng, err = strconv.ParseFloat(field("lng"), 64); err != nil {
+			bad = append(bad, fmt.Sprintf("lng %q is not a number", field("lng")))
+		}
+		if prods := field("products"); prods != "" {
+			for _, pr := range strings.Split(prods, "|") {
+				s.Products = append(s.Products, strings.TrimSpace(pr))
+			}
+		}
+		if len(bad) > 0 {
+			p.AddRow(row, "%s", strings.Join(bad, "; "))
+			continue
+		}
+		up.Stores = append(up.Stores, s)
+		up.Rows = append(up.Rows, row)
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	return up, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func csvError(row int, err error) error {
+	msg := err.Error()
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		msg = pe.Err.Error()
+	}
+	return &Error{Code: Invalid, Message: fmt.Sprintf("row %d: malformed CSV: %s", row, msg),
+		Details: []Detail{{Row: row, Message: "malformed CSV: " + msg}}}
+}

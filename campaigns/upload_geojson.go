@@ -1,0 +1,150 @@
+package campaigns
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+
+	"io"
+	"math"
+	"strings"
+)
+
+// geoFeature is one element of a GeoJSON FeatureCollection of stores.
+type geoFeature struct {
+	Type     string          `json:"type"`
+	ID       json.RawMessage `json:"id"`
+	Geometry *struct {
+		Type        string    `json:"type"`
+		Coordinates []float64 `json:"coordinates"`
+	} `json:"geometry"`
+	Properties map[string]json.RawMessage `json:"properties"`
+}
+
+// readStoresGeoJSON reads a FeatureCollection of Points whose properties
+// carry id (or the feature's id), name, address, products (an array, or a
+// "|"-separated string) and hours. Row numbers are feature positions from 1.
+func readStoresGeoJSON(r io.Reader, maxRows int) (*Upload, error) {
+	dec := json.NewDecoder(bufio.NewReaderSize(r, 64<<10))
+	if err := expectDelim(dec, '{'); err != nil {
+		return nil, err
+	}
+	up := &Upload{}
+	var p Problems
+	sawType, sawFeatures := false, false
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, JSONError(err)
+		}
+		key, _ := tok.(string)
+		switch key {
+		case "type":
+			var t string
+			if err := dec.Decode(&t); err != nil || t != "FeatureCollection" {
+				return nil, Errorf(Invalid, `the GeoJSON must be a "FeatureCollection"`)
+			}
+			sawType = true
+		case "features":
+			sawFeatures = true
+			if err := expectDelim(dec, '['); err != nil {
+				return nil, Errorf(Invalid, "features must be an array")
+			}
+			for row := 1; dec.More(); row++ {
+				if row > maxRows {
+					return nil, Errorf(Invalid, "an upload holds at most %d stores", maxRows)
+				}
+				var raw json.RawMessage
+				if err := dec.Decode(&raw); err != nil {
+					return nil, rowSyntaxError(row, err)
+				}
+				s, msg := featureStore(raw)
+				if msg != "" {
+					p.AddRow(row, "%s", msg)
+					continue
+				}
+				up.Stores = append(up.Stores, s)
+				up.Rows = append(up.Rows, row)
+			}
+			if _, err := dec.Token(); err != nil {
+				return nil, JSONError(err)
+			}
+		default:
+			var skip json.RawMessage // bbox, name, crs…: allowed and ignored
+			if err := dec.Decode(&skip); err != nil {
+				return nil, JSONError(err)
+			}
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, JSONError(err)
+	}
+	if !sawType || !sawFeatures {
+		return nil, Errorf(Invalid, `the GeoJSON must be a "FeatureCollection" with "features"`)
+	}
+	if err := p.Err(); err != nil {
+		return nil, err
+	}
+	return up, nil
+}
+
+func featureStore(raw json.RawMessage) (Store, string) {
+	var f geoFeature
+	if err := json.Unmarshal(raw, &f); err != nil {
+		return Store{}, ErrorMessage(JSONError(err))
+	}
+	var bad []string
+	if f.Type != "Feature" {
+		bad = append(bad, `type must be "Feature"`)
+	}
+	var s Store
+	switch {
+	case f.Geometry == nil || f.Geometry.Type != "Point":
+		bad = append(bad, "geometry must be a Point")
+	case len(f.Geometry.Coordinates) < 2 || len(f.Geometry.Coordinates) > 3:
+		bad = append(bad, "coordinates must be [lng, lat]")
+	default:
+		s.Lng, s.Lat = f.Geometry.Coordinates[0], f.Geometry.Coordinates[1]
+		if math.IsInf(s.Lat, 0) || math.IsInf(s.Lng, 0) {
+			bad = append(bad, "coordinates must be finite")
+		}
+	}
+	str := func(name string, dst *string) {
+		if v, ok := f.Properties[name]; ok && string(v) != "null" {
+			if err := json.Unmarshal(v, dst); err != nil {
+				bad = append(bad, name+" must be a string")
+			}
+		}
+	}
+	str("id", &s.ID)
+	if s.ID == "" && len(f.ID) > 0 {
+		if err := json.Unmarshal(f.ID, &s.ID); err != nil {
+			s.ID = strings.Trim(string(bytes.TrimSpace(f.ID)), `"`)
+		}
+	}
+	str("name", &s.Name)
+	str("address", &s.Address)
+	if v, ok := f.Properties["products"]; ok {
+		var list []string
+		var joined string
+		switch {
+		case json.Unmarshal(v, &list) == nil:
+			s.Products = list
+		case json.Unmarshal(v, &joined) == nil:
+			for _, pr := range strings.Split(joined, "|") {
+				s.Products = append(s.Products, strings.TrimSpace(pr))
+			}
+		default:
+			bad = append(bad, "products must be an array of strings or a |-separated string")
+		}
+	}
+	if v, ok := f.Properties["hours"]; ok && string(v) != "null" {
+		if err := json.Unmarshal(v, &s.Hours); err != nil {
+			bad = append(bad, "hours must be an array of {days, from, to}")
+		}
+	}
+	if len(bad) > 0 {
+		return Store{}, strings.Join(bad, "; ")
+	}
+	return s, ""
+}
