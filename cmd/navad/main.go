@@ -1,0 +1,264 @@
+// Command navad is the navad ad server: it reads its configuration from
+// flags and NAVAD_* variables, opens the store, loads the serving index and
+// serves the HTTP API until SIGINT or SIGTERM, then shuts down gracefully.
+//
+// This package only wires; everything it builds lives under internal/.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+	_ "time/tzdata" // schedules must work on hosts without a zoneinfo database
+
+	"github.com/navad/navad/internal/auth"
+	"github.com/navad/navad/internal/catalog"
+	"github.com/navad/navad/internal/config"
+	"github.com/navad/navad/internal/demo"
+	"github.com/navad/navad/internal/httpapi"
+	"github.com/navad/navad/internal/serving"
+	"github.com/navad/navad/internal/storage"
+	"github.com/navad/navad/internal/storage/boltstore"
+)
+
+func main() {
+	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "navad:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	m := NewMain(stdout, stderr)
+	if err := m.ParseFlags(args, getenv); err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := m.Run(ctx); err != nil {
+		_ = m.Close()
+		return err
+	}
+	<-ctx.Done()
+	m.Logger.Info("shutting down")
+	return m.Close()
+}
+
+// Main is a navad server's whole life: parse, run, close. End-to-end tests
+// use it to run the real wiring.
+type Main struct {
+	Config config.Config
+	Logger *slog.Logger
+
+	stdout, stderr io.Writer
+	tempDir        string // the demo's data directory, removed on Close
+
+	Store   storage.Catalog
+	Index   *serving.Index
+	Engine  *serving.Engine
+	Catalog *catalog.Service
+	HTTP    *httpapi.Server
+
+	listener net.Listener
+	server   *http.Server
+	serveErr chan error
+	wg       sync.WaitGroup
+	closed   bool
+}
+
+// NewMain returns a Main that prints to stdout (the demo's keys) and logs to
+// stderr.
+func NewMain(stdout, stderr io.Writer) *Main {
+	return &Main{stdout: stdout, stderr: stderr, Config: config.Default()}
+}
+
+// ParseFlags reads the configuration; every problem is reported at once.
+func (m *Main) ParseFlags(args []string, getenv func(string) string) error {
+	cfg, err := config.Parse(args, getenv)
+	if err != nil {
+		return err
+	}
+	m.Config = cfg
+	return nil
+}
+
+// Addr returns the address the server listens on, once Run has returned.
+func (m *Main) Addr() string {
+	if m.listener == nil {
+		return ""
+	}
+	return m.listener.Addr().String()
+}
+
+// Run opens the store, loads the index, starts listening and returns; the
+// server runs until Close.
+func (m *Main) Run(ctx context.Context) error {
+	cfg := &m.Config
+	m.Logger = newLogger(cfg, m.stderr)
+	if cfg.Demo {
+		if cfg.AdminKey == "" {
+			cfg.AdminKey = demo.AdminKey
+		}
+		if cfg.DataDir == config.Default().DataDir && cfg.RedisURL == "" {
+			dir, err := os.MkdirTemp("", "navad-demo-")
+			if err != nil {
+				return fmt.Errorf("demo data dir: %w", err)
+			}
+			m.tempDir, cfg.DataDir = dir, dir
+		}
+	}
+	store, err := boltstore.Open(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	m.Store = store
+
+	m.Index = serving.NewIndex()
+	loc := cfg.Location()
+	m.Engine, err = serving.NewEngine(m.Index, loc, nil, nil)
+	if err != nil {
+		return err
+	}
+	keys, err := auth.NewKeys(store, cfg.AdminKey)
+	if err != nil {
+		return err
+	}
+	m.Catalog, err = catalog.New(store, m.Index, keys, nil)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	if err := m.Catalog.Load(ctx); err != nil {
+		return err
+	}
+	snap := m.Index.Snapshot()
+	m.Logger.Info("index loaded", "campaigns", snap.Campaigns(), "stores", snap.Stores(), "took", time.Since(start).Round(time.Millisecond))
+
+	if cfg.Demo {
+		w, err := demo.Load(ctx, store, m.Catalog)
+		if err != nil {
+			return err
+		}
+		m.printDemo(w)
+	}
+
+	m.HTTP, err = httpapi.New(httpapi.Deps{
+		Catalog: m.Catalog,
+		Engine:  m.Engine,
+		Keys:    keys,
+		Logger:  m.Logger,
+		Ready:   store.Ping,
+	}, httpapi.Options{
+		MaxBodyBytes:     cfg.MaxBodyBytes,
+		MaxJSONBodyBytes: cfg.MaxJSONBodyBytes,
+		MaxUploadRows:    cfg.MaxUploadRows,
+		MaxStockRows:     cfg.MaxStockRows,
+		DecisionTimeout:  cfg.DecisionTimeout,
+	})
+	if err != nil {
+		return err
+	}
+	m.listener, err = net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	m.server = &http.Server{
+		Handler:           m.HTTP.Handler(),
+		ReadTimeout:       cfg.ReadTimeout,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		WriteTimeout:      cfg.WriteTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    cfg.MaxHeaderBytes,
+		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
+	}
+	m.serveErr = make(chan error, 1)
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		if err := m.server.Serve(m.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			m.serveErr <- err
+		}
+	}()
+	m.Logger.Info("serving", "addr", m.Addr(), "store", storeName(cfg), "timezone", cfg.Timezone)
+	return nil
+}
+
+// Close stops accepting requests, waits for those in flight (up to the
+// shutdown timeout) and closes the store. It is safe to call more than once.
+func (m *Main) Close() error {
+	if m.closed {
+		return nil
+	}
+	m.closed = true
+	var errs []error
+	if m.server != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		if err := m.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+		}
+		cancel()
+		m.wg.Wait()
+		select {
+		case err := <-m.serveErr:
+			errs = append(errs, err)
+		default:
+		}
+	}
+	if m.Store != nil {
+		if err := m.Store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close store: %w", err))
+		}
+	}
+	if m.tempDir != "" {
+		_ = os.RemoveAll(m.tempDir)
+	}
+	return errors.Join(errs...)
+}
+
+func storeName(cfg *config.Config) string {
+	if cfg.RedisURL != "" {
+		return "redis " + cfg.Redacted()
+	}
+	return "embedded " + cfg.DataDir
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(cfg.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+func (m *Main) printDemo(w *demo.World) {
+	base := "http://localhost" + m.Config.Addr
+	if host, port, err := net.SplitHostPort(m.Config.Addr); err == nil && host != "" {
+		base = "http://" + net.JoinHostPort(host, port)
+	}
+	fmt.Fprintf(m.stdout, `
+navad demo world loaded: %d restaurants with beer, %d convenience stores with canned coffee
+around Shinjuku and Shibuya (store locations © OpenStreetMap contributors, ODbL 1.0).
+
+  publisher key (ads):        %s
+  beer advertiser key:        %s
+  coffee advertiser key:      %s
+  admin key:                  %s
+
+Ask for an ad near Shinjuku station:
+
+  curl -s -H 'Authorization: Bearer %s' \
+    '%s/v1/ads?lat=35.6909&lng=139.7003&q=%%E5%%B1%%85%%E9%%85%%92%%E5%%B1%%8B&n=3'
+
+`, w.BeerStores, w.CoffeeStores, demo.PublisherKey, demo.BeerKey, demo.CoffeeKey, m.Config.AdminKey, demo.PublisherKey, base)
+}

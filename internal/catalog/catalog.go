@@ -1,0 +1,533 @@
+// Package catalog is the write side of navad: accounts, campaigns, stores and
+// stock as the tenants manage them. Every method checks who may do what,
+// validates, writes durably to storage and then applies the change to the
+// serving index, so that a 2xx answer means both "stored" and "served".
+package catalog
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/auth"
+	"github.com/navad/navad/internal/serving"
+	"github.com/navad/navad/internal/storage"
+)
+
+// Service manages the catalog. Safe for concurrent use.
+type Service struct {
+	store storage.Catalog
+	index *serving.Index
+	keys  *auth.Keys
+	now   func() time.Time
+
+	// mu orders each storage write with its index update, so that the index
+	// applies writes in the order storage did.
+	mu sync.Mutex
+}
+
+// New returns a catalog service. now may be nil (the wall clock).
+func New(store storage.Catalog, index *serving.Index, keys *auth.Keys, now func() time.Time) (*Service, error) {
+	if store == nil || index == nil || keys == nil {
+		return nil, errors.New("new catalog: store, index and keys are required")
+	}
+	if now == nil {
+		now = time.Now
+	}
+	return &Service{store: store, index: index, keys: keys, now: now}, nil
+}
+
+// Load fills the serving index from storage: the start of a server's life.
+func (s *Service) Load(ctx context.Context) error {
+	cs, err := s.store.Campaigns(ctx, "")
+	if err != nil {
+		return fmt.Errorf("load campaigns: %w", err)
+	}
+	var stores []*campaigns.Store
+	if err := s.store.Stores(ctx, "", func(st *campaigns.Store) bool {
+		stores = append(stores, st)
+		return true
+	}); err != nil {
+		return fmt.Errorf("load stores: %w", err)
+	}
+	var out []campaigns.StockKey
+	if err := s.store.OutOfStock(ctx, "", func(k campaigns.StockKey) bool {
+		out = append(out, k)
+		return true
+	}); err != nil {
+		return fmt.Errorf("load stock: %w", err)
+	}
+	return s.index.Load(cs, stores, out)
+}
+
+// ---- Accounts ----
+
+// CreateAccount creates an account and returns it with its API key, shown
+// this once. Admin may create any account; an agency may create advertisers
+// under itself. PermissionDenied, Invalid, Conflict.
+func (s *Service) CreateAccount(ctx context.Context, p *auth.Principal, a campaigns.Account) (*campaigns.Account, string, error) {
+	switch {
+	case p.IsAdmin():
+	case p.Role == campaigns.Agency && a.Type == campaigns.Advertiser:
+		if a.AgencyID == "" {
+			a.AgencyID = p.ID
+		}
+		if a.AgencyID != p.ID {
+			return nil, "", campaigns.Errorf(campaigns.PermissionDenied, "an agency may create advertisers only under itself")
+		}
+	default:
+		return nil, "", campaigns.Errorf(campaigns.PermissionDenied, "only admin, or an agency creating an advertiser, may create accounts")
+	}
+	if a.ID == "" {
+		a.ID = campaigns.NewID(idPrefix(a.Type))
+	}
+	if err := a.Validate(); err != nil {
+		return nil, "", err
+	}
+	if a.AgencyID != "" {
+		ag, err := s.store.Account(ctx, a.AgencyID)
+		if err != nil || ag.Type != campaigns.Agency {
+			return nil, "", invalid("agency_id", "names no agency")
+		}
+	}
+	key := campaigns.NewSecret("nvd")
+	a.KeyHashes = []string{auth.HashKey(key)}
+	a.CreatedAt = s.now().UTC().Truncate(time.Second)
+	if err := s.store.CreateAccount(ctx, &a); err != nil {
+		return nil, "", err
+	}
+	return &a, key, nil
+}
+
+func idPrefix(r campaigns.Role) string {
+	switch r {
+	case campaigns.Agency:
+		return "agy"
+	case campaigns.Advertiser:
+		return "adv"
+	case campaigns.Publisher:
+		return "pub"
+	}
+	return "acc"
+}
+
+// Account returns an account the principal may see: itself, an advertiser
+// of its agency, anything for admin. NotFound otherwise, so that IDs do not
+// leak.
+func (s *Service) Account(ctx context.Context, p *auth.Principal, id string) (*campaigns.Account, error) {
+	if p.IsAdmin() && id == auth.AdminID {
+		return &campaigns.Account{ID: auth.AdminID, Type: campaigns.Admin, Name: "admin"}, nil
+	}
+	a, err := s.store.Account(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if p.IsAdmin() || a.ID == p.ID || (p.Role == campaigns.Agency && a.AgencyID == p.ID) {
+		return a, nil
+	}
+	return nil, notFound("account", id)
+}
+
+// RotateKey gives an account a new API key. With keepOld the old keys keep
+// working until RevokeOldKeys; otherwise they stop at once. The account
+// itself, its agency or admin may do it. NotFound.
+func (s *Service) RotateKey(ctx context.Context, p *auth.Principal, id string, keepOld bool) (string, error) {
+	a, err := s.Account(ctx, p, id)
+	if err != nil {
+		return "", err
+	}
+	if a.Type == campaigns.Admin {
+		return "", campaigns.Errorf(campaigns.Invalid, "the admin key comes from NAVAD_ADMIN_KEY; change it there")
+	}
+	key := campaigns.NewSecret("nvd")
+	hashes := []string{auth.HashKey(key)}
+	if keepOld {
+		hashes = append(hashes, a.KeyHashes...)
+	}
+	if err := s.store.SetAccountKeys(ctx, id, hashes); err != nil {
+		return "", err
+	}
+	s.keys.Forget()
+	return key, nil
+}
+
+// RevokeOldKeys keeps only the newest key of an account. NotFound.
+func (s *Service) RevokeOldKeys(ctx context.Context, p *auth.Principal, id string) error {
+	a, err := s.Account(ctx, p, id)
+	if err != nil {
+		return err
+	}
+	if len(a.KeyHashes) > 1 {
+		if err := s.store.SetAccountKeys(ctx, id, a.KeyHashes[:1]); err != nil {
+			return err
+		}
+	}
+	s.keys.Forget()
+	return nil
+}
+
+// ---- Who may manage an advertiser ----
+
+// Advertiser resolves the advertiser a management call acts for: the named
+// one, or the caller itself when it is an advertiser and names none. It
+// returns PermissionDenied when the principal may not manage it, and Invalid
+// when it names no advertiser.
+func (s *Service) Advertiser(ctx context.Context, p *auth.Principal, advertiserID string) (string, error) {
+	if advertiserID == "" {
+		if p.Role == campaigns.Advertiser {
+			return p.ID, nil
+		}
+		if p.Role == campaigns.Publisher {
+			return "", denied()
+		}
+		return "", invalid("advertiser_id", "is required for agency and admin keys")
+	}
+	switch p.Role {
+	case campaigns.Admin:
+	case campaigns.Advertiser:
+		if advertiserID != p.ID {
+			return "", denied()
+		}
+		return advertiserID, nil
+	case campaigns.Agency:
+	default:
+		return "", denied()
+	}
+	a, err := s.store.Account(ctx, advertiserID)
+	switch {
+	case campaigns.ErrorCode(err) == campaigns.NotFound:
+		if p.IsAdmin() {
+			return "", invalid("advertiser_id", "names no advertiser")
+		}
+		return "", denied()
+	case err != nil:
+		return "", err
+	case a.Type != campaigns.Advertiser:
+		if p.IsAdmin() {
+			return "", invalid("advertiser_id", "names no advertiser")
+		}
+		return "", denied()
+	case p.Role == campaigns.Agency && a.AgencyID != p.ID:
+		return "", denied()
+	}
+	return advertiserID, nil
+}
+
+// mayManage reports whether p may manage the given advertiser's objects.
+func (s *Service) mayManage(ctx context.Context, p *auth.Principal, advertiserID string) (bool, error) {
+	_, err := s.Advertiser(ctx, p, advertiserID)
+	switch campaigns.ErrorCode(err) {
+	case "":
+		return true, nil
+	case campaigns.PermissionDenied, campaigns.Invalid:
+		return false, nil
+	}
+	return false, err
+}
+
+// ---- Campaigns ----
+
+// CreateCampaign validates and stores a new campaign. Invalid,
+// PermissionDenied, Conflict.
+func (s *Service) CreateCampaign(ctx context.Context, p *auth.Principal, c campaigns.Campaign) (*campaigns.Campaign, error) {
+	adv, err := s.Advertiser(ctx, p, c.AdvertiserID)
+	if err != nil {
+		return nil, err
+	}
+	c.AdvertiserID = adv
+	if c.ID == "" {
+		c.ID = campaigns.NewID("cmp")
+	}
+	c.ApplyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	now := s.now().UTC().Truncate(time.Second)
+	c.CreatedAt, c.UpdatedAt = now, now
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch _, err := s.store.Campaign(ctx, c.ID); campaigns.ErrorCode(err) {
+	case campaigns.NotFound:
+	case "":
+		return nil, campaigns.Errorf(campaigns.Conflict, "campaign %q already exists", c.ID)
+	default:
+		return nil, err
+	}
+	if err := s.store.PutCampaign(ctx, &c); err != nil {
+		return nil, err
+	}
+	s.index.PutCampaign(&c)
+	return &c, nil
+}
+
+// Campaign returns a campaign the principal may see. NotFound (also for
+// another tenant's campaign, so that IDs do not leak).
+func (s *Service) Campaign(ctx context.Context, p *auth.Principal, id string) (*campaigns.Campaign, error) {
+	c, err := s.store.Campaign(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ok, err := s.mayManage(ctx, p, c.AdvertiserID)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, notFound("campaign", id)
+	}
+	return c, nil
+}
+
+// Campaigns lists the campaigns the principal may see: of one advertiser
+// when advertiserID is set (PermissionDenied if not its own), else all it
+// may see.
+func (s *Service) Campaigns(ctx context.Context, p *auth.Principal, advertiserID string) ([]*campaigns.Campaign, error) {
+	if advertiserID != "" {
+		adv, err := s.Advertiser(ctx, p, advertiserID)
+		if err != nil {
+			return nil, err
+		}
+		return s.store.Campaigns(ctx, adv)
+	}
+	switch p.Role {
+	case campaigns.Admin:
+		return s.store.Campaigns(ctx, "")
+	case campaigns.Advertiser:
+		return s.store.Campaigns(ctx, p.ID)
+	case campaigns.Agency:
+		accts, err := s.store.Accounts(ctx)
+		if err != nil {
+			return nil, err
+		}
+		var out []*campaigns.Campaign
+		for _, a := range accts {
+			if a.Type == campaigns.Advertiser && a.AgencyID == p.ID {
+				cs, err := s.store.Campaigns(ctx, a.ID)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, cs...)
+			}
+		}
+		slices.SortFunc(out, func(a, b *campaigns.Campaign) int { return cmpString(a.ID, b.ID) })
+		return out, nil
+	}
+	return nil, denied()
+}
+
+// ReplaceCampaign replaces a campaign (PUT). The ID and advertiser cannot
+// change. NotFound, Invalid.
+func (s *Service) ReplaceCampaign(ctx context.Context, p *auth.Principal, id string, c campaigns.Campaign) (*campaigns.Campaign, error) {
+	return s.updateCampaign(ctx, p, id, func(old *campaigns.Campaign) (*campaigns.Campaign, error) {
+		if c.ID != "" && c.ID != id {
+			return nil, invalid("id", "does not match the campaign in the URL")
+		}
+		if c.AdvertiserID != "" && c.AdvertiserID != old.AdvertiserID {
+			return nil, invalid("advertiser_id", "cannot change")
+		}
+		c.ID, c.AdvertiserID = id, old.AdvertiserID
+		c.ApplyDefaults()
+		return &c, nil
+	})
+}
+
+// PatchCampaign applies a JSON merge patch (RFC 7396) to a campaign; pause
+// and resume are {"status":"paused"} and {"status":"active"}. NotFound,
+// Invalid.
+func (s *Service) PatchCampaign(ctx context.Context, p *auth.Principal, id string, patch []byte) (*campaigns.Campaign, error) {
+	return s.updateCampaign(ctx, p, id, func(old *campaigns.Campaign) (*campaigns.Campaign, error) {
+		var changes map[string]json.RawMessage
+		if err := json.Unmarshal(patch, &changes); err != nil || changes == nil {
+			return nil, campaigns.Errorf(campaigns.Invalid, "the body must be a JSON object (a merge patch)")
+		}
+		for _, f := range []string{"id", "advertiser_id", "created_at", "updated_at"} {
+			if _, ok := changes[f]; ok {
+				return nil, invalid(f, "cannot be changed")
+			}
+		}
+		doc, err := json.Marshal(old)
+		if err != nil {
+			return nil, fmt.Errorf("patch campaign: %w", err)
+		}
+		merged, err := mergePatch(doc, patch)
+		if err != nil {
+			return nil, err
+		}
+		var c campaigns.Campaign
+		dec := json.NewDecoder(bytes.NewReader(merged))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			return nil, campaigns.Errorf(campaigns.Invalid, "patch: %s", describeJSONError(err))
+		}
+		c.ApplyDefaults()
+		return &c, nil
+	})
+}
+
+// SetCampaignStatus pauses or resumes a campaign.
+func (s *Service) SetCampaignStatus(ctx context.Context, p *auth.Principal, id string, st campaigns.Status) (*campaigns.Campaign, error) {
+	return s.updateCampaign(ctx, p, id, func(old *campaigns.Campaign) (*campaigns.Campaign, error) {
+		c := *old
+		c.Status = st
+		return &c, nil
+	})
+}
+
+func (s *Service) updateCampaign(ctx context.Context, p *auth.Principal, id string, change func(*campaigns.Campaign) (*campaigns.Campaign, error)) (*campaigns.Campaign, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, err := s.Campaign(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	c, err := change(old)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	c.CreatedAt = old.CreatedAt
+	c.UpdatedAt = s.now().UTC().Truncate(time.Second)
+	if err := s.store.PutCampaign(ctx, c); err != nil {
+		return nil, err
+	}
+	s.index.PutCampaign(c)
+	return c, nil
+}
+
+// DeleteCampaign removes a campaign. NotFound.
+func (s *Service) DeleteCampaign(ctx context.Context, p *auth.Principal, id string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, err := s.Campaign(ctx, p, id); err != nil {
+		return err
+	}
+	if err := s.store.DeleteCampaign(ctx, id); err != nil {
+		return err
+	}
+	s.index.DeleteCampaign(id)
+	return nil
+}
+
+// ---- Stores and stock ----
+
+// PutStores upserts an advertiser's stores all or nothing: one bad row
+// rejects the upload with every bad row listed (rows counted from 1 unless
+// rowNumbers gives each row's number). Invalid, PermissionDenied.
+func (s *Service) PutStores(ctx context.Context, p *auth.Principal, advertiserID string, stores []campaigns.Store, rowNumbers []int) (string, error) {
+	adv, err := s.Advertiser(ctx, p, advertiserID)
+	if err != nil {
+		return "", err
+	}
+	if err := campaigns.CheckStores(stores, rowNumbers); err != nil {
+		return "", err
+	}
+	for i := range stores {
+		stores[i].AdvertiserID = adv
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.store.PutStores(ctx, adv, stores); err != nil {
+		return "", err
+	}
+	if err := s.index.PutStores(adv, stores); err != nil {
+		return "", fmt.Errorf("index stores: %w", err)
+	}
+	return adv, nil
+}
+
+// Store returns one store of an advertiser the principal may manage.
+func (s *Service) Store(ctx context.Context, p *auth.Principal, advertiserID, storeID string) (*campaigns.Store, error) {
+	adv, err := s.Advertiser(ctx, p, advertiserID)
+	if err != nil {
+		return nil, err
+	}
+	return s.store.Store(ctx, adv, storeID)
+}
+
+// Stores calls fn for every store of an advertiser the principal may manage.
+func (s *Service) Stores(ctx context.Context, p *auth.Principal, advertiserID string, fn func(*campaigns.Store) bool) error {
+	adv, err := s.Advertiser(ctx, p, advertiserID)
+	if err != nil {
+		return err
+	}
+	return s.store.Stores(ctx, adv, fn)
+}
+
+// DeleteStore removes a store and its stock. NotFound.
+func (s *Service) DeleteStore(ctx context.Context, p *auth.Principal, advertiserID, storeID string) error {
+	adv, err := s.Advertiser(ctx, p, advertiserID)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.store.DeleteStore(ctx, adv, storeID); err != nil {
+		return err
+	}
+	s.index.DeleteStore(adv, storeID)
+	return nil
+}
+
+// PutStock applies a point-of-sale batch all or nothing. Invalid (every bad
+// row listed, including rows naming unknown stores), PermissionDenied.
+func (s *Service) PutStock(ctx context.Context, p *auth.Principal, advertiserID string, rows []campaigns.StockUpdate, maxRows int) error {
+	adv, err := s.Advertiser(ctx, p, advertiserID)
+	if err != nil {
+		return err
+	}
+	if len(rows) == 0 {
+		return campaigns.Errorf(campaigns.Invalid, "the batch is empty")
+	}
+	if maxRows > 0 && len(rows) > maxRows {
+		return campaigns.Errorf(campaigns.Invalid, "a batch holds at most %d rows, got %d", maxRows, len(rows))
+	}
+	var probs campaigns.Problems
+	for i, r := range rows {
+		if msg := r.RowProblem(); msg != "" {
+			probs.AddRow(i+1, "%s", msg)
+		}
+	}
+	if err := probs.Err(); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.store.PutStock(ctx, adv, rows); err != nil {
+		return err
+	}
+	s.index.SetStock(adv, rows)
+	return nil
+}
+
+// ---- helpers ----
+
+func invalid(field, msg string) error {
+	return &campaigns.Error{Code: campaigns.Invalid, Message: field + " " + msg,
+		Details: []campaigns.Detail{{Field: field, Message: msg}}}
+}
+
+func denied() error {
+	return campaigns.Errorf(campaigns.PermissionDenied, "this key may not act for that advertiser")
+}
+
+func notFound(kind, id string) error {
+	return campaigns.Errorf(campaigns.NotFound, "no %s %q", kind, id)
+}
+
+func cmpString(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,280 @@
+// Package config holds navad's settings: one struct with defaults, read from
+// NAVAD_* environment variables and command-line flags (flags win), and a
+// Validate that reports every problem at once.
+package config
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of a navad server. docs/configuration.md lists
+// them; keep the two in step.
+type Config struct {
+	Addr      string // NAVAD_ADDR
+	AdminKey  string // NAVAD_ADMIN_KEY
+	DataDir   string // NAVAD_DATA_DIR
+	RedisURL  string // NAVAD_REDIS_URL
+	PublicURL string // NAVAD_PUBLIC_URL
+	Timezone  string // NAVAD_TIMEZONE
+	Demo      bool   // --demo only: never from the environment
+
+	LogFormat string // NAVAD_LOG_FORMAT: json or text
+	LogLevel  string // NAVAD_LOG_LEVEL: debug, info, warn, error
+
+	ReadTimeout       time.Duration // NAVAD_READ_TIMEOUT
+	ReadHeaderTimeout time.Duration // NAVAD_READ_HEADER_TIMEOUT
+	WriteTimeout      time.Duration // NAVAD_WRITE_TIMEOUT
+	IdleTimeout       time.Duration // NAVAD_IDLE_TIMEOUT
+	ShutdownTimeout   time.Duration // NAVAD_SHUTDOWN_TIMEOUT
+	DecisionTimeout   time.Duration // NAVAD_DECISION_TIMEOUT
+	MaxHeaderBytes    int           // NAVAD_MAX_HEADER_BYTES
+	MaxBodyBytes      int64         // NAVAD_MAX_BODY_BYTES: store uploads
+	MaxJSONBodyBytes  int64         // NAVAD_MAX_JSON_BODY_BYTES: every other body
+	MaxUploadRows     int           // NAVAD_MAX_UPLOAD_ROWS
+	MaxStockRows      int           // NAVAD_MAX_STOCK_ROWS
+
+	TrackingSecret string        // NAVAD_TRACKING_SECRET; generated and stored when empty
+	TokenTTL       time.Duration // NAVAD_TOKEN_TTL
+	EventRetention int           // NAVAD_EVENT_RETENTION_DAYS
+
+	// Requests per second and burst per API key, by role.
+	RatePublisher  float64 // NAVAD_RATE_PUBLISHER
+	RateManagement float64 // NAVAD_RATE_MANAGEMENT: admin, agency, advertiser
+	RateBurst      int     // NAVAD_RATE_BURST
+}
+
+// Default returns the built-in settings.
+func Default() Config {
+	return Config{
+		Addr:              ":8080",
+		DataDir:           "./data",
+		PublicURL:         "http://localhost:8080",
+		Timezone:          "Asia/Tokyo",
+		LogFormat:         "json",
+		LogLevel:          "info",
+		ReadTimeout:       30 * time.Second,
+		ReadHeaderTimeout: 5 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		ShutdownTimeout:   15 * time.Second,
+		DecisionTimeout:   50 * time.Millisecond,
+		MaxHeaderBytes:    16 << 10,
+		MaxBodyBytes:      64 << 20,
+		MaxJSONBodyBytes:  1 << 20,
+		MaxUploadRows:     200_000,
+		MaxStockRows:      10_000,
+		TokenTTL:          24 * time.Hour,
+		EventRetention:    90,
+		RatePublisher:     5000,
+		RateManagement:    50,
+		RateBurst:         200,
+	}
+}
+
+// Parse reads the environment (through getenv) over the defaults, then the
+// flags in args over that, and validates the result. Every problem is
+// reported in one error.
+func Parse(args []string, getenv func(string) string) (Config, error) {
+	c := Default()
+	var problems []string
+	env := func(name string, apply func(string) error) {
+		if v := getenv(name); v != "" {
+			if err := apply(v); err != nil {
+				problems = append(problems, fmt.Sprintf("%s: %v", name, err))
+			}
+		}
+	}
+	str := func(p *string) func(string) error { return func(v string) error { *p = v; return nil } }
+	dur := func(p *time.Duration) func(string) error {
+		return func(v string) error {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("not a duration such as 30s: %q", v)
+			}
+			*p = d
+			return nil
+		}
+	}
+	integer := func(p *int) func(string) error {
+		return func(v string) error {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return fmt.Errorf("not an integer: %q", v)
+			}
+			*p = n
+			return nil
+		}
+	}
+	int64v := func(p *int64) func(string) error {
+		return func(v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil {
+				return fmt.Errorf("not an integer: %q", v)
+			}
+			*p = n
+			return nil
+		}
+	}
+	float := func(p *float64) func(string) error {
+		return func(v string) error {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				return fmt.Errorf("not a number: %q", v)
+			}
+			*p = f
+			return nil
+		}
+	}
+
+	env("NAVAD_ADDR", str(&c.Addr))
+	env("NAVAD_ADMIN_KEY", str(&c.AdminKey))
+	env("NAVAD_DATA_DIR", str(&c.DataDir))
+	env("NAVAD_REDIS_URL", str(&c.RedisURL))
+	env("NAVAD_PUBLIC_URL", str(&c.PublicURL))
+	env("NAVAD_TIMEZONE", str(&c.Timezone))
+	env("NAVAD_LOG_FORMAT", str(&c.LogFormat))
+	env("NAVAD_LOG_LEVEL", str(&c.LogLevel))
+	env("NAVAD_READ_TIMEOUT", dur(&c.ReadTimeout))
+	env("NAVAD_READ_HEADER_TIMEOUT", dur(&c.ReadHeaderTimeout))
+	env("NAVAD_WRITE_TIMEOUT", dur(&c.WriteTimeout))
+	env("NAVAD_IDLE_TIMEOUT", dur(&c.IdleTimeout))
+	env("NAVAD_SHUTDOWN_TIMEOUT", dur(&c.ShutdownTimeout))
+	env("NAVAD_DECISION_TIMEOUT", dur(&c.DecisionTimeout))
+	env("NAVAD_MAX_HEADER_BYTES", integer(&c.MaxHeaderBytes))
+	env("NAVAD_MAX_BODY_BYTES", int64v(&c.MaxBodyBytes))
+	env("NAVAD_MAX_JSON_BODY_BYTES", int64v(&c.MaxJSONBodyBytes))
+	env("NAVAD_MAX_UPLOAD_ROWS", integer(&c.MaxUploadRows))
+	env("NAVAD_MAX_STOCK_ROWS", integer(&c.MaxStockRows))
+	env("NAVAD_TRACKING_SECRET", str(&c.TrackingSecret))
+	env("NAVAD_TOKEN_TTL", dur(&c.TokenTTL))
+	env("NAVAD_EVENT_RETENTION_DAYS", integer(&c.EventRetention))
+	env("NAVAD_RATE_PUBLISHER", float(&c.RatePublisher))
+	env("NAVAD_RATE_MANAGEMENT", float(&c.RateManagement))
+	env("NAVAD_RATE_BURST", integer(&c.RateBurst))
+
+	fs := flag.NewFlagSet("navad", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (NAVAD_ADDR)")
+	fs.StringVar(&c.AdminKey, "admin-key", c.AdminKey, "the admin account's API key (NAVAD_ADMIN_KEY)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "where the embedded store keeps its files (NAVAD_DATA_DIR)")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "redis:// or rediss:// URL: use Redis as the shared store (NAVAD_REDIS_URL)")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base of the tracking URLs handed to clients (NAVAD_PUBLIC_URL)")
+	fs.StringVar(&c.Timezone, "timezone", c.Timezone, "business time zone for schedules and report days (NAVAD_TIMEZONE)")
+	fs.BoolVar(&c.Demo, "demo", false, "load the demo world around Shinjuku and Shibuya and print its keys")
+	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text (NAVAD_LOG_FORMAT)")
+	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (NAVAD_LOG_LEVEL)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown waits for requests in flight (NAVAD_SHUTDOWN_TIMEOUT)")
+	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest store upload body (NAVAD_MAX_BODY_BYTES)")
+	if err := fs.Parse(args); err != nil {
+		problems = append(problems, err.Error())
+	} else if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
+	}
+	if err := c.Validate(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return c, errors.New("configuration: " + strings.Join(problems, "; "))
+	}
+	return c, nil
+}
+
+// Validate reports every problem with c at once, or nil.
+func (c *Config) Validate() error {
+	var p []string
+	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+		p = append(p, fmt.Sprintf("addr %q is not host:port", c.Addr))
+	}
+	if c.AdminKey != "" && len(c.AdminKey) < 16 {
+		p = append(p, "admin key must be at least 16 characters")
+	}
+	if c.RedisURL == "" && c.DataDir == "" {
+		p = append(p, "data dir is required without a Redis URL")
+	}
+	if c.RedisURL != "" {
+		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "redis+cluster" && u.Scheme != "rediss+cluster") {
+			p = append(p, fmt.Sprintf("redis url %q must start with redis:// or rediss://", redact(c.RedisURL)))
+		}
+	}
+	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		p = append(p, fmt.Sprintf("public url %q must be an absolute http or https URL", c.PublicURL))
+	}
+	if _, err := time.LoadLocation(c.Timezone); err != nil {
+		p = append(p, fmt.Sprintf("timezone %q is not an IANA time zone", c.Timezone))
+	}
+	if c.LogFormat != "json" && c.LogFormat != "text" {
+		p = append(p, fmt.Sprintf("log format %q must be json or text", c.LogFormat))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		p = append(p, fmt.Sprintf("log level %q must be debug, info, warn or error", c.LogLevel))
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"read timeout", c.ReadTimeout}, {"read header timeout", c.ReadHeaderTimeout},
+		{"write timeout", c.WriteTimeout}, {"idle timeout", c.IdleTimeout},
+		{"shutdown timeout", c.ShutdownTimeout}, {"decision timeout", c.DecisionTimeout},
+		{"token ttl", c.TokenTTL},
+	} {
+		if d.v <= 0 {
+			p = append(p, d.name+" must be positive")
+		}
+	}
+	if c.MaxHeaderBytes < 1024 {
+		p = append(p, "max header bytes must be at least 1024")
+	}
+	if c.MaxBodyBytes < 1024 || c.MaxJSONBodyBytes < 1024 {
+		p = append(p, "body limits must be at least 1024 bytes")
+	}
+	if c.MaxUploadRows < 1 || c.MaxStockRows < 1 {
+		p = append(p, "row limits must be at least 1")
+	}
+	if c.TrackingSecret != "" && len(c.TrackingSecret) < 32 {
+		p = append(p, "tracking secret must be at least 32 characters")
+	}
+	if c.EventRetention < 1 {
+		p = append(p, "event retention must be at least 1 day")
+	}
+	if c.RatePublisher <= 0 || c.RateManagement <= 0 || c.RateBurst < 1 {
+		p = append(p, "rate limits must be positive")
+	}
+	if len(p) > 0 {
+		return errors.New(strings.Join(p, "; "))
+	}
+	return nil
+}
+
+// Location returns the business time zone. Validate has checked it.
+func (c *Config) Location() *time.Location {
+	loc, err := time.LoadLocation(c.Timezone)
+	if err != nil {
+		return time.UTC
+	}
+	return loc
+}
+
+// redact hides a password in a URL so that it can be logged.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	if _, ok := u.User.Password(); ok {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Redacted returns the Redis URL fit for a log line.
+func (c *Config) Redacted() string { return redact(c.RedisURL) }

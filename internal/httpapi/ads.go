@@ -1,0 +1,299 @@
+package httpapi
+
+import (
+	"context"
+	"math"
+	"net/http"
+	"strconv"
+	"sync"
+	"unicode/utf8"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/geo"
+	"github.com/navad/navad/internal/serving"
+)
+
+// Limits of the decision request (API.md).
+const (
+	maxQueryChars = 100
+	defaultN      = 3
+	maxN          = 10
+	maxUIDLen     = 128
+	maxAccuracyM  = 100_000
+)
+
+// AdLabel is the label every ad carries, as navigation apps show it.
+const AdLabel = "オススメ情報"
+
+// adRequestJSON is the POST /v1/ads body.
+type adRequestJSON struct {
+	Lat  *float64 `json:"lat"`
+	Lng  *float64 `json:"lng"`
+	Q    *string  `json:"q"`
+	N    *int     `json:"n"`
+	Mode *string  `json:"mode"`
+	Acc  *float64 `json:"acc"`
+	UID  *string  `json:"uid"`
+}
+
+func (s *Server) getAds(c *gin.Context) {
+	var (
+		req  serving.Request
+		p    campaigns.Problems
+		qs   = c.Request.URL.Query()
+		have = func(k string) (string, bool) {
+			v, ok := qs[k]
+			if !ok || len(v) == 0 {
+				return "", false
+			}
+			return v[0], true
+		}
+	)
+	num := func(field string, required bool) (float64, bool) {
+		v, ok := have(field)
+		if !ok {
+			if required {
+				p.Add(field, "is required")
+			}
+			return 0, false
+		}
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			p.Add(field, "must be a number, got %q", truncate(v, 20))
+			return 0, false
+		}
+		return f, true
+	}
+	lat, okLat := num("lat", true)
+	lng, okLng := num("lng", true)
+	var n *int
+	if v, ok := have("n"); ok {
+		i, err := strconv.Atoi(v)
+		if err != nil {
+			p.Add("n", "must be an integer between 1 and %d, got %q", maxN, truncate(v, 20))
+		} else {
+			n = &i
+		}
+	}
+	var acc *float64
+	if v, ok := num("acc", false); ok {
+		acc = &v
+	}
+	q, hasQ := have("q")
+	mode, hasMode := have("mode")
+	uid, hasUID := have("uid")
+	s.decide(c, &req, &p, decisionInput{
+		lat: lat, lng: lng, haveLat: okLat, haveLng: okLng,
+		q: strPtr(q, hasQ), n: n, mode: strPtr(mode, hasMode), acc: acc, uid: strPtr(uid, hasUID),
+	})
+}
+
+func (s *Server) postAds(c *gin.Context) {
+	var body adRequestJSON
+	if err := s.readJSON(c, s.opt.MaxJSONBodyBytes, &body, false); err != nil {
+		s.fail(c, err)
+		return
+	}
+	var p campaigns.Problems
+	in := decisionInput{q: body.Q, n: body.N, mode: body.Mode, acc: body.Acc, uid: body.UID}
+	if body.Lat == nil {
+		p.Add("lat", "is required")
+	} else {
+		in.lat, in.haveLat = *body.Lat, true
+	}
+	if body.Lng == nil {
+		p.Add("lng", "is required")
+	} else {
+		in.lng, in.haveLng = *body.Lng, true
+	}
+	var req serving.Request
+	s.decide(c, &req, &p, in)
+}
+
+func strPtr(s string, ok bool) *string {
+	if !ok {
+		return nil
+	}
+	return &s
+}
+
+type decisionInput struct {
+	lat, lng         float64
+	haveLat, haveLng bool
+	q                *string
+	n                *int
+	mode             *string
+	acc              *float64
+	uid              *string
+}
+
+// decide validates the input into req, then answers: the one path shared by
+// GET and POST.
+func (s *Server) decide(c *gin.Context, req *serving.Request, p *campaigns.Problems, in decisionInput) {
+	if in.haveLat && (in.lat < -90 || in.lat > 90) {
+		p.Add("lat", "must be between -90 and 90")
+	}
+	if in.haveLng && (in.lng < -180 || in.lng > 180) {
+		p.Add("lng", "must be between -180 and 180")
+	}
+	req.Lat, req.Lng = in.lat, in.lng
+	switch {
+	case in.q == nil:
+		p.Add("q", "is required")
+	case !utf8.ValidString(*in.q):
+		p.Add("q", "must be valid UTF-8")
+	case *in.q == "" || campaigns.Normalize(*in.q) == "":
+		p.Add("q", "must not be empty")
+	case utf8.RuneCountInString(*in.q) > maxQueryChars:
+		p.Add("q", "must be at most %d characters", maxQueryChars)
+	default:
+		req.Query = *in.q
+	}
+	req.N = defaultN
+	if in.n != nil {
+		if *in.n < 1 || *in.n > maxN {
+			p.Add("n", "must be between 1 and %d, got %d", maxN, *in.n)
+		}
+		req.N = *in.n
+	}
+	req.Mode = campaigns.Walk
+	if in.mode != nil {
+		switch m := campaigns.Mode(*in.mode); m {
+		case campaigns.Walk, campaigns.Car:
+			req.Mode = m
+		default:
+			p.Add("mode", "must be walk or car, got %q", truncate(*in.mode, 20))
+		}
+	}
+	if in.acc != nil && (math.IsNaN(*in.acc) || *in.acc < 0 || *in.acc > maxAccuracyM) {
+		p.Add("acc", "must be between 0 and %d metres", maxAccuracyM)
+	}
+	if in.uid != nil {
+		switch {
+		case len(*in.uid) > maxUIDLen:
+			p.Add("uid", "must be at most %d bytes", maxUIDLen)
+		case !utf8.ValidString(*in.uid):
+			p.Add("uid", "must be valid UTF-8")
+		default:
+			req.UID = *in.uid
+		}
+	}
+	if err := p.Err(); err != nil {
+		s.fail(c, err)
+		return
+	}
+	req.PublisherID = principal(c).ID
+
+	ctx, cancel := context.WithTimeout(c.Request.Context(), s.opt.DecisionTimeout)
+	defer cancel()
+	buf := adBufs.Get().(*[]serving.Ad)
+	defer func() { *buf = (*buf)[:0]; adBufs.Put(buf) }()
+	ads, err := s.Engine.Decide(ctx, req, (*buf)[:0])
+	*buf = ads
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	rid := requestIDOf(c)
+	out := decisionJSON{RequestID: rid, Ads: make([]adJSON, len(ads))}
+	for i, ad := range ads {
+		out.Ads[i] = s.renderAd(rid, i, req.Mode, ad)
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+var adBufs = sync.Pool{New: func() any { b := make([]serving.Ad, 0, maxN); return &b }}
+
+type decisionJSON struct {
+	RequestID string   `json:"request_id"`
+	Ads       []adJSON `json:"ads"`
+}
+
+type adJSON struct {
+	AdID          string    `json:"ad_id"`
+	CampaignID    string    `json:"campaign_id"`
+	Label         string    `json:"label"`
+	Title         string    `json:"title"`
+	Text          string    `json:"text"`
+	ImageURL      string    `json:"image_url"`
+	LandingURL    string    `json:"landing_url"`
+	Store         storeJSON `json:"store"`
+	Route         routeJSON `json:"route"`
+	ImpressionURL string    `json:"impression_url,omitempty"`
+	ClickURL      string    `json:"click_url,omitempty"`
+	NavigateURL   string    `json:"navigate_url,omitempty"`
+	VisitURL      string    `json:"visit_url,omitempty"`
+}
+
+type storeJSON struct {
+	ID      string  `json:"id"`
+	Name    string  `json:"name"`
+	Address string  `json:"address"`
+	Lat     float64 `json:"lat"`
+	Lng     float64 `json:"lng"`
+}
+
+type latLngJSON struct {
+	Lat float64 `json:"lat"`
+	Lng float64 `json:"lng"`
+}
+
+type routeJSON struct {
+	Mode   string     `json:"mode"`
+	Target latLngJSON `json:"target"`
+	// DistanceM is the great-circle distance (API.md); RouteDistanceM the
+	// estimated distance along streets, from which ETASeconds comes.
+	DistanceM      int       `json:"distance_m"`
+	RouteDistanceM int       `json:"route_distance_m"`
+	ETASeconds     int       `json:"eta_s"`
+	Links          linksJSON `json:"links"`
+}
+
+type linksJSON struct {
+	Geo        string `json:"geo"`
+	GoogleMaps string `json:"google_maps"`
+}
+
+func (s *Server) renderAd(rid string, i int, mode campaigns.Mode, ad serving.Ad) adJSON {
+	c, st := ad.Campaign, ad.Store
+	est, mapsURL := geo.Walk(ad.DistanceM), geo.GoogleMapsWalkURL
+	if mode == campaigns.Car {
+		est, mapsURL = geo.Drive(ad.DistanceM), geo.GoogleMapsDriveURL
+	}
+	// Stored coordinates are valid, so the links cannot fail.
+	geoURI, _ := geo.GeoURI(st.Lat, st.Lng)
+	maps, _ := mapsURL(st.Lat, st.Lng)
+	return adJSON{
+		AdID:       rid + "." + strconv.Itoa(i+1),
+		CampaignID: c.ID,
+		Label:      AdLabel,
+		Title:      c.Creative.Title,
+		Text:       c.Creative.Text,
+		ImageURL:   c.Creative.ImageURL,
+		LandingURL: c.Creative.LandingURL,
+		Store:      storeJSON{ID: st.ID, Name: st.Name, Address: st.Address, Lat: st.Lat, Lng: st.Lng},
+		Route: routeJSON{
+			Mode:           string(mode),
+			Target:         latLngJSON{Lat: st.Lat, Lng: st.Lng},
+			DistanceM:      int(math.Round(ad.DistanceM)),
+			RouteDistanceM: est.DistanceM,
+			ETASeconds:     est.ETASeconds,
+			Links: linksJSON{
+				Geo:        geoURI,
+				GoogleMaps: maps,
+			},
+		},
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}

@@ -1,0 +1,298 @@
+package httpapi
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/navad/navad/campaigns"
+)
+
+// ---- Accounts ----
+
+type accountRequest struct {
+	Type     campaigns.Role `json:"type"`
+	Name     string         `json:"name"`
+	AgencyID string         `json:"agency_id"`
+}
+
+type accountJSON struct {
+	*campaigns.Account
+	APIKey string `json:"api_key,omitempty"`
+}
+
+func (s *Server) createAccount(c *gin.Context) {
+	var body accountRequest
+	if err := s.readJSON(c, s.opt.MaxJSONBodyBytes, &body, true); err != nil {
+		s.fail(c, err)
+		return
+	}
+	a, key, err := s.Catalog.CreateAccount(c.Request.Context(), principal(c), campaigns.Account{Type: body.Type, Name: body.Name, AgencyID: body.AgencyID})
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, accountJSON{Account: a, APIKey: key})
+}
+
+func (s *Server) getAccount(c *gin.Context) {
+	a, err := s.Catalog.Account(c.Request.Context(), principal(c), c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, accountJSON{Account: a})
+}
+
+// rotateKey issues a new key; ?keep_old=true keeps the old ones working
+// until DELETE /v1/accounts/{id}/keys/old.
+func (s *Server) rotateKey(c *gin.Context) {
+	keep := c.Query("keep_old") == "true"
+	key, err := s.Catalog.RotateKey(c.Request.Context(), principal(c), c.Param("id"), keep)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusCreated, gin.H{"id": c.Param("id"), "api_key": key})
+}
+
+func (s *Server) revokeOldKeys(c *gin.Context) {
+	if err := s.Catalog.RevokeOldKeys(c.Request.Context(), principal(c), c.Param("id")); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+// ---- Campaigns ----
+
+func (s *Server) readCampaign(c *gin.Context) (campaigns.Campaign, bool) {
+	var body campaigns.Campaign
+	if err := s.readJSON(c, s.opt.MaxJSONBodyBytes, &body, true); err != nil {
+		s.fail(c, err)
+		return body, false
+	}
+	return body, true
+}
+
+func (s *Server) createCampaign(c *gin.Context) {
+	body, ok := s.readCampaign(c)
+	if !ok {
+		return
+	}
+	if body.AdvertiserID == "" {
+		body.AdvertiserID = c.Query("advertiser_id")
+	}
+	out, err := s.Catalog.CreateCampaign(c.Request.Context(), principal(c), body)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Location", "/v1/campaigns/"+out.ID)
+	c.JSON(http.StatusCreated, out)
+}
+
+func (s *Server) listCampaigns(c *gin.Context) {
+	list, err := s.Catalog.Campaigns(c.Request.Context(), principal(c), c.Query("advertiser_id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	if list == nil {
+		list = []*campaigns.Campaign{}
+	}
+	c.JSON(http.StatusOK, gin.H{"campaigns": list})
+}
+
+func (s *Server) getCampaign(c *gin.Context) {
+	out, err := s.Catalog.Campaign(c.Request.Context(), principal(c), c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) replaceCampaign(c *gin.Context) {
+	body, ok := s.readCampaign(c)
+	if !ok {
+		return
+	}
+	out, err := s.Catalog.ReplaceCampaign(c.Request.Context(), principal(c), c.Param("id"), body)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) patchCampaign(c *gin.Context) {
+	patch, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.opt.MaxJSONBodyBytes))
+	if err != nil {
+		s.fail(c, bodyError(err))
+		return
+	}
+	out, err := s.Catalog.PatchCampaign(c.Request.Context(), principal(c), c.Param("id"), patch)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) deleteCampaign(c *gin.Context) {
+	if err := s.Catalog.DeleteCampaign(c.Request.Context(), principal(c), c.Param("id")); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) pauseCampaign(c *gin.Context)  { s.setStatus(c, campaigns.Paused) }
+func (s *Server) resumeCampaign(c *gin.Context) { s.setStatus(c, campaigns.Active) }
+
+func (s *Server) setStatus(c *gin.Context, st campaigns.Status) {
+	out, err := s.Catalog.SetCampaignStatus(c.Request.Context(), principal(c), c.Param("id"), st)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
+}
+
+// ---- Stores and stock ----
+
+// uploadFormat picks the store list format from the Content-Type (or a
+// format= parameter), sniffing JSON bodies: an array is a JSON list, an
+// object a GeoJSON FeatureCollection.
+func uploadFormat(c *gin.Context, body *bufio.Reader) (campaigns.UploadFormat, error) {
+	if f := c.Query("format"); f != "" {
+		switch campaigns.UploadFormat(f) {
+		case campaigns.JSONArray, campaigns.CSV, campaigns.GeoJSON:
+			return campaigns.UploadFormat(f), nil
+		}
+		return "", campaigns.Errorf(campaigns.Invalid, "format must be json, csv or geojson, got %q", truncate(f, 20))
+	}
+	mt, _, _ := mime.ParseMediaType(c.GetHeader("Content-Type"))
+	switch mt {
+	case "text/csv", "application/csv":
+		return campaigns.CSV, nil
+	case "application/geo+json":
+		return campaigns.GeoJSON, nil
+	case "", "application/json", "text/plain":
+		for {
+			b, err := body.Peek(1)
+			if err != nil {
+				return campaigns.JSONArray, nil // empty: the JSON reader says so
+			}
+			switch b[0] {
+			case ' ', '\t', '\r', '\n':
+				_, _ = body.Discard(1)
+				continue
+			case '{':
+				return campaigns.GeoJSON, nil
+			case 0xEF: // a UTF-8 byte-order mark: a CSV saved by Excel
+				return campaigns.CSV, nil
+			}
+			return campaigns.JSONArray, nil
+		}
+	}
+	return "", campaigns.Errorf(campaigns.Invalid, "Content-Type must be application/json, text/csv or application/geo+json, got %q", truncate(mt, 40))
+}
+
+func (s *Server) putStores(c *gin.Context) {
+	body := bufio.NewReaderSize(http.MaxBytesReader(c.Writer, c.Request.Body, s.opt.MaxBodyBytes), 64<<10)
+	format, err := uploadFormat(c, body)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	up, err := campaigns.ReadStores(body, format, s.opt.MaxUploadRows)
+	if err != nil {
+		s.fail(c, bodyError(err))
+		return
+	}
+	adv, err := s.Catalog.PutStores(c.Request.Context(), principal(c), c.Query("advertiser_id"), up.Stores, up.Rows)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"advertiser_id": adv, "stores": len(up.Stores)})
+}
+
+func (s *Server) listStores(c *gin.Context) {
+	// Stream the list: an advertiser may have tens of thousands of stores.
+	first := true
+	started := false
+	err := s.Catalog.Stores(c.Request.Context(), principal(c), c.Query("advertiser_id"), func(st *campaigns.Store) bool {
+		if !started {
+			c.Header("Content-Type", "application/json; charset=utf-8")
+			c.Status(http.StatusOK)
+			_, _ = io.WriteString(c.Writer, `{"stores":[`)
+			started = true
+		}
+		b, err := json.Marshal(st)
+		if err != nil {
+			return false
+		}
+		if !first {
+			_, _ = c.Writer.Write([]byte{','})
+		}
+		first = false
+		_, err = c.Writer.Write(b)
+		return err == nil
+	})
+	if err != nil && !started {
+		s.fail(c, err)
+		return
+	}
+	if !started {
+		c.JSON(http.StatusOK, gin.H{"stores": []any{}})
+		return
+	}
+	_, _ = io.WriteString(c.Writer, "]}")
+}
+
+func (s *Server) getStore(c *gin.Context) {
+	st, err := s.Catalog.Store(c.Request.Context(), principal(c), c.Query("advertiser_id"), c.Param("id"))
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, st)
+}
+
+func (s *Server) deleteStore(c *gin.Context) {
+	if err := s.Catalog.DeleteStore(c.Request.Context(), principal(c), c.Query("advertiser_id"), c.Param("id")); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Status(http.StatusNoContent)
+}
+
+func (s *Server) putInventory(c *gin.Context) {
+	var rows []campaigns.StockUpdate
+	limit := s.opt.MaxJSONBodyBytes
+	// A full batch of 10,000 rows needs more than the default JSON limit.
+	if byRows := int64(s.opt.MaxStockRows) * 256; byRows > limit {
+		limit = byRows
+	}
+	if err := s.readJSON(c, limit, &rows, true); err != nil {
+		if strings.Contains(campaigns.ErrorMessage(err), "must be") && rows == nil {
+			s.fail(c, campaigns.Errorf(campaigns.Invalid, "the body must be a JSON array of {store_id, product_id, in_stock, quantity}: %s", campaigns.ErrorMessage(err)))
+			return
+		}
+		s.fail(c, err)
+		return
+	}
+	if err := s.Catalog.PutStock(c.Request.Context(), principal(c), c.Query("advertiser_id"), rows, s.opt.MaxStockRows); err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"updated": len(rows)})
+}

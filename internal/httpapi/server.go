@@ -1,0 +1,340 @@
+// Package httpapi is navad's HTTP edge on gin: routing, authentication,
+// request parsing and limits, and the mapping of errors to the public API's
+// error body. Handlers are thin: bind and validate, make one call, map the
+// error, write.
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/auth"
+	"github.com/navad/navad/internal/catalog"
+	"github.com/navad/navad/internal/serving"
+)
+
+// Options are the edge's limits; config.Config supplies them.
+type Options struct {
+	MaxBodyBytes     int64         // store uploads
+	MaxJSONBodyBytes int64         // every other body
+	MaxUploadRows    int           // stores per upload
+	MaxStockRows     int           // rows per stock batch
+	DecisionTimeout  time.Duration // time budget of one decision
+}
+
+// Deps are the services the edge calls.
+type Deps struct {
+	Catalog *catalog.Service
+	Engine  *serving.Engine
+	Keys    *auth.Keys
+	Logger  *slog.Logger
+	// Ready reports whether the server can serve: storage reachable and the
+	// index loaded. nil means always ready.
+	Ready func(ctx context.Context) error
+}
+
+// Server holds the gin engine and the dependencies of its handlers.
+type Server struct {
+	Deps
+	opt    Options
+	engine *gin.Engine
+	ids    requestIDs
+}
+
+// New builds the HTTP handler with every route of API.md.
+func New(d Deps, opt Options) (*Server, error) {
+	if d.Catalog == nil || d.Engine == nil || d.Keys == nil || d.Logger == nil {
+		return nil, errors.New("new http server: catalog, engine, keys and logger are required")
+	}
+	if opt.MaxBodyBytes <= 0 || opt.MaxJSONBodyBytes <= 0 || opt.MaxUploadRows <= 0 || opt.MaxStockRows <= 0 || opt.DecisionTimeout <= 0 {
+		return nil, errors.New("new http server: every limit must be positive")
+	}
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{Deps: d, opt: opt, ids: newRequestIDs()}
+	g := gin.New()
+	g.HandleMethodNotAllowed = true
+	g.ContextWithFallback = true
+	g.Use(s.requestID, s.accessLog, s.recover)
+	g.NoRoute(func(c *gin.Context) {
+		s.fail(c, campaigns.Errorf(campaigns.NotFound, "no such endpoint: %s", c.Request.URL.Path))
+	})
+	g.NoMethod(func(c *gin.Context) {
+		s.failStatus(c, http.StatusMethodNotAllowed, campaigns.Errorf(campaigns.Invalid, "method %s is not allowed here", c.Request.Method))
+	})
+
+	g.GET("/healthz", s.healthz)
+	g.GET("/readyz", s.readyz)
+
+	v1 := g.Group("/v1")
+	pub := v1.Group("", s.authenticate(campaigns.Publisher, campaigns.Admin))
+	pub.GET("/ads", s.getAds)
+	pub.POST("/ads", s.postAds)
+
+	acct := v1.Group("", s.authenticate(campaigns.Admin, campaigns.Agency, campaigns.Advertiser, campaigns.Publisher))
+	acct.POST("/accounts", s.createAccount)
+	acct.GET("/accounts/:id", s.getAccount)
+	acct.POST("/accounts/:id/keys", s.rotateKey)
+	acct.DELETE("/accounts/:id/keys/old", s.revokeOldKeys)
+
+	m := v1.Group("", s.authenticate(campaigns.Admin, campaigns.Agency, campaigns.Advertiser))
+	m.POST("/campaigns", s.createCampaign)
+	m.GET("/campaigns", s.listCampaigns)
+	m.GET("/campaigns/:id", s.getCampaign)
+	m.PUT("/campaigns/:id", s.replaceCampaign)
+	m.PATCH("/campaigns/:id", s.patchCampaign)
+	m.DELETE("/campaigns/:id", s.deleteCampaign)
+	m.POST("/campaigns/:id/pause", s.pauseCampaign)
+	m.POST("/campaigns/:id/resume", s.resumeCampaign)
+	m.PUT("/stores", s.putStores)
+	m.GET("/stores", s.listStores)
+	m.GET("/stores/:id", s.getStore)
+	m.DELETE("/stores/:id", s.deleteStore)
+	m.PUT("/inventory", s.putInventory)
+
+	s.engine = g
+	return s, nil
+}
+
+// Handler returns the http.Handler serving every route.
+func (s *Server) Handler() http.Handler { return s.engine }
+
+// Gin returns the gin engine, for packages that add routes (tracking,
+// reports, metrics) before the server starts.
+func (s *Server) Gin() *gin.Engine { return s.engine }
+
+func (s *Server) healthz(c *gin.Context) {
+	c.JSON(http.StatusOK, gin.H{"status": "ok"})
+}
+
+func (s *Server) readyz(c *gin.Context) {
+	if s.Ready != nil {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.Ready(ctx); err != nil {
+			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": errorJSON{Code: campaigns.Unavailable, Message: campaigns.ErrorMessage(err)}})
+			return
+		}
+	}
+	c.JSON(http.StatusOK, gin.H{"status": "ready"})
+}
+
+// ---- Middleware ----
+
+const principalKey = "navad.principal"
+
+// authenticate admits requests whose API key belongs to one of roles: no or
+// a bad key is 401, a good key of another role 403.
+func (s *Server) authenticate(roles ...campaigns.Role) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		key, ok := bearer(c.GetHeader("Authorization"))
+		if !ok {
+			s.fail(c, campaigns.Errorf(campaigns.Unauthenticated, "an API key is required: Authorization: Bearer <key>"))
+			return
+		}
+		p, err := s.Keys.Authenticate(c.Request.Context(), key)
+		if err != nil {
+			s.fail(c, err)
+			return
+		}
+		allowed := false
+		for _, r := range roles {
+			allowed = allowed || p.Role == r
+		}
+		if !allowed {
+			s.fail(c, campaigns.Errorf(campaigns.PermissionDenied, "a %s key may not call %s %s", p.Role, c.Request.Method, c.FullPath()))
+			return
+		}
+		c.Set(principalKey, p)
+		c.Next()
+	}
+}
+
+func bearer(h string) (string, bool) {
+	const prefix = "Bearer "
+	if len(h) <= len(prefix) || !strings.EqualFold(h[:len(prefix)], prefix) {
+		return "", false
+	}
+	key := strings.TrimSpace(h[len(prefix):])
+	return key, key != ""
+}
+
+func principal(c *gin.Context) *auth.Principal {
+	return c.MustGet(principalKey).(*auth.Principal)
+}
+
+const requestIDKey = "navad.request_id"
+
+// requestID gives every request an ID, returned in X-Request-Id and used in
+// logs and as the base of ad IDs.
+func (s *Server) requestID(c *gin.Context) {
+	id := s.ids.next()
+	c.Set(requestIDKey, id)
+	c.Header("X-Request-Id", id)
+	c.Next()
+}
+
+func requestIDOf(c *gin.Context) string { return c.GetString(requestIDKey) }
+
+// accessLog writes one line a request: method, route (the pattern, never
+// the query string, which may hold a fix), status, latency, request ID. It
+// never logs a key or a coordinate.
+func (s *Server) accessLog(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Writer.Status()
+	level := slog.LevelDebug
+	if status >= 500 {
+		level = slog.LevelError
+	} else if status >= 400 {
+		level = slog.LevelInfo
+	}
+	s.Logger.LogAttrs(c.Request.Context(), level, "request",
+		slog.String("request_id", requestIDOf(c)),
+		slog.String("method", c.Request.Method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Duration("latency", time.Since(start)),
+	)
+}
+
+// recover turns a panic in a handler into a 500 with the API's error body.
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler {
+				panic(r)
+			}
+			s.Logger.Error("panic", "request_id", requestIDOf(c), "route", c.FullPath(), "panic", r)
+			s.failStatus(c, http.StatusInternalServerError, campaigns.Errorf(campaigns.Internal, "internal error"))
+		}
+	}()
+	c.Next()
+}
+
+// ---- Errors ----
+
+type errorJSON struct {
+	Code    string             `json:"code"`
+	Message string             `json:"message"`
+	Details []campaigns.Detail `json:"details,omitempty"`
+}
+
+type errorBody struct {
+	Error errorJSON `json:"error"`
+}
+
+// statusOf maps an error code to its HTTP status: the one place that does.
+func statusOf(code string) int {
+	switch code {
+	case campaigns.Invalid:
+		return http.StatusBadRequest
+	case campaigns.Unauthenticated:
+		return http.StatusUnauthorized
+	case campaigns.PermissionDenied:
+		return http.StatusForbidden
+	case campaigns.NotFound:
+		return http.StatusNotFound
+	case campaigns.Conflict:
+		return http.StatusConflict
+	case campaigns.Gone:
+		return http.StatusGone
+	case campaigns.TooLarge:
+		return http.StatusRequestEntityTooLarge
+	case campaigns.NotAtStore:
+		return http.StatusUnprocessableEntity
+	case campaigns.RateLimited:
+		return http.StatusTooManyRequests
+	case campaigns.Unavailable:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+// fail writes err as the API's error body; internal errors are logged here
+// and only here, and their text never reaches the client.
+func (s *Server) fail(c *gin.Context, err error) {
+	s.failStatus(c, statusOf(campaigns.ErrorCode(err)), err)
+}
+
+func (s *Server) failStatus(c *gin.Context, status int, err error) {
+	code := campaigns.ErrorCode(err)
+	if code == campaigns.Internal {
+		s.Logger.Error("internal error", "request_id", requestIDOf(c), "route", c.FullPath(), "err", err)
+	}
+	body := errorBody{Error: errorJSON{Code: code, Message: campaigns.ErrorMessage(err)}}
+	var e *campaigns.Error
+	if errors.As(err, &e) {
+		body.Error.Details = e.Details
+	}
+	if status == http.StatusTooManyRequests {
+		c.Header("Retry-After", "1")
+	}
+	c.AbortWithStatusJSON(status, body)
+}
+
+// ---- Bodies ----
+
+// readJSON decodes a JSON body of at most limit bytes into dst, rejecting
+// unknown fields when strict. Too large is 413; anything malformed 400.
+func (s *Server) readJSON(c *gin.Context, limit int64, dst any, strict bool) error {
+	body := http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	dec := json.NewDecoder(body)
+	if strict {
+		dec.DisallowUnknownFields()
+	}
+	if err := dec.Decode(dst); err != nil {
+		return bodyError(err)
+	}
+	if dec.More() {
+		return campaigns.Errorf(campaigns.Invalid, "unexpected data after the JSON document")
+	}
+	return nil
+}
+
+// bodyError maps a body-reading error: over the limit is 413.
+func bodyError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return campaigns.Errorf(campaigns.TooLarge, "the body is larger than %d bytes", tooBig.Limit)
+	}
+	var e *campaigns.Error
+	if errors.As(err, &e) {
+		return e
+	}
+	return campaigns.JSONError(err)
+}
+
+// ---- Request IDs ----
+
+// requestIDs hands out unique request IDs: a random per-process prefix and a
+// counter, so IDs are unique across replicas and cost no syscall.
+type requestIDs struct {
+	prefix string
+	n      atomic.Uint64
+}
+
+func newRequestIDs() requestIDs {
+	var b [5]byte
+	_, _ = rand.Read(b[:])
+	return requestIDs{prefix: strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(b[:]))}
+}
+
+func (r *requestIDs) next() string {
+	return r.prefix + strconv.FormatUint(r.n.Add(1), 36)
+}
