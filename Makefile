@@ -1,0 +1,31 @@
+# navad: the two commands are `make demo` (or `go run ./cmd/navad --demo`)
+# and `make test`. `make test` installs what the tests need first.
+
+GO ?= go
+SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
+
+.PHONY: test deps vet demo bench build
+
+## test: install test dependencies, then vet and run the whole suite with the race detector
+test: deps vet
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+## deps: install what the tests need when it is missing (Debian packages)
+deps:
+	@./.ci/deps
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
+	$(GO) vet ./...
+
+## demo: run the server with the demo world on the embedded store
+demo:
+	$(GO) run ./cmd/navad --demo --log-format text
+
+## build: build the navad binary into bin/
+build:
+	$(GO) build -o bin/navad ./cmd/navad
+
+## bench: reproduce the headline numbers of BENCHMARKS.md
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/serving/ ./geo/ ./campaigns/
