@@ -12,14 +12,18 @@
 // radius, never missing one; [CoverResolution] picks the resolution that
 // keeps that list at 19 cells or fewer.
 //
-// Distance: [DistanceM] is the great-circle distance.
+// Distance and travel: [DistanceM] is the great-circle distance; [Walk] and
+// [Drive] turn it into a route length and ETA.
+//
+// Links: [GeoURI], [GoogleMapsWalkURL] and [GoogleMapsDriveURL] point a
+// navigation app at a store, never at the user.
 //
 // Coordinates are WGS 84 decimal degrees, latitude first. Every function is
 // safe for concurrent use; none keeps state. Functions that return an error
 // reject NaN, infinite and out-of-range arguments with an error wrapping
 // [ErrInvalid]; nothing here panics on any input. The hot-path helpers that
-// return no error ([DistanceM], [Parent], [DescendantRange],
-// [CoverResolution]) document what they do with bad input instead
+// return no error ([DistanceM], [Parent], [DescendantRange], [Walk],
+// [Drive], [CoverResolution]) document what they do with bad input instead
 // of checking it again: the HTTP edge validates a fix once.
 package geo
 
