@@ -8,17 +8,24 @@ import (
 	"github.com/uber/h3-go/v4"
 )
 
-// TestCellCoverHoldsForEveryFixInTheCell: fixes spread over a cell (its
-// boundary included), points at and inside the radius around each, all in
-// the cover — across Japan and at the resolutions CoverResolution picks.
+// TestCellCoverHoldsForEveryFixInTheCell: fixes filed under a cell by the
+// ancestry of their fine cell (points of the cell, its boundary, and points
+// just outside it whose fine cell still descends from it), and points at and
+// inside the radius around each: every point's cell and the ancestor of its
+// fine cell are in the cover — across Japan, at the resolutions
+// CellCoverResolution picks.
 func TestCellCoverHoldsForEveryFixInTheCell(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 8))
 	radii := []float64{50, 125, 250, 500, 800, 1000, 2000, 5000}
 	for range 300 {
 		lat, lng := 24+r.Float64()*21.5, 123+r.Float64()*23
 		radius := radii[r.IntN(len(radii))]
-		res := CoverResolution(radius)
-		c, err := Cell(lat, lng, res)
+		res := CellCoverResolution(radius)
+		fine, err := Cell(lat, lng, IndexResolution)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := h3.Cell(Parent(uint64(fine), res))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -26,7 +33,7 @@ func TestCellCoverHoldsForEveryFixInTheCell(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if res == CoverResolution(radius) && len(cover) > 19 {
+		if len(cover) > 19 {
 			t.Fatalf("cover at resolution %d of %v m has %d cells, want ≤ 19", res, radius, len(cover))
 		}
 		in := map[h3.Cell]bool{}
@@ -49,6 +56,17 @@ func TestCellCoverHoldsForEveryFixInTheCell(t *testing.T) {
 			v := boundary[r.IntN(len(boundary))]
 			fixes = append(fixes, [2]float64{centre.Lat + f*(v.Lat-centre.Lat), centre.Lng + f*(v.Lng-centre.Lng)})
 		}
+		// Points just beyond the boundary whose fine cell still descends
+		// from c: the fringe.
+		for _, v := range boundary {
+			for _, f := range []float64{1.02, 1.05, 1.1} {
+				p := [2]float64{centre.Lat + f*(v.Lat-centre.Lat), centre.Lng + f*(v.Lng-centre.Lng)}
+				pf, err := Cell(p[0], p[1], IndexResolution)
+				if err == nil && h3.Cell(Parent(uint64(pf), res)) == c {
+					fixes = append(fixes, p)
+				}
+			}
+		}
 		for _, fx := range fixes {
 			for range 24 {
 				bearing := r.Float64() * 2 * math.Pi
@@ -61,7 +79,11 @@ func TestCellCoverHoldsForEveryFixInTheCell(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if !in[pc] {
+				pfine, err := Cell(plat, plng, IndexResolution)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !in[pc] || !in[h3.Cell(Parent(uint64(pfine), res))] {
 					t.Fatalf("cell %v, radius %v m: point %.7f,%.7f at %.1f m from fix %.7f,%.7f is outside the cover",
 						c, radius, plat, plng, DistanceM(fx[0], fx[1], plat, plng), fx[0], fx[1])
 				}

@@ -1,16 +1,30 @@
-// Package geo is navad's geometry: the H3 cells a fix or a store falls in, a
-// conservative cell cover of a circle for the store index, great-circle
-// distance, walking and driving estimates, and route-target links.
+// Package geo is navad's geometry, a leaf on H3 (github.com/uber/h3-go/v4)
+// and orb with no project imports.
 //
-// It is a leaf package: it imports only the standard library, H3
-// (github.com/uber/h3-go/v4) and orb. Coordinates are WGS 84 decimal degrees,
-// latitude first. Every function is safe for concurrent use; none keeps state.
+// Cells: [Cell] gives the H3 cell of a fix; events keep the
+// [EventResolution] cell instead of the fix, and stores are indexed by their
+// [IndexResolution] cell. [Parent] and [DescendantRange] work on the bits of
+// an index without cgo, so that a sorted []uint64 of store cells answers
+// "which stores are in this cell" with two binary searches. [CellPolygon]
+// draws a cell for GeoJSON.
 //
-// Functions that return an error reject NaN, infinite and out-of-range
-// arguments with an error wrapping [ErrInvalid]; nothing here panics on bad
-// input. The hot-path helpers that return no error ([DistanceM], [Parent],
-// [DescendantRange]) document what they do with bad input instead of checking
-// it twice: the HTTP edge validates a fix once.
+// Covers: [Cover] lists the cells to look up for every store within a
+// radius, never missing one; [CoverResolution] picks the resolution that
+// keeps that list at 19 cells or fewer.
+//
+// Distance and travel: [DistanceM] is the great-circle distance; [Walk] and
+// [Drive] turn it into a route length and ETA.
+//
+// Links: [GeoURI], [GoogleMapsWalkURL] and [GoogleMapsDriveURL] point a
+// navigation app at a store, never at the user.
+//
+// Coordinates are WGS 84 decimal degrees, latitude first. Every function is
+// safe for concurrent use; none keeps state. Functions that return an error
+// reject NaN, infinite and out-of-range arguments with an error wrapping
+// [ErrInvalid]; nothing here panics on any input. The hot-path helpers that
+// return no error ([DistanceM], [Parent], [DescendantRange], [Walk],
+// [Drive], [CoverResolution]) document what they do with bad input instead
+// of checking it again: the HTTP edge validates a fix once.
 package geo
 
 import (

@@ -55,7 +55,7 @@ func (cc *coverCache) ranges(cell uint64, step int) ([]cellRange, error) {
 	// Merge touching ranges: sibling cells are adjacent in H3 order.
 	merged := rs[:0]
 	for _, r := range rs {
-		if n := len(merged); n > 0 && r.lo <= merged[n-1].hi+1 {
+		if n := len(merged); n > 0 && r.lo <= merged[n-1].hi {
 			merged[n-1].hi = max(merged[n-1].hi, r.hi)
 			continue
 		}

@@ -147,7 +147,7 @@ func (o *offer) nearest(s *search, maxM float64) (*Store, float64, bool) {
 				lo, _ := slices.BinarySearch(o.cells[pos:], r.lo)
 				lo += pos
 				i := lo
-				for ; i < len(o.cells) && o.cells[i] <= r.hi; i++ {
+				for ; i < len(o.cells) && o.cells[i] < r.hi; i++ {
 					consider(i)
 				}
 				pos = i
@@ -205,6 +205,6 @@ var ladderChord2 = func() (c [len(ladder)]float64) {
 	return c
 }()
 
-// cellRange is the inclusive range of IndexResolution cells inside one
-// cover cell.
+// cellRange is the half-open range [lo, hi) of IndexResolution cells
+// descending from one cover cell.
 type cellRange struct{ lo, hi uint64 }

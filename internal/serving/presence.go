@@ -27,8 +27,8 @@ var tiers = [numTiers]struct {
 	radius float64
 	res    int
 }{
-	{radius: 1000, res: geo.CoverResolution(1000)},
-	{radius: float64(5000), res: geo.CoverResolution(5000)},
+	{radius: 1000, res: geo.CellCoverResolution(1000)},
+	{radius: 5000, res: geo.CellCoverResolution(5000)},
 }
 
 // tierFor returns the smallest tier whose radius covers radiusM.

@@ -106,7 +106,7 @@ func (s *search) presentSet(snap *Snapshot, t int) *offerSet {
 
 var ladderRes = func() (r [len(ladder)]int) {
 	for i, l := range ladder {
-		r[i] = geo.CoverResolution(l)
+		r[i] = geo.CellCoverResolution(l)
 	}
 	return r
 }()
