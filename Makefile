@@ -6,9 +6,13 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u
 
 .PHONY: test deps vet demo bench build
 
-## test: install test dependencies, then vet and run the whole suite with the race detector
+## test: install test dependencies, vet, then run the whole suite twice:
+## plainly (allocation counts are asserted here) and under the race
+## detector, whose instrumentation allocates, so tests named *Allocs run
+## only in the first pass.
 test: deps vet
-	$(GO) test -race -count=1 -timeout 15m ./...
+	$(GO) test -count=1 -timeout 10m ./...
+	$(GO) test -race -count=1 -timeout 15m -skip 'Allocs$$' ./...
 
 ## deps: install what the tests need when it is missing (Debian packages)
 deps:
