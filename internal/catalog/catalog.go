@@ -27,9 +27,19 @@ type Service struct {
 	keys  *auth.Keys
 	now   func() time.Time
 
-	// mu orders each storage write with its index update, so that the index
-	// applies writes in the order storage did.
-	mu sync.Mutex
+	// locks order each storage write with its index update, per advertiser,
+	// so that the index applies an advertiser's writes in the order storage
+	// did, while different advertisers' writes (and bbolt's batching of
+	// them) proceed side by side.
+	locks sync.Map // advertiser ID → *sync.Mutex
+}
+
+// lock serializes writes to one advertiser's objects; it returns the unlock.
+func (s *Service) lock(advertiserID string) func() {
+	m, _ := s.locks.LoadOrStore(advertiserID, new(sync.Mutex))
+	mu := m.(*sync.Mutex)
+	mu.Lock()
+	return mu.Unlock
 }
 
 // New returns a catalog service. now may be nil (the wall clock).
@@ -251,8 +261,7 @@ func (s *Service) CreateCampaign(ctx context.Context, p *auth.Principal, c campa
 	now := s.now().UTC().Truncate(time.Second)
 	c.CreatedAt, c.UpdatedAt = now, now
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lock(adv)()
 	switch _, err := s.store.Campaign(ctx, c.ID); campaigns.ErrorCode(err) {
 	case campaigns.NotFound:
 	case "":
@@ -380,8 +389,12 @@ func (s *Service) SetCampaignStatus(ctx context.Context, p *auth.Principal, id s
 }
 
 func (s *Service) updateCampaign(ctx context.Context, p *auth.Principal, id string, change func(*campaigns.Campaign) (*campaigns.Campaign, error)) (*campaigns.Campaign, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	first, err := s.Campaign(ctx, p, id)
+	if err != nil {
+		return nil, err
+	}
+	defer s.lock(first.AdvertiserID)()
+	// Read again under the lock: the change applies to the latest version.
 	old, err := s.Campaign(ctx, p, id)
 	if err != nil {
 		return nil, err
@@ -404,11 +417,11 @@ func (s *Service) updateCampaign(ctx context.Context, p *auth.Principal, id stri
 
 // DeleteCampaign removes a campaign. NotFound.
 func (s *Service) DeleteCampaign(ctx context.Context, p *auth.Principal, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if _, err := s.Campaign(ctx, p, id); err != nil {
+	c, err := s.Campaign(ctx, p, id)
+	if err != nil {
 		return err
 	}
+	defer s.lock(c.AdvertiserID)()
 	if err := s.store.DeleteCampaign(ctx, id); err != nil {
 		return err
 	}
@@ -432,8 +445,7 @@ func (s *Service) PutStores(ctx context.Context, p *auth.Principal, advertiserID
 	for i := range stores {
 		stores[i].AdvertiserID = adv
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lock(adv)()
 	if err := s.store.PutStores(ctx, adv, stores); err != nil {
 		return "", err
 	}
@@ -467,8 +479,7 @@ func (s *Service) DeleteStore(ctx context.Context, p *auth.Principal, advertiser
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lock(adv)()
 	if err := s.store.DeleteStore(ctx, adv, storeID); err != nil {
 		return err
 	}
@@ -498,8 +509,7 @@ func (s *Service) PutStock(ctx context.Context, p *auth.Principal, advertiserID 
 	if err := probs.Err(); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lock(adv)()
 	if err := s.store.PutStock(ctx, adv, rows); err != nil {
 		return err
 	}
