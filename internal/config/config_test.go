@@ -1,0 +1,81 @@
+package config
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func env(pairs ...string) func(string) string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		m[pairs[i]] = pairs[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+func TestDefaultsAreValid(t *testing.T) {
+	c, err := Parse(nil, env())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != ":8080" || c.DataDir != "./data" || c.Timezone != "Asia/Tokyo" || c.PublicURL != "http://localhost:8080" {
+		t.Fatalf("defaults: %+v", c)
+	}
+	if c.Location().String() != "Asia/Tokyo" {
+		t.Fatalf("location %v", c.Location())
+	}
+}
+
+func TestFlagsWinOverEnvironment(t *testing.T) {
+	c, err := Parse([]string{"--addr", "127.0.0.1:9999", "--demo"}, env(
+		"NAVAD_ADDR", "127.0.0.1:7777",
+		"NAVAD_DATA_DIR", "/tmp/navad-env",
+		"NAVAD_READ_TIMEOUT", "3s",
+		"NAVAD_ADMIN_KEY", "a-long-enough-admin-key",
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:9999" {
+		t.Errorf("addr %q: the flag should win", c.Addr)
+	}
+	if c.DataDir != "/tmp/navad-env" || c.ReadTimeout != 3*time.Second || c.AdminKey != "a-long-enough-admin-key" {
+		t.Errorf("environment not applied: %+v", c)
+	}
+	if !c.Demo {
+		t.Error("--demo not applied")
+	}
+}
+
+func TestEveryProblemReportedAtOnce(t *testing.T) {
+	_, err := Parse([]string{"--addr", "no-port", "--log-format", "xml", "extra"}, env(
+		"NAVAD_TIMEZONE", "Mars/Olympus",
+		"NAVAD_PUBLIC_URL", "ftp://example.com",
+		"NAVAD_REDIS_URL", "http://user:secret@redis:6379",
+		"NAVAD_ADMIN_KEY", "short",
+		"NAVAD_WRITE_TIMEOUT", "forever",
+		"NAVAD_MAX_UPLOAD_ROWS", "lots",
+		"NAVAD_RATE_BURST", "0",
+	))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	msg := err.Error()
+	for _, want := range []string{"no-port", "xml", "extra", "Mars/Olympus", "ftp://example.com", "redis url", "admin key", "NAVAD_WRITE_TIMEOUT", "NAVAD_MAX_UPLOAD_ROWS", "rate limits"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not mention %q:\n%s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "secret") {
+		t.Errorf("error leaks the Redis password:\n%s", msg)
+	}
+}
+
+func TestRedacted(t *testing.T) {
+	c := Default()
+	c.RedisURL = "redis://app:hunter2@redis.internal:6379/0"
+	if got := c.Redacted(); strings.Contains(got, "hunter2") || !strings.Contains(got, "redis.internal") {
+		t.Fatalf("redacted %q", got)
+	}
+}
