@@ -143,10 +143,10 @@ func (o *offer) nearest(s *search, maxM float64) (*Store, float64, bool) {
 			ranges := s.cover(step)
 			pos := 0
 			for _, r := range ranges {
-				// Ranges ascend, so each search starts where the last ended.
-				lo, _ := slices.BinarySearch(o.cells[pos:], r.lo)
-				lo += pos
-				i := lo
+				// Ranges ascend and mostly lie close together in the
+				// offer, so each search gallops on from where the last
+				// one ended.
+				i := gallop(o.cells, pos, r.lo)
 				for ; i < len(o.cells) && o.cells[i] < r.hi; i++ {
 					consider(i)
 				}
@@ -169,6 +169,25 @@ func (o *offer) nearest(s *search, maxM float64) (*Store, float64, bool) {
 		return nil, 0, false
 	}
 	return st, d, true
+}
+
+// gallop returns the first index i ≥ from with cells[i] ≥ key (or
+// len(cells)): an exponential search from from, then a binary search in the
+// bracket found, so a key k places ahead costs O(log k) probes, near the
+// cache lines already touched.
+func gallop(cells []uint64, from int, key uint64) int {
+	n := len(cells)
+	if from >= n || cells[from] >= key {
+		return from
+	}
+	lo, step := from, 1 // invariant: cells[lo] < key
+	for lo+step < n && cells[lo+step] < key {
+		lo += step
+		step *= 2
+	}
+	hi := min(lo+step, n) // cells[hi] ≥ key, or hi == n
+	j, _ := slices.BinarySearch(cells[lo+1:hi], key)
+	return lo + 1 + j
 }
 
 // unitVec is a point on the unit sphere.
