@@ -20,14 +20,26 @@ type trie struct {
 // at keys[i]. It sorts keys and vals together.
 func newTrie(keys []string, vals []int32) *trie {
 	sort.Sort(keyVals{keys, vals})
-	type span struct{ lo, hi, depth int }
-	t := &trie{label: []byte{0}}
-	queue := []span{{0, len(keys), 0}}
+	type span struct{ lo, hi, depth int32 }
+	size := 1
+	for i, k := range keys {
+		size += len(k)
+		if i > 0 {
+			size -= commonPrefix(keys[i-1], k)
+		}
+	}
+	t := &trie{
+		first: make([]uint32, 0, size+1),
+		label: make([]byte, 1, size),
+		value: make([]int32, 0, size),
+	}
+	queue := make([]span, 1, size)
+	queue[0] = span{0, int32(len(keys)), 0}
 	for n := 0; n < len(queue); n++ {
 		sp := queue[n]
 		lo := sp.lo
 		v := int32(-1)
-		if lo < sp.hi && len(keys[lo]) == sp.depth {
+		if lo < sp.hi && len(keys[lo]) == int(sp.depth) {
 			v = vals[lo]
 			lo++
 		}
@@ -46,6 +58,16 @@ func newTrie(keys []string, vals []int32) *trie {
 	}
 	t.first = append(t.first, uint32(len(queue)))
 	return t
+}
+
+func commonPrefix(a, b string) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
 }
 
 // child returns n's child on byte b.
