@@ -192,6 +192,11 @@ func computeAnalysis(src termSource) *termAnalysis {
 			a.addForm(termForm{text: r.text, kind: readingForm, split: r.split, short: shortnessOf(r.text)})
 		}
 	}
+	if strings.ContainsFunc(t, isHan) {
+		for _, v := range d.okuriganaVariants(t, a.forms) {
+			a.addForm(v)
+		}
+	}
 	for _, f := range a.forms {
 		for _, v := range longVowelVariants(f.text, f.kind == surfaceForm && isKatakanaWord(h)) {
 			m := utf8.RuneCountInString(v)
@@ -402,6 +407,50 @@ func (d *dictionary) readings(h string, searchToks []tokenizer.Token) []reading 
 		}
 	}
 	return out
+}
+
+// okuriganaVariants returns the dictionary's other spellings of a word with
+// kanji that differ only in the kana between the kanji (焼き鳥, 焼鳥; お好み焼き,
+// お好み焼) and read the same, as surface spellings.
+func (d *dictionary) okuriganaVariants(t string, forms []termForm) []termForm {
+	skel := kanjiOnly(t)
+	if skel == "" {
+		return nil
+	}
+	var rarest string
+	for _, r := range skel {
+		k := string(r)
+		if rarest == "" || len(d.postings[uint64(r)<<32|0xFFFFFFFF]) < len(d.postings[uint64([]rune(rarest)[0])<<32|0xFFFFFFFF]) {
+			rarest = k
+		}
+	}
+	var out []termForm
+	for _, id := range d.postings[uint64([]rune(rarest)[0])<<32|0xFFFFFFFF] {
+		w := &d.words[id]
+		if w.surface == "" || w.text == t || kanjiOnly(w.text) != skel {
+			continue
+		}
+		same := false
+		for _, f := range forms {
+			same = same || f.kind == readingForm && f.text == w.reading
+		}
+		if !same || utf8.RuneCountInString(w.text) > maxBlockRunes {
+			continue
+		}
+		out = append(out, termForm{text: w.text, kind: surfaceForm, split: d.splitOf(w), short: shortnessOf(w.text)})
+	}
+	return out
+}
+
+// kanjiOnly returns the kanji of s.
+func kanjiOnly(s string) string {
+	var b strings.Builder
+	for _, r := range s {
+		if isHan(r) {
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // maxReadings caps the readings of one term.

@@ -44,6 +44,7 @@ type lexWord struct {
 	text      string // normalized
 	surface   string // a dictionary spelling that normalizes to text, or ""
 	readingOf string // a dictionary spelling whose reading is text, or ""
+	reading   string // the reading of surface
 
 	place     bool   // a place name (名詞,固有名詞,地域)
 	split     uint64 // where kagome splits the word; see analysis.splitOf
@@ -139,6 +140,7 @@ func (d *dictionary) buildLexicon() {
 		w := add(text)
 		if w.surface == "" {
 			w.surface = surface
+			w.reading = Normalize(c[ipaReading])
 		}
 		if proper && len(pos.POSs[id]) > 2 && pos.NameList[pos.POSs[id][2]] == "地域" {
 			w.place = true
@@ -157,6 +159,7 @@ func (d *dictionary) buildLexicon() {
 	for _, u := range d.user {
 		if w := add(Normalize(u.Text)); w.surface == "" {
 			w.surface = u.Text
+			w.reading = Normalize(strings.Join(u.Yomi, ""))
 		}
 		if w := add(Normalize(strings.Join(u.Yomi, ""))); w.readingOf == "" {
 			w.readingOf = u.Text

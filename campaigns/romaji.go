@@ -354,92 +354,118 @@ func (q *Query) romajiWord(s, e int32) {
 
 // scanRomaji finds the phonetic keys of the index's terms in the query's
 // romaji words. A word must be read whole, as one key or several in a row
-// (shinjukuizakaya), so that kaisha (会社) does not contain isha (医者).
+// (shinjukuizakaya), so that kaisha (会社) does not contain isha (医者); a key
+// may run on into the next word (kan kohi is 缶コーヒー).
 func (ix *KeywordIndex) scanRomaji(q *Query) {
 	if len(q.latin) == 0 || len(ix.romaji.value) <= 1 {
 		return
 	}
+	// Words separated only by spaces are read together.
+	for g := 0; g < len(q.latin); {
+		h := g + 1
+		for h < len(q.latin) && q.latin[h].s == q.latin[h-1].e {
+			h++
+		}
+		ix.scanRomajiWords(q, q.latin[g:h])
+		g = h
+	}
+}
+
+// scanRomajiWords scans adjacent romaji words.
+func (ix *KeywordIndex) scanRomajiWords(q *Query, words []latinToken) {
 	t := ix.romaji
-	for _, tok := range q.latin {
-		lo, hi := int(tok.keyLo), int(tok.keyHi)
-		first := len(q.hits)
-		// Every key in the word: hits [first:] with s, e as key runes.
-		for p := lo; p < hi; p++ {
-			node := uint32(0)
-			end := int(q.keyStart[hi])
-			for b := int(q.keyStart[p]); b < end; b++ {
-				var ok bool
-				node, ok = t.child(node, q.key[b])
-				if !ok {
-					break
-				}
-				v := t.value[node]
-				if v < 0 {
-					continue
-				}
-				e := p + 1
-				for int(q.keyStart[e]) < b+1 {
-					e++
-				}
-				en := &ix.entries[v]
-				for f := en.formLo; f < en.formHi; f++ {
+	lo, hi := int(words[0].keyLo), int(words[len(words)-1].keyHi)
+	end := int(q.keyStart[hi])
+	first := len(q.hits)
+	for p := lo; p < hi; p++ {
+		node := uint32(0)
+		for b := int(q.keyStart[p]); b < end; b++ {
+			var ok bool
+			node, ok = t.child(node, q.key[b])
+			if !ok {
+				break
+			}
+			v := t.value[node]
+			if v < 0 {
+				continue
+			}
+			e := p + 1
+			for int(q.keyStart[e]) < b+1 {
+				e++
+			}
+			en := &ix.entries[v]
+			for f := en.formLo; f < en.formHi; f++ {
+				if ix.romajiUsable(q, f, int32(p), int32(e), words) {
 					q.hits = append(q.hits, hit{term: ix.forms[f].term, form: f, s: int32(p), e: int32(e)})
 				}
 			}
 		}
-		// Keep the hits on a path that reads the whole word.
-		n := hi - lo
-		reach := q.reach[:0]
-		for range 2 * (n + 1) {
-			reach = append(reach, false)
-		}
-		q.reach = reach
-		fwd, bwd := reach[:n+1], reach[n+1:]
-		fwd[0], bwd[n] = true, true
-		words := q.hits[first:]
-		for p := 0; p <= n; p++ { // hits are in order of start
-			if !fwd[p] {
-				continue
-			}
-			for _, h := range words {
-				if int(h.s)-lo == p && ix.romajiUsable(q, h, tok) {
+	}
+	// Keep the hits on a path that reads each word whole: fwd[p] if a word
+	// starts at key rune lo+p or a kept path reaches it; bwd likewise from
+	// the ends.
+	n := hi - lo
+	reach := q.reach[:0]
+	for range 2 * (n + 1) {
+		reach = append(reach, false)
+	}
+	q.reach = reach
+	fwd, bwd := reach[:n+1], reach[n+1:]
+	for _, w := range words {
+		fwd[int(w.keyLo)-lo] = true
+		bwd[int(w.keyHi)-lo] = true
+	}
+	found := q.hits[first:] // in order of start
+	for p := 0; p <= n; p++ {
+		if fwd[p] {
+			for _, h := range found {
+				if int(h.s)-lo == p {
 					fwd[int(h.e)-lo] = true
 				}
 			}
 		}
-		for p := n; p >= 0; p-- {
-			for _, h := range words {
-				if int(h.s)-lo == p && bwd[int(h.e)-lo] && ix.romajiUsable(q, h, tok) {
-					bwd[p] = true
-				}
-			}
-		}
-		kept := first
-		for _, h := range words {
-			if !fwd[int(h.s)-lo] || !bwd[int(h.e)-lo] || !ix.romajiUsable(q, h, tok) {
-				continue
-			}
-			// To runes of the compact text.
-			h.s = q.keyAt[h.s]
-			if int(h.e) == hi {
-				h.e = tok.e
-			} else {
-				h.e = q.keyAt[h.e]
-			}
-			q.hits[kept] = h
-			kept++
-		}
-		q.hits = q.hits[:kept]
 	}
+	for p := n; p >= 0; p-- {
+		for _, h := range found {
+			if int(h.s)-lo == p && bwd[int(h.e)-lo] {
+				bwd[p] = true
+			}
+		}
+	}
+	kept := first
+	for _, h := range found {
+		if !fwd[int(h.s)-lo] || !bwd[int(h.e)-lo] {
+			continue
+		}
+		// To runes of the compact text: a word begins where the one
+		// before it ends, as spaces take no room there.
+		h.s = q.keyAt[h.s]
+		if int(h.e) == hi {
+			h.e = words[len(words)-1].e
+		} else {
+			h.e = q.keyAt[h.e]
+		}
+		q.hits[kept] = h
+		kept++
+	}
+	q.hits = q.hits[:kept]
 }
 
-// romajiUsable reports whether a romaji hit (in key runes) may count: a
-// reading needs a query without kanji, and a key of one kana must be the
-// whole word.
-func (ix *KeywordIndex) romajiUsable(q *Query, h hit, tok latinToken) bool {
-	f := &ix.forms[h.form]
-	if f.kind.readingOnly() && q.hasKanji {
+// romajiUsable reports whether form f found at key runes [s, e) may count: a
+// reading needs a query without kanji, and a key of one kana must be a whole
+// word.
+func (ix *KeywordIndex) romajiUsable(q *Query, f uint32, s, e int32, words []latinToken) bool {
+	form := &ix.forms[f]
+	if form.kind.readingOnly() && q.hasKanji {
 		return false
 	}
-	return f.short != oneChar || h.s == tok.keyLo && h.e == tok.keyHi
+	if form.short != oneChar {
+		return true
+	}
+	for _, w := range words {
+		if w.keyLo == s && w.keyHi == e {
+			return true
+		}
+	}
+	return false
 }
