@@ -1,9 +1,11 @@
 package campaigns
 
 import (
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"github.com/ikawaha/kagome/v2/tokenizer"
@@ -43,8 +45,8 @@ type blockWord struct {
 	split uint64
 }
 
-// analysisMu guards the caches and the dictionary's lazily computed splits.
-var analysisMu sync.Mutex
+// cacheMu guards keywordCache and termCache.
+var cacheMu sync.Mutex
 
 var (
 	keywordCache = map[string][]termSource{}
@@ -62,21 +64,23 @@ func keywordTerms(text string) []termSource {
 	if h == "" {
 		return nil
 	}
-	analysisMu.Lock()
-	defer analysisMu.Unlock()
-	if ts, ok := keywordCache[h]; ok {
+	cacheMu.Lock()
+	ts, ok := keywordCache[h]
+	cacheMu.Unlock()
+	if ok {
 		return ts
 	}
-	var ts []termSource
 	for _, w := range strings.Split(h, " ") {
 		for _, p := range splitParticles(w) {
 			ts = append(ts, termSource{text: Normalize(p), kana: p})
 		}
 	}
+	cacheMu.Lock()
 	if len(keywordCache) >= maxCached {
 		clear(keywordCache)
 	}
 	keywordCache[h] = ts
+	cacheMu.Unlock()
 	return ts
 }
 
@@ -126,6 +130,30 @@ func hasJapanese(s string) bool {
 // analyzeTerms analyses each term, given by its folded text and the
 // hiragana-keeping spellings it was written in.
 func analyzeTerms(texts []string, kanas [][]string) []termAnalysis {
+	// Analyse the spellings not in the cache on every core first: the
+	// analyser is slow, and safe for concurrent use.
+	var todo []termSource
+	cacheMu.Lock()
+	for i, t := range texts {
+		for _, k := range kanas[i] {
+			if _, ok := termCache[k]; !ok {
+				todo = append(todo, termSource{text: t, kana: k})
+			}
+		}
+	}
+	cacheMu.Unlock()
+	if len(todo) > 1 {
+		var wg sync.WaitGroup
+		var next atomic.Int64
+		for range min(runtime.GOMAXPROCS(0), len(todo)) {
+			wg.Go(func() {
+				for i := next.Add(1) - 1; i < int64(len(todo)); i = next.Add(1) - 1 {
+					analyzeTerm(todo[i])
+				}
+			})
+		}
+		wg.Wait()
+	}
 	out := make([]termAnalysis, len(texts))
 	for i, t := range texts {
 		for j, k := range kanas[i] {
@@ -155,16 +183,19 @@ func mergeAnalyses(a, b termAnalysis) termAnalysis {
 
 // analyzeTerm returns the analysis of a term, from the cache when it can.
 func analyzeTerm(src termSource) *termAnalysis {
-	analysisMu.Lock()
-	defer analysisMu.Unlock()
-	if a, ok := termCache[src.kana]; ok {
+	cacheMu.Lock()
+	a, ok := termCache[src.kana]
+	cacheMu.Unlock()
+	if ok {
 		return a
 	}
-	a := computeAnalysis(src)
+	a = computeAnalysis(src)
+	cacheMu.Lock()
 	if len(termCache) >= maxCached {
 		clear(termCache)
 	}
 	termCache[src.kana] = a
+	cacheMu.Unlock()
 	return a
 }
 
@@ -549,9 +580,9 @@ func (d *dictionary) straddlers(s string) []blockWord {
 	var out []blockWord
 	for k := 1; k < len(rs); k++ {
 		p, rest := string(rs[:k]), string(rs[k:])
-		for _, id := range d.containing(p) {
+		for _, id := range d.placesByLast[rs[k-1]] {
 			w := &d.words[id]
-			if !w.place || !strings.HasSuffix(w.text, p) || !allHan(w.text) || utf8.RuneCountInString(w.text) > 3 {
+			if len(w.text) <= len(p) || !strings.HasSuffix(w.text, p) {
 				continue
 			}
 			nx := utf8.RuneCountInString(w.text)
@@ -607,10 +638,14 @@ func (d *dictionary) splitsAt(w *lexWord, a, b int) bool {
 
 // splitOf returns where the analyser, in search mode, splits a dictionary
 // word (西新宿 → 西|新宿) or the spelling whose reading it is, plus where its
-// script changes. Computed once per word; the caller holds analysisMu.
+// script changes. Computed once per word (or twice, by a race of two
+// analyses, which agree).
 func (d *dictionary) splitOf(w *lexWord) uint64 {
-	if w.splitDone {
-		return w.split
+	d.splitMu.Lock()
+	split, done := w.split, w.splitDone
+	d.splitMu.Unlock()
+	if done {
+		return split
 	}
 	n := utf8.RuneCountInString(w.text)
 	s := ends(n)
@@ -630,7 +665,9 @@ func (d *dictionary) splitOf(w *lexWord) uint64 {
 			s |= sp
 		}
 	}
+	d.splitMu.Lock()
 	w.split, w.splitDone = s, true
+	d.splitMu.Unlock()
 	return s
 }
 

@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"slices"
+	"sync"
 	"testing"
 )
 
@@ -161,4 +162,28 @@ func TestMatchAllocs(t *testing.T) {
 			t.Errorf("Parse+Match+Block(%q) allocates %v times, want 0", s, n)
 		}
 	}
+}
+
+// TestConcurrentUse matches from several goroutines, each with its own
+// Query, while another index is built; run with -race.
+func TestConcurrentUse(t *testing.T) {
+	ix := NewKeywordIndex([]KeywordRef{{Keyword{"居酒屋", Broad}, 1}, {Keyword{"ラーメン", Phrase}, 2}})
+	neg := CompileNegatives([]string{"バイト"})
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			var q Query
+			for _, s := range []string{"新宿の居酒屋", "らーめん", "居酒屋 バイト", "izakaya"} {
+				q.Parse(s)
+				if len(ix.Match(&q, nil)) == 0 {
+					t.Errorf("%q triggered nothing", s)
+				}
+				neg.Block(&q)
+			}
+		})
+	}
+	wg.Go(func() {
+		NewKeywordIndex([]KeywordRef{{Keyword{"焼き鳥", Broad}, 3}, {Keyword{"カフェ", Broad}, 4}})
+	})
+	wg.Wait()
 }

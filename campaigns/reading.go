@@ -31,11 +31,17 @@ type dictionary struct {
 	// that contain a keyword without a scan.
 	words    []lexWord
 	postings map[uint64][]int32
-	kata     *kataLexicon
-	user     dict.UserDictRecords
+	// placesByLast lists the place names of two or three kanji by their
+	// last kanji, for straddlers.
+	placesByLast map[rune][]int32
+	kata         *kataLexicon
+	user         dict.UserDictRecords
+	splitMu      sync.Mutex // guards lexWord.split and splitDone
 
-	loadTime  time.Duration
-	heapBytes uint64
+	// Start-up costs, for docs/matching.md: loading kagome's IPA
+	// dictionary, then all of it with the lexicon, and the heap it holds.
+	analyserTime, loadTime time.Duration
+	heapBytes              uint64
 }
 
 // lexWord is a string the dictionary knows as a word: the normalized
@@ -95,6 +101,7 @@ func loadDictionary() *dictionary {
 	}
 	d.user = records
 	d.tok = tok
+	d.analyserTime = time.Since(t0)
 	d.buildLexicon()
 	d.loadTime = time.Since(t0)
 	runtime.GC()
@@ -181,6 +188,13 @@ func (d *dictionary) buildLexicon() {
 		buf = slices.Compact(buf)
 		for _, k := range buf {
 			d.postings[k] = append(d.postings[k], int32(i))
+		}
+	}
+	d.placesByLast = map[rune][]int32{}
+	for i, w := range d.words {
+		if n := utf8.RuneCountInString(w.text); w.place && n >= 2 && n <= 3 && allHan(w.text) {
+			last, _ := utf8.DecodeLastRuneInString(w.text)
+			d.placesByLast[last] = append(d.placesByLast[last], int32(i))
 		}
 	}
 	d.kata = &kataLexicon{words: kata}
