@@ -222,8 +222,6 @@ func computeAnalysis(src termSource) *termAnalysis {
 		for _, r := range d.readings(h, toks) {
 			a.addForm(termForm{text: r.text, kind: readingForm, split: r.split, short: shortnessOf(r.text)})
 		}
-	}
-	if strings.ContainsFunc(t, isHan) {
 		for _, v := range d.okuriganaVariants(t, a.forms) {
 			a.addForm(v)
 		}
