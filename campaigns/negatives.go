@@ -2,7 +2,6 @@ package campaigns
 
 import (
 	"bytes"
-	"strings"
 )
 
 // Negatives is a campaign's compiled negative keywords. The zero value blocks
@@ -28,7 +27,7 @@ type negativeWord struct {
 	text     []byte
 	bloom    uint64
 	split    uint64
-	hard     bool
+	short    shortness
 	blockers []negativeBlocker
 }
 
@@ -44,7 +43,7 @@ func CompileNegatives(words []string) Negatives {
 	seen := map[string]bool{}
 	for _, w := range words {
 		terms := keywordTerms(w)
-		key := strings.Join(terms, " ")
+		key := joinTerms(terms)
 		if len(terms) == 0 || seen[key] {
 			continue
 		}
@@ -52,7 +51,7 @@ func CompileNegatives(words []string) Negatives {
 		set := negativeSet{lo: len(n.words)}
 		for i, a := range analyzeNegatives(terms) {
 			f := a.forms[0]
-			nw := negativeWord{text: []byte(terms[i]), bloom: textBloom(terms[i]), split: f.split, hard: f.hard}
+			nw := negativeWord{text: []byte(terms[i].text), bloom: textBloom(terms[i].text), split: f.split, short: f.short}
 			for _, b := range a.blockers {
 				nw.blockers = append(nw.blockers, negativeBlocker{[]byte(b.text), b.split})
 			}
@@ -100,7 +99,7 @@ func (n Negatives) occurs(q *Query, w *negativeWord) bool {
 		p += from
 		from = p + 1
 		s, e := q.rix[p], q.rix[p+len(w.text)]
-		if q.spaceWithin(s, e, w.split) || !q.boundary(int(s), w.hard, n.kata) || !q.boundary(int(e), w.hard, n.kata) {
+		if q.spaceWithin(s, e, w.split) || !q.boundary(int(s), w.short, n.kata, true) || !q.boundary(int(e), w.short, n.kata, false) {
 			continue
 		}
 		if !blockedBy(q, s, e, w.blockers) {
@@ -121,7 +120,7 @@ func blockedBy(q *Query, s, e int32, ws []negativeBlocker) bool {
 			p += from
 			from = p + 1
 			bs, be := q.rix[p], q.rix[p+len(w.text)]
-			if bs > s || be < e || bs == s && be == e || q.spaceWithin(bs, be, 0) {
+			if bs > s || be < e || bs == s && be == e || q.spaceWithin(bs, be, 0) || w.split&anchored != 0 && !q.clearBoundary(int(bs)) {
 				continue
 			}
 			if !splitAt(w.split, s-bs) || !splitAt(w.split, e-bs) {

@@ -358,10 +358,15 @@ func isKana(r rune) bool {
 
 // isHan reports kanji and the kanji-like marks 々, 〆 and 〇.
 func isHan(r rune) bool {
-	if r < 0x3005 {
+	switch {
+	case r < 0x3005:
 		return false
+	case r <= 0x3007, 0x4E00 <= r && r <= 0x9FFF:
+		return true
+	case 0x3040 <= r && r <= 0x30FF:
+		return false // kana, the commonest case after kanji
 	}
-	return r <= 0x3007 || unicode.Is(unicode.Han, r)
+	return unicode.Is(unicode.Han, r)
 }
 
 // isAlnum reports letters and digits of alphabetic scripts: everything
@@ -383,8 +388,11 @@ func isSeparator(r rune) bool {
 	if r < utf8.RuneSelf {
 		return !('a' <= r && r <= 'z' || '0' <= r && r <= '9' || 'A' <= r && r <= 'Z')
 	}
-	if r == utf8.RuneError {
+	switch {
+	case r == utf8.RuneError:
 		return true
+	case 0x3041 <= r && r <= 0x3096, 0x30A1 <= r && r <= 0x30FA, 0x4E00 <= r && r <= 0x9FFF:
+		return false // kana and kanji, without a table search
 	}
 	return !(unicode.IsLetter(r) || unicode.IsMark(r) || unicode.IsNumber(r))
 }

@@ -31,7 +31,7 @@ func TestNormalize(t *testing.T) {
 		{"ｶﾞｽﾄ", "ガスト"},
 		{"ﾊﾟﾝ", "パン"},
 		{"ｳﾞｨｰｶﾞﾝ", "ヴィーガン"},
-		{"が", "ガ"}, // decomposed か + combining dakuten
+		{"\u304b\u3099", "ガ"}, // か + combining dakuten
 		{"ゔ", "ヴ"},
 		{"一ヶ月", "一ケ月"},
 		{"一ヵ月", "一カ月"},

@@ -30,10 +30,22 @@ type Query struct {
 	hasKanji bool
 	bloom    uint64 // one bit per rune hash, to skip negatives quickly
 
+	// Latin words read as romaji: their phonetic keys one after another in
+	// key (UTF-8), key rune k at key[keyStart[k]:keyStart[k+1]], its
+	// syllable starting at rune keyAt[k] of cmp.
+	latin    []latinToken
+	key      []byte
+	keyStart []int32
+	keyAt    []int32
+	kana     []rune  // scratch
+	kanaAt   []int32 // scratch
+	keyRunes []rune  // scratch
+
 	// Matching scratch.
 	hits   []hit
 	blocks []wordSpan
 	valid  []hit
+	reach  []bool
 }
 
 // Rune classes in Query.info. Words change at a change of class; within
@@ -110,6 +122,7 @@ func (q *Query) Parse(raw string) {
 	for i, b := range q.start {
 		q.rix[b] = int32(i)
 	}
+	q.parseRomaji()
 }
 
 // Text returns the normalized query, as Normalize would. It allocates only

@@ -8,8 +8,10 @@ import "sort"
 // Nodes are numbered breadth-first, so the children of node n are the nodes
 // first[n] to first[n+1]-1, sorted by the byte on the edge into them. A walk
 // costs one binary search over a node's children per byte.
-// (A map per node would cost a hash per byte and far more memory; the
-// kagome dictionary's double array is not exported for other keys.)
+// (A map per node would cost a hash per byte and far more memory.
+// kagome-dict's double array would be faster to walk, but it searches a
+// string through a callback per hit; this walks the query's buffer in place
+// and builds in tens of milliseconds.)
 type trie struct {
 	first []uint32 // first[n] is n's first child; len(first) = nodes+1
 	label []byte   // label[n] is the byte on the edge into n
@@ -20,14 +22,26 @@ type trie struct {
 // at keys[i]. It sorts keys and vals together.
 func newTrie(keys []string, vals []int32) *trie {
 	sort.Sort(keyVals{keys, vals})
-	type span struct{ lo, hi, depth int }
-	t := &trie{label: []byte{0}}
-	queue := []span{{0, len(keys), 0}}
+	type span struct{ lo, hi, depth int32 }
+	size := 1
+	for i, k := range keys {
+		size += len(k)
+		if i > 0 {
+			size -= commonPrefix(keys[i-1], k)
+		}
+	}
+	t := &trie{
+		first: make([]uint32, 0, size+1),
+		label: make([]byte, 1, size),
+		value: make([]int32, 0, size),
+	}
+	queue := make([]span, 1, size)
+	queue[0] = span{0, int32(len(keys)), 0}
 	for n := 0; n < len(queue); n++ {
 		sp := queue[n]
 		lo := sp.lo
 		v := int32(-1)
-		if lo < sp.hi && len(keys[lo]) == sp.depth {
+		if lo < sp.hi && len(keys[lo]) == int(sp.depth) {
 			v = vals[lo]
 			lo++
 		}
@@ -46,6 +60,16 @@ func newTrie(keys []string, vals []int32) *trie {
 	}
 	t.first = append(t.first, uint32(len(queue)))
 	return t
+}
+
+func commonPrefix(a, b string) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
 }
 
 // child returns n's child on byte b.

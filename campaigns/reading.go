@@ -1,0 +1,317 @@
+package campaigns
+
+import (
+	_ "embed"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ikawaha/kagome-dict/dict"
+	"github.com/ikawaha/kagome-dict/ipa"
+	"github.com/ikawaha/kagome/v2/tokenizer"
+)
+
+// dictionary is the IPA dictionary (through kagome v2) and navad's lexicon of
+// its words. It serves keyword analysis only: queries are never analysed by
+// kagome, which would take tens of microseconds per search.
+//
+// It is loaded once per process, lazily, by the first keyword that needs it,
+// and shared; see docs/matching.md for what it costs.
+type dictionary struct {
+	dict *dict.Dict
+	tok  *tokenizer.Tokenizer // safe for concurrent use
+
+	// words is every uninflected dictionary word, by normalized spelling
+	// and by reading. postings lists the words that contain a pair of
+	// runes (r1<<32 | r2) or a rune (r<<32 | 0xFFFFFFFF), to find the words
+	// that contain a keyword without a scan.
+	words    []lexWord
+	postings map[uint64][]int32
+	// placesByLast lists the place names of two or three kanji by their
+	// last kanji, for straddlers.
+	placesByLast map[rune][]int32
+	kata         *kataLexicon
+	user         dict.UserDictRecords
+	splitMu      sync.Mutex // guards lexWord.split and splitDone
+
+	// Start-up costs, for docs/matching.md: loading kagome's IPA
+	// dictionary, then all of it with the lexicon, and the heap it holds.
+	analyserTime, loadTime time.Duration
+	heapBytes              uint64
+}
+
+// lexWord is a string the dictionary knows as a word: the normalized
+// spelling of some entries, or the reading of some, or both.
+type lexWord struct {
+	text      string // normalized
+	surface   string // a dictionary spelling that normalizes to text, or ""
+	readingOf string // a dictionary spelling whose reading is text, or ""
+	reading   string // the reading of surface
+
+	place     bool   // a place name (名詞,固有名詞,地域)
+	split     uint64 // where kagome splits the word; see analysis.splitOf
+	splitDone bool
+}
+
+// userDictText is navad's user dictionary, with the words the IPA
+// dictionary lacks.
+//
+//go:embed userdict.txt
+var userDictText string
+
+// Contents columns of the IPA dictionary, after the part of speech.
+const (
+	ipaInflForm = ipa.InflectionalForm - ipa.POSHierarchy
+	ipaBase     = ipa.BaseForm - ipa.POSHierarchy
+	ipaReading  = ipa.Reading - ipa.POSHierarchy
+)
+
+var (
+	dictOnce   sync.Once
+	sharedDict atomic.Pointer[dictionary]
+)
+
+// japaneseDictionary returns the shared dictionary, loading it on first use.
+func japaneseDictionary() *dictionary {
+	dictOnce.Do(func() { sharedDict.Store(loadDictionary()) })
+	return sharedDict.Load()
+}
+
+func loadDictionary() *dictionary {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	t0 := time.Now()
+	d := &dictionary{dict: ipa.Dict(), postings: map[uint64][]int32{}}
+	records, err := dict.NewUserDicRecords(strings.NewReader(userDictText))
+	if err != nil {
+		panic("campaigns: userdict.txt: " + err.Error()) // embedded; a test reads it
+	}
+	user, err := records.NewUserDict()
+	if err != nil {
+		panic("campaigns: userdict.txt: " + err.Error())
+	}
+	tok, err := tokenizer.New(d.dict, tokenizer.OmitBosEos(), tokenizer.UserDict(user))
+	if err != nil {
+		panic("campaigns: IPA dictionary: " + err.Error()) // embedded; cannot fail
+	}
+	d.user = records
+	d.tok = tok
+	d.analyserTime = time.Since(t0)
+	d.buildLexicon()
+	d.loadTime = time.Since(t0)
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if after.HeapAlloc > before.HeapAlloc {
+		d.heapBytes = after.HeapAlloc - before.HeapAlloc
+	}
+	return d
+}
+
+// buildLexicon collects the dictionary's uninflected words (nouns, and the
+// base forms of the rest) by normalized spelling and by reading.
+func (d *dictionary) buildLexicon() {
+	index := map[string]int32{}
+	add := func(text string) *lexWord {
+		i, ok := index[text]
+		if !ok {
+			i = int32(len(d.words))
+			index[text] = i
+			d.words = append(d.words, lexWord{text: text})
+		}
+		return &d.words[i]
+	}
+	kata := map[string]struct{}{}
+	pos := d.dict.POSTable
+	for id, c := range d.dict.Contents {
+		if len(c) <= ipaReading || id >= len(pos.POSs) || len(pos.POSs[id]) == 0 {
+			continue
+		}
+		switch pos.NameList[pos.POSs[id][0]] {
+		case "助詞", "助動詞", "記号", "フィラー", "その他":
+			continue
+		}
+		proper := len(pos.POSs[id]) > 1 && pos.NameList[pos.POSs[id][1]] == "固有名詞"
+		if f := c[ipaInflForm]; f != "*" && f != "基本形" {
+			continue
+		}
+		surface := c[ipaBase]
+		text := Normalize(surface)
+		if text == "" || strings.IndexByte(text, ' ') >= 0 {
+			continue
+		}
+		w := add(text)
+		if w.surface == "" {
+			w.surface = surface
+			w.reading = Normalize(c[ipaReading])
+		}
+		if proper && len(pos.POSs[id]) > 2 && pos.NameList[pos.POSs[id][2]] == "地域" {
+			w.place = true
+		}
+		if isKatakanaWord(normalizeKeepHiragana(surface)) && utf8.RuneCountInString(text) >= 2 {
+			kata[text] = struct{}{}
+		}
+		// Readings of names (ミサカヤマ) are left out: nobody types them in
+		// kana, and there are many.
+		if r := Normalize(c[ipaReading]); !proper && isKatakanaWord(r) {
+			if w := add(r); w.readingOf == "" {
+				w.readingOf = surface
+			}
+		}
+	}
+	for _, u := range d.user {
+		if w := add(Normalize(u.Text)); w.surface == "" {
+			w.surface = u.Text
+			w.reading = Normalize(strings.Join(u.Yomi, ""))
+		}
+		if w := add(Normalize(strings.Join(u.Yomi, ""))); w.readingOf == "" {
+			w.readingOf = u.Text
+		}
+	}
+	// Postings by rune pair (and by rune, for one-rune strings).
+	var buf []uint64
+	for i, w := range d.words {
+		buf = buf[:0]
+		prev := rune(-1)
+		for _, r := range w.text {
+			buf = append(buf, uint64(r)<<32|0xFFFFFFFF)
+			if prev >= 0 {
+				buf = append(buf, uint64(prev)<<32|uint64(r))
+			}
+			prev = r
+		}
+		slices.Sort(buf)
+		buf = slices.Compact(buf)
+		for _, k := range buf {
+			d.postings[k] = append(d.postings[k], int32(i))
+		}
+	}
+	d.placesByLast = map[rune][]int32{}
+	for i, w := range d.words {
+		if n := utf8.RuneCountInString(w.text); w.place && n >= 2 && n <= 3 && allHan(w.text) {
+			last, _ := utf8.DecodeLastRuneInString(w.text)
+			d.placesByLast[last] = append(d.placesByLast[last], int32(i))
+		}
+	}
+	d.kata = &kataLexicon{words: kata}
+	for w := range kata {
+		if n := utf8.RuneCountInString(w); n > d.kata.maxRunes {
+			d.kata.maxRunes = n
+		}
+	}
+	d.kata.maxRunes = min(d.kata.maxRunes, maxKataWord)
+}
+
+// containing returns the ids of the dictionary words that contain s and are
+// longer than s. It scans the words that share s's rarest pair of runes.
+func (d *dictionary) containing(s string) []int32 {
+	var best []int32
+	first := true
+	prev := rune(-1)
+	try := func(k uint64) {
+		if l := d.postings[k]; first || len(l) < len(best) {
+			best, first = l, false
+		}
+	}
+	n := 0
+	for _, r := range s {
+		if prev >= 0 {
+			try(uint64(prev)<<32 | uint64(r))
+		}
+		prev = r
+		n++
+	}
+	if n == 1 {
+		try(uint64(prev)<<32 | 0xFFFFFFFF)
+	}
+	var out []int32
+	for _, i := range best {
+		if w := d.words[i].text; len(w) > len(s) && strings.Contains(w, s) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// isKatakanaWord reports whether s is all katakana (with ー), as loanwords
+// are written.
+func isKatakanaWord(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if !(0x30A1 <= r && r <= 0x30FA || r == 0x30FC) {
+			return false
+		}
+	}
+	return true
+}
+
+// maxKataWord caps the length of the katakana words used to split katakana
+// compounds in queries, bounding the cost of a split.
+const maxKataWord = 12
+
+// kataLexicon knows the katakana words of the dictionary, to split the
+// katakana compounds people type without spaces (コーヒーゼリー, カラオケバー)
+// while keeping unknown words whole (バーミヤン does not contain バー).
+type kataLexicon struct {
+	words    map[string]struct{}
+	maxRunes int
+}
+
+// kataWords returns the dictionary's katakana words, or nil when the
+// dictionary was never needed (an index of Latin keywords only).
+func kataWords() *kataLexicon {
+	if d := sharedDict.Load(); d != nil {
+		return d.kata
+	}
+	return nil
+}
+
+// maxKataRun caps the run of katakana that a query split examines.
+const maxKataRun = 24
+
+// splits reports whether a word may begin (left) or end (!left) between
+// runes i-1 and i of a run of katakana typed as katakana: the rest of the
+// run on that side must be made of dictionary words of two or more
+// characters. Without a dictionary, a run has no inner boundaries.
+func (k *kataLexicon) splits(q *Query, i int, left bool) bool {
+	if k == nil {
+		return false
+	}
+	lo, hi := i, i
+	if left {
+		for lo > 0 && q.info[lo]&spaceBefore == 0 && q.class(lo-1) == clsKata {
+			lo--
+		}
+	} else {
+		for hi < q.runes() && q.class(hi) == clsKata && (hi == i || q.info[hi]&spaceBefore == 0) {
+			hi++
+		}
+	}
+	if hi-lo > maxKataRun || hi-lo < 2 {
+		return false
+	}
+	// reach[j-lo]: runes [lo, j) split into words.
+	reach := q.reach[:0]
+	for range hi - lo + 1 {
+		reach = append(reach, false)
+	}
+	q.reach = reach
+	reach[0] = true
+	for j := lo; j < hi; j++ {
+		if !reach[j-lo] {
+			continue
+		}
+		for l := 2; l <= k.maxRunes && j+l <= hi; l++ {
+			if _, ok := k.words[string(q.cmp[q.start[j]:q.start[j+l]])]; ok {
+				reach[j+l-lo] = true
+			}
+		}
+	}
+	return reach[hi-lo]
+}
