@@ -87,7 +87,7 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 	defer e.pool.Put(sc)
 
 	sc.q.Parse(req.Query)
-	sc.refs = snap.keywords.Match(&sc.q, sc.refs[:0])
+	sc.refs = snap.match(&sc.q, sc.refs[:0])
 	if len(sc.refs) == 0 {
 		return dst, nil // the commonest answer, and the cheapest
 	}
@@ -107,7 +107,11 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 	}
 	sc.bits = sc.bits[:words]
 	lo, hi := words, -1
-	for _, r := range sc.refs {
+	for _, slot := range sc.refs {
+		r := snap.rankOf[slot]
+		if r == noRank {
+			continue
+		}
 		w := int(r / 64)
 		sc.bits[w] |= 1 << (r % 64)
 		lo, hi = min(lo, w), max(hi, w)
@@ -162,6 +166,22 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 		return dst[:start], sc.srch.err
 	}
 	return dst, nil
+}
+
+// match appends the slots of the campaigns the query triggers: the base
+// index's, less those superseded since it was built, and the delta's.
+func (s *Snapshot) match(q *campaigns.Query, dst []uint32) []uint32 {
+	dst = s.kwBase.Match(q, dst)
+	if s.kwDelta == nil {
+		return dst
+	}
+	kept := dst[:0]
+	for _, slot := range dst {
+		if w := slot / 64; int(w) >= len(s.stale) || s.stale[w]&(1<<(slot%64)) == 0 {
+			kept = append(kept, slot)
+		}
+	}
+	return s.kwDelta.Match(q, kept)
 }
 
 // flush moves the current group of equally ranked candidates into dst,

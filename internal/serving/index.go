@@ -38,6 +38,7 @@ type Store struct {
 type Campaign struct {
 	*campaigns.Campaign
 
+	slot       uint32 // stable for the campaign's life in this process
 	offer      uint32
 	start, end int64 // Unix seconds; 0 means unbounded
 	week       campaigns.Week
@@ -51,10 +52,15 @@ type Campaign struct {
 // Snapshot is one consistent state of the index. It is safe for concurrent
 // use and never changes, except for stock bits flipped atomically.
 type Snapshot struct {
-	byRank   []*Campaign // active campaigns, by priority desc, bid desc, ID
-	byID     map[string]*Campaign
-	keywords *campaigns.KeywordIndex
-	offers   []*offer // by offer ID; nil where no store carries the offer
+	byRank []*Campaign // active campaigns, by priority desc, bid desc, ID
+	rankOf []uint32    // by campaign slot; noRank where not served
+	// The keyword index is a base over the campaigns as they were at the
+	// last compaction plus a small delta over those changed since, whose
+	// base entries stale masks: a campaign write rebuilds only the delta.
+	kwBase  *campaigns.KeywordIndex
+	kwDelta *campaigns.KeywordIndex // nil when nothing changed
+	stale   []uint64                // by slot
+	offers  []*offer                // by offer ID; nil where no store carries the offer
 	presence [numTiers]presence
 	stores   int
 }
@@ -83,6 +89,10 @@ type Index struct {
 
 	mu        sync.Mutex // serializes writers; guards the fields below
 	campaigns map[string]*Campaign
+	slotOf    map[string]uint32   // campaign ID → slot, kept after deletion
+	bySlot    []*Campaign         // nil where deleted
+	kwBase    *campaigns.KeywordIndex
+	delta     map[uint32]struct{} // slots changed since kwBase was built
 	stores    map[string]map[string]*Store // advertiser → store ID → store
 	storeN    int
 	offerIDs  map[offerKey]uint32
@@ -99,6 +109,8 @@ type Index struct {
 func NewIndex() *Index {
 	ix := &Index{
 		campaigns: make(map[string]*Campaign),
+		slotOf:    make(map[string]uint32),
+		delta:     make(map[uint32]struct{}),
 		stores:    make(map[string]map[string]*Store),
 		offerIDs:  make(map[offerKey]uint32),
 		out:       make(map[campaigns.StockKey]struct{}),
@@ -135,6 +147,7 @@ func (ix *Index) Load(cs []*campaigns.Campaign, stores []*campaigns.Store, outOf
 	for _, c := range cs {
 		ix.putCampaignLocked(c)
 	}
+	ix.kwBase = nil // one base over everything loaded
 	ix.publishCampaigns()
 	return nil
 }
@@ -144,21 +157,33 @@ func (ix *Index) Load(cs []*campaigns.Campaign, stores []*campaigns.Store, outOf
 func (ix *Index) PutCampaign(c *campaigns.Campaign) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ix.putCampaignLocked(c)
-	ix.publishCampaigns()
+	ix.publishCampaigns(ix.putCampaignLocked(c))
 }
 
 // DeleteCampaign removes a campaign; unknown IDs are ignored.
 func (ix *Index) DeleteCampaign(id string) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	slot, ok := ix.slotOf[id]
+	if !ok {
+		return
+	}
 	delete(ix.campaigns, id)
-	ix.publishCampaigns()
+	ix.bySlot[slot] = nil
+	ix.publishCampaigns(slot)
 }
 
-func (ix *Index) putCampaignLocked(c *campaigns.Campaign) {
+// putCampaignLocked compiles c into its slot and returns the slot.
+func (ix *Index) putCampaignLocked(c *campaigns.Campaign) uint32 {
+	slot, ok := ix.slotOf[c.ID]
+	if !ok {
+		slot = uint32(len(ix.bySlot))
+		ix.slotOf[c.ID] = slot
+		ix.bySlot = append(ix.bySlot, nil)
+	}
 	week, _ := c.Hours.Compile() // validated when written
 	sc := &Campaign{
+		slot:       slot,
 		Campaign:   c,
 		offer:      ix.offerID(offerKey{c.AdvertiserID, c.ProductID}),
 		week:       week,
@@ -177,6 +202,8 @@ func (ix *Index) putCampaignLocked(c *campaigns.Campaign) {
 		sc.modes |= modeBit(m)
 	}
 	ix.campaigns[c.ID] = sc
+	ix.bySlot[slot] = sc
+	return slot
 }
 
 func modeBit(m campaigns.Mode) uint8 {
@@ -198,10 +225,18 @@ func (ix *Index) offerID(k offerKey) uint32 {
 	return id
 }
 
-// publishCampaigns rebuilds the campaign side (rank order, keyword index)
-// and publishes a snapshot sharing the current store side. Its cost grows
-// with the number of campaigns, not stores.
-func (ix *Index) publishCampaigns() {
+// noRank marks a slot whose campaign is not served (paused or deleted).
+const noRank = ^uint32(0)
+
+// publishCampaigns rebuilds the campaign side for the changed slots and
+// publishes a snapshot sharing the current store side. Ranking is
+// O(campaigns log campaigns) arithmetic; keyword analysis touches only the
+// changed campaigns, except at a compaction, once the delta has grown past
+// compactAt, which rebuilds the base over every campaign.
+func (ix *Index) publishCampaigns(changed ...uint32) {
+	for _, slot := range changed {
+		ix.delta[slot] = struct{}{}
+	}
 	ranked := make([]*Campaign, 0, len(ix.campaigns))
 	for _, c := range ix.campaigns {
 		if c.Status == campaigns.Active {
@@ -217,28 +252,62 @@ func (ix *Index) publishCampaigns() {
 		}
 		return cmp.Compare(a.ID, b.ID)
 	})
+	rankOf := make([]uint32, len(ix.bySlot))
+	for i := range rankOf {
+		rankOf[i] = noRank
+	}
+	for r, c := range ranked {
+		rankOf[c.slot] = uint32(r)
+	}
+	if ix.kwBase == nil || len(ix.delta) > compactAt(len(ix.campaigns)) {
+		ix.kwBase = campaigns.NewKeywordIndex(keywordRefs(ix.bySlot, nil))
+		clear(ix.delta)
+	}
+	snap := &Snapshot{byRank: ranked, rankOf: rankOf, kwBase: ix.kwBase}
+	if len(ix.delta) > 0 {
+		snap.stale = make([]uint64, (len(ix.bySlot)+63)/64)
+		for slot := range ix.delta {
+			snap.stale[slot/64] |= 1 << (slot % 64)
+		}
+		snap.kwDelta = campaigns.NewKeywordIndex(keywordRefs(ix.bySlot, ix.delta))
+	}
+	ix.publish(snap)
+}
+
+// compactAt is how many changed campaigns the delta may hold before the
+// base is rebuilt: a rebuild costs about as much as rebuilding the delta
+// that many times, so the cost per write stays proportional to the delta.
+func compactAt(campaigns int) int { return max(64, campaigns/64) }
+
+// keywordRefs lists the keywords of the active campaigns in bySlot (only
+// of the given slots when only is non-nil), referring to each by its slot.
+func keywordRefs(bySlot []*Campaign, only map[uint32]struct{}) []campaigns.KeywordRef {
 	var refs []campaigns.KeywordRef
-	for rank, c := range ranked {
+	add := func(c *Campaign) {
+		if c == nil || c.Status != campaigns.Active {
+			return
+		}
 		for _, k := range c.Keywords {
-			refs = append(refs, campaigns.KeywordRef{Keyword: k, Ref: uint32(rank)})
+			refs = append(refs, campaigns.KeywordRef{Keyword: k, Ref: c.slot})
 		}
 	}
-	byID := make(map[string]*Campaign, len(ix.campaigns))
-	for id, c := range ix.campaigns {
-		byID[id] = c
+	if only != nil {
+		for slot := range only {
+			add(bySlot[slot])
+		}
+		return refs
 	}
-	ix.publish(&Snapshot{
-		byRank:   ranked,
-		byID:     byID,
-		keywords: campaigns.NewKeywordIndex(refs),
-	})
+	for _, c := range bySlot {
+		add(c)
+	}
+	return refs
 }
 
 // publish completes s with the current store side and makes it current.
 func (ix *Index) publish(s *Snapshot) {
-	if s.keywords == nil {
+	if s.kwBase == nil {
 		old := ix.cur.Load()
-		s.byRank, s.byID, s.keywords = old.byRank, old.byID, old.keywords
+		s.byRank, s.rankOf, s.kwBase, s.kwDelta, s.stale = old.byRank, old.rankOf, old.kwBase, old.kwDelta, old.stale
 	}
 	s.offers = ix.offers
 	s.presence = ix.presence
