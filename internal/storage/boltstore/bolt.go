@@ -17,6 +17,9 @@
 //	stockout    advertiser ID NUL store ID NUL product ID → empty
 //	meta        "schema"                      → layout version
 //
+// Tracking events and their aggregates have buckets of their own, described
+// in events.go.
+//
 // Only out-of-stock reports are kept: a product reported back in stock loses
 // its row, so OutOfStock is a scan of what is actually out.
 //
@@ -73,7 +76,7 @@ var (
 	bucketStockOut  = []byte("stockout")
 	bucketMeta      = []byte("meta")
 
-	allBuckets = [][]byte{bucketAccounts, bucketKeys, bucketCampaigns, bucketByAdv, bucketStores, bucketStockOut, bucketMeta}
+	allBuckets = append([][]byte{bucketAccounts, bucketKeys, bucketCampaigns, bucketByAdv, bucketStores, bucketStockOut, bucketMeta}, eventBuckets...)
 
 	keySchema = []byte("schema")
 )
