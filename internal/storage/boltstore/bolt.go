@@ -91,7 +91,8 @@ const sep = 0
 // Store is a storage.Catalog in a bbolt file. Create one with Open; it is
 // safe for concurrent use.
 type Store struct {
-	db *bolt.DB
+	db     *bolt.DB
+	events groupCommit // tracking events' writes (events.go)
 
 	mu     sync.RWMutex // guards closed against a concurrent Close
 	closed bool

@@ -5,10 +5,12 @@ package boltstore
 // # Layout
 //
 // Raw events double as the record of which tokens were counted: their key
-// is the dedupe key, and it starts with the UTC day the token was issued,
-// so that purging old events is deleting a key range.
+// is the dedupe key, and it starts with the second the token was issued.
+// Purging old events is then deleting a key range, and since most events
+// come minutes after their ad was served, new keys land near the end of the
+// tree: a commit of hundreds of events dirties a few pages, not hundreds.
 //
-//	events      issue UTC day (4) kind (1) token ID (16) → encoded event
+//	events      issue Unix second (4) kind (1) token ID (16) → encoded event
 //	batches     applied UTC day (4) batch ID              → empty
 //	meta        "tracking_secret"                         → the signing secret
 //
@@ -104,14 +106,14 @@ func decodeDay(b []byte) storage.Day {
 	return storage.Day(int64(binary.BigEndian.Uint32(b)) - 1<<31)
 }
 
-// utcDay is the number of the UTC day of t, for raw-event and batch keys.
+// utcDay is the number of the UTC day of t, for batch keys.
 func utcDay(t time.Time) uint32 {
 	return uint32(t.Unix() / 86400)
 }
 
 func rawKey(e *storage.Event) []byte {
 	k := make([]byte, 0, 4+1+len(e.Token))
-	k = binary.BigEndian.AppendUint32(k, utcDay(e.Issued))
+	k = binary.BigEndian.AppendUint32(k, uint32(e.Issued.Unix()))
 	k = append(k, byte(e.Kind))
 	return append(k, e.Token[:]...)
 }
@@ -302,10 +304,10 @@ func checkAggKey(k *storage.AggKey) error {
 }
 
 // Record counts e once per (Kind, Token); see storage.Events. Concurrent
-// calls share one transaction and one fsync (bbolt's Batch): a lone event
-// waits up to 10 ms for company, and a busy server commits hundreds of
-// events per fsync. A token already counted is answered from a read
-// transaction, without joining a write.
+// calls share one transaction and one fsync (see groupCommit): a lone event
+// commits at once, and a busy server commits hundreds of events per fsync.
+// A token already counted is answered from a read transaction, without
+// joining a write.
 func (s *Store) Record(ctx context.Context, e *storage.Event) (bool, error) {
 	if !e.Kind.Valid() {
 		return false, fmt.Errorf("record event: invalid kind %d", e.Kind)
@@ -339,9 +341,9 @@ func (s *Store) Record(ctx context.Context, e *storage.Event) (bool, error) {
 	var add storage.Counts
 	add.AddKind(e.Kind, 1)
 	counted := false
-	// Batch may run fn more than once, each time in a fresh transaction;
-	// only the run in the committed one decides counted.
-	err := s.db.Batch(func(tx *bolt.Tx) error {
+	// apply may run more than once, each time in a fresh transaction; only
+	// the run in the committed one decides counted.
+	err := s.events.do(s.db, &groupWrite{apply: func(tx *bolt.Tx) error {
 		counted = false
 		events := tx.Bucket(bucketEvents)
 		if events.Get(raw) != nil {
@@ -357,7 +359,7 @@ func (s *Store) Record(ctx context.Context, e *storage.Event) (bool, error) {
 		}
 		counted = true
 		return nil
-	})
+	}})
 	if err != nil {
 		return false, fmt.Errorf("record event: %w", err)
 	}
@@ -623,7 +625,7 @@ func (s *Store) RawEvents(ctx context.Context, fn func(*storage.Event) bool) err
 // are not held up for long, and forgets served batch IDs older than the
 // day before yesterday; see storage.Events.
 func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int, error) {
-	cutoff := binary.BigEndian.AppendUint32(nil, utcDay(before))
+	cutoff := binary.BigEndian.AppendUint32(nil, utcDay(before)*86400) // the UTC day's first second
 	oldBatches := binary.BigEndian.AppendUint32(nil, utcDay(time.Now())-batchDays+1)
 	total := 0
 	for _, p := range []struct {
