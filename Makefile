@@ -28,4 +28,4 @@ build:
 
 ## bench: reproduce the headline numbers of BENCHMARKS.md
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/serving/ ./geo/ ./campaigns/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/serving/ ./geo/ ./campaigns/ ./internal/tracking/ ./internal/httpapi/
