@@ -622,8 +622,8 @@ func (s *Store) RawEvents(ctx context.Context, fn func(*storage.Event) bool) err
 
 // PurgeEvents deletes raw events of tokens issued on UTC days before
 // before's, a chunk per write transaction so that writers of new events
-// are not held up for long, and forgets served batch IDs older than the
-// day before yesterday; see storage.Events.
+// are not held up for long, and forgets served batch IDs applied before
+// yesterday (UTC); see storage.Events.
 func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int, error) {
 	cutoff := binary.BigEndian.AppendUint32(nil, utcDay(before)*86400) // the UTC day's first second
 	oldBatches := binary.BigEndian.AppendUint32(nil, utcDay(time.Now())-batchDays+1)
