@@ -1,12 +1,14 @@
 package httpapi_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -489,4 +491,59 @@ func alter(tok string, i int) string {
 		}
 	}
 	panic("no letter to alter")
+}
+
+// BenchmarkDecisionTracking measures GET /v1/ads (two ads) through the gin
+// engine with tracking (served counts, signed URLs) and without, to show
+// what tracking adds to a decision.
+func BenchmarkDecisionTracking(b *testing.B) {
+	for _, tracked := range []bool{false, true} {
+		b.Run(map[bool]string{false: "untracked", true: "tracked"}[tracked], func(b *testing.B) {
+			te := newTrackedEnv(b)
+			if !tracked {
+				te.server.Deps.Tracking = nil
+			}
+			pubKey := benchWorld(b, te.handler)
+			p := adsPath(shinjuku("居酒屋"))
+			b.ReportAllocs()
+			for b.Loop() {
+				req, _ := http.NewRequest("GET", p, nil)
+				req.Header.Set("Authorization", "Bearer "+pubKey)
+				rec := &countingWriter{h: http.Header{}}
+				te.handler.ServeHTTP(rec, req)
+				if rec.status != 200 {
+					b.Fatalf("status %d", rec.status)
+				}
+			}
+		})
+	}
+}
+
+// benchWorld makes two advertisers with a beer campaign and two stores
+// each, and a publisher, and returns the publisher's key.
+func benchWorld(b *testing.B, h http.Handler) string {
+	call := func(method, path, key string, body any) map[string]any {
+		js, _ := json.Marshal(body)
+		req, _ := http.NewRequest(method, path, bytes.NewReader(js))
+		req.Header.Set("Authorization", "Bearer "+key)
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code >= 300 {
+			b.Fatalf("%s %s: %d %s", method, path, rec.Code, rec.Body)
+		}
+		var m map[string]any
+		_ = json.Unmarshal(rec.Body.Bytes(), &m)
+		return m
+	}
+	for i := range 2 {
+		adv := call("POST", "/v1/accounts", adminKey, map[string]any{"type": "advertiser", "name": fmt.Sprint("Brewer ", i)})
+		key := adv["api_key"].(string)
+		call("PUT", "/v1/stores", key, []map[string]any{
+			{"id": "shinjuku-1", "name": "居酒屋 一号店", "lat": 35.6905, "lng": 139.7005, "products": []string{"beer-350"}},
+			{"id": "shinjuku-2", "name": "居酒屋 二号店", "lat": 35.6930, "lng": 139.7010, "products": []string{"beer-350"}},
+		})
+		call("POST", "/v1/campaigns", key, beerCampaign(""))
+	}
+	pub := call("POST", "/v1/accounts", adminKey, map[string]any{"type": "publisher", "name": "Navi"})
+	return pub["api_key"].(string)
 }
