@@ -572,7 +572,10 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 				}
 				for ; k != nil && (rg.hi == nil || bytes.Compare(k, rg.hi) < 0); k, v = c.Next() {
 					if len(items) == aggChunk {
-						return nil // resume at k in the next transaction
+						// Resume after the last key read, in the next
+						// transaction; copied now, while its page is mapped.
+						after = bytes.Clone(after)
+						return nil
 					}
 					after = k
 					var a storage.Aggregate
@@ -590,9 +593,6 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 			}
 			return nil
 		})
-		if after != nil {
-			after = bytes.Clone(after) // the page it points into is the transaction's
-		}
 		s.end()
 		if err != nil {
 			return fmt.Errorf("aggregates: %w", err)
