@@ -3,6 +3,7 @@ package httpapi_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -422,6 +423,14 @@ func TestVisitRules(t *testing.T) {
 	other := ads[1].VisitURL
 	tok := alter(other[strings.LastIndexByte(other, '/')+1:], 40)
 	te.must(400, te.do("POST", "/v1/v/"+tok, "", map[string]any{"lat": ad.Store.Lat, "lng": ad.Store.Lng}))
+	// A token rewritten to name another store (shinjuku-2, 300 m north)
+	// and visited there: the signature no longer matches.
+	raw, err := base64.RawURLEncoding.DecodeString(ad.VisitURL[strings.LastIndexByte(ad.VisitURL, '/')+1:])
+	if err != nil || !bytes.Contains(raw, []byte("shinjuku-1")) {
+		t.Fatalf("token does not name the store: %v", err)
+	}
+	moved := base64.RawURLEncoding.EncodeToString(bytes.Replace(raw, []byte("shinjuku-1"), []byte("shinjuku-2"), 1))
+	te.must(400, te.do("POST", "/v1/v/"+moved, "", map[string]any{"lat": 35.6930, "lng": 139.7010}))
 	te.flush()
 	rep := te.report(adminKey, "group_by=campaign")
 	if rep.Totals.Visits != 1 {
