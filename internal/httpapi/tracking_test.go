@@ -457,6 +457,8 @@ func BenchmarkTrackImpression(b *testing.B) {
 	b.SetParallelism(128)
 	b.ReportAllocs()
 	b.ResetTimer()
+	cpu := cpuTime()
+	defer func() { b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op") }()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			req, _ := http.NewRequest("GET", paths[next.Add(1)-1], nil)

@@ -124,8 +124,8 @@ func (s *Service) Report(ctx context.Context, p *auth.Principal, q Query) (*Repo
 // hash table of that size spends its time in cache misses, while a sort of
 // compact keys streams through memory. Each string of a key becomes a small
 // number from a per-dimension dictionary, and a key packs into three
-// integers. Rows are buffered and merged whenever the buffer fills, so
-// memory stays proportional to the groups, not to the rows read.
+// integers. Rows are buffered and merged when the buffer fills, so memory
+// stays proportional to the groups (at most MaxRows), not to the rows read.
 type grouper struct {
 	dims                storage.Dims
 	from                storage.Day
@@ -228,6 +228,9 @@ func (g *grouper) add(a *storage.Aggregate) bool {
 		g.tooMany = true
 		return false
 	}
+	if len(g.buf) == cap(g.buf) { // double: append grows big slices by a quarter
+		g.buf = append(make([]groupRow, 0, max(2*cap(g.buf), 1024)), g.buf...)
+	}
 	g.buf = append(g.buf, groupRow{
 		k: pack(uint64(k.Day-g.from), uint64(k.Hour), uint64(adv), uint64(cmpID), uint64(pub), uint64(stor), k.Cell),
 		c: a.Counts,
@@ -238,8 +241,10 @@ func (g *grouper) add(a *storage.Aggregate) bool {
 			g.tooMany = true
 			return false
 		}
-		if len(g.buf) > g.limit/2 { // mostly distinct groups: merge less often
-			g.limit *= 2
+		if len(g.buf) > g.limit/2 {
+			// Mostly distinct groups: merging again soon would sort the
+			// same rows over and over. Buffer up to the row limit.
+			g.limit = max(g.limit, g.maxRows+1)
 		}
 	}
 	return true
