@@ -52,8 +52,9 @@ type Campaign struct {
 // Snapshot is one consistent state of the index. It is safe for concurrent
 // use and never changes, except for stock bits flipped atomically.
 type Snapshot struct {
-	byRank []*Campaign // active campaigns, by priority desc, bid desc, ID
-	rankOf []uint32    // by campaign slot; noRank where not served
+	byRank []*Campaign          // active campaigns, by priority desc, bid desc, ID
+	rankOf []uint32             // by campaign slot; noRank where not served
+	byID   map[string]*Campaign // every campaign, active or paused
 	// The keyword index is a base over the campaigns as they were at the
 	// last compaction plus a small delta over those changed since, whose
 	// base entries stale masks: a campaign write rebuilds only the delta.
@@ -263,7 +264,11 @@ func (ix *Index) publishCampaigns(changed ...uint32) {
 		ix.kwBase = campaigns.NewKeywordIndex(keywordRefs(ix.bySlot, nil))
 		clear(ix.delta)
 	}
-	snap := &Snapshot{byRank: ranked, rankOf: rankOf, kwBase: ix.kwBase}
+	byID := make(map[string]*Campaign, len(ix.campaigns))
+	for id, c := range ix.campaigns {
+		byID[id] = c
+	}
+	snap := &Snapshot{byRank: ranked, rankOf: rankOf, byID: byID, kwBase: ix.kwBase}
 	if len(ix.delta) > 0 {
 		snap.stale = make([]uint64, (len(ix.bySlot)+63)/64)
 		for slot := range ix.delta {
@@ -307,7 +312,8 @@ func keywordRefs(bySlot []*Campaign, only map[uint32]struct{}) []campaigns.Keywo
 func (ix *Index) publish(s *Snapshot) {
 	if s.kwBase == nil {
 		old := ix.cur.Load()
-		s.byRank, s.rankOf, s.kwBase, s.kwDelta, s.stale = old.byRank, old.rankOf, old.kwBase, old.kwDelta, old.stale
+		s.byRank, s.rankOf, s.byID = old.byRank, old.rankOf, old.byID
+		s.kwBase, s.kwDelta, s.stale = old.kwBase, old.kwDelta, old.stale
 	}
 	s.offers = ix.offers
 	s.presence = ix.presence
