@@ -25,6 +25,7 @@ import (
 	"github.com/navad/navad/internal/config"
 	"github.com/navad/navad/internal/demo"
 	"github.com/navad/navad/internal/httpapi"
+	"github.com/navad/navad/internal/metrics"
 	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/boltstore"
@@ -62,7 +63,8 @@ type Main struct {
 	stdout, stderr io.Writer
 	tempDir        string // the demo's data directory, removed on Close
 
-	Store   storage.Catalog
+	Metrics *metrics.Metrics
+	Store   storage.Catalog // the backend, measured
 	Index   *serving.Index
 	Engine  *serving.Engine
 	Catalog *catalog.Service
@@ -116,13 +118,16 @@ func (m *Main) Run(ctx context.Context) error {
 			m.tempDir, cfg.DataDir = dir, dir
 		}
 	}
-	store, err := boltstore.Open(cfg.DataDir)
+	m.Metrics = metrics.New()
+	backend, err := boltstore.Open(cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	store := metrics.InstrumentCatalog(backend, m.Metrics)
 	m.Store = store
 
 	m.Index = serving.NewIndex()
+	m.Metrics.WatchIndex(m.Index)
 	loc := cfg.Location()
 	m.Engine, err = serving.NewEngine(m.Index, loc, nil, nil)
 	if err != nil {
@@ -157,6 +162,7 @@ func (m *Main) Run(ctx context.Context) error {
 		Keys:    keys,
 		Logger:  m.Logger,
 		Ready:   store.Ping,
+		Metrics: m.Metrics,
 	}, httpapi.Options{
 		MaxBodyBytes:     cfg.MaxBodyBytes,
 		MaxJSONBodyBytes: cfg.MaxJSONBodyBytes,

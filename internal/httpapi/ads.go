@@ -193,9 +193,11 @@ func (s *Server) decide(c *gin.Context, req *serving.Request, p *campaigns.Probl
 	ads, err := s.Engine.Decide(ctx, req, (*buf)[:0])
 	*buf = ads
 	if err != nil {
+		s.Metrics.ObserveDecisionError()
 		s.fail(c, err)
 		return
 	}
+	s.Metrics.ObserveDecision(req.N, len(ads))
 	rid := requestIDOf(c)
 	out := decisionJSON{RequestID: rid, Ads: make([]adJSON, len(ads))}
 	for i, ad := range ads {

@@ -17,6 +17,7 @@ import (
 	"github.com/navad/navad/internal/auth"
 	"github.com/navad/navad/internal/catalog"
 	"github.com/navad/navad/internal/httpapi"
+	"github.com/navad/navad/internal/metrics"
 	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/internal/storage/boltstore"
 )
@@ -28,6 +29,8 @@ type env struct {
 	t       *testing.T
 	handler http.Handler
 	server  *httpapi.Server
+	index   *serving.Index
+	store   *boltstore.Store
 }
 
 func newEnv(t *testing.T) *env {
@@ -37,29 +40,60 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
+	return newEnvWith(t, store, httpapi.Options{}, nil)
+}
+
+// newEnvWith builds the edge over store, measured through an instrumented
+// catalog; zero fields of opt take the test defaults, and a nil logger
+// discards.
+func newEnvWith(t *testing.T, store *boltstore.Store, opt httpapi.Options, logger *slog.Logger) *env {
+	t.Helper()
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	m := metrics.New()
+	measured := metrics.InstrumentCatalog(store, m)
 	loc, _ := time.LoadLocation("Asia/Tokyo")
 	ix := serving.NewIndex()
 	engine, err := serving.NewEngine(ix, loc, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := auth.NewKeys(store, adminKey)
+	keys, err := auth.NewKeys(measured, adminKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := catalog.New(store, ix, keys, nil)
+	cat, err := catalog.New(measured, ix, keys, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	m.WatchIndex(ix)
+	def := httpapi.Options{MaxBodyBytes: 8 << 20, MaxJSONBodyBytes: 64 << 10, MaxUploadRows: 200_000, MaxStockRows: 10_000, DecisionTimeout: time.Second}
+	if opt.MaxBodyBytes == 0 {
+		opt.MaxBodyBytes = def.MaxBodyBytes
+	}
+	if opt.MaxJSONBodyBytes == 0 {
+		opt.MaxJSONBodyBytes = def.MaxJSONBodyBytes
+	}
+	if opt.MaxUploadRows == 0 {
+		opt.MaxUploadRows = def.MaxUploadRows
+	}
+	if opt.MaxStockRows == 0 {
+		opt.MaxStockRows = def.MaxStockRows
+	}
+	if opt.DecisionTimeout == 0 {
+		opt.DecisionTimeout = def.DecisionTimeout
 	}
 	srv, err := httpapi.New(httpapi.Deps{
 		Catalog: cat, Engine: engine, Keys: keys,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Ready:  store.Ping,
-	}, httpapi.Options{MaxBodyBytes: 8 << 20, MaxJSONBodyBytes: 64 << 10, MaxUploadRows: 200_000, MaxStockRows: 10_000, DecisionTimeout: time.Second})
+		Logger:  logger,
+		Ready:   measured.Ping,
+		Metrics: m,
+	}, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, handler: srv.Handler(), server: srv}
+	return &env{t: t, handler: srv.Handler(), server: srv, index: ix, store: store}
 }
 
 type response struct {

@@ -22,6 +22,7 @@ import (
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/auth"
 	"github.com/navad/navad/internal/catalog"
+	"github.com/navad/navad/internal/metrics"
 	"github.com/navad/navad/internal/serving"
 )
 
@@ -43,6 +44,9 @@ type Deps struct {
 	// Ready reports whether the server can serve: storage reachable and the
 	// index loaded. nil means always ready.
 	Ready func(ctx context.Context) error
+	// Metrics receives the edge's series and is served at /metrics. nil
+	// means a fresh one: every server owns its registry.
+	Metrics *metrics.Metrics
 }
 
 // Server holds the gin engine and the dependencies of its handlers.
@@ -61,12 +65,15 @@ func New(d Deps, opt Options) (*Server, error) {
 	if opt.MaxBodyBytes <= 0 || opt.MaxJSONBodyBytes <= 0 || opt.MaxUploadRows <= 0 || opt.MaxStockRows <= 0 || opt.DecisionTimeout <= 0 {
 		return nil, errors.New("new http server: every limit must be positive")
 	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{Deps: d, opt: opt, ids: newRequestIDs()}
 	g := gin.New()
 	g.HandleMethodNotAllowed = true
 	g.ContextWithFallback = true
-	g.Use(s.requestID, s.accessLog, s.recover)
+	g.Use(s.requestID, s.instrument, s.accessLog, s.recover)
 	g.NoRoute(func(c *gin.Context) {
 		s.fail(c, campaigns.Errorf(campaigns.NotFound, "no such endpoint: %s", c.Request.URL.Path))
 	})
@@ -76,6 +83,7 @@ func New(d Deps, opt Options) (*Server, error) {
 
 	g.GET("/healthz", s.healthz)
 	g.GET("/readyz", s.readyz)
+	g.GET("/metrics", gin.WrapH(s.Metrics.Handler()))
 
 	v1 := g.Group("/v1")
 	pub := v1.Group("", s.authenticate(campaigns.Publisher, campaigns.Admin))
