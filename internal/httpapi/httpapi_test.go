@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/navad/navad/internal/auth"
 	"github.com/navad/navad/internal/catalog"
 	"github.com/navad/navad/internal/httpapi"
+	"github.com/navad/navad/internal/httpapi/apicheck"
 	"github.com/navad/navad/internal/metrics"
 	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/internal/storage/boltstore"
@@ -129,19 +131,23 @@ func (r response) errorCode(t *testing.T) string {
 
 func (e *env) do(method, path, key string, body any, header ...string) response {
 	e.t.Helper()
-	var rd io.Reader
+	var raw []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		raw = []byte(b)
 	case []byte:
-		rd = bytes.NewReader(b)
+		raw = b
 	default:
 		js, err := json.Marshal(b)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		rd = bytes.NewReader(js)
+		raw = js
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(raw)
 	}
 	req := httptest.NewRequestWithContext(context.Background(), method, path, rd)
 	if key != "" {
@@ -152,7 +158,26 @@ func (e *env) do(method, path, key string, body any, header ...string) response 
 	}
 	rec := httptest.NewRecorder()
 	e.handler.ServeHTTP(rec, req)
-	return response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+	r := response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+	e.checkAPI(req, raw, r)
+	return r
+}
+
+// openAPI is the checker every test's exchanges go through.
+var openAPI = sync.OnceValues(apicheck.Load)
+
+// checkAPI fails the test when an exchange does not match the OpenAPI
+// document the server serves: every request the suite makes is checked.
+func (e *env) checkAPI(req *http.Request, reqBody []byte, r response) {
+	e.t.Helper()
+	c, err := openAPI()
+	if err != nil {
+		e.t.Errorf("OpenAPI document: %v", err)
+		return
+	}
+	if err := c.Check(req, reqBody, r.Status, r.Header, r.Body); err != nil {
+		e.t.Errorf("%s %s does not match the OpenAPI document: %v\nbody: %.500s", req.Method, req.URL.Path, err, r.Body)
+	}
 }
 
 func (e *env) must(want int, r response) response {

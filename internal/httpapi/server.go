@@ -10,6 +10,7 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -68,6 +69,10 @@ func New(d Deps, opt Options) (*Server, error) {
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
 	}
+	doc, err := OpenAPI()
+	if err != nil {
+		return nil, fmt.Errorf("new http server: %w", err)
+	}
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{Deps: d, opt: opt, ids: newRequestIDs()}
 	g := gin.New()
@@ -84,6 +89,7 @@ func New(d Deps, opt Options) (*Server, error) {
 	g.GET("/healthz", s.healthz)
 	g.GET("/readyz", s.readyz)
 	g.GET("/metrics", gin.WrapH(s.Metrics.Handler()))
+	g.GET("/openapi.json", openAPIHandler(doc))
 
 	v1 := g.Group("/v1")
 	pub := v1.Group("", s.authenticate(campaigns.Publisher, campaigns.Admin))
