@@ -169,6 +169,10 @@ func (m *Main) Run(ctx context.Context) error {
 		MaxUploadRows:    cfg.MaxUploadRows,
 		MaxStockRows:     cfg.MaxStockRows,
 		DecisionTimeout:  cfg.DecisionTimeout,
+		MaxAds:           cfg.MaxAds,
+		RatePublisher:    cfg.RatePublisher,
+		RateManagement:   cfg.RateManagement,
+		RateBurst:        cfg.RateBurst,
 	})
 	if err != nil {
 		return err

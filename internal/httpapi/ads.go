@@ -158,6 +158,7 @@ func (s *Server) decide(c *gin.Context, req *serving.Request, p *campaigns.Probl
 		}
 		req.N = *in.n
 	}
+	req.N = min(req.N, s.opt.MaxAds) // "at most n": the operator's cap serves fewer
 	req.Mode = campaigns.Walk
 	if in.mode != nil {
 		switch m := campaigns.Mode(*in.mode); m {

@@ -86,6 +86,11 @@ func newEnvWith(t *testing.T, store *boltstore.Store, opt httpapi.Options, logge
 	if opt.DecisionTimeout == 0 {
 		opt.DecisionTimeout = def.DecisionTimeout
 	}
+	if opt.RatePublisher == 0 && opt.RateManagement == 0 {
+		// Limits far above what a test sends, so that the limiter runs in
+		// every test without refusing anything.
+		opt.RatePublisher, opt.RateManagement, opt.RateBurst = 1e6, 1e6, 1e6
+	}
 	srv, err := httpapi.New(httpapi.Deps{
 		Catalog: cat, Engine: engine, Keys: keys,
 		Logger:  logger,
