@@ -69,6 +69,9 @@ type Main struct {
 	Engine  *serving.Engine
 	Catalog *catalog.Service
 	HTTP    *httpapi.Server
+	// Flushers are flushed by Close once requests have drained: pending
+	// tracking events go here.
+	Flushers []Flusher
 
 	listener net.Listener
 	server   *http.Server
@@ -203,7 +206,8 @@ func (m *Main) Run(ctx context.Context) error {
 }
 
 // Close stops accepting requests, waits for those in flight (up to the
-// shutdown timeout) and closes the store. It is safe to call more than once.
+// shutdown timeout), flushes what the Flushers hold and closes the store.
+// It is safe to call more than once.
 func (m *Main) Close() error {
 	if m.closed {
 		return nil
@@ -223,6 +227,7 @@ func (m *Main) Close() error {
 		default:
 		}
 	}
+	errs = append(errs, m.flush()...)
 	if m.Store != nil {
 		if err := m.Store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))

@@ -221,15 +221,21 @@ func principal(c *gin.Context) *auth.Principal {
 const requestIDKey = "navad.request_id"
 
 // requestID gives every request an ID, returned in X-Request-Id and used in
-// logs and as the base of ad IDs.
+// logs and as the base of ad IDs, and sets the headers every answer has.
 func (s *Server) requestID(c *gin.Context) {
 	id := s.ids.next()
 	c.Set(requestIDKey, id)
-	c.Header("X-Request-Id", id)
+	h := c.Writer.Header()
+	h["X-Request-Id"] = []string{id}
+	// Every answer is JSON (or CSV, or metrics text): a browser must never
+	// sniff one into HTML, whatever a tenant wrote into a name.
+	h["X-Content-Type-Options"] = nosniff
 	c.Next()
 }
 
 func requestIDOf(c *gin.Context) string { return c.GetString(requestIDKey) }
+
+var nosniff = []string{"nosniff"}
 
 // accessLog writes one line a request: method, route (the pattern, never
 // the query string, which may hold a fix), status, latency, request ID. It

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/navad/navad/internal/serving"
 )
@@ -36,6 +37,7 @@ type Metrics struct {
 
 	requests  *prometheus.CounterVec
 	latency   *prometheus.HistogramVec
+	inFlight  prometheus.Gauge
 	decisions *prometheus.CounterVec
 	adsWanted prometheus.Counter
 	adsServed prometheus.Counter
@@ -69,6 +71,10 @@ func New() *Metrics {
 		Help:    "Time from the first middleware to the last byte handed to the connection, by route pattern, method and status.",
 		Buckets: requestBuckets,
 	}, []string{"route", "method", "status"})
+	m.inFlight = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "navad_http_requests_in_flight",
+		Help: "Requests being handled now; graceful shutdown waits for them.",
+	})
 	m.decisions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "navad_decisions_total",
 		Help: "Ad decisions by outcome: ads (at least one ad), none (nothing filled), error (the engine failed).",
@@ -109,7 +115,7 @@ func New() *Metrics {
 		return 0
 	})
 	m.reg.MustRegister(
-		m.requests, m.latency, m.decisions, m.adsWanted, m.adsServed, fill, m.storage, backlog,
+		m.requests, m.latency, m.inFlight, m.decisions, m.adsWanted, m.adsServed, fill, m.storage, backlog,
 		sizes("navad_index_campaigns", "Active campaigns in the serving index.", (*serving.Snapshot).Campaigns),
 		sizes("navad_index_stores", "Stores in the serving index.", (*serving.Snapshot).Stores),
 		sizes("navad_index_offers", "(advertiser, product) store sets in the serving index.", (*serving.Snapshot).Offers),
@@ -143,10 +149,21 @@ func (m *Metrics) SetTrackingBacklog(fn func() int) {
 	m.backlog.Store(&fn)
 }
 
-// ObserveRequest records one answered HTTP request. route must be a route
+// RequestStarted counts a request in flight until its ObserveRequest.
+func (m *Metrics) RequestStarted() { m.inFlight.Inc() }
+
+// InFlight reports how many requests are being handled now.
+func (m *Metrics) InFlight() int {
+	var d dto.Metric
+	_ = m.inFlight.Write(&d)
+	return int(d.GetGauge().GetValue())
+}
+
+// ObserveRequest records one answered HTTP request, ending RequestStarted. route must be a route
 // pattern (gin's FullPath) or a fixed word such as "unmatched", never a raw
 // path, so that the number of series stays bounded.
 func (m *Metrics) ObserveRequest(route, method string, status int, took time.Duration) {
+	m.inFlight.Dec()
 	labels := [3]string{route, knownMethod(method), statusLabel(status)}
 	m.requests.WithLabelValues(labels[:]...).Inc()
 	m.latency.WithLabelValues(labels[:]...).Observe(took.Seconds())
