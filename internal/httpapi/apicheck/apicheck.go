@@ -82,6 +82,15 @@ func (c *Checker) Check(req *http.Request, reqBody []byte, status int, header ht
 	if header.Get("X-Request-Id") == "" {
 		return nil
 	}
+	switch req.Method {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodOptions, http.MethodTrace, http.MethodConnect:
+	default: // kin-openapi knows only the standard methods
+		if status != http.StatusNotFound && status != http.StatusMethodNotAllowed {
+			return fmt.Errorf("method %q answered %d", req.Method, status)
+		}
+		return c.errorBody(header, body)
+	}
 	route, params, err := c.router.FindRoute(req)
 	if err != nil {
 		var re *routers.RouteError
