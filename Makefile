@@ -4,15 +4,37 @@
 GO ?= go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
-.PHONY: test deps vet demo bench build
+.PHONY: test deps vet fuzz demo bench build
 
-## test: install test dependencies, vet, then run the whole suite twice:
-## plainly (allocation counts are asserted here) and under the race
-## detector, whose instrumentation allocates, so tests named *Allocs run
-## only in the first pass.
-test: deps vet
+## test: install test dependencies, vet, fuzz each parser briefly, then run
+## the whole suite twice: plainly (allocation counts are asserted here) and
+## under the race detector, whose instrumentation allocates, so tests named
+## *Allocs run only in the first pass.
+test: deps vet fuzz
 	$(GO) test -count=1 -timeout 10m ./...
 	$(GO) test -race -count=1 -timeout 15m -skip 'Allocs$$' ./...
+
+## fuzz: run each fuzz target of the parsers for FUZZTIME (seed corpora in
+## each package's testdata/fuzz; plain `go test` replays them too). A
+## failing input is written to testdata/fuzz/<target>/: commit it with the
+## fix. Go fuzzes one target per invocation, hence the loop. The tracking
+## token parser is fuzzed as FuzzVerify.
+FUZZTIME ?= 3s
+FUZZ_TARGETS := \
+	./internal/httpapi:FuzzDecisionQuery \
+	./internal/httpapi:FuzzDecisionJSON \
+	./campaigns:FuzzReadStoresCSV \
+	./campaigns:FuzzReadStoresJSON \
+	./campaigns:FuzzReadStoresGeoJSON \
+	./campaigns:FuzzNormalize \
+	./internal/tracking:FuzzVerify
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz $$name ($$pkg, $(FUZZTIME))"; \
+		$(GO) test -run '^$$' -fuzz "^$$name\$$" -fuzztime $(FUZZTIME) $$pkg > /tmp/navad-fuzz.$$$$.log 2>&1 || { cat /tmp/navad-fuzz.$$$$.log; rm -f /tmp/navad-fuzz.$$$$.log; exit 1; }; \
+		rm -f /tmp/navad-fuzz.$$$$.log; \
+	done
 
 ## deps: install what the tests need when it is missing (Debian packages)
 deps:

@@ -1,6 +1,7 @@
 package campaigns
 
 import (
+	"bytes"
 	"strings"
 	"sync"
 	"testing"
@@ -27,6 +28,16 @@ func FuzzNormalize(f *testing.F) {
 		}
 		if k := normalizeKeepHiragana(s); Normalize(k) != n {
 			t.Fatalf("Normalize(normalizeKeepHiragana(%q)) = %q, want %q", s, Normalize(k), n)
+		}
+		// The fast path must agree with x/text wherever it answers.
+		var fast, slow normalizer
+		if fast.fastRunes(s) {
+			fast.fold(false)
+			slow.slowRunes(s)
+			slow.fold(false)
+			if !bytes.Equal(fast.out, slow.out) {
+				t.Fatalf("fast path %q, x/text %q for %q", fast.out, slow.out, s)
+			}
 		}
 		var q Query
 		q.Parse(s)

@@ -31,6 +31,9 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, Errorf(Invalid, "the CSV is empty; the first row must be the header %s", strings.Join(csvColumns, ","))
 		}
+		if !isParseError(err) {
+			return nil, err // the reader failed: not the CSV's fault
+		}
 		return nil, csvError(1, err)
 	}
 	col := make(map[string]int)
@@ -62,6 +65,11 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 			break
 		}
 		if err != nil {
+			if !isParseError(err) {
+				// The reader failed (a size limit, a dropped connection);
+				// csv.Reader would repeat the error on every later call.
+				return nil, err
+			}
 			var pe *csv.ParseError
 			if errors.As(err, &pe) && !errors.Is(pe.Err, csv.ErrFieldCount) {
 				return nil, csvError(row, err)
@@ -116,6 +124,11 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+func isParseError(err error) bool {
+	var pe *csv.ParseError
+	return errors.As(err, &pe)
 }
 
 func csvError(row int, err error) error {

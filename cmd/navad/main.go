@@ -25,6 +25,7 @@ import (
 	"github.com/navad/navad/internal/config"
 	"github.com/navad/navad/internal/demo"
 	"github.com/navad/navad/internal/httpapi"
+	"github.com/navad/navad/internal/metrics"
 	"github.com/navad/navad/internal/reports"
 	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/internal/storage"
@@ -64,11 +65,15 @@ type Main struct {
 	stdout, stderr io.Writer
 	tempDir        string // the demo's data directory, removed on Close
 
-	Store   storage.Catalog
+	Metrics *metrics.Metrics
+	Store   storage.Catalog // the backend, measured
 	Index   *serving.Index
 	Engine  *serving.Engine
 	Catalog *catalog.Service
 	HTTP    *httpapi.Server
+	// Flushers are flushed by Close once requests have drained: pending
+	// tracking events go here.
+	Flushers []Flusher
 
 	Tracking *tracking.Service
 	Reports  *reports.Service
@@ -121,13 +126,16 @@ func (m *Main) Run(ctx context.Context) error {
 			m.tempDir, cfg.DataDir = dir, dir
 		}
 	}
-	store, err := boltstore.Open(cfg.DataDir)
+	m.Metrics = metrics.New()
+	backend, err := boltstore.Open(cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
+	store := metrics.InstrumentCatalog(backend, m.Metrics)
 	m.Store = store
 
 	m.Index = serving.NewIndex()
+	m.Metrics.WatchIndex(m.Index)
 	loc := cfg.Location()
 	m.Engine, err = serving.NewEngine(m.Index, loc, nil, nil)
 	if err != nil {
@@ -156,9 +164,10 @@ func (m *Main) Run(ctx context.Context) error {
 		m.printDemo(w)
 	}
 
-	if err := m.startTracking(ctx, store, loc); err != nil {
+	if err := m.startTracking(ctx, backend, loc); err != nil {
 		return err
 	}
+	m.Metrics.SetTrackingBacklog(m.Tracking.Backlog)
 	m.HTTP, err = httpapi.New(httpapi.Deps{
 		Catalog: m.Catalog,
 		Engine:  m.Engine,
@@ -168,12 +177,17 @@ func (m *Main) Run(ctx context.Context) error {
 
 		Tracking: m.Tracking,
 		Reports:  m.Reports,
+		Metrics:  m.Metrics,
 	}, httpapi.Options{
 		MaxBodyBytes:     cfg.MaxBodyBytes,
 		MaxJSONBodyBytes: cfg.MaxJSONBodyBytes,
 		MaxUploadRows:    cfg.MaxUploadRows,
 		MaxStockRows:     cfg.MaxStockRows,
 		DecisionTimeout:  cfg.DecisionTimeout,
+		MaxAds:           cfg.MaxAds,
+		RatePublisher:    cfg.RatePublisher,
+		RateManagement:   cfg.RateManagement,
+		RateBurst:        cfg.RateBurst,
 	})
 	if err != nil {
 		return err
@@ -204,7 +218,8 @@ func (m *Main) Run(ctx context.Context) error {
 }
 
 // Close stops accepting requests, waits for those in flight (up to the
-// shutdown timeout) and closes the store. It is safe to call more than once.
+// shutdown timeout), flushes what the Flushers hold and closes the store.
+// It is safe to call more than once.
 func (m *Main) Close() error {
 	if m.closed {
 		return nil
@@ -224,6 +239,7 @@ func (m *Main) Close() error {
 		default:
 		}
 	}
+	errs = append(errs, m.flush()...)
 	if m.Tracking != nil { // after the last request: flushes served counts
 		if err := m.Tracking.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close tracking: %w", err))

@@ -13,11 +13,13 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/navad/navad/internal/demo"
+	"github.com/navad/navad/internal/httpapi/apicheck"
 )
 
 const adminKey = "e2e-admin-key-0123456789"
@@ -52,15 +54,15 @@ type client struct {
 
 func (c client) call(method, path, key string, body any) (int, []byte) {
 	c.t.Helper()
-	var rd io.Reader
+	var raw []byte
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
 			c.t.Fatal(err)
 		}
-		rd = bytes.NewReader(b)
+		raw = b
 	}
-	req, err := http.NewRequest(method, c.base+path, rd)
+	req, err := http.NewRequest(method, c.base+path, bytes.NewReader(raw))
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -73,7 +75,25 @@ func (c client) call(method, path, key string, body any) (int, []byte) {
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
+	checkAPI(c.t, req, raw, resp, b)
 	return resp.StatusCode, b
+}
+
+// openAPI is the checker every end-to-end exchange goes through.
+var openAPI = sync.OnceValues(apicheck.Load)
+
+// checkAPI fails the test when an exchange does not match the OpenAPI
+// document the server serves.
+func checkAPI(t *testing.T, req *http.Request, reqBody []byte, resp *http.Response, body []byte) {
+	t.Helper()
+	c, err := openAPI()
+	if err != nil {
+		t.Errorf("OpenAPI document: %v", err)
+		return
+	}
+	if err := c.Check(req, reqBody, resp.StatusCode, resp.Header, body); err != nil {
+		t.Errorf("%s %s does not match the OpenAPI document: %v\nbody: %.500s", req.Method, req.URL.Path, err, body)
+	}
 }
 
 func (c client) must(want int, method, path, key string, body any) map[string]any {

@@ -40,12 +40,14 @@ type Config struct {
 	MaxJSONBodyBytes  int64         // NAVAD_MAX_JSON_BODY_BYTES: every other body
 	MaxUploadRows     int           // NAVAD_MAX_UPLOAD_ROWS
 	MaxStockRows      int           // NAVAD_MAX_STOCK_ROWS
+	MaxAds            int           // NAVAD_MAX_ADS: cap on ads per decision, 1-10
 
 	TrackingSecret string        // NAVAD_TRACKING_SECRET; generated and stored when empty
 	TokenTTL       time.Duration // NAVAD_TOKEN_TTL
 	EventRetention int           // NAVAD_EVENT_RETENTION_DAYS
 
-	// Requests per second and burst per API key, by role.
+	// Requests per second and burst per account (its keys share one
+	// bucket), by role.
 	RatePublisher  float64 // NAVAD_RATE_PUBLISHER
 	RateManagement float64 // NAVAD_RATE_MANAGEMENT: admin, agency, advertiser
 	RateBurst      int     // NAVAD_RATE_BURST
@@ -71,6 +73,7 @@ func Default() Config {
 		MaxJSONBodyBytes:  1 << 20,
 		MaxUploadRows:     200_000,
 		MaxStockRows:      10_000,
+		MaxAds:            10,
 		TokenTTL:          24 * time.Hour,
 		EventRetention:    90,
 		RatePublisher:     5000,
@@ -153,6 +156,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("NAVAD_MAX_JSON_BODY_BYTES", int64v(&c.MaxJSONBodyBytes))
 	env("NAVAD_MAX_UPLOAD_ROWS", integer(&c.MaxUploadRows))
 	env("NAVAD_MAX_STOCK_ROWS", integer(&c.MaxStockRows))
+	env("NAVAD_MAX_ADS", integer(&c.MaxAds))
 	env("NAVAD_TRACKING_SECRET", str(&c.TrackingSecret))
 	env("NAVAD_TOKEN_TTL", dur(&c.TokenTTL))
 	env("NAVAD_EVENT_RETENTION_DAYS", integer(&c.EventRetention))
@@ -239,6 +243,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxUploadRows < 1 || c.MaxStockRows < 1 {
 		p = append(p, "row limits must be at least 1")
+	}
+	if c.MaxAds < 1 || c.MaxAds > 10 {
+		p = append(p, fmt.Sprintf("max ads %d must be between 1 and 10 (the API's bound on n)", c.MaxAds))
 	}
 	if c.TrackingSecret != "" && len(c.TrackingSecret) < 32 {
 		p = append(p, "tracking secret must be at least 32 characters")

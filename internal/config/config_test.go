@@ -57,12 +57,13 @@ func TestEveryProblemReportedAtOnce(t *testing.T) {
 		"NAVAD_WRITE_TIMEOUT", "forever",
 		"NAVAD_MAX_UPLOAD_ROWS", "lots",
 		"NAVAD_RATE_BURST", "0",
+		"NAVAD_MAX_ADS", "11",
 	))
 	if err == nil {
 		t.Fatal("accepted")
 	}
 	msg := err.Error()
-	for _, want := range []string{"no-port", "xml", "extra", "Mars/Olympus", "ftp://example.com", "redis url", "admin key", "NAVAD_WRITE_TIMEOUT", "NAVAD_MAX_UPLOAD_ROWS", "rate limits"} {
+	for _, want := range []string{"no-port", "xml", "extra", "Mars/Olympus", "ftp://example.com", "redis url", "admin key", "NAVAD_WRITE_TIMEOUT", "NAVAD_MAX_UPLOAD_ROWS", "rate limits", "max ads"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %q:\n%s", want, msg)
 		}

@@ -2,8 +2,11 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
+	"io"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"sync"
 	"unicode/utf8"
@@ -39,10 +42,30 @@ type adRequestJSON struct {
 }
 
 func (s *Server) getAds(c *gin.Context) {
+	req, err := parseDecisionQuery(c.Request.URL.Query(), s.opt.MaxAds)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	s.decide(c, &req)
+}
+
+func (s *Server) postAds(c *gin.Context) {
+	body := limitBody(c, s.opt.MaxJSONBodyBytes)
+	req, err := parseDecisionJSON(body, s.opt.MaxAds)
+	if err != nil {
+		s.fail(c, body.fail(err))
+		return
+	}
+	s.decide(c, &req)
+}
+
+// parseDecisionQuery reads and validates the query of GET /v1/ads. It
+// answers a request, or an Invalid *campaigns.Error naming every bad field.
+// Pure: the fuzz target FuzzDecisionQuery drives it directly.
+func parseDecisionQuery(qs url.Values, maxAds int) (serving.Request, error) {
 	var (
-		req  serving.Request
 		p    campaigns.Problems
-		qs   = c.Request.URL.Query()
 		have = func(k string) (string, bool) {
 			v, ok := qs[k]
 			if !ok || len(v) == 0 {
@@ -84,17 +107,24 @@ func (s *Server) getAds(c *gin.Context) {
 	q, hasQ := have("q")
 	mode, hasMode := have("mode")
 	uid, hasUID := have("uid")
-	s.decide(c, &req, &p, decisionInput{
+	return decisionInput{
 		lat: lat, lng: lng, haveLat: okLat, haveLng: okLng,
 		q: strPtr(q, hasQ), n: n, mode: strPtr(mode, hasMode), acc: acc, uid: strPtr(uid, hasUID),
-	})
+	}.request(&p, maxAds)
 }
 
-func (s *Server) postAds(c *gin.Context) {
+// parseDecisionJSON reads and validates a POST /v1/ads body: one JSON
+// object; fields navad does not know are ignored. It answers a request, or
+// an Invalid *campaigns.Error. Pure apart from reading r: the fuzz target
+// FuzzDecisionJSON drives it directly.
+func parseDecisionJSON(r io.Reader, maxAds int) (serving.Request, error) {
 	var body adRequestJSON
-	if err := s.readJSON(c, s.opt.MaxJSONBodyBytes, &body, false); err != nil {
-		s.fail(c, err)
-		return
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&body); err != nil {
+		return serving.Request{}, campaigns.JSONError(err)
+	}
+	if dec.More() {
+		return serving.Request{}, campaigns.Errorf(campaigns.Invalid, "unexpected data after the JSON document")
 	}
 	var p campaigns.Problems
 	in := decisionInput{q: body.Q, n: body.N, mode: body.Mode, acc: body.Acc, uid: body.UID}
@@ -108,8 +138,7 @@ func (s *Server) postAds(c *gin.Context) {
 	} else {
 		in.lng, in.haveLng = *body.Lng, true
 	}
-	var req serving.Request
-	s.decide(c, &req, &p, in)
+	return in.request(&p, maxAds)
 }
 
 func strPtr(s string, ok bool) *string {
@@ -119,6 +148,7 @@ func strPtr(s string, ok bool) *string {
 	return &s
 }
 
+// decisionInput is a decision request as sent, GET or POST alike.
 type decisionInput struct {
 	lat, lng         float64
 	haveLat, haveLng bool
@@ -129,9 +159,10 @@ type decisionInput struct {
 	uid              *string
 }
 
-// decide validates the input into req, then answers: the one path shared by
-// GET and POST.
-func (s *Server) decide(c *gin.Context, req *serving.Request, p *campaigns.Problems, in decisionInput) {
+// request validates in, adding to the problems p already holds, into the
+// engine's request; n above maxAds is served up to it.
+func (in decisionInput) request(p *campaigns.Problems, maxAds int) (serving.Request, error) {
+	var req serving.Request
 	if in.haveLat && (in.lat < -90 || in.lat > 90) {
 		p.Add("lat", "must be between -90 and 90")
 	}
@@ -158,6 +189,7 @@ func (s *Server) decide(c *gin.Context, req *serving.Request, p *campaigns.Probl
 		}
 		req.N = *in.n
 	}
+	req.N = min(req.N, maxAds) // "at most n": the operator's cap serves fewer
 	req.Mode = campaigns.Walk
 	if in.mode != nil {
 		switch m := campaigns.Mode(*in.mode); m {
@@ -181,11 +213,14 @@ func (s *Server) decide(c *gin.Context, req *serving.Request, p *campaigns.Probl
 		}
 	}
 	if err := p.Err(); err != nil {
-		s.fail(c, err)
-		return
+		return serving.Request{}, err
 	}
-	req.PublisherID = principal(c).ID
+	return req, nil
+}
 
+// decide answers a validated request: the one path shared by GET and POST.
+func (s *Server) decide(c *gin.Context, req *serving.Request) {
+	req.PublisherID = principal(c).ID
 	ctx, cancel := context.WithTimeout(c.Request.Context(), s.opt.DecisionTimeout)
 	defer cancel()
 	buf := adBufs.Get().(*[]serving.Ad)
@@ -193,9 +228,11 @@ func (s *Server) decide(c *gin.Context, req *serving.Request, p *campaigns.Probl
 	ads, err := s.Engine.Decide(ctx, req, (*buf)[:0])
 	*buf = ads
 	if err != nil {
+		s.Metrics.ObserveDecisionError()
 		s.fail(c, err)
 		return
 	}
+	s.Metrics.ObserveDecision(req.N, len(ads))
 	rid := requestIDOf(c)
 	out := decisionJSON{RequestID: rid, Ads: make([]adJSON, len(ads))}
 	for i, ad := range ads {

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +18,8 @@ import (
 	"github.com/navad/navad/internal/auth"
 	"github.com/navad/navad/internal/catalog"
 	"github.com/navad/navad/internal/httpapi"
+	"github.com/navad/navad/internal/httpapi/apicheck"
+	"github.com/navad/navad/internal/metrics"
 	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/internal/storage/boltstore"
 )
@@ -28,6 +31,8 @@ type env struct {
 	t       *testing.T
 	handler http.Handler
 	server  *httpapi.Server
+	index   *serving.Index
+	store   *boltstore.Store
 }
 
 func newEnv(t *testing.T) *env {
@@ -37,29 +42,65 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
+	return newEnvWith(t, store, httpapi.Options{}, nil)
+}
+
+// newEnvWith builds the edge over store, measured through an instrumented
+// catalog; zero fields of opt take the test defaults, and a nil logger
+// discards.
+func newEnvWith(t *testing.T, store *boltstore.Store, opt httpapi.Options, logger *slog.Logger) *env {
+	t.Helper()
+	if logger == nil {
+		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	m := metrics.New()
+	measured := metrics.InstrumentCatalog(store, m)
 	loc, _ := time.LoadLocation("Asia/Tokyo")
 	ix := serving.NewIndex()
 	engine, err := serving.NewEngine(ix, loc, nil, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := auth.NewKeys(store, adminKey)
+	keys, err := auth.NewKeys(measured, adminKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := catalog.New(store, ix, keys, nil)
+	cat, err := catalog.New(measured, ix, keys, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	m.WatchIndex(ix)
+	def := httpapi.Options{MaxBodyBytes: 8 << 20, MaxJSONBodyBytes: 64 << 10, MaxUploadRows: 200_000, MaxStockRows: 10_000, DecisionTimeout: time.Second}
+	if opt.MaxBodyBytes == 0 {
+		opt.MaxBodyBytes = def.MaxBodyBytes
+	}
+	if opt.MaxJSONBodyBytes == 0 {
+		opt.MaxJSONBodyBytes = def.MaxJSONBodyBytes
+	}
+	if opt.MaxUploadRows == 0 {
+		opt.MaxUploadRows = def.MaxUploadRows
+	}
+	if opt.MaxStockRows == 0 {
+		opt.MaxStockRows = def.MaxStockRows
+	}
+	if opt.DecisionTimeout == 0 {
+		opt.DecisionTimeout = def.DecisionTimeout
+	}
+	if opt.RatePublisher == 0 && opt.RateManagement == 0 {
+		// Limits far above what a test sends, so that the limiter runs in
+		// every test without refusing anything.
+		opt.RatePublisher, opt.RateManagement, opt.RateBurst = 1e6, 1e6, 1e6
 	}
 	srv, err := httpapi.New(httpapi.Deps{
 		Catalog: cat, Engine: engine, Keys: keys,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Ready:  store.Ping,
-	}, httpapi.Options{MaxBodyBytes: 8 << 20, MaxJSONBodyBytes: 64 << 10, MaxUploadRows: 200_000, MaxStockRows: 10_000, DecisionTimeout: time.Second})
+		Logger:  logger,
+		Ready:   measured.Ping,
+		Metrics: m,
+	}, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, handler: srv.Handler(), server: srv}
+	return &env{t: t, handler: srv.Handler(), server: srv, index: ix, store: store}
 }
 
 type response struct {
@@ -95,19 +136,23 @@ func (r response) errorCode(t *testing.T) string {
 
 func (e *env) do(method, path, key string, body any, header ...string) response {
 	e.t.Helper()
-	var rd io.Reader
+	var raw []byte
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		raw = []byte(b)
 	case []byte:
-		rd = bytes.NewReader(b)
+		raw = b
 	default:
 		js, err := json.Marshal(b)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		rd = bytes.NewReader(js)
+		raw = js
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(raw)
 	}
 	req := httptest.NewRequestWithContext(context.Background(), method, path, rd)
 	if key != "" {
@@ -118,7 +163,26 @@ func (e *env) do(method, path, key string, body any, header ...string) response 
 	}
 	rec := httptest.NewRecorder()
 	e.handler.ServeHTTP(rec, req)
-	return response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+	r := response{Status: rec.Code, Header: rec.Header(), Body: rec.Body.Bytes()}
+	e.checkAPI(req, raw, r)
+	return r
+}
+
+// openAPI is the checker every test's exchanges go through.
+var openAPI = sync.OnceValues(apicheck.Load)
+
+// checkAPI fails the test when an exchange does not match the OpenAPI
+// document the server serves: every request the suite makes is checked.
+func (e *env) checkAPI(req *http.Request, reqBody []byte, r response) {
+	e.t.Helper()
+	c, err := openAPI()
+	if err != nil {
+		e.t.Errorf("OpenAPI document: %v", err)
+		return
+	}
+	if err := c.Check(req, reqBody, r.Status, r.Header, r.Body); err != nil {
+		e.t.Errorf("%s %s does not match the OpenAPI document: %v\nbody: %.500s", req.Method, req.URL.Path, err, r.Body)
+	}
 }
 
 func (e *env) must(want int, r response) response {

@@ -132,9 +132,10 @@ func (s *Server) replaceCampaign(c *gin.Context) {
 }
 
 func (s *Server) patchCampaign(c *gin.Context) {
-	patch, err := io.ReadAll(http.MaxBytesReader(c.Writer, c.Request.Body, s.opt.MaxJSONBodyBytes))
+	body := limitBody(c, s.opt.MaxJSONBodyBytes)
+	patch, err := io.ReadAll(body)
 	if err != nil {
-		s.fail(c, bodyError(err))
+		s.fail(c, body.fail(err))
 		return
 	}
 	out, err := s.Catalog.PatchCampaign(c.Request.Context(), principal(c), c.Param("id"), patch)
@@ -206,7 +207,8 @@ func uploadFormat(c *gin.Context, body *bufio.Reader) (campaigns.UploadFormat, e
 }
 
 func (s *Server) putStores(c *gin.Context) {
-	body := bufio.NewReaderSize(http.MaxBytesReader(c.Writer, c.Request.Body, s.opt.MaxBodyBytes), 64<<10)
+	raw := limitBody(c, s.opt.MaxBodyBytes)
+	body := bufio.NewReaderSize(raw, 64<<10)
 	format, err := uploadFormat(c, body)
 	if err != nil {
 		s.fail(c, err)
@@ -214,7 +216,7 @@ func (s *Server) putStores(c *gin.Context) {
 	}
 	up, err := campaigns.ReadStores(body, format, s.opt.MaxUploadRows)
 	if err != nil {
-		s.fail(c, bodyError(err))
+		s.fail(c, raw.fail(err))
 		return
 	}
 	adv, err := s.Catalog.PutStores(c.Request.Context(), principal(c), c.Query("advertiser_id"), up.Stores, up.Rows)

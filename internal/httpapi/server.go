@@ -10,6 +10,7 @@ import (
 	"encoding/base32"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -22,18 +23,32 @@ import (
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/auth"
 	"github.com/navad/navad/internal/catalog"
+	"github.com/navad/navad/internal/metrics"
 	"github.com/navad/navad/internal/reports"
 	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/internal/tracking"
 )
 
-// Options are the edge's limits; config.Config supplies them.
+// Options are the edge's limits; config.Config supplies them, and
+// docs/configuration.md documents them.
 type Options struct {
 	MaxBodyBytes     int64         // store uploads
 	MaxJSONBodyBytes int64         // every other body
 	MaxUploadRows    int           // stores per upload
 	MaxStockRows     int           // rows per stock batch
 	DecisionTimeout  time.Duration // time budget of one decision
+	// MaxAds caps the ads of one decision, 1 to 10 (API.md's bound on n);
+	// a larger n is served up to it. 0 means 10.
+	MaxAds int
+
+	// Token buckets per account: requests per second for publisher
+	// accounts and for management ones (admin, agency, advertiser), and the
+	// bucket size. A rate of 0 is unlimited. MaxRateLimited bounds the
+	// buckets kept; 0 means DefaultMaxRateLimited.
+	RatePublisher  float64
+	RateManagement float64
+	RateBurst      int
+	MaxRateLimited int
 }
 
 // Deps are the services the edge calls.
@@ -50,6 +65,9 @@ type Deps struct {
 	Tracking *tracking.Service
 	// Reports answers /v1/reports; nil leaves the reports routes out.
 	Reports *reports.Service
+	// Metrics receives the edge's series and is served at /metrics. nil
+	// means a fresh one: every server owns its registry.
+	Metrics *metrics.Metrics
 }
 
 // Server holds the gin engine and the dependencies of its handlers.
@@ -58,6 +76,7 @@ type Server struct {
 	opt    Options
 	engine *gin.Engine
 	ids    requestIDs
+	limits *limiter
 }
 
 // New builds the HTTP handler with every route of API.md.
@@ -68,12 +87,29 @@ func New(d Deps, opt Options) (*Server, error) {
 	if opt.MaxBodyBytes <= 0 || opt.MaxJSONBodyBytes <= 0 || opt.MaxUploadRows <= 0 || opt.MaxStockRows <= 0 || opt.DecisionTimeout <= 0 {
 		return nil, errors.New("new http server: every limit must be positive")
 	}
+	if opt.MaxAds == 0 {
+		opt.MaxAds = maxN
+	}
+	if opt.MaxAds < 1 || opt.MaxAds > maxN {
+		return nil, fmt.Errorf("new http server: max ads must be between 1 and %d", maxN)
+	}
+	if opt.RatePublisher < 0 || opt.RateManagement < 0 || ((opt.RatePublisher > 0 || opt.RateManagement > 0) && opt.RateBurst < 1) {
+		return nil, errors.New("new http server: rates must not be negative, and a rate needs a burst of at least 1")
+	}
+	if d.Metrics == nil {
+		d.Metrics = metrics.New()
+	}
+	doc, err := OpenAPI()
+	if err != nil {
+		return nil, fmt.Errorf("new http server: %w", err)
+	}
 	gin.SetMode(gin.ReleaseMode)
-	s := &Server{Deps: d, opt: opt, ids: newRequestIDs()}
+	s := &Server{Deps: d, opt: opt, ids: newRequestIDs(),
+		limits: newLimiter(opt.RatePublisher, opt.RateManagement, opt.RateBurst, opt.MaxRateLimited, nil)}
 	g := gin.New()
 	g.HandleMethodNotAllowed = true
 	g.ContextWithFallback = true
-	g.Use(s.requestID, s.accessLog, s.recover)
+	g.Use(s.requestID, s.instrument, s.accessLog, s.recover)
 	g.NoRoute(func(c *gin.Context) {
 		s.fail(c, campaigns.Errorf(campaigns.NotFound, "no such endpoint: %s", c.Request.URL.Path))
 	})
@@ -83,6 +119,8 @@ func New(d Deps, opt Options) (*Server, error) {
 
 	g.GET("/healthz", s.healthz)
 	g.GET("/readyz", s.readyz)
+	g.GET("/metrics", gin.WrapH(s.Metrics.Handler()))
+	g.GET("/openapi.json", openAPIHandler(doc))
 
 	v1 := g.Group("/v1")
 	pub := v1.Group("", s.authenticate(campaigns.Publisher, campaigns.Admin))
@@ -145,7 +183,8 @@ func (s *Server) readyz(c *gin.Context) {
 const principalKey = "navad.principal"
 
 // authenticate admits requests whose API key belongs to one of roles: no or
-// a bad key is 401, a good key of another role 403.
+// a bad key is 401, a key over its account's rate limit 429, a good key of
+// another role 403.
 func (s *Server) authenticate(roles ...campaigns.Role) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		key, ok := bearer(c.GetHeader("Authorization"))
@@ -156,6 +195,11 @@ func (s *Server) authenticate(roles ...campaigns.Role) gin.HandlerFunc {
 		p, err := s.Keys.Authenticate(c.Request.Context(), key)
 		if err != nil {
 			s.fail(c, err)
+			return
+		}
+		if ok, wait := s.limits.allow(p); !ok {
+			c.Header("Retry-After", strconv.Itoa(wait))
+			s.fail(c, campaigns.Errorf(campaigns.RateLimited, "this key is over its rate limit; retry in %d s", wait))
 			return
 		}
 		allowed := false
@@ -187,15 +231,21 @@ func principal(c *gin.Context) *auth.Principal {
 const requestIDKey = "navad.request_id"
 
 // requestID gives every request an ID, returned in X-Request-Id and used in
-// logs and as the base of ad IDs.
+// logs and as the base of ad IDs, and sets the headers every answer has.
 func (s *Server) requestID(c *gin.Context) {
 	id := s.ids.next()
 	c.Set(requestIDKey, id)
-	c.Header("X-Request-Id", id)
+	h := c.Writer.Header()
+	h["X-Request-Id"] = []string{id}
+	// Every answer is JSON (or CSV, or metrics text): a browser must never
+	// sniff one into HTML, whatever a tenant wrote into a name.
+	h["X-Content-Type-Options"] = nosniff
 	c.Next()
 }
 
 func requestIDOf(c *gin.Context) string { return c.GetString(requestIDKey) }
+
+var nosniff = []string{"nosniff"}
 
 // accessLog writes one line a request: method, route (the pattern, never
 // the query string, which may hold a fix), status, latency, request ID. It
@@ -292,7 +342,7 @@ func (s *Server) failStatus(c *gin.Context, status int, err error) {
 	if errors.As(err, &e) {
 		body.Error.Details = e.Details
 	}
-	if status == http.StatusTooManyRequests {
+	if status == http.StatusTooManyRequests && c.Writer.Header().Get("Retry-After") == "" {
 		c.Header("Retry-After", "1")
 	}
 	c.AbortWithStatusJSON(status, body)
@@ -303,13 +353,13 @@ func (s *Server) failStatus(c *gin.Context, status int, err error) {
 // readJSON decodes a JSON body of at most limit bytes into dst, rejecting
 // unknown fields when strict. Too large is 413; anything malformed 400.
 func (s *Server) readJSON(c *gin.Context, limit int64, dst any, strict bool) error {
-	body := http.MaxBytesReader(c.Writer, c.Request.Body, limit)
+	body := limitBody(c, limit)
 	dec := json.NewDecoder(body)
 	if strict {
 		dec.DisallowUnknownFields()
 	}
 	if err := dec.Decode(dst); err != nil {
-		return bodyError(err)
+		return body.fail(err)
 	}
 	if dec.More() {
 		return campaigns.Errorf(campaigns.Invalid, "unexpected data after the JSON document")

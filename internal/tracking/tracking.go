@@ -26,6 +26,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/navad/navad/campaigns"
@@ -394,12 +395,16 @@ func (s *Service) record(ctx context.Context, kind storage.Kind, id storage.Toke
 type servedCounter struct {
 	mu sync.Mutex
 	m  map[storage.AggKey]uint64
+	// ads counts the served ads summed since the last take, and unflushed
+	// those taken but not yet written: together, the backlog.
+	ads, unflushed atomic.Int64
 }
 
 func (c *servedCounter) add(k storage.AggKey) {
 	c.mu.Lock()
 	c.m[k]++
 	c.mu.Unlock()
+	c.ads.Add(1)
 }
 
 // take returns the counts so far and starts afresh.
@@ -413,10 +418,21 @@ func (c *servedCounter) take() []storage.ServedCount {
 	c.m = make(map[storage.AggKey]uint64, len(m))
 	c.mu.Unlock()
 	rows := make([]storage.ServedCount, 0, len(m))
+	var total int64
 	for k, n := range m {
 		rows = append(rows, storage.ServedCount{Key: k, N: n})
+		total += int64(n)
 	}
+	c.unflushed.Add(total)
+	c.ads.Add(-total)
 	return rows
+}
+
+// Backlog reports how many served ads are counted in memory and not yet
+// written to the store: what a kill -9 would lose now. It is the
+// navad_tracking_backlog_events metric. Safe for concurrent use.
+func (s *Service) Backlog() int {
+	return int(s.served.ads.Load() + s.served.unflushed.Load())
 }
 
 // batchIDs names served flushes uniquely across replicas and restarts.
@@ -461,6 +477,11 @@ func (s *Service) Flush(ctx context.Context) error {
 			return fmt.Errorf("flush served counts: %w", err)
 		}
 		s.batches.pending = nil
+		var n int64
+		for _, r := range b.rows {
+			n += int64(r.N)
+		}
+		s.served.unflushed.Add(-n)
 	}
 	return nil
 }

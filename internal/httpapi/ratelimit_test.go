@@ -1,0 +1,56 @@
+package httpapi_test
+
+import (
+	"strconv"
+	"testing"
+
+	"github.com/navad/navad/internal/httpapi"
+	"github.com/navad/navad/internal/storage/boltstore"
+)
+
+// TestRateLimitPerAccount: each account has its own token bucket, sized by
+// its role; over it the answer is 429 rate_limited with Retry-After, and an
+// account's keys share the bucket.
+func TestRateLimitPerAccount(t *testing.T) {
+	store, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	// A bucket of 3 that refills once in 1,000 s: no refill within a test.
+	e := newEnvWith(t, store, httpapi.Options{RatePublisher: 0.001, RateManagement: 0.001, RateBurst: 3}, nil)
+	_, pub1 := e.account(adminKey, map[string]any{"type": "publisher", "name": "Navi 1"})
+	_, pub2 := e.account(adminKey, map[string]any{"type": "publisher", "name": "Navi 2"})
+	adv, advKey := e.account(adminKey, map[string]any{"type": "advertiser", "name": "Brewer"})
+
+	limited := func(r response, who string) {
+		t.Helper()
+		if r.Status != 429 || r.errorCode(t) != "rate_limited" {
+			t.Fatalf("%s: status %d, want 429 rate_limited: %s", who, r.Status, r.Body)
+		}
+		if s, err := strconv.Atoi(r.Header.Get("Retry-After")); err != nil || s < 1 {
+			t.Fatalf("%s: Retry-After %q, want whole seconds ≥ 1", who, r.Header.Get("Retry-After"))
+		}
+	}
+	ads := adsPath(shinjuku("居酒屋"))
+	for range 3 {
+		e.must(200, e.do("GET", ads, pub1, nil))
+	}
+	limited(e.do("GET", ads, pub1, nil), "publisher 1, 4th call")
+	e.must(200, e.do("GET", ads, pub2, nil)) // another account is not affected
+	limited(e.do("GET", "/v1/accounts/x", adminKey, nil), "admin, 4th call")
+
+	// The advertiser rotates its key and keeps the old one: both keys
+	// draw on the same bucket.
+	rotated := e.must(201, e.do("POST", "/v1/accounts/"+adv+"/keys?keep_old=true", advKey, nil)).json(t)
+	newKey := rotated["api_key"].(string)
+	e.must(200, e.do("GET", "/v1/stores", newKey, nil))
+	e.must(200, e.do("GET", "/v1/stores", advKey, nil))
+	limited(e.do("GET", "/v1/stores", newKey, nil), "advertiser, new key")
+	limited(e.do("GET", "/v1/stores", advKey, nil), "advertiser, old key")
+
+	// No key, or a bad one, is 401 before any limit.
+	if r := e.do("GET", ads, "nvd_wrong", nil); r.Status != 401 {
+		t.Fatalf("bad key: %d", r.Status)
+	}
+}
