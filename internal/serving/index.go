@@ -58,10 +58,10 @@ type Snapshot struct {
 	// The keyword index is a base over the campaigns as they were at the
 	// last compaction plus a small delta over those changed since, whose
 	// base entries stale masks: a campaign write rebuilds only the delta.
-	kwBase  *campaigns.KeywordIndex
-	kwDelta *campaigns.KeywordIndex // nil when nothing changed
-	stale   []uint64                // by slot
-	offers  []*offer                // by offer ID; nil where no store carries the offer
+	kwBase   *campaigns.KeywordIndex
+	kwDelta  *campaigns.KeywordIndex // nil when nothing changed
+	stale    []uint64                // by slot
+	offers   []*offer                // by offer ID; nil where no store carries the offer
 	presence [numTiers]presence
 	stores   int
 }
@@ -90,10 +90,10 @@ type Index struct {
 
 	mu        sync.Mutex // serializes writers; guards the fields below
 	campaigns map[string]*Campaign
-	slotOf    map[string]uint32   // campaign ID → slot, kept after deletion
-	bySlot    []*Campaign         // nil where deleted
+	slotOf    map[string]uint32 // campaign ID → slot, kept after deletion
+	bySlot    []*Campaign       // nil where deleted
 	kwBase    *campaigns.KeywordIndex
-	delta     map[uint32]struct{} // slots changed since kwBase was built
+	delta     map[uint32]struct{}          // slots changed since kwBase was built
 	stores    map[string]map[string]*Store // advertiser → store ID → store
 	storeN    int
 	offerIDs  map[offerKey]uint32
