@@ -60,7 +60,10 @@ func newTrackedEnv(t testing.TB) *trackedEnv {
 		t.Fatal(err)
 	}
 	te := &trackedEnv{store: store}
-	te.now.Store(time.Now().UnixNano())
+	// The start of the current hour (plus a minute): the traffic a test
+	// makes, a minute an ad, stays within one hour and one day, so that
+	// tests grouping by hour or day never straddle a boundary.
+	te.now.Store(time.Now().Truncate(time.Hour).Add(time.Minute).UnixNano())
 	secret, err := tracking.Secret(context.Background(), store, "")
 	if err != nil {
 		t.Fatal(err)
