@@ -17,6 +17,9 @@
 //	stockout    advertiser ID NUL store ID NUL product ID → empty
 //	meta        "schema"                      → layout version
 //
+// Tracking events and their aggregates have buckets of their own, described
+// in events.go.
+//
 // Only out-of-stock reports are kept: a product reported back in stock loses
 // its row, so OutOfStock is a scan of what is actually out.
 //
@@ -73,7 +76,7 @@ var (
 	bucketStockOut  = []byte("stockout")
 	bucketMeta      = []byte("meta")
 
-	allBuckets = [][]byte{bucketAccounts, bucketKeys, bucketCampaigns, bucketByAdv, bucketStores, bucketStockOut, bucketMeta}
+	allBuckets = append([][]byte{bucketAccounts, bucketKeys, bucketCampaigns, bucketByAdv, bucketStores, bucketStockOut, bucketMeta}, eventBuckets...)
 
 	keySchema = []byte("schema")
 )
@@ -88,7 +91,8 @@ const sep = 0
 // Store is a storage.Catalog in a bbolt file. Create one with Open; it is
 // safe for concurrent use.
 type Store struct {
-	db *bolt.DB
+	db     *bolt.DB
+	events groupCommit // tracking events' writes (events.go)
 
 	mu     sync.RWMutex // guards closed against a concurrent Close
 	closed bool

@@ -1,0 +1,513 @@
+// Package tracking signs the tracking URLs of every ad navad serves and
+// counts what they report: impressions, clicks, navigations (route guidance
+// started) and visits (arrival at the store), each once per ad however often
+// its URL is fired, plus one "served" per ad a decision returned.
+//
+// A token carries everything an event needs (see Claims), signed with
+// HMAC-SHA256, so that counting needs no lookup and a forged or altered URL
+// counts nothing. Events are written through storage.Events, which counts a
+// (kind, token) once, exactly, across replicas. Served counts are summed in
+// memory and flushed every FlushInterval, because they happen on the
+// decision path.
+//
+// Privacy: the decision's fix is reduced to an H3 cell at
+// geo.EventResolution before it reaches a token; a visit's fix is compared
+// with the store and dropped. Neither is stored, logged or returned.
+package tracking
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/geo"
+	"github.com/navad/navad/internal/storage"
+)
+
+// The visit rule: a fix counts as arrival when its great-circle distance to
+// the ad's store is at most VisitRadiusM plus the fix's reported accuracy,
+// with the accuracy's allowance capped at MaxAccuracyAllowanceM. So a
+// visit is never counted more than 100 m from the store, however poor a fix
+// claims to be. A fix without acc gets no allowance.
+const (
+	VisitRadiusM          = 50.0
+	MaxAccuracyAllowanceM = 50.0
+)
+
+// MaxAccuracyM is the largest acc a visit may report (as for decisions).
+const MaxAccuracyM = 100_000
+
+// Defaults of Options.
+const (
+	DefaultFlushInterval = time.Second
+	// DefaultClockSkew is how far in the future a token's issue time may
+	// lie, for replicas whose clocks differ a little.
+	DefaultClockSkew = 5 * time.Minute
+	purgeInterval    = time.Hour
+	storeTimeout     = 5 * time.Second
+)
+
+// Paths of the tracking URLs, under the public URL.
+const (
+	ImpressionPath = "/v1/i/"
+	ClickPath      = "/v1/c/"
+	NavigatePath   = "/v1/n/"
+	VisitPath      = "/v1/v/"
+)
+
+// Options configure a Service.
+type Options struct {
+	// PublicURL is the base of the tracking URLs (NAVAD_PUBLIC_URL).
+	PublicURL string
+	// Secret signs tokens; see Secret. At least MinSecretLen bytes.
+	Secret []byte
+	// TTL is how long a token counts after its ad was served.
+	TTL time.Duration
+	// RetentionDays is how long raw events are kept; never less than the
+	// token lifetime and a day, because they are also the record of which
+	// tokens were counted.
+	RetentionDays int
+	// Location is the business time zone of report days and hours.
+	Location *time.Location
+	// Landing returns the landing URL of a campaign, and false when the
+	// campaign no longer exists.
+	Landing func(campaignID string) (string, bool)
+	// Logger receives flush and purge errors.
+	Logger *slog.Logger
+
+	// FlushInterval is how often served counts are written; zero means
+	// DefaultFlushInterval.
+	FlushInterval time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Service signs tracking URLs and counts events. Its methods are safe for
+// concurrent use. It owns two goroutines, the served-count flusher and the
+// raw-event purger; Close stops them.
+type Service struct {
+	events  storage.Events
+	signer  *Signer
+	opt     Options
+	base    string
+	keep    time.Duration
+	served  servedCounter
+	batches batchIDs
+
+	ctx    context.Context // cancelled by Close: stops the loops
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// New returns a running Service over events.
+func New(events storage.Events, opt Options) (*Service, error) {
+	if events == nil || opt.Location == nil || opt.Landing == nil || opt.Logger == nil {
+		return nil, errors.New("new tracking: events, location, landing and logger are required")
+	}
+	if opt.TTL <= 0 || opt.RetentionDays < 1 {
+		return nil, errors.New("new tracking: token TTL and retention must be positive")
+	}
+	u, err := url.Parse(opt.PublicURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("new tracking: public URL %q must be an absolute http or https URL", opt.PublicURL)
+	}
+	signer, err := NewSigner(opt.Secret)
+	if err != nil {
+		return nil, fmt.Errorf("new tracking: %w", err)
+	}
+	if opt.FlushInterval <= 0 {
+		opt.FlushInterval = DefaultFlushInterval
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	s := &Service{
+		events:  events,
+		signer:  signer,
+		opt:     opt,
+		base:    strings.TrimRight(opt.PublicURL, "/"),
+		keep:    max(time.Duration(opt.RetentionDays)*24*time.Hour, opt.TTL+DefaultClockSkew+24*time.Hour),
+		served:  servedCounter{m: make(map[storage.AggKey]uint64)},
+		batches: newBatchIDs(),
+	}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.wg.Add(2)
+	go s.flushLoop()
+	go s.purgeLoop()
+	return s, nil
+}
+
+// Close stops the background work, writes the served counts still in
+// memory, and waits. It does not close the storage. Safe to call more than
+// once.
+func (s *Service) Close() error {
+	var err error
+	s.once.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		defer cancel()
+		err = s.Flush(ctx)
+	})
+	return err
+}
+
+// Secret returns the tracking secret: configured when it is not empty,
+// otherwise the one kept in storage, generated and stored by the first
+// server that needed it, so that every replica and every restart signs and
+// verifies alike.
+func Secret(ctx context.Context, events storage.Events, configured string) ([]byte, error) {
+	if configured != "" {
+		if len(configured) < MinSecretLen {
+			return nil, fmt.Errorf("tracking secret: %d characters, want at least %d", len(configured), MinSecretLen)
+		}
+		return []byte(configured), nil
+	}
+	candidate := make([]byte, 32)
+	_, _ = rand.Read(candidate) // never fails on supported platforms
+	secret, err := events.TrackingSecret(ctx, candidate)
+	if err != nil {
+		return nil, fmt.Errorf("tracking secret: %w", err)
+	}
+	if len(secret) < MinSecretLen {
+		return nil, fmt.Errorf("tracking secret: stored secret of %d bytes is too short", len(secret))
+	}
+	return secret, nil
+}
+
+// ---- Serving ----
+
+// Decision is what every ad of one decision shares: computed once per
+// decision by NewDecision.
+type Decision struct {
+	PublisherID string
+	Issued      time.Time
+	Cell        uint64
+	day         storage.Day
+	hour        uint8
+}
+
+// NewDecision prepares the tracking of a decision made at now for
+// publisherID at the fix lat, lng, which is reduced here to its cell and
+// goes no further. It costs one H3 cell (about half a microsecond).
+func (s *Service) NewDecision(publisherID string, now time.Time, lat, lng float64) Decision {
+	d := Decision{PublisherID: publisherID, Issued: now}
+	if c, err := geo.Cell(lat, lng, geo.EventResolution); err == nil {
+		d.Cell = uint64(c)
+	}
+	local := now.In(s.opt.Location)
+	d.day, d.hour = storage.DayOf(local), uint8(local.Hour())
+	return d
+}
+
+// Ad is what Serve needs of one served ad.
+type Ad struct {
+	AdID               string
+	CampaignID         string
+	AdvertiserID       string
+	StoreID            string
+	StoreLat, StoreLng float64
+}
+
+// Links are the tracking URLs of one ad.
+type Links struct {
+	Impression, Click, Navigate, Visit string
+}
+
+// Serve counts ad as served in d and returns its tracking URLs. It signs
+// one token (the four URLs share it; the path says what to count) and
+// builds the URLs in one allocation: about 1.5 µs in all. The served count
+// is added in memory and reaches storage at the next flush.
+func (s *Service) Serve(d *Decision, ad *Ad) Links {
+	s.served.add(storage.AggKey{
+		Day: d.day, Hour: d.hour, AdvertiserID: ad.AdvertiserID, CampaignID: ad.CampaignID,
+		PublisherID: d.PublisherID, StoreID: ad.StoreID, Cell: d.Cell,
+	})
+	var tok [512]byte
+	t := s.signer.AppendToken(tok[:0], &Claims{
+		AdID: ad.AdID, CampaignID: ad.CampaignID, AdvertiserID: ad.AdvertiserID, PublisherID: d.PublisherID,
+		StoreID: ad.StoreID, StoreLat: ad.StoreLat, StoreLng: ad.StoreLng, Cell: d.Cell, Issued: d.Issued,
+	})
+	var b strings.Builder
+	b.Grow(4 * (len(s.base) + len(ImpressionPath) + len(t)))
+	var ends [4]int
+	for i, p := range [...]string{ImpressionPath, ClickPath, NavigatePath, VisitPath} {
+		b.WriteString(s.base)
+		b.WriteString(p)
+		b.Write(t)
+		ends[i] = b.Len()
+	}
+	all := b.String()
+	return Links{Impression: all[:ends[0]], Click: all[ends[0]:ends[1]], Navigate: all[ends[1]:ends[2]], Visit: all[ends[2]:]}
+}
+
+// ---- Counting ----
+
+// Result is the outcome of a tracking call that was answered with success.
+type Result struct {
+	// Counted is true when this call counted the event: false for a
+	// repeat, and for a declared bot.
+	Counted bool
+	// Landing is where a click goes.
+	Landing string
+}
+
+// Fix is a handset's position on arrival, as POST /v1/v/{token} sends it.
+// It is used to decide the visit and then dropped.
+type Fix struct {
+	Lat, Lng float64
+	Acc      *float64 // reported accuracy in metres; nil when not given
+}
+
+func errInvalidToken() error {
+	return campaigns.Errorf(campaigns.Invalid, "the tracking token is not valid")
+}
+
+// claims verifies token and its lifetime. Invalid for a malformed, altered
+// or forged token (or one issued implausibly far in the future), Gone for
+// an expired one.
+func (s *Service) claims(token string, now time.Time) (Claims, storage.TokenID, error) {
+	c, id, err := s.signer.Verify(token)
+	if err != nil {
+		return Claims{}, id, errInvalidToken()
+	}
+	if c.Issued.After(now.Add(DefaultClockSkew)) {
+		return Claims{}, id, errInvalidToken()
+	}
+	if now.Sub(c.Issued) > s.opt.TTL {
+		return Claims{}, id, campaigns.Errorf(campaigns.Gone, "the tracking token has expired")
+	}
+	return c, id, nil
+}
+
+// Count handles an impression, click or navigation URL. A valid token
+// counts once per kind; repeats and declared bots (bot true) get the same
+// success but count nothing. For a click, Result.Landing is the campaign's
+// landing URL (http or https only). Invalid for a bad token or kind, Gone
+// for an expired token or a click whose campaign no longer exists,
+// Unavailable or internal when storage fails (then nothing is counted and
+// the caller must not answer success).
+func (s *Service) Count(ctx context.Context, kind storage.Kind, token string, bot bool) (Result, error) {
+	if kind != storage.Impression && kind != storage.Click && kind != storage.Navigation {
+		return Result{}, campaigns.Errorf(campaigns.Invalid, "%v is not counted by this call", kind)
+	}
+	now := s.opt.Now()
+	c, id, err := s.claims(token, now)
+	if err != nil {
+		return Result{}, err
+	}
+	var res Result
+	if kind == storage.Click {
+		landing, ok := s.opt.Landing(c.CampaignID)
+		if !ok {
+			return Result{}, campaigns.Errorf(campaigns.Gone, "the ad's campaign no longer exists")
+		}
+		if u, err := url.Parse(landing); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return Result{}, campaigns.Errorf(campaigns.Gone, "the ad has no web landing page")
+		}
+		res.Landing = landing
+	}
+	if bot {
+		return res, nil
+	}
+	res.Counted, err = s.record(ctx, kind, id, &c, now)
+	return res, err
+}
+
+// Visit handles a visit URL: it counts a visit once per token when fix is
+// within reach of the ad's store (see VisitRadiusM); declared bots (bot
+// true) get the same answer but count nothing. Invalid for a bad token or
+// fix, Gone for an expired token, NotAtStore when the fix is too far.
+func (s *Service) Visit(ctx context.Context, token string, fix Fix, bot bool) (Result, error) {
+	now := s.opt.Now()
+	c, id, err := s.claims(token, now)
+	if err != nil {
+		return Result{}, err
+	}
+	var p campaigns.Problems
+	campaigns.CheckLatLng(&p, "lat", "lng", fix.Lat, fix.Lng)
+	if math.IsInf(fix.Lat, 0) || math.IsInf(fix.Lng, 0) {
+		p.Add("lat", "must be a finite number")
+	}
+	if fix.Acc != nil && !(*fix.Acc >= 0 && *fix.Acc <= MaxAccuracyM) {
+		p.Add("acc", "must be between 0 and %d metres", MaxAccuracyM)
+	}
+	if err := p.Err(); err != nil {
+		return Result{}, err
+	}
+	if !AtStore(fix, c.StoreLat, c.StoreLng) {
+		return Result{}, campaigns.Errorf(campaigns.NotAtStore, "the fix is not within reach of the ad's store")
+	}
+	if bot {
+		return Result{}, nil
+	}
+	counted, err := s.record(ctx, storage.Visit, id, &c, now)
+	return Result{Counted: counted}, err
+}
+
+// AtStore reports whether fix is within reach of a store at storeLat,
+// storeLng: at most VisitRadiusM plus the fix's accuracy (capped at
+// MaxAccuracyAllowanceM) away.
+func AtStore(fix Fix, storeLat, storeLng float64) bool {
+	reach := VisitRadiusM
+	if fix.Acc != nil {
+		reach += min(max(*fix.Acc, 0), MaxAccuracyAllowanceM)
+	}
+	return geo.DistanceM(fix.Lat, fix.Lng, storeLat, storeLng) <= reach
+}
+
+func (s *Service) record(ctx context.Context, kind storage.Kind, id storage.TokenID, c *Claims, now time.Time) (bool, error) {
+	local := now.In(s.opt.Location)
+	e := storage.Event{
+		Kind: kind, Token: id, AdID: c.AdID, Issued: c.Issued, At: now,
+		Key: storage.AggKey{
+			Day: storage.DayOf(local), Hour: uint8(local.Hour()),
+			AdvertiserID: c.AdvertiserID, CampaignID: c.CampaignID, PublisherID: c.PublisherID,
+			StoreID: c.StoreID, Cell: c.Cell,
+		},
+	}
+	counted, err := s.events.Record(ctx, &e)
+	if err != nil {
+		return false, fmt.Errorf("count %v: %w", kind, err)
+	}
+	return counted, nil
+}
+
+// ---- Served counts ----
+
+// servedCounter sums served ads in memory between flushes. A decision
+// holds its lock for one map increment.
+type servedCounter struct {
+	mu sync.Mutex
+	m  map[storage.AggKey]uint64
+}
+
+func (c *servedCounter) add(k storage.AggKey) {
+	c.mu.Lock()
+	c.m[k]++
+	c.mu.Unlock()
+}
+
+// take returns the counts so far and starts afresh.
+func (c *servedCounter) take() []storage.ServedCount {
+	c.mu.Lock()
+	m := c.m
+	if len(m) == 0 {
+		c.mu.Unlock()
+		return nil
+	}
+	c.m = make(map[storage.AggKey]uint64, len(m))
+	c.mu.Unlock()
+	rows := make([]storage.ServedCount, 0, len(m))
+	for k, n := range m {
+		rows = append(rows, storage.ServedCount{Key: k, N: n})
+	}
+	return rows
+}
+
+// batchIDs names served flushes uniquely across replicas and restarts.
+type batchIDs struct {
+	prefix string
+	mu     sync.Mutex
+	n      uint64
+	// pending is a flush that failed, retried with its ID before anything
+	// newer, so that a write that landed despite an error counts once.
+	pending *servedBatch
+}
+
+type servedBatch struct {
+	id   string
+	rows []storage.ServedCount
+}
+
+func newBatchIDs() batchIDs {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return batchIDs{prefix: hex.EncodeToString(b[:])}
+}
+
+// Flush writes the served counts summed in memory: first a batch that
+// failed before, under its old batch ID (so that a write that landed
+// despite an error counts once), then what was summed since.
+func (s *Service) Flush(ctx context.Context) error {
+	s.batches.mu.Lock()
+	defer s.batches.mu.Unlock()
+	for range 2 {
+		b := s.batches.pending
+		if b == nil {
+			rows := s.served.take()
+			if len(rows) == 0 {
+				return nil
+			}
+			s.batches.n++
+			b = &servedBatch{id: fmt.Sprintf("%s-%d", s.batches.prefix, s.batches.n), rows: rows}
+			s.batches.pending = b
+		}
+		if err := s.events.AddServed(ctx, b.id, b.rows); err != nil {
+			return fmt.Errorf("flush served counts: %w", err)
+		}
+		s.batches.pending = nil
+	}
+	return nil
+}
+
+func (s *Service) flushLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(s.opt.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+			if err := s.Flush(ctx); err != nil {
+				s.opt.Logger.Error("served counts not flushed; will retry", "err", err)
+			}
+			cancel()
+		}
+	}
+}
+
+// ---- Retention ----
+
+// Purge deletes raw events of tokens issued before the retention period
+// (and before the token lifetime and a day, whichever is longer), and
+// returns how many it deleted.
+func (s *Service) Purge(ctx context.Context) (int, error) {
+	n, err := s.events.PurgeEvents(ctx, s.opt.Now().Add(-s.keep))
+	if err != nil {
+		return n, fmt.Errorf("purge raw events: %w", err)
+	}
+	return n, nil
+}
+
+func (s *Service) purgeLoop() {
+	defer s.wg.Done()
+	t := time.NewTicker(purgeInterval)
+	defer t.Stop()
+	for {
+		n, err := s.Purge(s.ctx)
+		switch {
+		case err != nil && !errors.Is(err, context.Canceled):
+			s.opt.Logger.Error("raw events not purged; will retry", "err", err)
+		case n > 0:
+			s.opt.Logger.Info("raw events purged", "deleted", n, "kept_days", int(s.keep.Hours()/24))
+		}
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
