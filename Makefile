@@ -32,4 +32,4 @@ build:
 
 ## bench: reproduce the headline numbers of BENCHMARKS.md
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem ./internal/serving/ ./geo/ ./campaigns/
+	$(GO) test -run '^$$' -bench . -benchmem ./internal/serving/ ./geo/ ./campaigns/ ./internal/tracking/ ./internal/httpapi/

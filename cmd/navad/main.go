@@ -25,9 +25,11 @@ import (
 	"github.com/navad/navad/internal/config"
 	"github.com/navad/navad/internal/demo"
 	"github.com/navad/navad/internal/httpapi"
+	"github.com/navad/navad/internal/reports"
 	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/boltstore"
+	"github.com/navad/navad/internal/tracking"
 )
 
 func main() {
@@ -67,6 +69,9 @@ type Main struct {
 	Engine  *serving.Engine
 	Catalog *catalog.Service
 	HTTP    *httpapi.Server
+
+	Tracking *tracking.Service
+	Reports  *reports.Service
 
 	listener net.Listener
 	server   *http.Server
@@ -151,12 +156,18 @@ func (m *Main) Run(ctx context.Context) error {
 		m.printDemo(w)
 	}
 
+	if err := m.startTracking(ctx, store, loc); err != nil {
+		return err
+	}
 	m.HTTP, err = httpapi.New(httpapi.Deps{
 		Catalog: m.Catalog,
 		Engine:  m.Engine,
 		Keys:    keys,
 		Logger:  m.Logger,
 		Ready:   store.Ping,
+
+		Tracking: m.Tracking,
+		Reports:  m.Reports,
 	}, httpapi.Options{
 		MaxBodyBytes:     cfg.MaxBodyBytes,
 		MaxJSONBodyBytes: cfg.MaxJSONBodyBytes,
@@ -213,6 +224,11 @@ func (m *Main) Close() error {
 		default:
 		}
 	}
+	if m.Tracking != nil { // after the last request: flushes served counts
+		if err := m.Tracking.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close tracking: %w", err))
+		}
+	}
 	if m.Store != nil {
 		if err := m.Store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
@@ -222,6 +238,32 @@ func (m *Main) Close() error {
 		_ = os.RemoveAll(m.tempDir)
 	}
 	return errors.Join(errs...)
+}
+
+// startTracking starts event tracking and reports over the store.
+func (m *Main) startTracking(ctx context.Context, events storage.Events, loc *time.Location) error {
+	cfg := &m.Config
+	secret, err := tracking.Secret(ctx, events, cfg.TrackingSecret)
+	if err != nil {
+		return err
+	}
+	index := m.Index
+	m.Tracking, err = tracking.New(events, tracking.Options{
+		PublicURL: cfg.PublicURL, Secret: secret, TTL: cfg.TokenTTL, RetentionDays: cfg.EventRetention,
+		Location: loc, Logger: m.Logger,
+		Landing: func(campaignID string) (string, bool) {
+			c := index.Snapshot().Campaign(campaignID)
+			if c == nil {
+				return "", false
+			}
+			return c.Creative.LandingURL, true
+		},
+	})
+	if err != nil {
+		return err
+	}
+	m.Reports, err = reports.New(events, m.Store, loc)
+	return err
 }
 
 func storeName(cfg *config.Config) string {

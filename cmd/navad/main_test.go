@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -183,16 +182,10 @@ func TestDemoServesBeerNearShinjuku(t *testing.T) {
 	}
 }
 
-// buildNavad builds the real binary once per test binary.
+// buildNavad builds the real binary once per test binary (build_test.go).
 func buildNavad(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "navad")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Stderr = os.Stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("build: %v", err)
-	}
-	return bin
+	return builtNavad(t)
 }
 
 func freePort(t *testing.T) string {

@@ -201,6 +201,7 @@ func (s *Server) decide(c *gin.Context, req *serving.Request, p *campaigns.Probl
 	for i, ad := range ads {
 		out.Ads[i] = s.renderAd(rid, i, req.Mode, ad)
 	}
+	s.trackAds(req, ads, out.Ads)
 	c.JSON(http.StatusOK, out)
 }
 

@@ -22,7 +22,9 @@ import (
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/auth"
 	"github.com/navad/navad/internal/catalog"
+	"github.com/navad/navad/internal/reports"
 	"github.com/navad/navad/internal/serving"
+	"github.com/navad/navad/internal/tracking"
 )
 
 // Options are the edge's limits; config.Config supplies them.
@@ -43,6 +45,11 @@ type Deps struct {
 	// Ready reports whether the server can serve: storage reachable and the
 	// index loaded. nil means always ready.
 	Ready func(ctx context.Context) error
+	// Tracking signs the ads' tracking URLs and counts them; nil serves
+	// ads without tracking URLs and no tracking routes.
+	Tracking *tracking.Service
+	// Reports answers /v1/reports; nil leaves the reports routes out.
+	Reports *reports.Service
 }
 
 // Server holds the gin engine and the dependencies of its handlers.
@@ -102,6 +109,9 @@ func New(d Deps, opt Options) (*Server, error) {
 	m.GET("/stores/:id", s.getStore)
 	m.DELETE("/stores/:id", s.deleteStore)
 	m.PUT("/inventory", s.putInventory)
+
+	s.routeTracking(v1)
+	s.routeReports(v1)
 
 	s.engine = g
 	return s, nil

@@ -11,6 +11,7 @@ package serving
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -52,15 +53,16 @@ type Campaign struct {
 // Snapshot is one consistent state of the index. It is safe for concurrent
 // use and never changes, except for stock bits flipped atomically.
 type Snapshot struct {
-	byRank []*Campaign // active campaigns, by priority desc, bid desc, ID
-	rankOf []uint32    // by campaign slot; noRank where not served
+	byRank []*Campaign          // active campaigns, by priority desc, bid desc, ID
+	byID   map[string]*Campaign // every campaign, active or paused
+	rankOf []uint32             // by campaign slot; noRank where not served
 	// The keyword index is a base over the campaigns as they were at the
 	// last compaction plus a small delta over those changed since, whose
 	// base entries stale masks: a campaign write rebuilds only the delta.
-	kwBase  *campaigns.KeywordIndex
-	kwDelta *campaigns.KeywordIndex // nil when nothing changed
-	stale   []uint64                // by slot
-	offers  []*offer                // by offer ID; nil where no store carries the offer
+	kwBase   *campaigns.KeywordIndex
+	kwDelta  *campaigns.KeywordIndex // nil when nothing changed
+	stale    []uint64                // by slot
+	offers   []*offer                // by offer ID; nil where no store carries the offer
 	presence [numTiers]presence
 	stores   int
 }
@@ -89,10 +91,10 @@ type Index struct {
 
 	mu        sync.Mutex // serializes writers; guards the fields below
 	campaigns map[string]*Campaign
-	slotOf    map[string]uint32   // campaign ID → slot, kept after deletion
-	bySlot    []*Campaign         // nil where deleted
+	slotOf    map[string]uint32 // campaign ID → slot, kept after deletion
+	bySlot    []*Campaign       // nil where deleted
 	kwBase    *campaigns.KeywordIndex
-	delta     map[uint32]struct{} // slots changed since kwBase was built
+	delta     map[uint32]struct{}          // slots changed since kwBase was built
 	stores    map[string]map[string]*Store // advertiser → store ID → store
 	storeN    int
 	offerIDs  map[offerKey]uint32
@@ -263,7 +265,7 @@ func (ix *Index) publishCampaigns(changed ...uint32) {
 		ix.kwBase = campaigns.NewKeywordIndex(keywordRefs(ix.bySlot, nil))
 		clear(ix.delta)
 	}
-	snap := &Snapshot{byRank: ranked, rankOf: rankOf, kwBase: ix.kwBase}
+	snap := &Snapshot{byRank: ranked, byID: maps.Clone(ix.campaigns), rankOf: rankOf, kwBase: ix.kwBase}
 	if len(ix.delta) > 0 {
 		snap.stale = make([]uint64, (len(ix.bySlot)+63)/64)
 		for slot := range ix.delta {
@@ -308,6 +310,7 @@ func (ix *Index) publish(s *Snapshot) {
 	if s.kwBase == nil {
 		old := ix.cur.Load()
 		s.byRank, s.rankOf, s.kwBase, s.kwDelta, s.stale = old.byRank, old.rankOf, old.kwBase, old.kwDelta, old.stale
+		s.byID = old.byID
 	}
 	s.offers = ix.offers
 	s.presence = ix.presence

@@ -53,9 +53,9 @@ type Events interface {
 	// with the same pair count it exactly once.
 	Record(ctx context.Context, e *Event) (counted bool, err error)
 
-	// AddServed adds each row's N to the served counter of its key. A
-	// batchID that was applied before (and not purged since) changes
-	// nothing, so a caller may retry a failed call with the same ID.
+	// AddServed adds each row's N to the served counter of its key, all
+	// rows or none. A batchID applied in the last 24 hours changes nothing,
+	// so a caller may retry a failed call with the same ID.
 	AddServed(ctx context.Context, batchID string, rows []ServedCount) error
 
 	// Aggregates calls fn with aggregate rows for the days q.From to q.To
@@ -73,15 +73,16 @@ type Events interface {
 	RawEvents(ctx context.Context, fn func(*Event) bool) error
 
 	// PurgeEvents deletes the raw events of tokens issued on UTC days
-	// before the UTC day of before, and the served batch IDs applied before
-	// it. Aggregates are kept. It returns how many raw events it deleted.
-	// A purged token could be counted again, so callers purge only tokens
-	// that have expired.
+	// before the UTC day of before, and may forget served batch IDs older
+	// than 24 hours. Aggregates are kept. It returns how many raw events it
+	// deleted. A purged token could be counted again, so callers purge only
+	// tokens that have expired.
 	PurgeEvents(ctx context.Context, before time.Time) (int, error)
 
 	// TrackingSecret returns the secret that signs tracking URLs. The first
 	// call on a backend stores candidate and returns it; every later call,
 	// from any replica, returns that stored secret and ignores candidate.
+	// Invalid for an empty candidate.
 	TrackingSecret(ctx context.Context, candidate []byte) ([]byte, error)
 }
 
@@ -155,12 +156,6 @@ func DayOf(t time.Time) Day {
 // Date returns the year, month and day of d.
 func (d Day) Date() (year int, month time.Month, day int) {
 	return time.Unix(int64(d)*86400, 0).UTC().Date()
-}
-
-// Start returns the first instant of d in loc.
-func (d Day) Start(loc *time.Location) time.Time {
-	y, m, dd := d.Date()
-	return time.Date(y, m, dd, 0, 0, 0, 0, loc)
 }
 
 // String returns d as 2006-01-02.

@@ -187,6 +187,10 @@ func Secret(ctx context.Context, events storage.Events, configured string) ([]by
 
 // ---- Serving ----
 
+// Now returns the service's current time: what a decision's tokens are
+// issued at.
+func (s *Service) Now() time.Time { return s.opt.Now() }
+
 // Decision is what every ad of one decision shares: computed once per
 // decision by NewDecision.
 type Decision struct {

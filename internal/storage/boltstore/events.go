@@ -572,7 +572,10 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 				}
 				for ; k != nil && (rg.hi == nil || bytes.Compare(k, rg.hi) < 0); k, v = c.Next() {
 					if len(items) == aggChunk {
-						return nil // resume at k in the next transaction
+						// Resume after the last key read, in the next
+						// transaction; copied now, while its page is mapped.
+						after = bytes.Clone(after)
+						return nil
 					}
 					after = k
 					var a storage.Aggregate
@@ -590,9 +593,6 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 			}
 			return nil
 		})
-		if after != nil {
-			after = bytes.Clone(after) // the page it points into is the transaction's
-		}
 		s.end()
 		if err != nil {
 			return fmt.Errorf("aggregates: %w", err)
@@ -622,8 +622,8 @@ func (s *Store) RawEvents(ctx context.Context, fn func(*storage.Event) bool) err
 
 // PurgeEvents deletes raw events of tokens issued on UTC days before
 // before's, a chunk per write transaction so that writers of new events
-// are not held up for long, and forgets served batch IDs older than the
-// day before yesterday; see storage.Events.
+// are not held up for long, and forgets served batch IDs applied before
+// yesterday (UTC); see storage.Events.
 func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int, error) {
 	cutoff := binary.BigEndian.AppendUint32(nil, utcDay(before)*86400) // the UTC day's first second
 	oldBatches := binary.BigEndian.AppendUint32(nil, utcDay(time.Now())-batchDays+1)

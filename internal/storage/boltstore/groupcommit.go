@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"fmt"
 	"sync"
 
 	bolt "go.etcd.io/bbolt"
@@ -77,9 +78,11 @@ func (g *groupCommit) do(db *bolt.DB, w *groupWrite) error {
 }
 
 // commit applies the batch in one transaction; if that fails, each write
-// runs alone so that one bad write fails only its own caller.
+// runs alone so that one bad write fails only its own caller. A write that
+// panics fails too, rather than leaving the waiters of its batch, and every
+// later caller, blocked for ever.
 func commit(db *bolt.DB, batch []*groupWrite) {
-	err := db.Update(func(tx *bolt.Tx) error {
+	err := update(db, func(tx *bolt.Tx) error {
 		for _, w := range batch {
 			if err := w.apply(tx); err != nil {
 				return err
@@ -94,6 +97,17 @@ func commit(db *bolt.DB, batch []*groupWrite) {
 		return
 	}
 	for _, w := range batch {
-		w.err = db.Update(w.apply)
+		w.err = update(db, w.apply)
 	}
+}
+
+// update is db.Update with a panic in fn turned into its error (bbolt has
+// rolled the transaction back by then).
+func update(db *bolt.DB, fn func(*bolt.Tx) error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("group commit: panic: %v", r)
+		}
+	}()
+	return db.Update(fn)
 }

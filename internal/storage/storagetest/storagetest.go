@@ -1,6 +1,7 @@
 // Package storagetest is the contract test suite of storage.Catalog: one set
 // of tests that every backend (the embedded bolt store, Redis) must pass, so
-// that the service behaves the same whichever one it runs on.
+// that the service behaves the same whichever one it runs on. RunEvents is
+// the same for storage.Events (events.go).
 //
 // A backend's test calls Run with a function that opens an empty Catalog:
 //

@@ -1,0 +1,173 @@
+package httpapi
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/reports"
+	"github.com/navad/navad/internal/storage"
+)
+
+// routeReports adds GET /v1/reports and its map, for every role; the
+// reports service limits each to what it may see.
+func (s *Server) routeReports(v1 *gin.RouterGroup) {
+	if s.Reports == nil {
+		return
+	}
+	r := v1.Group("", s.authenticate(campaigns.Admin, campaigns.Agency, campaigns.Advertiser, campaigns.Publisher))
+	r.GET("/reports", s.getReport)
+	r.GET("/reports/cells.geojson", s.getCellsGeoJSON)
+}
+
+// getReport answers GET /v1/reports: JSON by default, CSV with
+// format=csv (and a UTF-8 byte order mark with bom=true).
+func (s *Server) getReport(c *gin.Context) {
+	qs := c.Request.URL.Query()
+	var p campaigns.Problems
+	q := s.reportQuery(qs, &p)
+	for _, name := range values(qs, "group_by") {
+		d, ok := storage.ParseDim(name)
+		if !ok {
+			p.Add("group_by", "must list any of day, hour, campaign, advertiser, publisher, store, cell; got %q", truncate(name, 20))
+			continue
+		}
+		q.GroupBy |= storage.DimsOf(d)
+	}
+	format := "json"
+	if v := qs.Get("format"); v != "" {
+		format = v
+	}
+	if format != "json" && format != "csv" {
+		p.Add("format", "must be json or csv, got %q", truncate(format, 20))
+	}
+	bom, err := boolParam(qs, "bom")
+	if err != nil {
+		p.Add("bom", "must be true or false")
+	}
+	if err := p.Err(); err != nil {
+		s.fail(c, err)
+		return
+	}
+	rep, err := s.Reports.Report(c.Request.Context(), principal(c), q)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "private, no-store")
+	c.Status(http.StatusOK)
+	if format == "csv" {
+		c.Header("Content-Type", "text/csv; charset=utf-8")
+		c.Header("Content-Disposition", fmt.Sprintf(`attachment; filename="navad-report-%s-%s.csv"`, rep.From, rep.To))
+		err = rep.WriteCSV(c.Writer, bom)
+	} else {
+		c.Header("Content-Type", "application/json; charset=utf-8")
+		err = rep.WriteJSON(c.Writer)
+	}
+	s.reportWritten(c, err)
+}
+
+// getCellsGeoJSON answers GET /v1/reports/cells.geojson: the report
+// grouped by cell, as hexagons.
+func (s *Server) getCellsGeoJSON(c *gin.Context) {
+	var p campaigns.Problems
+	q := s.reportQuery(c.Request.URL.Query(), &p)
+	if err := p.Err(); err != nil {
+		s.fail(c, err)
+		return
+	}
+	q.GroupBy = storage.DimsOf(storage.DimCell)
+	rep, err := s.Reports.Report(c.Request.Context(), principal(c), q)
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
+	c.Header("Cache-Control", "private, no-store")
+	c.Header("Content-Type", "application/geo+json; charset=utf-8")
+	c.Status(http.StatusOK)
+	s.reportWritten(c, rep.WriteGeoJSON(c.Writer))
+}
+
+// reportWritten handles an error while streaming a report: the status is
+// sent, so all that is left is to note it, unless the client went away.
+func (s *Server) reportWritten(c *gin.Context, err error) {
+	if err != nil && c.Request.Context().Err() == nil {
+		s.Logger.Warn("report not written", "request_id", requestIDOf(c), "err", err)
+	}
+}
+
+// reportQuery reads the period and filters shared by both report calls.
+// from and to are days (YYYY-MM-DD) in the business time zone; each
+// defaults to today, or to the other when only one is given.
+func (s *Server) reportQuery(qs url.Values, p *campaigns.Problems) reports.Query {
+	var q reports.Query
+	today := storage.DayOf(s.Engine.Now().In(s.Reports.Location()))
+	day := func(field string) (storage.Day, bool) {
+		v := qs.Get(field)
+		if v == "" {
+			return today, false
+		}
+		d, err := storage.ParseDay(v)
+		if err != nil {
+			p.Add(field, "must be a date such as 2026-11-01, got %q", truncate(v, 20))
+		}
+		return d, true
+	}
+	from, hasFrom := day("from")
+	to, hasTo := day("to")
+	switch {
+	case hasFrom && !hasTo:
+		to = from
+	case hasTo && !hasFrom:
+		from = to
+	}
+	q.From, q.To = from, to
+	ids := func(field string) []string {
+		vs := values(qs, field)
+		if vs == nil {
+			return nil
+		}
+		for _, id := range vs {
+			if err := campaigns.ValidateID(id); err != nil {
+				p.Add(field, "%s", err.Error())
+			}
+		}
+		return vs
+	}
+	q.CampaignIDs = ids("campaign_id")
+	q.AdvertiserIDs = ids("advertiser_id")
+	q.PublisherIDs = ids("publisher_id")
+	return q
+}
+
+// values returns a list parameter, given as repeated parameters and/or
+// comma-separated, without empty items; nil when absent.
+func values(qs url.Values, field string) []string {
+	raw, ok := qs[field]
+	if !ok {
+		return nil
+	}
+	out := []string{}
+	for _, v := range raw {
+		for _, part := range strings.Split(v, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+func boolParam(qs url.Values, field string) (bool, error) {
+	switch strings.ToLower(qs.Get(field)) {
+	case "", "false", "0", "no":
+		return false, nil
+	case "true", "1", "yes":
+		return true, nil
+	}
+	return false, fmt.Errorf("%s: not a boolean", field)
+}
