@@ -4,19 +4,32 @@
 GO ?= go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
-.PHONY: test deps vet demo bench build
+DASHBOARD := internal/dashboard
+
+.PHONY: test deps vet demo bench build e2e
 
 ## test: install test dependencies, vet, then run the whole suite twice:
 ## plainly (allocation counts are asserted here) and under the race
 ## detector, whose instrumentation allocates, so tests named *Allocs run
-## only in the first pass.
+## only in the first pass; then the dashboard's browser test.
 test: deps vet
 	$(GO) test -count=1 -timeout 10m ./...
 	$(GO) test -race -count=1 -timeout 15m -skip 'Allocs$$' ./...
+	@$(MAKE) --no-print-directory e2e
 
 ## deps: install what the tests need when it is missing (Debian packages)
 deps:
 	@./.ci/deps
+
+## e2e: the dashboard in a real browser: navad --demo, Debian's Chromium
+## headless, driven by playwright-core from npm (installed when missing).
+## Screenshots and the downloaded CSV land in $(DASHBOARD)/e2e/out.
+e2e: deps $(DASHBOARD)/node_modules/.package-lock.json
+	$(GO) build -o bin/navad ./cmd/navad
+	cd $(DASHBOARD) && NAVAD_BIN=$(CURDIR)/bin/navad node --test --test-timeout=300000 e2e/dashboard.test.mjs
+
+$(DASHBOARD)/node_modules/.package-lock.json: $(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json
+	cd $(DASHBOARD) && npm ci --no-audit --no-fund
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)
