@@ -6,8 +6,9 @@
 // until the reports API shows exactly that traffic, then opens the page,
 // types keys and checks that what the page shows (chart, table totals,
 // hexagons, CSV) is what the API answers for the same key, that it is
-// keyboard-operable, bilingual, readable at phone width, keeps the key in
-// the tab only, and loads nothing from anywhere but navad.
+// keyboard-operable, passes axe-core's accessibility rules, bilingual,
+// readable at phone width, keeps the key in the tab only, and loads nothing
+// from anywhere but navad.
 //
 // Run with `make e2e` (or `npm run e2e` here). NAVAD_BIN names a navad
 // binary (otherwise one is built); NAVAD_E2E_OUT is where screenshots and
@@ -21,6 +22,7 @@ import { deflateSync } from 'node:zlib';
 import { mkdtempSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 
@@ -305,6 +307,15 @@ async function checkAgainstAPI(key, { campaigns = [], label }) {
   return { table, series, cells };
 }
 
+// accessibilityProblems runs axe-core (WCAG 2.1 A and AA rules and axe's
+// best practices) over the page as it is and describes what fails.
+const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+async function accessibilityProblems(p) {
+  await p.evaluate(axeSource); // through DevTools: the page's CSP rightly forbids inline scripts
+  const res = await p.evaluate(() => window.axe.run(document, { runOnly: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'best-practice'] }));
+  return res.violations.map((v) => `${v.id} (${v.impact}): ${v.help}: ${v.nodes.slice(0, 3).map((n) => n.target.join(' ')).join('; ')}`);
+}
+
 // ---- the test ----
 
 before(async () => {
@@ -424,6 +435,7 @@ test('the dashboard shows what the reports API answers, for each key', async (t)
     const { table, cells } = await checkAgainstAPI(KEYS.admin, { label: 'admin' });
     assert.deepEqual(pick(table.totals), all);
     await page.screenshot({ path: join(out, 'dashboard-desktop-en.png'), fullPage: true });
+    assert.deepEqual(await accessibilityProblems(page), [], 'axe-core finds nothing, in English at desk width');
     assert.ok(cells.features.length > 1);
 
     // Tick the coffee campaign with the keyboard, and one day.
@@ -492,6 +504,7 @@ test('the dashboard shows what the reports API answers, for each key', async (t)
     const chartWidth = await page.evaluate(() => document.querySelector('#chart canvas').getBoundingClientRect().width);
     assert.ok(chartWidth <= 390, `the chart fits: ${chartWidth}px`);
     await page.screenshot({ path: join(out, 'dashboard-phone-ja.png'), fullPage: true });
+    assert.deepEqual(await accessibilityProblems(page), [], 'axe-core finds nothing, in Japanese at phone width');
   });
 
   await t.test('a configured base map: tiles from the tile server, admitted by the page', async () => {
