@@ -427,6 +427,18 @@ test('the dashboard shows what the reports API answers, for each key', async (t)
     assert.deepEqual(pick(table.totals), all);
   });
 
+  await t.test('an agency sees none of the advertisers it does not manage', async () => {
+    const res = await call('POST', '/v1/accounts', { key: KEYS.admin, body: { type: 'agency', name: 'E2E Agency' } });
+    assert.equal(res.status, 201);
+    const agency = await res.json();
+    await page.click('#forget');
+    await signIn(agency.api_key);
+    assert.equal(await page.locator('#campaign-list input').count(), 0, 'no campaign offered');
+    const { table, cells } = await checkAgainstAPI(agency.api_key, { label: 'agency' });
+    assert.deepEqual(pick(table.totals), zero());
+    assert.equal(cells.features.length, 0);
+  });
+
   await t.test('admin sees everything; a campaign filter and a single day, by the hour', async () => {
     await page.click('#forget');
     await signIn(KEYS.admin);
