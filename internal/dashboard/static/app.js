@@ -319,12 +319,7 @@
   // ---- Key ----
 
   async function connect(key) {
-    if (key !== state.key) {
-      // Another key sees other campaigns: offer and tick none of the last.
-      el.campaignList.innerHTML = '';
-      state.campaignIDs = [];
-      state.data = null;
-    }
+    const previous = state.key;
     state.key = key;
     showError('');
     setStatus(t('checking'));
@@ -338,9 +333,17 @@
       setBusy(false);
       setStatus('');
       showError(explain(e));
+      // A refused key forgets everything; after any other failure the
+      // key in use, if any, stays in use.
       if (e.status === 401) forget(false);
-      else state.key = null;
+      else state.key = previous;
       return;
+    }
+    if (key !== previous) {
+      // Another key sees other campaigns: offer and tick none of the last.
+      el.campaignList.innerHTML = '';
+      state.campaignIDs = [];
+      state.data = null;
     }
     sessionStorage.setItem(KEY_STORAGE, key);
     state.today = probe.to;
