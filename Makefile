@@ -4,7 +4,9 @@
 GO ?= go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
-.PHONY: test deps vet fuzz demo bench build
+DASHBOARD := internal/dashboard
+
+.PHONY: test deps vet fuzz demo bench build e2e
 
 ## test: install test dependencies, vet, fuzz each parser briefly, then run
 ## the whole suite twice: plainly, in full (allocation counts are asserted
@@ -12,10 +14,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u
 ## data races, so tests that loop over large data volumes run fewer
 ## iterations there (they ran in full in the first pass), and tests named
 ## *Allocs, whose counts the detector's instrumentation inflates, run only
-## in the first pass.
+## in the first pass. Last, the dashboard's browser test.
 test: deps vet fuzz
 	$(GO) test -count=1 -timeout 10m ./...
 	$(GO) test -race -short -count=1 -timeout 15m -skip 'Allocs$$' ./...
+	@$(MAKE) --no-print-directory e2e
 
 ## fuzz: run each fuzz target of the parsers for FUZZTIME (seed corpora in
 ## each package's testdata/fuzz; plain `go test` replays them too). A
@@ -42,6 +45,16 @@ fuzz:
 ## deps: install what the tests need when it is missing (Debian packages)
 deps:
 	@./.ci/deps
+
+## e2e: the dashboard in a real browser: navad --demo, Debian's Chromium
+## headless, driven by playwright-core from npm (installed when missing).
+## Screenshots and the downloaded CSV land in $(DASHBOARD)/e2e/out.
+e2e: deps $(DASHBOARD)/node_modules/.package-lock.json
+	$(GO) build -o bin/navad ./cmd/navad
+	cd $(DASHBOARD) && NAVAD_BIN=$(CURDIR)/bin/navad node --test --test-timeout=300000 e2e/dashboard.test.mjs
+
+$(DASHBOARD)/node_modules/.package-lock.json: $(DASHBOARD)/package.json $(DASHBOARD)/package-lock.json
+	cd $(DASHBOARD) && npm ci --no-audit --no-fund
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1)

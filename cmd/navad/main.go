@@ -23,6 +23,7 @@ import (
 	"github.com/navad/navad/internal/auth"
 	"github.com/navad/navad/internal/catalog"
 	"github.com/navad/navad/internal/config"
+	"github.com/navad/navad/internal/dashboard"
 	"github.com/navad/navad/internal/demo"
 	"github.com/navad/navad/internal/httpapi"
 	"github.com/navad/navad/internal/metrics"
@@ -190,6 +191,9 @@ func (m *Main) Run(ctx context.Context) error {
 		RateBurst:        cfg.RateBurst,
 	})
 	if err != nil {
+		return err
+	}
+	if err := dashboard.Register(m.HTTP.Gin(), cfg.Dashboard()); err != nil {
 		return err
 	}
 	m.listener, err = net.Listen("tcp", cfg.Addr)

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/navad/navad/internal/dashboard"
 )
 
 // Config is every setting of a navad server. docs/configuration.md lists
@@ -51,6 +53,10 @@ type Config struct {
 	RatePublisher  float64 // NAVAD_RATE_PUBLISHER
 	RateManagement float64 // NAVAD_RATE_MANAGEMENT: admin, agency, advertiser
 	RateBurst      int     // NAVAD_RATE_BURST
+
+	// The dashboard's optional base map (see internal/dashboard).
+	DashboardTiles            string // NAVAD_DASHBOARD_TILES: tile URL template; empty for none
+	DashboardTilesAttribution string // NAVAD_DASHBOARD_TILES_ATTRIBUTION
 }
 
 // Default returns the built-in settings.
@@ -163,6 +169,8 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("NAVAD_RATE_PUBLISHER", float(&c.RatePublisher))
 	env("NAVAD_RATE_MANAGEMENT", float(&c.RateManagement))
 	env("NAVAD_RATE_BURST", integer(&c.RateBurst))
+	env("NAVAD_DASHBOARD_TILES", str(&c.DashboardTiles))
+	env("NAVAD_DASHBOARD_TILES_ATTRIBUTION", str(&c.DashboardTilesAttribution))
 
 	fs := flag.NewFlagSet("navad", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
@@ -177,6 +185,8 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.LogLevel, "log-level", c.LogLevel, "debug, info, warn or error (NAVAD_LOG_LEVEL)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown waits for requests in flight (NAVAD_SHUTDOWN_TIMEOUT)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest store upload body (NAVAD_MAX_BODY_BYTES)")
+	fs.StringVar(&c.DashboardTiles, "dashboard-tiles", c.DashboardTiles, "base-map tile URL template for /dashboard/, such as https://tile.example.com/{z}/{x}/{y}.png; none by default (NAVAD_DASHBOARD_TILES)")
+	fs.StringVar(&c.DashboardTilesAttribution, "dashboard-tiles-attribution", c.DashboardTilesAttribution, "the tile provider's credit line (NAVAD_DASHBOARD_TILES_ATTRIBUTION)")
 	if err := fs.Parse(args); err != nil {
 		problems = append(problems, err.Error())
 	} else if fs.NArg() > 0 {
@@ -256,10 +266,18 @@ func (c *Config) Validate() error {
 	if c.RatePublisher <= 0 || c.RateManagement <= 0 || c.RateBurst < 1 {
 		p = append(p, "rate limits must be positive")
 	}
+	if err := c.Dashboard().Validate(); err != nil {
+		p = append(p, err.Error())
+	}
 	if len(p) > 0 {
 		return errors.New(strings.Join(p, "; "))
 	}
 	return nil
+}
+
+// Dashboard returns the dashboard's options.
+func (c *Config) Dashboard() dashboard.Options {
+	return dashboard.Options{Tiles: c.DashboardTiles, TilesAttribution: c.DashboardTilesAttribution}
 }
 
 // Location returns the business time zone. Validate has checked it.
