@@ -66,6 +66,17 @@ func (s *Service) Load(ctx context.Context) error {
 	return s.index.Load(cs, stores, out)
 }
 
+// Apply runs fn while no write of this service stands between its storage
+// write and its index update. A replica applies changes made through other
+// replicas (read back from the shared store) inside Apply, so that they reach
+// the index in the order the store applied them, never overtaken by an
+// older write of this replica.
+func (s *Service) Apply(fn func() error) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return fn()
+}
+
 // ---- Accounts ----
 
 // CreateAccount creates an account and returns it with its API key, shown
@@ -153,7 +164,7 @@ func (s *Service) RotateKey(ctx context.Context, p *auth.Principal, id string, k
 	if err := s.store.SetAccountKeys(ctx, id, hashes); err != nil {
 		return "", err
 	}
-	s.keys.Forget()
+	s.keys.ForgetAccount(id)
 	return key, nil
 }
 
@@ -168,7 +179,7 @@ func (s *Service) RevokeOldKeys(ctx context.Context, p *auth.Principal, id strin
 			return err
 		}
 	}
-	s.keys.Forget()
+	s.keys.ForgetAccount(id)
 	return nil
 }
 
