@@ -25,9 +25,11 @@ import (
 	"github.com/navad/navad/internal/config"
 	"github.com/navad/navad/internal/demo"
 	"github.com/navad/navad/internal/httpapi"
+	"github.com/navad/navad/internal/replica"
 	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/boltstore"
+	"github.com/navad/navad/internal/storage/redisstore"
 )
 
 func main() {
@@ -63,6 +65,7 @@ type Main struct {
 	tempDir        string // the demo's data directory, removed on Close
 
 	Store   storage.Catalog
+	Replica *replica.Follower // set when the store is Redis
 	Index   *serving.Index
 	Engine  *serving.Engine
 	Catalog *catalog.Service
@@ -116,9 +119,9 @@ func (m *Main) Run(ctx context.Context) error {
 			m.tempDir, cfg.DataDir = dir, dir
 		}
 	}
-	store, err := boltstore.Open(cfg.DataDir)
+	store, redis, err := openStore(ctx, cfg, m.Logger)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
 	m.Store = store
 
@@ -137,7 +140,19 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	if err := m.Catalog.Load(ctx); err != nil {
+	ready, degraded := store.Ping, func(context.Context) error { return nil }
+	if redis != nil {
+		// A replica loads from Redis and then follows its change feed.
+		// It stays ready through a Redis outage, serving decisions from
+		// memory; /readyz says it is degraded (README, "Scaling out").
+		m.Replica, err = replica.Start(ctx, replica.Config{
+			Store: redis, Catalog: m.Catalog, Index: m.Index, Keys: keys, Logger: m.Logger,
+		})
+		if err != nil {
+			return err
+		}
+		ready, degraded = func(context.Context) error { return nil }, m.Replica.Healthy
+	} else if err := m.Catalog.Load(ctx); err != nil {
 		return err
 	}
 	snap := m.Index.Snapshot()
@@ -152,11 +167,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 
 	m.HTTP, err = httpapi.New(httpapi.Deps{
-		Catalog: m.Catalog,
-		Engine:  m.Engine,
-		Keys:    keys,
-		Logger:  m.Logger,
-		Ready:   store.Ping,
+		Catalog:  m.Catalog,
+		Engine:   m.Engine,
+		Keys:     keys,
+		Logger:   m.Logger,
+		Ready:    ready,
+		Degraded: degraded,
 	}, httpapi.Options{
 		MaxBodyBytes:     cfg.MaxBodyBytes,
 		MaxJSONBodyBytes: cfg.MaxJSONBodyBytes,
@@ -213,6 +229,9 @@ func (m *Main) Close() error {
 		default:
 		}
 	}
+	if m.Replica != nil {
+		_ = m.Replica.Close()
+	}
 	if m.Store != nil {
 		if err := m.Store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
@@ -222,6 +241,23 @@ func (m *Main) Close() error {
 		_ = os.RemoveAll(m.tempDir)
 	}
 	return errors.Join(errs...)
+}
+
+// openStore opens Redis when a URL is configured, else the embedded store.
+func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (storage.Catalog, *redisstore.Store, error) {
+	if cfg.RedisURL != "" {
+		redisstore.SetLogger(logger)
+		rs, err := redisstore.Open(ctx, cfg.RedisURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open store: %w", err)
+		}
+		return rs, rs, nil
+	}
+	bs, err := boltstore.Open(cfg.DataDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store: %w", err)
+	}
+	return bs, nil, nil
 }
 
 func storeName(cfg *config.Config) string {

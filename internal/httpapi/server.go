@@ -43,6 +43,11 @@ type Deps struct {
 	// Ready reports whether the server can serve: storage reachable and the
 	// index loaded. nil means always ready.
 	Ready func(ctx context.Context) error
+	// Degraded reports a problem that stops writes but not decisions: a
+	// replica whose shared store is out of reach still answers ads from
+	// memory. /readyz then answers 200 with status "degraded", so that a
+	// load balancer keeps the replica. nil means never degraded.
+	Degraded func(ctx context.Context) error
 }
 
 // Server holds the gin engine and the dependencies of its handlers.
@@ -124,6 +129,15 @@ func (s *Server) readyz(c *gin.Context) {
 		defer cancel()
 		if err := s.Ready(ctx); err != nil {
 			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": errorJSON{Code: campaigns.Unavailable, Message: campaigns.ErrorMessage(err)}})
+			return
+		}
+	}
+	if s.Degraded != nil {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.Degraded(ctx); err != nil {
+			c.JSON(http.StatusOK, gin.H{"status": "degraded", "decisions": "ok", "writes": "unavailable",
+				"error": errorJSON{Code: campaigns.Unavailable, Message: campaigns.ErrorMessage(err)}})
 			return
 		}
 	}

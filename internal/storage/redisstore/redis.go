@@ -69,6 +69,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"io"
+	"log/slog"
 	"net"
 	"net/url"
 	"strconv"
@@ -433,4 +434,18 @@ func checkKey(what, id string) error {
 		return fmt.Errorf("%s %q contains a NUL byte", what, id)
 	}
 	return nil
+}
+
+// SetLogger sends go-redis's own log lines (a failed dial per connection
+// attempt while Redis is down, and the like) to l at debug level, instead
+// of to standard error. go-redis has one logger per process, so this is
+// process-wide; navad's own components log outages once, at warn.
+func SetLogger(l *slog.Logger) { redis.SetLogger(slogPrinter{l}) }
+
+type slogPrinter struct{ l *slog.Logger }
+
+func (p slogPrinter) Printf(ctx context.Context, format string, v ...any) {
+	if p.l.Enabled(ctx, slog.LevelDebug) {
+		p.l.DebugContext(ctx, "go-redis: "+fmt.Sprintf(format, v...))
+	}
 }

@@ -3,6 +3,8 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -12,6 +14,12 @@ import (
 	"github.com/navad/navad/internal/storage/redisstore"
 	"github.com/navad/navad/internal/storage/storagetest"
 )
+
+func TestMain(m *testing.M) {
+	// TestUnavailable stops Redis; go-redis would log every failed dial.
+	redisstore.SetLogger(slog.New(slog.DiscardHandler))
+	os.Exit(m.Run())
+}
 
 func open(t testing.TB, url string, opts ...redisstore.Option) *redisstore.Store {
 	t.Helper()
