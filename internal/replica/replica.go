@@ -345,7 +345,7 @@ func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change) (bool, er
 		if own {
 			break
 		}
-		if err := f.reloadAdvertiser(ctx, ch.AdvertiserID); err != nil {
+		if err := f.reloadAdvertisers(ctx, ch.AdvertiserID); err != nil {
 			return true, err
 		}
 	case redisstore.OpStock:
@@ -385,10 +385,8 @@ func (f *Follower) reload(ctx context.Context, i int, reason string) error {
 					advs = append(advs, adv)
 				}
 			}
-			for _, adv := range advs {
-				if err := f.reloadAdvertiser(ctx, adv); err != nil {
-					return err
-				}
+			if err := f.reloadAdvertisers(ctx, advs...); err != nil {
+				return err
 			}
 		}
 		f.cursors[i] = heads[0]
@@ -404,27 +402,30 @@ func (f *Follower) reload(ctx context.Context, i int, reason string) error {
 	return nil
 }
 
-// reloadAdvertiser replaces one advertiser's stores and stock in the index
-// with what the store holds.
-func (f *Follower) reloadAdvertiser(ctx context.Context, adv string) error {
-	var stores []campaigns.Store
-	err := f.cfg.Store.Stores(ctx, adv, func(s *campaigns.Store) bool {
-		stores = append(stores, *s)
-		return true
-	})
-	if err != nil {
-		return err
+// reloadAdvertisers replaces the advertisers' stores and stock in the index
+// with what the store holds, in one index update.
+func (f *Follower) reloadAdvertisers(ctx context.Context, advs ...string) error {
+	sets := make([]serving.StoreSet, len(advs))
+	for i, adv := range advs {
+		set := &sets[i]
+		set.AdvertiserID = adv
+		err := f.cfg.Store.Stores(ctx, adv, func(s *campaigns.Store) bool {
+			set.Stores = append(set.Stores, *s)
+			return true
+		})
+		if err != nil {
+			return err
+		}
+		err = f.cfg.Store.OutOfStock(ctx, adv, func(k campaigns.StockKey) bool {
+			set.OutOfStock = append(set.OutOfStock, k)
+			return true
+		})
+		if err != nil {
+			return err
+		}
 	}
-	var out []campaigns.StockKey
-	err = f.cfg.Store.OutOfStock(ctx, adv, func(k campaigns.StockKey) bool {
-		out = append(out, k)
-		return true
-	})
-	if err != nil {
-		return err
-	}
-	if err := f.cfg.Index.ReplaceStores(adv, stores, out); err != nil {
-		return fmt.Errorf("index stores of %s: %w", adv, err)
+	if err := f.cfg.Index.ReplaceStores(sets...); err != nil {
+		return fmt.Errorf("index stores: %w", err)
 	}
 	return nil
 }

@@ -40,7 +40,7 @@ func TestReplaceStoresAndCampaigns(t *testing.T) {
 
 	// near closed down, mid back in stock, far out: mid wins; wine has no
 	// store left.
-	if err := ix.ReplaceStores("adv", []campaigns.Store{far, mid}, []campaigns.StockKey{out("adv", "far", "beer"), out("adv2", "x", "y")}); err != nil {
+	if err := ix.ReplaceStores(StoreSet{AdvertiserID: "adv", Stores: []campaigns.Store{far, mid}, OutOfStock: []campaigns.StockKey{out("adv", "far", "beer"), out("adv2", "x", "y")}}); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -70,7 +70,7 @@ func TestReplaceStoresAndCampaigns(t *testing.T) {
 		t.Errorf("%d campaigns, want 1", got)
 	}
 
-	if err := ix.ReplaceStores("adv", nil, nil); err != nil {
+	if err := ix.ReplaceStores(StoreSet{AdvertiserID: "adv"}); err != nil {
 		t.Fatal(err)
 	}
 	if got := ix.Advertisers(); len(got) != 1 || got[0] != "adv2" {
