@@ -182,8 +182,8 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 		o.MaxRetries = -1
 		o.DialTimeout = orDefault(o.DialTimeout, 2*time.Second)
 		o.DialerRetries = max(o.DialerRetries, 1)
-		o.ReadTimeout = orDefault(o.ReadTimeout, 10*time.Second)
-		o.WriteTimeout = orDefault(o.WriteTimeout, 10*time.Second)
+		o.ReadTimeout = orDefault(o.ReadTimeout, 5*time.Second)
+		o.WriteTimeout = orDefault(o.WriteTimeout, 5*time.Second)
 		return redis.NewClient(o), nil
 	case "redis+cluster", "rediss+cluster":
 		// go-redis's cluster URL is redis://seed?addr=seed2&addr=seed3;
@@ -206,8 +206,8 @@ func NewClient(rawURL string) (redis.UniversalClient, error) {
 		o.MaxRetries = -1
 		o.DialTimeout = orDefault(o.DialTimeout, 2*time.Second)
 		o.DialerRetries = max(o.DialerRetries, 1)
-		o.ReadTimeout = orDefault(o.ReadTimeout, 10*time.Second)
-		o.WriteTimeout = orDefault(o.WriteTimeout, 10*time.Second)
+		o.ReadTimeout = orDefault(o.ReadTimeout, 5*time.Second)
+		o.WriteTimeout = orDefault(o.WriteTimeout, 5*time.Second)
 		return redis.NewClusterClient(o), nil
 	}
 	return nil, fmt.Errorf("redis url: scheme %q: want redis, rediss, redis+cluster or rediss+cluster", u.Scheme)
