@@ -103,8 +103,18 @@ func TestReplicaLoadsNationalCatalog(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("wrote %d stores, %d campaigns, %d out-of-stock rows to Redis in %v",
-		nStores, nAdvertisers*perAdv, stock, time.Since(start).Round(time.Millisecond))
+	mem, err := st.Client().Info(ctx, "memory").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var used string
+	for _, line := range strings.Split(mem, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory_human:"); ok {
+			used = v
+		}
+	}
+	t.Logf("wrote %d stores, %d campaigns, %d out-of-stock rows to Redis in %v; Redis uses %s",
+		nStores, nAdvertisers*perAdv, stock, time.Since(start).Round(time.Millisecond), used)
 	runtime.GC()
 
 	// Reading alone, for the record: what the load costs before indexing.
