@@ -204,6 +204,8 @@ func (s *Store) SetAccountKeys(ctx context.Context, id string, keyHashes []strin
 			return fmt.Errorf("%s: %w", op, conflict("key hash already in use by another account"))
 		case res == "changed" && attempt < 10:
 			continue
+		case res == "changed":
+			return fmt.Errorf("%s: %w", op, conflict("account %q keeps changing; try again", id))
 		default:
 			return fmt.Errorf("%s: unexpected reply %q", op, res)
 		}

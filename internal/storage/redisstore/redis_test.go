@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"testing"
@@ -157,7 +158,19 @@ func TestUnavailable(t *testing.T) {
 // TestFeedRecordsEveryWrite checks the change feed: one record per write,
 // sequence numbers without gaps, in the stream of the slot written.
 func TestFeedRecordsEveryWrite(t *testing.T) {
-	srv := redistest.Start(t)
+	servers := []struct {
+		name  string
+		start func(testing.TB) *redistest.Server
+	}{
+		{"single node", redistest.Start},
+		{"cluster", redistest.StartCluster},
+	}
+	for _, tt := range servers {
+		t.Run(tt.name, func(t *testing.T) { testFeed(t, tt.start(t)) })
+	}
+}
+
+func testFeed(t *testing.T, srv *redistest.Server) {
 	s := open(t, srv.URL())
 	ctx := t.Context()
 	streams := s.Streams()
@@ -263,5 +276,36 @@ func TestClosedStoreIsUnavailable(t *testing.T) {
 	err := s.Ping(t.Context())
 	if !errors.Is(err, redisstore.ErrClosed) || campaigns.ErrorCode(err) != campaigns.Unavailable {
 		t.Fatalf("Ping after Close = %v", err)
+	}
+}
+
+// TestFeedRetention: records older than the retention are trimmed as new
+// ones are appended, so the feed does not grow without bound.
+func TestFeedRetention(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv.URL(), redisstore.WithFeedRetention(time.Second))
+	ctx := t.Context()
+	must(t, s.PutStores(ctx, "adv", []campaigns.Store{{ID: "s1", Name: "One", Lat: 35, Lng: 139, Products: []string{"p"}}}))
+	no := false
+	for range 300 {
+		must(t, s.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "p", InStock: &no}}))
+	}
+	key := fmt.Sprintf("{navad:%d}:feed", int(s.StreamOf("adv"))-1)
+	rc := srv.Client(t)
+	before, err := rc.XLen(ctx, key).Result()
+	must(t, err)
+	time.Sleep(1100 * time.Millisecond)
+	must(t, s.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "p", InStock: &no}}))
+	after, err := rc.XLen(ctx, key).Result()
+	must(t, err)
+	// Trimming with ~ drops whole stream nodes (100 entries by default), so
+	// a few old records may stay; most must go.
+	if before != 301 || after > 101 {
+		t.Fatalf("feed held %d records, then %d after the retention passed; want 301, then at most 101", before, after)
+	}
+	seqs, err := s.Seqs(ctx, []redisstore.Stream{s.StreamOf("adv")})
+	must(t, err)
+	if seqs[0] != 302 {
+		t.Fatalf("seq %d after 302 records", seqs[0])
 	}
 }
