@@ -27,10 +27,12 @@ import (
 	"github.com/navad/navad/internal/demo"
 	"github.com/navad/navad/internal/httpapi"
 	"github.com/navad/navad/internal/metrics"
+	"github.com/navad/navad/internal/replica"
 	"github.com/navad/navad/internal/reports"
 	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/boltstore"
+	"github.com/navad/navad/internal/storage/redisstore"
 	"github.com/navad/navad/internal/tracking"
 )
 
@@ -67,7 +69,8 @@ type Main struct {
 	tempDir        string // the demo's data directory, removed on Close
 
 	Metrics *metrics.Metrics
-	Store   storage.Catalog // the backend, measured
+	Store   storage.Catalog   // the backend, measured
+	Replica *replica.Follower // set when the store is Redis
 	Index   *serving.Index
 	Engine  *serving.Engine
 	Catalog *catalog.Service
@@ -128,9 +131,9 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 	m.Metrics = metrics.New()
-	backend, err := boltstore.Open(cfg.DataDir)
+	backend, redis, err := openStore(ctx, cfg, m.Logger)
 	if err != nil {
-		return fmt.Errorf("open store: %w", err)
+		return err
 	}
 	store := metrics.InstrumentCatalog(backend, m.Metrics)
 	m.Store = store
@@ -151,7 +154,19 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 	start := time.Now()
-	if err := m.Catalog.Load(ctx); err != nil {
+	ready, degraded := store.Ping, func(context.Context) error { return nil }
+	if redis != nil {
+		// A replica loads from Redis and then follows its change feed.
+		// It stays ready through a Redis outage, serving decisions from
+		// memory; /readyz says it is degraded (README, "Scaling out").
+		m.Replica, err = replica.Start(ctx, replica.Config{
+			Store: redis, Catalog: m.Catalog, Index: m.Index, Keys: keys, Logger: m.Logger,
+		})
+		if err != nil {
+			return err
+		}
+		ready, degraded = func(context.Context) error { return nil }, m.Replica.Healthy
+	} else if err := m.Catalog.Load(ctx); err != nil {
 		return err
 	}
 	snap := m.Index.Snapshot()
@@ -165,16 +180,21 @@ func (m *Main) Run(ctx context.Context) error {
 		m.printDemo(w)
 	}
 
-	if err := m.startTracking(ctx, backend, loc); err != nil {
-		return err
+	if events, ok := backend.(storage.Events); ok {
+		if err := m.startTracking(ctx, events, loc); err != nil {
+			return err
+		}
+		m.Metrics.SetTrackingBacklog(m.Tracking.Backlog)
+	} else {
+		m.Logger.Warn("this store keeps no tracking events: ads are served without tracking URLs and reports are off")
 	}
-	m.Metrics.SetTrackingBacklog(m.Tracking.Backlog)
 	m.HTTP, err = httpapi.New(httpapi.Deps{
-		Catalog: m.Catalog,
-		Engine:  m.Engine,
-		Keys:    keys,
-		Logger:  m.Logger,
-		Ready:   store.Ping,
+		Catalog:  m.Catalog,
+		Engine:   m.Engine,
+		Keys:     keys,
+		Logger:   m.Logger,
+		Ready:    ready,
+		Degraded: degraded,
 
 		Tracking: m.Tracking,
 		Reports:  m.Reports,
@@ -249,6 +269,9 @@ func (m *Main) Close() error {
 			errs = append(errs, fmt.Errorf("close tracking: %w", err))
 		}
 	}
+	if m.Replica != nil {
+		_ = m.Replica.Close()
+	}
 	if m.Store != nil {
 		if err := m.Store.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close store: %w", err))
@@ -284,6 +307,23 @@ func (m *Main) startTracking(ctx context.Context, events storage.Events, loc *ti
 	}
 	m.Reports, err = reports.New(events, m.Store, loc)
 	return err
+}
+
+// openStore opens Redis when a URL is configured, else the embedded store.
+func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (storage.Catalog, *redisstore.Store, error) {
+	if cfg.RedisURL != "" {
+		redisstore.SetLogger(logger)
+		rs, err := redisstore.Open(ctx, cfg.RedisURL)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open store: %w", err)
+		}
+		return rs, rs, nil
+	}
+	bs, err := boltstore.Open(cfg.DataDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("open store: %w", err)
+	}
+	return bs, nil, nil
 }
 
 func storeName(cfg *config.Config) string {

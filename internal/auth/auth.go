@@ -97,6 +97,15 @@ func (k *Keys) Authenticate(ctx context.Context, key string) (*Principal, error)
 	var p *Principal
 	switch {
 	case campaigns.ErrorCode(err) == campaigns.NotFound:
+	case campaigns.ErrorCode(err) == campaigns.Unavailable && ok:
+		// The store is out of reach (a Redis outage): go on with the last
+		// answer it gave, so that publishers keep getting decisions from
+		// memory. A key revoked during the outage keeps working until the
+		// store is back, on replicas that had it cached.
+		if c.p == nil {
+			return nil, badKey()
+		}
+		return c.p, nil
 	case err != nil:
 		return nil, err
 	default:
@@ -125,6 +134,20 @@ func (k *Keys) Authenticate(ctx context.Context, key string) (*Principal, error)
 func (k *Keys) Forget() {
 	k.mu.Lock()
 	clear(k.cache)
+	k.mu.Unlock()
+}
+
+// ForgetAccount drops the cached answers for one account's keys, and every
+// cached refusal: a replica calls it when another replica changed that
+// account's keys, so that a revoked key stops working (and a new one starts)
+// here within the feed's delay rather than the cache's lifetime.
+func (k *Keys) ForgetAccount(id string) {
+	k.mu.Lock()
+	for h, c := range k.cache {
+		if c.p == nil || c.p.ID == id {
+			delete(k.cache, h)
+		}
+	}
 	k.mu.Unlock()
 }
 

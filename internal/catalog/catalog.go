@@ -32,14 +32,22 @@ type Service struct {
 	// did, while different advertisers' writes (and bbolt's batching of
 	// them) proceed side by side.
 	locks sync.Map // advertiser ID → *sync.Mutex
+	// applying is held shared by every local write and exclusively by
+	// Apply, so that a change read back from a shared store never overtakes
+	// a local write between its storage write and its index update.
+	applying sync.RWMutex
 }
 
 // lock serializes writes to one advertiser's objects; it returns the unlock.
 func (s *Service) lock(advertiserID string) func() {
 	m, _ := s.locks.LoadOrStore(advertiserID, new(sync.Mutex))
 	mu := m.(*sync.Mutex)
+	s.applying.RLock()
 	mu.Lock()
-	return mu.Unlock
+	return func() {
+		mu.Unlock()
+		s.applying.RUnlock()
+	}
 }
 
 // New returns a catalog service. now may be nil (the wall clock).
@@ -74,6 +82,17 @@ func (s *Service) Load(ctx context.Context) error {
 		return fmt.Errorf("load stock: %w", err)
 	}
 	return s.index.Load(cs, stores, out)
+}
+
+// Apply runs fn while no write of this service stands between its storage
+// write and its index update. A replica applies changes made through other
+// replicas (read back from the shared store) inside Apply, so that they reach
+// the index in the order the store applied them, never overtaken by an
+// older write of this replica.
+func (s *Service) Apply(fn func() error) error {
+	s.applying.Lock()
+	defer s.applying.Unlock()
+	return fn()
 }
 
 // ---- Accounts ----
@@ -163,7 +182,7 @@ func (s *Service) RotateKey(ctx context.Context, p *auth.Principal, id string, k
 	if err := s.store.SetAccountKeys(ctx, id, hashes); err != nil {
 		return "", err
 	}
-	s.keys.Forget()
+	s.keys.ForgetAccount(id)
 	return key, nil
 }
 
@@ -178,7 +197,7 @@ func (s *Service) RevokeOldKeys(ctx context.Context, p *auth.Principal, id strin
 			return err
 		}
 	}
-	s.keys.Forget()
+	s.keys.ForgetAccount(id)
 	return nil
 }
 

@@ -177,7 +177,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (NAVAD_ADDR)")
 	fs.StringVar(&c.AdminKey, "admin-key", c.AdminKey, "the admin account's API key (NAVAD_ADMIN_KEY)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "where the embedded store keeps its files (NAVAD_DATA_DIR)")
-	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "redis:// or rediss:// URL: use Redis as the shared store (NAVAD_REDIS_URL)")
+	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "redis://, rediss://, redis+cluster:// or rediss+cluster:// URL: use Redis as the shared store (NAVAD_REDIS_URL)")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base of the tracking URLs handed to clients (NAVAD_PUBLIC_URL)")
 	fs.StringVar(&c.Timezone, "timezone", c.Timezone, "business time zone for schedules and report days (NAVAD_TIMEZONE)")
 	fs.BoolVar(&c.Demo, "demo", false, "load the demo world around Shinjuku and Shibuya and print its keys")
@@ -215,7 +215,7 @@ func (c *Config) Validate() error {
 	}
 	if c.RedisURL != "" {
 		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "redis+cluster" && u.Scheme != "rediss+cluster") {
-			p = append(p, fmt.Sprintf("redis url %q must start with redis:// or rediss://", redact(c.RedisURL)))
+			p = append(p, fmt.Sprintf("redis url %q must start with redis://, rediss:// (one node), redis+cluster:// or rediss+cluster:// (Redis Cluster)", redact(c.RedisURL)))
 		}
 	}
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {

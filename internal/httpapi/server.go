@@ -68,6 +68,11 @@ type Deps struct {
 	// Metrics receives the edge's series and is served at /metrics. nil
 	// means a fresh one: every server owns its registry.
 	Metrics *metrics.Metrics
+	// Degraded reports a problem that stops writes but not decisions: a
+	// replica whose shared store is out of reach still answers ads from
+	// memory. /readyz then answers 200 with status "degraded", so that a
+	// load balancer keeps the replica. nil means never degraded.
+	Degraded func(ctx context.Context) error
 }
 
 // Server holds the gin engine and the dependencies of its handlers.
@@ -172,6 +177,15 @@ func (s *Server) readyz(c *gin.Context) {
 		defer cancel()
 		if err := s.Ready(ctx); err != nil {
 			c.JSON(http.StatusServiceUnavailable, gin.H{"status": "unavailable", "error": errorJSON{Code: campaigns.Unavailable, Message: campaigns.ErrorMessage(err)}})
+			return
+		}
+	}
+	if s.Degraded != nil {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), 2*time.Second)
+		defer cancel()
+		if err := s.Degraded(ctx); err != nil {
+			c.JSON(http.StatusOK, gin.H{"status": "degraded", "decisions": "ok", "writes": "unavailable",
+				"error": errorJSON{Code: campaigns.Unavailable, Message: campaigns.ErrorMessage(err)}})
 			return
 		}
 	}

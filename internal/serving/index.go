@@ -104,6 +104,10 @@ type Index struct {
 	presence [numTiers]presence
 	out      map[campaigns.StockKey]struct{}
 	interned map[string]string
+	// pending, while not nil, collects presence changes to apply in one
+	// update: a presence update copies every shard it touches, so one per
+	// advertiser would make loading a national catalogue quadratic.
+	pending *presenceEdits
 }
 
 // NewIndex returns an empty index.
@@ -140,11 +144,14 @@ func (ix *Index) Load(cs []*campaigns.Campaign, stores []*campaigns.Store, outOf
 	for _, s := range stores {
 		byAdv[s.AdvertiserID] = append(byAdv[s.AdvertiserID], *s)
 	}
+	ix.pending = newPresenceEdits()
 	for adv, ss := range byAdv {
 		if err := ix.putStoresLocked(adv, ss); err != nil {
+			ix.flushPresence()
 			return err
 		}
 	}
+	ix.flushPresence()
 	for _, c := range cs {
 		ix.putCampaignLocked(c)
 	}
@@ -498,6 +505,14 @@ func (ix *Index) rebuildOffers(advertiserID string, ch offerChanges) {
 		offers = append(offers, nil)
 	}
 	ix.offers = offers
+	if ix.pending != nil {
+		ix.pending.add(prev, next)
+		return
+	}
+	ix.updatePresence(prev, next)
+}
+
+func (ix *Index) updatePresence(prev, next [numTiers]map[uint32][]uint64) {
 	maxID := uint32(len(ix.offerIDs))
 	for t := range numTiers {
 		if len(next[t]) > 0 {

@@ -1,0 +1,250 @@
+package replica
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/auth"
+	"github.com/navad/navad/internal/catalog"
+	"github.com/navad/navad/internal/redistest"
+	"github.com/navad/navad/internal/serving"
+	"github.com/navad/navad/internal/storage/redisstore"
+)
+
+// node is one replica's parts over a shared redis-server.
+type node struct {
+	store   *redisstore.Store
+	index   *serving.Index
+	catalog *catalog.Service
+	keys    *auth.Keys
+	cfg     Config
+}
+
+func newNode(t *testing.T, url string) *node {
+	t.Helper()
+	st, err := redisstore.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = st.Close() })
+	n := &node{store: st, index: serving.NewIndex()}
+	if n.keys, err = auth.NewKeys(st, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n.catalog, err = catalog.New(st, n.index, n.keys, nil); err != nil {
+		t.Fatal(err)
+	}
+	n.cfg = Config{Store: st, Catalog: n.catalog, Index: n.index, Keys: n.keys, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	return n
+}
+
+// follower loads the node's index; the test steps it by hand.
+func (n *node) follower(t *testing.T) *Follower {
+	t.Helper()
+	f, err := load(t.Context(), n.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func step(t *testing.T, f *Follower, check bool) {
+	t.Helper()
+	for {
+		more, err := f.step(t.Context(), check)
+		must(t, err)
+		if !more {
+			return
+		}
+	}
+}
+
+func stores(ids ...string) []campaigns.Store {
+	var out []campaigns.Store
+	for i, id := range ids {
+		out = append(out, campaigns.Store{ID: id, Name: id, Lat: 35.69 + float64(i)/1000, Lng: 139.70, Products: []string{"beer"}})
+	}
+	return out
+}
+
+// indexed returns how many stores the node's index serves.
+func indexed(n *node) int { return n.index.Snapshot().Stores() }
+
+// trimTo leaves only the last keep records of the stream of adv.
+func trimTo(t *testing.T, srv *redistest.Server, st *redisstore.Store, adv string, keep int64) {
+	t.Helper()
+	key := fmt.Sprintf("{navad:%d}:feed", int(st.StreamOf(adv))-1)
+	must(t, srv.Client(t).XTrimMaxLen(t.Context(), key, keep).Err())
+}
+
+func TestFollowerAppliesOthersChanges(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	fb := b.follower(t)
+	ctx := t.Context()
+	must(t, a.store.PutStores(ctx, "adv", stores("s1", "s2", "s3")))
+	no := false
+	must(t, a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: &no}}))
+	must(t, a.store.DeleteStore(ctx, "adv", "s3"))
+	c := &campaigns.Campaign{ID: "cmp", AdvertiserID: "adv", Name: "c", ProductID: "beer", RadiusM: 500,
+		Keywords: []campaigns.Keyword{{Text: "居酒屋", Match: campaigns.Broad}}, Creative: campaigns.Creative{Title: "t", LandingURL: "https://example.com/"}}
+	c.ApplyDefaults()
+	must(t, a.store.PutCampaign(ctx, c))
+
+	step(t, fb, false)
+	if got := indexed(b); got != 2 {
+		t.Fatalf("b indexes %d stores, want 2", got)
+	}
+	if got := b.index.Snapshot().Campaigns(); got != 1 {
+		t.Fatalf("b serves %d campaigns, want 1", got)
+	}
+	applied, reloads := fb.Stats()
+	if applied != 4 || reloads != 0 {
+		t.Fatalf("applied %d records with %d reloads, want 4 and 0", applied, reloads)
+	}
+
+	// Its own records: stores are skipped (the catalog applied them), stock
+	// is applied in feed order.
+	must(t, b.store.PutStores(ctx, "adv", stores("s9")))
+	step(t, fb, false)
+	if got := indexed(b); got != 2 {
+		t.Fatalf("b applied its own stores record: %d stores", got)
+	}
+}
+
+// TestFollowerReloadsAfterTrimmedRecords: a replica that missed records
+// trimmed from the feed reloads the shard and ends up exact, deletions
+// included.
+func TestFollowerReloadsAfterTrimmedRecords(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	ctx := t.Context()
+	must(t, a.store.PutStores(ctx, "adv", stores("s1", "s2")))
+	fb := b.follower(t)
+	if got := indexed(b); got != 2 {
+		t.Fatalf("b loaded %d stores, want 2", got)
+	}
+	must(t, a.store.DeleteStore(ctx, "adv", "s1"))
+	must(t, a.store.PutStores(ctx, "adv", stores("s1", "s2", "s3", "s4")[2:]))
+	must(t, a.store.PutStores(ctx, "adv", stores("s5")))
+	trimTo(t, srv, a.store, "adv", 1) // b never sees the delete nor s3, s4
+
+	step(t, fb, false)
+	if got := indexed(b); got != 4 { // s2, s3, s4, s5
+		t.Fatalf("b indexes %d stores after the gap, want 4", got)
+	}
+	if _, reloads := fb.Stats(); reloads != 1 {
+		t.Fatalf("%d reloads, want 1", reloads)
+	}
+	// And it follows on normally from there.
+	must(t, a.store.DeleteStore(ctx, "adv", "s5"))
+	step(t, fb, false)
+	if got := indexed(b); got != 3 {
+		t.Fatalf("b indexes %d stores, want 3", got)
+	}
+}
+
+// TestFollowerReloadsWhenRedisLostData: after FLUSHALL (Redis restarted
+// without its files) the epoch changes and the replica empties what Redis
+// no longer has, instead of serving it forever.
+func TestFollowerReloadsWhenRedisLostData(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	ctx := t.Context()
+	must(t, a.store.PutStores(ctx, "adv", stores("s1", "s2")))
+	c := &campaigns.Campaign{ID: "cmp", AdvertiserID: "adv", Name: "c", ProductID: "beer", RadiusM: 500,
+		Keywords: []campaigns.Keyword{{Text: "居酒屋", Match: campaigns.Broad}}, Creative: campaigns.Creative{Title: "t", LandingURL: "https://example.com/"}}
+	c.ApplyDefaults()
+	must(t, a.store.PutCampaign(ctx, c))
+	fb := b.follower(t)
+	srv.Flush(t)
+	must(t, a.store.PutStores(ctx, "adv2", stores("x1")))
+
+	step(t, fb, true)
+	if got, cs := indexed(b), b.index.Snapshot().Campaigns(); got != 1 || cs != 0 {
+		t.Fatalf("after Redis lost its data b serves %d stores and %d campaigns, want 1 and 0", got, cs)
+	}
+}
+
+// TestFollowerReloadsWhenRedisWentBack: Redis restarted from a file that
+// lacks the last records this replica applied (appendfsync everysec and a
+// power cut); the sequence number went back, and the replica reloads.
+func TestFollowerReloadsWhenRedisWentBack(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	ctx := t.Context()
+	fb := b.follower(t)
+	must(t, a.store.PutStores(ctx, "adv", stores("s1")))
+	must(t, a.store.PutStores(ctx, "adv", stores("s1", "s2")[1:]))
+	step(t, fb, false)
+	// Play the lost tail: s2 and its record are gone.
+	rc := srv.Client(t)
+	shard := int(a.store.StreamOf("adv")) - 1
+	must(t, rc.HDel(ctx, fmt.Sprintf("{navad:%d}:stores:adv", shard), "s2").Err())
+	must(t, rc.Set(ctx, fmt.Sprintf("{navad:%d}:seq", shard), 1, 0).Err())
+
+	step(t, fb, true)
+	if got := indexed(b); got != 1 {
+		t.Fatalf("b indexes %d stores after Redis lost s2, want 1", got)
+	}
+}
+
+// TestFollowerReloadsOnUnknownRecords: a record written by a newer build
+// that this one cannot read makes it reload rather than skip it.
+func TestFollowerReloadsOnUnknownRecords(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	ctx := t.Context()
+	fb := b.follower(t)
+	must(t, a.store.PutStores(ctx, "adv", stores("s1")))
+	step(t, fb, false)
+	shard := int(a.store.StreamOf("adv")) - 1
+	rc := srv.Client(t)
+	// The newer build's write: a store added and recorded in a way this
+	// build does not know.
+	must(t, a.store.PutStores(ctx, "adv", stores("s1", "s2")[1:]))
+	trimTo(t, srv, a.store, "adv", 0)
+	must(t, rc.XAdd(ctx, &redis.XAddArgs{
+		Stream: fmt.Sprintf("{navad:%d}:feed", shard),
+		Values: []any{"seq", 2, "op", "stores-v2", "origin", "newer", "adv", "adv"},
+	}).Err())
+	step(t, fb, false)
+	if got := indexed(b); got != 2 {
+		t.Fatalf("b indexes %d stores, want 2", got)
+	}
+	if _, reloads := fb.Stats(); reloads != 1 {
+		t.Fatalf("%d reloads, want 1", reloads)
+	}
+}
+
+func TestStartAndClose(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	f, err := Start(t.Context(), b.cfg)
+	must(t, err)
+	must(t, a.store.PutStores(t.Context(), "adv", stores("s1")))
+	deadline := time.Now().Add(time.Second)
+	for indexed(b) != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the write did not reach the other replica within a second")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	must(t, f.Healthy(context.Background()))
+	must(t, f.Close())
+	must(t, f.Close())
+}

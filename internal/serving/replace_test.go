@@ -1,0 +1,79 @@
+package serving
+
+import (
+	"testing"
+
+	"github.com/navad/navad/campaigns"
+)
+
+func TestReplaceStoresAndCampaigns(t *testing.T) {
+	near := campaigns.Store{ID: "near", AdvertiserID: "adv", Name: "near", Lat: 35.6910, Lng: 139.7003, Products: []string{"beer", "wine"}}
+	mid := campaigns.Store{ID: "mid", AdvertiserID: "adv", Name: "mid", Lat: 35.6930, Lng: 139.7003, Products: []string{"beer"}}
+	far := campaigns.Store{ID: "far", AdvertiserID: "adv", Name: "far", Lat: 35.6950, Lng: 139.7003, Products: []string{"beer"}}
+	other := campaigns.Store{ID: "near", Name: "other advertiser", Lat: 35.6909, Lng: 139.7003, Products: []string{"beer"}}
+	out := func(adv, store, product string) campaigns.StockKey {
+		return campaigns.StockKey{AdvertiserID: adv, StoreID: store, ProductID: product}
+	}
+	beer := campaign("cmp_beer", "adv", "beer", 2000, "居酒屋")
+	wine := campaign("cmp_wine", "adv", "wine", 2000, "ワイン")
+	rival := campaign("cmp_rival", "adv2", "beer", 2000, "居酒屋")
+
+	ix := NewIndex()
+	if err := ix.Load([]*campaigns.Campaign{beer, wine, rival},
+		[]*campaigns.Store{&near, &mid, &far, {ID: other.ID, AdvertiserID: "adv2", Name: other.Name, Lat: other.Lat, Lng: other.Lng, Products: other.Products}},
+		[]campaigns.StockKey{out("adv", "mid", "beer"), out("adv2", "near", "beer")}); err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, ix, nil)
+	storeOf := func(q, campaignID string) string {
+		t.Helper()
+		for _, ad := range decide(t, e, Request{Lat: 35.6909, Lng: 139.7003, Query: q}) {
+			if ad.Campaign.ID == campaignID {
+				return ad.Store.ID
+			}
+		}
+		return ""
+	}
+	if got := storeOf("居酒屋", "cmp_beer"); got != "near" {
+		t.Fatalf("before: beer at %q, want near", got)
+	}
+
+	// near closed down, mid back in stock, far out: mid wins; wine has no
+	// store left.
+	if err := ix.ReplaceStores(StoreSet{AdvertiserID: "adv", Stores: []campaigns.Store{far, mid}, OutOfStock: []campaigns.StockKey{out("adv", "far", "beer"), out("adv2", "x", "y")}}); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		q, campaign, want string
+	}{
+		{"居酒屋", "cmp_beer", "mid"},
+		{"ワイン", "cmp_wine", ""},
+		{"居酒屋", "cmp_rival", ""}, // adv2's marks are not adv's to replace
+	}
+	for _, tt := range tests {
+		if got := storeOf(tt.q, tt.campaign); got != tt.want {
+			t.Errorf("after replace: %s at %q, want %q", tt.campaign, got, tt.want)
+		}
+	}
+	if got := ix.Snapshot().Stores(); got != 3 {
+		t.Errorf("%d stores after replace, want 3", got)
+	}
+	if got := ix.Advertisers(); len(got) != 2 || got[0] != "adv" || got[1] != "adv2" {
+		t.Errorf("Advertisers() = %v", got)
+	}
+
+	ix.ReplaceCampaigns([]*campaigns.Campaign{wine})
+	if got := storeOf("居酒屋", "cmp_beer"); got != "" {
+		t.Errorf("beer campaign still served after ReplaceCampaigns without it: %q", got)
+	}
+	if got := ix.Snapshot().Campaigns(); got != 1 {
+		t.Errorf("%d campaigns, want 1", got)
+	}
+
+	if err := ix.ReplaceStores(StoreSet{AdvertiserID: "adv"}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ix.Advertisers(); len(got) != 1 || got[0] != "adv2" {
+		t.Errorf("Advertisers() after removing adv's stores = %v", got)
+	}
+}

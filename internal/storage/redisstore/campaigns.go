@@ -1,0 +1,154 @@
+package redisstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/navad/navad/campaigns"
+)
+
+// Campaigns are stored as JSON, as in the embedded store: there are
+// thousands, they are read at start and on change, and JSON keeps every
+// field (and the zone offset of times) without a codec to maintain.
+
+// readChunk is how many records a read fetches per command: large enough
+// that round trips do not dominate, small enough that one reply never blocks
+// Redis for long.
+const readChunk = 1000
+
+func decodeCampaign(v string) (*campaigns.Campaign, error) {
+	c := new(campaigns.Campaign)
+	if err := json.Unmarshal([]byte(v), c); err != nil {
+		return nil, fmt.Errorf("decode campaign: %w", err)
+	}
+	return c, nil
+}
+
+func campaignKeys() []string {
+	return []string{keyCampaigns, keyCampaignAdv, keyCampaignsByAdv, Stream(0).seqKey(), Stream(0).feedKey()}
+}
+
+// PutCampaign creates or replaces a campaign (by ID).
+func (s *Store) PutCampaign(ctx context.Context, c *campaigns.Campaign) error {
+	const op = "put campaign"
+	if err := s.begin(ctx); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := checkKey("campaign id", c.ID); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := checkKey("advertiser id", c.AdvertiserID); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	v, err := json.Marshal(c)
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	err = scriptPutCampaign.Run(commitCtx(ctx), s.client, campaignKeys(), s.retentionArg(), s.origin, c.ID, c.AdvertiserID, v).Err()
+	if err != nil {
+		return s.fail(ctx, op, err)
+	}
+	return nil
+}
+
+// Campaign returns the campaign with the given ID. NotFound.
+func (s *Store) Campaign(ctx context.Context, id string) (*campaigns.Campaign, error) {
+	const op = "get campaign"
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if !validKey(id) {
+		return nil, fmt.Errorf("%s: %w", op, notFound("campaign %q not found", id))
+	}
+	v, err := s.client.HGet(ctx, keyCampaigns, id).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("%s: %w", op, notFound("campaign %q not found", id))
+	}
+	if err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	c, err := decodeCampaign(v)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return c, nil
+}
+
+// Campaigns returns the campaigns of one advertiser, or of all when
+// advertiserID is "", ordered by ID. It reads IDs first, then the records in
+// chunks; a campaign deleted in between is left out.
+func (s *Store) Campaigns(ctx context.Context, advertiserID string) ([]*campaigns.Campaign, error) {
+	const op = "list campaigns"
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	var ids []string
+	if advertiserID == "" {
+		all, err := s.client.HKeys(ctx, keyCampaignAdv).Result()
+		if err != nil {
+			return nil, s.fail(ctx, op, err)
+		}
+		ids = all
+		slices.Sort(ids)
+	} else {
+		if !validKey(advertiserID) {
+			return nil, nil
+		}
+		lo, hi := prefixRange(advertiserID)
+		members, err := s.client.ZRangeByLex(ctx, keyCampaignsByAdv, &redis.ZRangeBy{Min: lo, Max: hi}).Result()
+		if err != nil {
+			return nil, s.fail(ctx, op, err)
+		}
+		ids = make([]string, len(members))
+		for i, m := range members {
+			ids[i] = m[len(advertiserID)+1:]
+		}
+	}
+	list := make([]*campaigns.Campaign, 0, len(ids))
+	for start := 0; start < len(ids); start += readChunk {
+		chunk := ids[start:min(start+readChunk, len(ids))]
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("%s: %w", op, unavailableErr(err))
+		}
+		vals, err := s.client.HMGet(ctx, keyCampaigns, chunk...).Result()
+		if err != nil {
+			return nil, s.fail(ctx, op, err)
+		}
+		for _, v := range vals {
+			str, ok := v.(string)
+			if !ok {
+				continue // deleted since the IDs were read
+			}
+			c, err := decodeCampaign(str)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", op, err)
+			}
+			list = append(list, c)
+		}
+	}
+	return list, nil
+}
+
+// DeleteCampaign removes a campaign. NotFound.
+func (s *Store) DeleteCampaign(ctx context.Context, id string) error {
+	const op = "delete campaign"
+	if err := s.begin(ctx); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if !validKey(id) {
+		return fmt.Errorf("%s: %w", op, notFound("campaign %q not found", id))
+	}
+	n, err := scriptDeleteCampaign.Run(commitCtx(ctx), s.client, campaignKeys(), s.retentionArg(), s.origin, id).Int()
+	if err != nil {
+		return s.fail(ctx, op, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("%s: %w", op, notFound("campaign %q not found", id))
+	}
+	return nil
+}

@@ -1,0 +1,260 @@
+package redisstore
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/navad/navad/campaigns"
+)
+
+// The change feed. Every write appends, in the same atomic unit, a record
+// to the stream of the slot it wrote: {navad}:feed for accounts and
+// campaigns, {navad:N}:feed for the stores and stock of shard N. Records
+// are Redis stream entries with these fields:
+//
+//	seq     the stream's sequence number: 1, 2, 3, … with no gaps
+//	op      account | campaign | stores | reload | stock
+//	origin  the Origin of the Store that wrote it
+//	id      account or campaign ID (account, campaign)
+//	adv     advertiser ID (stores, reload, stock)
+//	ids     store IDs, NUL-separated (stores: put or deleted)
+//	rows    stock rows (stock): store ID NUL product ID NUL "1"|"0" NUL, …
+//
+// A record says what changed, not (except stock rows) what it became: a
+// reader re-reads the named objects, so applying a record twice, or a record
+// overtaken by a later write, does no harm. "reload" stands for an upload too
+// big to list its IDs: re-read the advertiser's stores and stock.
+//
+// A reader remembers, per stream, the last entry ID and seq it applied. A
+// record whose seq is not the next one means records were trimmed away (the
+// reader was gone longer than the retention) or Redis lost its tail; then
+// the reader reloads what that stream covers. A new epoch in {navad}:meta
+// means Redis lost everything: reload all.
+
+// Record operations.
+const (
+	OpAccount  = "account"
+	OpCampaign = "campaign"
+	OpStores   = "stores"
+	OpReload   = "reload"
+	OpStock    = "stock"
+)
+
+// Cursor is a reader's place in one stream: the last entry applied.
+type Cursor struct {
+	ID  string // stream entry ID; "0-0" before the first
+	Seq int64  // its sequence number; 0 before the first
+}
+
+// Change is one change record.
+type Change struct {
+	Cursor              // where the record sits
+	Op           string // one of the Op constants; others come from newer builds
+	Origin       string // Origin of the writing Store
+	ObjectID     string // the account or campaign (OpAccount, OpCampaign)
+	AdvertiserID string // OpStores, OpReload, OpStock
+	StoreIDs     []string
+	Stock        []campaigns.StockUpdate
+}
+
+// Streams returns every stream of the database: 0, then one per shard.
+func (s *Store) Streams() []Stream {
+	all := make([]Stream, s.shards+1)
+	for i := range all {
+		all[i] = Stream(i)
+	}
+	return all
+}
+
+// StreamOf returns the stream recording advertiserID's stores and stock.
+func (s *Store) StreamOf(advertiserID string) Stream { return s.shardOf(advertiserID) }
+
+// Heads returns the cursor of the last record of each stream, in one
+// pipelined round trip. Reading state after taking heads and then following
+// from them misses nothing.
+func (s *Store) Heads(ctx context.Context, streams []Stream) ([]Cursor, error) {
+	const op = "feed heads"
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.Cmd, len(streams))
+	for i, st := range streams {
+		// EVAL, not EVALSHA: a pipeline cannot recover from NOSCRIPT.
+		cmds[i] = pipe.Eval(ctx, scriptHeadSrc, []string{st.seqKey(), st.feedKey()})
+	}
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	heads := make([]Cursor, len(streams))
+	for i, c := range cmds {
+		v, err := c.StringSlice()
+		if err != nil || len(v) != 2 {
+			return nil, fmt.Errorf("%s: unexpected reply %v (%v)", op, c.Val(), err)
+		}
+		seq, err := strconv.ParseInt(v[0], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("%s: seq %q: %w", op, v[0], err)
+		}
+		heads[i] = Cursor{ID: v[1], Seq: seq}
+	}
+	return heads, nil
+}
+
+// Seqs returns the current sequence number of each stream: a cheap check
+// that Redis did not lose records a reader has applied.
+func (s *Store) Seqs(ctx context.Context, streams []Stream) ([]int64, error) {
+	const op = "feed seqs"
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.StringCmd, len(streams))
+	for i, st := range streams {
+		cmds[i] = pipe.Get(ctx, st.seqKey())
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	seqs := make([]int64, len(streams))
+	for i, c := range cmds {
+		if c.Err() == redis.Nil {
+			continue
+		}
+		n, err := c.Int64()
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		seqs[i] = n
+	}
+	return seqs, nil
+}
+
+// ReadFeed returns, for each stream, up to count records after its cursor,
+// oldest first, in one pipelined round trip. It does not block.
+func (s *Store) ReadFeed(ctx context.Context, streams []Stream, after []Cursor, count int) ([][]Change, error) {
+	const op = "read feed"
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	pipe := s.client.Pipeline()
+	cmds := make([]*redis.XStreamSliceCmd, len(streams))
+	for i, st := range streams {
+		// One stream per XREAD: in Redis Cluster the streams live in
+		// different slots.
+		cmds[i] = pipe.XRead(ctx, &redis.XReadArgs{
+			Streams: []string{st.feedKey(), after[i].ID},
+			Count:   int64(count),
+			Block:   -1,
+		})
+	}
+	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	out := make([][]Change, len(streams))
+	for i, c := range cmds {
+		res, err := c.Result()
+		if err == redis.Nil {
+			continue
+		}
+		if err != nil {
+			return nil, s.fail(ctx, op, err)
+		}
+		for _, xs := range res {
+			for _, m := range xs.Messages {
+				ch, err := decodeChange(m)
+				if err != nil {
+					return nil, fmt.Errorf("%s: stream %d: %w", op, streams[i], err)
+				}
+				out[i] = append(out[i], ch)
+			}
+		}
+	}
+	return out, nil
+}
+
+func decodeChange(m redis.XMessage) (Change, error) {
+	get := func(k string) string {
+		v, _ := m.Values[k].(string)
+		return v
+	}
+	seq, err := strconv.ParseInt(get("seq"), 10, 64)
+	if err != nil {
+		return Change{}, fmt.Errorf("record %s: seq %q: %w", m.ID, get("seq"), err)
+	}
+	ch := Change{
+		Cursor:       Cursor{ID: m.ID, Seq: seq},
+		Op:           get("op"),
+		Origin:       get("origin"),
+		ObjectID:     get("id"),
+		AdvertiserID: get("adv"),
+	}
+	if ids := get("ids"); ids != "" {
+		ch.StoreIDs = strings.Split(ids, sep)
+	}
+	if rows := get("rows"); rows != "" {
+		parts := strings.Split(strings.TrimSuffix(rows, sep), sep)
+		if len(parts)%3 != 0 {
+			return Change{}, fmt.Errorf("record %s: %d stock row parts: %w", m.ID, len(parts), errCorrupt)
+		}
+		ch.Stock = make([]campaigns.StockUpdate, 0, len(parts)/3)
+		yes, no := true, false
+		for i := 0; i < len(parts); i += 3 {
+			u := campaigns.StockUpdate{StoreID: parts[i], ProductID: parts[i+1], InStock: &no}
+			if parts[i+2] == "1" {
+				u.InStock = &yes
+			}
+			ch.Stock = append(ch.Stock, u)
+		}
+	}
+	return ch, nil
+}
+
+// Advertisers returns the advertisers of a store shard that have had stores,
+// sorted.
+func (s *Store) Advertisers(ctx context.Context, st Stream) ([]string, error) {
+	const op = "list advertisers"
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if st < 1 || int(st) > s.shards {
+		return nil, fmt.Errorf("%s: stream %d is not a store shard", op, st)
+	}
+	advs, err := s.client.ZRange(ctx, advertisersKey(st), 0, -1).Result()
+	if err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	return advs, nil
+}
+
+// StoresByID reads the named stores of an advertiser: those that exist, and
+// the IDs of those that do not (deleted).
+func (s *Store) StoresByID(ctx context.Context, advertiserID string, ids []string) (found []campaigns.Store, missing []string, err error) {
+	const op = "stores by id"
+	if err := s.begin(ctx); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if len(ids) == 0 {
+		return nil, nil, nil
+	}
+	present := make(map[string]bool, len(ids))
+	var d storeDecoder
+	_, err = s.storesOf(ctx, &d, advertiserID, ids, func(st *campaigns.Store) bool {
+		found = append(found, *st)
+		present[st.ID] = true
+		return true
+	})
+	if err != nil {
+		return nil, nil, s.fail(ctx, op, err)
+	}
+	for _, id := range ids {
+		if !present[id] {
+			missing = append(missing, id)
+		}
+	}
+	return found, missing, nil
+}

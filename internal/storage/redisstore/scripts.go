@@ -1,0 +1,161 @@
+package redisstore
+
+import "github.com/redis/go-redis/v9"
+
+// The Lua scripts below make each write atomic: Redis runs a script to the
+// end with nothing in between. Each script declares every key it touches,
+// all in one hash slot, as Redis Cluster requires. A write script appends its
+// change record with feedLua; the record's fields are documented in feed.go.
+
+// feedLua defines append_feed(seqKey, feedKey, retentionMs, field, value, …):
+// it takes the stream's next sequence number and appends a record carrying
+// it, dropping records older than the retention. The stream ID is Redis's
+// clock, so MINID trims by age; the sequence number, not the ID, is what
+// readers check for gaps.
+const feedLua = `
+local function append_feed(seq_key, feed_key, retention_ms, ...)
+  local seq = redis.call('INCR', seq_key)
+  local t = redis.call('TIME')
+  local min_id = string.format('%d', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) - tonumber(retention_ms))
+  redis.call('XADD', feed_key, 'MINID', '~', min_id, '*', 'seq', seq, ...)
+  return seq
+end
+`
+
+// scriptFeed appends one change record, for use inside MULTI (PutStores).
+// KEYS: seq, feed. ARGV: retention, field, value, …
+//
+// Inside MULTI it is sent as EVAL with its source, never EVALSHA: a NOSCRIPT
+// error there would fail this command alone while EXEC applied the others,
+// leaving a change without its record.
+const scriptFeedSrc = feedLua + `
+append_feed(KEYS[1], KEYS[2], ARGV[1], unpack(ARGV, 2))
+return 1
+`
+
+// scriptInitMeta creates the meta hash when it is missing and returns
+// schema, shards and epoch. KEYS: meta. ARGV: schema, shards, new epoch.
+var scriptInitMeta = redis.NewScript(`
+if redis.call('HEXISTS', KEYS[1], 'epoch') == 0 then
+  redis.call('HSET', KEYS[1], 'schema', ARGV[1], 'shards', ARGV[2], 'epoch', ARGV[3])
+end
+return redis.call('HMGET', KEYS[1], 'schema', 'shards', 'epoch')
+`)
+
+// scriptCreateAccount: KEYS: accounts, keys, seq, feed. ARGV: retention,
+// origin, id, JSON, key hash… Returns "ok", "exists" or "key".
+var scriptCreateAccount = redis.NewScript(feedLua + `
+local id = ARGV[3]
+if redis.call('HEXISTS', KEYS[1], id) == 1 then return 'exists' end
+for i = 5, #ARGV do
+  if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 then return 'key' end
+end
+for i = 5, #ARGV do redis.call('HSET', KEYS[2], ARGV[i], id) end
+redis.call('HSET', KEYS[1], id, ARGV[4])
+append_feed(KEYS[3], KEYS[4], ARGV[1], 'op', 'account', 'origin', ARGV[2], 'id', id)
+return 'ok'
+`)
+
+// scriptSetAccountKeys replaces an account's key hashes if the account is
+// still as the caller read it. KEYS: accounts, keys, seq, feed. ARGV:
+// retention, origin, id, JSON read, new JSON, number of old hashes n, old
+// hash × n, new hash… Returns "ok", "notfound", "changed" or "key".
+var scriptSetAccountKeys = redis.NewScript(feedLua + `
+local id = ARGV[3]
+local cur = redis.call('HGET', KEYS[1], id)
+if not cur then return 'notfound' end
+if cur ~= ARGV[4] then return 'changed' end
+local n = tonumber(ARGV[6])
+local first_new = 7 + n
+local keep = {}
+for i = first_new, #ARGV do
+  local owner = redis.call('HGET', KEYS[2], ARGV[i])
+  if owner and owner ~= id then return 'key' end
+  keep[ARGV[i]] = true
+end
+for i = 7, 6 + n do
+  if not keep[ARGV[i]] then redis.call('HDEL', KEYS[2], ARGV[i]) end
+end
+for i = first_new, #ARGV do redis.call('HSET', KEYS[2], ARGV[i], id) end
+redis.call('HSET', KEYS[1], id, ARGV[5])
+append_feed(KEYS[3], KEYS[4], ARGV[1], 'op', 'account', 'origin', ARGV[2], 'id', id)
+return 'ok'
+`)
+
+// scriptAccountByKey returns the JSON of the account holding a key hash, or
+// nil. KEYS: accounts, keys. ARGV: key hash.
+var scriptAccountByKey = redis.NewScript(`
+local id = redis.call('HGET', KEYS[2], ARGV[1])
+if not id then return false end
+return redis.call('HGET', KEYS[1], id)
+`)
+
+// scriptPutCampaign: KEYS: campaigns, campaign_adv, campaigns_by_adv, seq,
+// feed. ARGV: retention, origin, id, advertiser, JSON.
+var scriptPutCampaign = redis.NewScript(feedLua + `
+local id, adv = ARGV[3], ARGV[4]
+local old = redis.call('HGET', KEYS[2], id)
+if old and old ~= adv then redis.call('ZREM', KEYS[3], old .. '\0' .. id) end
+redis.call('ZADD', KEYS[3], 0, adv .. '\0' .. id)
+redis.call('HSET', KEYS[1], id, ARGV[5])
+redis.call('HSET', KEYS[2], id, adv)
+append_feed(KEYS[4], KEYS[5], ARGV[1], 'op', 'campaign', 'origin', ARGV[2], 'id', id)
+return 1
+`)
+
+// scriptDeleteCampaign: same KEYS; ARGV: retention, origin, id. Returns 0
+// when there is no such campaign.
+var scriptDeleteCampaign = redis.NewScript(feedLua + `
+local id = ARGV[3]
+local adv = redis.call('HGET', KEYS[2], id)
+if not adv then return 0 end
+redis.call('ZREM', KEYS[3], adv .. '\0' .. id)
+redis.call('HDEL', KEYS[1], id)
+redis.call('HDEL', KEYS[2], id)
+append_feed(KEYS[4], KEYS[5], ARGV[1], 'op', 'campaign', 'origin', ARGV[2], 'id', id)
+return 1
+`)
+
+// scriptDeleteStore removes a store and its stock members. KEYS: stores,
+// out, seq, feed. ARGV: retention, origin, advertiser, store ID. Returns 0
+// when there is no such store.
+var scriptDeleteStore = redis.NewScript(feedLua + `
+local id = ARGV[4]
+if redis.call('HDEL', KEYS[1], id) == 0 then return 0 end
+redis.call('ZREMRANGEBYLEX', KEYS[2], '[' .. id .. '\0', '(' .. id .. '\1')
+append_feed(KEYS[3], KEYS[4], ARGV[1], 'op', 'stores', 'origin', ARGV[2], 'adv', ARGV[3], 'ids', id)
+return 1
+`)
+
+// scriptPutStock applies a point-of-sale batch if every row names a store of
+// the advertiser. KEYS: stores, out, seq, feed. ARGV: retention, origin,
+// advertiser, encoded rows for the record, then per row: store ID, product
+// ID, "1" in stock or "0" out. Returns the numbers (from 1) of rows naming
+// unknown stores; nothing is written unless the list is empty.
+var scriptPutStock = redis.NewScript(feedLua + `
+local bad = {}
+for i = 5, #ARGV, 3 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then bad[#bad + 1] = (i - 5) / 3 + 1 end
+end
+if #bad > 0 then return bad end
+for i = 5, #ARGV, 3 do
+  local m = ARGV[i] .. '\0' .. ARGV[i + 1]
+  if ARGV[i + 2] == '1' then
+    redis.call('ZREM', KEYS[2], m)
+  else
+    redis.call('ZADD', KEYS[2], 0, m)
+  end
+end
+append_feed(KEYS[3], KEYS[4], ARGV[1], 'op', 'stock', 'origin', ARGV[2], 'adv', ARGV[3], 'rows', ARGV[4])
+return bad
+`)
+
+// scriptHeadSrc returns a feed's last sequence number and last entry ID in
+// one atomic read. KEYS: seq, feed.
+const scriptHeadSrc = `
+local seq = redis.call('GET', KEYS[1]) or '0'
+local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)
+local id = '0-0'
+if last[1] then id = last[1][1] end
+return {seq, id}
+`
