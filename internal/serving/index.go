@@ -289,7 +289,7 @@ func (ix *Index) putStoresLocked(advertiserID string, stores []campaigns.Store) 
 		adv = make(map[string]*Store, len(stores))
 		ix.stores[advertiserID] = adv
 	}
-	ch := offerChanges{added: make(map[string][]*Store), full: make(map[string]bool)}
+	ch := offerChanges{added: make(map[string][]*Store), full: make(map[string]bool), refresh: make(map[string]bool)}
 	for i := range stores {
 		s := &stores[i]
 		cell, err := geo.Cell(s.Lat, s.Lng, geo.IndexResolution)
@@ -316,6 +316,18 @@ func (ix *Index) putStoresLocked(advertiserID string, stores []campaigns.Store) 
 			ix.storeN++
 		}
 		moved := existed && (old.Lat != st.Lat || old.Lng != st.Lng)
+		if existed && !moved && slices.Equal(old.Products, st.Products) {
+			// Same place, same products: the presence marks stand. A store
+			// that is the same in every way changes nothing at all, so
+			// uploading a list again costs a comparison a store.
+			if old.Name != st.Name || old.Address != st.Address || !old.Hours.Equal(st.Hours) {
+				adv[s.ID] = st
+				for _, p := range st.Products {
+					ch.refresh[p] = true
+				}
+			}
+			continue
+		}
 		for _, p := range st.Products {
 			if moved {
 				ch.full[p] = true
@@ -347,10 +359,12 @@ func (s *Store) hasProduct(p string) bool {
 
 // offerChanges says how an advertiser's offers changed, by product: full
 // means stores left or moved (recompute presence); added lists stores that
-// joined (extend presence).
+// joined (extend presence); refresh means stores changed in place (rebuild
+// the offer, keep its presence).
 type offerChanges struct {
-	added map[string][]*Store
-	full  map[string]bool
+	added   map[string][]*Store
+	full    map[string]bool
+	refresh map[string]bool
 }
 
 func (ix *Index) intern(s string) string {
@@ -365,11 +379,14 @@ func (ix *Index) intern(s string) string {
 // stores, and their presence marks, copying on write so that published
 // snapshots are untouched.
 func (ix *Index) rebuildOffers(advertiserID string, ch offerChanges) {
-	byProduct := make(map[string][]*Store, len(ch.added)+len(ch.full))
+	byProduct := make(map[string][]*Store, len(ch.added)+len(ch.full)+len(ch.refresh))
 	for p := range ch.added {
 		byProduct[p] = nil
 	}
 	for p := range ch.full {
+		byProduct[p] = nil
+	}
+	for p := range ch.refresh {
 		byProduct[p] = nil
 	}
 	if len(byProduct) == 0 {
@@ -384,6 +401,7 @@ func (ix *Index) rebuildOffers(advertiserID string, ch offerChanges) {
 	}
 	offers := slices.Clone(ix.offers)
 	var prev, next [numTiers]map[uint32][]uint64
+	sc := newCoverScratch()
 	for t := range numTiers {
 		prev[t], next[t] = make(map[uint32][]uint64), make(map[uint32][]uint64)
 	}
@@ -404,9 +422,13 @@ func (ix *Index) rebuildOffers(advertiserID string, ch offerChanges) {
 			switch {
 			case o == nil:
 			case ch.full[p]:
-				cells = coverCells(nil, o.stores, t)
-			default:
-				cells = coverCells(slices.Clone(old), ch.added[p], t)
+				cells = coverCells(o.stores, t, sc)
+			case len(ch.added[p]) > 0:
+				added := ch.added[p]
+				slices.SortFunc(added, func(a, b *Store) int { return cmp.Compare(a.Cell, b.Cell) })
+				cells = mergeCells(old, coverCells(added, t, sc))
+			default: // refreshed in place
+				cells = old
 			}
 			if slices.Equal(old, cells) {
 				continue
@@ -426,7 +448,7 @@ func (ix *Index) rebuildOffers(advertiserID string, ch offerChanges) {
 	maxID := uint32(len(ix.offerIDs))
 	for t := range numTiers {
 		if len(next[t]) > 0 {
-			ix.presence[t] = ix.presence[t].update(prev[t], next[t], maxID)
+			ix.presence[t] = ix.presence[t].update(prev[t], next[t], maxID, tiers[t].res)
 		}
 	}
 }
