@@ -125,6 +125,9 @@ func (s *Service) Account(ctx context.Context, p *auth.Principal, id string) (*c
 		return &campaigns.Account{ID: auth.AdminID, Type: campaigns.Admin, Name: "admin"}, nil
 	}
 	a, err := s.store.Account(ctx, id)
+	if campaigns.ErrorCode(err) == campaigns.NotFound {
+		return nil, notFound("account", id) // the same words as for someone else's
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -162,6 +165,9 @@ func (s *Service) RevokeOldKeys(ctx context.Context, p *auth.Principal, id strin
 	a, err := s.Account(ctx, p, id)
 	if err != nil {
 		return err
+	}
+	if a.Type == campaigns.Admin {
+		return campaigns.Errorf(campaigns.Invalid, "the admin key comes from NAVAD_ADMIN_KEY; change it there")
 	}
 	if len(a.KeyHashes) > 1 {
 		if err := s.store.SetAccountKeys(ctx, id, a.KeyHashes[:1]); err != nil {
@@ -271,6 +277,9 @@ func (s *Service) CreateCampaign(ctx context.Context, p *auth.Principal, c campa
 // another tenant's campaign, so that IDs do not leak).
 func (s *Service) Campaign(ctx context.Context, p *auth.Principal, id string) (*campaigns.Campaign, error) {
 	c, err := s.store.Campaign(ctx, id)
+	if campaigns.ErrorCode(err) == campaigns.NotFound {
+		return nil, notFound("campaign", id) // the same words as for someone else's
+	}
 	if err != nil {
 		return nil, err
 	}
