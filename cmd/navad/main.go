@@ -25,6 +25,7 @@ import (
 	"github.com/navad/navad/internal/config"
 	"github.com/navad/navad/internal/demo"
 	"github.com/navad/navad/internal/httpapi"
+	"github.com/navad/navad/internal/pacing"
 	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/boltstore"
@@ -63,6 +64,7 @@ type Main struct {
 	tempDir        string // the demo's data directory, removed on Close
 
 	Store   storage.Catalog
+	Caps    storage.Caps
 	Index   *serving.Index
 	Engine  *serving.Engine
 	Catalog *catalog.Service
@@ -122,9 +124,19 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	m.Store = store
 
+	m.Caps, err = boltstore.NewCaps(store, boltstore.CapsOptions{
+		OnError: func(err error) { m.Logger.Error("caps", "err", err) },
+	})
+	if err != nil {
+		return err
+	}
 	m.Index = serving.NewIndex()
 	loc := cfg.Location()
-	m.Engine, err = serving.NewEngine(m.Index, loc, nil, nil)
+	pacer, err := pacing.New(m.Caps, loc, m.Logger)
+	if err != nil {
+		return err
+	}
+	m.Engine, err = serving.NewEngine(m.Index, loc, nil, pacer)
 	if err != nil {
 		return err
 	}
@@ -211,6 +223,11 @@ func (m *Main) Close() error {
 		case err := <-m.serveErr:
 			errs = append(errs, err)
 		default:
+		}
+	}
+	if m.Caps != nil {
+		if err := m.Caps.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close caps: %w", err))
 		}
 	}
 	if m.Store != nil {

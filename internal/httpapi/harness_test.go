@@ -123,3 +123,5 @@ type adsBody struct {
 		} `json:"route"`
 	} `json:"ads"`
 }
+
+func discardLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
