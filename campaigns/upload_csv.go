@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -33,6 +34,7 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 		}
 		return nil, csvError(1, err)
 	}
+	header = slices.Clone(header) // ReuseRecord: the next Read overwrites it
 	col := make(map[string]int)
 	var p Problems
 	for i, h := range header {
@@ -62,8 +64,11 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 			break
 		}
 		if err != nil {
+			// Field counts are checked below, row by row; anything else is
+			// malformed CSV or a body that could not be read (too large,
+			// cut off), which ends the upload.
 			var pe *csv.ParseError
-			if errors.As(err, &pe) && !errors.Is(pe.Err, csv.ErrFieldCount) {
+			if !errors.As(err, &pe) || !errors.Is(pe.Err, csv.ErrFieldCount) {
 				return nil, csvError(row, err)
 			}
 		}
@@ -103,10 +108,7 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 		up.Stores = append(up.Stores, s)
 		up.Rows = append(up.Rows, row)
 	}
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
-	return up, nil
+	return finish(up, &p)
 }
 
 func contains(list []string, s string) bool {
@@ -121,9 +123,10 @@ func contains(list []string, s string) bool {
 func csvError(row int, err error) error {
 	msg := err.Error()
 	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		msg = pe.Err.Error()
+	if !errors.As(err, &pe) {
+		return readError(err)
 	}
+	msg = pe.Err.Error()
 	return &Error{Code: Invalid, Message: fmt.Sprintf("row %d: malformed CSV: %s", row, msg),
 		Details: []Detail{{Row: row, Message: "malformed CSV: " + msg}}}
 }
