@@ -1,6 +1,8 @@
 // Command navad is the navad ad server: it reads its configuration from
 // flags and NAVAD_* variables, opens the store, loads the serving index and
 // serves the HTTP API until SIGINT or SIGTERM, then shuts down gracefully.
+// `navad import stores …` is a client that uploads a store list to a
+// running server (import.go).
 //
 // This package only wires; everything it builds lives under internal/.
 package main
@@ -39,6 +41,11 @@ func main() {
 }
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "import" { // a client command (import.go)
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return runImport(ctx, args[1:], getenv, stdout, stderr)
+	}
 	m := NewMain(stdout, stderr)
 	if err := m.ParseFlags(args, getenv); err != nil {
 		return err
