@@ -27,9 +27,29 @@ type Service struct {
 	keys  *auth.Keys
 	now   func() time.Time
 
-	// mu orders each storage write with its index update, so that the index
-	// applies writes in the order storage did.
-	mu sync.Mutex
+	// Each storage write and its index update happen under one lock, so
+	// that the index applies writes in the order storage did. Writes that
+	// could conflict share a lock: campaign writes take campaignMu, and an
+	// advertiser's store and stock writes take that advertiser's lock.
+	// Others commute, so a large store upload holds up neither other
+	// advertisers' stock nor campaign changes.
+	campaignMu sync.Mutex
+	advMu      sync.Mutex             // guards advLocks
+	advLocks   map[string]*sync.Mutex // advertiser → its store and stock writes
+}
+
+// lockAdvertiser takes the lock of an advertiser's store and stock writes
+// and returns its unlock.
+func (s *Service) lockAdvertiser(advertiserID string) func() {
+	s.advMu.Lock()
+	l := s.advLocks[advertiserID]
+	if l == nil {
+		l = new(sync.Mutex)
+		s.advLocks[advertiserID] = l
+	}
+	s.advMu.Unlock()
+	l.Lock()
+	return l.Unlock
 }
 
 // New returns a catalog service. now may be nil (the wall clock).
@@ -40,7 +60,7 @@ func New(store storage.Catalog, index *serving.Index, keys *auth.Keys, now func(
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, index: index, keys: keys, now: now}, nil
+	return &Service{store: store, index: index, keys: keys, now: now, advLocks: make(map[string]*sync.Mutex)}, nil
 }
 
 // Load fills the serving index from storage: the start of a server's life.
@@ -257,8 +277,8 @@ func (s *Service) CreateCampaign(ctx context.Context, p *auth.Principal, c campa
 	now := s.now().UTC().Truncate(time.Second)
 	c.CreatedAt, c.UpdatedAt = now, now
 
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.campaignMu.Lock()
+	defer s.campaignMu.Unlock()
 	switch _, err := s.store.Campaign(ctx, c.ID); campaigns.ErrorCode(err) {
 	case campaigns.NotFound:
 	case "":
@@ -389,8 +409,8 @@ func (s *Service) SetCampaignStatus(ctx context.Context, p *auth.Principal, id s
 }
 
 func (s *Service) updateCampaign(ctx context.Context, p *auth.Principal, id string, change func(*campaigns.Campaign) (*campaigns.Campaign, error)) (*campaigns.Campaign, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.campaignMu.Lock()
+	defer s.campaignMu.Unlock()
 	old, err := s.Campaign(ctx, p, id)
 	if err != nil {
 		return nil, err
@@ -413,8 +433,8 @@ func (s *Service) updateCampaign(ctx context.Context, p *auth.Principal, id stri
 
 // DeleteCampaign removes a campaign. NotFound.
 func (s *Service) DeleteCampaign(ctx context.Context, p *auth.Principal, id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	s.campaignMu.Lock()
+	defer s.campaignMu.Unlock()
 	if _, err := s.Campaign(ctx, p, id); err != nil {
 		return err
 	}
@@ -441,8 +461,7 @@ func (s *Service) PutStores(ctx context.Context, p *auth.Principal, advertiserID
 	for i := range stores {
 		stores[i].AdvertiserID = adv
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockAdvertiser(adv)()
 	if err := s.store.PutStores(ctx, adv, stores); err != nil {
 		return "", err
 	}
@@ -476,8 +495,7 @@ func (s *Service) DeleteStore(ctx context.Context, p *auth.Principal, advertiser
 	if err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockAdvertiser(adv)()
 	if err := s.store.DeleteStore(ctx, adv, storeID); err != nil {
 		return err
 	}
@@ -507,8 +525,7 @@ func (s *Service) PutStock(ctx context.Context, p *auth.Principal, advertiserID 
 	if err := probs.Err(); err != nil {
 		return err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.lockAdvertiser(adv)()
 	if err := s.store.PutStock(ctx, adv, rows); err != nil {
 		return err
 	}

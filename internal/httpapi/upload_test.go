@@ -295,18 +295,49 @@ func TestUploadTwiceChangesNothing(t *testing.T) {
 }
 
 // TestUpload100k: a national chain's list of 100,000 stores in one CSV
-// upload is taken and served.
+// upload is taken and served; while it is applied, another advertiser's
+// stock changes still reach decisions within a second.
 func TestUpload100k(t *testing.T) {
 	e := newEnvWith(t, envConfig{maxBodyBytes: 64 << 20})
+	w := e.world()
 	adv, key := e.account(adminKey, map[string]any{"type": "advertiser", "name": "Chain"})
-	_, pubKey := e.account(adminKey, map[string]any{"type": "publisher", "name": "Navi"})
 	stores := storagetest.MakeChainStores(100_000)
-	r := e.must(200, e.do("PUT", "/v1/stores", key, storesCSV(stores), "Content-Type", "text/csv"))
+	body := storesCSV(stores)
+	uploaded := make(chan response)
+	go func() { uploaded <- e.do("PUT", "/v1/stores", key, body, "Content-Type", "text/csv") }()
+
+	targetIs := func(id string) func(adsBody) bool {
+		return func(b adsBody) bool {
+			for _, ad := range b.Ads {
+				if ad.CampaignID == w.campB {
+					return ad.Store.ID == id
+				}
+			}
+			return false
+		}
+	}
+	var r response
+	changes := 0
+	for out := true; ; out = !out {
+		want := map[bool]string{true: "shinjuku-2", false: "shinjuku-1"}[out]
+		e.until(t, fmt.Sprintf("stock change %d during the upload", changes+1), w.publisherKey, func() {
+			e.must(200, e.do("PUT", "/v1/inventory", w.advBKey, []map[string]any{{"store_id": "shinjuku-1", "product_id": "beer-350", "in_stock": !out}}))
+		}, targetIs(want))
+		changes++
+		select {
+		case r = <-uploaded:
+		default:
+			continue
+		}
+		break
+	}
+	t.Logf("%d stock changes while the upload was applied", changes)
+	e.must(200, r)
 	if n := int(r.json(t)["stores"].(float64)); n != 100_000 {
 		t.Fatalf("stores %d", n)
 	}
-	if n := e.index.Snapshot().Stores(); n != 100_000 {
-		t.Fatalf("%d stores served", n)
+	if n := e.index.Snapshot().Stores(); n != 100_000+4 {
+		t.Fatalf("%d stores served, want 100,004", n)
 	}
 	n := 0
 	must(t, e.store.Stores(t.Context(), adv, func(*campaigns.Store) bool { n++; return true }))
@@ -316,10 +347,11 @@ func TestUpload100k(t *testing.T) {
 	c := beerCampaign(adv)
 	c["product_id"] = stores[99_999].Products[0]
 	e.must(201, e.do("POST", "/v1/campaigns", key, c))
-	v := shinjuku("居酒屋")
+	v := shinjuku("焼き鳥")
 	v.Set("lat", fmt.Sprint(stores[99_999].Lat))
 	v.Set("lng", fmt.Sprint(stores[99_999].Lng))
-	if ads := e.decide(pubKey, v).Ads; len(ads) != 1 || ads[0].Store.ID != stores[99_999].ID {
+	v.Set("q", "居酒屋")
+	if ads := e.decide(w.publisherKey, v).Ads; len(ads) == 0 || ads[0].Store.ID != stores[99_999].ID {
 		t.Fatalf("at the last store: %+v", ads)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/navad/navad/campaigns"
 )
@@ -30,13 +31,36 @@ func TestIncrementalIndexMatchesRebuild(t *testing.T) {
 		s.Products = slices.Compact(s.Products)
 		return s
 	}
+	outOfStock := map[campaigns.StockKey]bool{}
 	ix := NewIndex()
 	for step := range 40 {
 		adv := advs[r.IntN(len(advs))]
 		have := slices.Sorted(maps.Keys(truth[adv]))
+		if step%3 == 2 && len(have) > 0 { // stock flips, before the step's write
+			var rows []campaigns.StockUpdate
+			for range 1 + r.IntN(40) {
+				s := truth[adv][have[r.IntN(len(have))]]
+				in := r.IntN(2) == 0
+				rows = append(rows, campaigns.StockUpdate{StoreID: s.ID, ProductID: s.Products[r.IntN(len(s.Products))], InStock: &in})
+			}
+			ix.SetStock(adv, rows)
+			for _, row := range rows {
+				k := campaigns.StockKey{AdvertiserID: adv, StoreID: row.StoreID, ProductID: row.ProductID}
+				if *row.InStock {
+					delete(outOfStock, k)
+				} else {
+					outOfStock[k] = true
+				}
+			}
+		}
 		if step%5 == 4 && len(have) > 0 {
 			id := have[r.IntN(len(have))]
 			ix.DeleteStore(adv, id)
+			for k := range outOfStock { // a deleted store's stock goes with it
+				if k.AdvertiserID == adv && k.StoreID == id {
+					delete(outOfStock, k)
+				}
+			}
 			delete(truth[adv], id)
 		} else {
 			var batch []campaigns.Store
@@ -63,10 +87,15 @@ func TestIncrementalIndexMatchesRebuild(t *testing.T) {
 			}
 		}
 		ref := NewIndex()
+		var cs []*campaigns.Store
 		for _, a := range advs {
-			if err := ref.PutStores(a, slices.Collect(maps.Values(truth[a]))); err != nil {
-				t.Fatal(err)
+			for _, s := range truth[a] {
+				s.AdvertiserID = a
+				cs = append(cs, &s)
 			}
+		}
+		if err := ref.Load(nil, cs, slices.Collect(maps.Keys(outOfStock))); err != nil {
+			t.Fatal(err)
 		}
 		if got, want := describeIndex(ix), describeIndex(ref); got != want {
 			t.Fatalf("step %d: incremental index differs from a rebuild:\n got %.2000s\nwant %.2000s", step, got, want)
@@ -88,8 +117,12 @@ func describeIndex(ix *Index) string {
 			continue
 		}
 		var ids []string
-		for _, s := range o.stores {
-			ids = append(ids, fmt.Sprintf("%s@%v,%v:%s", s.ID, s.Lat, s.Lng, s.Name))
+		for i, s := range o.stores {
+			mark := ""
+			if o.isOut(i) {
+				mark = " (out)"
+			}
+			ids = append(ids, fmt.Sprintf("%s@%v,%v:%s%s", s.ID, s.Lat, s.Lng, s.Name, mark))
 		}
 		lines = append(lines, fmt.Sprintf("offer %v: %v", o.key, ids))
 	}
@@ -107,4 +140,78 @@ func describeIndex(ix *Index) string {
 	}
 	slices.Sort(lines)
 	return fmt.Sprint(len(lines), " lines: ", lines)
+}
+
+// TestStockAndCampaignsDoNotWaitForStoreWriters: while a store writer
+// rebuilds offers (held inside its rebuild here), stock and campaign writes
+// and decisions complete, and the rebuild, once installed, keeps the stock
+// changes made meanwhile.
+func TestStockAndCampaignsDoNotWaitForStoreWriters(t *testing.T) {
+	ix := NewIndex()
+	stores := []campaigns.Store{
+		{ID: "near", Name: "near", Lat: 35.6901, Lng: 139.7000, Products: []string{"beer"}},
+		{ID: "far", Name: "far", Lat: 35.6950, Lng: 139.7000, Products: []string{"beer"}},
+	}
+	if err := ix.PutStores("adv", stores); err != nil {
+		t.Fatal(err)
+	}
+	ix.PutCampaign(campaign("c", "adv", "beer", 1000, "居酒屋"))
+	e := newEngine(t, ix, nil)
+	target := func() string {
+		ads := decide(t, e, Request{Lat: 35.6900, Lng: 139.7000, Query: "居酒屋"})
+		if len(ads) == 0 {
+			return ""
+		}
+		return ads[0].Store.ID
+	}
+
+	inRebuild, release := make(chan struct{}), make(chan struct{})
+	ix.rebuildHook = func() {
+		close(inRebuild)
+		<-release
+	}
+	done := make(chan error)
+	go func() { // a new store of another product, and "near" renamed
+		done <- ix.PutStores("adv", []campaigns.Store{
+			{ID: "near", Name: "near, renamed", Lat: 35.6901, Lng: 139.7000, Products: []string{"beer"}},
+			{ID: "new", Name: "new", Lat: 35.6902, Lng: 139.7000, Products: []string{"wine"}},
+		})
+	}()
+	<-inRebuild
+	out, in := false, true
+	waitFor(t, "stock write during a rebuild", func() {
+		ix.SetStock("adv", []campaigns.StockUpdate{{StoreID: "near", ProductID: "beer", InStock: &out}})
+	})
+	if got := target(); got != "far" {
+		t.Fatalf("during the rebuild: target %q, want far (near is out of stock)", got)
+	}
+	waitFor(t, "campaign write during a rebuild", func() { ix.PutCampaign(campaign("c2", "adv", "beer", 1000, "焼き鳥")) })
+	if n := ix.Snapshot().Campaigns(); n != 2 {
+		t.Fatalf("%d campaigns during the rebuild, want 2", n)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ix.rebuildHook = nil
+	if got := target(); got != "far" {
+		t.Fatalf("after the rebuild: target %q, want far: the stock change made during it was lost", got)
+	}
+	ix.SetStock("adv", []campaigns.StockUpdate{{StoreID: "near", ProductID: "beer", InStock: &in}})
+	if got := target(); got != "near" {
+		t.Fatalf("back in stock: target %q, want near", got)
+	}
+}
+
+// waitFor runs f and fails the test if it has not returned within a
+// minute: a guard against a deadlock, not a timing assertion.
+func waitFor(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { f(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("%s blocked behind the store writer", what)
+	}
 }
