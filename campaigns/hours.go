@@ -31,6 +31,11 @@ type Week struct {
 
 type span struct{ from, to int32 }
 
+// Equal reports whether w and v are the same schedule.
+func (w Week) Equal(v Week) bool {
+	return (w.spans == nil) == (v.spans == nil) && slices.Equal(w.spans, v.spans)
+}
+
 // Always reports whether the schedule has no restriction.
 func (w Week) Always() bool { return w.spans == nil }
 

@@ -3,18 +3,28 @@ package campaigns
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
+	"time"
 )
 
 // JSONError turns an encoding/json decoding error into an Invalid *Error
 // that names the offending field in the caller's terms, without echoing Go
 // type names.
+//
+// An error that came from reading the body rather than from its content
+// (the body was cut off, or is larger than its limit) is returned as an
+// Invalid *Error that wraps it, so that the HTTP layer can still tell a
+// body over its limit (413) by the error underneath.
 func JSONError(err error) error {
 	var (
 		syntax *json.SyntaxError
 		typ    *json.UnmarshalTypeError
 	)
+	if isReadError(err) {
+		return readError(err)
+	}
 	switch {
 	case errors.Is(err, io.EOF):
 		return Errorf(Invalid, "the body is empty; a JSON document is required")
@@ -53,4 +63,26 @@ func jsonKind(goKind string) string {
 		return "an object"
 	}
 	return "a number"
+}
+
+// isReadError reports whether err came from the reader under a JSON decoder
+// rather than from the JSON: encoding/json passes those through unchanged.
+func isReadError(err error) bool {
+	var (
+		syntax *json.SyntaxError
+		typ    *json.UnmarshalTypeError
+		tm     *time.ParseError
+	)
+	switch {
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF),
+		errors.As(err, &syntax), errors.As(err, &typ), errors.As(err, &tm):
+		return false
+	}
+	return !strings.HasPrefix(err.Error(), "json: ")
+}
+
+// readError is an Invalid *Error for a body that could not be read, wrapping
+// the reader's error.
+func readError(err error) error {
+	return fmt.Errorf("%w: %w", Errorf(Invalid, "the body could not be read"), err)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 )
 
 // UploadFormat is the encoding of a bulk store list.
@@ -75,10 +76,7 @@ func readStoresJSON(r io.Reader, maxRows int) (*Upload, error) {
 	if dec.More() {
 		return nil, Errorf(Invalid, "unexpected data after the JSON array")
 	}
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
-	return up, nil
+	return finish(up, &p)
 }
 
 func expectDelim(dec *json.Decoder, want json.Delim) error {
@@ -101,7 +99,26 @@ func isUnknownField(err error) bool {
 }
 
 func rowSyntaxError(row int, err error) error {
-	e := JSONError(err).(*Error)
+	je := JSONError(err)
+	e, ok := je.(*Error)
+	if !ok {
+		return je // the body could not be read: no row's fault
+	}
 	return &Error{Code: Invalid, Message: fmt.Sprintf("row %d: %s", row, e.Message),
 		Details: []Detail{{Row: row, Message: e.Message}}}
+}
+
+// finish returns up, or, when rows could not be read (p), an error that lists
+// them together with the problems of the rows that could, in row order: one
+// answer names every bad row of the file.
+func finish(up *Upload, p *Problems) (*Upload, error) {
+	if p.Len() == 0 {
+		return up, nil
+	}
+	var e *Error
+	if errors.As(CheckStores(up.Stores, up.Rows), &e) {
+		p.details = append(p.details, e.Details...)
+		slices.SortStableFunc(p.details, func(a, b Detail) int { return a.Row - b.Row })
+	}
+	return nil, p.Err()
 }

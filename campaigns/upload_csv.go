@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -31,11 +32,9 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, Errorf(Invalid, "the CSV is empty; the first row must be the header %s", strings.Join(csvColumns, ","))
 		}
-		if !isParseError(err) {
-			return nil, err // the reader failed: not the CSV's fault
-		}
 		return nil, csvError(1, err)
 	}
+	header = slices.Clone(header) // ReuseRecord: the next Read overwrites it
 	col := make(map[string]int)
 	var p Problems
 	for i, h := range header {
@@ -65,13 +64,10 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 			break
 		}
 		if err != nil {
-			if !isParseError(err) {
-				// The reader failed (a size limit, a dropped connection);
-				// csv.Reader would repeat the error on every later call.
-				return nil, err
-			}
+			// Field counts are checked below, row by row; any other parse
+			// error is malformed CSV, which ends the upload.
 			var pe *csv.ParseError
-			if errors.As(err, &pe) && !errors.Is(pe.Err, csv.ErrFieldCount) {
+			if !errors.As(err, &pe) || !errors.Is(pe.Err, csv.ErrFieldCount) {
 				return nil, csvError(row, err)
 			}
 		}
@@ -111,10 +107,7 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 		up.Stores = append(up.Stores, s)
 		up.Rows = append(up.Rows, row)
 	}
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
-	return up, nil
+	return finish(up, &p)
 }
 
 func contains(list []string, s string) bool {
@@ -126,17 +119,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-func isParseError(err error) bool {
-	var pe *csv.ParseError
-	return errors.As(err, &pe)
-}
-
 func csvError(row int, err error) error {
 	msg := err.Error()
 	var pe *csv.ParseError
-	if errors.As(err, &pe) {
-		msg = pe.Err.Error()
+	if !errors.As(err, &pe) {
+		return readError(err)
 	}
+	msg = pe.Err.Error()
 	return &Error{Code: Invalid, Message: fmt.Sprintf("row %d: malformed CSV: %s", row, msg),
 		Details: []Detail{{Row: row, Message: "malformed CSV: " + msg}}}
 }

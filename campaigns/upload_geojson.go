@@ -15,8 +15,8 @@ type geoFeature struct {
 	Type     string          `json:"type"`
 	ID       json.RawMessage `json:"id"`
 	Geometry *struct {
-		Type        string    `json:"type"`
-		Coordinates []float64 `json:"coordinates"`
+		Type        string          `json:"type"`
+		Coordinates json.RawMessage `json:"coordinates"` // read once the type is known to be Point
 	} `json:"geometry"`
 	Properties map[string]json.RawMessage `json:"properties"`
 }
@@ -41,13 +41,18 @@ func readStoresGeoJSON(r io.Reader, maxRows int) (*Upload, error) {
 		switch key {
 		case "type":
 			var t string
-			if err := dec.Decode(&t); err != nil || t != "FeatureCollection" {
+			if err := dec.Decode(&t); err != nil && isReadError(err) {
+				return nil, readError(err)
+			} else if err != nil || t != "FeatureCollection" {
 				return nil, Errorf(Invalid, `the GeoJSON must be a "FeatureCollection"`)
 			}
 			sawType = true
 		case "features":
 			sawFeatures = true
 			if err := expectDelim(dec, '['); err != nil {
+				if _, ok := err.(*Error); !ok {
+					return nil, err // the body could not be read
+				}
 				return nil, Errorf(Invalid, "features must be an array")
 			}
 			for row := 1; dec.More(); row++ {
@@ -82,10 +87,7 @@ func readStoresGeoJSON(r io.Reader, maxRows int) (*Upload, error) {
 	if !sawType || !sawFeatures {
 		return nil, Errorf(Invalid, `the GeoJSON must be a "FeatureCollection" with "features"`)
 	}
-	if err := p.Err(); err != nil {
-		return nil, err
-	}
-	return up, nil
+	return finish(up, &p)
 }
 
 func featureStore(raw json.RawMessage) (Store, string) {
@@ -98,13 +100,14 @@ func featureStore(raw json.RawMessage) (Store, string) {
 		bad = append(bad, `type must be "Feature"`)
 	}
 	var s Store
+	var coords []float64
 	switch {
 	case f.Geometry == nil || f.Geometry.Type != "Point":
 		bad = append(bad, "geometry must be a Point")
-	case len(f.Geometry.Coordinates) < 2 || len(f.Geometry.Coordinates) > 3:
+	case json.Unmarshal(f.Geometry.Coordinates, &coords) != nil || len(coords) < 2 || len(coords) > 3:
 		bad = append(bad, "coordinates must be [lng, lat]")
 	default:
-		s.Lng, s.Lat = f.Geometry.Coordinates[0], f.Geometry.Coordinates[1]
+		s.Lng, s.Lat = coords[0], coords[1]
 		if math.IsInf(s.Lat, 0) || math.IsInf(s.Lng, 0) {
 			bad = append(bad, "coordinates must be finite")
 		}

@@ -1,6 +1,8 @@
 // Command navad is the navad ad server: it reads its configuration from
 // flags and NAVAD_* variables, opens the store, loads the serving index and
 // serves the HTTP API until SIGINT or SIGTERM, then shuts down gracefully.
+// `navad import stores …` is a client that uploads a store list to a
+// running server (import.go).
 //
 // This package only wires; everything it builds lives under internal/.
 package main
@@ -27,6 +29,7 @@ import (
 	"github.com/navad/navad/internal/demo"
 	"github.com/navad/navad/internal/httpapi"
 	"github.com/navad/navad/internal/metrics"
+	"github.com/navad/navad/internal/pacing"
 	"github.com/navad/navad/internal/replica"
 	"github.com/navad/navad/internal/reports"
 	"github.com/navad/navad/internal/serving"
@@ -44,6 +47,11 @@ func main() {
 }
 
 func run(args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "import" { // a client command (import.go)
+		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+		defer stop()
+		return runImport(ctx, args[1:], getenv, stdout, stderr)
+	}
 	m := NewMain(stdout, stderr)
 	if err := m.ParseFlags(args, getenv); err != nil {
 		return err
@@ -71,6 +79,7 @@ type Main struct {
 	Metrics *metrics.Metrics
 	Store   storage.Catalog   // the backend, measured
 	Replica *replica.Follower // set when the store is Redis
+	Caps    storage.Caps      // frequency and delivery caps; nil when the store keeps none
 	Index   *serving.Index
 	Engine  *serving.Engine
 	Catalog *catalog.Service
@@ -141,7 +150,21 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Index = serving.NewIndex()
 	m.Metrics.WatchIndex(m.Index)
 	loc := cfg.Location()
-	m.Engine, err = serving.NewEngine(m.Index, loc, nil, nil)
+	var pacer serving.Pacer
+	if bs, ok := backend.(*boltstore.Store); ok {
+		m.Caps, err = boltstore.NewCaps(bs, boltstore.CapsOptions{
+			OnError: func(err error) { m.Logger.Error("caps", "err", err) },
+		})
+		if err != nil {
+			return err
+		}
+		if pacer, err = pacing.New(m.Caps, loc, m.Logger); err != nil {
+			return err
+		}
+	} else {
+		m.Logger.Warn("this store keeps no caps: frequency and delivery caps are not enforced")
+	}
+	m.Engine, err = serving.NewEngine(m.Index, loc, nil, pacer)
 	if err != nil {
 		return err
 	}
@@ -267,6 +290,11 @@ func (m *Main) Close() error {
 	if m.Tracking != nil { // after the last request: flushes served counts
 		if err := m.Tracking.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close tracking: %w", err))
+		}
+	}
+	if m.Caps != nil {
+		if err := m.Caps.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close caps: %w", err))
 		}
 	}
 	if m.Replica != nil {

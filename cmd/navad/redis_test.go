@@ -199,7 +199,7 @@ func raw(method, u, key string, body any) (int, []byte, error) {
 // /readyz says degraded and then ready, every acknowledged write is kept,
 // and both replicas end up serving exactly what Redis holds.
 func TestRedisOutage(t *testing.T) {
-	srv := redistest.Start(t)
+	srv := redistest.StartDurable(t) // the crash must lose nothing acknowledged
 	ma, a := startReplica(t, srv.URL())
 	mb, b := startReplica(t, srv.URL())
 	w := seedWorld(a)

@@ -27,25 +27,45 @@ type Service struct {
 	keys  *auth.Keys
 	now   func() time.Time
 
-	// locks order each storage write with its index update, per advertiser,
-	// so that the index applies an advertiser's writes in the order storage
-	// did, while different advertisers' writes (and bbolt's batching of
-	// them) proceed side by side.
-	locks sync.Map // advertiser ID → *sync.Mutex
-	// applying is held shared by every local write and exclusively by
+	// Each storage write and its index update happen under one lock, so
+	// that the index applies writes in the order storage did. Writes that
+	// could conflict share a lock: campaign writes take campaignMu, and an
+	// advertiser's store and stock writes take that advertiser's lock.
+	// Others commute, so a large store upload holds up neither other
+	// advertisers' stock nor campaign changes.
+	campaignMu sync.Mutex
+	advMu      sync.Mutex             // guards advLocks
+	advLocks   map[string]*sync.Mutex // advertiser → its store and stock writes
+	// applying is held shared by every write above and exclusively by
 	// Apply, so that a change read back from a shared store never overtakes
 	// a local write between its storage write and its index update.
 	applying sync.RWMutex
 }
 
-// lock serializes writes to one advertiser's objects; it returns the unlock.
-func (s *Service) lock(advertiserID string) func() {
-	m, _ := s.locks.LoadOrStore(advertiserID, new(sync.Mutex))
-	mu := m.(*sync.Mutex)
+// lockAdvertiser takes the lock of an advertiser's store and stock writes
+// and returns its unlock.
+func (s *Service) lockAdvertiser(advertiserID string) func() {
+	s.advMu.Lock()
+	l := s.advLocks[advertiserID]
+	if l == nil {
+		l = new(sync.Mutex)
+		s.advLocks[advertiserID] = l
+	}
+	s.advMu.Unlock()
 	s.applying.RLock()
-	mu.Lock()
+	l.Lock()
 	return func() {
-		mu.Unlock()
+		l.Unlock()
+		s.applying.RUnlock()
+	}
+}
+
+// lockCampaigns takes the lock of campaign writes and returns its unlock.
+func (s *Service) lockCampaigns() func() {
+	s.applying.RLock()
+	s.campaignMu.Lock()
+	return func() {
+		s.campaignMu.Unlock()
 		s.applying.RUnlock()
 	}
 }
@@ -58,7 +78,7 @@ func New(store storage.Catalog, index *serving.Index, keys *auth.Keys, now func(
 	if now == nil {
 		now = time.Now
 	}
-	return &Service{store: store, index: index, keys: keys, now: now}, nil
+	return &Service{store: store, index: index, keys: keys, now: now, advLocks: make(map[string]*sync.Mutex)}, nil
 }
 
 // Load fills the serving index from storage: the start of a server's life.
@@ -154,6 +174,9 @@ func (s *Service) Account(ctx context.Context, p *auth.Principal, id string) (*c
 		return &campaigns.Account{ID: auth.AdminID, Type: campaigns.Admin, Name: "admin"}, nil
 	}
 	a, err := s.store.Account(ctx, id)
+	if campaigns.ErrorCode(err) == campaigns.NotFound {
+		return nil, notFound("account", id) // the same words as for someone else's
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -191,6 +214,9 @@ func (s *Service) RevokeOldKeys(ctx context.Context, p *auth.Principal, id strin
 	a, err := s.Account(ctx, p, id)
 	if err != nil {
 		return err
+	}
+	if a.Type == campaigns.Admin {
+		return campaigns.Errorf(campaigns.Invalid, "the admin key comes from NAVAD_ADMIN_KEY; change it there")
 	}
 	if len(a.KeyHashes) > 1 {
 		if err := s.store.SetAccountKeys(ctx, id, a.KeyHashes[:1]); err != nil {
@@ -280,7 +306,7 @@ func (s *Service) CreateCampaign(ctx context.Context, p *auth.Principal, c campa
 	now := s.now().UTC().Truncate(time.Second)
 	c.CreatedAt, c.UpdatedAt = now, now
 
-	defer s.lock(adv)()
+	defer s.lockCampaigns()()
 	switch _, err := s.store.Campaign(ctx, c.ID); campaigns.ErrorCode(err) {
 	case campaigns.NotFound:
 	case "":
@@ -299,6 +325,9 @@ func (s *Service) CreateCampaign(ctx context.Context, p *auth.Principal, c campa
 // another tenant's campaign, so that IDs do not leak).
 func (s *Service) Campaign(ctx context.Context, p *auth.Principal, id string) (*campaigns.Campaign, error) {
 	c, err := s.store.Campaign(ctx, id)
+	if campaigns.ErrorCode(err) == campaigns.NotFound {
+		return nil, notFound("campaign", id) // the same words as for someone else's
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -408,12 +437,7 @@ func (s *Service) SetCampaignStatus(ctx context.Context, p *auth.Principal, id s
 }
 
 func (s *Service) updateCampaign(ctx context.Context, p *auth.Principal, id string, change func(*campaigns.Campaign) (*campaigns.Campaign, error)) (*campaigns.Campaign, error) {
-	first, err := s.Campaign(ctx, p, id)
-	if err != nil {
-		return nil, err
-	}
-	defer s.lock(first.AdvertiserID)()
-	// Read again under the lock: the change applies to the latest version.
+	defer s.lockCampaigns()()
 	old, err := s.Campaign(ctx, p, id)
 	if err != nil {
 		return nil, err
@@ -436,11 +460,10 @@ func (s *Service) updateCampaign(ctx context.Context, p *auth.Principal, id stri
 
 // DeleteCampaign removes a campaign. NotFound.
 func (s *Service) DeleteCampaign(ctx context.Context, p *auth.Principal, id string) error {
-	c, err := s.Campaign(ctx, p, id)
-	if err != nil {
+	defer s.lockCampaigns()()
+	if _, err := s.Campaign(ctx, p, id); err != nil {
 		return err
 	}
-	defer s.lock(c.AdvertiserID)()
 	if err := s.store.DeleteCampaign(ctx, id); err != nil {
 		return err
 	}
@@ -464,7 +487,7 @@ func (s *Service) PutStores(ctx context.Context, p *auth.Principal, advertiserID
 	for i := range stores {
 		stores[i].AdvertiserID = adv
 	}
-	defer s.lock(adv)()
+	defer s.lockAdvertiser(adv)()
 	if err := s.store.PutStores(ctx, adv, stores); err != nil {
 		return "", err
 	}
@@ -498,7 +521,7 @@ func (s *Service) DeleteStore(ctx context.Context, p *auth.Principal, advertiser
 	if err != nil {
 		return err
 	}
-	defer s.lock(adv)()
+	defer s.lockAdvertiser(adv)()
 	if err := s.store.DeleteStore(ctx, adv, storeID); err != nil {
 		return err
 	}
@@ -528,7 +551,7 @@ func (s *Service) PutStock(ctx context.Context, p *auth.Principal, advertiserID 
 	if err := probs.Err(); err != nil {
 		return err
 	}
-	defer s.lock(adv)()
+	defer s.lockAdvertiser(adv)()
 	if err := s.store.PutStock(ctx, adv, rows); err != nil {
 		return err
 	}

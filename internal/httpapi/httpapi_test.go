@@ -42,13 +42,13 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	return newEnvWith(t, store, httpapi.Options{}, nil)
+	return newEnvOpts(t, store, httpapi.Options{}, nil)
 }
 
-// newEnvWith builds the edge over store, measured through an instrumented
+// newEnvOpts builds the edge over store, measured through an instrumented
 // catalog; zero fields of opt take the test defaults, and a nil logger
 // discards.
-func newEnvWith(t *testing.T, store *boltstore.Store, opt httpapi.Options, logger *slog.Logger) *env {
+func newEnvOpts(t *testing.T, store *boltstore.Store, opt httpapi.Options, logger *slog.Logger) *env {
 	t.Helper()
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -16,7 +16,7 @@ func TestConfiguredLimits(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	e := newEnvWith(t, store, httpapi.Options{
+	e := newEnvOpts(t, store, httpapi.Options{
 		MaxAds: 1, MaxUploadRows: 2, MaxStockRows: 2, MaxJSONBodyBytes: 2048, MaxBodyBytes: 4096,
 	}, nil)
 	w := e.world()

@@ -42,7 +42,7 @@ func TestAccessLogHoldsNoFixOrKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	e := newEnvWith(t, store, httpapi.Options{}, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	e := newEnvOpts(t, store, httpapi.Options{}, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	w := e.world()
 
 	// Fixes and keys everywhere a client might put them.

@@ -18,7 +18,7 @@ func TestRateLimitPerAccount(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = store.Close() })
 	// A bucket of 3 that refills once in 1,000 s: no refill within a test.
-	e := newEnvWith(t, store, httpapi.Options{RatePublisher: 0.001, RateManagement: 0.001, RateBurst: 3}, nil)
+	e := newEnvOpts(t, store, httpapi.Options{RatePublisher: 0.001, RateManagement: 0.001, RateBurst: 3}, nil)
 	_, pub1 := e.account(adminKey, map[string]any{"type": "publisher", "name": "Navi 1"})
 	_, pub2 := e.account(adminKey, map[string]any{"type": "publisher", "name": "Navi 2"})
 	adv, advKey := e.account(adminKey, map[string]any{"type": "advertiser", "name": "Brewer"})

@@ -35,6 +35,7 @@ type Server struct {
 	dir     string
 	port    int
 	cluster bool
+	fsync   string // appendfsync: everysec or always
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -47,7 +48,17 @@ type Server struct {
 // it answers PING. It fails the test when redis-server is not installed.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	return start(t, false)
+	return start(t, false, "everysec")
+}
+
+// StartDurable runs a redis-server like Start but with appendfsync always:
+// Redis fsyncs before it answers, so a SIGKILL of the server (Kill) can lose
+// nothing it acknowledged. With everysec Redis may postpone even the write
+// to the file while a slow fsync runs (and still answer), so a test that
+// kills Redis and then counts acknowledged writes needs this.
+func StartDurable(t testing.TB) *Server {
+	t.Helper()
+	return start(t, false, "always")
 }
 
 // StartCluster runs a redis-server in cluster mode that owns all 16,384 hash
@@ -56,7 +67,7 @@ func Start(t testing.TB) *Server {
 // keeps every atomic operation in one slot.
 func StartCluster(t testing.TB) *Server {
 	t.Helper()
-	s := start(t, true)
+	s := start(t, true, "everysec")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	c := redis.NewClient(&redis.Options{Addr: s.Addr()})
@@ -76,14 +87,14 @@ func StartCluster(t testing.TB) *Server {
 	}
 }
 
-func start(t testing.TB, cluster bool) *Server {
+func start(t testing.TB, cluster bool, fsync string) *Server {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		t.Fatalf("redistest: redis-server is not installed (%v); run `make deps` "+
 			"(or .ci/deps), which installs Debian's redis-server", err)
 	}
-	s := &Server{t: t, bin: bin, dir: t.TempDir(), cluster: cluster}
+	s := &Server{t: t, bin: bin, dir: t.TempDir(), cluster: cluster, fsync: fsync}
 	t.Cleanup(s.Kill)
 	// A free port can be taken between choosing and binding it; try again.
 	for attempt := 0; ; attempt++ {
@@ -115,7 +126,7 @@ func (s *Server) launch() error {
 		"--bind", "127.0.0.1",
 		"--dir", s.dir,
 		"--appendonly", "yes",
-		"--appendfsync", "everysec",
+		"--appendfsync", s.fsync,
 		"--save", "",
 		"--daemonize", "no",
 		"--logfile", "",

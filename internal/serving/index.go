@@ -83,32 +83,46 @@ func (s *Snapshot) Offers() int {
 	return n
 }
 
-// Index is the serving index. Its methods are safe for concurrent use;
-// writes are serialized among themselves and never block Snapshot.
+// Index is the serving index. Its methods are safe for concurrent use, and
+// none of them blocks Snapshot.
+//
+// Store writers (PutStores, DeleteStore, Load) are serialized by storesMu
+// and do their long work, rebuilding offers and presence marks, without mu:
+// they hold mu only to record the stores and to install what they built.
+// Stock and campaign writes take only mu, so they never wait for a large
+// upload to be indexed.
 type Index struct {
 	cur atomic.Pointer[Snapshot]
 
-	mu        sync.Mutex // serializes writers; guards the fields below
+	storesMu sync.Mutex // serializes store writers; guards cells and interned
+	// cells[t][id] are the tier-t presence cells of offer id, kept so an
+	// offer's marks can be removed when its stores change.
+	cells    [numTiers]map[uint32][]uint64
+	interned map[string]string
+
+	// mu guards the fields below. stores, storeN, offers and presence are
+	// written only by store writers, holding both locks, so a store writer
+	// may read them holding storesMu alone.
+	mu        sync.Mutex
 	campaigns map[string]*Campaign
-	slotOf    map[string]uint32 // campaign ID → slot, kept after deletion
-	bySlot    []*Campaign       // nil where deleted
-	kwBase    *campaigns.KeywordIndex
+	slotOf    map[string]uint32            // campaign ID → slot, kept after deletion
+	bySlot    []*Campaign                  // nil where deleted
+	kwBase    *campaigns.KeywordIndex      // see Snapshot
 	delta     map[uint32]struct{}          // slots changed since kwBase was built
 	stores    map[string]map[string]*Store // advertiser → store ID → store
 	storeN    int
 	offerIDs  map[offerKey]uint32
 	offers    []*offer
-	// cells[t][id] are the tier-t presence cells of offer id, kept so an
-	// offer's marks can be removed when its stores change.
-	cells    [numTiers]map[uint32][]uint64
-	presence [numTiers]presence
-	out      map[campaigns.StockKey]struct{}
-	interned map[string]string
-	// pending, while not nil, collects presence changes to apply in one
-	// update: a presence update copies every shard it touches, so one per
-	// advertiser would make loading a national catalogue quadratic.
-	pending *presenceEdits
+	presence  [numTiers]presence
+	out       map[string]map[stockKey]struct{} // advertiser → (store, product) out of stock
+
+	// rebuildHook, when set (by tests), runs while a store writer rebuilds
+	// without mu.
+	rebuildHook func()
 }
+
+// stockKey names a product at a store of an advertiser known from context.
+type stockKey struct{ store, product string }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
@@ -118,7 +132,7 @@ func NewIndex() *Index {
 		delta:     make(map[uint32]struct{}),
 		stores:    make(map[string]map[string]*Store),
 		offerIDs:  make(map[offerKey]uint32),
-		out:       make(map[campaigns.StockKey]struct{}),
+		out:       make(map[string]map[stockKey]struct{}),
 		interned:  make(map[string]string),
 	}
 	for t := range numTiers {
@@ -135,29 +149,48 @@ func (ix *Index) Snapshot() *Snapshot { return ix.cur.Load() }
 // Load replaces the whole index at once with the given catalog: the way to
 // start from storage, cheaper than one write at a time.
 func (ix *Index) Load(cs []*campaigns.Campaign, stores []*campaigns.Store, outOfStock []campaigns.StockKey) error {
+	ix.storesMu.Lock()
+	defer ix.storesMu.Unlock()
 	ix.mu.Lock()
-	defer ix.mu.Unlock()
 	for _, k := range outOfStock {
-		ix.out[k] = struct{}{}
+		ix.outOf(k.AdvertiserID)[stockKey{k.StoreID, k.ProductID}] = struct{}{}
 	}
+	ix.mu.Unlock()
 	byAdv := make(map[string][]campaigns.Store)
 	for _, s := range stores {
 		byAdv[s.AdvertiserID] = append(byAdv[s.AdvertiserID], *s)
 	}
-	ix.pending = newPresenceEdits()
+	// One presence update for every advertiser: an update copies each
+	// shard it touches, so one per advertiser would make loading a national
+	// catalogue quadratic.
+	var rs []*offerRebuild
 	for adv, ss := range byAdv {
-		if err := ix.putStoresLocked(adv, ss); err != nil {
-			ix.flushPresence()
+		r, err := ix.planStores(adv, ss)
+		if err != nil {
 			return err
 		}
+		rs = append(rs, r)
 	}
-	ix.flushPresence()
+	ix.rebuild(rs...)
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
 	for _, c := range cs {
 		ix.putCampaignLocked(c)
 	}
 	ix.kwBase = nil // one base over everything loaded
 	ix.publishCampaigns()
 	return nil
+}
+
+// outOf returns the out-of-stock set of an advertiser, creating it. Callers
+// hold mu.
+func (ix *Index) outOf(advertiserID string) map[stockKey]struct{} {
+	m := ix.out[advertiserID]
+	if m == nil {
+		m = make(map[stockKey]struct{})
+		ix.out[advertiserID] = m
+	}
+	return m
 }
 
 // PutCampaign adds or replaces a campaign. A paused campaign is kept but not
@@ -331,52 +364,51 @@ func (ix *Index) publish(s *Snapshot) {
 // PutStores upserts stores of one advertiser (by store ID) and rebuilds the
 // offers they touch. The stores must be valid.
 func (ix *Index) PutStores(advertiserID string, stores []campaigns.Store) error {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	if err := ix.putStoresLocked(advertiserID, stores); err != nil {
+	ix.storesMu.Lock()
+	defer ix.storesMu.Unlock()
+	r, err := ix.planStores(advertiserID, stores)
+	if err != nil {
 		return err
 	}
-	ix.publish(&Snapshot{})
+	ix.rebuild(r)
 	return nil
 }
 
 // DeleteStore removes one store of an advertiser and its stock marks.
 func (ix *Index) DeleteStore(advertiserID, storeID string) {
+	ix.storesMu.Lock()
+	defer ix.storesMu.Unlock()
 	ix.mu.Lock()
-	defer ix.mu.Unlock()
 	adv := ix.stores[advertiserID]
 	old, ok := adv[storeID]
 	if !ok {
+		ix.mu.Unlock()
 		return
 	}
 	delete(adv, storeID)
 	ix.storeN--
-	for _, p := range old.Products {
-		delete(ix.out, campaigns.StockKey{AdvertiserID: advertiserID, StoreID: storeID, ProductID: p})
-	}
 	ch := offerChanges{full: make(map[string]bool)}
 	for _, p := range old.Products {
+		delete(ix.out[advertiserID], stockKey{storeID, p})
 		ch.full[p] = true
 	}
-	ix.rebuildOffers(advertiserID, ch)
-	ix.publish(&Snapshot{})
+	r := ix.planLocked(advertiserID, ch)
+	ix.mu.Unlock()
+	ix.rebuild(r)
 }
 
-// putStoresLocked upserts stores and rebuilds the offers they touch. An
-// offer that only gains stores extends its presence marks with the new
-// stores' covers; one that loses or moves a store recomputes them.
-func (ix *Index) putStoresLocked(advertiserID string, stores []campaigns.Store) error {
-	adv := ix.stores[advertiserID]
-	if adv == nil {
-		adv = make(map[string]*Store, len(stores))
-		ix.stores[advertiserID] = adv
-	}
-	ch := offerChanges{added: make(map[string][]*Store), full: make(map[string]bool)}
+// planStores records upserted stores and plans the rebuild of the offers
+// they touch: an offer that only gains stores extends its presence marks
+// with the new stores' covers; one that loses or moves a store recomputes
+// them. Callers hold storesMu and pass the plan to rebuild.
+func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*offerRebuild, error) {
+	// The stores as served, built before taking mu: cells come from cgo.
+	built := make([]*Store, len(stores))
 	for i := range stores {
 		s := &stores[i]
 		cell, err := geo.Cell(s.Lat, s.Lng, geo.IndexResolution)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		week, _ := s.Hours.Compile()
 		st := &Store{
@@ -393,11 +425,34 @@ func (ix *Index) putStoresLocked(advertiserID string, stores []campaigns.Store) 
 		for j, p := range s.Products {
 			st.Products[j] = ix.intern(p)
 		}
-		old, existed := adv[s.ID]
+		built[i] = st
+	}
+
+	ix.mu.Lock()
+	adv := ix.stores[advertiserID]
+	if adv == nil {
+		adv = make(map[string]*Store, len(stores))
+		ix.stores[advertiserID] = adv
+	}
+	ch := offerChanges{added: make(map[string][]*Store), full: make(map[string]bool), refresh: make(map[string]bool)}
+	for _, st := range built {
+		old, existed := adv[st.ID]
 		if !existed {
 			ix.storeN++
 		}
 		moved := existed && (old.Lat != st.Lat || old.Lng != st.Lng)
+		if existed && !moved && slices.Equal(old.Products, st.Products) {
+			// Same place, same products: the presence marks stand. A store
+			// that is the same in every way changes nothing at all, so
+			// uploading a list again costs a comparison a store.
+			if old.Name != st.Name || old.Address != st.Address || !old.Hours.Equal(st.Hours) {
+				adv[st.ID] = st
+				for _, p := range st.Products {
+					ch.refresh[p] = true
+				}
+			}
+			continue
+		}
 		for _, p := range st.Products {
 			if moved {
 				ch.full[p] = true
@@ -412,10 +467,11 @@ func (ix *Index) putStoresLocked(advertiserID string, stores []campaigns.Store) 
 				}
 			}
 		}
-		adv[s.ID] = st
+		adv[st.ID] = st
 	}
-	ix.rebuildOffers(advertiserID, ch)
-	return nil
+	r := ix.planLocked(advertiserID, ch)
+	ix.mu.Unlock()
+	return r, nil
 }
 
 func (s *Store) hasProduct(p string) bool {
@@ -429,10 +485,12 @@ func (s *Store) hasProduct(p string) bool {
 
 // offerChanges says how an advertiser's offers changed, by product: full
 // means stores left or moved (recompute presence); added lists stores that
-// joined (extend presence).
+// joined (extend presence); refresh means stores changed in place (rebuild
+// the offer, keep its presence).
 type offerChanges struct {
-	added map[string][]*Store
-	full  map[string]bool
+	added   map[string][]*Store
+	full    map[string]bool
+	refresh map[string]bool
 }
 
 func (ix *Index) intern(s string) string {
@@ -443,57 +501,148 @@ func (ix *Index) intern(s string) string {
 	return s
 }
 
-// rebuildOffers rebuilds the advertiser's changed offers from its current
-// stores, and their presence marks, copying on write so that published
-// snapshots are untouched.
-func (ix *Index) rebuildOffers(advertiserID string, ch offerChanges) {
-	byProduct := make(map[string][]*Store, len(ch.added)+len(ch.full))
+// offerRebuild is one store writer's rebuild of an advertiser's offers:
+// planned under mu, built without it, installed under it.
+type offerRebuild struct {
+	adv   string
+	ch    offerChanges
+	ids   map[string]uint32 // product → offer ID
+	maxID uint32
+
+	offers   map[string]*offer // product → the rebuilt offer; nil when no store carries it
+	presence [numTiers]*presence
+}
+
+// planLocked names the offers a change rebuilds, giving new ones their IDs.
+// Callers hold mu.
+func (ix *Index) planLocked(advertiserID string, ch offerChanges) *offerRebuild {
+	r := &offerRebuild{adv: advertiserID, ch: ch, ids: make(map[string]uint32)}
+	for _, set := range []map[string]bool{ch.full, ch.refresh} {
+		for p := range set {
+			r.ids[p] = ix.offerID(offerKey{advertiserID, p})
+		}
+	}
 	for p := range ch.added {
-		byProduct[p] = nil
+		r.ids[p] = ix.offerID(offerKey{advertiserID, p})
 	}
-	for p := range ch.full {
-		byProduct[p] = nil
+	r.maxID = uint32(len(ix.offerIDs))
+	return r
+}
+
+// rebuild builds the planned offers and presence marks from the
+// advertisers' current stores, copying on write so that published snapshots
+// are untouched, then installs them all at once, with one presence update
+// for all of them (an update copies every shard it touches, so loading a
+// national catalogue one advertiser at a time would be quadratic). Plans are
+// applied in order: a later plan's offer replaces an earlier one's. Callers
+// hold storesMu, not mu.
+func (ix *Index) rebuild(rs ...*offerRebuild) {
+	var prev, next [numTiers]map[uint32][]uint64
+	for t := range numTiers {
+		prev[t], next[t] = make(map[uint32][]uint64), make(map[uint32][]uint64)
 	}
-	if len(byProduct) == 0 {
+	sc := newCoverScratch()
+	var maxID uint32
+	planned := false
+	for _, r := range rs {
+		if len(r.ids) == 0 {
+			continue
+		}
+		if !planned && ix.rebuildHook != nil {
+			ix.rebuildHook()
+		}
+		planned = true
+		maxID = max(maxID, r.maxID)
+		ix.buildOffers(r, sc, &prev, &next)
+	}
+	if !planned {
 		return
 	}
-	for _, st := range ix.stores[advertiserID] {
+	var updated [numTiers]*presence
+	for t := range numTiers {
+		if len(next[t]) > 0 {
+			p := ix.presence[t].update(prev[t], next[t], maxID, tiers[t].res)
+			updated[t] = &p
+		}
+	}
+
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	offers := slices.Clone(ix.offers)
+	for len(offers) < len(ix.offerIDs) {
+		offers = append(offers, nil)
+	}
+	for _, r := range rs {
+		// Stock as it is now, including what changed while this rebuilt.
+		for k := range ix.out[r.adv] {
+			o := r.offers[k.product]
+			if o == nil {
+				continue
+			}
+			if st := ix.stores[r.adv][k.store]; st != nil {
+				if i := o.position(st); i >= 0 {
+					o.out[i/64] |= 1 << (i % 64) // not yet published
+				}
+			}
+		}
+		for p, o := range r.offers {
+			offers[r.ids[p]] = o
+		}
+	}
+	ix.offers = offers
+	for t, p := range updated {
+		if p != nil {
+			ix.presence[t] = *p
+		}
+	}
+	ix.publish(&Snapshot{})
+}
+
+// buildOffers builds r's offers from the advertiser's current stores and
+// records in prev and next how their presence marks change (prev keeps an
+// offer's marks from before the first plan that touched it). Callers hold
+// storesMu.
+func (ix *Index) buildOffers(r *offerRebuild, sc *coverScratch, prev, next *[numTiers]map[uint32][]uint64) {
+	byProduct := make(map[string][]*Store, len(r.ids))
+	for p := range r.ids {
+		byProduct[p] = nil
+	}
+	for _, st := range ix.stores[r.adv] {
 		for _, p := range st.Products {
 			if list, ok := byProduct[p]; ok {
 				byProduct[p] = append(list, st)
 			}
 		}
 	}
-	offers := slices.Clone(ix.offers)
-	var prev, next [numTiers]map[uint32][]uint64
-	for t := range numTiers {
-		prev[t], next[t] = make(map[uint32][]uint64), make(map[uint32][]uint64)
-	}
+	r.offers = make(map[string]*offer, len(byProduct))
 	for p, list := range byProduct {
-		key := offerKey{advertiserID, p}
-		id := ix.offerID(key)
-		for int(id) >= len(offers) {
-			offers = append(offers, nil)
-		}
+		id := r.ids[p]
 		var o *offer
 		if len(list) > 0 {
-			o = newOffer(id, key, list, ix.out)
+			o = newOffer(id, offerKey{r.adv, p}, list)
 		}
-		offers[id] = o
+		r.offers[p] = o
 		for t := range numTiers {
 			old := ix.cells[t][id]
 			var cells []uint64
 			switch {
 			case o == nil:
-			case ch.full[p]:
-				cells = coverCells(nil, o.stores, t)
-			default:
-				cells = coverCells(slices.Clone(old), ch.added[p], t)
+			case r.ch.full[p]:
+				cells = coverCells(o.stores, t, sc)
+			case len(r.ch.added[p]) > 0:
+				added := r.ch.added[p]
+				slices.SortFunc(added, func(a, b *Store) int { return cmp.Compare(a.Cell, b.Cell) })
+				cells = mergeCells(old, coverCells(added, t, sc))
+			default: // refreshed in place
+				cells = old
 			}
 			if slices.Equal(old, cells) {
 				continue
 			}
-			prev[t][id], next[t][id] = old, cells
+			if _, seen := next[t][id]; !seen {
+				prev[t][id] = old
+			}
+			next[t][id] = cells
 			if len(cells) == 0 {
 				delete(ix.cells[t], id)
 			} else {
@@ -501,39 +650,22 @@ func (ix *Index) rebuildOffers(advertiserID string, ch offerChanges) {
 			}
 		}
 	}
-	for len(offers) < len(ix.offerIDs) {
-		offers = append(offers, nil)
-	}
-	ix.offers = offers
-	if ix.pending != nil {
-		ix.pending.add(prev, next)
-		return
-	}
-	ix.updatePresence(prev, next)
-}
-
-func (ix *Index) updatePresence(prev, next [numTiers]map[uint32][]uint64) {
-	maxID := uint32(len(ix.offerIDs))
-	for t := range numTiers {
-		if len(next[t]) > 0 {
-			ix.presence[t] = ix.presence[t].update(prev[t], next[t], maxID)
-		}
-	}
 }
 
 // SetStock applies a point-of-sale batch: each row marks a product of a
 // store out of stock or back in stock. It flips bits in place; nothing is
-// rebuilt.
+// rebuilt, and it never waits for a store writer's rebuild.
 func (ix *Index) SetStock(advertiserID string, rows []campaigns.StockUpdate) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	out := ix.outOf(advertiserID)
 	for _, r := range rows {
-		k := campaigns.StockKey{AdvertiserID: advertiserID, StoreID: r.StoreID, ProductID: r.ProductID}
+		k := stockKey{r.StoreID, r.ProductID}
 		isOut := !r.Available()
 		if isOut {
-			ix.out[k] = struct{}{}
+			out[k] = struct{}{}
 		} else {
-			delete(ix.out, k)
+			delete(out, k)
 		}
 		st := ix.stores[advertiserID][r.StoreID]
 		if st == nil {
@@ -543,6 +675,8 @@ func (ix *Index) SetStock(advertiserID string, rows []campaigns.StockUpdate) {
 		if !ok || int(id) >= len(ix.offers) || ix.offers[id] == nil {
 			continue
 		}
+		// Until a rebuild in progress installs its offers, this flips the
+		// published one; the rebuild then marks its own from out.
 		o := ix.offers[id]
 		if i := o.position(st); i >= 0 {
 			o.setOut(i, isOut)

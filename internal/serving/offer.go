@@ -38,7 +38,9 @@ type offer struct {
 // to look up.
 const smallOffer = 48
 
-func newOffer(id uint32, key offerKey, stores []*Store, out map[campaigns.StockKey]struct{}) *offer {
+// newOffer builds the offer of stores, all in stock; markOut then marks
+// those that are not, before the offer is published.
+func newOffer(id uint32, key offerKey, stores []*Store) *offer {
 	slices.SortFunc(stores, func(a, b *Store) int {
 		switch {
 		case a.Cell < b.Cell:
@@ -63,9 +65,6 @@ func newOffer(id uint32, key offerKey, stores []*Store, out map[campaigns.StockK
 		o.xyz[i] = toUnit(s.Lat, s.Lng)
 		if !s.Hours.Always() {
 			o.timed[i/64] |= 1 << (i % 64)
-		}
-		if _, gone := out[campaigns.StockKey{AdvertiserID: key.advertiser, StoreID: s.ID, ProductID: key.product}]; gone {
-			o.out[i/64] |= 1 << (i % 64)
 		}
 	}
 	return o

@@ -1,6 +1,8 @@
 package serving
 
 import (
+	"cmp"
+	"maps"
 	mathbits "math/bits"
 	"slices"
 
@@ -63,72 +65,155 @@ func (p presence) set(cell uint64) *offerSet {
 
 // update returns a presence in which each changed offer's marks are exactly
 // next[id] (cells absent from next lose the offer), copying only the shards
-// it touches. prev[id] are the offer's current marks.
-func (p presence) update(prev, next map[uint32][]uint64, maxID uint32) presence {
-	type edit struct {
-		cell uint64
-		add  []uint32
-		drop bool // drop every changed offer first
+// it touches. prev[id] are the offer's current marks. Every list is sorted
+// ascending, as coverCells returns them, and holds cells at resolution res.
+//
+// It works shard by shard: the cells of one shard are contiguous in each
+// sorted list (H3 orders children under their parent), so each shard's edits
+// are gathered from every list's next run into a small, cache-resident table
+// and applied at once. A national upload edits tens of millions of (offer,
+// cell) pairs; one map from cell to edit over all of them spent most of the
+// upload's time in cache misses.
+func (p presence) update(prev, next map[uint32][]uint64, maxID uint32, res int) presence {
+	changed := make([]uint64, maxID/64+1)
+	for id := range next {
+		changed[id/64] |= 1 << (id % 64)
 	}
-	edits := make(map[uint64]*edit)
-	touch := func(c uint64) *edit {
-		e := edits[c]
-		if e == nil {
-			e = &edit{cell: c}
-			edits[c] = e
-		}
-		return e
+	type run struct {
+		id    uint32
+		cells []uint64 // not yet applied
+		drop  bool     // a prev list: its cells lose every changed offer
 	}
-	for _, cells := range prev {
-		for _, c := range cells {
-			touch(c).drop = true
+	runs := make([]run, 0, len(prev)+len(next))
+	for id, cells := range prev {
+		if len(cells) > 0 {
+			runs = append(runs, run{id: id, cells: cells, drop: true})
 		}
 	}
 	for id, cells := range next {
-		for _, c := range cells {
-			e := touch(c)
-			e.add = append(e.add, id)
+		if len(cells) > 0 {
+			runs = append(runs, run{id: id, cells: cells})
 		}
 	}
-	out := presence{shards: make(map[uint64]map[uint64]*offerSet, len(p.shards)+1)}
-	for k, v := range p.shards {
-		out.shards[k] = v
+	// By ID, so that the offers a cell gains come in order.
+	slices.SortFunc(runs, func(a, b run) int { return cmp.Compare(a.id, b.id) })
+
+	out := presence{shards: maps.Clone(p.shards)}
+	if out.shards == nil {
+		out.shards = make(map[uint64]map[uint64]*offerSet)
 	}
-	copied := make(map[uint64]bool)
-	var ids []uint32
-	for c, e := range edits {
-		sk := geo.Parent(c, shardRes)
-		shard := out.shards[sk]
-		if !copied[sk] {
-			fresh := make(map[uint64]*offerSet, len(shard)+1)
-			for k, v := range shard {
-				fresh[k] = v
+	// The edits of one shard: the cells it touches, and the offers each
+	// gains. Reused from shard to shard.
+	var (
+		slot  = make(map[uint64]int)
+		cells []uint64
+		gains [][]uint32
+		ids   []uint32
+	)
+	for {
+		// The next shard is the one of the smallest cell not yet applied.
+		first, found := uint64(0), false
+		for i := range runs {
+			if c := runs[i].cells; len(c) > 0 && (!found || c[0] < first) {
+				first, found = c[0], true
 			}
-			shard = fresh
-			out.shards[sk] = shard
-			copied[sk] = true
 		}
-		ids = ids[:0]
-		if old := shard[c]; old != nil {
-			for _, id := range old.appendIDs(nil) {
-				if _, changed := next[id]; !changed || !e.drop {
-					ids = append(ids, id)
+		if !found {
+			break
+		}
+		sk := geo.Parent(first, shardRes)
+		_, end := geo.DescendantRange(sk, res)
+		clear(slot)
+		cells = cells[:0]
+		for i := range runs {
+			r := &runs[i]
+			n := 0
+			for ; n < len(r.cells) && r.cells[n] < end; n++ {
+				c := r.cells[n]
+				k, ok := slot[c]
+				if !ok {
+					k = len(cells)
+					slot[c] = k
+					cells = append(cells, c)
+					if k < len(gains) {
+						gains[k] = gains[k][:0]
+					} else {
+						gains = append(gains, nil)
+					}
+				}
+				if !r.drop {
+					gains[k] = append(gains[k], r.id)
 				}
 			}
+			r.cells = r.cells[n:]
 		}
-		ids = append(ids, e.add...)
-		if len(ids) == 0 {
-			delete(shard, c)
-			continue
+		shard := maps.Clone(out.shards[sk])
+		if shard == nil {
+			shard = make(map[uint64]*offerSet, len(cells))
 		}
-		shard[c] = newOfferSet(slices.Clone(ids), maxID)
-	}
-	for k, shard := range out.shards {
+		for k, c := range cells {
+			ids = ids[:0]
+			if old := shard[c]; old != nil {
+				ids = old.appendIDs(ids)
+				kept := ids[:0]
+				for _, id := range ids {
+					if changed[id/64]&(1<<(id%64)) == 0 {
+						kept = append(kept, id)
+					}
+				}
+				ids = kept
+			}
+			if len(ids) == 0 && len(gains[k]) == 0 {
+				delete(shard, c)
+				continue
+			}
+			// Kept and gained offers are each in order, and disjoint.
+			n := len(ids)
+			ids = append(ids, gains[k]...)
+			if n > 0 && len(gains[k]) > 0 && ids[n-1] > ids[n] {
+				slices.Sort(ids)
+			}
+			shard[c] = sortedOfferSet(ids, maxID)
+		}
 		if len(shard) == 0 {
-			delete(out.shards, k)
+			delete(out.shards, sk)
+		} else {
+			out.shards[sk] = shard
 		}
 	}
 	return out
+}
+
+// mergeCells returns the union of two sorted, deduplicated cell lists: a
+// itself when b adds nothing.
+func mergeCells(a, b []uint64) []uint64 {
+	switch {
+	case len(b) == 0:
+		return a
+	case len(a) == 0:
+		return b
+	}
+	out := make([]uint64, 0, len(a)+len(b))
+	i, j := 0, 0
+	for i < len(a) && j < len(b) {
+		switch {
+		case a[i] < b[j]:
+			out = append(out, a[i])
+			i++
+		case a[i] > b[j]:
+			out = append(out, b[j])
+			j++
+		default:
+			out = append(out, a[i])
+			i++
+			j++
+		}
+	}
+	out = append(append(out, a[i:]...), b[j:]...)
+	if len(out) == len(a) {
+		return a
+	}
+	return slices.Clip(out)
 }
 
 // offerSet is an immutable set of offer IDs: a sorted list when sparse, a
@@ -138,9 +223,9 @@ type offerSet struct {
 	bits []uint64
 }
 
-func newOfferSet(ids []uint32, maxID uint32) *offerSet {
-	slices.Sort(ids)
-	ids = slices.Compact(ids)
+// sortedOfferSet returns the set of ids, which must be sorted and unique.
+// It keeps a copy, so the caller may reuse ids.
+func sortedOfferSet(ids []uint32, maxID uint32) *offerSet {
 	// A bitset costs maxID/8 bytes, a list 4 bytes an ID.
 	if uint64(len(ids))*32 >= uint64(maxID)+64 {
 		bits := make([]uint64, maxID/64+1)
@@ -149,7 +234,7 @@ func newOfferSet(ids []uint32, maxID uint32) *offerSet {
 		}
 		return &offerSet{bits: bits}
 	}
-	return &offerSet{ids: slices.Clip(ids)}
+	return &offerSet{ids: slices.Clone(ids)}
 }
 
 // has reports whether id is in the set; a nil set is empty.
@@ -187,32 +272,101 @@ func (s *offerSet) appendIDs(dst []uint32) []uint32 {
 	return dst
 }
 
-// coverCells appends to dst the tier-t cells that stores mark, sorted and
-// deduplicated. Stores in one tier cell share one cover: the cell's cover
-// holds for every point in it.
-func coverCells(dst []uint64, stores []*Store, t int) []uint64 {
-	seen := make(map[uint64]struct{}, len(dst)+len(stores))
-	for _, c := range dst {
-		seen[c] = struct{}{}
-	}
-	done := make(map[uint64]struct{})
+// coverCells returns the tier-t cells that stores mark, sorted and
+// deduplicated, in a slice of its own. Stores in one tier cell share one
+// cover: the cell's cover holds for every point in it. Stores sorted by
+// cell compute each tier cell's cover once.
+//
+// Cells are gathered in scratch, then sorted and compacted rather than
+// deduplicated in a map: a 100,000-store upload marks tens of millions of
+// (offer, cell) pairs, and hashing each was most of the upload's time.
+func coverCells(stores []*Store, t int, sc *coverScratch) []uint64 {
+	dst := sc.cells[:0]
+	covers := sc.covers[t]
+	var last uint64
 	for _, st := range stores {
 		tc := geo.Parent(st.Cell, tiers[t].res)
-		if _, ok := done[tc]; ok {
+		if tc == last {
 			continue
 		}
-		done[tc] = struct{}{}
-		cells, err := geo.CellCover(h3.Cell(tc), tiers[t].radius)
-		if err != nil {
-			continue // cells come from validated coordinates; a failure marks nothing
-		}
-		for _, c := range cells {
-			if _, ok := seen[uint64(c)]; !ok {
-				seen[uint64(c)] = struct{}{}
-				dst = append(dst, uint64(c))
+		last = tc
+		cells, ok := covers[tc]
+		if !ok {
+			cover, err := geo.CellCover(h3.Cell(tc), tiers[t].radius)
+			if err == nil { // cells come from validated coordinates; a failure marks nothing
+				cells = make([]uint64, len(cover))
+				for i, c := range cover {
+					cells[i] = uint64(c)
+				}
 			}
+			covers[tc] = cells
+		}
+		dst = append(dst, cells...)
+	}
+	sc.tmp = sortCells(dst, sc.tmp)
+	sc.cells = dst
+	return slices.Clone(slices.Compact(dst))
+}
+
+// coverScratch is the working memory of one rebuild: the covers computed so
+// far, by tier, shared among all the offers it touches (a chain's stores
+// each carry several products, so sit in several offers), and buffers
+// reused from offer to offer.
+type coverScratch struct {
+	covers [numTiers]map[uint64][]uint64
+	cells  []uint64
+	tmp    []uint64
+}
+
+func newCoverScratch() *coverScratch {
+	sc := &coverScratch{}
+	for t := range numTiers {
+		sc.covers[t] = make(map[uint64][]uint64)
+	}
+	return sc
+}
+
+// sortCells sorts cells ascending, using tmp (returned, perhaps grown) as
+// working memory: an LSD radix sort on the bytes that vary, since the cells
+// of one tier share their mode, resolution and unused digit bits, and a
+// radix pass is several times cheaper than a comparison sort over the
+// millions of cells of a national upload. Short lists use slices.Sort.
+func sortCells(cells, tmp []uint64) []uint64 {
+	if len(cells) < 512 {
+		slices.Sort(cells)
+		return tmp
+	}
+	var counts [8][256]int
+	for _, c := range cells {
+		for b := range 8 {
+			counts[b][byte(c>>(8*b))]++
 		}
 	}
-	slices.Sort(dst)
-	return dst
+	if cap(tmp) < len(cells) {
+		tmp = make([]uint64, len(cells))
+	}
+	tmp = tmp[:len(cells)]
+	src, dst := cells, tmp
+	for b := range 8 {
+		cnt := &counts[b]
+		if cnt[byte(cells[0]>>(8*b))] == len(cells) {
+			continue // every cell has the same byte here
+		}
+		sum := 0
+		for i, n := range cnt {
+			cnt[i] = sum
+			sum += n
+		}
+		shift := 8 * b
+		for _, c := range src {
+			k := byte(c >> shift)
+			dst[cnt[k]] = c
+			cnt[k]++
+		}
+		src, dst = dst, src
+	}
+	if &src[0] != &cells[0] {
+		copy(cells, src)
+	}
+	return tmp
 }

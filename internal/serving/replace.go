@@ -24,51 +24,56 @@ type StoreSet struct {
 // so its cost grows with their stores; decisions keep reading the previous
 // snapshot until the new one is published whole. The stores must be valid.
 func (ix *Index) ReplaceStores(sets ...StoreSet) error {
-	ix.mu.Lock()
-	defer ix.mu.Unlock()
-	replaced := make(map[string]bool, len(sets))
-	for _, set := range sets {
-		replaced[set.AdvertiserID] = true
-	}
-	for k := range ix.out {
-		if replaced[k.AdvertiserID] {
-			delete(ix.out, k)
-		}
-	}
-	ix.pending = newPresenceEdits()
-	defer ix.flushPresence() // also on error: the offers rebuilt so far keep their marks
+	ix.storesMu.Lock()
+	defer ix.storesMu.Unlock()
+	var rs []*offerRebuild
 	for _, set := range sets {
 		adv := set.AdvertiserID
-		for _, k := range set.OutOfStock {
-			if k.AdvertiserID == adv {
-				ix.out[k] = struct{}{}
-			}
-		}
 		keep := make(map[string]bool, len(set.Stores))
 		for i := range set.Stores {
 			keep[set.Stores[i].ID] = true
 		}
+		ix.mu.Lock()
+		out := make(map[stockKey]struct{}, len(set.OutOfStock))
+		for _, k := range set.OutOfStock {
+			if k.AdvertiserID == adv {
+				out[stockKey{k.StoreID, k.ProductID}] = struct{}{}
+			}
+		}
+		ix.out[adv] = out
 		gone := offerChanges{full: make(map[string]bool)}
-		held := ix.stores[adv]
-		for id, st := range held {
+		for id, st := range ix.stores[adv] {
 			if !keep[id] {
-				delete(held, id)
+				delete(ix.stores[adv], id)
 				ix.storeN--
 				for _, p := range st.Products {
 					gone.full[p] = true
 				}
 			}
 		}
-		// Offers that lost stores first, then every offer of the stores
-		// that remain: putStoresLocked counts each of them as added, so
-		// every offer is rebuilt and takes its stock bits from ix.out.
-		ix.rebuildOffers(adv, gone)
-		if err := ix.putStoresLocked(adv, set.Stores); err != nil {
+		rs = append(rs, ix.planLocked(adv, gone))
+		ix.mu.Unlock()
+
+		up, err := ix.planStores(adv, set.Stores)
+		if err != nil {
+			ix.rebuild(rs...) // what was removed stays removed
 			return err
 		}
+		rs = append(rs, up)
+
+		// Every remaining offer is rebuilt last, so that it takes its stock
+		// bits from the new marks even where no store changed.
+		ix.mu.Lock()
+		all := offerChanges{refresh: make(map[string]bool)}
+		for _, st := range ix.stores[adv] {
+			for _, p := range st.Products {
+				all.refresh[p] = true
+			}
+		}
+		rs = append(rs, ix.planLocked(adv, all))
+		ix.mu.Unlock()
 	}
-	ix.flushPresence()
-	ix.publish(&Snapshot{})
+	ix.rebuild(rs...)
 	return nil
 }
 
@@ -95,38 +100,4 @@ func (ix *Index) Advertisers() []string {
 	}
 	slices.Sort(advs)
 	return advs
-}
-
-// presenceEdits accumulates the presence changes of several offer rebuilds:
-// for each changed offer, its marks before the first change and after the
-// last.
-type presenceEdits struct {
-	prev, next [numTiers]map[uint32][]uint64
-}
-
-func newPresenceEdits() *presenceEdits {
-	e := new(presenceEdits)
-	for t := range numTiers {
-		e.prev[t], e.next[t] = make(map[uint32][]uint64), make(map[uint32][]uint64)
-	}
-	return e
-}
-
-func (e *presenceEdits) add(prev, next [numTiers]map[uint32][]uint64) {
-	for t := range numTiers {
-		for id, cells := range next[t] {
-			if _, seen := e.next[t][id]; !seen {
-				e.prev[t][id] = prev[t][id]
-			}
-			e.next[t][id] = cells
-		}
-	}
-}
-
-// flushPresence applies and ends the pending presence changes, if any.
-func (ix *Index) flushPresence() {
-	if e := ix.pending; e != nil {
-		ix.pending = nil
-		ix.updatePresence(e.prev, e.next)
-	}
 }

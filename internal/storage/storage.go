@@ -4,8 +4,9 @@
 // one contract test suite that runs against each.
 //
 // Every method returns *campaigns.Error values with the codes named in its
-// doc comment; any other error is internal. A method that returns nil has made
-// its write durable: a crash right after loses nothing.
+// doc comment; any other error is internal. A Catalog method that returns nil
+// has made its write durable: a crash right after loses nothing. (Caps
+// counters are the exception; see Caps.)
 package storage
 
 import (

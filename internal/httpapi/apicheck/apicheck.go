@@ -106,7 +106,13 @@ func (c *Checker) Check(req *http.Request, reqBody []byte, status int, header ht
 	r := req.Clone(req.Context())
 	r.Body = io.NopCloser(bytes.NewReader(reqBody))
 	if len(reqBody) > 0 && r.Header.Get("Content-Type") == "" {
-		r.Header.Set("Content-Type", "application/json") // what the server assumes
+		// What the server assumes: JSON, unless the body starts with the
+		// byte order mark a spreadsheet writes before CSV.
+		ct := "application/json"
+		if bytes.HasPrefix(bytes.TrimLeft(reqBody, " \t\r\n"), []byte{0xEF, 0xBB, 0xBF}) {
+			ct = "text/csv"
+		}
+		r.Header.Set("Content-Type", ct)
 	}
 	in := &openapi3filter.RequestValidationInput{
 		Request:    r,

@@ -1,0 +1,116 @@
+package campaigns_test
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/navad/navad/campaigns"
+)
+
+// errAfter is a reader that fails after n bytes, as a body cut off or over
+// its limit does.
+type errAfter struct {
+	r   io.Reader
+	n   int
+	err error
+}
+
+func (e *errAfter) Read(p []byte) (int, error) {
+	if e.n <= 0 {
+		return 0, e.err
+	}
+	if len(p) > e.n {
+		p = p[:e.n]
+	}
+	n, err := e.r.Read(p)
+	e.n -= n
+	return n, err
+}
+
+var errTooLarge = errors.New("body too large")
+
+func TestReadStoresKeepsReadErrors(t *testing.T) {
+	csv := "id,name,lat,lng,products\n" + strings.Repeat("s1,n,35.69,139.70,p\n", 1000)
+	json := "[" + strings.Repeat(`{"id":"s","name":"n","lat":35.69,"lng":139.70,"products":["p"]},`, 1000) + "]"
+	geo := `{"type":"FeatureCollection","features":[` +
+		strings.Repeat(`{"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"s","name":"n","products":["p"]}},`, 1000) + "]}"
+	for _, tt := range []struct {
+		format campaigns.UploadFormat
+		body   string
+	}{{campaigns.CSV, csv}, {campaigns.JSONArray, json}, {campaigns.GeoJSON, geo}} {
+		for _, cut := range []int{10, 500, 5000} {
+			_, err := campaigns.ReadStores(&errAfter{strings.NewReader(tt.body), cut, errTooLarge}, tt.format, 100_000)
+			if !errors.Is(err, errTooLarge) || campaigns.ErrorCode(err) != campaigns.Invalid {
+				t.Errorf("%s cut at %d: %v; want an Invalid error wrapping the reader's", tt.format, cut, err)
+			}
+		}
+	}
+}
+
+// TestReadStoresListsEveryBadRow: rows that cannot be read and rows that
+// read but are invalid are reported together, in row order.
+func TestReadStoresListsEveryBadRow(t *testing.T) {
+	for _, tt := range []struct {
+		format campaigns.UploadFormat
+		body   string
+		want   string
+	}{
+		{campaigns.JSONArray, `[
+			{"id":"a","name":"n","lat":35.69,"lng":139.70,"products":[]},
+			{"id":"b","name":"n","lat":"x","lng":139.70,"products":["p"]},
+			{"id":"c","name":"n","lat":35.69,"lng":139.70,"products":["p"]},
+			{"id":"a","name":"n","lat":95,"lng":139.70,"products":["p"]}]`, "[1 2 4]"},
+		{campaigns.CSV, "id,name,lat,lng,products\na,n,35.69,139.70,\nb,n,x,139.70,p\nc,n,35.69,139.70,p\nd,n,35.69\n", "[2 3 5]"},
+		{campaigns.GeoJSON, `{"type":"FeatureCollection","features":[
+			{"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"a","name":"","products":["p"]}},
+			{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[139.70,35.69]]]},"properties":{"id":"b","name":"n","products":["p"]}},
+			{"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"c","name":"n","products":["p"]}}]}`, "[1 2]"},
+	} {
+		_, err := campaigns.ReadStores(strings.NewReader(tt.body), tt.format, 100)
+		if err == nil {
+			up, _ := campaigns.ReadStores(strings.NewReader(tt.body), tt.format, 100)
+			err = campaigns.CheckStores(up.Stores, up.Rows)
+		}
+		var e *campaigns.Error
+		if !errors.As(err, &e) {
+			t.Fatalf("%s: %v", tt.format, err)
+		}
+		var rows []int
+		for _, d := range e.Details {
+			rows = append(rows, d.Row)
+		}
+		if fmt.Sprint(rows) != tt.want {
+			t.Errorf("%s: rows %v, want %s (%v)", tt.format, rows, tt.want, err)
+		}
+	}
+}
+
+// FuzzReadStores: no input makes a reader panic, and what it accepts has a
+// row number for every store, rising.
+func FuzzReadStores(f *testing.F) {
+	f.Add("csv", "id,name,lat,lng,products\ns,n,35.69,139.70,p|q\n")
+	f.Add("csv", "\xEF\xBB\xBFid,name,address,lat,lng,products\r\n\"s,1\",n,\"a\"\"b\",1,2,p\r\n")
+	f.Add("json", `[{"id":"s","name":"n","lat":35.69,"lng":139.70,"products":["p"],"hours":[{"from":"17:00","to":"02:00"}]}]`)
+	f.Add("geojson", `{"type":"FeatureCollection","features":[{"type":"Feature","id":7,"geometry":{"type":"Point","coordinates":[139.7,35.6]},"properties":{"name":"n","products":"p|q"}}]}`)
+	f.Fuzz(func(t *testing.T, format, body string) {
+		up, err := campaigns.ReadStores(strings.NewReader(body), campaigns.UploadFormat(format), 50)
+		if err != nil {
+			if campaigns.ErrorCode(err) != campaigns.Invalid {
+				t.Fatalf("error code %q: %v", campaigns.ErrorCode(err), err)
+			}
+			return
+		}
+		if len(up.Rows) != len(up.Stores) {
+			t.Fatalf("%d rows for %d stores", len(up.Rows), len(up.Stores))
+		}
+		for i := 1; i < len(up.Rows); i++ {
+			if up.Rows[i] <= up.Rows[i-1] {
+				t.Fatalf("rows %v do not rise", up.Rows)
+			}
+		}
+		_ = campaigns.CheckStores(up.Stores, up.Rows)
+	})
+}

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/navad/navad/internal/storage/storagetest"
+)
+
+// importer runs `navad import stores` with args against a server and
+// returns its stdout, stderr and error.
+func importer(t *testing.T, env func(string) string, args ...string) (string, string, error) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	err := run(append([]string{"import", "stores"}, args...), env, &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+func writeFile(t *testing.T, name string, body []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func chainCSV(n int, bad map[int]string) []byte {
+	var b bytes.Buffer
+	b.WriteString("\xEF\xBB\xBFid,name,address,lat,lng,products\r\n") // as Excel saves it
+	for i, s := range storagetest.MakeChainStores(n) {
+		lat := fmt.Sprint(s.Lat)
+		if v, ok := bad[i]; ok {
+			lat = v
+		}
+		fmt.Fprintf(&b, "%s,%s,%s,%s,%v,%s\r\n", s.ID, s.Name, s.Address, lat, s.Lng, strings.Join(s.Products, "|"))
+	}
+	return b.Bytes()
+}
+
+func storeCount(c client, key string) int {
+	c.t.Helper()
+	status, body := c.call("GET", "/v1/stores", key, nil)
+	if status != 200 {
+		c.t.Fatalf("list stores: %d %s", status, body)
+	}
+	var list struct{ Stores []json.RawMessage }
+	if err := json.Unmarshal(body, &list); err != nil {
+		c.t.Fatal(err)
+	}
+	return len(list.Stores)
+}
+
+// TestImportStores runs the importer against a running server: each format,
+// the key from the flag or NAVAD_API_KEY, an agency naming the advertiser,
+// and a file with bad rows, which are printed by number while nothing is
+// stored.
+func TestImportStores(t *testing.T) {
+	m := startMain(t, t.TempDir())
+	server := "http://" + m.Addr()
+	c := client{t, server}
+	agency := c.must(201, "POST", "/v1/accounts", adminKey, map[string]any{"type": "agency", "name": "Agency"})
+	agencyKey := agency["api_key"].(string)
+	adv := c.must(201, "POST", "/v1/accounts", agencyKey, map[string]any{"type": "advertiser", "name": "Chain"})
+	advID, advKey := adv["id"].(string), adv["api_key"].(string)
+
+	// CSV, with the advertiser's own key from the environment.
+	csvFile := writeFile(t, "stores.csv", chainCSV(20_000, nil))
+	stdout, stderr, err := importer(t, env("NAVAD_API_KEY", advKey), "--file", csvFile, "--server", server)
+	if err != nil {
+		t.Fatalf("import: %v\n%s", err, stderr)
+	}
+	if !strings.Contains(stdout, "imported 20000 stores for advertiser "+advID+" from stores.csv") {
+		t.Fatalf("summary: %q", stdout)
+	}
+	if !strings.Contains(stderr, "uploading stores.csv") || !strings.Contains(stderr, "100%") {
+		t.Fatalf("no progress bar on stderr: %q", stderr)
+	}
+	if n := storeCount(c, advKey); n != 20_000 {
+		t.Fatalf("%d stores after the import", n)
+	}
+
+	// JSON and GeoJSON by extension, by an agency naming the advertiser.
+	stores := storagetest.MakeChainStores(3)
+	for i := range stores {
+		stores[i].ID = fmt.Sprintf("json-%d", i)
+	}
+	asJSON, _ := json.Marshal(stores)
+	geo := `{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"geo-1","name":"地図","products":["drink-01"]}}]}`
+	for _, f := range []struct{ name, body, want string }{
+		{"more.json", string(asJSON), "imported 3 stores"},
+		{"more.geojson", geo, "imported 1 stores"},
+	} {
+		stdout, stderr, err := importer(t, env(), "--file", writeFile(t, f.name, []byte(f.body)), "--server", server, "--key", agencyKey, "--advertiser", advID)
+		if err != nil || !strings.Contains(stdout, f.want) {
+			t.Fatalf("%s: %v %q\n%s", f.name, err, stdout, stderr)
+		}
+	}
+	// --format wins over the extension.
+	_, stderr, err = importer(t, env(), "--file", writeFile(t, "stores.txt", chainCSV(2, nil)), "--format", "csv", "--server", server, "--key", advKey)
+	if err != nil {
+		t.Fatalf("--format csv: %v\n%s", err, stderr)
+	}
+	if n := storeCount(c, advKey); n != 20_004 {
+		t.Fatalf("%d stores, want 20,004", n)
+	}
+
+	// Bad rows: lines 3 and 1,002 (line 1 is the header), printed clearly;
+	// nothing of the file is stored.
+	badFile := writeFile(t, "bad.csv", chainCSV(5000, map[int]string{1: "north", 1000: "95"}))
+	stdout, stderr, err = importer(t, env("NAVAD_API_KEY", advKey), "--file", badFile, "--server", server)
+	if err == nil || stdout != "" {
+		t.Fatalf("a file with bad rows imported: %v %q", err, stdout)
+	}
+	for _, want := range []string{"rejected bad.csv: 2 bad rows; nothing was stored", "  row 3: lat \"north\" is not a number", "  row 1002: lat must be between -90 and 90"} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if !strings.Contains(err.Error(), "2 bad rows") {
+		t.Errorf("error %v", err)
+	}
+	if n := storeCount(c, advKey); n != 20_004 {
+		t.Fatalf("%d stores after a rejected import, want 20,004", n)
+	}
+
+	// Many bad rows: the first --max-errors, and how many more.
+	many := map[int]string{}
+	for i := range 30 {
+		many[i*10] = "x"
+	}
+	_, stderr, err = importer(t, env(), "--file", writeFile(t, "many.csv", chainCSV(300, many)), "--server", server, "--key", advKey, "--max-errors", "5")
+	if err == nil || !strings.Contains(stderr, "30 bad rows") || strings.Count(stderr, "  row ") != 5 || !strings.Contains(stderr, "… and 25 more") {
+		t.Fatalf("max errors: %v\n%s", err, stderr)
+	}
+}
+
+func TestImportRefusals(t *testing.T) {
+	m := startMain(t, t.TempDir(), "--max-body-bytes", "65536")
+	server := "http://" + m.Addr()
+	c := client{t, server}
+	adv := c.must(201, "POST", "/v1/accounts", adminKey, map[string]any{"type": "advertiser", "name": "Chain"})
+	other := c.must(201, "POST", "/v1/accounts", adminKey, map[string]any{"type": "advertiser", "name": "Other"})
+	advKey := adv["api_key"].(string)
+	small := writeFile(t, "small.csv", chainCSV(3, nil))
+	tests := []struct {
+		name string
+		env  func(string) string
+		args []string
+		says []string
+	}{
+		{"no key", env(), []string{"--file", small, "--server", server}, []string{"NAVAD_API_KEY"}},
+		{"no file", env("NAVAD_API_KEY", advKey), []string{"--server", server}, []string{"--file is required"}},
+		{"missing file", env("NAVAD_API_KEY", advKey), []string{"--file", "/nonexistent/stores.csv", "--server", server}, []string{"no such file"}},
+		{"unknown extension", env("NAVAD_API_KEY", advKey), []string{"--file", writeFile(t, "stores.xlsx", []byte("x")), "--server", server}, []string{"--format"}},
+		{"bad server", env("NAVAD_API_KEY", advKey), []string{"--file", small, "--server", "localhost:1"}, []string{"--server"}},
+		{"wrong key", env("NAVAD_API_KEY", "nvd_wrong"), []string{"--file", small, "--server", server}, []string{"401", "not valid"}},
+		{"another advertiser", env("NAVAD_API_KEY", advKey), []string{"--file", small, "--server", server, "--advertiser", other["id"].(string)}, []string{"403"}},
+		{"too large", env("NAVAD_API_KEY", advKey), []string{"--file", writeFile(t, "big.csv", chainCSV(2000, nil)), "--server", server}, []string{"larger than the server accepts", "nothing was stored"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, err := importer(t, tt.env, tt.args...)
+			if err == nil || stdout != "" {
+				t.Fatalf("succeeded: %q", stdout)
+			}
+			all := err.Error() + "\n" + stderr
+			for _, want := range tt.says {
+				if !strings.Contains(all, want) {
+					t.Errorf("output lacks %q:\n%s", want, all)
+				}
+			}
+		})
+	}
+	if n := storeCount(c, advKey); n != 0 {
+		t.Fatalf("%d stores after refused imports", n)
+	}
+}

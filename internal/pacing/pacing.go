@@ -1,0 +1,127 @@
+// Package pacing holds campaigns to their delivery caps (daily, by business
+// day in the configured time zone, and total) and frequency caps (per user
+// and period) on the decision path. Its Pacer is the serving.Pacer the
+// engine asks before it serves an ad; the counting itself is a storage.Caps,
+// the embedded one or Redis, so that replicas sharing a backend share caps.
+package pacing
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/navad/navad/internal/serving"
+	"github.com/navad/navad/internal/storage"
+)
+
+var _ serving.Pacer = (*Pacer)(nil)
+
+// Pacer is a serving.Pacer over a storage.Caps. Safe for concurrent use.
+type Pacer struct {
+	caps     storage.Caps
+	loc      *time.Location
+	failOpen bool
+	log      *slog.Logger
+
+	day     atomic.Pointer[businessDay]
+	errs    atomic.Uint64
+	lastLog atomic.Int64 // Unix ns of the last error logged
+}
+
+// Option changes a Pacer.
+type Option func(*Pacer)
+
+// FailOpen makes the Pacer serve an ad when the caps backend cannot answer
+// (Redis unreachable, the decision's deadline passed). The default is to
+// refuse it: a cap is a promise to the advertiser, and an outage should
+// cost impressions rather than break it. Campaigns without caps never ask
+// the backend, so they serve either way.
+func FailOpen() Option { return func(p *Pacer) { p.failOpen = true } }
+
+// New returns a Pacer counting in caps, with business days in loc. logger
+// receives backend errors, at most one line every ten seconds.
+func New(caps storage.Caps, loc *time.Location, logger *slog.Logger, opts ...Option) (*Pacer, error) {
+	if caps == nil || loc == nil || logger == nil {
+		return nil, errors.New("new pacer: caps, location and logger are required")
+	}
+	p := &Pacer{caps: caps, loc: loc, log: logger}
+	for _, o := range opts {
+		o(p)
+	}
+	return p, nil
+}
+
+// Allow reserves one served ad of c for uid at now, and reports false when
+// one of c's caps is reached (serving.Pacer). A campaign without caps is
+// allowed without asking the backend; a request without uid is never
+// capped per user. It allocates nothing but what the backend does.
+func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now time.Time) bool {
+	fc := c.FrequencyCap
+	userCapped := fc != nil && fc.Impressions > 0 && uid != ""
+	if c.Budget.DailyImpressions <= 0 && c.Budget.TotalImpressions <= 0 && !userCapped {
+		return true
+	}
+	day := p.businessDay(now)
+	r := storage.CapRequest{
+		CampaignID: c.ID,
+		Now:        now,
+		TotalLimit: c.Budget.TotalImpressions,
+		Day:        day.name,
+		DayEnd:     day.end,
+		DailyLimit: c.Budget.DailyImpressions,
+	}
+	if userCapped {
+		period, err := fc.Per.Duration() // validated when the campaign was written
+		if err == nil && period > 0 {
+			r.UID, r.UserLimit, r.UserPeriod = uid, int64(fc.Impressions), period
+		}
+	}
+	ok, err := p.caps.Reserve(ctx, r)
+	if err != nil {
+		p.failed(ctx, err)
+		return p.failOpen
+	}
+	return ok
+}
+
+// Errors reports how many reservations failed since the start.
+func (p *Pacer) Errors() uint64 { return p.errs.Load() }
+
+func (p *Pacer) failed(ctx context.Context, err error) {
+	n := p.errs.Add(1)
+	now := time.Now().UnixNano()
+	last := p.lastLog.Load()
+	if now-last < int64(10*time.Second) || !p.lastLog.CompareAndSwap(last, now) {
+		return
+	}
+	p.log.LogAttrs(ctx, slog.LevelError, "caps unavailable",
+		slog.Bool("fail_open", p.failOpen), slog.Uint64("errors_total", n), slog.String("err", err.Error()))
+}
+
+// businessDay is a calendar day in the business time zone: its name and the
+// instants it starts and ends (a day is not always 24 hours long).
+type businessDay struct {
+	name       string
+	start, end time.Time
+}
+
+// businessDay returns the day of now, computed once a day and shared.
+func (p *Pacer) businessDay(now time.Time) *businessDay {
+	if d := p.day.Load(); d != nil && !now.Before(d.start) && now.Before(d.end) {
+		return d
+	}
+	t := now.In(p.loc)
+	y, m, dd := t.Date()
+	d := &businessDay{
+		name:  t.Format(time.DateOnly),
+		start: time.Date(y, m, dd, 0, 0, 0, 0, p.loc),
+		end:   time.Date(y, m, dd+1, 0, 0, 0, 0, p.loc),
+	}
+	// Only move forward: a late request from yesterday must not evict today.
+	if cur := p.day.Load(); cur == nil || d.start.After(cur.start) {
+		p.day.CompareAndSwap(cur, d)
+	}
+	return d
+}

@@ -1,0 +1,217 @@
+package serving
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/navad/navad/campaigns"
+)
+
+// TestIncrementalIndexMatchesRebuild applies random uploads (new stores,
+// moves, product changes, renames, unchanged rows) and deletions to one
+// index and checks after each step that its offers and presence marks are
+// exactly those of an index built from scratch with the same stores.
+func TestIncrementalIndexMatchesRebuild(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 3))
+	advs := []string{"a1", "a2"}
+	truth := map[string]map[string]campaigns.Store{"a1": {}, "a2": {}}
+	randomStore := func(id string) campaigns.Store {
+		s := campaigns.Store{ID: id, Name: "n" + id, Lat: 35.6 + r.Float64()*0.2, Lng: 139.6 + r.Float64()*0.2}
+		if r.IntN(20) == 0 { // now and then far away, in another presence shard
+			s.Lat, s.Lng = 43+r.Float64(), 141+r.Float64()
+		}
+		for range 1 + r.IntN(3) {
+			s.Products = append(s.Products, fmt.Sprintf("p%d", r.IntN(8)))
+		}
+		slices.Sort(s.Products)
+		s.Products = slices.Compact(s.Products)
+		return s
+	}
+	outOfStock := map[campaigns.StockKey]bool{}
+	ix := NewIndex()
+	for step := range 40 {
+		adv := advs[r.IntN(len(advs))]
+		have := slices.Sorted(maps.Keys(truth[adv]))
+		if step%3 == 2 && len(have) > 0 { // stock flips, before the step's write
+			var rows []campaigns.StockUpdate
+			for range 1 + r.IntN(40) {
+				s := truth[adv][have[r.IntN(len(have))]]
+				in := r.IntN(2) == 0
+				rows = append(rows, campaigns.StockUpdate{StoreID: s.ID, ProductID: s.Products[r.IntN(len(s.Products))], InStock: &in})
+			}
+			ix.SetStock(adv, rows)
+			for _, row := range rows {
+				k := campaigns.StockKey{AdvertiserID: adv, StoreID: row.StoreID, ProductID: row.ProductID}
+				if *row.InStock {
+					delete(outOfStock, k)
+				} else {
+					outOfStock[k] = true
+				}
+			}
+		}
+		if step%5 == 4 && len(have) > 0 {
+			id := have[r.IntN(len(have))]
+			ix.DeleteStore(adv, id)
+			for k := range outOfStock { // a deleted store's stock goes with it
+				if k.AdvertiserID == adv && k.StoreID == id {
+					delete(outOfStock, k)
+				}
+			}
+			delete(truth[adv], id)
+		} else {
+			var batch []campaigns.Store
+			for range 1 + r.IntN(300) {
+				var s campaigns.Store
+				switch k := r.IntN(10); {
+				case k < 4 || len(have) == 0:
+					s = randomStore(fmt.Sprintf("s%d", r.IntN(2000)))
+				case k < 6: // unchanged
+					s = truth[adv][have[r.IntN(len(have))]]
+				case k < 8: // renamed in place
+					s = truth[adv][have[r.IntN(len(have))]]
+					s.Name += "'"
+				default: // moved or re-stocked
+					s = randomStore(have[r.IntN(len(have))])
+				}
+				batch = append(batch, s)
+			}
+			if err := ix.PutStores(adv, batch); err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range batch {
+				truth[adv][s.ID] = s
+			}
+		}
+		ref := NewIndex()
+		var cs []*campaigns.Store
+		for _, a := range advs {
+			for _, s := range truth[a] {
+				s.AdvertiserID = a
+				cs = append(cs, &s)
+			}
+		}
+		if err := ref.Load(nil, cs, slices.Collect(maps.Keys(outOfStock))); err != nil {
+			t.Fatal(err)
+		}
+		if got, want := describeIndex(ix), describeIndex(ref); got != want {
+			t.Fatalf("step %d: incremental index differs from a rebuild:\n got %.2000s\nwant %.2000s", step, got, want)
+		}
+	}
+}
+
+// describeIndex renders the published offers and presence marks by offer
+// key, independent of offer ID assignment.
+func describeIndex(ix *Index) string {
+	snap := ix.Snapshot()
+	keyOf := make(map[uint32]offerKey)
+	for k, id := range ix.offerIDs {
+		keyOf[id] = k
+	}
+	var lines []string
+	for _, o := range snap.offers {
+		if o == nil {
+			continue
+		}
+		var ids []string
+		for i, s := range o.stores {
+			mark := ""
+			if o.isOut(i) {
+				mark = " (out)"
+			}
+			ids = append(ids, fmt.Sprintf("%s@%v,%v:%s%s", s.ID, s.Lat, s.Lng, s.Name, mark))
+		}
+		lines = append(lines, fmt.Sprintf("offer %v: %v", o.key, ids))
+	}
+	for t := range numTiers {
+		for _, shard := range snap.presence[t].shards {
+			for cell, set := range shard {
+				var keys []string
+				for _, id := range set.appendIDs(nil) {
+					keys = append(keys, fmt.Sprint(keyOf[id]))
+				}
+				slices.Sort(keys)
+				lines = append(lines, fmt.Sprintf("tier %d cell %x: %v", t, cell, keys))
+			}
+		}
+	}
+	slices.Sort(lines)
+	return fmt.Sprint(len(lines), " lines: ", lines)
+}
+
+// TestStockAndCampaignsDoNotWaitForStoreWriters: while a store writer
+// rebuilds offers (held inside its rebuild here), stock and campaign writes
+// and decisions complete, and the rebuild, once installed, keeps the stock
+// changes made meanwhile.
+func TestStockAndCampaignsDoNotWaitForStoreWriters(t *testing.T) {
+	ix := NewIndex()
+	stores := []campaigns.Store{
+		{ID: "near", Name: "near", Lat: 35.6901, Lng: 139.7000, Products: []string{"beer"}},
+		{ID: "far", Name: "far", Lat: 35.6950, Lng: 139.7000, Products: []string{"beer"}},
+	}
+	if err := ix.PutStores("adv", stores); err != nil {
+		t.Fatal(err)
+	}
+	ix.PutCampaign(campaign("c", "adv", "beer", 1000, "居酒屋"))
+	e := newEngine(t, ix, nil)
+	target := func() string {
+		ads := decide(t, e, Request{Lat: 35.6900, Lng: 139.7000, Query: "居酒屋"})
+		if len(ads) == 0 {
+			return ""
+		}
+		return ads[0].Store.ID
+	}
+
+	inRebuild, release := make(chan struct{}), make(chan struct{})
+	ix.rebuildHook = func() {
+		close(inRebuild)
+		<-release
+	}
+	done := make(chan error)
+	go func() { // a new store of another product, and "near" renamed
+		done <- ix.PutStores("adv", []campaigns.Store{
+			{ID: "near", Name: "near, renamed", Lat: 35.6901, Lng: 139.7000, Products: []string{"beer"}},
+			{ID: "new", Name: "new", Lat: 35.6902, Lng: 139.7000, Products: []string{"wine"}},
+		})
+	}()
+	<-inRebuild
+	out, in := false, true
+	waitFor(t, "stock write during a rebuild", func() {
+		ix.SetStock("adv", []campaigns.StockUpdate{{StoreID: "near", ProductID: "beer", InStock: &out}})
+	})
+	if got := target(); got != "far" {
+		t.Fatalf("during the rebuild: target %q, want far (near is out of stock)", got)
+	}
+	waitFor(t, "campaign write during a rebuild", func() { ix.PutCampaign(campaign("c2", "adv", "beer", 1000, "焼き鳥")) })
+	if n := ix.Snapshot().Campaigns(); n != 2 {
+		t.Fatalf("%d campaigns during the rebuild, want 2", n)
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ix.rebuildHook = nil
+	if got := target(); got != "far" {
+		t.Fatalf("after the rebuild: target %q, want far: the stock change made during it was lost", got)
+	}
+	ix.SetStock("adv", []campaigns.StockUpdate{{StoreID: "near", ProductID: "beer", InStock: &in}})
+	if got := target(); got != "near" {
+		t.Fatalf("back in stock: target %q, want near", got)
+	}
+}
+
+// waitFor runs f and fails the test if it has not returned within a
+// minute: a guard against a deadlock, not a timing assertion.
+func waitFor(t *testing.T, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() { f(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatalf("%s blocked behind the store writer", what)
+	}
+}

@@ -1,0 +1,526 @@
+package boltstore
+
+import (
+	"cmp"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/storage"
+)
+
+var _ storage.Caps = (*Caps)(nil)
+
+// Caps is the embedded storage.Caps: the counters live in memory, exact
+// under any concurrency (each campaign's are guarded by one mutex, held for
+// a few map operations), and are kept in the Store's bolt file.
+//
+// # Durability, and what a kill -9 loses
+//
+// Totals and daily counts of the campaigns that served since the last flush
+// are written in one transaction every FlushInterval (1 s by default) and on
+// Close; open per-user windows are written on Close only. So a restart after
+// Close loses nothing, and a kill -9 loses the counts of the last
+// FlushInterval and every open user window: after a crash a campaign may
+// serve about one second's worth of its traffic beyond a delivery cap, and a
+// user may see a campaign's ads up to its frequency cap again. That is
+// acceptable because caps pace delivery rather than bill it (billing counts
+// impressions from the tracking events), crashes are rare, and the
+// alternative, an fsync for every ad served, would hold decisions to the
+// disk's flush rate of a few hundred a second, far below a national peak.
+//
+// # Memory
+//
+// A per-user window costs about 60 bytes (a 64-bit hash of the uid, the
+// count and the closing time, plus its place in the expiry queue), and is
+// dropped within FlushInterval after it closes, so memory follows the users
+// served within the last frequency period. MaxUserWindows bounds it against
+// floods of fresh uids: when that many windows are open, a user without one
+// is served as if the request had no uid (not capped per user, still
+// counted against delivery caps), and Stats counts it. Daily counts are
+// dropped two days after their day ends.
+//
+// Layout: bucket caps holds "campaign NUL t" → total and "campaign NUL d NUL
+// day" → count and the day's end; bucket caps_users holds, between a Close
+// and the next open, "campaign" → the open windows.
+type Caps struct {
+	db  *Store
+	opt CapsOptions
+
+	mu     sync.RWMutex // held for reading by every call; Close takes it to write
+	closed bool
+
+	cmu       sync.RWMutex // guards campaigns
+	campaigns map[string]*capCampaign
+
+	latest  atomic.Int64 // the latest Now reserved, Unix ns: the clock of expiry
+	windows atomic.Int64 // open user windows, all campaigns
+	full    atomic.Uint64
+
+	flushMu sync.Mutex // one flush at a time
+	stop    chan struct{}
+	done    chan struct{}
+}
+
+// CapsOptions tune Caps. Zero values take the defaults.
+type CapsOptions struct {
+	// FlushInterval is how often counts are written to the file, and how
+	// often closed user windows are dropped: 1s by default.
+	FlushInterval time.Duration
+	// MaxUserWindows bounds the open per-user windows: 2,000,000 by default
+	// (about 120 MB).
+	MaxUserWindows int64
+	// OnError is told of a background flush that failed (it is retried at
+	// the next). nil ignores them; Close reports the last flush's error.
+	OnError func(error)
+}
+
+// CapsStats describe what Caps holds.
+type CapsStats struct {
+	Campaigns   int    // campaigns with counts
+	UserWindows int64  // open per-user windows
+	Unwindowed  uint64 // users served uncapped because MaxUserWindows were open
+}
+
+var (
+	bucketCaps      = []byte("caps")
+	bucketCapsUsers = []byte("caps_users")
+)
+
+// dayKeep is how long after its end a day's count is kept.
+const dayKeep = 48 * time.Hour
+
+type capCampaign struct {
+	mu    sync.Mutex
+	total int64
+	days  map[string]*capDay
+	users map[uint64]capWindow // by xxhash of the uid
+	queue []capExpiry          // windows in the order they opened
+	head  int                  // queue[:head] are done with
+	dirty bool                 // counts changed since the last flush
+	gone  []string             // days dropped since the last flush
+}
+
+type capDay struct {
+	n   int64
+	end int64 // Unix ns
+}
+
+type capWindow struct {
+	n   int64
+	end int64 // Unix ns: the window is open before it
+}
+
+type capExpiry struct {
+	key uint64
+	end int64
+}
+
+// NewCaps opens the caps kept in s, loads them, and starts writing them back
+// every opt.FlushInterval until Close, which must come before s.Close.
+func NewCaps(s *Store, opt CapsOptions) (*Caps, error) {
+	if s == nil {
+		return nil, errors.New("new caps: store is required")
+	}
+	if opt.FlushInterval <= 0 {
+		opt.FlushInterval = time.Second
+	}
+	if opt.MaxUserWindows <= 0 {
+		opt.MaxUserWindows = 2_000_000
+	}
+	c := &Caps{db: s, opt: opt, campaigns: make(map[string]*capCampaign), stop: make(chan struct{}), done: make(chan struct{})}
+	if err := s.update(context.Background(), c.load); err != nil {
+		return nil, fmt.Errorf("new caps: %w", err)
+	}
+	go c.run()
+	return c, nil
+}
+
+// load reads the counts and the windows saved by the last Close, which are
+// then removed: a crash later must not bring back stale windows.
+func (c *Caps) load(tx *bolt.Tx) error {
+	b, err := tx.CreateBucketIfNotExists(bucketCaps)
+	if err != nil {
+		return err
+	}
+	err = b.ForEach(func(k, v []byte) error {
+		id, rest, ok := cutKey(k)
+		switch {
+		case ok && string(rest) == "t" && len(v) == 8:
+			c.campaign(id).total = int64(binary.BigEndian.Uint64(v))
+		case ok && len(rest) > 2 && rest[0] == 'd' && rest[1] == sep && len(v) == 16:
+			c.campaign(id).days[string(rest[2:])] = &capDay{n: int64(binary.BigEndian.Uint64(v)), end: int64(binary.BigEndian.Uint64(v[8:]))}
+		default:
+			return fmt.Errorf("caps key %q: %w", k, errCorrupt)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if users := tx.Bucket(bucketCapsUsers); users != nil {
+		err := users.ForEach(func(k, v []byte) error {
+			if len(v)%24 != 0 {
+				return fmt.Errorf("caps users of %q: %w", k, errCorrupt)
+			}
+			cc := c.campaign(string(k))
+			for ; len(v) > 0; v = v[24:] {
+				key := binary.BigEndian.Uint64(v)
+				w := capWindow{n: int64(binary.BigEndian.Uint64(v[8:])), end: int64(binary.BigEndian.Uint64(v[16:]))}
+				cc.users[key] = w
+				cc.queue = append(cc.queue, capExpiry{key, w.end})
+				c.windows.Add(1)
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if err := tx.DeleteBucket(bucketCapsUsers); err != nil {
+			return err
+		}
+		for _, cc := range c.campaigns {
+			slices.SortFunc(cc.queue, func(a, b capExpiry) int { return cmp.Compare(a.end, b.end) })
+		}
+	}
+	return nil
+}
+
+func cutKey(k []byte) (string, []byte, bool) {
+	for i, b := range k {
+		if b == sep {
+			return string(k[:i]), k[i+1:], true
+		}
+	}
+	return "", nil, false
+}
+
+// campaign returns the counters of id, creating them.
+func (c *Caps) campaign(id string) *capCampaign {
+	c.cmu.RLock()
+	cc := c.campaigns[id]
+	c.cmu.RUnlock()
+	if cc != nil {
+		return cc
+	}
+	c.cmu.Lock()
+	defer c.cmu.Unlock()
+	if cc = c.campaigns[id]; cc == nil {
+		cc = &capCampaign{days: make(map[string]*capDay), users: make(map[uint64]capWindow)}
+		c.campaigns[id] = cc
+	}
+	return cc
+}
+
+func (c *Caps) begin(ctx context.Context) error {
+	c.mu.RLock()
+	if c.closed {
+		c.mu.RUnlock()
+		return ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		c.mu.RUnlock()
+		return err
+	}
+	return nil
+}
+
+func (c *Caps) end() { c.mu.RUnlock() }
+
+// Reserve counts one served ad if no cap of r is reached (storage.Caps).
+// It takes the campaign's mutex for a few map operations and allocates only
+// for a campaign's first ad, a new day and a new user window. Safe for
+// concurrent use.
+func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) {
+	if err := r.Check(); err != nil {
+		return false, err
+	}
+	if err := checkKey("campaign id", r.CampaignID); err != nil {
+		return false, campaigns.Errorf(campaigns.Invalid, "%v", err)
+	}
+	if err := c.begin(ctx); err != nil {
+		return false, fmt.Errorf("reserve: %w", err)
+	}
+	defer c.end()
+	now := r.Now.UnixNano()
+	for {
+		// To the millisecond: a write per call would bounce the cache line
+		// between cores, and expiry needs no finer clock.
+		l := c.latest.Load()
+		if now <= l+int64(time.Millisecond) || c.latest.CompareAndSwap(l, now) {
+			break
+		}
+	}
+	cc := c.campaign(r.CampaignID)
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if r.TotalLimit > 0 && cc.total >= r.TotalLimit {
+		return false, nil
+	}
+	day := cc.days[r.Day]
+	if r.DailyLimit > 0 && day != nil && day.n >= r.DailyLimit {
+		return false, nil
+	}
+	var (
+		key        uint64
+		w          capWindow
+		userCapped = r.UserCapped()
+		known      bool
+	)
+	if userCapped {
+		key = xxhash.Sum64String(r.UID)
+		w, known = cc.users[key]
+		if !known && c.windows.Load() >= c.opt.MaxUserWindows {
+			c.expire(cc, c.latest.Load()) // perhaps this campaign's closed windows make room
+		}
+		switch {
+		case known && now < w.end && w.n >= r.UserLimit:
+			return false, nil
+		case known && now < w.end:
+			w.n++
+		case !known && c.windows.Load() >= c.opt.MaxUserWindows:
+			c.full.Add(1)
+			userCapped = false // served as if without uid
+		default: // no window open: this ad opens one
+			w = capWindow{n: 1, end: now + int64(r.UserPeriod)}
+			cc.queue = append(cc.queue, capExpiry{key, w.end})
+		}
+	}
+	cc.total++
+	if day == nil {
+		day = &capDay{end: r.DayEnd.UnixNano()}
+		cc.days[r.Day] = day
+	}
+	day.n++
+	cc.dirty = true
+	if userCapped {
+		if !known {
+			c.windows.Add(1)
+		}
+		cc.users[key] = w
+	}
+	return true, nil
+}
+
+// Served returns a campaign's counts (storage.Caps).
+func (c *Caps) Served(ctx context.Context, campaignID, day, uid string, now time.Time) (storage.CapCounts, error) {
+	if err := c.begin(ctx); err != nil {
+		return storage.CapCounts{}, fmt.Errorf("served: %w", err)
+	}
+	defer c.end()
+	c.cmu.RLock()
+	cc := c.campaigns[campaignID]
+	c.cmu.RUnlock()
+	if cc == nil {
+		return storage.CapCounts{}, nil
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	n := storage.CapCounts{Total: cc.total}
+	if d := cc.days[day]; d != nil {
+		n.Daily = d.n
+	}
+	if uid != "" {
+		if w, ok := cc.users[xxhash.Sum64String(uid)]; ok && now.UnixNano() < w.end {
+			n.User = w.n
+		}
+	}
+	return n, nil
+}
+
+// Stats reports what Caps holds.
+func (c *Caps) Stats() CapsStats {
+	c.cmu.RLock()
+	n := len(c.campaigns)
+	c.cmu.RUnlock()
+	return CapsStats{Campaigns: n, UserWindows: c.windows.Load(), Unwindowed: c.full.Load()}
+}
+
+// run flushes every FlushInterval until Close.
+func (c *Caps) run() {
+	defer close(c.done)
+	t := time.NewTicker(c.opt.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+			if err := c.Flush(); err != nil && c.opt.OnError != nil {
+				c.opt.OnError(err)
+			}
+		}
+	}
+}
+
+// Flush drops closed user windows and old days, and writes the counts that
+// changed since the last flush in one transaction. The background loop
+// calls it; tests may too.
+func (c *Caps) Flush() error {
+	c.flushMu.Lock()
+	defer c.flushMu.Unlock()
+	latest := c.latest.Load()
+	type row struct {
+		id    string
+		total int64
+		days  map[string]capDay
+		gone  []string
+		cc    *capCampaign
+	}
+	var rows []row
+	c.cmu.RLock()
+	all := make([]*capCampaign, 0, len(c.campaigns))
+	ids := make([]string, 0, len(c.campaigns))
+	for id, cc := range c.campaigns {
+		all = append(all, cc)
+		ids = append(ids, id)
+	}
+	c.cmu.RUnlock()
+	for i, cc := range all {
+		cc.mu.Lock()
+		c.expire(cc, latest)
+		if cc.dirty || len(cc.gone) > 0 {
+			r := row{id: ids[i], total: cc.total, days: make(map[string]capDay, len(cc.days)), gone: cc.gone, cc: cc}
+			for d, v := range cc.days {
+				r.days[d] = *v
+			}
+			rows = append(rows, r)
+			cc.dirty, cc.gone = false, nil
+		}
+		cc.mu.Unlock()
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	err := c.db.update(context.Background(), func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketCaps)
+		if err != nil {
+			return err
+		}
+		var v [16]byte
+		for _, r := range rows {
+			binary.BigEndian.PutUint64(v[:8], uint64(r.total))
+			if err := b.Put(joinKey(r.id, "t"), bytesCopy(v[:8])); err != nil {
+				return err
+			}
+			for d, n := range r.days {
+				binary.BigEndian.PutUint64(v[:8], uint64(n.n))
+				binary.BigEndian.PutUint64(v[8:], uint64(n.end))
+				if err := b.Put(joinKey(r.id, "d", d), bytesCopy(v[:])); err != nil {
+					return err
+				}
+			}
+			for _, d := range r.gone {
+				if err := b.Delete(joinKey(r.id, "d", d)); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		// Written next time: nothing counted is dropped for a failed write.
+		for _, r := range rows {
+			r.cc.mu.Lock()
+			r.cc.dirty = true
+			r.cc.gone = append(r.cc.gone, r.gone...)
+			r.cc.mu.Unlock()
+		}
+		return fmt.Errorf("flush caps: %w", err)
+	}
+	return nil
+}
+
+// bytesCopy returns a copy of b: bbolt keeps values until commit.
+func bytesCopy(b []byte) []byte { return append([]byte(nil), b...) }
+
+// expire drops cc's windows closed by latest and its days long over.
+// Callers hold cc.mu.
+func (c *Caps) expire(cc *capCampaign, latest int64) {
+	for cc.head < len(cc.queue) && cc.queue[cc.head].end <= latest {
+		e := cc.queue[cc.head]
+		// A window reopened since is queued again with its new end.
+		if w, ok := cc.users[e.key]; ok && w.end <= latest {
+			delete(cc.users, e.key)
+			c.windows.Add(-1)
+		}
+		cc.head++
+	}
+	if cc.head > 1024 && cc.head*2 > len(cc.queue) {
+		cc.queue = append(cc.queue[:0], cc.queue[cc.head:]...)
+		cc.head = 0
+	}
+	for d, v := range cc.days {
+		if v.end+int64(dayKeep) <= latest {
+			delete(cc.days, d)
+			cc.gone = append(cc.gone, d)
+		}
+	}
+}
+
+// Close stops the background flush, waits for calls in progress, and writes
+// the counts and the open user windows. It must come before the Store's
+// Close. Closing again does nothing.
+func (c *Caps) Close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		return nil
+	}
+	c.closed = true
+	close(c.stop)
+	<-c.done
+	errFlush := c.Flush()
+	errUsers := c.saveWindows()
+	return errors.Join(errFlush, errUsers)
+}
+
+// saveWindows writes every open user window, for the next NewCaps. Close
+// calls it holding c.mu, so no other call touches the counters.
+func (c *Caps) saveWindows() error {
+	latest := c.latest.Load()
+	err := c.db.update(context.Background(), func(tx *bolt.Tx) error {
+		if tx.Bucket(bucketCapsUsers) != nil {
+			if err := tx.DeleteBucket(bucketCapsUsers); err != nil {
+				return err
+			}
+		}
+		b, err := tx.CreateBucket(bucketCapsUsers)
+		if err != nil {
+			return err
+		}
+		for id, cc := range c.campaigns {
+			if len(cc.users) == 0 {
+				continue
+			}
+			v := make([]byte, 0, 24*len(cc.users))
+			for key, w := range cc.users {
+				if w.end <= latest {
+					continue
+				}
+				v = binary.BigEndian.AppendUint64(v, key)
+				v = binary.BigEndian.AppendUint64(v, uint64(w.n))
+				v = binary.BigEndian.AppendUint64(v, uint64(w.end))
+			}
+			if len(v) > 0 {
+				if err := b.Put([]byte(id), v); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("save user windows: %w", err)
+	}
+	return nil
+}

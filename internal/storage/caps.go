@@ -1,0 +1,119 @@
+package storage
+
+import (
+	"context"
+	"time"
+
+	"github.com/navad/navad/campaigns"
+)
+
+// Caps counts the ads served of each campaign, so that delivery caps (per
+// business day and in total) and frequency caps (per user and period) hold.
+// It is apart from Catalog because it is written on the decision path, at
+// the rate ads are served, and because replicas must share it exactly: on
+// Redis every replica reserves against the same counters.
+//
+// Reserve is the only write, and it is atomic: it checks every counter a
+// request names and increments all of them, or, when any of them is at its
+// limit, refuses and increments none. An ad is served only after its
+// reservation succeeded, so counts are of ads served, never of ads refused.
+//
+// Times are the caller's: a request carries its Now, and per-user windows
+// open and close by it, not by the backend's clock (replicas keep their
+// clocks in step with NTP). A backend may forget a counter once it can no
+// longer matter (a day's count well after the day ends, a user's count once
+// the window closes), measuring that interval from the request's Now, as
+// Redis's PEXPIRE does.
+//
+// Unlike Catalog's writes, a reservation is not made durable before Reserve
+// returns: that would cost a disk flush per ad served. Each backend says
+// what a crash may lose (boltstore.Caps: the last second's counts; Redis:
+// what its AOF fsync policy allows).
+//
+// On Redis, Reserve is one Lua script over the campaign's keys, which share
+// a hash slot so that it runs on a cluster too, e.g.
+// navad:caps:{cmp_1}:total, navad:caps:{cmp_1}:day:2026-11-27 and
+// navad:caps:{cmp_1}:user:<uid> (a hash of count and window end): read
+// them, treat a window whose end is not after Now as closed, refuse if any
+// count is at its limit, else increment all three and PEXPIRE the day and
+// user keys relative to Now.
+//
+// Package storagetest holds the contract suite (RunCaps) every backend
+// passes; methods return the error codes named in their comments, any other
+// error is internal, and after Close every method fails.
+type Caps interface {
+	// Reserve counts one served ad of r.CampaignID against its total, its
+	// business day r.Day and, when r.UID and r.UserLimit are set, r.UID's
+	// current window, provided that none of them has reached its limit,
+	// and reports whether it did. When it reports false nothing was
+	// counted. Invalid when r is malformed (see CapRequest.Check).
+	Reserve(ctx context.Context, r CapRequest) (bool, error)
+	// Served returns the counts of a campaign: in total, on business day
+	// day, and of uid in its window open at now (0 when none is open or
+	// uid is "").
+	Served(ctx context.Context, campaignID, day, uid string, now time.Time) (CapCounts, error)
+	// Close makes what was counted durable as far as the backend promises
+	// and releases it. Closing again does nothing.
+	Close() error
+}
+
+// CapRequest is one served ad to count. A zero limit is no limit of that
+// kind; the counts are kept all the same.
+type CapRequest struct {
+	CampaignID string
+	// Now is when the ad is served.
+	Now time.Time
+
+	// TotalLimit caps the ads served over the campaign's life.
+	TotalLimit int64
+
+	// Day is the business day of Now ("2006-01-02" in the business time
+	// zone), DayEnd the instant it ends; DailyLimit caps the ads served on
+	// it. Days are counted apart, so a new day starts from zero.
+	Day        string
+	DayEnd     time.Time
+	DailyLimit int64
+
+	// UID is the user's opaque key; "" means none, and then no per-user
+	// cap applies. UserLimit caps the ads served to one user in a window of
+	// UserPeriod, which opens with the first ad counted for the user while
+	// no window is open: a user who has seen UserLimit ads waits until
+	// UserPeriod after the first of them.
+	UID        string
+	UserLimit  int64
+	UserPeriod time.Duration
+}
+
+// Check reports what is wrong with r as an Invalid *campaigns.Error, or nil.
+func (r *CapRequest) Check() error {
+	var p campaigns.Problems
+	if r.CampaignID == "" {
+		p.Add("campaign_id", "is required")
+	}
+	if r.Now.IsZero() {
+		p.Add("now", "is required")
+	}
+	if r.Day == "" {
+		p.Add("day", "is required")
+	}
+	if r.DayEnd.IsZero() {
+		p.Add("day_end", "is required")
+	}
+	if r.TotalLimit < 0 || r.DailyLimit < 0 || r.UserLimit < 0 {
+		p.Add("limits", "must not be negative")
+	}
+	if r.UserLimit > 0 && r.UserPeriod <= 0 {
+		p.Add("user_period", "must be positive with a user limit")
+	}
+	return p.Err()
+}
+
+// UserCapped reports whether r counts against a per-user window.
+func (r *CapRequest) UserCapped() bool { return r.UID != "" && r.UserLimit > 0 }
+
+// CapCounts are the ads counted for a campaign.
+type CapCounts struct {
+	Total int64 // over the campaign's life
+	Daily int64 // on the day asked for
+	User  int64 // to the user asked for, in the window open then
+}

@@ -1,0 +1,427 @@
+package storagetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/storage"
+)
+
+// CapsBackend opens storage.Caps on one fresh, empty backing store. Each
+// call of the returned function opens Caps again on the same backing store,
+// as a restarted server would; the suite closes one before it opens the
+// next, and closes the last itself only sometimes, so the backend's test
+// must close what is left (t.Cleanup) and tolerate a second Close.
+type CapsBackend func(t *testing.T) (open func() storage.Caps)
+
+// RunCaps runs the contract suite of storage.Caps as subtests of t. Beyond
+// the letter of storage.Caps's comments, it holds backends to:
+//
+//   - exactness under concurrency: of many concurrent reservations against
+//     one limit, exactly the limit succeed;
+//   - a graceful restart (Close, then open again) keeps total and daily
+//     counts and open user windows;
+//   - a cancelled context makes Reserve and Served fail with an error that
+//     wraps ctx.Err(), counting nothing;
+//   - user keys are opaque bytes: any valid UTF-8 up to 128 bytes, NUL,
+//     braces and colons included, and two keys differing in one byte are
+//     two users.
+func RunCaps(t *testing.T, backend CapsBackend) {
+	for _, tt := range capsTests {
+		t.Run(tt.name, func(t *testing.T) {
+			open := backend(t)
+			tt.run(t, open)
+		})
+	}
+}
+
+var capsTests = []struct {
+	name string
+	run  func(t *testing.T, open func() storage.Caps)
+}{
+	{"NoLimits", testCapsNoLimits},
+	{"TotalLimit", testCapsTotalLimit},
+	{"DailyLimit", testCapsDailyLimit},
+	{"UserWindow", testCapsUserWindow},
+	{"NoUserNoUserCap", testCapsNoUser},
+	{"RefusalCountsNothing", testCapsRefusalCountsNothing},
+	{"CampaignsApart", testCapsCampaignsApart},
+	{"OpaqueUserKeys", testCapsOpaqueUserKeys},
+	{"ConcurrentExact", testCapsConcurrentExact},
+	{"RestartKeepsCounts", testCapsRestart},
+	{"Invalid", testCapsInvalid},
+	{"ContextDone", testCapsContextDone},
+	{"Close", testCapsClose},
+}
+
+// capsT0 is a Friday evening in Tokyo; capsDay is its business day.
+var (
+	capsTokyo = time.FixedZone("JST", 9*3600)
+	capsT0    = time.Date(2026, 11, 27, 19, 0, 0, 0, capsTokyo)
+)
+
+// capReq returns a request at now with no limits, on now's calendar day
+// (in now's zone).
+func capReq(campaign string, now time.Time) storage.CapRequest {
+	y, m, d := now.Date()
+	return storage.CapRequest{
+		CampaignID: campaign, Now: now,
+		Day: now.Format("2006-01-02"), DayEnd: time.Date(y, m, d+1, 0, 0, 0, 0, now.Location()),
+	}
+}
+
+func reserve(t *testing.T, c storage.Caps, r storage.CapRequest) bool {
+	t.Helper()
+	ok, err := c.Reserve(t.Context(), r)
+	if err != nil {
+		t.Fatalf("reserve %+v: %v", r, err)
+	}
+	return ok
+}
+
+// reserveN reserves n times and returns how many succeeded.
+func reserveN(t *testing.T, c storage.Caps, r storage.CapRequest, n int) int {
+	t.Helper()
+	got := 0
+	for range n {
+		if reserve(t, c, r) {
+			got++
+		}
+	}
+	return got
+}
+
+func served(t *testing.T, c storage.Caps, campaign, day, uid string, now time.Time) storage.CapCounts {
+	t.Helper()
+	n, err := c.Served(t.Context(), campaign, day, uid, now)
+	if err != nil {
+		t.Fatalf("served: %v", err)
+	}
+	return n
+}
+
+func wantCounts(t *testing.T, got, want storage.CapCounts) {
+	t.Helper()
+	if got != want {
+		t.Fatalf("counts %+v, want %+v", got, want)
+	}
+}
+
+func testCapsNoLimits(t *testing.T, open func() storage.Caps) {
+	c := open()
+	r := capReq("cmp_1", capsT0)
+	r.UID = "u1" // without a user limit, no window is kept
+	if got := reserveN(t, c, r, 50); got != 50 {
+		t.Fatalf("%d of 50 reserved without limits", got)
+	}
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "u1", capsT0), storage.CapCounts{Total: 50, Daily: 50})
+	wantCounts(t, served(t, c, "cmp_never", r.Day, "u1", capsT0), storage.CapCounts{})
+}
+
+func testCapsTotalLimit(t *testing.T, open func() storage.Caps) {
+	c := open()
+	r := capReq("cmp_1", capsT0)
+	r.TotalLimit = 5
+	if got := reserveN(t, c, r, 8); got != 5 {
+		t.Fatalf("%d reserved under a total limit of 5", got)
+	}
+	// The total spans days.
+	next := capReq("cmp_1", capsT0.Add(24*time.Hour))
+	next.TotalLimit = 5
+	if reserve(t, c, next) {
+		t.Fatal("a new day reopened a spent total")
+	}
+	// Limits come with each request: raising one lets more through.
+	next.TotalLimit = 7
+	if got := reserveN(t, c, next, 3); got != 2 {
+		t.Fatalf("%d reserved after raising the total to 7, want 2", got)
+	}
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{Total: 7, Daily: 5})
+	// Lowering it below the count refuses at once.
+	next.TotalLimit = 3
+	if reserve(t, c, next) {
+		t.Fatal("reserved above a lowered total")
+	}
+}
+
+func testCapsDailyLimit(t *testing.T, open func() storage.Caps) {
+	c := open()
+	day1 := capReq("cmp_1", capsT0)
+	day1.DailyLimit = 3
+	if got := reserveN(t, c, day1, 5); got != 3 {
+		t.Fatalf("%d reserved under a daily limit of 3", got)
+	}
+	// One minute before midnight is still day 1; midnight is day 2.
+	late := capReq("cmp_1", time.Date(2026, 11, 27, 23, 59, 0, 0, capsTokyo))
+	late.DailyLimit = 3
+	if reserve(t, c, late) {
+		t.Fatal("reserved at 23:59 on a spent day")
+	}
+	day2 := capReq("cmp_1", time.Date(2026, 11, 28, 0, 0, 0, 0, capsTokyo))
+	day2.DailyLimit = 3
+	if got := reserveN(t, c, day2, 5); got != 3 {
+		t.Fatalf("%d reserved on day 2, want 3", got)
+	}
+	wantCounts(t, served(t, c, "cmp_1", day1.Day, "", capsT0), storage.CapCounts{Total: 6, Daily: 3})
+	wantCounts(t, served(t, c, "cmp_1", day2.Day, "", capsT0), storage.CapCounts{Total: 6, Daily: 3})
+	wantCounts(t, served(t, c, "cmp_1", "2026-11-29", "", capsT0), storage.CapCounts{Total: 6})
+}
+
+func testCapsUserWindow(t *testing.T, open func() storage.Caps) {
+	c := open()
+	at := func(uid string, d time.Duration) storage.CapRequest {
+		r := capReq("cmp_1", capsT0.Add(d))
+		r.UID, r.UserLimit, r.UserPeriod = uid, 2, time.Hour
+		return r
+	}
+	steps := []struct {
+		uid  string
+		at   time.Duration
+		want bool
+	}{
+		{"u1", 0, true},                 // opens u1's window until +1h
+		{"u1", 10 * time.Minute, true},  // second of two
+		{"u1", 20 * time.Minute, false}, // capped
+		{"u2", 20 * time.Minute, true},  // another user
+		{"u1", time.Hour - time.Nanosecond, false},
+		{"u1", time.Hour, true}, // the window has closed: a new one opens
+		{"u1", time.Hour + time.Minute, true},
+		{"u1", time.Hour + 2*time.Minute, false},
+		{"u2", 79 * time.Minute, true}, // u2's window (+20m to +80m) is still open
+		{"u2", 79*time.Minute + 30*time.Second, false},
+		{"u2", 80 * time.Minute, true}, // closed at +80m: a new one opens
+	}
+	for i, s := range steps {
+		if got := reserve(t, c, at(s.uid, s.at)); got != s.want {
+			t.Fatalf("step %d (%s at +%v): reserved %v, want %v", i, s.uid, s.at, got, s.want)
+		}
+	}
+	wantCounts(t, served(t, c, "cmp_1", at("u1", 0).Day, "u1", capsT0.Add(time.Hour+3*time.Minute)), storage.CapCounts{Total: 7, Daily: 7, User: 2})
+	wantCounts(t, served(t, c, "cmp_1", at("u1", 0).Day, "u1", capsT0.Add(2*time.Hour)), storage.CapCounts{Total: 7, Daily: 7, User: 0})
+	wantCounts(t, served(t, c, "cmp_1", at("u1", 0).Day, "nobody", capsT0), storage.CapCounts{Total: 7, Daily: 7})
+}
+
+func testCapsNoUser(t *testing.T, open func() storage.Caps) {
+	c := open()
+	r := capReq("cmp_1", capsT0)
+	r.UserLimit, r.UserPeriod = 1, 24*time.Hour // but no UID
+	if got := reserveN(t, c, r, 10); got != 10 {
+		t.Fatalf("%d of 10 reserved without a uid: a request without uid is never capped per user", got)
+	}
+}
+
+func testCapsRefusalCountsNothing(t *testing.T, open func() storage.Caps) {
+	c := open()
+	base := func() storage.CapRequest {
+		r := capReq("cmp_1", capsT0)
+		r.UID, r.UserPeriod = "u1", time.Hour
+		r.TotalLimit, r.DailyLimit, r.UserLimit = 100, 100, 100
+		return r
+	}
+	must(t, errIf(!reserve(t, c, base()), "first reservation refused"))
+	want := storage.CapCounts{Total: 1, Daily: 1, User: 1}
+	for _, tt := range []struct {
+		name  string
+		limit func(*storage.CapRequest)
+	}{
+		{"total", func(r *storage.CapRequest) { r.TotalLimit = 1 }},
+		{"daily", func(r *storage.CapRequest) { r.DailyLimit = 1 }},
+		{"user", func(r *storage.CapRequest) { r.UserLimit = 1 }},
+	} {
+		r := base()
+		tt.limit(&r)
+		if reserve(t, c, r) {
+			t.Fatalf("%s limit of 1 not enforced", tt.name)
+		}
+		// A refusal by one limit increments none of the counters.
+		wantCounts(t, served(t, c, "cmp_1", r.Day, "u1", capsT0), want)
+	}
+	// A refusal does not open a window either: u2, refused by the total,
+	// has no window, so after the total is raised u2 gets UserLimit ads.
+	r := base()
+	r.UID, r.TotalLimit, r.UserLimit = "u2", 1, 1
+	if reserve(t, c, r) {
+		t.Fatal("total limit of 1 not enforced for u2")
+	}
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "u2", capsT0), storage.CapCounts{Total: 1, Daily: 1})
+}
+
+func errIf(cond bool, msg string) error {
+	if cond {
+		return errors.New(msg)
+	}
+	return nil
+}
+
+func testCapsCampaignsApart(t *testing.T, open func() storage.Caps) {
+	c := open()
+	for _, id := range []string{"cmp_a", "cmp_b", "cmp_a:b", "cmp_a.b"} {
+		r := capReq(id, capsT0)
+		r.TotalLimit, r.DailyLimit, r.UID, r.UserLimit, r.UserPeriod = 2, 2, "u1", 2, time.Hour
+		if got := reserveN(t, c, r, 3); got != 2 {
+			t.Fatalf("%s: %d reserved, want 2 (campaigns count apart)", id, got)
+		}
+	}
+}
+
+func testCapsOpaqueUserKeys(t *testing.T, open func() storage.Caps) {
+	c := open()
+	long := string(make([]byte, 0, 128))
+	for range 32 {
+		long += "ユ" // 3 bytes: 96 bytes
+	}
+	long += "0123456789abcdef0123456789abcdef" // 128 bytes
+	for _, uid := range []string{"a", "a\x00", "a\x00b", "{cmp_1}", "a:b", "A", long, long[:125], "ü"} {
+		r := capReq("cmp_1", capsT0)
+		r.UID, r.UserLimit, r.UserPeriod = uid, 1, time.Hour
+		if !reserve(t, c, r) {
+			t.Fatalf("uid %q: refused; it is a user of its own", uid)
+		}
+		if reserve(t, c, r) {
+			t.Fatalf("uid %q: second ad reserved under a limit of 1", uid)
+		}
+	}
+}
+
+func testCapsConcurrentExact(t *testing.T, open func() storage.Caps) {
+	c := open()
+	const workers, each = 8, 60
+	for _, tt := range []struct {
+		name string
+		req  func(w, i int) storage.CapRequest
+		want int64
+	}{
+		{"total", func(w, i int) storage.CapRequest {
+			r := capReq("cmp_total", capsT0)
+			r.TotalLimit = 250
+			return r
+		}, 250},
+		{"daily", func(w, i int) storage.CapRequest {
+			r := capReq("cmp_daily", capsT0)
+			r.DailyLimit = 101
+			return r
+		}, 101},
+		{"user", func(w, i int) storage.CapRequest {
+			r := capReq("cmp_user", capsT0)
+			r.UID, r.UserLimit, r.UserPeriod = "u1", 7, time.Hour
+			return r
+		}, 7},
+		{"all at once", func(w, i int) storage.CapRequest {
+			r := capReq("cmp_all", capsT0)
+			r.TotalLimit, r.DailyLimit = 300, 200
+			r.UID, r.UserLimit, r.UserPeriod = fmt.Sprintf("u%d", i%50), 3, time.Hour
+			return r
+		}, 150}, // 50 users × 3 is reached before the daily 200
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			var wg sync.WaitGroup
+			var got atomic.Int64
+			for w := range workers {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for i := range each {
+						ok, err := c.Reserve(context.Background(), tt.req(w, i))
+						if err != nil {
+							t.Error(err)
+							return
+						}
+						if ok {
+							got.Add(1)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if got.Load() != tt.want {
+				t.Fatalf("%d of %d concurrent reservations succeeded, want exactly %d", got.Load(), workers*each, tt.want)
+			}
+			r := tt.req(0, 0)
+			if n := served(t, c, r.CampaignID, r.Day, "", capsT0); n.Total != tt.want || n.Daily != tt.want {
+				t.Fatalf("counted %+v, want %d", n, tt.want)
+			}
+		})
+	}
+}
+
+func testCapsRestart(t *testing.T, open func() storage.Caps) {
+	c := open()
+	r := capReq("cmp_1", capsT0)
+	r.TotalLimit, r.DailyLimit = 10, 4
+	r.UID, r.UserLimit, r.UserPeriod = "u1", 3, time.Hour
+	if got := reserveN(t, c, r, 3); got != 3 {
+		t.Fatalf("%d reserved before the restart", got)
+	}
+	other := capReq("cmp_2", capsT0)
+	must(t, errIf(!reserve(t, c, other), "cmp_2 refused"))
+	must(t, c.Close())
+
+	c = open()
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "u1", capsT0), storage.CapCounts{Total: 3, Daily: 3, User: 3})
+	wantCounts(t, served(t, c, "cmp_2", r.Day, "", capsT0), storage.CapCounts{Total: 1, Daily: 1})
+	if reserve(t, c, r) {
+		t.Fatal("u1's window was forgotten across a restart")
+	}
+	r.UID = "u2"
+	if got := reserveN(t, c, r, 3); got != 1 {
+		t.Fatalf("%d reserved after the restart, want 1 (daily limit 4, 3 before)", got)
+	}
+	_ = c.Close()
+}
+
+func testCapsInvalid(t *testing.T, open func() storage.Caps) {
+	c := open()
+	for _, tt := range []struct {
+		name   string
+		change func(*storage.CapRequest)
+	}{
+		{"no campaign", func(r *storage.CapRequest) { r.CampaignID = "" }},
+		{"no day", func(r *storage.CapRequest) { r.Day = "" }},
+		{"no now", func(r *storage.CapRequest) { r.Now = time.Time{} }},
+		{"no day end", func(r *storage.CapRequest) { r.DayEnd = time.Time{} }},
+		{"negative limit", func(r *storage.CapRequest) { r.DailyLimit = -1 }},
+		{"user limit without period", func(r *storage.CapRequest) { r.UID, r.UserLimit = "u1", 1 }},
+	} {
+		r := capReq("cmp_1", capsT0)
+		tt.change(&r)
+		ok, err := c.Reserve(t.Context(), r)
+		if ok || campaigns.ErrorCode(err) != campaigns.Invalid {
+			t.Fatalf("%s: reserved %v, err %v; want Invalid", tt.name, ok, err)
+		}
+	}
+	wantCounts(t, served(t, c, "cmp_1", capReq("cmp_1", capsT0).Day, "u1", capsT0), storage.CapCounts{})
+}
+
+func testCapsContextDone(t *testing.T, open func() storage.Caps) {
+	c := open()
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	r := capReq("cmp_1", capsT0)
+	if ok, err := c.Reserve(ctx, r); ok || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Reserve with a cancelled context: %v, %v", ok, err)
+	}
+	if _, err := c.Served(ctx, "cmp_1", r.Day, "", capsT0); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Served with a cancelled context: %v", err)
+	}
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{})
+}
+
+func testCapsClose(t *testing.T, open func() storage.Caps) {
+	c := open()
+	r := capReq("cmp_1", capsT0)
+	must(t, errIf(!reserve(t, c, r), "refused"))
+	must(t, c.Close())
+	if ok, err := c.Reserve(t.Context(), r); ok || err == nil {
+		t.Fatalf("Reserve after Close: %v, %v", ok, err)
+	}
+	if _, err := c.Served(t.Context(), "cmp_1", r.Day, "", capsT0); err == nil {
+		t.Fatal("Served after Close succeeded")
+	}
+	must(t, c.Close())
+}
