@@ -7,9 +7,13 @@
 // every stream of the feed in one pipelined round trip, a few times a
 // second, and applies each record by re-reading what it names: a campaign,
 // some stores of an advertiser (stock records carry their rows). Records
-// this replica wrote itself are skipped, since the catalog applied them
-// locally already, except stock records, whose rows are state and must be
-// applied in feed order. Records are applied inside catalog.Service.Apply,
+// this replica wrote itself are applied too: re-reading makes the index
+// equal to the store whether or not the catalog applied the write already,
+// and it is the only way this replica learns of a write Redis executed but
+// whose answer was lost (the connection died after EXEC: the caller got
+// 503 and the local index was never told). Re-applying an unchanged
+// campaign or store list is cheap. Records are applied inside
+// catalog.Service.Apply,
 // so that they never overtake, or are overtaken by, this replica's own
 // writes.
 //
@@ -72,7 +76,6 @@ type Config struct {
 type Follower struct {
 	cfg     Config
 	streams []redisstore.Stream
-	origin  string
 
 	// Owned by the goroutine (and by Start before it runs).
 	epoch   string
@@ -114,7 +117,7 @@ func load(ctx context.Context, cfg Config) (*Follower, error) {
 	if cfg.Check <= 0 {
 		cfg.Check = DefaultCheck
 	}
-	f := &Follower{cfg: cfg, streams: cfg.Store.Streams(), origin: cfg.Store.Origin()}
+	f := &Follower{cfg: cfg, streams: cfg.Store.Streams()}
 	var err error
 	if f.epoch, err = cfg.Store.Epoch(ctx); err != nil {
 		return nil, fmt.Errorf("start replica: %w", err)
@@ -307,15 +310,11 @@ func (f *Follower) apply(ctx context.Context, i int, changes []redisstore.Change
 // applyOne applies one record; called inside catalog.Apply. It reports false
 // for an operation it does not know.
 func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change) (bool, error) {
-	own := ch.Origin == f.origin
 	st, ix := f.cfg.Store, f.cfg.Index
 	switch ch.Op {
 	case redisstore.OpAccount:
 		f.cfg.Keys.ForgetAccount(ch.ObjectID)
 	case redisstore.OpCampaign:
-		if own {
-			break
-		}
 		c, err := st.Campaign(ctx, ch.ObjectID)
 		switch {
 		case campaigns.ErrorCode(err) == campaigns.NotFound:
@@ -326,9 +325,6 @@ func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change) (bool, er
 			ix.PutCampaign(c)
 		}
 	case redisstore.OpStores:
-		if own {
-			break
-		}
 		found, missing, err := st.StoresByID(ctx, ch.AdvertiserID, ch.StoreIDs)
 		if err != nil {
 			return true, err
@@ -342,9 +338,6 @@ func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change) (bool, er
 			ix.DeleteStore(ch.AdvertiserID, id)
 		}
 	case redisstore.OpReload:
-		if own {
-			break
-		}
 		if err := f.reloadAdvertisers(ctx, ch.AdvertiserID); err != nil {
 			return true, err
 		}
