@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -372,7 +373,7 @@ func (s *Service) Campaigns(ctx context.Context, p *auth.Principal, advertiserID
 				out = append(out, cs...)
 			}
 		}
-		slices.SortFunc(out, func(a, b *campaigns.Campaign) int { return cmpString(a.ID, b.ID) })
+		slices.SortFunc(out, func(a, b *campaigns.Campaign) int { return strings.Compare(a.ID, b.ID) })
 		return out, nil
 	}
 	return nil, denied()
@@ -572,14 +573,4 @@ func denied() error {
 
 func notFound(kind, id string) error {
 	return campaigns.Errorf(campaigns.NotFound, "no %s %q", kind, id)
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	mathbits "math/bits"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -196,7 +197,7 @@ func (e *Engine) flush(ctx context.Context, sc *scratch, dst []Ad, limit int, ui
 			case a.DistanceM > b.DistanceM:
 				return 1
 			}
-			return compareStrings(a.Campaign.ID, b.Campaign.ID)
+			return strings.Compare(a.Campaign.ID, b.Campaign.ID)
 		})
 	}
 	for _, ad := range g {

@@ -3,6 +3,7 @@ package serving
 import (
 	"math"
 	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/navad/navad/campaigns"
@@ -48,7 +49,7 @@ func newOffer(id uint32, key offerKey, stores []*Store) *offer {
 		case a.Cell > b.Cell:
 			return 1
 		}
-		return compareStrings(a.ID, b.ID)
+		return strings.Compare(a.ID, b.ID)
 	})
 	words := (len(stores) + 63) / 64
 	o := &offer{
@@ -68,16 +69,6 @@ func newOffer(id uint32, key offerKey, stores []*Store) *offer {
 		}
 	}
 	return o
-}
-
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // position returns the entry index of store s, or -1.
