@@ -239,7 +239,10 @@ func (s *Server) decide(c *gin.Context, req *serving.Request) {
 		out.Ads[i] = s.renderAd(rid, i, req.Mode, ad)
 	}
 	s.trackAds(req, ads, out.Ads)
-	c.JSON(http.StatusOK, out)
+	jb := decisionBufs.Get().(*[]byte)
+	*jb = appendDecision((*jb)[:0], &out)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", *jb)
+	decisionBufs.Put(jb)
 }
 
 var adBufs = sync.Pool{New: func() any { b := make([]serving.Ad, 0, maxN); return &b }}
