@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strconv"
 	"sync"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -175,7 +176,7 @@ func (in decisionInput) request(p *campaigns.Problems, maxAds int) (serving.Requ
 		p.Add("q", "is required")
 	case !utf8.ValidString(*in.q):
 		p.Add("q", "must be valid UTF-8")
-	case *in.q == "" || campaigns.Normalize(*in.q) == "":
+	case *in.q == "" || !hasWord(*in.q):
 		p.Add("q", "must not be empty")
 	case utf8.RuneCountInString(*in.q) > maxQueryChars:
 		p.Add("q", "must be at most %d characters", maxQueryChars)
@@ -337,4 +338,17 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
+}
+
+// hasWord reports whether q holds anything a search can match: a letter or
+// digit survives normalization, so the common case costs no allocation;
+// otherwise normalization decides (spaces, punctuation and symbols alone
+// normalize to nothing).
+func hasWord(q string) bool {
+	for _, r := range q {
+		if unicode.IsLetter(r) || unicode.IsDigit(r) {
+			return true
+		}
+	}
+	return campaigns.Normalize(q) != ""
 }
