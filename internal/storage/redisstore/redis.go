@@ -297,7 +297,10 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	if err := s.client.Close(); err != nil {
+	s.pipe.close()
+	err := s.client.Close()
+	s.pipe.wait()
+	if err != nil {
 		return fmt.Errorf("close redis store: %w", err)
 	}
 	return nil
