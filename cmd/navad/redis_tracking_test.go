@@ -434,3 +434,46 @@ func TestSpoolSurvivesKill9DuringOutage(t *testing.T) {
 		t.Fatalf("after firing again: %+v, want %+v", got, want)
 	}
 }
+
+// TestRedisHangs: with Redis stopped but its connections open (a network
+// partition looks so), decisions are still answered (a budgeted campaign
+// is refused at the decision's deadline, then at once), tracking URLs are
+// acknowledged from the spool, /readyz says degraded; once Redis answers
+// again everything acknowledged is counted once.
+func TestRedisHangs(t *testing.T) {
+	srv := redistest.Start(t)
+	m, c := startReplica(t, srv.URL())
+	w := seedWorld(c)
+	budgetID := createCampaign(c, w, "ラーメン", map[string]any{"budget": map[string]any{"daily_impressions": 1000}})
+	ads := decide(c, w.pubKey, 35.6909, 139.7003)
+	settle(t, m)
+	before := reportTotals(c)
+
+	srv.Pause()
+	start := time.Now()
+	for range 3 {
+		got, err := ask(c.base, w.pubKey, "ラーメン", "u1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ad := range got {
+			if ad.CampaignID == budgetID {
+				t.Fatal("a budgeted campaign served while its caps hang")
+			}
+		}
+	}
+	t.Logf("three decisions with Redis hung: %v", time.Since(start).Round(time.Millisecond))
+	start = time.Now()
+	fire(c, ads[0])
+	t.Logf("four tracking URLs with Redis hung: %v", time.Since(start).Round(time.Millisecond))
+	if got := c.must(200, "GET", "/readyz", "", nil); got["status"] != "degraded" {
+		t.Errorf("readyz with Redis hung: %v", got)
+	}
+	srv.Resume()
+	settle(t, m)
+	want := before
+	want.Impressions, want.Clicks, want.Navigations, want.Visits = 1, 1, 1, 1
+	if got := reportTotals(c); got != want {
+		t.Fatalf("after Redis answered again: %+v, want %+v", got, want)
+	}
+}

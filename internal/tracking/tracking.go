@@ -60,6 +60,10 @@ const (
 	drainInterval = 200 * time.Millisecond
 	drainChunk    = 512
 	drainWorkers  = 32
+	// recordTimeout bounds a Record when a spool can take the event
+	// instead: a hung store sends events to the spool after it, rather
+	// than after the store client's read timeout.
+	recordTimeout = time.Second
 	// maxBatchRows bounds the rows of one served flush, so that a flush
 	// after a long outage is several scripts of bounded size, not one huge
 	// one holding Redis up.
@@ -427,6 +431,11 @@ func (s *Service) record(ctx context.Context, kind storage.Kind, id storage.Toke
 	if sp != nil && sp.Len() > 0 {
 		// The store failed a moment ago: join the events waiting.
 		return false, true, s.spool(&e, nil)
+	}
+	if sp != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, recordTimeout)
+		defer cancel()
 	}
 	counted, err = s.events.Record(ctx, &e)
 	if err == nil {
