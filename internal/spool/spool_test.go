@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -145,4 +146,26 @@ func TestOneProcessAtATime(t *testing.T) {
 		_ = s.Close()
 		t.Fatal("the same spool opened twice")
 	}
+}
+
+// BenchmarkPut measures spooling distinct events from 128 goroutines, as
+// tracking does during an outage: each Put is fsynced before it returns,
+// concurrent Puts share the fsync.
+func BenchmarkPut(b *testing.B) {
+	s, err := spool.Open(filepath.Join(b.TempDir(), spool.FileName), 100_000_000)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	var next atomic.Int64
+	b.SetParallelism(64)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := s.Put(event(storage.Impression, int(next.Add(1)))); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
