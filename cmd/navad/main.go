@@ -223,7 +223,11 @@ func (m *Main) Run(ctx context.Context) error {
 			m.Logger.Info("tracking events left in the spool by the last run are delivered now", "events", n)
 		}
 	}
-	if err := m.startTracking(ctx, backend.(storage.Events), loc); err != nil {
+	events, ok := backend.(storage.Events)
+	if !ok {
+		return fmt.Errorf("store %T keeps no tracking events", backend)
+	}
+	if err := m.startTracking(ctx, events, loc); err != nil {
 		return err
 	}
 	m.Metrics.SetTrackingBacklog(m.Tracking.Backlog)

@@ -127,9 +127,13 @@ func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now 
 		p.errs.Add(1)
 		return p.outage(c)
 	}
+	live := ctx.Err() == nil
 	ok, err := p.caps.Reserve(ctx, r)
 	if err != nil {
-		p.failed(ctx, err)
+		// A decision out of time before it asked, or whose client went
+		// away, says nothing about the backend; one whose deadline passed
+		// while the backend did not answer does.
+		p.failed(ctx, err, live && !errors.Is(err, context.Canceled))
 		return p.outage(c)
 	}
 	return ok
@@ -150,10 +154,12 @@ func (p *Pacer) outage(c *serving.Campaign) bool {
 // backend was found unavailable, since the start.
 func (p *Pacer) Errors() uint64 { return p.errs.Load() }
 
-func (p *Pacer) failed(ctx context.Context, err error) {
+// failed counts and logs a failed reservation; backendDown says whether it
+// tells that the backend cannot answer.
+func (p *Pacer) failed(ctx context.Context, err error, backendDown bool) {
 	n := p.errs.Add(1)
 	now := time.Now().UnixNano()
-	if campaigns.ErrorCode(err) == campaigns.Unavailable {
+	if backendDown && campaigns.ErrorCode(err) == campaigns.Unavailable {
 		p.downUntil.Store(now + int64(ProbeInterval))
 	}
 	last := p.lastLog.Load()

@@ -339,3 +339,25 @@ func TestOutageSkipsTheBackend(t *testing.T) {
 		t.Fatalf("%d calls for 5 reservations failing with an internal error", len(other.calls))
 	}
 }
+
+// TestDoneDecisionsDoNotTripTheBreaker: a reservation that fails because
+// its decision had run out of time before it asked, or its client went
+// away, does not stop the pacer asking the backend.
+func TestDoneDecisionsDoNotTripTheBreaker(t *testing.T) {
+	caps := &countingCaps{answer: func(storage.CapRequest) (bool, error) { return true, nil }}
+	p, err := pacing.New(caps, time.UTC, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := capped("cmp_1", 10, 0, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	caps.answer = func(storage.CapRequest) (bool, error) {
+		return false, campaigns.Errorf(campaigns.Unavailable, "%v", context.Canceled)
+	}
+	p.Allow(ctx, c, "", time.Now())
+	caps.answer = func(storage.CapRequest) (bool, error) { return true, nil }
+	if !p.Allow(t.Context(), c, "", time.Now()) || len(caps.calls) != 2 {
+		t.Fatalf("after a cancelled decision: %d calls reached the backend, want 2", len(caps.calls))
+	}
+}
