@@ -477,3 +477,30 @@ func TestRedisHangs(t *testing.T) {
 		t.Fatalf("after Redis answered again: %+v, want %+v", got, want)
 	}
 }
+
+// TestFullSpoolAnswers503: when the spool holds NAVAD_SPOOL_MAX_EVENTS
+// events and Redis is still away, a new event is refused with 503
+// unavailable (and not counted later), while those acknowledged are.
+func TestFullSpoolAnswers503(t *testing.T) {
+	srv := redistest.StartDurable(t)
+	m, c := startReplica(t, srv.URL(), "NAVAD_SPOOL_MAX_EVENTS", "2")
+	w := seedWorld(c)
+	var ads []trackedAd
+	for range 3 {
+		ads = append(ads, decide(c, w.pubKey, 35.6909, 139.7003)...)
+	}
+	settle(t, m)
+	before := reportTotals(c)
+	srv.Kill()
+	c.must(204, "GET", ads[0].Impression, "", nil)
+	c.must(204, "GET", ads[1].Impression, "", nil)
+	if got := c.must(503, "GET", ads[2].Impression, "", nil); got["error"].(map[string]any)["code"] != "unavailable" {
+		t.Fatalf("a full spool answered %v", got)
+	}
+	c.must(204, "GET", ads[0].Impression, "", nil) // held already: acknowledged
+	srv.Restart()
+	settle(t, m)
+	if got := reportTotals(c); got.Impressions != before.Impressions+2 {
+		t.Fatalf("%v impressions after the outage, want the 2 acknowledged", got.Impressions)
+	}
+}
