@@ -17,6 +17,7 @@ COPY . .
 RUN CGO_ENABLED=1 go build -tags netgo,osusergo -trimpath \
       -ldflags '-s -w -linkmode external -extldflags "-static"' \
       -o /out/navad ./cmd/navad
+RUN mkdir -p /out/data
 
 # busybox's wget, for the container health check (distroless has no shell
 # and no HTTP client); busybox images are statically linked.
@@ -25,8 +26,10 @@ FROM busybox:1.37-musl AS busybox
 FROM gcr.io/distroless/static-debian12:nonroot
 COPY --from=build /out/navad /navad
 COPY --from=busybox /bin/busybox /busybox
-# Without NAVAD_REDIS_URL navad keeps its embedded store here: mount a volume
-# writable by the nonroot user (uid 65532).
+# navad keeps its embedded store here, or with NAVAD_REDIS_URL the replica's
+# tracking spool. It belongs to the nonroot user (uid 65532), and a named
+# volume mounted on it starts with that owner.
+COPY --from=build --chown=65532:65532 /out/data /data
 ENV NAVAD_DATA_DIR=/data
 USER nonroot:nonroot
 EXPOSE 8080

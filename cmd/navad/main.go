@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"time"
@@ -33,6 +34,7 @@ import (
 	"github.com/navad/navad/internal/replica"
 	"github.com/navad/navad/internal/reports"
 	"github.com/navad/navad/internal/serving"
+	"github.com/navad/navad/internal/spool"
 	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/boltstore"
 	"github.com/navad/navad/internal/storage/redisstore"
@@ -79,7 +81,7 @@ type Main struct {
 	Metrics *metrics.Metrics
 	Store   storage.Catalog   // the backend, measured
 	Replica *replica.Follower // set when the store is Redis
-	Caps    storage.Caps      // frequency and delivery caps; nil when the store keeps none
+	Caps    storage.Caps      // frequency and delivery caps, in the store (shared on Redis)
 	Index   *serving.Index
 	Engine  *serving.Engine
 	Catalog *catalog.Service
@@ -90,6 +92,9 @@ type Main struct {
 
 	Tracking *tracking.Service
 	Reports  *reports.Service
+	// Spool keeps tracking events on local disk while Redis is away; nil
+	// on the embedded store, which is the disk.
+	Spool *spool.Spool
 
 	listener net.Listener
 	server   *http.Server
@@ -131,7 +136,8 @@ func (m *Main) Run(ctx context.Context) error {
 		if cfg.AdminKey == "" {
 			cfg.AdminKey = demo.AdminKey
 		}
-		if cfg.DataDir == config.Default().DataDir && cfg.RedisURL == "" {
+		// With Redis too: the data dir then holds this replica's spool.
+		if cfg.DataDir == config.Default().DataDir {
 			dir, err := os.MkdirTemp("", "navad-demo-")
 			if err != nil {
 				return fmt.Errorf("demo data dir: %w", err)
@@ -150,19 +156,21 @@ func (m *Main) Run(ctx context.Context) error {
 	m.Index = serving.NewIndex()
 	m.Metrics.WatchIndex(m.Index)
 	loc := cfg.Location()
-	var pacer serving.Pacer
-	if bs, ok := backend.(*boltstore.Store); ok {
-		m.Caps, err = boltstore.NewCaps(bs, boltstore.CapsOptions{
+	if redis != nil {
+		// Shared by every replica, exact; during a Redis outage budgets
+		// fail closed and frequency caps open (package pacing says why).
+		m.Caps = redis.Caps()
+	} else {
+		m.Caps, err = boltstore.NewCaps(backend.(*boltstore.Store), boltstore.CapsOptions{
 			OnError: func(err error) { m.Logger.Error("caps", "err", err) },
 		})
 		if err != nil {
 			return err
 		}
-		if pacer, err = pacing.New(m.Caps, loc, m.Logger); err != nil {
-			return err
-		}
-	} else {
-		m.Logger.Warn("this store keeps no caps: frequency and delivery caps are not enforced")
+	}
+	pacer, err := pacing.New(m.Caps, loc, m.Logger)
+	if err != nil {
+		return err
 	}
 	m.Engine, err = serving.NewEngine(m.Index, loc, nil, pacer)
 	if err != nil {
@@ -203,14 +211,26 @@ func (m *Main) Run(ctx context.Context) error {
 		m.printDemo(w)
 	}
 
-	if events, ok := backend.(storage.Events); ok {
-		if err := m.startTracking(ctx, events, loc); err != nil {
+	if redis != nil {
+		// Events Redis cannot take during an outage wait on local disk.
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return fmt.Errorf("data dir: %w", err)
+		}
+		if m.Spool, err = spool.Open(filepath.Join(cfg.DataDir, spool.FileName), cfg.SpoolMaxEvents); err != nil {
 			return err
 		}
-		m.Metrics.SetTrackingBacklog(m.Tracking.Backlog)
-	} else {
-		m.Logger.Warn("this store keeps no tracking events: ads are served without tracking URLs and reports are off")
+		if n := m.Spool.Len(); n > 0 {
+			m.Logger.Info("tracking events left in the spool by the last run are delivered now", "events", n)
+		}
 	}
+	events, ok := backend.(storage.Events)
+	if !ok {
+		return fmt.Errorf("store %T keeps no tracking events", backend)
+	}
+	if err := m.startTracking(ctx, events, loc); err != nil {
+		return err
+	}
+	m.Metrics.SetTrackingBacklog(m.Tracking.Backlog)
 	m.HTTP, err = httpapi.New(httpapi.Deps{
 		Catalog:  m.Catalog,
 		Engine:   m.Engine,
@@ -292,6 +312,11 @@ func (m *Main) Close() error {
 			errs = append(errs, fmt.Errorf("close tracking: %w", err))
 		}
 	}
+	if m.Spool != nil { // after tracking, which delivers what it can
+		if err := m.Spool.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close spool: %w", err))
+		}
+	}
 	if m.Caps != nil {
 		if err := m.Caps.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close caps: %w", err))
@@ -322,6 +347,7 @@ func (m *Main) startTracking(ctx context.Context, events storage.Events, loc *ti
 	m.Tracking, err = tracking.New(events, tracking.Options{
 		PublicURL: cfg.PublicURL, Secret: secret, TTL: cfg.TokenTTL, RetentionDays: cfg.EventRetention,
 		Location: loc, Logger: m.Logger,
+		Spool: m.spool(),
 		Landing: func(campaignID string) (string, bool) {
 			c := index.Snapshot().Campaign(campaignID)
 			if c == nil {
@@ -335,6 +361,15 @@ func (m *Main) startTracking(ctx context.Context, events storage.Events, loc *ti
 	}
 	m.Reports, err = reports.New(events, m.Store, loc)
 	return err
+}
+
+// spool returns the spool as tracking takes it: a nil interface when there
+// is none.
+func (m *Main) spool() tracking.Spool {
+	if m.Spool == nil {
+		return nil
+	}
+	return m.Spool
 }
 
 // openStore opens Redis when a URL is configured, else the embedded store.

@@ -218,10 +218,11 @@ func freePort(t *testing.T) string {
 	return l.Addr().String()
 }
 
-// startProcess runs the binary and waits until /readyz answers.
-func startProcess(t *testing.T, bin, dir, addr string) (*exec.Cmd, *bytes.Buffer) {
+// startProcess runs the binary, with args after its address and data
+// directory, and waits until /readyz answers.
+func startProcess(t *testing.T, bin, dir, addr string, args ...string) (*exec.Cmd, *bytes.Buffer) {
 	t.Helper()
-	cmd := exec.Command(bin, "--addr", addr, "--data-dir", dir)
+	cmd := exec.Command(bin, append([]string{"--addr", addr, "--data-dir", dir}, args...)...)
 	cmd.Env = append(os.Environ(), "NAVAD_ADMIN_KEY="+adminKey)
 	var logs bytes.Buffer
 	cmd.Stderr = &logs

@@ -22,14 +22,16 @@ import (
 // 100 ms).
 const propagation = time.Second
 
-// startReplica runs the real wiring on the shared Redis at url. Its
-// publisher rate limit is lifted: these tests fire decisions flat out to see
-// every one answered, which is not what rate limits are about.
-func startReplica(t *testing.T, url string) (*Main, client) {
+// startReplica runs the real wiring on the shared Redis at url, with more
+// NAVAD_* variables in envPairs (name, value, …). Its publisher rate limit
+// is lifted: these tests fire decisions flat out to see every one answered,
+// which is not what rate limits are about.
+func startReplica(t *testing.T, url string, envPairs ...string) (*Main, client) {
 	t.Helper()
 	m := NewMain(io.Discard, io.Discard)
 	args := []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--redis-url", url}
-	if err := m.ParseFlags(args, env("NAVAD_ADMIN_KEY", adminKey, "NAVAD_RATE_PUBLISHER", "1000000", "NAVAD_RATE_BURST", "100000")); err != nil {
+	envPairs = append([]string{"NAVAD_ADMIN_KEY", adminKey, "NAVAD_RATE_PUBLISHER", "1000000", "NAVAD_RATE_BURST", "100000"}, envPairs...)
+	if err := m.ParseFlags(args, env(envPairs...)); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Run(context.Background()); err != nil {

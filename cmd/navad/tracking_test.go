@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/navad/navad/internal/redistest"
 )
 
 // trackedAd is what the tracking tests read of an ad: its tracking URLs'
@@ -168,9 +170,25 @@ func TestTrackingSurvivesKill9(t *testing.T) {
 // which are kept, must be found.
 func TestNoFixIsEverWritten(t *testing.T) {
 	dir := t.TempDir()
+	noFixWritten(t, []string{"--data-dir", dir}, []string{dir}, nil)
+}
+
+// TestNoFixIsEverWrittenOnRedis is the same search on Redis: through
+// Redis's append-only file, and the replica's spool, which takes the
+// visits of a Redis outage.
+func TestNoFixIsEverWrittenOnRedis(t *testing.T) {
+	srv := redistest.StartDurable(t)
+	dir := t.TempDir()
+	noFixWritten(t, []string{"--data-dir", dir, "--redis-url", srv.URL()}, []string{dir, srv.Dir()}, srv)
+}
+
+// noFixWritten runs the search for a server started with args, searching
+// dirs. With srv, the visits are sent while Redis is down (so that they go
+// through the spool), and Redis is back before the server stops.
+func noFixWritten(t *testing.T, args, dirs []string, srv *redistest.Server) {
 	var logs syncBuffer
 	m := NewMain(&logs, &logs)
-	if err := m.ParseFlags([]string{"--addr", "127.0.0.1:0", "--data-dir", dir, "--log-level", "debug"}, env("NAVAD_ADMIN_KEY", adminKey)); err != nil {
+	if err := m.ParseFlags(append([]string{"--addr", "127.0.0.1:0", "--log-level", "debug"}, args...), env("NAVAD_ADMIN_KEY", adminKey)); err != nil {
 		t.Fatal(err)
 	}
 	if err := m.Run(t.Context()); err != nil {
@@ -192,6 +210,9 @@ func TestNoFixIsEverWritten(t *testing.T) {
 		c.must(200, "POST", "/v1/ads", pubKey, map[string]any{"lat": f[0], "lng": f[1], "q": "歯医者"})
 		c.must(400, "GET", fmt.Sprintf("/v1/ads?lat=%v&lng=%v&q=", f[0], f[1]), pubKey, nil)
 	}
+	if srv != nil {
+		srv.Kill()
+	}
 	for i, f := range arrivals {
 		ad := ads[i]
 		c.must(204, "POST", ad.Visit, "", map[string]any{"lat": f[0], "lng": f[1], "acc": 9.5})
@@ -201,6 +222,13 @@ func TestNoFixIsEverWritten(t *testing.T) {
 		c.must(422, "POST", ads[2].Visit, "", map[string]any{"lat": f[0], "lng": f[1], "acc": 30})
 		c.must(400, "POST", ads[2].Visit, "", map[string]any{"lat": f[0], "lng": f[1], "acc": -1})
 		c.must(400, "POST", "/v1/v/forged"+ads[2].Visit[6:], "", map[string]any{"lat": f[0], "lng": f[1]})
+	}
+	if srv != nil {
+		if m.Spool.Len() != 2 {
+			t.Fatalf("%d visits spooled during the outage, want 2", m.Spool.Len())
+		}
+		srv.Restart()
+		settle(t, m)
 	}
 	fire(c, ads[2])
 	today := time.Now().In(m.Config.Location()).Format(time.DateOnly)
@@ -213,25 +241,33 @@ func TestNoFixIsEverWritten(t *testing.T) {
 			t.Fatalf("%s: %d %s", p, status, body)
 		}
 	}
+	if got := reportTotals(c); got.Visits != 3 {
+		t.Fatalf("%v visits, want 3", got.Visits)
+	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
+	}
+	if srv != nil {
+		srv.Stop() // Redis writes out its append-only file
 	}
 
 	// Everything navad wrote.
 	written := [][]byte{logs.Bytes()}
 	names := []string{"logs"}
-	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
+	for _, dir := range dirs {
+		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			b, err := os.ReadFile(path)
+			names, written = append(names, path), append(written, b)
 			return err
+		})
+		if err != nil {
+			t.Fatal(err)
 		}
-		b, err := os.ReadFile(path)
-		names, written = append(names, path), append(written, b)
-		return err
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	if len(written) < 2 || len(logs.Bytes()) == 0 {
+	if len(written) < 1+len(dirs) || len(logs.Bytes()) == 0 {
 		t.Fatalf("nothing to search: files %v, %d bytes of logs", names, len(logs.Bytes()))
 	}
 	find := func(needle []byte) string {

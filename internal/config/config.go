@@ -47,6 +47,7 @@ type Config struct {
 	TrackingSecret string        // NAVAD_TRACKING_SECRET; generated and stored when empty
 	TokenTTL       time.Duration // NAVAD_TOKEN_TTL
 	EventRetention int           // NAVAD_EVENT_RETENTION_DAYS
+	SpoolMaxEvents int           // NAVAD_SPOOL_MAX_EVENTS: with Redis, tracking events kept on disk during an outage
 
 	// Requests per second and burst per account (its keys share one
 	// bucket), by role.
@@ -82,6 +83,7 @@ func Default() Config {
 		MaxAds:            10,
 		TokenTTL:          24 * time.Hour,
 		EventRetention:    90,
+		SpoolMaxEvents:    1_000_000,
 		RatePublisher:     5000,
 		RateManagement:    50,
 		RateBurst:         200,
@@ -166,6 +168,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("NAVAD_TRACKING_SECRET", str(&c.TrackingSecret))
 	env("NAVAD_TOKEN_TTL", dur(&c.TokenTTL))
 	env("NAVAD_EVENT_RETENTION_DAYS", integer(&c.EventRetention))
+	env("NAVAD_SPOOL_MAX_EVENTS", integer(&c.SpoolMaxEvents))
 	env("NAVAD_RATE_PUBLISHER", float(&c.RatePublisher))
 	env("NAVAD_RATE_MANAGEMENT", float(&c.RateManagement))
 	env("NAVAD_RATE_BURST", integer(&c.RateBurst))
@@ -176,7 +179,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (NAVAD_ADDR)")
 	fs.StringVar(&c.AdminKey, "admin-key", c.AdminKey, "the admin account's API key (NAVAD_ADMIN_KEY)")
-	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "where the embedded store keeps its files (NAVAD_DATA_DIR)")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "where the embedded store keeps its files; with Redis, the tracking spool (NAVAD_DATA_DIR)")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "redis://, rediss://, redis+cluster:// or rediss+cluster:// URL: use Redis as the shared store (NAVAD_REDIS_URL)")
 	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base of the tracking URLs handed to clients (NAVAD_PUBLIC_URL)")
 	fs.StringVar(&c.Timezone, "timezone", c.Timezone, "business time zone for schedules and report days (NAVAD_TIMEZONE)")
@@ -210,8 +213,8 @@ func (c *Config) Validate() error {
 	if c.AdminKey != "" && len(c.AdminKey) < 16 {
 		p = append(p, "admin key must be at least 16 characters")
 	}
-	if c.RedisURL == "" && c.DataDir == "" {
-		p = append(p, "data dir is required without a Redis URL")
+	if c.DataDir == "" {
+		p = append(p, "data dir is required (the embedded store, or with Redis the tracking spool)")
 	}
 	if c.RedisURL != "" {
 		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "redis+cluster" && u.Scheme != "rediss+cluster") {
@@ -262,6 +265,9 @@ func (c *Config) Validate() error {
 	}
 	if c.EventRetention < 1 {
 		p = append(p, "event retention must be at least 1 day")
+	}
+	if c.SpoolMaxEvents < 1 {
+		p = append(p, "spool max events must be at least 1")
 	}
 	if c.RatePublisher <= 0 || c.RateManagement <= 0 || c.RateBurst < 1 {
 		p = append(p, "rate limits must be positive")

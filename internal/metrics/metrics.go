@@ -107,7 +107,7 @@ func New() *Metrics {
 	}
 	backlog := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 		Name: "navad_tracking_backlog_events",
-		Help: "Tracking events accepted but not yet durable (the events store's flush backlog); 0 until tracking is wired.",
+		Help: "What tracking accepted and the events store does not hold yet: served ads counted in memory, plus events waiting in the local spool while Redis is unreachable; 0 until tracking is wired.",
 	}, func() float64 {
 		if fn := m.backlog.Load(); fn != nil {
 			return float64((*fn)())

@@ -3,6 +3,30 @@
 // and period) on the decision path. Its Pacer is the serving.Pacer the
 // engine asks before it serves an ad; the counting itself is a storage.Caps,
 // the embedded one or Redis, so that replicas sharing a backend share caps.
+//
+// # When the caps backend cannot answer
+//
+// With Redis down (or too slow for the decision's deadline) a reservation
+// fails. By default the Pacer then decides by the kind of cap, because the
+// two kinds protect different things:
+//
+//   - A campaign with a delivery cap (daily or total budget) is refused:
+//     it fails closed. A budget is a promise to the advertiser and the
+//     basis of the bill; every replica serving it blind for the length of an
+//     outage could overshoot it without bound (thousands of ads a second,
+//     for minutes), and an overshoot cannot be taken back. Refusing costs
+//     impressions only while Redis is away: the day's budget is still there
+//     to be served when it returns.
+//   - A campaign with only a frequency cap is served, uncapped per user: it
+//     fails open. A frequency cap protects the user's experience; breaking
+//     it costs a few extra sightings of an ad for the length of the outage,
+//     while refusing would stop every frequency-capped campaign, most
+//     branded campaigns, on every replica.
+//
+// FailOpen and FailClosed make every campaign do one or the other. After a
+// reservation fails with Unavailable the Pacer does not ask the backend
+// again for ProbeInterval, so that an outage costs decisions no waiting:
+// each applies the policy at once.
 package pacing
 
 import (
@@ -12,6 +36,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/internal/storage"
 )
@@ -20,25 +45,45 @@ var _ serving.Pacer = (*Pacer)(nil)
 
 // Pacer is a serving.Pacer over a storage.Caps. Safe for concurrent use.
 type Pacer struct {
-	caps     storage.Caps
-	loc      *time.Location
-	failOpen bool
-	log      *slog.Logger
+	caps   storage.Caps
+	loc    *time.Location
+	policy policy
+	log    *slog.Logger
 
-	day     atomic.Pointer[businessDay]
-	errs    atomic.Uint64
-	lastLog atomic.Int64 // Unix ns of the last error logged
+	day       atomic.Pointer[businessDay]
+	errs      atomic.Uint64
+	lastLog   atomic.Int64 // Unix ns of the last error logged
+	downUntil atomic.Int64 // Unix ns: the backend is not asked before
+}
+
+// ProbeInterval is how long after a reservation failed with Unavailable
+// the Pacer applies its outage policy without asking the backend.
+const ProbeInterval = 500 * time.Millisecond
+
+type policy uint8
+
+const (
+	byKind     policy = iota // delivery caps closed, frequency caps open
+	failOpen                 // every campaign served
+	failClosed               // every capped campaign refused
+)
+
+func (p policy) String() string {
+	return [...]string{"delivery caps closed, frequency caps open", "open", "closed"}[p]
 }
 
 // Option changes a Pacer.
 type Option func(*Pacer)
 
-// FailOpen makes the Pacer serve an ad when the caps backend cannot answer
-// (Redis unreachable, the decision's deadline passed). The default is to
-// refuse it: a cap is a promise to the advertiser, and an outage should
-// cost impressions rather than break it. Campaigns without caps never ask
-// the backend, so they serve either way.
-func FailOpen() Option { return func(p *Pacer) { p.failOpen = true } }
+// FailOpen makes the Pacer serve every ad when the caps backend cannot
+// answer (Redis unreachable, the decision's deadline passed), instead of
+// deciding by the kind of cap (see the package comment). Campaigns without
+// caps never ask the backend, so they serve either way.
+func FailOpen() Option { return func(p *Pacer) { p.policy = failOpen } }
+
+// FailClosed makes the Pacer refuse every capped ad when the caps backend
+// cannot answer, frequency-capped campaigns included.
+func FailClosed() Option { return func(p *Pacer) { p.policy = failClosed } }
 
 // New returns a Pacer counting in caps, with business days in loc. logger
 // receives backend errors, at most one line every ten seconds.
@@ -78,26 +123,51 @@ func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now 
 			r.UID, r.UserLimit, r.UserPeriod = uid, int64(fc.Impressions), period
 		}
 	}
+	if time.Now().UnixNano() < p.downUntil.Load() {
+		p.errs.Add(1)
+		return p.outage(c)
+	}
+	live := ctx.Err() == nil
 	ok, err := p.caps.Reserve(ctx, r)
 	if err != nil {
-		p.failed(ctx, err)
-		return p.failOpen
+		// A decision out of time before it asked, or whose client went
+		// away, says nothing about the backend; one whose deadline passed
+		// while the backend did not answer does.
+		p.failed(ctx, err, live && !errors.Is(err, context.Canceled))
+		return p.outage(c)
 	}
 	return ok
 }
 
-// Errors reports how many reservations failed since the start.
+// outage decides for c when its caps cannot be checked.
+func (p *Pacer) outage(c *serving.Campaign) bool {
+	switch p.policy {
+	case failOpen:
+		return true
+	case failClosed:
+		return false
+	}
+	return c.Budget.DailyImpressions <= 0 && c.Budget.TotalImpressions <= 0
+}
+
+// Errors reports how many reservations failed, or were not tried while the
+// backend was found unavailable, since the start.
 func (p *Pacer) Errors() uint64 { return p.errs.Load() }
 
-func (p *Pacer) failed(ctx context.Context, err error) {
+// failed counts and logs a failed reservation; backendDown says whether it
+// tells that the backend cannot answer.
+func (p *Pacer) failed(ctx context.Context, err error, backendDown bool) {
 	n := p.errs.Add(1)
 	now := time.Now().UnixNano()
+	if backendDown && campaigns.ErrorCode(err) == campaigns.Unavailable {
+		p.downUntil.Store(now + int64(ProbeInterval))
+	}
 	last := p.lastLog.Load()
 	if now-last < int64(10*time.Second) || !p.lastLog.CompareAndSwap(last, now) {
 		return
 	}
 	p.log.LogAttrs(ctx, slog.LevelError, "caps unavailable",
-		slog.Bool("fail_open", p.failOpen), slog.Uint64("errors_total", n), slog.String("err", err.Error()))
+		slog.String("policy", p.policy.String()), slog.Uint64("errors_total", n), slog.String("err", err.Error()))
 }
 
 // businessDay is a calendar day in the business time zone: its name and the

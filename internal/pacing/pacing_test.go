@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -257,5 +258,106 @@ func TestEngineServesTheNextCampaign(t *testing.T) {
 	n, err := caps.Served(t.Context(), "first", "2026-11-27", "", now)
 	if err != nil || n.Total != 3 {
 		t.Fatalf("first counted %+v (%v), want 3", n, err)
+	}
+}
+
+// TestOutagePolicy: when the backend is unavailable, by default a campaign
+// with a delivery cap is refused and one with only a frequency cap is
+// served; FailOpen and FailClosed treat both alike.
+func TestOutagePolicy(t *testing.T) {
+	down := func(storage.CapRequest) (bool, error) {
+		return false, campaigns.Errorf(campaigns.Unavailable, "redis unavailable")
+	}
+	budget := capped("cmp_budget", 100, 0, nil)
+	total := capped("cmp_total", 0, 1000, &campaigns.FrequencyCap{Impressions: 3, Per: "24h"})
+	freq := capped("cmp_freq", 0, 0, &campaigns.FrequencyCap{Impressions: 3, Per: "24h"})
+	tests := []struct {
+		name                     string
+		opts                     []pacing.Option
+		wantBudget, wantFreqOnly bool
+	}{
+		{"by kind (default)", nil, false, true},
+		{"fail open", []pacing.Option{pacing.FailOpen()}, true, true},
+		{"fail closed", []pacing.Option{pacing.FailClosed()}, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p, err := pacing.New(&countingCaps{answer: down}, time.UTC, discard(), tt.opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 3 {
+				if got := p.Allow(t.Context(), budget, "u1", time.Now()); got != tt.wantBudget {
+					t.Errorf("daily budget: allowed %v, want %v", got, tt.wantBudget)
+				}
+				if got := p.Allow(t.Context(), total, "u1", time.Now()); got != tt.wantBudget {
+					t.Errorf("total budget and frequency cap: allowed %v, want %v", got, tt.wantBudget)
+				}
+				if got := p.Allow(t.Context(), freq, "u1", time.Now()); got != tt.wantFreqOnly {
+					t.Errorf("frequency cap only: allowed %v, want %v", got, tt.wantFreqOnly)
+				}
+			}
+		})
+	}
+}
+
+// TestOutageSkipsTheBackend: after an Unavailable failure the pacer does
+// not ask the backend again for ProbeInterval, then tries it again; other
+// errors do not stop it asking.
+func TestOutageSkipsTheBackend(t *testing.T) {
+	var fail atomic.Bool
+	fail.Store(true)
+	caps := &countingCaps{answer: func(storage.CapRequest) (bool, error) {
+		if fail.Load() {
+			return false, campaigns.Errorf(campaigns.Unavailable, "redis unavailable")
+		}
+		return true, nil
+	}}
+	p, err := pacing.New(caps, time.UTC, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := capped("cmp_1", 10, 0, nil)
+	for range 50 {
+		p.Allow(t.Context(), c, "", time.Now())
+	}
+	if len(caps.calls) != 1 || p.Errors() != 50 {
+		t.Fatalf("%d calls reached the backend, %d errors; want 1 and 50", len(caps.calls), p.Errors())
+	}
+	fail.Store(false)
+	time.Sleep(pacing.ProbeInterval + 100*time.Millisecond)
+	if !p.Allow(t.Context(), c, "", time.Now()) || len(caps.calls) != 2 {
+		t.Fatalf("after the probe interval: %d calls", len(caps.calls))
+	}
+
+	other := &countingCaps{answer: func(storage.CapRequest) (bool, error) { return false, errors.New("bug") }}
+	p, _ = pacing.New(other, time.UTC, discard())
+	for range 5 {
+		p.Allow(t.Context(), c, "", time.Now())
+	}
+	if len(other.calls) != 5 {
+		t.Fatalf("%d calls for 5 reservations failing with an internal error", len(other.calls))
+	}
+}
+
+// TestDoneDecisionsDoNotTripTheBreaker: a reservation that fails because
+// its decision had run out of time before it asked, or its client went
+// away, does not stop the pacer asking the backend.
+func TestDoneDecisionsDoNotTripTheBreaker(t *testing.T) {
+	caps := &countingCaps{answer: func(storage.CapRequest) (bool, error) { return true, nil }}
+	p, err := pacing.New(caps, time.UTC, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := capped("cmp_1", 10, 0, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	caps.answer = func(storage.CapRequest) (bool, error) {
+		return false, campaigns.Errorf(campaigns.Unavailable, "%v", context.Canceled)
+	}
+	p.Allow(ctx, c, "", time.Now())
+	caps.answer = func(storage.CapRequest) (bool, error) { return true, nil }
+	if !p.Allow(t.Context(), c, "", time.Now()) || len(caps.calls) != 2 {
+		t.Fatalf("after a cancelled decision: %d calls reached the backend, want 2", len(caps.calls))
 	}
 }

@@ -232,12 +232,33 @@ func (s *Server) signal(sig syscall.Signal, wait time.Duration) {
 	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		s.t.Errorf("redistest: signal redis-server: %v", err)
 	}
+	_ = cmd.Process.Signal(syscall.SIGCONT) // a paused server handles SIGTERM only once it runs
 	select {
 	case <-done:
 	case <-time.After(wait):
 		_ = cmd.Process.Kill()
 		<-done
 		s.t.Errorf("redistest: redis-server ignored %v for %v", sig, wait)
+	}
+}
+
+// Pause stops the Redis process without ending it (SIGSTOP), as a network
+// partition or a stalled host looks to a client: connections stay open and
+// nothing answers. Resume continues it.
+func (s *Server) Pause() { s.signalRunning(syscall.SIGSTOP) }
+
+// Resume continues a paused Redis (SIGCONT).
+func (s *Server) Resume() { s.signalRunning(syscall.SIGCONT) }
+
+func (s *Server) signalRunning(sig syscall.Signal) {
+	s.mu.Lock()
+	cmd := s.cmd
+	s.mu.Unlock()
+	if cmd == nil {
+		s.t.Fatalf("redistest: %v while not running", sig)
+	}
+	if err := cmd.Process.Signal(sig); err != nil {
+		s.t.Fatalf("redistest: signal redis-server: %v", err)
 	}
 }
 

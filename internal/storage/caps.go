@@ -31,12 +31,12 @@ import (
 // what its AOF fsync policy allows).
 //
 // On Redis, Reserve is one Lua script over the campaign's keys, which share
-// a hash slot so that it runs on a cluster too, e.g.
-// navad:caps:{cmp_1}:total, navad:caps:{cmp_1}:day:2026-11-27 and
-// navad:caps:{cmp_1}:user:<uid> (a hash of count and window end): read
-// them, treat a window whose end is not after Now as closed, refuse if any
-// count is at its limit, else increment all three and PEXPIRE the day and
-// user keys relative to Now.
+// a hash slot so that it runs on a cluster too (redisstore/caps.go):
+// {navad:caps:cmp_1}:total, {navad:caps:cmp_1}:day:2026-11-27 and
+// {navad:caps:cmp_1}:user:<hash of the uid> (a hash of count and window
+// end): read them, treat a window whose end is not after Now as closed,
+// refuse if any count is at its limit, else increment all three and
+// PEXPIRE the day and user keys relative to Now.
 //
 // Package storagetest holds the contract suite (RunCaps) every backend
 // passes; methods return the error codes named in their comments, any other

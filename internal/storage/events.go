@@ -26,23 +26,24 @@ import (
 //
 // # Redis mapping
 //
-// The intended Redis layout keeps every key of this interface under one
-// hash tag, {ev}, so that one Lua script may touch them atomically (in Redis
-// Cluster they share a shard; tracking volume, thousands of events a second,
-// is well within one shard):
+// The Redis backend (redisstore/events.go has the exact layout) keeps every
+// key of this interface under one hash tag, {navad:ev}, so that one Lua
+// script may touch them atomically (in Redis Cluster they share a shard;
+// tracking volume, thousands of events a second, is well within one
+// shard):
 //
-//	{ev}:raw:<issue UTC day>       hash  <kind>:<token hex> → encoded Event
-//	{ev}:agg:<rollup>:<day>        hash  <rollup key fields> NUL <counter> → integer
-//	{ev}:batch:<batch ID>          string, with EX of a few days
-//	{ev}:secret                    string
+//	{navad:ev}:raw:<issue UTC day>           hash  <kind><token> → encoded Event
+//	{navad:ev}:agg:<rollup>:<day>:<adv|pub>  hash  <rollup key fields> NUL <counter> → integer
+//	{navad:ev}:batch:<batch ID>              string, with EX of two days
+//	{navad:ev}:secret                        string
 //
 // Record is one script: HSETNX on the raw hash of the token's issue day
 // (the dedupe: 0 means already counted, return false), then HINCRBY of the
 // event's counter field in each rollup hash of the event's day. AddServed is
-// one script: SET {ev}:batch:<id> NX EX, and only if that succeeded HINCRBY
-// of the served field of every row in every rollup. Aggregates reads the
-// rollup hashes of the days asked for (HSCAN), choosing the rollup the way
-// the embedded store does. PurgeEvents deletes whole raw-day hashes.
+// one script: SET {navad:ev}:batch:<id> NX EX, and only if that succeeded
+// HINCRBY of the served field of every row in every rollup. Aggregates reads
+// the rollup hashes of the days asked for (HSCAN), choosing the rollup the
+// way the embedded store does. PurgeEvents deletes whole raw-day hashes.
 // TrackingSecret is SET NX followed by GET. Counters are exact because
 // every increment happens in the same script as the check that admits it.
 type Events interface {

@@ -55,6 +55,19 @@ const (
 	DefaultClockSkew = 5 * time.Minute
 	purgeInterval    = time.Hour
 	storeTimeout     = 5 * time.Second
+	// drainInterval is how often the spool is offered to the store, and
+	// drainChunk how many events are read from it at a time.
+	drainInterval = 200 * time.Millisecond
+	drainChunk    = 512
+	drainWorkers  = 32
+	// recordTimeout bounds a Record when a spool can take the event
+	// instead: a hung store sends events to the spool after it, rather
+	// than after the store client's read timeout.
+	recordTimeout = time.Second
+	// maxBatchRows bounds the rows of one served flush, so that a flush
+	// after a long outage is several scripts of bounded size, not one huge
+	// one holding Redis up.
+	maxBatchRows = 4096
 )
 
 // Paths of the tracking URLs, under the public URL.
@@ -90,11 +103,26 @@ type Options struct {
 	FlushInterval time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Spool keeps events the store cannot take now, to deliver them
+	// later (see the package comment); nil answers such events with the
+	// store's error.
+	Spool Spool
+}
+
+// Spool is a durable, bounded set of events waiting for the store (package
+// spool). Put is durable when it returns nil, holds an event once per
+// (kind, token), and answers Unavailable when the spool is full. Safe for
+// concurrent use.
+type Spool interface {
+	Put(e *storage.Event) error
+	Len() int
+	Peek(n int) ([]*storage.Event, error)
+	Remove(events []*storage.Event) error
 }
 
 // Service signs tracking URLs and counts events. Its methods are safe for
-// concurrent use. It owns two goroutines, the served-count flusher and the
-// raw-event purger; Close stops them.
+// concurrent use. It owns three goroutines, the served-count flusher, the
+// raw-event purger and the spool's deliverer; Close stops them.
 type Service struct {
 	events  storage.Events
 	signer  *Signer
@@ -103,6 +131,9 @@ type Service struct {
 	keep    time.Duration
 	served  servedCounter
 	batches batchIDs
+
+	// Outages are logged when they start and end, not at every retry.
+	flushFailing, spooling atomic.Bool
 
 	ctx    context.Context // cancelled by Close: stops the loops
 	cancel context.CancelFunc
@@ -142,14 +173,17 @@ func New(events storage.Events, opt Options) (*Service, error) {
 		batches: newBatchIDs(),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.flushLoop()
 	go s.purgeLoop()
+	go s.drainLoop()
 	return s, nil
 }
 
 // Close stops the background work, writes the served counts still in
-// memory, and waits. It does not close the storage. Safe to call more than
+// memory, offers the spool to the store once more, and waits. It does not
+// close the storage or the spool: events the store still cannot take stay
+// in the spool for the next server started on it. Safe to call more than
 // once.
 func (s *Service) Close() error {
 	var err error
@@ -159,6 +193,12 @@ func (s *Service) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 		defer cancel()
 		err = s.Flush(ctx)
+		if sp := s.opt.Spool; sp != nil && sp.Len() > 0 {
+			if _, derr := s.Drain(ctx); derr != nil || sp.Len() > 0 {
+				s.opt.Logger.Warn("tracking events left in the spool; the next server started on this data directory delivers them",
+					"events", sp.Len(), "err", derr)
+			}
+		}
 	})
 	return err
 }
@@ -261,8 +301,12 @@ func (s *Service) Serve(d *Decision, ad *Ad) Links {
 // Result is the outcome of a tracking call that was answered with success.
 type Result struct {
 	// Counted is true when this call counted the event: false for a
-	// repeat, and for a declared bot.
+	// repeat, for a declared bot, and for an event spooled.
 	Counted bool
+	// Spooled is true when the store could not take the event now and it
+	// was kept in the spool, to be counted (unless it is a repeat) once the
+	// store is back.
+	Spooled bool
 	// Landing is where a click goes.
 	Landing string
 }
@@ -325,7 +369,7 @@ func (s *Service) Count(ctx context.Context, kind storage.Kind, token string, bo
 	if bot {
 		return res, nil
 	}
-	res.Counted, err = s.record(ctx, kind, id, &c, now)
+	res.Counted, res.Spooled, err = s.record(ctx, kind, id, &c, now)
 	return res, err
 }
 
@@ -356,8 +400,9 @@ func (s *Service) Visit(ctx context.Context, token string, fix Fix, bot bool) (R
 	if bot {
 		return Result{}, nil
 	}
-	counted, err := s.record(ctx, storage.Visit, id, &c, now)
-	return Result{Counted: counted}, err
+	var res Result
+	res.Counted, res.Spooled, err = s.record(ctx, storage.Visit, id, &c, now)
+	return res, err
 }
 
 // AtStore reports whether fix is within reach of a store at storeLat,
@@ -371,7 +416,8 @@ func AtStore(fix Fix, storeLat, storeLng float64) bool {
 	return geo.DistanceM(fix.Lat, fix.Lng, storeLat, storeLng) <= reach
 }
 
-func (s *Service) record(ctx context.Context, kind storage.Kind, id storage.TokenID, c *Claims, now time.Time) (bool, error) {
+// record counts an event, or spools it (see the package comment).
+func (s *Service) record(ctx context.Context, kind storage.Kind, id storage.TokenID, c *Claims, now time.Time) (counted, spooled bool, err error) {
 	local := now.In(s.opt.Location)
 	e := storage.Event{
 		Kind: kind, Token: id, AdID: c.AdID, Issued: c.Issued, At: now,
@@ -381,11 +427,121 @@ func (s *Service) record(ctx context.Context, kind storage.Kind, id storage.Toke
 			StoreID: c.StoreID, Cell: c.Cell,
 		},
 	}
-	counted, err := s.events.Record(ctx, &e)
-	if err != nil {
-		return false, fmt.Errorf("count %v: %w", kind, err)
+	sp := s.opt.Spool
+	if sp != nil && sp.Len() > 0 {
+		// The store failed a moment ago: join the events waiting.
+		return false, true, s.spool(&e, nil)
 	}
-	return counted, nil
+	if sp != nil {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, recordTimeout)
+		defer cancel()
+	}
+	counted, err = s.events.Record(ctx, &e)
+	if err == nil {
+		return counted, false, nil
+	}
+	if sp != nil && campaigns.ErrorCode(err) == campaigns.Unavailable {
+		// It may have landed all the same; delivering it again is safe.
+		return false, true, s.spool(&e, err)
+	}
+	return false, false, fmt.Errorf("count %v: %w", kind, err)
+}
+
+// spool keeps e in the spool; cause is the store's error that sent it
+// there, if any.
+func (s *Service) spool(e *storage.Event, cause error) error {
+	if err := s.opt.Spool.Put(e); err != nil {
+		return fmt.Errorf("spool %v: %w", e.Kind, err)
+	}
+	if cause != nil && !s.spooling.Swap(true) {
+		s.opt.Logger.Warn("tracking store unavailable: events are kept in the local spool until it is back", "err", cause)
+	}
+	return nil
+}
+
+// Drain delivers the spooled events to the store, a chunk at a time and
+// several at once (the Redis backend pipelines concurrent calls), removing
+// each from the spool once the store has it (counted, or found counted
+// before), until the spool is empty or the store fails. It returns how many
+// it delivered. An event the store refuses for another reason than being
+// unavailable is dropped with an error log: it could never count.
+func (s *Service) Drain(ctx context.Context) (int, error) {
+	sp := s.opt.Spool
+	if sp == nil {
+		return 0, nil
+	}
+	total := 0
+	for {
+		events, err := sp.Peek(drainChunk)
+		if err != nil || len(events) == 0 {
+			return total, err
+		}
+		done := make([]bool, len(events))
+		var (
+			next     atomic.Int64
+			firstErr atomic.Pointer[error]
+			wg       sync.WaitGroup
+		)
+		for range min(drainWorkers, len(events)) {
+			wg.Go(func() {
+				for {
+					i := int(next.Add(1) - 1)
+					if i >= len(events) || firstErr.Load() != nil {
+						return
+					}
+					_, err := s.events.Record(ctx, events[i])
+					switch {
+					case err == nil:
+						done[i] = true
+					case campaigns.ErrorCode(err) == campaigns.Unavailable:
+						firstErr.CompareAndSwap(nil, &err)
+						return
+					default:
+						s.opt.Logger.Error("spooled event refused by the store; dropped", "kind", events[i].Kind, "err", err)
+						done[i] = true
+					}
+				}
+			})
+		}
+		wg.Wait()
+		delivered := make([]*storage.Event, 0, len(events))
+		for i, ok := range done {
+			if ok {
+				delivered = append(delivered, events[i])
+			}
+		}
+		if err := sp.Remove(delivered); err != nil {
+			return total, err
+		}
+		total += len(delivered)
+		if p := firstErr.Load(); p != nil {
+			return total, fmt.Errorf("deliver spooled events: %w", *p)
+		}
+	}
+}
+
+func (s *Service) drainLoop() {
+	defer s.wg.Done()
+	if s.opt.Spool == nil {
+		return
+	}
+	t := time.NewTicker(drainInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		if s.opt.Spool.Len() == 0 {
+			continue
+		}
+		n, err := s.Drain(s.ctx)
+		if err == nil && s.opt.Spool.Len() == 0 && s.spooling.Swap(false) {
+			s.opt.Logger.Info("tracking store back: spooled events delivered", "delivered", n)
+		}
+	}
 }
 
 // ---- Served counts ----
@@ -428,11 +584,16 @@ func (c *servedCounter) take() []storage.ServedCount {
 	return rows
 }
 
-// Backlog reports how many served ads are counted in memory and not yet
-// written to the store: what a kill -9 would lose now. It is the
+// Backlog reports how much tracking has accepted and the store does not
+// hold yet: served ads counted in memory (what a kill -9 would lose now)
+// plus events waiting in the spool (kept on disk). It is the
 // navad_tracking_backlog_events metric. Safe for concurrent use.
 func (s *Service) Backlog() int {
-	return int(s.served.ads.Load() + s.served.unflushed.Load())
+	n := int(s.served.ads.Load() + s.served.unflushed.Load())
+	if s.opt.Spool != nil {
+		n += s.opt.Spool.Len()
+	}
+	return n
 }
 
 // batchIDs names served flushes uniquely across replicas and restarts.
@@ -440,9 +601,10 @@ type batchIDs struct {
 	prefix string
 	mu     sync.Mutex
 	n      uint64
-	// pending is a flush that failed, retried with its ID before anything
-	// newer, so that a write that landed despite an error counts once.
-	pending *servedBatch
+	// pending are batches of a flush not yet written, the first of which
+	// failed: retried with their IDs before anything newer, so that a write
+	// that landed despite an error counts once.
+	pending []*servedBatch
 }
 
 type servedBatch struct {
@@ -456,32 +618,40 @@ func newBatchIDs() batchIDs {
 	return batchIDs{prefix: hex.EncodeToString(b[:])}
 }
 
-// Flush writes the served counts summed in memory: first a batch that
-// failed before, under its old batch ID (so that a write that landed
-// despite an error counts once), then what was summed since.
+// Flush writes the served counts summed in memory: first batches that
+// failed before, under their old batch IDs (so that a write that landed
+// despite an error counts once), then what was summed since, in batches of
+// at most maxBatchRows rows. While a batch fails, newer counts stay summed
+// in memory, where repeated keys add up.
 func (s *Service) Flush(ctx context.Context) error {
 	s.batches.mu.Lock()
 	defer s.batches.mu.Unlock()
 	for range 2 {
-		b := s.batches.pending
-		if b == nil {
+		if len(s.batches.pending) == 0 {
 			rows := s.served.take()
 			if len(rows) == 0 {
 				return nil
 			}
-			s.batches.n++
-			b = &servedBatch{id: fmt.Sprintf("%s-%d", s.batches.prefix, s.batches.n), rows: rows}
-			s.batches.pending = b
+			for len(rows) > 0 {
+				n := min(len(rows), maxBatchRows)
+				s.batches.n++
+				s.batches.pending = append(s.batches.pending,
+					&servedBatch{id: fmt.Sprintf("%s-%d", s.batches.prefix, s.batches.n), rows: rows[:n:n]})
+				rows = rows[n:]
+			}
 		}
-		if err := s.events.AddServed(ctx, b.id, b.rows); err != nil {
-			return fmt.Errorf("flush served counts: %w", err)
+		for len(s.batches.pending) > 0 {
+			b := s.batches.pending[0]
+			if err := s.events.AddServed(ctx, b.id, b.rows); err != nil {
+				return fmt.Errorf("flush served counts: %w", err)
+			}
+			s.batches.pending = s.batches.pending[1:]
+			var n int64
+			for _, r := range b.rows {
+				n += int64(r.N)
+			}
+			s.served.unflushed.Add(-n)
 		}
-		s.batches.pending = nil
-		var n int64
-		for _, r := range b.rows {
-			n += int64(r.N)
-		}
-		s.served.unflushed.Add(-n)
 	}
 	return nil
 }
@@ -496,10 +666,14 @@ func (s *Service) flushLoop() {
 			return
 		case <-t.C:
 			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-			if err := s.Flush(ctx); err != nil {
-				s.opt.Logger.Error("served counts not flushed; will retry", "err", err)
-			}
+			err := s.Flush(ctx)
 			cancel()
+			switch {
+			case err != nil && !s.flushFailing.Swap(true):
+				s.opt.Logger.Error("served counts not flushed; kept in memory and retried every flush interval", "err", err)
+			case err == nil && s.flushFailing.Swap(false):
+				s.opt.Logger.Info("served counts flushed again")
+			}
 		}
 	}
 }

@@ -33,6 +33,22 @@
 // of members is the order of their parts as a tuple. Only out-of-stock
 // reports are kept; a product reported back in stock loses its member.
 //
+// Tracking (storage.Events, events.go) lives under its own tag {navad:ev},
+// so that one script both checks that a token has not counted yet and
+// counts it in every rollup; caps (storage.Caps, caps.go) under one tag per
+// campaign, so that a reservation checks and counts a campaign's total, day
+// and user window in one script while campaigns spread over the cluster:
+//
+//	{navad:ev}:secret                    string  the tracking secret
+//	{navad:ev}:raw_days                  set     UTC days that have raw events
+//	{navad:ev}:raw:<UTC day>             hash    kind and token ID → raw event (the once-only record)
+//	{navad:ev}:batch:<batch ID>          string  a served batch applied (expires after two days)
+//	{navad:ev}:advs:<day>, :pubs:<day>   set     advertisers, publishers with counts on a business day
+//	{navad:ev}:agg:<a|p|h|c>:<day>:<id>  hash    rollup key NUL counter → count, per advertiser (publisher for p)
+//	{navad:caps:<campaign>}:total        string  ads served in total
+//	{navad:caps:<campaign>}:day:<day>    string  ads served on a business day (expires two days after it)
+//	{navad:caps:<campaign>}:user:<hash>  hash    a user's window: count and end (expires when it closes)
+//
 // # Atomicity and durability
 //
 // Every write is one Lua script or one MULTI/EXEC transaction on the keys of
@@ -113,6 +129,7 @@ type Store struct {
 	origin    string
 	retention time.Duration
 	closed    atomic.Bool
+	pipe      groupPipe // Record and Caps.Reserve (pipeline.go)
 }
 
 // Option changes how Open connects.
@@ -156,7 +173,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open redis store: %w", err)
 	}
-	s := &Store{client: client, retention: o.retention, origin: randomID()}
+	s := &Store{client: client, retention: o.retention, origin: randomID(), pipe: groupPipe{client: client}}
 	if s.shards, s.epoch, err = s.initMeta(ctx, o.shards); err != nil {
 		_ = client.Close() // the meta error is the one to report
 		return nil, fmt.Errorf("open redis store: %w", err)
@@ -280,7 +297,10 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
-	if err := s.client.Close(); err != nil {
+	s.pipe.close()
+	err := s.client.Close()
+	s.pipe.wait()
+	if err != nil {
 		return fmt.Errorf("close redis store: %w", err)
 	}
 	return nil

@@ -309,3 +309,58 @@ func TestFeedRetention(t *testing.T) {
 		t.Fatalf("seq %d after 302 records", seqs[0])
 	}
 }
+
+// TestHungRedisCallsEndAtTheirDeadline: with Redis stopped but its
+// connections open (a partition), Record and Reserve, whose calls are
+// pipelined together, give up at the caller's deadline rather than at the
+// client's read timeout, and work again once Redis answers.
+func TestHungRedisCallsEndAtTheirDeadline(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv.URL())
+	caps := s.Caps()
+	now := time.Now()
+	r := storage.CapRequest{CampaignID: "cmp_1", Now: now, Day: now.Format(time.DateOnly), DayEnd: now.Add(time.Hour), DailyLimit: 10}
+	e := &storage.Event{Kind: storage.Impression, AdID: "r.1", Issued: now, At: now,
+		Key: storage.AggKey{Day: storage.DayOf(now), AdvertiserID: "adv", CampaignID: "cmp_1", PublisherID: "pub", StoreID: "s1"}}
+	if ok, err := caps.Reserve(t.Context(), r); err != nil || !ok {
+		t.Fatalf("reserve before: %v %v", ok, err)
+	}
+	srv.Pause()
+	for _, call := range []struct {
+		name string
+		do   func(ctx context.Context) error
+	}{
+		{"Reserve", func(ctx context.Context) error { _, err := caps.Reserve(ctx, r); return err }},
+		{"Record", func(ctx context.Context) error { _, err := s.Record(ctx, e); return err }},
+	} {
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+		start := time.Now()
+		err := call.do(ctx)
+		cancel()
+		// Generous: the bound that matters is the client's 5 s read timeout.
+		if took := time.Since(start); campaigns.ErrorCode(err) != campaigns.Unavailable || took > 3*time.Second {
+			t.Errorf("%s with Redis hung: %v after %v, want Unavailable at the deadline", call.name, err, took)
+		}
+	}
+	srv.Resume()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		ok, err := caps.Reserve(t.Context(), r)
+		if err == nil && ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reserve after Redis answered again: %v %v", ok, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The hung Reserve may have landed once Redis resumed; no more.
+	n, err := caps.Served(t.Context(), "cmp_1", r.Day, "", now)
+	must(t, err)
+	if n.Daily < 2 || n.Daily > 3 {
+		t.Fatalf("daily count %d after two reservations and one given up", n.Daily)
+	}
+	if _, err := s.Record(t.Context(), e); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,203 @@
+package redisstore_test
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/auth"
+	"github.com/navad/navad/internal/redistest"
+	"github.com/navad/navad/internal/reports"
+	"github.com/navad/navad/internal/storage"
+	"github.com/navad/navad/internal/tracking"
+)
+
+// The benchmarks report, besides wall time per operation, the processor
+// time it cost navad's process (cpu-ns/op: token checks, encoding, go-redis)
+// and the Redis server (redis-cpu-ns/op, from INFO cpu), since both run on
+// the same machine here and the machine is shared.
+
+// cpuTime returns the CPU time (user and system) this process has used.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPU returns the CPU time the Redis server has used.
+func redisCPU(b *testing.B, srv *redistest.Server) time.Duration {
+	info, err := srv.Client(b).Info(context.Background(), "cpu").Result()
+	if err != nil {
+		b.Fatal(err)
+	}
+	var total float64
+	for _, line := range strings.Split(info, "\r\n") {
+		name, v, ok := strings.Cut(line, ":")
+		if ok && (name == "used_cpu_sys" || name == "used_cpu_user") {
+			f, _ := strconv.ParseFloat(v, 64)
+			total += f
+		}
+	}
+	return time.Duration(total * float64(time.Second))
+}
+
+// measure runs fn and reports cpu-ns/op and redis-cpu-ns/op.
+func measure(b *testing.B, srv *redistest.Server, fn func()) {
+	cpu, rcpu := cpuTime(), redisCPU(b, srv)
+	b.ResetTimer()
+	fn()
+	b.StopTimer()
+	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(redisCPU(b, srv)-rcpu)/float64(b.N), "redis-cpu-ns/op")
+}
+
+// BenchmarkCountThroughRedis counts distinct impressions through the
+// tracking service (token check, then Store.Record), 128 in flight, as the
+// tracking endpoint does on a replica.
+func BenchmarkCountThroughRedis(b *testing.B) {
+	srv := redistest.Start(b)
+	s := open(b, srv.URL())
+	tokyo, _ := time.LoadLocation("Asia/Tokyo")
+	now := time.Now()
+	svc, err := tracking.New(s, tracking.Options{
+		PublicURL: "https://ads.example.com/", Secret: []byte("0123456789abcdef0123456789abcdef"),
+		TTL: 24 * time.Hour, RetentionDays: 2, Location: tokyo, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		FlushInterval: time.Hour, Now: func() time.Time { return now },
+		Landing: func(string) (string, bool) { return "https://example.com/", true },
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = svc.Close() })
+	tokens := make([]string, b.N)
+	for i := range tokens {
+		d := svc.NewDecision("pub_navi", now, 35.6909, 139.7003)
+		l := svc.Serve(&d, &tracking.Ad{AdID: fmt.Sprintf("req%d.1", i), CampaignID: fmt.Sprintf("cmp_%05d", i%10000),
+			AdvertiserID: fmt.Sprintf("adv_%03d", i%200), StoreID: fmt.Sprintf("store-%06d", i%100000), StoreLat: 35.69, StoreLng: 139.70})
+		tokens[i] = l.Impression[strings.LastIndexByte(l.Impression, '/')+1:]
+	}
+	var next atomic.Int64
+	b.SetParallelism(64) // 128 goroutines on 2 cores
+	b.ReportAllocs()
+	measure(b, srv, func() {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				res, err := svc.Count(context.Background(), storage.Impression, tokens[next.Add(1)-1], false)
+				if err != nil || !res.Counted {
+					b.Error(res, err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkReserve reserves served ads of 1,000 campaigns with a daily and
+// a total cap and a frequency cap per user, 128 in flight, as the decision
+// path does on a replica.
+func BenchmarkReserve(b *testing.B) {
+	srv := redistest.Start(b)
+	caps := open(b, srv.URL()).Caps()
+	tokyo, _ := time.LoadLocation("Asia/Tokyo")
+	now := time.Now().In(tokyo)
+	y, m, d := now.Date()
+	var next atomic.Int64
+	b.SetParallelism(64)
+	b.ReportAllocs()
+	measure(b, srv, func() {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				i := next.Add(1)
+				r := storage.CapRequest{
+					CampaignID: "cmp_" + strconv.Itoa(int(i%1000)), Now: now, TotalLimit: 1 << 40,
+					Day: now.Format(time.DateOnly), DayEnd: time.Date(y, m, d+1, 0, 0, 0, 0, tokyo), DailyLimit: 1 << 40,
+					UID: "user-" + strconv.Itoa(int(i%100000)), UserLimit: 1 << 40, UserPeriod: 24 * time.Hour,
+				}
+				if ok, err := caps.Reserve(context.Background(), r); err != nil || !ok {
+					b.Error(ok, err)
+					return
+				}
+			}
+		})
+	})
+}
+
+// BenchmarkReport30Days is issue 5's report target on Redis: 30 days of
+// 10,000 campaigns of 200 advertisers, grouped by day and campaign, built by
+// the reports service from Store.Aggregates and rendered as JSON; the same
+// data as httpapi's BenchmarkReport30Days on the embedded store.
+func BenchmarkReport30Days(b *testing.B) {
+	srv := redistest.Start(b)
+	s := open(b, srv.URL())
+	const days, campaignsN = 30, 10_000
+	first := storage.DayOf(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	for d := range days {
+		rows := make([]storage.ServedCount, 0, campaignsN)
+		for c := range campaignsN {
+			rows = append(rows, storage.ServedCount{N: uint64(1 + c%7), Key: storage.AggKey{
+				Day: first + storage.Day(d), Hour: uint8(c % 24), AdvertiserID: fmt.Sprintf("adv_%03d", c%200),
+				CampaignID: fmt.Sprintf("cmp_%05d", c), PublisherID: fmt.Sprintf("pub_%d", c%3),
+				StoreID: fmt.Sprintf("store-%06d", (c*7+d)%100_000), Cell: 0x882f5aa6b7fffff + uint64(c%500)<<12,
+			}})
+		}
+		if err := s.AddServed(b.Context(), fmt.Sprint("bench-", d), rows); err != nil {
+			b.Fatal(err)
+		}
+		// Impressions for every other key, clicks for one in ten, as
+		// tracking records them: most keys carry two or three counters.
+		var wg sync.WaitGroup
+		for w := range 16 {
+			wg.Go(func() {
+				for c := w; c < campaignsN; c += 16 {
+					for _, kind := range []storage.Kind{storage.Impression, storage.Click} {
+						if kind == storage.Impression && c%2 != 0 || kind == storage.Click && c%10 != 0 {
+							continue
+						}
+						e := &storage.Event{Kind: kind, AdID: "r.1", Issued: time.Unix(int64(first+storage.Day(d))*86400, 0),
+							At: time.Unix(int64(first+storage.Day(d))*86400, 0), Key: rows[c].Key}
+						binary.BigEndian.PutUint64(e.Token[:], uint64(d*campaignsN+c))
+						if _, err := s.Record(context.Background(), e); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	tokyo, _ := time.LoadLocation("Asia/Tokyo")
+	svc, err := reports.New(s, s, tokyo)
+	if err != nil {
+		b.Fatal(err)
+	}
+	admin := &auth.Principal{ID: auth.AdminID, Role: campaigns.Admin}
+	q := reports.Query{From: first, To: first + days - 1, GroupBy: storage.DimsOf(storage.DimDay, storage.DimCampaign)}
+	b.ReportAllocs()
+	measure(b, srv, func() {
+		for b.Loop() {
+			rep, err := svc.Report(context.Background(), admin, q)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(rep.Rows) != days*campaignsN {
+				b.Fatalf("%d rows", len(rep.Rows))
+			}
+			if err := rep.WriteJSON(io.Discard); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}

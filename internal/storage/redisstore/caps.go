@@ -1,0 +1,191 @@
+package redisstore
+
+// Caps in Redis: storage.Caps shared by every replica, so that frequency and
+// delivery caps hold exactly however many replicas serve.
+//
+// # Key layout
+//
+// A campaign's counters share the hash tag {navad:caps:<campaign>}, so that
+// one script reads and writes all of them in one Cluster slot, while
+// different campaigns spread over the cluster (caps are written at the rate
+// ads are served):
+//
+//	{navad:caps:<campaign>}:total          string  ads served over the campaign's life
+//	{navad:caps:<campaign>}:day:<day>      string  ads served on a business day (2006-01-02);
+//	                                               expires two days after the day ends
+//	{navad:caps:<campaign>}:user:<uid>     hash    n: ads served in the user's window,
+//	                                               end: when it closes (Unix ms); expires then
+//
+// <uid> is the first 16 bytes of the SHA-256 of the user key, in hex: the
+// user key itself is never stored, and two keys that differ in one byte are
+// two users. Campaign IDs may not hold braces, which would change the tag.
+//
+// Reserve is one script: it reads the three counters, treats a window whose
+// end is not after the request's Now as closed, refuses when any count is at
+// its limit, and otherwise increments all of them, opening a window when
+// none is open. Expiry is set with PEXPIRE relative to the request's Now, as
+// storage.Caps asks. A reservation is as durable as Redis's appendfsync
+// makes it (README, "Scaling out").
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/storage"
+)
+
+var _ storage.Caps = (*Caps)(nil)
+
+// capsDayKeep is how long after its end a day's count is kept.
+const capsDayKeep = 48 * time.Hour
+
+// Caps is storage.Caps in Redis, on a Store's connection. Create it with
+// Store.Caps; it is safe for concurrent use. Each Reserve is one round trip
+// to Redis (a few tens of microseconds of Redis time).
+type Caps struct {
+	s      *Store
+	closed atomic.Bool
+}
+
+// Caps returns the frequency and delivery caps kept in s's Redis. Closing
+// the Caps does not close s; closing s makes the Caps fail.
+func (s *Store) Caps() *Caps { return &Caps{s: s} }
+
+func capsTag(campaignID string) string { return "{navad:caps:" + campaignID + "}" }
+
+// uidKey is the hex of the first 16 bytes of the SHA-256 of uid.
+func uidKey(uid string) string {
+	sum := sha256.Sum256([]byte(uid))
+	return hex.EncodeToString(sum[:16])
+}
+
+// capsKeys returns the keys of a campaign's total, day and (when uid is
+// set) user window.
+func capsKeys(campaignID, day, uid string) []string {
+	tag := capsTag(campaignID)
+	keys := []string{tag + ":total", tag + ":day:" + day}
+	if uid != "" {
+		keys = append(keys, tag+":user:"+uidKey(uid))
+	}
+	return keys
+}
+
+// scriptReserve: KEYS: total, day[, user]. ARGV: now (Unix ms), total
+// limit, daily limit, day TTL (ms), user limit, user period (ms). Limits of
+// 0 are none. Returns 1 when it counted the ad, 0 when a cap refused it.
+var scriptReserve = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local tl, dl = tonumber(ARGV[2]), tonumber(ARGV[3])
+if tl > 0 and tonumber(redis.call('GET', KEYS[1]) or '0') >= tl then return 0 end
+if dl > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') >= dl then return 0 end
+if KEYS[3] then
+  local ul, period = tonumber(ARGV[5]), tonumber(ARGV[6])
+  local w = redis.call('HMGET', KEYS[3], 'n', 'end')
+  if w[2] and now < tonumber(w[2]) then
+    if tonumber(w[1] or '0') >= ul then return 0 end
+    redis.call('HINCRBY', KEYS[3], 'n', 1)
+  else
+    redis.call('HSET', KEYS[3], 'n', 1, 'end', string.format('%d', now + period))
+    redis.call('PEXPIRE', KEYS[3], period)
+  end
+end
+redis.call('INCR', KEYS[1])
+redis.call('INCR', KEYS[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return 1
+`)
+
+// scriptServed: KEYS: total, day[, user]. ARGV: now (Unix ms). Returns
+// total, daily and the user's count in the window open at now.
+var scriptServed = redis.NewScript(`
+local t = tonumber(redis.call('GET', KEYS[1]) or '0')
+local d = tonumber(redis.call('GET', KEYS[2]) or '0')
+local u = 0
+if KEYS[3] then
+  local w = redis.call('HMGET', KEYS[3], 'n', 'end')
+  if w[2] and tonumber(ARGV[1]) < tonumber(w[2]) then u = tonumber(w[1] or '0') end
+end
+return {t, d, u}
+`)
+
+func (c *Caps) begin(ctx context.Context) error {
+	if c.closed.Load() {
+		return ErrClosed
+	}
+	return c.s.begin(ctx)
+}
+
+func checkCampaignKey(id string) error {
+	if err := checkKey("campaign id", id); err != nil {
+		return campaigns.Errorf(campaigns.Invalid, "%v", err)
+	}
+	if strings.ContainsAny(id, "{}") {
+		return campaigns.Errorf(campaigns.Invalid, "campaign id %q contains a brace", id)
+	}
+	return nil
+}
+
+// Reserve counts one served ad if no cap of r is reached, in one script;
+// see storage.Caps.
+func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) {
+	const op = "reserve"
+	if err := r.Check(); err != nil {
+		return false, err
+	}
+	if err := checkCampaignKey(r.CampaignID); err != nil {
+		return false, err
+	}
+	if strings.Contains(r.Day, sep) {
+		return false, campaigns.Errorf(campaigns.Invalid, "day %q contains a NUL byte", r.Day)
+	}
+	if err := c.begin(ctx); err != nil {
+		return false, fmt.Errorf("%s: %w", op, err)
+	}
+	uid := ""
+	if r.UserCapped() {
+		uid = r.UID
+	}
+	now := r.Now.UnixMilli()
+	dayTTL := max(r.DayEnd.Add(capsDayKeep).UnixMilli()-now, 1000)
+	period := max(r.UserPeriod.Milliseconds(), 1)
+	n, err := c.s.pipe.run(ctx, scriptReserve, capsKeys(r.CampaignID, r.Day, uid),
+		now, r.TotalLimit, r.DailyLimit, dayTTL, r.UserLimit, period).Int()
+	if err != nil {
+		return false, c.s.fail(ctx, op, err)
+	}
+	return n == 1, nil
+}
+
+// Served returns a campaign's counts in one script; see storage.Caps.
+func (c *Caps) Served(ctx context.Context, campaignID, day, uid string, now time.Time) (storage.CapCounts, error) {
+	const op = "served"
+	if err := c.begin(ctx); err != nil {
+		return storage.CapCounts{}, fmt.Errorf("%s: %w", op, err)
+	}
+	if err := checkCampaignKey(campaignID); err != nil {
+		return storage.CapCounts{}, err
+	}
+	v, err := scriptServed.Run(ctx, c.s.client, capsKeys(campaignID, day, uid), now.UnixMilli()).Int64Slice()
+	if err != nil {
+		return storage.CapCounts{}, c.s.fail(ctx, op, err)
+	}
+	if len(v) != 3 {
+		return storage.CapCounts{}, fmt.Errorf("%s: unexpected reply %v", op, v)
+	}
+	return storage.CapCounts{Total: v[0], Daily: v[1], User: v[2]}, nil
+}
+
+// Close makes further calls fail. The counts are in Redis already; the
+// Store stays open. Closing again does nothing.
+func (c *Caps) Close() error {
+	c.closed.Store(true)
+	return nil
+}

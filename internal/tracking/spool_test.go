@@ -1,0 +1,265 @@
+package tracking_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/spool"
+	"github.com/navad/navad/internal/storage"
+	"github.com/navad/navad/internal/storage/boltstore"
+	"github.com/navad/navad/internal/tracking"
+)
+
+// outageEvents plays a store that goes away: while down, Record and
+// AddServed fail with Unavailable; landing makes a failing Record land
+// first, as a write whose answer is lost does.
+type outageEvents struct {
+	storage.Events
+	down, landing atomic.Bool
+	records       atomic.Int64 // Record calls that reached the store
+}
+
+func (o *outageEvents) Record(ctx context.Context, e *storage.Event) (bool, error) {
+	if o.down.Load() {
+		if o.landing.Load() {
+			_, _ = o.Events.Record(ctx, e)
+		}
+		return false, campaigns.Errorf(campaigns.Unavailable, "redis unavailable")
+	}
+	o.records.Add(1)
+	return o.Events.Record(ctx, e)
+}
+
+func (o *outageEvents) AddServed(ctx context.Context, id string, rows []storage.ServedCount) error {
+	if o.down.Load() {
+		return campaigns.Errorf(campaigns.Unavailable, "redis unavailable")
+	}
+	return o.Events.AddServed(ctx, id, rows)
+}
+
+type spoolFixture struct {
+	*fixture
+	events *outageEvents
+	spool  *spool.Spool
+}
+
+// newSpoolFixture is a fixture whose store can go away, with a spool of
+// max events in dir, and no background delivery (tests call Drain).
+func newSpoolFixture(t *testing.T, dir string, max int) *spoolFixture {
+	t.Helper()
+	store, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	sp, err := spool.Open(filepath.Join(dir, spool.FileName), max)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sp.Close() })
+	f := &spoolFixture{fixture: &fixture{t: t, store: store, clock: newClock(time.Date(2026, 11, 6, 19, 0, 0, 0, tokyo)),
+		landed: map[string]string{"cmp_beer": "https://example.com/beer"}}, events: &outageEvents{Events: store}, spool: sp}
+	f.start = storage.DayOf(f.clock.now().In(tokyo))
+	f.svc, err = tracking.New(f.events, tracking.Options{
+		PublicURL: "https://ads.example.com/", Secret: testSecret, TTL: 24 * time.Hour, RetentionDays: 90,
+		Location: tokyo, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: f.clock.fn(),
+		FlushInterval: time.Hour, Spool: sp,
+		Landing: func(id string) (string, bool) { u, ok := f.landed[id]; return u, ok },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = f.svc.Close() })
+	return f
+}
+
+// TestSpoolKeepsEventsThroughAnOutage: events fired while the store is
+// down are acknowledged from the spool, and counted exactly once it is
+// back: repeats, events whose write landed despite the error, and tokens
+// counted before the outage included.
+func TestSpoolKeepsEventsThroughAnOutage(t *testing.T) {
+	f := newSpoolFixture(t, t.TempDir(), 1000)
+	links := f.serve(20)
+	ctx := context.Background()
+	if res, err := f.count(storage.Impression, links[0].Impression); err != nil || !res.Counted {
+		t.Fatalf("before the outage: %+v %v", res, err)
+	}
+	f.events.down.Store(true)
+	f.events.landing.Store(true) // the first failure lands all the same
+	for _, l := range links {
+		for range 2 { // each fired twice
+			res, err := f.count(storage.Impression, l.Impression)
+			if err != nil || !res.Spooled || res.Counted {
+				t.Fatalf("impression during the outage: %+v %v", res, err)
+			}
+			f.events.landing.Store(false)
+		}
+		if _, err := f.count(storage.Click, l.Click); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.svc.Visit(ctx, token(l.Visit), tracking.Fix{Lat: storeLat, Lng: storeLng}, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The store is not tried again while events wait in the spool.
+	if n := f.events.records.Load(); n != 1 {
+		t.Fatalf("%d records reached the store, want only the one before the outage", n)
+	}
+	if f.spool.Len() != 60 || f.svc.Backlog() != 60+20 { // 20 served ads in memory
+		t.Fatalf("spool holds %d, backlog %d; want 60 and 80", f.spool.Len(), f.svc.Backlog())
+	}
+	if _, err := f.svc.Drain(ctx); err == nil {
+		t.Fatal("drained into a store that is down")
+	}
+	if err := f.svc.Flush(ctx); campaigns.ErrorCode(err) != campaigns.Unavailable {
+		t.Fatalf("flush during the outage: %v", err)
+	}
+	f.serve(5) // served while a flush is pending: summed in memory
+	f.events.down.Store(false)
+	n, err := f.svc.Drain(ctx)
+	if err != nil || n != 60 || f.spool.Len() != 0 {
+		t.Fatalf("drain delivered %d (%v), %d left", n, err, f.spool.Len())
+	}
+	if err := f.svc.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	want := storage.Counts{Served: 25, Impressions: 20, Clicks: 20, Visits: 20}
+	if got := f.totals(); got != want {
+		t.Fatalf("after the outage %+v, want %+v", got, want)
+	}
+	if f.svc.Backlog() != 0 {
+		t.Fatalf("backlog %d after delivering everything", f.svc.Backlog())
+	}
+	// Back to normal: events go straight to the store.
+	if res, err := f.count(storage.Navigation, links[3].Navigate); err != nil || !res.Counted {
+		t.Fatalf("after the outage: %+v %v", res, err)
+	}
+}
+
+// TestSpoolFullRefuses: a full spool answers Unavailable for a new event,
+// which is then not counted, and still acknowledges an event it holds.
+func TestSpoolFullRefuses(t *testing.T) {
+	f := newSpoolFixture(t, t.TempDir(), 3)
+	links := f.serve(4)
+	f.events.down.Store(true)
+	for _, l := range links[:3] {
+		if _, err := f.count(storage.Impression, l.Impression); err != nil {
+			t.Fatal(err)
+		}
+	}
+	_, err := f.count(storage.Impression, links[3].Impression)
+	wantCode(t, err, campaigns.Unavailable)
+	if _, err := f.count(storage.Impression, links[0].Impression); err != nil {
+		t.Fatalf("an event the full spool holds: %v", err)
+	}
+	f.events.down.Store(false)
+	if _, err := f.svc.Drain(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.totals(); got.Impressions != 3 {
+		t.Fatalf("%d impressions, want the 3 acknowledged", got.Impressions)
+	}
+}
+
+// TestSpoolDeliveredByTheBackgroundLoop: once the store is back, the
+// service delivers the spool by itself, concurrently with new events.
+func TestSpoolDeliveredByTheBackgroundLoop(t *testing.T) {
+	f := newSpoolFixture(t, t.TempDir(), 10_000)
+	links := f.serve(600)
+	f.events.down.Store(true)
+	var wg sync.WaitGroup
+	for i := range 8 {
+		wg.Go(func() {
+			for j := i; j < len(links); j += 8 {
+				if _, err := f.count(storage.Impression, links[j].Impression); err != nil {
+					t.Error(err)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	f.events.down.Store(false)
+	for i, l := range links { // fired again as it drains
+		if _, err := f.count(storage.Impression, l.Impression); err != nil {
+			t.Fatalf("impression %d: %v", i, err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for f.spool.Len() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d events still spooled", f.spool.Len())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := f.totals(); got.Impressions != 600 {
+		t.Fatalf("%d impressions, want 600", got.Impressions)
+	}
+}
+
+// TestSpoolSurvivesRestart: events spooled by a service that was closed
+// while the store was still down are delivered by the next one.
+func TestSpoolSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	store, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	events := &outageEvents{Events: store}
+	clk := newClock(time.Date(2026, 11, 6, 19, 0, 0, 0, tokyo))
+	start := func() (*tracking.Service, *spool.Spool) {
+		sp, err := spool.Open(filepath.Join(dir, spool.FileName), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		svc, err := tracking.New(events, tracking.Options{
+			PublicURL: "https://ads.example.com/", Secret: testSecret, TTL: 24 * time.Hour, RetentionDays: 90,
+			Location: tokyo, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.fn(), Spool: sp,
+			Landing: func(string) (string, bool) { return "https://example.com/", true },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return svc, sp
+	}
+	svc, sp := start()
+	events.down.Store(true)
+	d := svc.NewDecision("pub", clk.now(), 35.69, 139.70)
+	for i := range 5 {
+		l := svc.Serve(&d, &tracking.Ad{AdID: fmt.Sprint("r.", i), CampaignID: "c", AdvertiserID: "a", StoreID: "s"})
+		if res, err := svc.Count(context.Background(), storage.Navigation, token(l.Navigate), false); err != nil || !res.Spooled {
+			t.Fatalf("%+v %v", res, err)
+		}
+	}
+	_ = svc.Close() // the served counts cannot be flushed: the store is down
+	if err := sp.Close(); err != nil {
+		t.Fatal(err)
+	}
+	events.down.Store(false)
+	svc, sp = start()
+	defer sp.Close()
+	defer svc.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for sp.Len() > 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("spooled events never delivered after the restart")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var got storage.Counts
+	day := storage.DayOf(clk.now().In(tokyo))
+	if err := store.Aggregates(context.Background(), &storage.AggregateQuery{From: day, To: day}, func(a *storage.Aggregate) bool { got.Add(a.Counts); return true }); err != nil {
+		t.Fatal(err)
+	}
+	if got.Navigations != 5 {
+		t.Fatalf("%d navigations after the restart, want 5", got.Navigations)
+	}
+}
