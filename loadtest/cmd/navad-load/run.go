@@ -41,6 +41,7 @@ type runFlags struct {
 	timezone    string
 	naiveRadius float64
 	x2Procs     int
+	kinds       string
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -63,6 +64,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&f.timezone, "timezone", "Asia/Tokyo", "business time zone when -evening-hour is -1")
 	fs.Float64Var(&f.naiveRadius, "naive-radius", 800, "the naive design's GEOSEARCH radius in metres")
 	fs.IntVar(&f.x2Procs, "x2-gomaxprocs", 0, "GOMAXPROCS of each navad of navad-x2 (0: the default, all CPUs)")
+	fs.StringVar(&f.kinds, "kinds", "trigger,neutral,blocked", "search families to replay (neutral alone measures navad's HTTP floor)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -185,7 +187,15 @@ func (r *runner) prepare(ctx context.Context, targets []string) error {
 	if err != nil {
 		return err
 	}
-	r.reqs.Searches = w.Requests(r.f.requests, 1)
+	kinds := strings.Split(r.f.kinds, ",")
+	for _, s := range w.Requests(r.f.requests, 1) {
+		if slices.Contains(kinds, s.Kind.String()) {
+			r.reqs.Searches = append(r.reqs.Searches, s)
+		}
+	}
+	if len(r.reqs.Searches) == 0 {
+		return fmt.Errorf("no search of kinds %q", r.f.kinds)
+	}
 	keys := map[string]string{}
 	if r.f.keys != "" {
 		k, err := apiload.ReadKeys(r.f.keys)
@@ -322,8 +332,8 @@ func (r *runner) start(ctx context.Context, name string) (*target, error) {
 
 // measure drives every target in turn, round after round.
 func (r *runner) measure(ctx context.Context, targets []string) error {
-	r.logf("load average %s; business clock %s; %d searches, %d connections, rate %s",
-		driver.LoadAverage(), r.f.timezone, len(r.reqs.Searches), r.f.attack.Connections, rateName(r.f.attack.Rate))
+	r.logf("load average %s; business clock %s; %d searches (%s), %d connections, rate %s",
+		driver.LoadAverage(), r.f.timezone, len(r.reqs.Searches), r.f.kinds, r.f.attack.Connections, rateName(r.f.attack.Rate))
 	for round := 1; round <= r.f.rounds; round++ {
 		for _, name := range targets {
 			t := r.targets[name]
