@@ -78,7 +78,7 @@ func TestRunAgainstBaseline(t *testing.T) {
 
 func TestProcessInfo(t *testing.T) {
 	m, err := ReadMemory(os.Getpid())
-	if err != nil || m.RSS == 0 || m.Peak < m.RSS {
+	if err != nil || m.RSS == 0 || m.Peak < m.RSS || m.Anon == 0 || m.Anon > m.RSS {
 		t.Fatalf("ReadMemory = %+v, %v", m, err)
 	}
 	dir := t.TempDir()

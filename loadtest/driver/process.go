@@ -137,9 +137,12 @@ func (p *Process) Stop() error {
 	}
 }
 
-// Memory is a process's resident memory, from /proc.
+// Memory is a process's resident memory, from /proc, in bytes: VmRSS and
+// VmHWM (its peak), and VmRSS split into anonymous memory (the Go heap and
+// runtime) and mapped files (for navad, the pages of the bbolt file it has
+// read, which the kernel may drop and read again).
 type Memory struct {
-	RSS, Peak uint64 // bytes: VmRSS and VmHWM
+	RSS, Peak, Anon, File uint64
 }
 
 // Memory reads the process's current and peak resident set size.
@@ -170,6 +173,10 @@ func ReadMemory(pid int) (Memory, error) {
 			m.RSS = n << 10
 		case "VmHWM":
 			m.Peak = n << 10
+		case "RssAnon":
+			m.Anon = n << 10
+		case "RssFile":
+			m.File = n << 10
 		}
 	}
 	return m, nil

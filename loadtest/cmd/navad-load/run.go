@@ -124,9 +124,8 @@ type navadInfo struct {
 	Name      string        `json:"name"`
 	Ready     time.Duration `json:"ready_ns"`
 	IndexLoad time.Duration `json:"index_load_ns"`
-	RSSReady  uint64        `json:"rss_ready"`
-	RSSAfter  uint64        `json:"rss_after"`
-	PeakAfter uint64        `json:"peak_after"`
+	Ready0    driver.Memory `json:"memory_ready"`
+	After     driver.Memory `json:"memory_after"`
 }
 
 type targetResult struct {
@@ -310,7 +309,7 @@ func (r *runner) start(ctx context.Context, name string) (*target, error) {
 			}
 			r.started(np.Process)
 			mem, _ := np.Memory()
-			r.report.Navad = append(r.report.Navad, navadInfo{Name: pname, Ready: np.Ready, IndexLoad: np.IndexLoadTime(), RSSReady: mem.RSS})
+			r.report.Navad = append(r.report.Navad, navadInfo{Name: pname, Ready: np.Ready, IndexLoad: np.IndexLoadTime(), Ready0: mem})
 			r.logf("%s ready in %v (index loaded in %v), RSS %d MB", pname, np.Ready.Round(time.Millisecond), np.IndexLoadTime(), mem.RSS>>20)
 			t.urls = append(t.urls, np.URL)
 			t.procs = append(t.procs, np.Process)
@@ -373,8 +372,7 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 		for _, t := range r.targets {
 			for _, np := range t.navad {
 				if np.Name == r.report.Navad[i].Name {
-					m, _ := np.Memory()
-					r.report.Navad[i].RSSAfter, r.report.Navad[i].PeakAfter = m.RSS, m.Peak
+					r.report.Navad[i].After, _ = np.Memory()
 				}
 			}
 		}
@@ -487,8 +485,8 @@ func (r *runner) print(targets []string) {
 	ratio("naive", "baseline")
 	ratio("navad", "naive")
 	for _, n := range rep.Navad {
-		fmt.Fprintf(r.stdout, "%s: ready in %v (index load %v); RSS %d MB when ready, %d MB after the run (peak %d MB)\n",
-			n.Name, n.Ready.Round(time.Millisecond), n.IndexLoad, n.RSSReady>>20, n.RSSAfter>>20, n.PeakAfter>>20)
+		fmt.Fprintf(r.stdout, "%s: ready in %v (index load %v); RSS %d MB when ready, %d MB after the run (%d MB anonymous, %d MB of mapped file; peak %d MB)\n",
+			n.Name, n.Ready.Round(time.Millisecond), n.IndexLoad, n.Ready0.RSS>>20, n.After.RSS>>20, n.After.Anon>>20, n.After.File>>20, n.After.Peak>>20)
 	}
 }
 

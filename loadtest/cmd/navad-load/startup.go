@@ -49,8 +49,8 @@ func cmdStartup(ctx context.Context, args []string, stdout, stderr io.Writer) er
 		mem, _ := np.Memory()
 		cpu, _ := np.CPUTime()
 		stopErr := np.Stop()
-		fmt.Fprintf(stdout, "  run %d: ready in %v (index loaded in %v), %v CPU; RSS %d MB (peak %d MB); load %s\n",
-			i+1, np.Ready.Round(time.Millisecond), np.IndexLoadTime(), cpu, mem.RSS>>20, mem.Peak>>20, driver.LoadAverage())
+		fmt.Fprintf(stdout, "  run %d: ready in %v (index loaded in %v), %v CPU; RSS %d MB (%d MB anonymous, %d MB of mapped file; peak %d MB); load %s\n",
+			i+1, np.Ready.Round(time.Millisecond), np.IndexLoadTime(), cpu, mem.RSS>>20, mem.Anon>>20, mem.File>>20, mem.Peak>>20, driver.LoadAverage())
 		if stopErr != nil {
 			return stopErr
 		}
