@@ -32,6 +32,11 @@ type Attack struct {
 	Connections int
 	// Timeout bounds one request.
 	Timeout time.Duration
+	// MaxWorkers caps the workers at a fixed rate (0: 1024). A server
+	// that cannot keep up then sees at most this many requests in flight
+	// instead of thousands (which would take the driver's CPU from it);
+	// the result shows the rate actually sent.
+	MaxWorkers int
 }
 
 // Validate reports every problem at once.
@@ -71,8 +76,11 @@ type Result struct {
 	Codes      map[int]uint64 `json:"codes"`
 	FirstError string         `json:"first_error,omitempty"`
 	Elapsed    time.Duration  `json:"elapsed_ns"`
-	// Throughput is successful responses per second of the measured window.
+	// Throughput is successful responses per second of the measured window;
+	// Sent is requests sent per second (below Rate when the driver ran out
+	// of workers because the server could not keep up).
 	Throughput float64         `json:"throughput"`
+	Sent       float64         `json:"sent"`
 	Latency    latency.Summary `json:"latency"`
 	// WithAds counts responses holding at least one ad; Ads all ads.
 	WithAds uint64 `json:"with_ads"`
@@ -131,6 +139,13 @@ func attack(ctx context.Context, name string, targeter vegeta.Targeter, a Attack
 		vegeta.Redirects(vegeta.NoFollow),
 	}
 	pacer := vegeta.Pacer(vegeta.ConstantPacer{Freq: a.Rate, Per: time.Second})
+	if a.Rate > 0 {
+		maxWorkers := a.MaxWorkers
+		if maxWorkers <= 0 {
+			maxWorkers = 1024
+		}
+		opts = append(opts, vegeta.MaxWorkers(uint64(max(maxWorkers, a.Connections))))
+	}
 	if a.Rate == 0 {
 		// Flat out: no pacing, a fixed number of workers each with one
 		// request in flight.
@@ -172,6 +187,7 @@ func attack(ctx context.Context, name string, targeter vegeta.Targeter, a Attack
 	res.Elapsed = last.Sub(first)
 	if res.Elapsed > 0 {
 		res.Throughput = float64(res.OK) / res.Elapsed.Seconds()
+		res.Sent = float64(res.Requests) / res.Elapsed.Seconds()
 	}
 	res.Latency = h.Summary()
 	return res, nil

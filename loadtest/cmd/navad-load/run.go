@@ -55,6 +55,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.DurationVar(&f.attack.Duration, "duration", 10*time.Second, "measured time per target and round")
 	fs.DurationVar(&f.attack.Warmup, "warmup", 3*time.Second, "unmeasured warm-up before each measurement")
 	fs.IntVar(&f.attack.Connections, "connections", 32, "requests in flight flat out (initial workers at a fixed rate)")
+	fs.IntVar(&f.attack.MaxWorkers, "max-workers", 1024, "most requests in flight at a fixed rate")
 	fs.IntVar(&f.rounds, "rounds", 3, "rounds; each drives every target in turn, and the median round is reported")
 	fs.IntVar(&f.requests, "requests", 100_000, "distinct searches replayed in turn")
 	fs.StringVar(&f.navadBin, "navad-bin", "", "navad binary to run (default: build ./cmd/navad into -out)")
@@ -360,8 +361,8 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 				}
 			}
 			r.report.Results[name] = append(r.report.Results[name], tr)
-			r.logf("round %d %-9s %8.0f req/s ok %d/%d  %v  ads in %.0f%%  server %v/req  load %s",
-				round, name, res.Throughput, res.OK, res.Requests, res.Latency, pct(res.WithAds, res.OK),
+			r.logf("round %d %-9s %8.0f req/s (sent %.0f/s) ok %d/%d  %v  ads in %.0f%%  server %v/req  load %s",
+				round, name, res.Throughput, res.Sent, res.OK, res.Requests, res.Latency, pct(res.WithAds, res.OK),
 				tr.ServerCPUPerReq.Round(100*time.Nanosecond), tr.Load)
 			if res.FirstError != "" {
 				r.logf("  first error: %s", res.FirstError)
@@ -449,7 +450,7 @@ func (r *runner) print(targets []string) {
 	fmt.Fprintf(r.stdout, "\n%s: %d×%s, %d MB, %s; load %s → %s; rate %s, %d connections, %v × %d rounds, business clock %s\n",
 		rep.Date, rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.MemoryMB, rep.Machine.GoVersion,
 		rep.LoadBefore, rep.LoadAfter, rateName(r.f.attack.Rate), r.f.attack.Connections, r.f.attack.Duration, r.f.rounds, r.f.timezone)
-	fmt.Fprintln(w, "target\treq/s (median)\tp50\tp90\tp99\tp99.9\tmax\twith ads\tserver CPU/req\tdriver CPU/req\tevery round req/s\t")
+	fmt.Fprintln(w, "target\treq/s (median)\tsent/s\terrors\tp50\tp90\tp99\tp99.9\tmax\twith ads\tserver CPU/req\tdriver CPU/req\tevery round req/s\t")
 	med := map[string]*targetResult{}
 	for _, name := range targets {
 		rs := rep.Results[name]
@@ -468,16 +469,31 @@ func (r *runner) print(targets []string) {
 		}
 		med[name] = tr
 		l := tr.Latency
-		fmt.Fprintf(w, "%s\t%.0f\t%v\t%v\t%v\t%v\t%v\t%.0f%%\t%v\t%v\t%s\t\n", name, tr.Throughput,
+		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%d\t%v\t%v\t%v\t%v\t%v\t%.0f%%\t%v\t%v\t%s\t\n", name, tr.Throughput, tr.Sent, tr.Requests-tr.OK,
 			latency.Round(l.P50), latency.Round(l.P90), latency.Round(l.P99), latency.Round(l.P999), latency.Round(l.Max),
 			pct(tr.WithAds, tr.OK), tr.ServerCPUPerReq.Round(100*time.Nanosecond), tr.DriverCPUPerReq.Round(100*time.Nanosecond),
 			strings.Join(rounds, " "))
 	}
 	w.Flush()
+	// Ratios: of the median rounds, and round by round (the targets of
+	// one round ran minutes apart, so under a changing load on a shared
+	// machine the per-round ratios are the fairer comparison).
 	ratio := func(a, b string) {
-		if med[a] != nil && med[b] != nil && med[b].Throughput > 0 {
-			fmt.Fprintf(r.stdout, "%s / %s throughput: %.1f%% (%.2f×)\n", a, b, 100*med[a].Throughput/med[b].Throughput, med[a].Throughput/med[b].Throughput)
+		if med[a] == nil || med[b] == nil || med[b].Throughput == 0 {
+			return
 		}
+		var per []string
+		var vals []float64
+		for i, x := range rep.Results[a] {
+			if i < len(rep.Results[b]) && rep.Results[b][i].Throughput > 0 {
+				v := 100 * x.Throughput / rep.Results[b][i].Throughput
+				vals = append(vals, v)
+				per = append(per, fmt.Sprintf("%.1f%%", v))
+			}
+		}
+		slices.Sort(vals)
+		fmt.Fprintf(r.stdout, "%s / %s throughput: %.1f%% (%.2f×) of the medians; by round %s, median %.1f%%\n",
+			a, b, 100*med[a].Throughput/med[b].Throughput, med[a].Throughput/med[b].Throughput, strings.Join(per, " "), vals[len(vals)/2])
 	}
 	ratio("navad", "baseline")
 	ratio("navad-x2", "baseline")
