@@ -144,7 +144,11 @@ func attack(ctx context.Context, name string, targeter vegeta.Targeter, a Attack
 		if maxWorkers <= 0 {
 			maxWorkers = 1024
 		}
-		opts = append(opts, vegeta.MaxWorkers(uint64(max(maxWorkers, a.Connections))))
+		maxWorkers = max(maxWorkers, a.Connections)
+		// Keep a connection per worker: with fewer idle connections
+		// than workers, a burst would close and reopen connections,
+		// and the driver's CPU would go to TCP handshakes.
+		opts = append(opts, vegeta.MaxWorkers(uint64(maxWorkers)), vegeta.Connections(maxWorkers))
 	}
 	if a.Rate == 0 {
 		// Flat out: no pacing, a fixed number of workers each with one
