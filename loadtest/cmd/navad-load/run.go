@@ -408,9 +408,12 @@ func (r *runner) profile(ctx context.Context, name string, np *driver.NavadProce
 	}()
 	return func() error {
 		err := <-done
-		for _, kind := range []string{"heap", "allocs"} {
+		// allocs first: heap?gc=1 collects garbage before it profiles, so
+		// that in-use figures are the live heap, not the state at the last
+		// collection (which may date from start-up).
+		for _, kind := range []string{"allocs", "heap?gc=1"} {
 			err = errors.Join(err, fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/%s", np.PprofAddr, kind),
-				filepath.Join(r.f.out, name+"-"+kind+".pprof")))
+				filepath.Join(r.f.out, name+"-"+strings.TrimSuffix(kind, "?gc=1")+".pprof")))
 		}
 		if err == nil {
 			r.logf("profiles of %s in %s/%s-{cpu,heap,allocs}.pprof (go tool pprof -top %s %s/%s-cpu.pprof)",
