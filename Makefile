@@ -68,6 +68,16 @@ demo:
 build:
 	$(GO) build -o bin/navad ./cmd/navad
 
-## bench: reproduce the headline numbers of BENCHMARKS.md
-bench:
+## bench: reproduce the headline numbers of BENCHMARKS.md (heavy: about 25 minutes
+## and 5 GB of memory on 2 cores; never part of make test)
+LOAD := bin/navad-load
+DATA := loadtest/out/data
+bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/serving/ ./geo/ ./campaigns/ ./internal/tracking/ ./internal/httpapi/
+	$(GO) test -run '^$$' -bench DecideNational -benchtime 200000x -timeout 30m ./loadtest/inproc/
+	$(GO) build -o $(LOAD) ./loadtest/cmd/navad-load
+	test -f $(DATA)/navad.db || $(LOAD) load-bolt -data-dir $(DATA)
+	$(LOAD) startup -data-dir $(DATA) -runs 3
+	$(LOAD) run -data-dir $(DATA) -targets baseline,navad,naive -duration 15s -rounds 3 -out loadtest/out/flat
+	$(LOAD) run -data-dir $(DATA) -targets navad -rate 5000 -duration 30s -rounds 3 -out loadtest/out/rate5000
+	$(LOAD) run -data-dir $(DATA) -targets navad,navad-x2 -duration 15s -rounds 3 -out loadtest/out/x2

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"time"
+
+	"github.com/navad/navad/internal/serving"
+	"github.com/navad/navad/loadtest/dataset"
+	"github.com/navad/navad/loadtest/inproc"
+)
+
+func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("decide", stderr)
+	var wf worldFlags
+	wf.register(fs)
+	d := fs.Duration("duration", 10*time.Second, "how long to measure")
+	par := fs.Int("parallel", 1, "goroutines deciding at once")
+	n := fs.Int("requests", 1<<16, "distinct searches replayed in turn")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured window here")
+	memProfile := fs.String("memprofile", "", "write an allocation profile (after the run) here")
+	indexProfile := fs.String("indexprofile", "", "write a CPU profile of building the index here")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	w, err := wf.generate(stderr)
+	if err != nil {
+		return err
+	}
+	stopProfile, err := startCPUProfile(*indexProfile)
+	if err != nil {
+		return err
+	}
+	start := time.Now()
+	ix, err := dataset.BuildIndex(w)
+	stopProfile()
+	if err != nil {
+		return err
+	}
+	built := time.Since(start)
+	e, err := serving.NewEngine(ix, inproc.Tokyo, nil, nil)
+	if err != nil {
+		return err
+	}
+	ds := inproc.Prepare(w, w.Requests(*n, 1), inproc.EveningPeak)
+	stores, camps := len(w.Stores), len(w.Campaigns)
+	w = nil // keep only the index, as a server would
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	fmt.Fprintf(stdout, "index of %d stores and %d campaigns built in %v; live heap %d MB\n",
+		stores, camps, built.Round(time.Millisecond), ms.HeapAlloc>>20)
+
+	// Warm up: fill the cover cache and the pools.
+	if _, err := inproc.Run(ctx, e, ds, min(*d/5, 2*time.Second), *par); err != nil {
+		return err
+	}
+	stopProfile, err = startCPUProfile(*cpuProfile)
+	if err != nil {
+		return err
+	}
+	res, err := inproc.Run(ctx, e, ds, *d, *par)
+	stopProfile()
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "in-process decisions, %d goroutine(s), GOMAXPROCS %d, business time %s:\n%v\n",
+		*par, runtime.GOMAXPROCS(0), inproc.EveningPeak.Format("Mon 15:04 MST"), res)
+	if *memProfile != "" {
+		f, err := os.Create(*memProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+			return err
+		}
+	}
+	runtime.KeepAlive(ix)
+	return nil
+}
+
+// startCPUProfile starts a CPU profile into path ("" profiles nothing) and
+// returns the function that stops it.
+func startCPUProfile(path string) (func(), error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}

@@ -1,0 +1,524 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/navad/navad/internal/storage/boltstore"
+	"github.com/navad/navad/loadtest/apiload"
+	"github.com/navad/navad/loadtest/dataset"
+	"github.com/navad/navad/loadtest/driver"
+	"github.com/navad/navad/loadtest/latency"
+)
+
+// Targets run can drive.
+var targetNames = []string{"baseline", "navad", "navad-x2", "naive", "navad-redis"}
+
+// runFlags are the flags of run.
+type runFlags struct {
+	world       worldFlags
+	dataDir     string
+	keys        string
+	targets     string
+	attack      driver.Attack
+	rounds      int
+	requests    int
+	navadBin    string
+	out         string
+	profile     bool
+	eveningHour int
+	timezone    string
+	naiveRadius float64
+	x2Procs     int
+	kinds       string
+}
+
+func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("run", stderr)
+	var f runFlags
+	f.world.register(fs)
+	fs.StringVar(&f.dataDir, "data-dir", "loadtest/out/data", "embedded data dir holding the world (loaded first if it holds none)")
+	fs.StringVar(&f.keys, "keys", "", "keys.json of a world loaded with load-api (default: the keys a direct load gives)")
+	fs.StringVar(&f.targets, "targets", "baseline,navad,naive", "comma-separated: "+strings.Join(targetNames, ", "))
+	fs.IntVar(&f.attack.Rate, "rate", 0, "requests per second; 0 = flat out")
+	fs.DurationVar(&f.attack.Duration, "duration", 10*time.Second, "measured time per target and round")
+	fs.DurationVar(&f.attack.Warmup, "warmup", 3*time.Second, "unmeasured warm-up before each measurement")
+	fs.IntVar(&f.attack.Connections, "connections", 32, "requests in flight flat out (initial workers at a fixed rate)")
+	fs.IntVar(&f.attack.MaxWorkers, "max-workers", 1024, "most requests in flight at a fixed rate")
+	fs.IntVar(&f.rounds, "rounds", 3, "rounds; each drives every target in turn, and the median round is reported")
+	fs.IntVar(&f.requests, "requests", 100_000, "distinct searches replayed in turn")
+	fs.StringVar(&f.navadBin, "navad-bin", "", "navad binary to run (default: build ./cmd/navad into -out)")
+	fs.StringVar(&f.out, "out", "loadtest/out/run", "directory for logs, the JSON report and profiles")
+	fs.BoolVar(&f.profile, "profile", false, "build navad with pprof and profile it (CPU, heap, allocs) during round 1")
+	fs.IntVar(&f.eveningHour, "evening-hour", 19, "run the servers' business clock at this hour (see driver.EveningZone); -1 keeps -timezone as is")
+	fs.StringVar(&f.timezone, "timezone", "Asia/Tokyo", "business time zone when -evening-hour is -1")
+	fs.Float64Var(&f.naiveRadius, "naive-radius", 800, "the naive design's GEOSEARCH radius in metres")
+	fs.IntVar(&f.x2Procs, "x2-gomaxprocs", 0, "GOMAXPROCS of each navad of navad-x2 (0: the default, all CPUs)")
+	fs.StringVar(&f.kinds, "kinds", "trigger,neutral,blocked", "search families to replay (neutral alone measures navad's HTTP floor)")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	targets := strings.Split(f.targets, ",")
+	for _, t := range targets {
+		if !slices.Contains(targetNames, t) {
+			return fmt.Errorf("unknown target %q: choose from %s", t, strings.Join(targetNames, ", "))
+		}
+	}
+	if err := f.attack.Validate(); err != nil {
+		return err
+	}
+	if f.rounds < 1 {
+		return errors.New("rounds must be at least 1")
+	}
+	if f.eveningHour >= 0 {
+		f.timezone = driver.EveningZone(time.Now(), f.eveningHour)
+	}
+	if err := os.MkdirAll(f.out, 0o755); err != nil {
+		return err
+	}
+	r := &runner{f: f, stdout: stdout, stderr: stderr, report: &report{
+		Date: time.Now().UTC().Format(time.RFC3339), Machine: driver.ThisMachine(), LoadBefore: driver.LoadAverage(),
+		Args: args, Timezone: f.timezone, World: f.world.cfg, Results: map[string][]*targetResult{},
+	}}
+	defer r.stopAll()
+	if err := r.prepare(ctx, targets); err != nil {
+		return err
+	}
+	if err := r.measure(ctx, targets); err != nil {
+		return err
+	}
+	r.report.LoadAfter = driver.LoadAverage()
+	r.print(targets)
+	b, _ := json.MarshalIndent(r.report, "", " ")
+	path := filepath.Join(f.out, "report.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "report: %s; server logs in %s\n", path, f.out)
+	return nil
+}
+
+type report struct {
+	Date       string                     `json:"date"`
+	Machine    driver.Machine             `json:"machine"`
+	LoadBefore string                     `json:"load_before"`
+	LoadAfter  string                     `json:"load_after"`
+	Args       []string                   `json:"args"`
+	Timezone   string                     `json:"timezone"`
+	World      dataset.Config             `json:"world"`
+	Navad      []navadInfo                `json:"navad"`
+	Results    map[string][]*targetResult `json:"results"` // by target, one per round
+}
+
+type navadInfo struct {
+	Name      string        `json:"name"`
+	Ready     time.Duration `json:"ready_ns"`
+	IndexLoad time.Duration `json:"index_load_ns"`
+	Ready0    driver.Memory `json:"memory_ready"`
+	After     driver.Memory `json:"memory_after"`
+}
+
+type targetResult struct {
+	*driver.Result
+	Load string `json:"load"` // load average when the round ended
+	// CPU per successful request, in the servers (Redis included) and in
+	// the driver.
+	ServerCPUPerReq time.Duration `json:"server_cpu_per_req_ns"`
+	DriverCPUPerReq time.Duration `json:"driver_cpu_per_req_ns"`
+}
+
+// target is a started system under test: its URLs and its processes.
+type target struct {
+	urls  []string
+	procs []*driver.Process
+	navad []*driver.NavadProcess
+}
+
+type runner struct {
+	f              runFlags
+	stdout, stderr io.Writer
+	report         *report
+	reqs           driver.Requests
+	targets        map[string]*target
+	all            []*driver.Process // to stop, in reverse
+}
+
+func (r *runner) logf(format string, args ...any) {
+	fmt.Fprintf(r.stderr, "%s "+format+"\n", append([]any{time.Now().Format("15:04:05")}, args...)...)
+}
+
+func (r *runner) stopAll() {
+	for i := len(r.all) - 1; i >= 0; i-- {
+		if err := r.all[i].Stop(); err != nil {
+			r.logf("stop %s: %v", r.all[i].Name, err)
+		}
+	}
+}
+
+func (r *runner) started(p *driver.Process) *driver.Process {
+	r.all = append(r.all, p)
+	return p
+}
+
+// prepare generates the searches, loads the data dir when needed and
+// starts every target's processes.
+func (r *runner) prepare(ctx context.Context, targets []string) error {
+	needsNavad := slices.ContainsFunc(targets, func(t string) bool { return strings.HasPrefix(t, "navad") })
+	if needsNavad {
+		if _, err := os.Stat(filepath.Join(r.f.dataDir, boltstore.FileName)); errors.Is(err, os.ErrNotExist) {
+			r.logf("no store in %s: loading the world into it first", r.f.dataDir)
+			if err := loadBolt(ctx, &r.f.world, r.f.dataDir, r.stderr, r.stderr); err != nil {
+				return err
+			}
+		}
+	}
+	w, err := r.f.world.generate(r.stderr)
+	if err != nil {
+		return err
+	}
+	kinds := strings.Split(r.f.kinds, ",")
+	for _, s := range w.Requests(r.f.requests, 1) {
+		if slices.Contains(kinds, s.Kind.String()) {
+			r.reqs.Searches = append(r.reqs.Searches, s)
+		}
+	}
+	if len(r.reqs.Searches) == 0 {
+		return fmt.Errorf("no search of kinds %q", r.f.kinds)
+	}
+	keys := map[string]string{}
+	if r.f.keys != "" {
+		k, err := apiload.ReadKeys(r.f.keys)
+		if err != nil {
+			return err
+		}
+		keys = k.Keys
+	}
+	for _, p := range w.Publishers {
+		k, ok := keys[p.ID]
+		if !ok {
+			k = w.Key(p.ID)
+		}
+		r.reqs.Keys = append(r.reqs.Keys, k)
+	}
+	w = nil // the driver keeps only the searches: less heap, less GC during attacks
+	runtime.GC()
+
+	r.targets = map[string]*target{}
+	for _, name := range targets {
+		t, err := r.start(ctx, name)
+		if err != nil {
+			return fmt.Errorf("start %s: %w", name, err)
+		}
+		r.targets[name] = t
+	}
+	return nil
+}
+
+func (r *runner) navadBin(ctx context.Context) (string, error) {
+	if r.f.navadBin != "" {
+		return r.f.navadBin, nil
+	}
+	mod, err := driver.ModuleDir(ctx)
+	if err != nil {
+		return "", err
+	}
+	bin, err := filepath.Abs(filepath.Join(r.f.out, "navad"))
+	if err != nil {
+		return "", err
+	}
+	r.logf("building navad (pprof: %v)", r.f.profile)
+	if err := driver.BuildNavad(ctx, mod, bin, r.f.profile); err != nil {
+		return "", err
+	}
+	r.f.navadBin = bin
+	return bin, nil
+}
+
+func (r *runner) world() []string {
+	c := r.f.world.cfg
+	return []string{"-seed", fmt.Sprint(c.Seed), "-stores", fmt.Sprint(c.Stores), "-campaigns", fmt.Sprint(c.Campaigns)}
+}
+
+func (r *runner) start(ctx context.Context, name string) (*target, error) {
+	t := &target{}
+	switch name {
+	case "baseline":
+		p, url, err := driver.StartSelf(ctx, "baseline", r.f.out, "/readyz", "serve-baseline")
+		if err != nil {
+			return nil, err
+		}
+		t.urls, t.procs = []string{url}, []*driver.Process{r.started(p)}
+	case "naive":
+		rp, addr, err := driver.StartRedis(ctx, r.f.out)
+		if err != nil {
+			return nil, err
+		}
+		r.started(rp)
+		r.logf("redis-server on %s; starting the naive server (it loads the geo set)", addr)
+		args := append([]string{"serve-naive", "-redis", addr, "-radius", fmt.Sprint(r.f.naiveRadius), "-timezone", r.f.timezone}, r.world()...)
+		p, url, err := driver.StartSelf(ctx, "naive", r.f.out, "/readyz", args...)
+		if err != nil {
+			return nil, err
+		}
+		t.urls, t.procs = []string{url}, []*driver.Process{r.started(p), rp}
+	case "navad", "navad-x2":
+		bin, err := r.navadBin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		dirs := []string{r.f.dataDir}
+		gomax := 0
+		if name == "navad-x2" {
+			// bbolt locks its file: the second process gets a copy.
+			second := filepath.Join(r.f.out, "data-2")
+			_ = os.RemoveAll(second)
+			if err := driver.CopyDataDir(r.f.dataDir, second); err != nil {
+				return nil, err
+			}
+			// The first process of navad-x2 must not share the data dir
+			// with the navad target either.
+			first := filepath.Join(r.f.out, "data-1")
+			_ = os.RemoveAll(first)
+			if err := driver.CopyDataDir(r.f.dataDir, first); err != nil {
+				return nil, err
+			}
+			dirs, gomax = []string{first, second}, r.f.x2Procs
+		}
+		for i, dir := range dirs {
+			pname := name
+			if len(dirs) > 1 {
+				pname = fmt.Sprintf("%s-%d", name, i+1)
+			}
+			r.logf("starting %s on %s", pname, dir)
+			np, err := driver.StartNavad(ctx, driver.NavadOptions{
+				Bin: bin, Name: pname, DataDir: dir, Timezone: r.f.timezone, Pprof: r.f.profile,
+				LogDir: r.f.out, GOMAXPROCS: gomax,
+			})
+			if err != nil {
+				return nil, err
+			}
+			r.started(np.Process)
+			mem, _ := np.Memory()
+			r.report.Navad = append(r.report.Navad, navadInfo{Name: pname, Ready: np.Ready, IndexLoad: np.IndexLoadTime(), Ready0: mem})
+			r.logf("%s ready in %v (index loaded in %v), RSS %d MB", pname, np.Ready.Round(time.Millisecond), np.IndexLoadTime(), mem.RSS>>20)
+			t.urls = append(t.urls, np.URL)
+			t.procs = append(t.procs, np.Process)
+			t.navad = append(t.navad, np)
+		}
+	case "navad-redis":
+		// HOOK(redis-backend): navad on the Redis backend, caps and
+		// counters in Redis (issue 7's target: ≥ 40% of the baseline).
+		// When internal/storage/redisstore lands: start redis-server
+		// (driver.StartRedis), open the backend and fill it with
+		// dataset.LoadCatalog(ctx, redisstore, world) (it takes any
+		// storage.Catalog), then driver.StartNavad with RedisURL set and
+		// no DataDir. Until then navad ignores NAVAD_REDIS_URL and this
+		// target would measure the embedded store under a false name.
+		return nil, errors.New("navad-redis: the Redis backend is not merged yet (see HOOK(redis-backend) in loadtest/cmd/navad-load/run.go)")
+	}
+	return t, nil
+}
+
+// measure drives every target in turn, round after round.
+func (r *runner) measure(ctx context.Context, targets []string) error {
+	r.logf("load average %s; business clock %s; %d searches (%s), %d connections, rate %s",
+		driver.LoadAverage(), r.f.timezone, len(r.reqs.Searches), r.f.kinds, r.f.attack.Connections, rateName(r.f.attack.Rate))
+	for round := 1; round <= r.f.rounds; round++ {
+		for _, name := range targets {
+			t := r.targets[name]
+			var stopProfile func() error
+			if r.f.profile && round == 1 && len(t.navad) > 0 && t.navad[0].PprofAddr != "" {
+				stopProfile = r.profile(ctx, name, t.navad[0])
+			}
+			cpu0 := r.serverCPU(t)
+			self0 := driver.SelfCPUTime()
+			res, err := driver.Run(ctx, name, t.urls, r.reqs, r.f.attack)
+			if err != nil {
+				return err
+			}
+			// Warm-up CPU is in the deltas too; scale them to the
+			// measured window's share of the requests.
+			share := float64(r.f.attack.Duration) / float64(r.f.attack.Duration+r.f.attack.Warmup)
+			tr := &targetResult{Result: res, Load: driver.LoadAverage()}
+			if res.OK > 0 {
+				tr.ServerCPUPerReq = time.Duration(float64(r.serverCPU(t)-cpu0) * share / float64(res.OK))
+				tr.DriverCPUPerReq = time.Duration(float64(driver.SelfCPUTime()-self0) * share / float64(res.OK))
+			}
+			if stopProfile != nil {
+				if err := stopProfile(); err != nil {
+					r.logf("profile: %v", err)
+				}
+			}
+			r.report.Results[name] = append(r.report.Results[name], tr)
+			r.logf("round %d %-9s %8.0f req/s (sent %.0f/s) ok %d/%d  %v  ads in %.0f%%  server %v/req  load %s",
+				round, name, res.Throughput, res.Sent, res.OK, res.Requests, res.Latency, pct(res.WithAds, res.OK),
+				tr.ServerCPUPerReq.Round(100*time.Nanosecond), tr.Load)
+			if res.FirstError != "" {
+				r.logf("  first error: %s", res.FirstError)
+			}
+		}
+	}
+	for i := range r.report.Navad {
+		for _, t := range r.targets {
+			for _, np := range t.navad {
+				if np.Name == r.report.Navad[i].Name {
+					r.report.Navad[i].After, _ = np.Memory()
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func (r *runner) serverCPU(t *target) time.Duration {
+	var sum time.Duration
+	for _, p := range t.procs {
+		d, _ := p.CPUTime()
+		sum += d
+	}
+	return sum
+}
+
+// profile starts a CPU profile of np covering the attack (warm-up
+// excluded) and returns the function that waits for it and then saves heap
+// and allocation profiles.
+func (r *runner) profile(ctx context.Context, name string, np *driver.NavadProcess) func() error {
+	secs := int((r.f.attack.Duration - time.Second).Seconds())
+	done := make(chan error, 1)
+	go func() { // waited for by the returned function
+		select {
+		case <-time.After(r.f.attack.Warmup + 500*time.Millisecond):
+		case <-ctx.Done():
+			done <- ctx.Err()
+			return
+		}
+		done <- fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", np.PprofAddr, max(secs, 1)),
+			filepath.Join(r.f.out, name+"-cpu.pprof"))
+	}()
+	return func() error {
+		err := <-done
+		// allocs first: heap?gc=1 collects garbage before it profiles, so
+		// that in-use figures are the live heap, not the state at the last
+		// collection (which may date from start-up).
+		for _, kind := range []string{"allocs", "heap?gc=1"} {
+			err = errors.Join(err, fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/%s", np.PprofAddr, kind),
+				filepath.Join(r.f.out, name+"-"+strings.TrimSuffix(kind, "?gc=1")+".pprof")))
+		}
+		if err == nil {
+			r.logf("profiles of %s in %s/%s-{cpu,heap,allocs}.pprof (go tool pprof -top %s %s/%s-cpu.pprof)",
+				name, r.f.out, name, r.f.navadBin, r.f.out, name)
+		}
+		return err
+	}
+}
+
+func fetch(ctx context.Context, url, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, resp.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+func (r *runner) print(targets []string) {
+	w := tabwriter.NewWriter(r.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
+	rep := r.report
+	fmt.Fprintf(r.stdout, "\n%s: %d×%s, %d MB, %s; load %s → %s; rate %s, %d connections, %v × %d rounds, business clock %s\n",
+		rep.Date, rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.MemoryMB, rep.Machine.GoVersion,
+		rep.LoadBefore, rep.LoadAfter, rateName(r.f.attack.Rate), r.f.attack.Connections, r.f.attack.Duration, r.f.rounds, r.f.timezone)
+	fmt.Fprintln(w, "target\treq/s (median)\tsent/s\terrors\tp50\tp90\tp99\tp99.9\tmax\twith ads\tserver CPU/req\tdriver CPU/req\tevery round req/s\t")
+	med := map[string]*targetResult{}
+	for _, name := range targets {
+		rs := rep.Results[name]
+		plain := make([]*driver.Result, len(rs))
+		for i, x := range rs {
+			plain[i] = x.Result
+		}
+		m := driver.Median(plain)
+		var tr *targetResult
+		var rounds []string
+		for _, x := range rs {
+			if x.Result == m {
+				tr = x
+			}
+			rounds = append(rounds, fmt.Sprintf("%.0f", x.Throughput))
+		}
+		med[name] = tr
+		l := tr.Latency
+		fmt.Fprintf(w, "%s\t%.0f\t%.0f\t%d\t%v\t%v\t%v\t%v\t%v\t%.0f%%\t%v\t%v\t%s\t\n", name, tr.Throughput, tr.Sent, tr.Requests-tr.OK,
+			latency.Round(l.P50), latency.Round(l.P90), latency.Round(l.P99), latency.Round(l.P999), latency.Round(l.Max),
+			pct(tr.WithAds, tr.OK), tr.ServerCPUPerReq.Round(100*time.Nanosecond), tr.DriverCPUPerReq.Round(100*time.Nanosecond),
+			strings.Join(rounds, " "))
+	}
+	w.Flush()
+	// Ratios: of the median rounds, and round by round (the targets of
+	// one round ran minutes apart, so under a changing load on a shared
+	// machine the per-round ratios are the fairer comparison).
+	ratio := func(a, b string) {
+		if med[a] == nil || med[b] == nil || med[b].Throughput == 0 {
+			return
+		}
+		var per []string
+		var vals []float64
+		for i, x := range rep.Results[a] {
+			if i < len(rep.Results[b]) && rep.Results[b][i].Throughput > 0 {
+				v := 100 * x.Throughput / rep.Results[b][i].Throughput
+				vals = append(vals, v)
+				per = append(per, fmt.Sprintf("%.1f%%", v))
+			}
+		}
+		slices.Sort(vals)
+		fmt.Fprintf(r.stdout, "%s / %s throughput: %.1f%% (%.2f×) of the medians; by round %s, median %.1f%%\n",
+			a, b, 100*med[a].Throughput/med[b].Throughput, med[a].Throughput/med[b].Throughput, strings.Join(per, " "), vals[len(vals)/2])
+	}
+	ratio("navad", "baseline")
+	ratio("navad-x2", "baseline")
+	ratio("navad-x2", "navad")
+	ratio("naive", "baseline")
+	ratio("navad", "naive")
+	for _, n := range rep.Navad {
+		fmt.Fprintf(r.stdout, "%s: ready in %v (index load %v); RSS %d MB when ready, %d MB after the run (%d MB anonymous, %d MB of mapped file; peak %d MB)\n",
+			n.Name, n.Ready.Round(time.Millisecond), n.IndexLoad, n.Ready0.RSS>>20, n.After.RSS>>20, n.After.Anon>>20, n.After.File>>20, n.After.Peak>>20)
+	}
+}
+
+func rateName(rate int) string {
+	if rate == 0 {
+		return "flat out"
+	}
+	return fmt.Sprintf("%d/s", rate)
+}
+
+func pct(a, b uint64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return 100 * float64(a) / float64(b)
+}

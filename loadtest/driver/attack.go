@@ -1,0 +1,215 @@
+// Package driver runs navad's HTTP load tests: it starts the servers under
+// test as processes of their own (navad, the bare-gin baseline, the naive
+// Redis GEOSEARCH design), replays the generated searches against them with
+// vegeta at a fixed rate or flat out, and records every latency in a
+// histogram.
+package driver
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	vegeta "github.com/tsenart/vegeta/v12/lib"
+
+	"github.com/navad/navad/loadtest/dataset"
+	"github.com/navad/navad/loadtest/latency"
+)
+
+// Attack says how to load one target.
+type Attack struct {
+	// Rate is the requests per second to send; 0 sends flat out with
+	// Connections requests in flight (a closed loop).
+	Rate int
+	// Duration is how long to measure; Warmup runs first, unmeasured.
+	Duration, Warmup time.Duration
+	// Connections is the concurrency: the fixed number of workers flat out,
+	// the initial number at a fixed rate (vegeta adds workers when
+	// responses are slow, so a fixed rate stays fixed).
+	Connections int
+	// Timeout bounds one request.
+	Timeout time.Duration
+	// MaxWorkers caps the workers at a fixed rate (0: 1024). A server
+	// that cannot keep up then sees at most this many requests in flight
+	// instead of thousands (which would take the driver's CPU from it);
+	// the result shows the rate actually sent.
+	MaxWorkers int
+}
+
+// Validate reports every problem at once.
+func (a Attack) Validate() error {
+	var p []string
+	if a.Rate < 0 {
+		p = append(p, "rate must not be negative")
+	}
+	if a.Duration <= 0 {
+		p = append(p, "duration must be positive")
+	}
+	if a.Warmup < 0 {
+		p = append(p, "warmup must not be negative")
+	}
+	if a.Connections < 1 {
+		p = append(p, "connections must be at least 1")
+	}
+	if len(p) > 0 {
+		return fmt.Errorf("attack: %v", p)
+	}
+	return nil
+}
+
+// Requests is the replayed traffic: the searches, in order, and the API key
+// of each publisher (indexed like World.Publishers).
+type Requests struct {
+	Searches []dataset.Request
+	Keys     []string
+}
+
+// Result is what one attack on one target measured.
+type Result struct {
+	Target     string         `json:"target"`
+	Rate       int            `json:"rate"` // asked for; 0 = flat out
+	Requests   uint64         `json:"requests"`
+	OK         uint64         `json:"ok"`
+	Codes      map[int]uint64 `json:"codes"`
+	FirstError string         `json:"first_error,omitempty"`
+	Elapsed    time.Duration  `json:"elapsed_ns"`
+	// Throughput is successful responses per second of the measured window;
+	// Sent is requests sent per second (below Rate when the driver ran out
+	// of workers because the server could not keep up).
+	Throughput float64         `json:"throughput"`
+	Sent       float64         `json:"sent"`
+	Latency    latency.Summary `json:"latency"`
+	// WithAds counts responses holding at least one ad; Ads all ads.
+	WithAds uint64 `json:"with_ads"`
+	Ads     uint64 `json:"ads"`
+}
+
+// Run attacks the target's base URLs (round robin: one per process) with
+// the requests, after a warm-up, and returns the measured window's result.
+func Run(ctx context.Context, name string, baseURLs []string, reqs Requests, a Attack) (*Result, error) {
+	if err := a.Validate(); err != nil {
+		return nil, err
+	}
+	if len(baseURLs) == 0 || len(reqs.Searches) == 0 {
+		return nil, fmt.Errorf("run %s: no URL or no requests", name)
+	}
+	targets := make([]vegeta.Target, len(reqs.Searches))
+	headers := make([]map[string][]string, len(reqs.Keys))
+	for i, k := range reqs.Keys {
+		headers[i] = map[string][]string{"Authorization": {"Bearer " + k}}
+	}
+	for i := range reqs.Searches {
+		s := &reqs.Searches[i]
+		targets[i] = vegeta.Target{
+			Method: "GET",
+			URL:    baseURLs[i%len(baseURLs)] + s.Path(),
+			Header: headers[s.Publisher],
+		}
+	}
+	var next atomic.Uint64
+	targeter := func(t *vegeta.Target) error {
+		*t = targets[(next.Add(1)-1)%uint64(len(targets))]
+		return nil
+	}
+	if a.Warmup > 0 {
+		if _, err := attack(ctx, name, targeter, a, a.Warmup); err != nil {
+			return nil, err
+		}
+	}
+	res, err := attack(ctx, name, targeter, a, a.Duration)
+	if err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func attack(ctx context.Context, name string, targeter vegeta.Targeter, a Attack, d time.Duration) (*Result, error) {
+	timeout := a.Timeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	opts := []func(*vegeta.Attacker){
+		vegeta.Workers(uint64(a.Connections)),
+		vegeta.Connections(a.Connections),
+		vegeta.KeepAlive(true),
+		vegeta.Timeout(timeout),
+		vegeta.Redirects(vegeta.NoFollow),
+	}
+	pacer := vegeta.Pacer(vegeta.ConstantPacer{Freq: a.Rate, Per: time.Second})
+	if a.Rate > 0 {
+		maxWorkers := a.MaxWorkers
+		if maxWorkers <= 0 {
+			maxWorkers = 1024
+		}
+		maxWorkers = max(maxWorkers, a.Connections)
+		// Keep a connection per worker: with fewer idle connections
+		// than workers, a burst would close and reopen connections,
+		// and the driver's CPU would go to TCP handshakes.
+		opts = append(opts, vegeta.MaxWorkers(uint64(maxWorkers)), vegeta.Connections(maxWorkers))
+	}
+	if a.Rate == 0 {
+		// Flat out: no pacing, a fixed number of workers each with one
+		// request in flight.
+		opts = append(opts, vegeta.MaxWorkers(uint64(a.Connections)))
+		pacer = vegeta.ConstantPacer{}
+	}
+	atk := vegeta.NewAttacker(opts...)
+	res := &Result{Target: name, Rate: a.Rate, Codes: map[int]uint64{}}
+	var h latency.Histogram
+	var first, last time.Time
+	adKey := []byte(`"campaign_id"`)
+	stop := context.AfterFunc(ctx, func() { atk.Stop() })
+	defer stop()
+	for r := range atk.Attack(targeter, pacer, d, name) {
+		res.Requests++
+		res.Codes[int(r.Code)]++
+		if first.IsZero() || r.Timestamp.Before(first) {
+			first = r.Timestamp
+		}
+		if end := r.End(); end.After(last) {
+			last = end
+		}
+		if r.Error != "" || r.Code != 200 {
+			if res.FirstError == "" {
+				res.FirstError = fmt.Sprintf("%d %s: %s", r.Code, r.Error, truncate(r.Body, 200))
+			}
+			continue
+		}
+		res.OK++
+		h.Record(r.Latency)
+		if n := bytes.Count(r.Body, adKey); n > 0 {
+			res.WithAds++
+			res.Ads += uint64(n)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	res.Elapsed = last.Sub(first)
+	if res.Elapsed > 0 {
+		res.Throughput = float64(res.OK) / res.Elapsed.Seconds()
+		res.Sent = float64(res.Requests) / res.Elapsed.Seconds()
+	}
+	res.Latency = h.Summary()
+	return res, nil
+}
+
+func truncate(b []byte, n int) string {
+	if len(b) > n {
+		return string(b[:n]) + "…"
+	}
+	return string(b)
+}
+
+// Median returns the result with the median throughput of several rounds.
+func Median(rs []*Result) *Result {
+	if len(rs) == 0 {
+		return nil
+	}
+	s := append([]*Result(nil), rs...)
+	sort.Slice(s, func(i, j int) bool { return s[i].Throughput < s[j].Throughput })
+	return s[len(s)/2]
+}

@@ -1,0 +1,119 @@
+package driver
+
+import (
+	"context"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/navad/navad/loadtest/baseline"
+	"github.com/navad/navad/loadtest/dataset"
+)
+
+func TestEveningZone(t *testing.T) {
+	tests := []struct {
+		give time.Time
+		hour int
+		want string
+	}{
+		{time.Date(2026, 11, 25, 10, 30, 0, 0, time.UTC), 19, "Etc/GMT-9"},                     // 19:30 in Tokyo's offset
+		{time.Date(2026, 11, 25, 19, 5, 0, 0, time.UTC), 19, "Etc/GMT"},                        // already evening in UTC
+		{time.Date(2026, 11, 25, 21, 0, 0, 0, time.UTC), 19, "Etc/GMT+2"},                      // two hours behind
+		{time.Date(2026, 11, 25, 12, 0, 0, 0, time.FixedZone("JST", 9*3600)), 20, "Etc/GMT+7"}, // 03:00 UTC: seven hours behind, not seventeen ahead
+	}
+	for _, tt := range tests {
+		got := EveningZone(tt.give, tt.hour)
+		if got != tt.want {
+			t.Errorf("EveningZone(%v, %d) = %q, want %q", tt.give, tt.hour, got, tt.want)
+		}
+		loc, err := time.LoadLocation(got)
+		if err != nil {
+			t.Fatalf("%s is not a zone: %v", got, err)
+		}
+		if h := tt.give.In(loc).Hour(); h != tt.hour {
+			t.Errorf("in %s it is %d o'clock, want %d", got, h, tt.hour)
+		}
+	}
+}
+
+func TestRunAgainstBaseline(t *testing.T) {
+	srv := httptest.NewServer(baseline.Handler())
+	defer srv.Close()
+	reqs := Requests{
+		Searches: []dataset.Request{{Lat: 35.69, Lng: 139.70, Query: "居酒屋", Mode: "walk"}, {Lat: 34.70, Lng: 135.50, Query: "駅", Mode: "car"}},
+		Keys:     []string{"k"},
+	}
+	tests := []struct {
+		name    string
+		give    Attack
+		wantMin uint64
+		wantMax uint64
+	}{
+		{"fixed rate", Attack{Rate: 200, Duration: 500 * time.Millisecond, Connections: 2}, 80, 110},
+		{"flat out", Attack{Duration: 300 * time.Millisecond, Warmup: 100 * time.Millisecond, Connections: 4}, 50, 1 << 30},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res, err := Run(context.Background(), "baseline", []string{srv.URL}, reqs, tt.give)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.OK < tt.wantMin || res.OK > tt.wantMax || res.OK != res.Requests || res.Codes[200] != res.OK {
+				t.Fatalf("%d of %d ok (codes %v, first error %q), want %d..%d", res.OK, res.Requests, res.Codes, res.FirstError, tt.wantMin, tt.wantMax)
+			}
+			if res.Latency.Count != res.OK || res.Latency.P50 <= 0 || res.Latency.P999 < res.Latency.P50 || res.Throughput <= 0 {
+				t.Fatalf("latency %v, throughput %v", res.Latency, res.Throughput)
+			}
+		})
+	}
+	if _, err := Run(context.Background(), "x", nil, reqs, tests[0].give); err == nil {
+		t.Error("no URL: want an error")
+	}
+	if _, err := Run(context.Background(), "x", []string{srv.URL}, reqs, Attack{}); err == nil {
+		t.Error("zero attack: want an error")
+	}
+}
+
+func TestProcessInfo(t *testing.T) {
+	m, err := ReadMemory(os.Getpid())
+	if err != nil || m.RSS == 0 || m.Peak < m.RSS || m.Anon == 0 || m.Anon > m.RSS {
+		t.Fatalf("ReadMemory = %+v, %v", m, err)
+	}
+	dir := t.TempDir()
+	p := &Process{LogPath: filepath.Join(dir, "navad.log")}
+	log := `{"msg":"starting"}
+not json
+{"level":"INFO","msg":"index loaded","campaigns":3,"took":1500000000}
+`
+	if err := os.WriteFile(p.LogPath, []byte(log), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	np := &NavadProcess{Process: p}
+	if got := np.IndexLoadTime(); got != 1500*time.Millisecond {
+		t.Errorf("IndexLoadTime = %v, want 1.5s", got)
+	}
+	if got := p.LogField("index loaded", "campaigns"); got != "3" {
+		t.Errorf("LogField = %q, want 3", got)
+	}
+	if got := p.LogField("missing", "took"); got != "" {
+		t.Errorf("LogField of a missing line = %q", got)
+	}
+}
+
+func TestStartRedis(t *testing.T) {
+	p, addr, err := StartRedis(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if addr == "" || p.Ready <= 0 {
+		t.Errorf("addr %q, ready %v", addr, p.Ready)
+	}
+	if cpu, err := p.CPUTime(); err != nil || cpu < 0 {
+		t.Errorf("CPUTime = %v, %v", cpu, err)
+	}
+	if err := p.Stop(); err != nil {
+		t.Errorf("Stop: %v", err)
+	}
+}

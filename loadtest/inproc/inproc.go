@@ -1,0 +1,162 @@
+// Package inproc measures navad's decision engine in process, without HTTP:
+// serving.Engine.Decide over a generated world, every call timed into a
+// latency histogram, allocations counted from the runtime's statistics.
+package inproc
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/navad/navad/internal/serving"
+	"github.com/navad/navad/loadtest/dataset"
+	"github.com/navad/navad/loadtest/latency"
+)
+
+// EveningPeak is the business time every in-process decision is made at:
+// a Friday at 19:30 in Tokyo, when restaurants and izakaya are open and
+// evening-only campaigns run.
+var EveningPeak = time.Date(2026, 11, 27, 19, 30, 0, 0, Tokyo)
+
+// Tokyo is navad's default business time zone.
+var Tokyo = func() *time.Location {
+	loc, err := time.LoadLocation("Asia/Tokyo")
+	if err != nil {
+		return time.FixedZone("JST", 9*3600)
+	}
+	return loc
+}()
+
+// Decisions are prepared requests: built once, so that measuring them
+// measures only Decide.
+type Decisions struct {
+	Requests []serving.Request
+	Kinds    []dataset.Kind
+}
+
+// Prepare turns searches into engine requests at time now.
+func Prepare(w *dataset.World, searches []dataset.Request, now time.Time) Decisions {
+	d := Decisions{Requests: make([]serving.Request, len(searches)), Kinds: make([]dataset.Kind, len(searches))}
+	for i, s := range searches {
+		d.Requests[i] = serving.Request{
+			Lat: s.Lat, Lng: s.Lng, Query: s.Query, N: 3, Mode: s.Mode, UID: s.UID,
+			PublisherID: w.Publishers[s.Publisher].ID, Now: now,
+		}
+		d.Kinds[i] = s.Kind
+	}
+	return d
+}
+
+// Result is what a run measured.
+type Result struct {
+	Decisions   uint64
+	Elapsed     time.Duration
+	PerSecond   float64
+	Latency     latency.Summary
+	ByKind      map[string]latency.Summary
+	AllocsPerOp float64 // heap allocations per decision
+	BytesPerOp  float64
+	WithAds     float64 // share of decisions with at least one ad
+	AdsPerOp    float64
+}
+
+func (r Result) String() string {
+	s := fmt.Sprintf("%d decisions in %v: %.0f/s, %.2f allocs/op, %.0f B/op, %.1f%% with ads, %.2f ads/op\n  all      %v",
+		r.Decisions, r.Elapsed.Round(time.Millisecond), r.PerSecond, r.AllocsPerOp, r.BytesPerOp, 100*r.WithAds, r.AdsPerOp, r.Latency)
+	for _, k := range []dataset.Kind{dataset.Trigger, dataset.Neutral, dataset.Blocked} {
+		if l, ok := r.ByKind[k.String()]; ok {
+			s += fmt.Sprintf("\n  %-8s %v", k, l)
+		}
+	}
+	return s
+}
+
+// Run calls e.Decide on the decisions, in order and round again, from
+// parallel goroutines, for about d; each call is timed.
+func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, parallel int) (Result, error) {
+	parallel = max(parallel, 1)
+	type part struct {
+		all     latency.Histogram
+		byKind  [3]latency.Histogram
+		n, with uint64
+		ads     uint64
+		err     error
+	}
+	parts := make([]part, parallel)
+	var next atomic.Uint64
+	var stop atomic.Bool
+	var ms0, ms1 runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms0)
+	start := time.Now()
+	timer := time.AfterFunc(d, func() { stop.Store(true) })
+	defer timer.Stop()
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pt := &parts[p]
+			dst := make([]serving.Ad, 0, 10)
+			for !stop.Load() && ctx.Err() == nil {
+				i := int((next.Add(1) - 1) % uint64(len(ds.Requests)))
+				t0 := time.Now()
+				out, err := e.Decide(ctx, &ds.Requests[i], dst[:0])
+				el := time.Since(t0)
+				if err != nil {
+					pt.err = err
+					return
+				}
+				pt.all.Record(el)
+				pt.byKind[ds.Kinds[i]].Record(el)
+				pt.n++
+				if len(out) > 0 {
+					pt.with++
+					pt.ads += uint64(len(out))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	runtime.ReadMemStats(&ms1)
+	var all latency.Histogram
+	var byKind [3]latency.Histogram
+	var r Result
+	for i := range parts {
+		pt := &parts[i]
+		if pt.err != nil {
+			return r, pt.err
+		}
+		all.Merge(&pt.all)
+		for k := range byKind {
+			byKind[k].Merge(&pt.byKind[k])
+		}
+		r.Decisions += pt.n
+		r.WithAds += float64(pt.with)
+		r.AdsPerOp += float64(pt.ads)
+	}
+	if r.Decisions == 0 {
+		return r, fmt.Errorf("no decision made in %v", d)
+	}
+	n := float64(r.Decisions)
+	r.Elapsed = elapsed
+	r.PerSecond = n / elapsed.Seconds()
+	r.Latency = all.Summary()
+	r.ByKind = map[string]latency.Summary{}
+	for k := range byKind {
+		if byKind[k].Count() > 0 {
+			r.ByKind[dataset.Kind(k).String()] = byKind[k].Summary()
+		}
+	}
+	// The histograms' buckets are allocated once per goroutine, before the
+	// first call returns; that is a handful of allocations in millions.
+	r.AllocsPerOp = float64(ms1.Mallocs-ms0.Mallocs) / n
+	r.BytesPerOp = float64(ms1.TotalAlloc-ms0.TotalAlloc) / n
+	r.WithAds /= n
+	r.AdsPerOp /= n
+	return r, nil
+}
