@@ -39,12 +39,11 @@ type Pacer interface {
 
 // Engine answers ad requests from an Index.
 type Engine struct {
-	index  *Index
-	loc    *time.Location
-	now    Clock
-	pacer  Pacer
-	pool   sync.Pool
-	covers coverCache
+	index *Index
+	loc   *time.Location
+	now   Clock
+	pacer Pacer
+	pool  sync.Pool
 }
 
 // NewEngine returns an engine over index. Schedules are read in loc. now and
@@ -117,7 +116,7 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 		sc.bits[w] |= 1 << (r % 64)
 		lo, hi = min(lo, w), max(hi, w)
 	}
-	sc.srch.reset(&e.covers, req.Lat, req.Lng, minute)
+	sc.srch.reset(req.Lat, req.Lng, minute)
 	sc.group = sc.group[:0]
 	start := len(dst)
 	n := req.N

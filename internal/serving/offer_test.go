@@ -1,29 +1,84 @@
 package serving
 
 import (
+	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 )
 
-func TestGallopFindsLowerBound(t *testing.T) {
+func TestSelectKthPlacesTheKthPoint(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	for range 2000 {
-		n := r.IntN(300)
-		cells := make([]uint64, n)
-		for i := range cells {
-			cells[i] = uint64(r.IntN(500))
+		n := 1 + r.IntN(200)
+		pts := make([]kdPoint, n)
+		for i := range pts {
+			// Few distinct values: ties must be ordered by entry index.
+			pts[i] = kdPoint{v: [3]float64{float64(r.IntN(5)), float64(r.IntN(50)), r.Float64()}, i: int32(i)}
 		}
-		slices.Sort(cells)
-		from := 0
-		if n > 0 {
-			from = r.IntN(n + 1)
+		a := uint8(r.IntN(3))
+		k := r.IntN(n)
+		sorted := slices.Clone(pts)
+		slices.SortFunc(sorted, func(x, y kdPoint) int {
+			if x.v[a] != y.v[a] {
+				if x.v[a] < y.v[a] {
+					return -1
+				}
+				return 1
+			}
+			return int(x.i - y.i)
+		})
+		selectKth(pts, k, a)
+		if pts[k] != sorted[k] {
+			t.Fatalf("n=%d k=%d axis %d: got %v, want %v", n, k, a, pts[k], sorted[k])
 		}
-		key := uint64(r.IntN(520))
-		want, _ := slices.BinarySearch(cells[from:], key)
-		want += from
-		if got := gallop(cells, from, key); got != want {
-			t.Fatalf("gallop(%v, %d, %d) = %d, want %d", cells, from, key, got, want)
+		for i := range pts {
+			before := pts[i].v[a] < pts[k].v[a] || pts[i].v[a] == pts[k].v[a] && pts[i].i < pts[k].i
+			if i < k && !before || i > k && before {
+				t.Fatalf("n=%d k=%d: entry %d (%v) on the wrong side of %v", n, k, i, pts[i], pts[k])
+			}
+		}
+	}
+}
+
+// TestKDNearestMatchesScan checks the tree against a scan of every entry,
+// on clustered points with exact duplicates (stores in one building), for
+// bounds from nothing in range to everything.
+func TestKDNearestMatchesScan(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 6))
+	for trial := range 300 {
+		n := r.IntN(3000)
+		o := &offer{kd: make([]kdPoint, n), stores: make([]*Store, n),
+			timed: make([]uint64, (n+63)/64), out: make([]uint64, (n+63)/64)}
+		var last [3]float64
+		for i := range n {
+			v := toUnit(35.6+r.Float64()*0.1, 139.6+r.Float64()*0.1)
+			if i > 0 && r.IntN(5) == 0 {
+				v = last
+			}
+			last = v
+			o.kd[i] = kdPoint{v: v, i: int32(i)}
+			// IDs are unique in an offer, in no particular order.
+			o.stores[i] = &Store{ID: fmt.Sprintf("%c%c-%d", 'a'+r.IntN(26), 'a'+r.IntN(26), i)}
+			if r.IntN(7) == 0 {
+				o.out[i/64] |= 1 << (i % 64)
+			}
+		}
+		plain := slices.Clone(o.kd)
+		buildKD(o.kd)
+		for range 20 {
+			s := &search{fixV: toUnit(35.6+r.Float64()*0.1, 139.6+r.Float64()*0.1)}
+			bound := math.Pow(10, -9+r.Float64()*5) // about 6 m to 2 km
+			got := scan{best: -1, bestC: bound}
+			o.kdNearest(s, &got, 0, len(o.kd))
+			want := scan{best: -1, bestC: bound}
+			for k := range plain {
+				o.consider(s, &want, &plain[k])
+			}
+			if got != want {
+				t.Fatalf("trial %d, %d points: tree found %+v, a scan of every entry %+v", trial, n, got, want)
+			}
 		}
 	}
 }

@@ -5,17 +5,14 @@ import (
 )
 
 // search is the per-request spatial context: the fix, the business-time
-// minute of week, and the covers computed so far. Covers are computed
-// lazily, so a query that triggers nothing never touches H3.
+// minute of week, and the presence sets looked up so far. They are looked
+// up lazily, so a query that triggers nothing never touches H3.
 type search struct {
 	lat, lng float64
-	fix      unitVec
+	fixV     [3]float64 // the fix on the unit sphere
 	minute   int
-	cache    *coverCache
 	cell     uint64 // the fix's cell at geo.IndexResolution
 	haveCell bool
-	covered  [len(ladder)]bool
-	covers   [len(ladder)][]cellRange // shared with the cache: read only
 	tierSet  [numTiers]*offerSet
 	tierDone [numTiers]bool
 	found    []found // nearest results so far, by offer
@@ -53,19 +50,18 @@ func (s *search) nearest(o *offer, maxM float64) (*Store, float64, bool) {
 	return st, d, ok
 }
 
-func (s *search) reset(cache *coverCache, lat, lng float64, minute int) {
-	s.cache, s.lat, s.lng, s.minute = cache, lat, lng, minute
+func (s *search) reset(lat, lng float64, minute int) {
+	s.lat, s.lng, s.minute = lat, lng, minute
 	s.haveCell = false
-	s.fix = toUnit(lat, lng)
+	s.fixV = toUnit(lat, lng)
 	s.found = s.found[:0]
-	s.covered = [len(ladder)]bool{}
 	s.tierDone = [numTiers]bool{}
 	s.err = nil
-	s.covers = [len(ladder)][]cellRange{}
 }
 
 // fixCell returns the fix's cell at geo.IndexResolution: the one H3 (cgo)
-// call of a request; coarser cells are its parents, by bit arithmetic.
+// call of a request; the presence tiers' cells are its parents, by bit
+// arithmetic.
 func (s *search) fixCell() uint64 {
 	if !s.haveCell {
 		s.haveCell = true
@@ -78,21 +74,6 @@ func (s *search) fixCell() uint64 {
 	return s.cell
 }
 
-// cover returns the sorted, merged descendant ranges of the conservative
-// cover of ladder step i around the fix.
-func (s *search) cover(i int) []cellRange {
-	if s.covered[i] {
-		return s.covers[i]
-	}
-	s.covered[i] = true
-	rs, err := s.cache.ranges(geo.Parent(s.fixCell(), ladderRes[i]), i)
-	if err != nil {
-		s.err = err
-	}
-	s.covers[i] = rs
-	return rs
-}
-
 // presentSet returns the offers marked in the fix's tier-t cell: looked up
 // once per request and tier, then a bit test per campaign.
 func (s *search) presentSet(snap *Snapshot, t int) *offerSet {
@@ -103,10 +84,3 @@ func (s *search) presentSet(snap *Snapshot, t int) *offerSet {
 	}
 	return s.tierSet[t]
 }
-
-var ladderRes = func() (r [len(ladder)]int) {
-	for i, l := range ladder {
-		r[i] = geo.CellCoverResolution(l)
-	}
-	return r
-}()

@@ -1,0 +1,149 @@
+package serving
+
+// An offer's stores are also held as an implicit k-d tree over their unit
+// vectors, which answers "the nearest eligible store within r" in about
+// log₂(n) node visits whatever the density around the fix, and rejects a
+// search with no store in range after a few visits. (The first index walked
+// H3 cell covers widening through a ladder of radii; at national scale most
+// searches find nothing within their radius, and a cover of coarse cells
+// scanned up to thirty times the circle's area to say so.)
+//
+// The tree is a permutation of the offer's entries: the median of every
+// subrange, by the coordinate of widest spread there, sits in its middle,
+// the nearer half before it and the farther after. A leaf is a run of at
+// most kdLeaf entries scanned in order.
+
+// kdPoint is one entry of the tree: a store's position, its index in the
+// offer's cell-ordered arrays (stores, out, timed), and, when it is a split,
+// the axis it splits (kept in the entry, so that a visit touches one cache
+// line; the struct is 32 bytes either way).
+type kdPoint struct {
+	v    [3]float64
+	i    int32
+	axis uint8
+}
+
+// kdLeaf is the largest subrange scanned without splitting.
+const kdLeaf = 12
+
+// buildKD arranges pts into the tree.
+func buildKD(pts []kdPoint) {
+	for len(pts) > kdLeaf {
+		a := widestAxis(pts)
+		m := len(pts) / 2
+		selectKth(pts, m, a)
+		pts[m].axis = a
+		// Recurse into the lower half, loop on the upper: the stack stays
+		// logarithmic.
+		buildKD(pts[:m])
+		pts = pts[m+1:]
+	}
+}
+
+func widestAxis(pts []kdPoint) uint8 {
+	lo, hi := pts[0].v, pts[0].v
+	for i := 1; i < len(pts); i++ {
+		for a := range 3 {
+			lo[a] = min(lo[a], pts[i].v[a])
+			hi[a] = max(hi[a], pts[i].v[a])
+		}
+	}
+	best := uint8(0)
+	for a := uint8(1); a < 3; a++ {
+		if hi[a]-lo[a] > hi[best]-lo[best] {
+			best = a
+		}
+	}
+	return best
+}
+
+// selectKth reorders pts so that pts[k] holds the point that sorting by
+// coordinate a (ties by entry index, so the tree is deterministic) would put
+// there, with no greater point before it and no smaller one after:
+// Hoare's selection with a median-of-three pivot.
+func selectKth(pts []kdPoint, k int, a uint8) {
+	less := func(x, y *kdPoint) bool {
+		return x.v[a] < y.v[a] || x.v[a] == y.v[a] && x.i < y.i
+	}
+	lo, hi := 0, len(pts)-1
+	for hi > lo {
+		mid := lo + (hi-lo)/2
+		if less(&pts[mid], &pts[lo]) {
+			pts[mid], pts[lo] = pts[lo], pts[mid]
+		}
+		if less(&pts[hi], &pts[lo]) {
+			pts[hi], pts[lo] = pts[lo], pts[hi]
+		}
+		if less(&pts[hi], &pts[mid]) {
+			pts[hi], pts[mid] = pts[mid], pts[hi]
+		}
+		pivot := pts[mid]
+		i, j := lo, hi
+		for i <= j {
+			for less(&pts[i], &pivot) {
+				i++
+			}
+			for less(&pivot, &pts[j]) {
+				j--
+			}
+			if i <= j {
+				pts[i], pts[j] = pts[j], pts[i]
+				i++
+				j--
+			}
+		}
+		switch {
+		case k <= j:
+			hi = j
+		case k >= i:
+			lo = i
+		default:
+			return
+		}
+	}
+}
+
+// kdNearest searches entries [lo, hi) of the tree for a store nearer than
+// sc's bound, updating sc.
+func (o *offer) kdNearest(s *search, sc *scan, lo, hi int) {
+	q := &s.fixV
+	for hi-lo > kdLeaf {
+		m := lo + (hi-lo)/2
+		p := &o.kd[m]
+		d := q[p.axis] - p.v[p.axis]
+		nearLo, nearHi, farLo, farHi := lo, m, m+1, hi
+		if d >= 0 {
+			nearLo, nearHi, farLo, farHi = m+1, hi, lo, m
+		}
+		o.kdNearest(s, sc, nearLo, nearHi)
+		// A point across the split plane lies at least |d| away; ties
+		// (d² equal to the bound) are visited, since an equally near store
+		// with a smaller ID wins.
+		if d*d > sc.bestC {
+			return
+		}
+		o.consider(s, sc, p)
+		lo, hi = farLo, farHi
+	}
+	for k := lo; k < hi; k++ {
+		o.consider(s, sc, &o.kd[k])
+	}
+}
+
+// consider makes p the best so far if it is at least as near as the bound
+// and eligible: in stock and open at the search's time. The rarer checks run
+// only for a store that passes the distance test.
+func (o *offer) consider(s *search, sc *scan, p *kdPoint) {
+	dx, dy, dz := s.fixV[0]-p.v[0], s.fixV[1]-p.v[1], s.fixV[2]-p.v[2]
+	c := dx*dx + dy*dy + dz*dz
+	if c > sc.bestC {
+		return
+	}
+	n := int(p.i)
+	if o.isOut(n) || o.timed[n/64]&(1<<(n%64)) != 0 && !o.stores[n].Hours.ContainsMinute(s.minute) {
+		return
+	}
+	if sc.best < 0 || c < sc.bestC || o.stores[n].ID < o.stores[sc.best].ID {
+		sc.best, sc.bestC = n, c
+	}
+}
