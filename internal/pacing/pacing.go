@@ -26,7 +26,10 @@
 // FailOpen and FailClosed make every campaign do one or the other. After a
 // reservation fails with Unavailable the Pacer does not ask the backend
 // again for ProbeInterval, so that an outage costs decisions no waiting:
-// each applies the policy at once.
+// each applies the policy at once. A reservation that ran out of time while
+// the backend went on answering others does not count as an outage: that is
+// an overloaded process, and treating it as one refused every budgeted
+// campaign and made each decision search further (BENCHMARKS.md, issue 7).
 package pacing
 
 import (
@@ -54,6 +57,7 @@ type Pacer struct {
 	errs      atomic.Uint64
 	lastLog   atomic.Int64 // Unix ns of the last error logged
 	downUntil atomic.Int64 // Unix ns: the backend is not asked before
+	lastOK    atomic.Int64 // Unix ns: the start of the latest reservation that succeeded
 }
 
 // ProbeInterval is how long after a reservation failed with Unavailable
@@ -123,7 +127,8 @@ func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now 
 			r.UID, r.UserLimit, r.UserPeriod = uid, int64(fc.Impressions), period
 		}
 	}
-	if time.Now().UnixNano() < p.downUntil.Load() {
+	start := time.Now().UnixNano()
+	if start < p.downUntil.Load() {
 		p.errs.Add(1)
 		return p.outage(c)
 	}
@@ -132,9 +137,17 @@ func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now 
 	if err != nil {
 		// A decision out of time before it asked, or whose client went
 		// away, says nothing about the backend; one whose deadline passed
-		// while the backend did not answer does.
-		p.failed(ctx, err, live && !errors.Is(err, context.Canceled))
+		// while the backend did not answer does, unless the backend
+		// answered a reservation that started after this one: then it is
+		// this process that is slow (both cores busy, a queue of requests
+		// ahead), and the breaker would turn an overload into refused
+		// budgets and costlier decisions.
+		answered := p.lastOK.Load() > start
+		p.failed(ctx, err, live && !errors.Is(err, context.Canceled) && !answered)
 		return p.outage(c)
+	}
+	if p.lastOK.Load() < start {
+		p.lastOK.Store(start)
 	}
 	return ok
 }

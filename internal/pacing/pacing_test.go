@@ -361,3 +361,57 @@ func TestDoneDecisionsDoNotTripTheBreaker(t *testing.T) {
 		t.Fatalf("after a cancelled decision: %d calls reached the backend, want 2", len(caps.calls))
 	}
 }
+
+// slowCaps answers reservations of campaign "slow" only when their context
+// ends, and every other one at once.
+type slowCaps struct {
+	calls   atomic.Int32
+	waiting chan struct{}
+}
+
+func (c *slowCaps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) {
+	c.calls.Add(1)
+	if r.CampaignID == "slow" {
+		close(c.waiting)
+		<-ctx.Done()
+		return false, campaigns.Errorf(campaigns.Unavailable, "%v", ctx.Err())
+	}
+	return true, nil
+}
+
+func (c *slowCaps) Served(context.Context, string, string, string, time.Time) (storage.CapCounts, error) {
+	return storage.CapCounts{}, nil
+}
+
+func (c *slowCaps) Close() error { return nil }
+
+// TestOverloadDoesNotTripTheBreaker: a reservation that runs out of time
+// while the backend answers later ones says the process is slow, not the
+// backend, and does not stop the pacer asking; one that runs out of time
+// with no answer meanwhile does.
+func TestOverloadDoesNotTripTheBreaker(t *testing.T) {
+	for _, answered := range []bool{true, false} {
+		caps := &slowCaps{waiting: make(chan struct{})}
+		p, err := pacing.New(caps, time.UTC, discard())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan bool)
+		go func() { done <- p.Allow(ctx, capped("slow", 10, 0, nil), "", time.Now()) }()
+		<-caps.waiting
+		if answered && !p.Allow(t.Context(), capped("fast", 10, 0, nil), "", time.Now()) {
+			t.Fatal("a reservation the backend accepts was refused")
+		}
+		cancel() // the slow decision's deadline passes
+		if <-done {
+			t.Fatal("a budgeted campaign whose reservation failed was served")
+		}
+		before := caps.calls.Load()
+		p.Allow(t.Context(), capped("fast", 10, 0, nil), "", time.Now())
+		asked := caps.calls.Load() > before
+		if asked != answered {
+			t.Fatalf("backend answered meanwhile: %v; asked after the failure: %v", answered, asked)
+		}
+	}
+}

@@ -136,7 +136,10 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 			c := snap.byRank[r]
 			if len(sc.group) > 0 && (c.Priority != groupPrio || c.BidCPM != groupBid) {
 				dst = e.flush(ctx, sc, dst, start+n, req.UID, now)
-				if len(dst)-start >= n {
+				// Out of time (or the client left): answer with what
+				// there is rather than search on for ads the pacer
+				// could not confirm anyway.
+				if len(dst)-start >= n || ctx.Err() != nil {
 					done = true
 					break
 				}

@@ -546,3 +546,41 @@ func TestPacerSkipsCappedCampaigns(t *testing.T) {
 		t.Fatalf("got %v, want %v", served, want)
 	}
 }
+
+// cancelPacer ends the decision's context at its first reservation and
+// refuses it, as a pacer whose backend did not answer in time does.
+type cancelPacer struct {
+	cancel context.CancelFunc
+	calls  int
+}
+
+func (p *cancelPacer) Allow(context.Context, *Campaign, string, time.Time) bool {
+	p.calls++
+	p.cancel()
+	return false
+}
+
+// TestDecisionStopsWhenOutOfTime: once the decision's context has ended,
+// the engine answers with what it has instead of searching and asking on
+// for every other triggered campaign.
+func TestDecisionStopsWhenOutOfTime(t *testing.T) {
+	ix := NewIndex()
+	if err := ix.PutStores("adv", []campaigns.Store{{ID: "s", Name: "s", Lat: 35.69, Lng: 139.70, Products: []string{"a"}}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 20 {
+		c := campaign(fmt.Sprintf("c%02d", i), "adv", "a", 800, "居酒屋")
+		c.Priority = i // every campaign ranked apart: one reservation per group
+		ix.PutCampaign(c)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	p := &cancelPacer{cancel: cancel}
+	e := newEngine(t, ix, p)
+	ads, err := e.Decide(ctx, &Request{Lat: 35.69, Lng: 139.70, Query: "居酒屋", N: 3, Mode: campaigns.Walk}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ads) != 0 || p.calls != 1 {
+		t.Fatalf("%d ads after %d reservations; want none after 1", len(ads), p.calls)
+	}
+}
