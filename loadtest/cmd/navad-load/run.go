@@ -143,7 +143,10 @@ type targetResult struct {
 	// CPU per successful request, in the servers (Redis included) and in
 	// the driver.
 	ServerCPUPerReq time.Duration `json:"server_cpu_per_req_ns"`
-	DriverCPUPerReq time.Duration `json:"driver_cpu_per_req_ns"`
+	// ProcessCPUPerReq splits ServerCPUPerReq by process when a target
+	// has several (navad-redis: navad and its redis-server).
+	ProcessCPUPerReq map[string]time.Duration `json:"process_cpu_per_req_ns,omitempty"`
+	DriverCPUPerReq  time.Duration            `json:"driver_cpu_per_req_ns"`
 }
 
 // target is a started system under test: its URLs and its processes.
@@ -464,8 +467,19 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 			share := float64(r.f.attack.Duration) / float64(r.f.attack.Duration+r.f.attack.Warmup)
 			tr := &targetResult{Result: res, Load: driver.LoadAverage()}
 			if res.OK > 0 {
-				tr.ServerCPUPerReq = time.Duration(float64(r.serverCPU(t)-cpu0) * share / float64(res.OK))
-				tr.DriverCPUPerReq = time.Duration(float64(driver.SelfCPUTime()-self0) * share / float64(res.OK))
+				perReq := func(d time.Duration) time.Duration { return time.Duration(float64(d) * share / float64(res.OK)) }
+				cpu1 := r.serverCPU(t)
+				for i, p := range t.procs {
+					d := perReq(cpu1[i] - cpu0[i])
+					tr.ServerCPUPerReq += d
+					if len(t.procs) > 1 {
+						if tr.ProcessCPUPerReq == nil {
+							tr.ProcessCPUPerReq = map[string]time.Duration{}
+						}
+						tr.ProcessCPUPerReq[p.Name] = d
+					}
+				}
+				tr.DriverCPUPerReq = perReq(driver.SelfCPUTime() - self0)
 			}
 			if stopProfile != nil {
 				if err := stopProfile(); err != nil {
@@ -473,9 +487,13 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 				}
 			}
 			r.report.Results[name] = append(r.report.Results[name], tr)
-			r.logf("round %d %-9s %8.0f req/s (sent %.0f/s) ok %d/%d  %v  ads in %.0f%%  server %v/req  load %s",
+			by := processCPU(t, tr)
+			if by != "" {
+				by = " (" + by + ")"
+			}
+			r.logf("round %d %-9s %8.0f req/s (sent %.0f/s) ok %d/%d  %v  ads in %.0f%%  server %v/req%s  load %s",
 				round, name, res.Throughput, res.Sent, res.OK, res.Requests, res.Latency, pct(res.WithAds, res.OK),
-				tr.ServerCPUPerReq.Round(100*time.Nanosecond), tr.Load)
+				tr.ServerCPUPerReq.Round(100*time.Nanosecond), by, tr.Load)
 			if res.FirstError != "" {
 				r.logf("  first error: %s", res.FirstError)
 			}
@@ -495,16 +513,53 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 			}
 		}
 	}
+	if r.redis != nil {
+		if err := r.saveRedisInfo(ctx); err != nil {
+			r.logf("redis info: %v", err)
+		}
+	}
 	return nil
 }
 
-func (r *runner) serverCPU(t *target) time.Duration {
-	var sum time.Duration
-	for _, p := range t.procs {
-		d, _ := p.CPUTime()
-		sum += d
+// saveRedisInfo writes navad-redis's Redis INFO (commandstats included:
+// where Redis spent its CPU) next to the report.
+func (r *runner) saveRedisInfo(ctx context.Context) error {
+	c, err := redisstore.NewClient(r.redis.url)
+	if err != nil {
+		return err
 	}
-	return sum
+	defer c.Close()
+	info, err := c.Info(ctx, "all").Result()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(r.f.out, "redis-navad-info.txt")
+	if err := os.WriteFile(path, []byte(info), 0o644); err != nil {
+		return err
+	}
+	r.logf("navad-redis's Redis INFO after the run in %s", path)
+	return nil
+}
+
+// serverCPU returns the CPU time of each of t's processes so far.
+func (r *runner) serverCPU(t *target) []time.Duration {
+	ds := make([]time.Duration, len(t.procs))
+	for i, p := range t.procs {
+		ds[i], _ = p.CPUTime()
+	}
+	return ds
+}
+
+// processCPU formats tr's CPU per request by process of t, or "" for a
+// target of one process.
+func processCPU(t *target, tr *targetResult) string {
+	var parts []string
+	for _, p := range t.procs {
+		if d, ok := tr.ProcessCPUPerReq[p.Name]; ok {
+			parts = append(parts, fmt.Sprintf("%s %v", p.Name, d.Round(100*time.Nanosecond)))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // profile starts a CPU profile of np covering the attack (warm-up
@@ -595,6 +650,13 @@ func (r *runner) print(targets []string) {
 			strings.Join(rounds, " "))
 	}
 	w.Flush()
+	for _, name := range targets {
+		if t := r.targets[name]; t != nil && med[name] != nil {
+			if by := processCPU(t, med[name]); by != "" {
+				fmt.Fprintf(r.stdout, "%s server CPU/req by process: %s\n", name, by)
+			}
+		}
+	}
 	// Ratios: of the median rounds, and round by round (the targets of
 	// one round ran minutes apart, so under a changing load on a shared
 	// machine the per-round ratios are the fairer comparison).

@@ -74,13 +74,17 @@ func TestRunNavadRedis(t *testing.T) {
 			t.Fatalf("%s: %d of %d requests ok; first error %q\n%s", name, r.OK, r.Requests, r.FirstError, stderr.String())
 		}
 	}
-	if r := rep.Results["navad-redis"][0]; r.WithAds == 0 || r.ServerCPUPerReq <= 0 {
-		t.Errorf("navad-redis: %d of %d decisions with ads, server CPU %v/req", r.WithAds, r.OK, r.ServerCPUPerReq)
+	if r := rep.Results["navad-redis"][0]; r.WithAds == 0 || r.ServerCPUPerReq <= 0 ||
+		r.ProcessCPUPerReq["navad-redis"] <= 0 || r.ProcessCPUPerReq["redis-navad"] <= 0 {
+		t.Errorf("navad-redis: %d of %d decisions with ads, server CPU %v/req (%v)", r.WithAds, r.OK, r.ServerCPUPerReq, r.ProcessCPUPerReq)
+	}
+	if info, err := os.ReadFile(filepath.Join(out, "redis-navad-info.txt")); err != nil || !strings.Contains(string(info), "cmdstat_evalsha:") {
+		t.Errorf("Redis INFO after the run: %v, no cmdstat_evalsha", err)
 	}
 	if len(rep.Navad) != 1 || rep.Navad[0].Name != "navad-redis" || rep.Navad[0].RedisAfter == nil || rep.Navad[0].RedisLoad <= 0 || rep.Navad[0].Ready <= 0 {
 		t.Errorf("navad entries %+v", rep.Navad)
 	}
-	for _, want := range []string{"navad-redis / baseline throughput:", "navad-redis: the world written into Redis in"} {
+	for _, want := range []string{"navad-redis / baseline throughput:", "navad-redis: the world written into Redis in", "navad-redis server CPU/req by process: navad-redis "} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout.String())
 		}
