@@ -21,9 +21,8 @@ const stockChunk = 10_000
 
 // LoadCatalog writes the world straight into a storage backend, skipping
 // the HTTP API: accounts (with the keys of World.Key), stores, campaigns and
-// stock. It works with any storage.Catalog (the embedded store today, Redis
-// when that backend lands); a navad server started on the backend then
-// serves the world. Accounts and campaigns that already exist are replaced
+// stock. It works with any storage.Catalog (the embedded store, Redis); a
+// navad server started on the backend then serves the world. Accounts and campaigns that already exist are replaced
 // or kept, so a half-finished load can be run again. progress, if not nil,
 // is called with a line of text after each step.
 func LoadCatalog(ctx context.Context, store storage.Catalog, w *World, progress func(string)) error {

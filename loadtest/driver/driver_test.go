@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/navad/navad/loadtest/baseline"
 	"github.com/navad/navad/loadtest/dataset"
 )
@@ -103,17 +105,57 @@ not json
 }
 
 func TestStartRedis(t *testing.T) {
-	p, addr, err := StartRedis(context.Background(), t.TempDir())
-	if err != nil {
-		t.Fatal(err)
+	dir := t.TempDir()
+	tests := []struct {
+		name       string
+		give       RedisOptions
+		wantAOF    string
+		wantFsync  string
+		wantLogAt  string
+		wantDirSet bool
+	}{
+		{"no persistence", RedisOptions{}, "no", "", "redis.log", false},
+		{"append-only file", RedisOptions{Name: "redis-aof", Dir: filepath.Join(dir, "aof")}, "yes", "everysec", "redis-aof.log", true},
 	}
-	if addr == "" || p.Ready <= 0 {
-		t.Errorf("addr %q, ready %v", addr, p.Ready)
-	}
-	if cpu, err := p.CPUTime(); err != nil || cpu < 0 {
-		t.Errorf("CPUTime = %v, %v", cpu, err)
-	}
-	if err := p.Stop(); err != nil {
-		t.Errorf("Stop: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx := context.Background()
+			logDir := t.TempDir()
+			p, addr, err := StartRedisWith(ctx, logDir, tt.give)
+			if err != nil {
+				t.Fatal(err)
+			}
+			stopped := false
+			defer func() {
+				if !stopped {
+					_ = p.Stop()
+				}
+			}()
+			if addr == "" || p.Ready <= 0 {
+				t.Errorf("addr %q, ready %v", addr, p.Ready)
+			}
+			if cpu, err := p.CPUTime(); err != nil || cpu < 0 {
+				t.Errorf("CPUTime = %v, %v", cpu, err)
+			}
+			if p.LogPath != filepath.Join(logDir, tt.wantLogAt) {
+				t.Errorf("log at %s, want %s", p.LogPath, tt.wantLogAt)
+			}
+			c := redis.NewClient(&redis.Options{Addr: addr})
+			defer c.Close()
+			cfg, err := c.ConfigGet(ctx, "*").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg["appendonly"] != tt.wantAOF || (tt.wantFsync != "" && cfg["appendfsync"] != tt.wantFsync) || cfg["maxmemory-policy"] != "noeviction" {
+				t.Errorf("appendonly %q, appendfsync %q, maxmemory-policy %q", cfg["appendonly"], cfg["appendfsync"], cfg["maxmemory-policy"])
+			}
+			if tt.wantDirSet && cfg["dir"] != tt.give.Dir {
+				t.Errorf("dir %q, want %q", cfg["dir"], tt.give.Dir)
+			}
+			stopped = true
+			if err := p.Stop(); err != nil {
+				t.Errorf("Stop: %v", err)
+			}
+		})
 	}
 }

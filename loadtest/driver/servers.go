@@ -71,10 +71,14 @@ func ModuleDir(ctx context.Context) (string, error) {
 
 // NavadOptions start a navad server.
 type NavadOptions struct {
-	Bin      string
-	Name     string // process name in logs: navad, navad-2
-	DataDir  string
-	RedisURL string // HOOK(redis-backend): set to run navad on the Redis backend
+	Bin  string
+	Name string // process name in logs: navad, navad-2
+	// DataDir is the embedded store's directory; with RedisURL, the
+	// directory of the replica's tracking spool (navad needs one).
+	DataDir string
+	// RedisURL, when set, runs navad on the Redis backend
+	// (NAVAD_REDIS_URL): catalogue, caps and counters in Redis.
+	RedisURL string
 	Timezone string
 	Pprof    bool // serve pprof on a free port (a binary built with pprof)
 	LogDir   string
@@ -177,6 +181,25 @@ func StartSelf(ctx context.Context, name, logDir, readyPath string, args ...stri
 // StartRedis runs Debian's redis-server on a free loopback port, without
 // persistence, and waits until it answers PING.
 func StartRedis(ctx context.Context, logDir string) (*Process, string, error) {
+	return StartRedisWith(ctx, logDir, RedisOptions{})
+}
+
+// RedisOptions start a redis-server.
+type RedisOptions struct {
+	// Name is the process name in logs (logDir/Name.log); default "redis".
+	Name string
+	// Dir, when set, turns the append-only file on in that directory,
+	// fsynced once a second, as docker-compose.yml runs Redis in
+	// production for navad. Empty: no persistence at all.
+	Dir string
+}
+
+// StartRedisWith runs Debian's redis-server on a free loopback port as o
+// says and waits until it answers PING.
+func StartRedisWith(ctx context.Context, logDir string, o RedisOptions) (*Process, string, error) {
+	if o.Name == "" {
+		o.Name = "redis"
+	}
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		return nil, "", fmt.Errorf("start redis: redis-server not found (apt-get install -y redis-server): %w", err)
@@ -186,10 +209,21 @@ func StartRedis(ctx context.Context, logDir string) (*Process, string, error) {
 		return nil, "", err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p, err := Start(ctx, "redis", addr, logDir, bin, []string{
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-		"--protected-mode", "no", "--daemonize", "no",
-	}, nil)
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
+		"--protected-mode", "no", "--daemonize", "no", "--maxmemory-policy", "noeviction"}
+	if o.Dir != "" {
+		dir, err := filepath.Abs(o.Dir)
+		if err != nil {
+			return nil, "", fmt.Errorf("start redis: %w", err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, "", fmt.Errorf("start redis: %w", err)
+		}
+		args = append(args, "--dir", dir, "--appendonly", "yes", "--appendfsync", "everysec")
+	} else {
+		args = append(args, "--appendonly", "no")
+	}
+	p, err := Start(ctx, o.Name, addr, logDir, bin, args, nil)
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,6 +1,6 @@
 // Command navad-load generates navad's national-scale benchmark world, loads
-// it, and measures navad against a bare gin server and against the naive
-// one-GEOSEARCH-per-request design. BENCHMARKS.md records what it measured.
+// it, and measures navad (on its embedded store, or on Redis) against a bare
+// gin server and against the naive one-GEOSEARCH-per-request design. BENCHMARKS.md records what it measured.
 //
 //	navad-load gen      -out DIR              write the world as public-API files
 //	navad-load stats                          summarise the world and its searches
@@ -8,7 +8,7 @@
 //	navad-load load-api -url URL -dir DIR     load the files through a running navad's API
 //	navad-load decide                         in-process decisions: latency histogram, allocations
 //	navad-load startup  -data-dir DIR         navad's start-up time and memory with the world loaded
-//	navad-load run      -data-dir DIR         HTTP load: navad vs the bare-gin baseline vs naive Redis
+//	navad-load run      -data-dir DIR         HTTP load: navad (embedded or on Redis) vs the bare-gin baseline vs naive Redis
 //
 // serve-baseline and serve-naive run the comparison servers; run starts
 // them itself. Every command takes -seed, -stores and -campaigns to size

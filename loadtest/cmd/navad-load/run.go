@@ -11,11 +11,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	"github.com/navad/navad/internal/auth"
 	"github.com/navad/navad/internal/storage/boltstore"
+	"github.com/navad/navad/internal/storage/redisstore"
 	"github.com/navad/navad/loadtest/apiload"
 	"github.com/navad/navad/loadtest/dataset"
 	"github.com/navad/navad/loadtest/driver"
@@ -48,7 +51,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := newFlags("run", stderr)
 	var f runFlags
 	f.world.register(fs)
-	fs.StringVar(&f.dataDir, "data-dir", "loadtest/out/data", "embedded data dir holding the world (loaded first if it holds none)")
+	fs.StringVar(&f.dataDir, "data-dir", "loadtest/out/data", "embedded data dir holding the world for navad and navad-x2 (loaded first if it holds none; navad-redis fills a Redis of its own each run)")
 	fs.StringVar(&f.keys, "keys", "", "keys.json of a world loaded with load-api (default: the keys a direct load gives)")
 	fs.StringVar(&f.targets, "targets", "baseline,navad,naive", "comma-separated: "+strings.Join(targetNames, ", "))
 	fs.IntVar(&f.attack.Rate, "rate", 0, "requests per second; 0 = flat out")
@@ -127,6 +130,11 @@ type navadInfo struct {
 	IndexLoad time.Duration `json:"index_load_ns"`
 	Ready0    driver.Memory `json:"memory_ready"`
 	After     driver.Memory `json:"memory_after"`
+	// On Redis: writing the world into it before navad started, what
+	// Redis said it used then, and redis-server's memory after the run.
+	RedisLoad  time.Duration  `json:"redis_load_ns,omitempty"`
+	RedisUsed  uint64         `json:"redis_used_memory,omitempty"`
+	RedisAfter *driver.Memory `json:"redis_memory_after,omitempty"`
 }
 
 type targetResult struct {
@@ -135,7 +143,10 @@ type targetResult struct {
 	// CPU per successful request, in the servers (Redis included) and in
 	// the driver.
 	ServerCPUPerReq time.Duration `json:"server_cpu_per_req_ns"`
-	DriverCPUPerReq time.Duration `json:"driver_cpu_per_req_ns"`
+	// ProcessCPUPerReq splits ServerCPUPerReq by process when a target
+	// has several (navad-redis: navad and its redis-server).
+	ProcessCPUPerReq map[string]time.Duration `json:"process_cpu_per_req_ns,omitempty"`
+	DriverCPUPerReq  time.Duration            `json:"driver_cpu_per_req_ns"`
 }
 
 // target is a started system under test: its URLs and its processes.
@@ -152,6 +163,15 @@ type runner struct {
 	reqs           driver.Requests
 	targets        map[string]*target
 	all            []*driver.Process // to stop, in reverse
+	redis          *loadedRedis      // navad-redis's Redis, loaded by prepare
+}
+
+// loadedRedis is the redis-server navad-redis runs on, holding the world.
+type loadedRedis struct {
+	proc *driver.Process
+	url  string
+	load time.Duration // writing the world into it
+	used uint64        // INFO memory's used_memory after the load
 }
 
 func (r *runner) logf(format string, args ...any) {
@@ -174,8 +194,9 @@ func (r *runner) started(p *driver.Process) *driver.Process {
 // prepare generates the searches, loads the data dir when needed and
 // starts every target's processes.
 func (r *runner) prepare(ctx context.Context, targets []string) error {
-	needsNavad := slices.ContainsFunc(targets, func(t string) bool { return strings.HasPrefix(t, "navad") })
-	if needsNavad {
+	// navad-redis loads its own Redis below: only these read the data dir.
+	needsBolt := slices.Contains(targets, "navad") || slices.Contains(targets, "navad-x2")
+	if needsBolt {
 		if _, err := os.Stat(filepath.Join(r.f.dataDir, boltstore.FileName)); errors.Is(err, os.ErrNotExist) {
 			r.logf("no store in %s: loading the world into it first", r.f.dataDir)
 			if err := loadBolt(ctx, &r.f.world, r.f.dataDir, r.stderr, r.stderr); err != nil {
@@ -211,6 +232,11 @@ func (r *runner) prepare(ctx context.Context, targets []string) error {
 		}
 		r.reqs.Keys = append(r.reqs.Keys, k)
 	}
+	if slices.Contains(targets, "navad-redis") {
+		if err := r.loadRedis(ctx, w, keys); err != nil {
+			return fmt.Errorf("start navad-redis: %w", err)
+		}
+	}
 	w = nil // the driver keeps only the searches: less heap, less GC during attacks
 	runtime.GC()
 
@@ -223,6 +249,70 @@ func (r *runner) prepare(ctx context.Context, targets []string) error {
 		r.targets[name] = t
 	}
 	return nil
+}
+
+// loadRedis starts the redis-server navad-redis runs on, configured as in
+// production (append-only file, fsynced every second), and writes the world
+// into it through the Redis backend, as load-bolt does into the embedded
+// store: the same accounts and keys, so that the same requests
+// authenticate. keys are those of a world loaded with load-api (-keys):
+// each publisher gets that key too.
+//
+// Redis is emptied and loaded on every run rather than kept between runs:
+// what it holds after a run includes the caps' counts and tracking events
+// of that run, which the next would then start from.
+func (r *runner) loadRedis(ctx context.Context, w *dataset.World, keys map[string]string) error {
+	dir := filepath.Join(r.f.out, "redis-navad")
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	p, addr, err := driver.StartRedisWith(ctx, r.f.out, driver.RedisOptions{Name: "redis-navad", Dir: dir})
+	if err != nil {
+		return err
+	}
+	r.started(p)
+	lr := &loadedRedis{proc: p, url: "redis://" + addr}
+	r.logf("redis-server on %s (append-only file in %s); writing the world into it", addr, dir)
+	st, err := redisstore.Open(ctx, lr.url)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	start := time.Now()
+	err = dataset.LoadCatalog(ctx, st, w, func(s string) {
+		r.logf("  redis: %v: %s", time.Since(start).Round(time.Millisecond), s)
+	})
+	if err != nil {
+		return err
+	}
+	for _, pub := range w.Publishers {
+		if k, ok := keys[pub.ID]; ok {
+			hashes := []string{auth.HashKey(w.Key(pub.ID)), auth.HashKey(k)}
+			if err := st.SetAccountKeys(ctx, pub.ID, hashes); err != nil {
+				return fmt.Errorf("keys of %s: %w", pub.ID, err)
+			}
+		}
+	}
+	lr.load = time.Since(start)
+	lr.used = redisUsedMemory(ctx, st)
+	r.redis = lr
+	r.logf("world written into Redis in %v; Redis uses %d MB", lr.load.Round(time.Millisecond), lr.used>>20)
+	return nil
+}
+
+// redisUsedMemory returns INFO memory's used_memory, or 0.
+func redisUsedMemory(ctx context.Context, st *redisstore.Store) uint64 {
+	info, err := st.Client().Info(ctx, "memory").Result()
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(info, "\r\n") {
+		if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+			n, _ := strconv.ParseUint(v, 10, 64)
+			return n
+		}
+	}
+	return 0
 }
 
 func (r *runner) navadBin(ctx context.Context) (string, error) {
@@ -301,33 +391,58 @@ func (r *runner) start(ctx context.Context, name string) (*target, error) {
 				pname = fmt.Sprintf("%s-%d", name, i+1)
 			}
 			r.logf("starting %s on %s", pname, dir)
-			np, err := driver.StartNavad(ctx, driver.NavadOptions{
+			if _, err := r.startNavad(ctx, t, driver.NavadOptions{
 				Bin: bin, Name: pname, DataDir: dir, Timezone: r.f.timezone, Pprof: r.f.profile,
 				LogDir: r.f.out, GOMAXPROCS: gomax,
-			})
-			if err != nil {
+			}); err != nil {
 				return nil, err
 			}
-			r.started(np.Process)
-			mem, _ := np.Memory()
-			r.report.Navad = append(r.report.Navad, navadInfo{Name: pname, Ready: np.Ready, IndexLoad: np.IndexLoadTime(), Ready0: mem})
-			r.logf("%s ready in %v (index loaded in %v), RSS %d MB", pname, np.Ready.Round(time.Millisecond), np.IndexLoadTime(), mem.RSS>>20)
-			t.urls = append(t.urls, np.URL)
-			t.procs = append(t.procs, np.Process)
-			t.navad = append(t.navad, np)
 		}
 	case "navad-redis":
-		// HOOK(redis-backend): navad on the Redis backend, caps and
-		// counters in Redis (issue 7's target: ≥ 40% of the baseline).
-		// When internal/storage/redisstore lands: start redis-server
-		// (driver.StartRedis), open the backend and fill it with
-		// dataset.LoadCatalog(ctx, redisstore, world) (it takes any
-		// storage.Catalog), then driver.StartNavad with RedisURL set and
-		// no DataDir. Until then navad ignores NAVAD_REDIS_URL and this
-		// target would measure the embedded store under a false name.
-		return nil, errors.New("navad-redis: the Redis backend is not merged yet (see HOOK(redis-backend) in loadtest/cmd/navad-load/run.go)")
+		// navad on the Redis backend (issues 6 and 7): catalogue, caps
+		// and counters in the Redis prepare loaded; Redis's CPU counts
+		// as the server's.
+		if r.redis == nil {
+			return nil, errors.New("no Redis loaded")
+		}
+		bin, err := r.navadBin(ctx)
+		if err != nil {
+			return nil, err
+		}
+		// With Redis, navad's data dir holds only its tracking spool.
+		spool := filepath.Join(r.f.out, "navad-redis-spool")
+		if err := os.RemoveAll(spool); err != nil {
+			return nil, err
+		}
+		r.logf("starting %s on %s (spool in %s)", name, r.redis.url, spool)
+		info, err := r.startNavad(ctx, t, driver.NavadOptions{
+			Bin: bin, Name: name, DataDir: spool, RedisURL: r.redis.url, Timezone: r.f.timezone,
+			Pprof: r.f.profile, LogDir: r.f.out,
+		})
+		if err != nil {
+			return nil, err
+		}
+		info.RedisLoad, info.RedisUsed = r.redis.load, r.redis.used
+		t.procs = append(t.procs, r.redis.proc)
 	}
 	return t, nil
+}
+
+// startNavad starts a navad process of t, records it in the report and
+// returns its entry there.
+func (r *runner) startNavad(ctx context.Context, t *target, o driver.NavadOptions) (*navadInfo, error) {
+	np, err := driver.StartNavad(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	r.started(np.Process)
+	mem, _ := np.Memory()
+	r.report.Navad = append(r.report.Navad, navadInfo{Name: o.Name, Ready: np.Ready, IndexLoad: np.IndexLoadTime(), Ready0: mem})
+	r.logf("%s ready in %v (index loaded in %v), RSS %d MB", o.Name, np.Ready.Round(time.Millisecond), np.IndexLoadTime(), mem.RSS>>20)
+	t.urls = append(t.urls, np.URL)
+	t.procs = append(t.procs, np.Process)
+	t.navad = append(t.navad, np)
+	return &r.report.Navad[len(r.report.Navad)-1], nil
 }
 
 // measure drives every target in turn, round after round.
@@ -352,8 +467,19 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 			share := float64(r.f.attack.Duration) / float64(r.f.attack.Duration+r.f.attack.Warmup)
 			tr := &targetResult{Result: res, Load: driver.LoadAverage()}
 			if res.OK > 0 {
-				tr.ServerCPUPerReq = time.Duration(float64(r.serverCPU(t)-cpu0) * share / float64(res.OK))
-				tr.DriverCPUPerReq = time.Duration(float64(driver.SelfCPUTime()-self0) * share / float64(res.OK))
+				perReq := func(d time.Duration) time.Duration { return time.Duration(float64(d) * share / float64(res.OK)) }
+				cpu1 := r.serverCPU(t)
+				for i, p := range t.procs {
+					d := perReq(cpu1[i] - cpu0[i])
+					tr.ServerCPUPerReq += d
+					if len(t.procs) > 1 {
+						if tr.ProcessCPUPerReq == nil {
+							tr.ProcessCPUPerReq = map[string]time.Duration{}
+						}
+						tr.ProcessCPUPerReq[p.Name] = d
+					}
+				}
+				tr.DriverCPUPerReq = perReq(driver.SelfCPUTime() - self0)
 			}
 			if stopProfile != nil {
 				if err := stopProfile(); err != nil {
@@ -361,9 +487,13 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 				}
 			}
 			r.report.Results[name] = append(r.report.Results[name], tr)
-			r.logf("round %d %-9s %8.0f req/s (sent %.0f/s) ok %d/%d  %v  ads in %.0f%%  server %v/req  load %s",
+			by := processCPU(t, tr)
+			if by != "" {
+				by = " (" + by + ")"
+			}
+			r.logf("round %d %-9s %8.0f req/s (sent %.0f/s) ok %d/%d  %v  ads in %.0f%%  server %v/req%s  load %s",
 				round, name, res.Throughput, res.Sent, res.OK, res.Requests, res.Latency, pct(res.WithAds, res.OK),
-				tr.ServerCPUPerReq.Round(100*time.Nanosecond), tr.Load)
+				tr.ServerCPUPerReq.Round(100*time.Nanosecond), by, tr.Load)
 			if res.FirstError != "" {
 				r.logf("  first error: %s", res.FirstError)
 			}
@@ -377,17 +507,59 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 				}
 			}
 		}
+		if r.report.Navad[i].Name == "navad-redis" && r.redis != nil {
+			if m, err := r.redis.proc.Memory(); err == nil {
+				r.report.Navad[i].RedisAfter = &m
+			}
+		}
+	}
+	if r.redis != nil {
+		if err := r.saveRedisInfo(ctx); err != nil {
+			r.logf("redis info: %v", err)
+		}
 	}
 	return nil
 }
 
-func (r *runner) serverCPU(t *target) time.Duration {
-	var sum time.Duration
-	for _, p := range t.procs {
-		d, _ := p.CPUTime()
-		sum += d
+// saveRedisInfo writes navad-redis's Redis INFO (commandstats included:
+// where Redis spent its CPU) next to the report.
+func (r *runner) saveRedisInfo(ctx context.Context) error {
+	c, err := redisstore.NewClient(r.redis.url)
+	if err != nil {
+		return err
 	}
-	return sum
+	defer c.Close()
+	info, err := c.Info(ctx, "all").Result()
+	if err != nil {
+		return err
+	}
+	path := filepath.Join(r.f.out, "redis-navad-info.txt")
+	if err := os.WriteFile(path, []byte(info), 0o644); err != nil {
+		return err
+	}
+	r.logf("navad-redis's Redis INFO after the run in %s", path)
+	return nil
+}
+
+// serverCPU returns the CPU time of each of t's processes so far.
+func (r *runner) serverCPU(t *target) []time.Duration {
+	ds := make([]time.Duration, len(t.procs))
+	for i, p := range t.procs {
+		ds[i], _ = p.CPUTime()
+	}
+	return ds
+}
+
+// processCPU formats tr's CPU per request by process of t, or "" for a
+// target of one process.
+func processCPU(t *target, tr *targetResult) string {
+	var parts []string
+	for _, p := range t.procs {
+		if d, ok := tr.ProcessCPUPerReq[p.Name]; ok {
+			parts = append(parts, fmt.Sprintf("%s %v", p.Name, d.Round(100*time.Nanosecond)))
+		}
+	}
+	return strings.Join(parts, ", ")
 }
 
 // profile starts a CPU profile of np covering the attack (warm-up
@@ -478,6 +650,13 @@ func (r *runner) print(targets []string) {
 			strings.Join(rounds, " "))
 	}
 	w.Flush()
+	for _, name := range targets {
+		if t := r.targets[name]; t != nil && med[name] != nil {
+			if by := processCPU(t, med[name]); by != "" {
+				fmt.Fprintf(r.stdout, "%s server CPU/req by process: %s\n", name, by)
+			}
+		}
+	}
 	// Ratios: of the median rounds, and round by round (the targets of
 	// one round ran minutes apart, so under a changing load on a shared
 	// machine the per-round ratios are the fairer comparison).
@@ -503,9 +682,15 @@ func (r *runner) print(targets []string) {
 	ratio("navad-x2", "navad")
 	ratio("naive", "baseline")
 	ratio("navad", "naive")
+	ratio("navad-redis", "baseline")
+	ratio("navad-redis", "navad")
 	for _, n := range rep.Navad {
 		fmt.Fprintf(r.stdout, "%s: ready in %v (index load %v); RSS %d MB when ready, %d MB after the run (%d MB anonymous, %d MB of mapped file; peak %d MB)\n",
 			n.Name, n.Ready.Round(time.Millisecond), n.IndexLoad, n.Ready0.RSS>>20, n.After.RSS>>20, n.After.Anon>>20, n.After.File>>20, n.After.Peak>>20)
+		if n.RedisAfter != nil {
+			fmt.Fprintf(r.stdout, "%s: the world written into Redis in %v (Redis used_memory %d MB); redis-server RSS %d MB after the run (peak %d MB)\n",
+				n.Name, n.RedisLoad.Round(time.Millisecond), n.RedisUsed>>20, n.RedisAfter.RSS>>20, n.RedisAfter.Peak>>20)
+		}
 	}
 }
 
