@@ -68,7 +68,7 @@ demo:
 build:
 	$(GO) build -o bin/navad ./cmd/navad
 
-## bench: reproduce the headline numbers of BENCHMARKS.md (heavy: about 25 minutes
+## bench: reproduce the headline numbers of BENCHMARKS.md (heavy: about 30 minutes
 ## and 5 GB of memory on 2 cores; never part of make test)
 LOAD := bin/navad-load
 DATA := loadtest/out/data
@@ -81,3 +81,4 @@ bench: deps
 	$(LOAD) run -data-dir $(DATA) -targets baseline,navad,naive -duration 15s -rounds 3 -out loadtest/out/flat
 	$(LOAD) run -data-dir $(DATA) -targets navad -rate 5000 -duration 30s -rounds 3 -out loadtest/out/rate5000
 	$(LOAD) run -data-dir $(DATA) -targets navad,navad-x2 -duration 15s -rounds 3 -out loadtest/out/x2
+	$(LOAD) run -data-dir $(DATA) -targets baseline,navad,navad-redis -duration 15s -rounds 3 -out loadtest/out/redis

@@ -27,9 +27,8 @@
 // reservation fails with Unavailable the Pacer does not ask the backend
 // again for ProbeInterval, so that an outage costs decisions no waiting:
 // each applies the policy at once. A reservation that ran out of time while
-// the backend went on answering others does not count as an outage: that is
-// an overloaded process, and treating it as one refused every budgeted
-// campaign and made each decision search further (BENCHMARKS.md, issue 7).
+// the backend went on answering others within stallWindow does not count as
+// an outage: that is an overloaded process (BENCHMARKS.md, issue 7).
 package pacing
 
 import (
@@ -57,7 +56,7 @@ type Pacer struct {
 	errs      atomic.Uint64
 	lastLog   atomic.Int64 // Unix ns of the last error logged
 	downUntil atomic.Int64 // Unix ns: the backend is not asked before
-	lastOK    atomic.Int64 // Unix ns: the start of the latest reservation that succeeded
+	lastOK    atomic.Int64 // Unix ns: when a reservation last succeeded (to the millisecond)
 }
 
 // ProbeInterval is how long after a reservation failed with Unavailable
@@ -127,29 +126,41 @@ func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now 
 			r.UID, r.UserLimit, r.UserPeriod = uid, int64(fc.Impressions), period
 		}
 	}
-	start := time.Now().UnixNano()
-	if start < p.downUntil.Load() {
+	if time.Now().UnixNano() < p.downUntil.Load() {
 		p.errs.Add(1)
 		return p.outage(c)
 	}
 	live := ctx.Err() == nil
 	ok, err := p.caps.Reserve(ctx, r)
 	if err != nil {
-		// A decision out of time before it asked, or whose client went
-		// away, says nothing about the backend; one whose deadline passed
-		// while the backend did not answer does, unless the backend
-		// answered a reservation that started after this one: then it is
-		// this process that is slow (both cores busy, a queue of requests
-		// ahead), and the breaker would turn an overload into refused
-		// budgets and costlier decisions.
-		answered := p.lastOK.Load() > start
-		p.failed(ctx, err, live && !errors.Is(err, context.Canceled) && !answered)
+		p.failed(ctx, err, live && p.backendDown(ctx))
 		return p.outage(c)
 	}
-	if p.lastOK.Load() < start {
-		p.lastOK.Store(start)
+	if now := time.Now().UnixNano(); now-p.lastOK.Load() > int64(time.Millisecond) {
+		p.lastOK.Store(now)
 	}
 	return ok
+}
+
+// stallWindow is how long the backend must have answered no reservation
+// before one that ran out of time counts as an outage.
+const stallWindow = 250 * time.Millisecond
+
+// backendDown tells whether a reservation that failed after it was asked
+// in time says the backend cannot answer. One whose client went away says
+// nothing. One that ran out of time while the backend went on answering
+// others says this process is slow (both cores busy, requests queued), not
+// the backend: taking that for an outage refused every budgeted campaign
+// and made each decision search further, feeding the overload. Any other
+// failure (a refused or broken connection) is an outage at once.
+func (p *Pacer) backendDown(ctx context.Context) bool {
+	switch ctx.Err() {
+	case nil:
+		return true
+	case context.Canceled:
+		return false
+	}
+	return time.Now().UnixNano()-p.lastOK.Load() > int64(stallWindow)
 }
 
 // outage decides for c when its caps cannot be checked.

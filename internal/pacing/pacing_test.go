@@ -386,9 +386,9 @@ func (c *slowCaps) Served(context.Context, string, string, string, time.Time) (s
 func (c *slowCaps) Close() error { return nil }
 
 // TestOverloadDoesNotTripTheBreaker: a reservation that runs out of time
-// while the backend answers later ones says the process is slow, not the
+// while the backend answers others says the process is slow, not the
 // backend, and does not stop the pacer asking; one that runs out of time
-// with no answer meanwhile does.
+// with no answer for a while does.
 func TestOverloadDoesNotTripTheBreaker(t *testing.T) {
 	for _, answered := range []bool{true, false} {
 		caps := &slowCaps{waiting: make(chan struct{})}
@@ -396,17 +396,17 @@ func TestOverloadDoesNotTripTheBreaker(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(t.Context())
+		ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
 		done := make(chan bool)
 		go func() { done <- p.Allow(ctx, capped("slow", 10, 0, nil), "", time.Now()) }()
 		<-caps.waiting
 		if answered && !p.Allow(t.Context(), capped("fast", 10, 0, nil), "", time.Now()) {
 			t.Fatal("a reservation the backend accepts was refused")
 		}
-		cancel() // the slow decision's deadline passes
 		if <-done {
 			t.Fatal("a budgeted campaign whose reservation failed was served")
 		}
+		cancel()
 		before := caps.calls.Load()
 		p.Allow(t.Context(), capped("fast", 10, 0, nil), "", time.Now())
 		asked := caps.calls.Load() > before
