@@ -144,14 +144,14 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 					break
 				}
 			}
-			if !c.live(unix, minute, mode, req.PublisherID) || c.negatives.Block(&sc.q) {
+			if !c.live(unix, minute, mode, req.PublisherID) || int(c.offer) >= len(snap.offers) {
 				continue
 			}
-			if int(c.offer) >= len(snap.offers) {
-				continue
-			}
+			// The presence bit before the negatives: where a popular
+			// keyword triggers hundreds of campaigns, most have nothing
+			// near, and one bit test is cheaper than matching negatives.
 			o := snap.offers[c.offer]
-			if o == nil || !sc.srch.presentSet(snap, c.tier).has(o.id) {
+			if o == nil || !sc.srch.presentSet(snap, c.tier).has(o.id) || c.negatives.Block(&sc.q) {
 				continue
 			}
 			st, d, ok := sc.srch.nearest(o, c.radiusM)

@@ -15,8 +15,15 @@ type search struct {
 	haveCell bool
 	tierSet  [numTiers]*offerSet
 	tierDone [numTiers]bool
-	found    []found // nearest results so far, by offer
+	found    []found // nearest results so far
 	err      error
+
+	// The latest found entry of each offer, by offer ID, valid where
+	// headGen matches gen: a popular keyword can search hundreds of offers,
+	// and a scan of found for each would grow with their square.
+	head    []int32
+	headGen []uint32
+	gen     uint32
 }
 
 // found is a nearest search already done in this request: campaigns that
@@ -27,6 +34,7 @@ type found struct {
 	store *Store
 	d     float64
 	ok    bool
+	prev  int32 // the previous entry of the same offer, or -1
 }
 
 // nearest returns o's nearest eligible store within maxM, reusing an
@@ -34,7 +42,17 @@ type found struct {
 // found within a smaller radius is the nearest for a larger one too, and
 // "none within a larger radius" means none within a smaller one.
 func (s *search) nearest(o *offer, maxM float64) (*Store, float64, bool) {
-	for _, f := range s.found {
+	id := int(o.id)
+	if id >= len(s.head) {
+		s.head = append(s.head, make([]int32, id+1-len(s.head))...)
+		s.headGen = append(s.headGen, make([]uint32, id+1-len(s.headGen))...)
+	}
+	prev := int32(-1)
+	if s.headGen[id] == s.gen {
+		prev = s.head[id]
+	}
+	for i := prev; i >= 0; i = s.found[i].prev {
+		f := &s.found[i]
 		if f.offer != o {
 			continue
 		}
@@ -46,7 +64,8 @@ func (s *search) nearest(o *offer, maxM float64) (*Store, float64, bool) {
 		}
 	}
 	st, d, ok := o.nearest(s, maxM)
-	s.found = append(s.found, found{offer: o, maxM: maxM, store: st, d: d, ok: ok})
+	s.head[id], s.headGen[id] = int32(len(s.found)), s.gen
+	s.found = append(s.found, found{offer: o, maxM: maxM, store: st, d: d, ok: ok, prev: prev})
 	return st, d, ok
 }
 
@@ -55,6 +74,10 @@ func (s *search) reset(lat, lng float64, minute int) {
 	s.haveCell = false
 	s.fixV = toUnit(lat, lng)
 	s.found = s.found[:0]
+	if s.gen++; s.gen == 0 { // wrapped: forget every stamp
+		clear(s.headGen)
+		s.gen = 1
+	}
 	s.tierDone = [numTiers]bool{}
 	s.err = nil
 }
