@@ -314,9 +314,11 @@ func (m *Main) Close() error {
 	}
 	errs = append(errs, m.flush()...)
 	if m.Tracking != nil { // after the last request: flushes served counts
-		if err := m.Tracking.Close(); err != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
+		if err := m.Tracking.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close tracking: %w", err))
 		}
+		cancel()
 	}
 	if m.Spool != nil { // after tracking, which delivers what it can
 		if err := m.Spool.Close(); err != nil {

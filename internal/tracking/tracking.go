@@ -186,12 +186,20 @@ func New(events storage.Events, opt Options) (*Service, error) {
 // in the spool for the next server started on it. Safe to call more than
 // once.
 func (s *Service) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+	defer cancel()
+	return s.Shutdown(ctx)
+}
+
+// Shutdown is Close within ctx rather than a fixed few seconds: a server
+// stopping under load may need longer to write the last served counts, and
+// what it cannot write by then is lost. cmd/navad gives it the shutdown
+// timeout.
+func (s *Service) Shutdown(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
 		s.cancel()
 		s.wg.Wait()
-		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
-		defer cancel()
 		err = s.Flush(ctx)
 		if sp := s.opt.Spool; sp != nil && sp.Len() > 0 {
 			if _, derr := s.Drain(ctx); derr != nil || sp.Len() > 0 {

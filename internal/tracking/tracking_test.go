@@ -485,6 +485,52 @@ func TestCloseFlushesServed(t *testing.T) {
 	}
 }
 
+// deadlineEvents records the deadline of each AddServed call.
+type deadlineEvents struct {
+	storage.Events
+	mu        sync.Mutex
+	deadlines []time.Time
+}
+
+func (e *deadlineEvents) AddServed(ctx context.Context, id string, rows []storage.ServedCount) error {
+	d, _ := ctx.Deadline()
+	e.mu.Lock()
+	e.deadlines = append(e.deadlines, d)
+	e.mu.Unlock()
+	return e.Events.AddServed(ctx, id, rows)
+}
+
+// TestShutdownFlushesWithinItsContext: the last flush gets the time the
+// caller gives it (the server's shutdown timeout), not a fixed few seconds.
+func TestShutdownFlushesWithinItsContext(t *testing.T) {
+	store, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	de := &deadlineEvents{Events: store}
+	clk := newClock(time.Date(2026, 11, 6, 19, 0, 0, 0, tokyo))
+	svc, err := tracking.New(de, tracking.Options{
+		PublicURL: "http://localhost:8080", Secret: testSecret, TTL: time.Hour, RetentionDays: 1, Location: tokyo,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.fn(), FlushInterval: time.Hour,
+		Landing: func(string) (string, bool) { return "", false },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := svc.NewDecision("pub", clk.now(), 35.69, 139.70)
+	svc.Serve(&d, &tracking.Ad{AdID: "r.1", CampaignID: "c", AdvertiserID: "a", StoreID: "s"})
+	deadline := time.Now().Add(time.Minute)
+	ctx, cancel := context.WithDeadline(t.Context(), deadline)
+	defer cancel()
+	if err := svc.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(de.deadlines) != 1 || !de.deadlines[0].Equal(deadline) {
+		t.Fatalf("served counts written with deadlines %v, want one at %v", de.deadlines, deadline)
+	}
+}
+
 func TestFlushLoop(t *testing.T) {
 	f := newFixture(t, func(o *tracking.Options) { o.FlushInterval = 5 * time.Millisecond })
 	f.serve(4)
