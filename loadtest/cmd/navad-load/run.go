@@ -367,7 +367,17 @@ func (r *runner) start(ctx context.Context, name string) (*target, error) {
 		if err != nil {
 			return nil, err
 		}
-		dirs := []string{r.f.dataDir}
+		// navad writes served counts, caps and events into its data dir,
+		// and a bigger file makes the next run's writes dearer: every run
+		// starts from a copy of the world as loaded.
+		only := filepath.Join(r.f.out, "data-navad")
+		_ = os.RemoveAll(only)
+		if name == "navad" {
+			if err := driver.CopyDataDir(r.f.dataDir, only); err != nil {
+				return nil, err
+			}
+		}
+		dirs := []string{only}
 		gomax := 0
 		if name == "navad-x2" {
 			// bbolt locks its file: the second process gets a copy.
