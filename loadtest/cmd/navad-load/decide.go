@@ -55,7 +55,7 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "index of %d stores and %d campaigns built in %v; live heap %d MB\n",
 		stores, camps, built.Round(time.Millisecond), ms.HeapAlloc>>20)
 
-	// Warm up: fill the cover cache and the pools.
+	// Warm up: fill the pools and the caches.
 	if _, err := inproc.Run(ctx, e, ds, min(*d/5, 2*time.Second), *par); err != nil {
 		return err
 	}
