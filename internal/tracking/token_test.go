@@ -113,6 +113,7 @@ func TestTokenRejectsForgeries(t *testing.T) {
 		"", "x", tok[:len(tok)-1], tok[:len(tok)/2], tok+"A", tok+"AA", "A"+tok,
 		strings.Repeat("A", tracking.MaxTokenLen+1),
 		tok[:len(tok)-1]+"=", strings.ReplaceAll(tok, "-", "+"), tok+"\x00", "%00"+tok,
+		tok[:20]+"\n"+tok[20:], tok[:20]+"\r\n"+tok[20:], tok+"\n", // the decoder skips line breaks
 	)
 	for i, b := range bad {
 		if b == tok || b == otherTok {
