@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/storage/record"
 	"github.com/navad/navad/internal/storage/storagetest"
 )
 
@@ -27,7 +28,7 @@ func TestStoreCodecRoundTrip(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.give.AdvertiserID = "adv"
 			var d storeDecoder
-			got, err := d.decode(joinKey("adv", tt.give.ID), appendStore(nil, &tt.give))
+			got, err := d.decode(joinKey("adv", tt.give.ID), record.AppendStore(nil, &tt.give))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -39,7 +40,7 @@ func TestStoreCodecRoundTrip(t *testing.T) {
 }
 
 func TestStoreCodecCorrupt(t *testing.T) {
-	good := appendStore(nil, &campaigns.Store{Name: "n", Address: "a", Products: []string{"p"}, Hours: campaigns.Hours{{From: "1", To: "2"}}})
+	good := record.AppendStore(nil, &campaigns.Store{Name: "n", Address: "a", Products: []string{"p"}, Hours: campaigns.Hours{{From: "1", To: "2"}}})
 	tests := []struct {
 		name string
 		give []byte
@@ -47,7 +48,7 @@ func TestStoreCodecCorrupt(t *testing.T) {
 		{"empty", nil},
 		{"unknown version", append([]byte{9}, good[1:]...)},
 		{"trailing byte", append(append([]byte(nil), good...), 0)},
-		{"huge count", []byte{storeCodecV1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"huge count", []byte{1 /* version */, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
 	}
 	for i := range len(good) {
 		tests = append(tests, struct {
@@ -71,7 +72,7 @@ func TestStoreCodecCorrupt(t *testing.T) {
 // that whatever decodes re-encodes to the same bytes.
 func FuzzStoreCodec(f *testing.F) {
 	for _, s := range storagetest.MakeStores(20) {
-		f.Add(appendStore(nil, &s))
+		f.Add(record.AppendStore(nil, &s))
 	}
 	f.Fuzz(func(t *testing.T, v []byte) {
 		var d storeDecoder
@@ -79,7 +80,7 @@ func FuzzStoreCodec(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if again := appendStore(nil, s); string(again) != string(v) {
+		if again := record.AppendStore(nil, s); string(again) != string(v) {
 			// Only non-canonical varints may differ; they must decode alike.
 			s2, err := d.decode([]byte("adv\x00s"), again)
 			if err != nil || !reflect.DeepEqual(s, s2) {
@@ -97,7 +98,7 @@ func BenchmarkStoreCodec(b *testing.B) {
 	js := make([][]byte, len(stores))
 	var binSize, jsSize int
 	for i := range stores {
-		bin[i] = appendStore(nil, &stores[i])
+		bin[i] = record.AppendStore(nil, &stores[i])
 		noID := stores[i] // the ID is in the key in either design
 		noID.ID = ""
 		js[i], _ = json.Marshal(&noID)
@@ -134,7 +135,7 @@ func BenchmarkStoreCodec(b *testing.B) {
 		var buf []byte
 		i := 0
 		for b.Loop() {
-			buf = appendStore(buf[:0], &stores[i%len(stores)])
+			buf = record.AppendStore(buf[:0], &stores[i%len(stores)])
 			i++
 		}
 	})
@@ -154,7 +155,7 @@ func TestStoreSize(t *testing.T) {
 	stores := storagetest.MakeStores(200)
 	stores = append(stores, campaigns.Store{}, campaigns.Store{Name: string(make([]byte, 200)), Address: string(make([]byte, 20000))})
 	for i := range stores {
-		if got, want := storeSize(&stores[i]), len(appendStore(nil, &stores[i])); got != want {
+		if got, want := record.StoreSize(&stores[i]), len(record.AppendStore(nil, &stores[i])); got != want {
 			t.Fatalf("storeSize of store %d = %d, encoding is %d bytes", i, got, want)
 		}
 	}

@@ -45,6 +45,7 @@ import (
 
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/storage"
+	"github.com/navad/navad/internal/storage/record"
 )
 
 var _ storage.Events = (*Store)(nil)
@@ -147,7 +148,7 @@ func rollupKey(r rollupKind, k *storage.AggKey) []byte {
 // keyDecoder turns rollup keys back into AggKeys, sharing the strings that
 // repeat across the rows of one report.
 type keyDecoder struct {
-	interner
+	record.Interner
 }
 
 func (d *keyDecoder) decode(r rollupKind, b []byte, k *storage.AggKey) error {
@@ -170,28 +171,28 @@ func (d *keyDecoder) decode(r rollupKind, b []byte, k *storage.AggKey) error {
 	}
 	switch r {
 	case rollupA:
-		k.AdvertiserID = d.intern(next())
-		k.CampaignID = d.intern(rest)
+		k.AdvertiserID = record.Intern(&d.Interner, next())
+		k.CampaignID = record.Intern(&d.Interner, rest)
 		if len(k.CampaignID) == 0 {
 			return errCorrupt
 		}
 	case rollupP:
-		k.PublisherID = d.intern(next())
-		k.AdvertiserID = d.intern(next())
-		k.CampaignID = d.intern(rest)
+		k.PublisherID = record.Intern(&d.Interner, next())
+		k.AdvertiserID = record.Intern(&d.Interner, next())
+		k.CampaignID = record.Intern(&d.Interner, rest)
 		if len(k.CampaignID) == 0 {
 			return errCorrupt
 		}
 	case rollupH, rollupC:
-		k.AdvertiserID = d.intern(next())
-		k.CampaignID = d.intern(next())
-		k.PublisherID = d.intern(next())
+		k.AdvertiserID = record.Intern(&d.Interner, next())
+		k.CampaignID = record.Intern(&d.Interner, next())
+		k.PublisherID = record.Intern(&d.Interner, next())
 		if len(rest) < 1 {
 			return errCorrupt
 		}
 		k.Hour, rest = rest[0], rest[1:]
 		if r == rollupC {
-			k.StoreID = d.intern(next())
+			k.StoreID = record.Intern(&d.Interner, next())
 			if len(rest) != 8 {
 				return errCorrupt
 			}
@@ -246,7 +247,7 @@ func encodeEvent(e *storage.Event) []byte {
 	b = append(b, e.Key.Hour)
 	b = binary.BigEndian.AppendUint64(b, e.Key.Cell)
 	for _, s := range [...]string{e.AdID, e.Key.AdvertiserID, e.Key.CampaignID, e.Key.PublisherID, e.Key.StoreID} {
-		b = appendString(b, s)
+		b = record.AppendString(b, s)
 	}
 	return b
 }
@@ -267,22 +268,22 @@ func decodeEvent(k, v []byte) (*storage.Event, error) {
 		ints[i], v = x, v[n:]
 	}
 	e.Issued, e.At, e.Key.Day = time.Unix(ints[0], 0).UTC(), time.Unix(ints[1], 0).UTC(), storage.Day(ints[2])
-	r := reader{b: v}
-	e.Key.Hour = r.byte()
-	if r.err == nil && len(v)-r.off >= 8 {
-		e.Key.Cell = binary.BigEndian.Uint64(v[r.off:])
-		r.off += 8
+	r := record.Reader[[]byte]{B: v}
+	e.Key.Hour = r.Byte()
+	if r.Err == nil && len(v)-r.Off >= 8 {
+		e.Key.Cell = binary.BigEndian.Uint64(v[r.Off:])
+		r.Off += 8
 	} else {
-		r.fail()
+		r.Fail()
 	}
 	for _, p := range [...]*string{&e.AdID, &e.Key.AdvertiserID, &e.Key.CampaignID, &e.Key.PublisherID, &e.Key.StoreID} {
-		*p = string(r.bytes())
+		*p = string(r.Str())
 	}
-	if r.err == nil && r.off != len(v) {
-		r.fail()
+	if r.Err == nil && r.Off != len(v) {
+		r.Fail()
 	}
-	if r.err != nil {
-		return nil, fmt.Errorf("event %x: %w", k, r.err)
+	if r.Err != nil {
+		return nil, fmt.Errorf("event %x: %w", k, r.Err)
 	}
 	return e, nil
 }

@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/storage/record"
 )
 
 const (
@@ -50,14 +51,14 @@ func (s *Store) PutStores(ctx context.Context, advertiserID string, stores []cam
 	keyLen, valLen := 0, 0
 	for i := range stores {
 		keyLen += len(advertiserID) + 1 + len(stores[i].ID)
-		valLen += storeSize(&stores[i])
+		valLen += record.StoreSize(&stores[i])
 	}
 	keyBuf, valBuf := make([]byte, 0, keyLen), make([]byte, 0, valLen)
 	keyOff := make([]int, len(stores)+1)
 	valOff := make([]int, len(stores)+1)
 	for i := range stores {
 		keyBuf = append(append(append(keyBuf, advertiserID...), sep), stores[i].ID...)
-		valBuf = appendStore(valBuf, &stores[i])
+		valBuf = record.AppendStore(valBuf, &stores[i])
 		keyOff[i+1], valOff[i+1] = len(keyBuf), len(valBuf)
 	}
 	for i := range rows {
@@ -232,14 +233,14 @@ func (s *Store) OutOfStock(ctx context.Context, advertiserID string, fn func(cam
 	if advertiserID != "" && !validKey(advertiserID) {
 		return nil
 	}
-	var in interner
+	var in record.Interner
 	decode := func(k, _ []byte) (campaigns.StockKey, error) {
 		adv, rest, ok1 := bytes.Cut(k, []byte{sep})
 		store, product, ok2 := bytes.Cut(rest, []byte{sep})
 		if !ok1 || !ok2 {
 			return campaigns.StockKey{}, fmt.Errorf("stock key %q: %w", k, errCorrupt)
 		}
-		return campaigns.StockKey{AdvertiserID: in.intern(adv), StoreID: string(store), ProductID: in.intern(product)}, nil
+		return campaigns.StockKey{AdvertiserID: record.Intern(&in, adv), StoreID: string(store), ProductID: record.Intern(&in, product)}, nil
 	}
 	if err := scan(ctx, s, bucketStockOut, prefixKey(advertiserID), decode, fn); err != nil {
 		return fmt.Errorf("list out of stock: %w", err)

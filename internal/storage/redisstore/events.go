@@ -74,6 +74,7 @@ import (
 
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/storage"
+	"github.com/navad/navad/internal/storage/record"
 )
 
 var _ storage.Events = (*Store)(nil)
@@ -236,7 +237,7 @@ func appendEvent(b []byte, e *storage.Event) []byte {
 	b = append(b, e.Key.Hour)
 	b = binary.BigEndian.AppendUint64(b, e.Key.Cell)
 	for _, s := range [...]string{e.AdID, e.Key.AdvertiserID, e.Key.CampaignID, e.Key.PublisherID, e.Key.StoreID} {
-		b = appendString(b, s)
+		b = record.AppendString(b, s)
 	}
 	return b
 }
@@ -247,54 +248,28 @@ func decodeEvent(field, v string) (*storage.Event, error) {
 	}
 	e := &storage.Event{Kind: storage.Kind(field[0])}
 	copy(e.Token[:], field[1:])
-	r := reader{s: v}
-	if ver := r.byte(); ver != eventCodecV1 {
+	r := record.Reader[string]{B: v}
+	if ver := r.Byte(); ver != eventCodecV1 {
 		return nil, fmt.Errorf("raw event %x: encoding %d: %w", field, ver, errCorrupt)
 	}
-	issued, at, day := r.varint(), r.varint(), r.varint()
+	issued, at, day := r.Varint(), r.Varint(), r.Varint()
 	e.Issued, e.At, e.Key.Day = time.Unix(issued, 0).UTC(), time.Unix(at, 0).UTC(), storage.Day(day)
-	e.Key.Hour = r.byte()
+	e.Key.Hour = r.Byte()
 	var cell uint64
 	for range 8 {
-		cell = cell<<8 | uint64(r.byte())
+		cell = cell<<8 | uint64(r.Byte())
 	}
 	e.Key.Cell = cell
 	for _, p := range [...]*string{&e.AdID, &e.Key.AdvertiserID, &e.Key.CampaignID, &e.Key.PublisherID, &e.Key.StoreID} {
-		*p = r.str()
+		*p = r.Str()
 	}
-	if r.err == nil && r.off != len(v) {
-		r.fail()
+	if r.Err == nil && r.Off != len(v) {
+		r.Fail()
 	}
-	if r.err != nil {
-		return nil, fmt.Errorf("raw event %x: %w", field, r.err)
+	if r.Err != nil {
+		return nil, fmt.Errorf("raw event %x: %w", field, r.Err)
 	}
 	return e, nil
-}
-
-// varint reads a signed varint.
-func (r *reader) varint() int64 {
-	var ux uint64
-	var shift uint
-	for i := 0; ; i++ {
-		if i == binary.MaxVarintLen64 {
-			r.fail()
-			return 0
-		}
-		c := r.byte()
-		if r.err != nil {
-			return 0
-		}
-		ux |= uint64(c&0x7f) << shift
-		if c < 0x80 {
-			break
-		}
-		shift += 7
-	}
-	x := int64(ux >> 1)
-	if ux&1 != 0 {
-		x = ^x
-	}
-	return x
 }
 
 // checkAggKey guards the layout against keys that would blur it.

@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/storage/record"
 )
 
 const (
@@ -62,7 +63,7 @@ func (s *Store) PutStores(ctx context.Context, advertiserID string, stores []cam
 	// store. go-redis writes []byte arguments as they are.
 	size := 0
 	for i := range stores {
-		size += storeSize(&stores[i])
+		size += record.StoreSize(&stores[i])
 	}
 	buf := make([]byte, 0, size)
 	st := s.shardOf(advertiserID)
@@ -72,7 +73,7 @@ func (s *Store) PutStores(ctx context.Context, advertiserID string, stores []cam
 	args := make([]any, 0, 2*min(writeChunk, len(stores)))
 	for i := range stores {
 		start := len(buf)
-		buf = appendStore(buf, &stores[i])
+		buf = record.AppendStore(buf, &stores[i])
 		args = append(args, stores[i].ID, buf[start:len(buf):len(buf)])
 		if len(args) == 2*writeChunk || i == len(stores)-1 {
 			pipe.HSet(ctx, key, args...)
@@ -368,7 +369,7 @@ func (s *Store) outOf(ctx context.Context, d *storeDecoder, adv string, fn func(
 			if err := ctx.Err(); err != nil {
 				return false, err
 			}
-			if !fn(campaigns.StockKey{AdvertiserID: adv, StoreID: store, ProductID: d.intern(product)}) {
+			if !fn(campaigns.StockKey{AdvertiserID: adv, StoreID: store, ProductID: record.Intern(&d.Interner, product)}) {
 				return false, nil
 			}
 		}
