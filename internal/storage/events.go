@@ -328,3 +328,40 @@ type AggregateQuery struct {
 	Campaigns   []string
 	Publishers  []string
 }
+
+// KeyFilter admits the aggregate keys of the advertisers, campaigns and
+// publishers a query names (a nil list admits all), with a set lookup each;
+// backends build one per query and test every key they read.
+type KeyFilter struct {
+	advertisers, campaigns, publishers map[string]struct{}
+}
+
+// Filter returns the KeyFilter of q.
+func (q *AggregateQuery) Filter() KeyFilter {
+	return KeyFilter{setOf(q.Advertisers), setOf(q.Campaigns), setOf(q.Publishers)}
+}
+
+// Admits reports whether k belongs to the query.
+func (f *KeyFilter) Admits(k *AggKey) bool {
+	return admits(f.advertisers, k.AdvertiserID) && admits(f.campaigns, k.CampaignID) && admits(f.publishers, k.PublisherID)
+}
+
+// setOf returns a set of s, nil for nil.
+func setOf(s []string) map[string]struct{} {
+	if s == nil {
+		return nil
+	}
+	m := make(map[string]struct{}, len(s))
+	for _, v := range s {
+		m[v] = struct{}{}
+	}
+	return m
+}
+
+func admits(set map[string]struct{}, v string) bool {
+	if set == nil {
+		return true
+	}
+	_, ok := set[v]
+	return ok
+}

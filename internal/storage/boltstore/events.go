@@ -514,26 +514,6 @@ func sortedSet(s []string) []string {
 	return slices.Compact(out)
 }
 
-// setOf returns a set of s, nil for nil.
-func setOf(s []string) map[string]struct{} {
-	if s == nil {
-		return nil
-	}
-	m := make(map[string]struct{}, len(s))
-	for _, v := range s {
-		m[v] = struct{}{}
-	}
-	return m
-}
-
-func admits(set map[string]struct{}, v string) bool {
-	if set == nil {
-		return true
-	}
-	_, ok := set[v]
-	return ok
-}
-
 // Aggregates reads the smallest rollup that holds q's dimensions and
 // filters (see the layout), in chunks of read transactions like Stores; see
 // storage.Events. A filter on advertisers (or, in the publisher-first
@@ -548,7 +528,7 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 		return nil
 	}
 	r, ranges := plan(q)
-	advs, cmps, pubs := setOf(q.Advertisers), setOf(q.Campaigns), setOf(q.Publishers)
+	filter := q.Filter()
 	var dec keyDecoder
 	items := make([]storage.Aggregate, 0, aggChunk)
 	ri := 0
@@ -583,7 +563,7 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 					if err := dec.decode(r.kind, k, &a.AggKey); err != nil {
 						return fmt.Errorf("aggregate key %q: %w", k, err)
 					}
-					if !admits(advs, a.AdvertiserID) || !admits(cmps, a.CampaignID) || !admits(pubs, a.PublisherID) {
+					if !filter.Admits(&a.AggKey) {
 						continue
 					}
 					if err := decodeCounts(v, &a.Counts); err != nil {

@@ -468,26 +468,6 @@ func plan(q *storage.AggregateQuery) rollup {
 	return rollupC
 }
 
-// setOf returns a set of s, nil for nil.
-func setOf(s []string) map[string]struct{} {
-	if s == nil {
-		return nil
-	}
-	m := make(map[string]struct{}, len(s))
-	for _, v := range s {
-		m[v] = struct{}{}
-	}
-	return m
-}
-
-func admits(set map[string]struct{}, v string) bool {
-	if set == nil {
-		return true
-	}
-	_, ok := set[v]
-	return ok
-}
-
 // hashScan is one hash being read with HSCAN.
 type hashScan struct {
 	key    string
@@ -620,7 +600,7 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 			}
 		}
 	}
-	advs, cmps, pubs := setOf(q.Advertisers), setOf(q.Campaigns), setOf(q.Publishers)
+	keys := q.Filter()
 	var (
 		a     storage.Aggregate
 		bad   error
@@ -661,7 +641,7 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 				bad = fmt.Errorf("%s: %s field %q: %w", op, h.key, key, err)
 				return false
 			}
-			if !admits(advs, a.AdvertiserID) || !admits(cmps, a.CampaignID) || !admits(pubs, a.PublisherID) {
+			if !keys.Admits(&a.AggKey) {
 				continue
 			}
 			if n++; n%1024 == 0 && ctx.Err() != nil {
