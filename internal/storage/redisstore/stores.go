@@ -141,14 +141,9 @@ func (s *Store) Stores(ctx context.Context, advertiserID string, fn func(*campai
 	if err := s.begin(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	advs := []string{advertiserID}
-	if advertiserID == "" {
-		var err error
-		if advs, err = s.allAdvertisers(ctx); err != nil {
-			return s.fail(ctx, op, err)
-		}
-	} else if !validKey(advertiserID) {
-		return nil
+	advs, err := s.advertisersOf(ctx, advertiserID)
+	if err != nil {
+		return s.fail(ctx, op, err)
 	}
 	var d storeDecoder
 	for _, adv := range advs {
@@ -302,6 +297,18 @@ func stockFlag(available bool) string {
 	return "0"
 }
 
+// advertisersOf returns the advertisers an iteration visits: advertiserID,
+// none when it cannot be a key, or all when it is "".
+func (s *Store) advertisersOf(ctx context.Context, advertiserID string) ([]string, error) {
+	switch {
+	case advertiserID == "":
+		return s.allAdvertisers(ctx)
+	case !validKey(advertiserID):
+		return nil, nil
+	}
+	return []string{advertiserID}, nil
+}
+
 // encodeStockRows encodes rows for a change record: store ID, product ID and
 // "1" (in stock) or "0" (out) per row, every part followed by NUL.
 func encodeStockRows(rows []campaigns.StockUpdate) string {
@@ -326,14 +333,9 @@ func (s *Store) OutOfStock(ctx context.Context, advertiserID string, fn func(cam
 	if err := s.begin(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	advs := []string{advertiserID}
-	if advertiserID == "" {
-		var err error
-		if advs, err = s.allAdvertisers(ctx); err != nil {
-			return s.fail(ctx, op, err)
-		}
-	} else if !validKey(advertiserID) {
-		return nil
+	advs, err := s.advertisersOf(ctx, advertiserID)
+	if err != nil {
+		return s.fail(ctx, op, err)
 	}
 	var d storeDecoder // for its interner
 	for _, adv := range advs {
