@@ -392,6 +392,37 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
+// TestValidationNamesEveryBadField: a campaign wrong in five ways is
+// refused with all five named, not only the first found.
+func TestValidationNamesEveryBadField(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	r := e.do("POST", "/v1/campaigns", w.advBKey, map[string]any{"name": "", "keywords": []any{}, "radius_m": 10, "product_id": "a/b",
+		"creative": map[string]any{"title": "t", "landing_url": "javascript:alert(1)"}})
+	if r.Status != 400 || r.errorCode(t) != "invalid_argument" {
+		t.Fatalf("status %d: %s", r.Status, r.Body)
+	}
+	var body struct {
+		Error struct {
+			Details []struct {
+				Field string `json:"field"`
+			} `json:"details"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(r.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	named := map[string]bool{}
+	for _, d := range body.Error.Details {
+		named[d.Field] = true
+	}
+	for _, f := range []string{"name", "keywords", "radius_m", "product_id", "creative.landing_url"} {
+		if !named[f] {
+			t.Errorf("the error does not name %s: %s", f, r.Body)
+		}
+	}
+}
+
 func TestOversizedBody(t *testing.T) {
 	e := newEnv(t)
 	w := e.world()
