@@ -504,6 +504,12 @@ test('the dashboard shows what the reports API answers, for each key', async (t)
     assert.equal(await page.textContent('#download'), 'CSVをダウンロード');
     await page.check('input[name=metric][value=visits]');
     assert.match(await page.textContent('#map-legend'), /来店/);
+    // Offline (no tile server configured): the hexagons draw over a
+    // graticule of labelled lines, not over nothing.
+    assert.ok(await page.locator('#map .graticule-label').count() > 0, 'a labelled graticule without a base map');
+    assert.ok(await page.locator('#map .leaflet-overlay-pane path').count() > 0, 'hexagons on the map');
+    const [gridZ, hexZ] = await page.evaluate(() => ['graticule', 'overlay'].map((n) => Number(getComputedStyle(document.querySelector(`#map .leaflet-${n}-pane`)).zIndex)));
+    assert.ok(gridZ < hexZ, `the graticule (z ${gridZ}) lies under the hexagons (z ${hexZ})`);
     await page.selectOption('#rows', 'campaign');
     await page.click('#show');
     await waitShown();
