@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -359,6 +360,27 @@ func TestRedisOutageKeepsTrackingExact(t *testing.T) {
 			t.Errorf("%s refused a frequency-capped campaign with its caps unreachable: %v", c.base, got)
 		} else {
 			servedAds.Add(1) // counted as served like any other
+		}
+	}
+	// The backlog gauge is the replica's real backlog: what the spool holds.
+	for _, r := range []struct {
+		c client
+		m *Main
+	}{{a, ma}, {b, mb}} {
+		resp, err := http.Get(r.c.base + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var gauge float64 = -1
+		for _, line := range strings.Split(string(text), "\n") {
+			if v, ok := strings.CutPrefix(line, "navad_tracking_backlog_events "); ok {
+				gauge, _ = strconv.ParseFloat(v, 64)
+			}
+		}
+		if spooled := r.m.Spool.Len(); spooled == 0 || gauge < float64(spooled) {
+			t.Errorf("%s: navad_tracking_backlog_events %v with %d events spooled", r.c.base, gauge, spooled)
 		}
 	}
 	srv.Restart()
