@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -66,6 +67,16 @@ var benchQueries = []struct{ name, q string }{
 	{"katakana", "コーヒーゼリー"},
 	{"nothing", "歯医者"},
 	{"nothing_long", "東京都新宿区西新宿二丁目の近くで安くて美味しいお店を探しています"},
+	// At the API's 100-character limit: the worst a query can cost.
+	{"max_sentence", maxQuery("新宿駅の近くで安くて美味しい居酒屋を探しています")},
+	{"max_kana", maxQuery("しんじゅくえきのちかくでやすくておいしいいざかやをさがしています")},
+	{"max_romaji", maxQuery("shinjuku eki no chikaku de yasukute oishii izakaya wo sagashiteimasu ")},
+}
+
+// maxQuery repeats s up to 100 characters, the longest query the API takes.
+func maxQuery(s string) string {
+	r := []rune(strings.Repeat(s, 100))
+	return string(r[:100])
 }
 
 func BenchmarkParse(b *testing.B) {
