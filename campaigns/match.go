@@ -375,7 +375,7 @@ func (ix *KeywordIndex) scan(q *Query) {
 			if !ok {
 				break
 			}
-			v := t.value[node]
+			v := t.valueAt(node)
 			if v < 0 {
 				continue
 			}

@@ -276,6 +276,8 @@ func (n *normalizer) fold(keepHiragana bool) {
 	for i, r := range rs {
 		k, h := r, false
 		switch {
+		case 'a' <= r && r <= 'z', '0' <= r && r <= '9':
+			// Letters and digits, the commonest runes of romaji, as they are.
 		case 0x3041 <= r && r <= 0x3096, r == 0x309D, r == 0x309E:
 			h = true
 			switch {

@@ -49,6 +49,48 @@ var romajiTable = func() map[string]string {
 	return m
 }()
 
+// romajiCode numbers a syllable of one to three lowercase letters, for
+// romajiIndex; it reports false for anything longer or not a-z.
+func romajiCode(b []byte) (int, bool) {
+	if len(b) == 0 || len(b) > 3 {
+		return 0, false
+	}
+	code := 0
+	for _, c := range b {
+		if c < 'a' || c > 'z' {
+			return 0, false
+		}
+		code = code*27 + int(c-'a'+1)
+	}
+	return code, true
+}
+
+// romajiIndex is romajiTable as an array, looked up without hashing:
+// romajiIndex[romajiCode(s)] is 1 + the position of s's kana in romajiKana,
+// or 0 when s is not a syllable.
+var romajiIndex, romajiKana = func() (*[27 * 27 * 27]uint8, []string) {
+	var ix [27 * 27 * 27]uint8
+	var kana []string
+	for k, v := range romajiTable {
+		code, ok := romajiCode([]byte(k))
+		if !ok || len(kana) >= 255 {
+			panic("romaji table: bad syllable " + k)
+		}
+		kana = append(kana, v)
+		ix[code] = uint8(len(kana))
+	}
+	return &ix, kana
+}()
+
+// romajiSyllable returns the kana of syllable b, if it is one.
+func romajiSyllable(b []byte) (string, bool) {
+	code, ok := romajiCode(b)
+	if !ok || romajiIndex[code] == 0 {
+		return "", false
+	}
+	return romajiKana[romajiIndex[code]-1], true
+}
+
 // romajiVowels maps vowels, plain and long (macron, circumflex), to kana.
 func romajiVowel(r rune) (kana rune, long, ok bool) {
 	switch r {
@@ -168,7 +210,7 @@ func romajiToKana(w []rune, emit func(k rune, at int)) bool {
 			if !ok {
 				continue
 			}
-			if k, found := romajiTable[string(buf[:l])]; found {
+			if k, found := romajiSyllable(buf[:l]); found {
 				for _, r := range k {
 					put(r, i)
 				}
@@ -357,7 +399,7 @@ func (q *Query) romajiWord(s, e int32) {
 // (shinjukuizakaya), so that kaisha (会社) does not contain isha (医者); a key
 // may run on into the next word (kan kohi is 缶コーヒー).
 func (ix *KeywordIndex) scanRomaji(q *Query) {
-	if len(q.latin) == 0 || len(ix.romaji.value) <= 1 {
+	if len(q.latin) == 0 || ix.romaji.empty() {
 		return
 	}
 	// Words separated only by spaces are read together.
@@ -385,7 +427,7 @@ func (ix *KeywordIndex) scanRomajiWords(q *Query, words []latinToken) {
 			if !ok {
 				break
 			}
-			v := t.value[node]
+			v := t.valueAt(node)
 			if v < 0 {
 				continue
 			}
@@ -415,21 +457,18 @@ func (ix *KeywordIndex) scanRomajiWords(q *Query, words []latinToken) {
 		fwd[int(w.keyLo)-lo] = true
 		bwd[int(w.keyHi)-lo] = true
 	}
-	found := q.hits[first:] // in order of start
-	for p := 0; p <= n; p++ {
-		if fwd[p] {
-			for _, h := range found {
-				if int(h.s)-lo == p {
-					fwd[int(h.e)-lo] = true
-				}
-			}
+	// found is in order of start, and a hit ends after it starts: the hits
+	// that reach a position all come before the hits that start there, so
+	// one pass forward (and one backward) settles every position.
+	found := q.hits[first:]
+	for _, h := range found {
+		if fwd[int(h.s)-lo] {
+			fwd[int(h.e)-lo] = true
 		}
 	}
-	for p := n; p >= 0; p-- {
-		for _, h := range found {
-			if int(h.s)-lo == p && bwd[int(h.e)-lo] {
-				bwd[p] = true
-			}
+	for i := len(found) - 1; i >= 0; i-- {
+		if h := found[i]; bwd[int(h.e)-lo] {
+			bwd[int(h.s)-lo] = true
 		}
 	}
 	kept := first

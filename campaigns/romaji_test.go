@@ -98,3 +98,18 @@ func TestQueryRomaji(t *testing.T) {
 		}
 	}
 }
+
+// TestRomajiSyllable checks the syllable array against the table it is
+// built from, and that it refuses what the table does not hold.
+func TestRomajiSyllable(t *testing.T) {
+	for k, want := range romajiTable {
+		if got, ok := romajiSyllable([]byte(k)); !ok || got != want {
+			t.Errorf("romajiSyllable(%q) = %q, %v; want %q", k, got, ok, want)
+		}
+	}
+	for _, k := range []string{"", "q", "kk", "xyz", "shaa", "KA", "k\x00", "\xff"} {
+		if got, ok := romajiSyllable([]byte(k)); ok {
+			t.Errorf("romajiSyllable(%q) = %q; want no syllable", k, got)
+		}
+	}
+}
