@@ -103,7 +103,8 @@ type Store struct {
 	compactBytes int           // see defaultCompactBytes
 	compactEvery time.Duration // 0: no background compaction
 	// compactMu is held by a compaction of served counts, and for reading
-	// by reports that read them (served.go).
+	// by reports that read them (served.go). Compactions only TryLock it,
+	// so a report's fn may start another report.
 	compactMu sync.RWMutex
 	stop      chan struct{} // closed by Close to stop the compaction loop
 	done      chan struct{} // closed by the loop when it returns

@@ -43,9 +43,9 @@ package boltstore
 // hour of its rows, and a compaction later merges the records of an hour
 // into a run (served.go):
 //
-//	served_log  day hour(1) seq(8) block(4) → served block
-//	served_run  day hour(1) seq(8) block(4) → served block
-//	meta        "served_seq"                → the last seq (8)
+//	served_log  day hour(1) seq(8) adv NUL block(4) → served block
+//	served_run  day hour(1) seq(8) adv NUL block(4) → served block
+//	meta        "served_seq"                        → the last seq (8)
 //
 // seq numbers the records and runs in the order they were written, so a
 // flush's record lands at the end of its hour, which is the end of the
@@ -53,24 +53,29 @@ package boltstore
 // the number of entries, and that many entries of agg_c keys without the
 // day, sorted and distinct, each as the length of the prefix it shares
 // with the previous key, the rest of the key (length first) and the served
-// count, all uvarints: 25 to 30 bytes an entry at national scale. A record or run is split
-// into blocks of about 1,000 bytes, so that they fill pages (bbolt puts a
-// larger value on contiguous pages of its own, which a fragmented file
-// finds only by growing).
+// count, all uvarints: 25 to 30 bytes an entry at national scale. A record
+// or run is split into blocks of one advertiser each, of about 1,000
+// bytes: so that a report of some advertisers seeks to their blocks in
+// each record and run, as it seeks to their keys in agg_c, and so that
+// blocks fill pages (bbolt puts a larger value on contiguous pages of its
+// own, which a fragmented file finds mostly by growing).
 //
 // An hour's log is merged when it reaches about 1 MB (by AddServed, after
 // its commit), and when it is over: a later hour has records and it has
 // had none for a minute, or it has had none for 15 minutes (by the
 // Store's background loop). A merge sums the entries of about 1 MB of
 // records into one run and deletes the records, in one write transaction.
-// Runs are not merged again: their keys rarely repeat.
+// Runs are not merged again: at national scale an hour has some hundred
+// runs whose keys rarely repeat, and a quiet hour has one run, or a few if
+// stragglers come late.
 //
 // A report planned onto agg_c reads its B+tree (Record's counts, and the
 // served counts of files written before the log) and then the blocks of
-// the days asked, log and runs, filtering each entry; one key may come in
-// several rows, which the contract allows. No merge runs while a report
-// reads the blocks (Store.compactMu), so that none moves between the
-// report's read transactions.
+// the days asked, log and runs (only its advertisers' when it names
+// some), filtering each entry; one key may come in several rows, which
+// the contract allows. No merge runs while a report reads the blocks
+// (Store.compactMu), so that none moves between the report's read
+// transactions.
 
 import (
 	"bytes"
@@ -677,6 +682,7 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 	s.compactMu.RLock()
 	defer s.compactMu.RUnlock()
 	var sc servedCursor
+	advs := sortedSet(q.Advertisers)
 	for done := false; !done; {
 		items = items[:0]
 		if err := s.begin(ctx); err != nil {
@@ -684,7 +690,7 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 		}
 		err := s.db.View(func(tx *bolt.Tx) error {
 			var err error
-			items, done, err = readServed(tx, &sc, q.From, q.To, &filter, &dec, items)
+			items, done, err = readServed(tx, &sc, q.From, q.To, advs, &filter, &dec, items)
 			return err
 		})
 		s.end()

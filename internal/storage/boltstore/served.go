@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -37,9 +38,10 @@ const (
 	// four IDs of checkKey's largest size, three seps, an hour, a sep and
 	// a cell.
 	maxCellKeyLen = 4*campaigns.MaxIDLen*4 + 3 + 1 + 1 + 8
-	// servedKeyLen is the length of the keys of both buckets: group,
-	// sequence number, block number.
-	servedKeyLen = servedGroupLen + 8 + 4
+	// servedRecordLen is the group and sequence number that start the
+	// keys of a record's (or run's) blocks; the advertiser, a sep and the
+	// block number follow.
+	servedRecordLen = servedGroupLen + 8
 	// servedBlockBytes is about the most bytes of one block. Blocks fit
 	// in a page, several to a page: bbolt stores a larger value on
 	// pages of its own, contiguous ones, which in a file whose free
@@ -98,25 +100,49 @@ type servedEntry struct {
 }
 
 // putServedBlocks writes entries, which must be sorted and distinct, in
-// blocks of about servedBlockBytes under the keys prefix (group and
-// sequence number) and a block number.
-func putServedBlocks(b *bolt.Bucket, prefix []byte, written int64, entries []servedEntry) error {
+// blocks of about servedBlockBytes, each of one advertiser, under the keys
+// record (group and sequence number), advertiser, sep, block number.
+func putServedBlocks(b *bolt.Bucket, record []byte, written int64, entries []servedEntry) error {
 	// New keys of the current hour come last in the bucket: pages filled
 	// full, not split in half.
 	b.FillPercent = 1
 	for block := uint32(0); len(entries) > 0; block++ {
+		adv := cellAdvertiser(entries[0].key)
 		n, size := 0, 0
-		for n < len(entries) && size < servedBlockBytes {
+		for n < len(entries) && size < servedBlockBytes && bytes.Equal(cellAdvertiser(entries[n].key), adv) {
 			size += len(entries[n].key) // an upper bound of its encoding, but for varints
 			n++
 		}
-		key := binary.BigEndian.AppendUint32(append(make([]byte, 0, len(prefix)+4), prefix...), block)
+		key := make([]byte, 0, len(record)+len(adv)+1+4)
+		key = binary.BigEndian.AppendUint32(append(append(append(key, record...), adv...), sep), block)
 		if err := b.Put(key, appendServedBlock(make([]byte, 0, size+64), written, entries[:n])); err != nil {
 			return err
 		}
 		entries = entries[n:]
 	}
 	return nil
+}
+
+// cellAdvertiser returns the advertiser ID that starts an agg_c key
+// without its day.
+func cellAdvertiser(k []byte) []byte {
+	if i := bytes.IndexByte(k, sep); i >= 0 {
+		return k[:i]
+	}
+	return k
+}
+
+// servedKeyAdvertiser returns the advertiser of a block's key, nil when
+// the key is malformed.
+func servedKeyAdvertiser(k []byte) []byte {
+	if len(k) < servedRecordLen+1+1+4 || k[len(k)-5] != sep {
+		return nil
+	}
+	adv := k[servedRecordLen : len(k)-5]
+	if bytes.IndexByte(adv, sep) >= 0 {
+		return nil
+	}
+	return adv
 }
 
 // appendServedBlock encodes entries, which must be sorted and distinct.
@@ -296,7 +322,7 @@ func (s *Store) CompactServed(ctx context.Context) (int, error) {
 		c := tx.Bucket(bucketServedLog).Cursor()
 		var r blockReader
 		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if len(k) != servedKeyLen {
+			if servedKeyAdvertiser(k) == nil {
 				return fmt.Errorf("served log key %x: %w", k, errCorrupt)
 			}
 			if err := r.open(v); err != nil {
@@ -366,11 +392,11 @@ func (s *Store) compactGroup(ctx context.Context, group []byte) (merged, left in
 		c := log.Cursor()
 		k, v := c.Seek(group)
 		for ; k != nil && bytes.HasPrefix(k, group); k, v = c.Next() {
-			if len(k) != servedKeyLen {
+			if servedKeyAdvertiser(k) == nil {
 				return fmt.Errorf("served log key %x: %w", k, errCorrupt)
 			}
 			// Whole records (all their blocks), about compactBytes.
-			if size >= s.compactBytes && !bytes.Equal(k[:servedGroupLen+8], doomed[len(doomed)-1][:servedGroupLen+8]) {
+			if size >= s.compactBytes && !bytes.Equal(k[:servedRecordLen], doomed[len(doomed)-1][:servedRecordLen]) {
 				break
 			}
 			if err := ctx.Err(); err != nil {
@@ -487,11 +513,14 @@ type servedCursor struct {
 
 // readServed appends to items the admitted rows of the served blocks of
 // days from to to, until items holds aggChunk rows; done reports that the
-// blocks are all read. The caller holds s.compactMu for reading across
-// its calls, so that no block moves or changes between them.
-func readServed(tx *bolt.Tx, sc *servedCursor, from, to storage.Day, filter *storage.KeyFilter, dec *keyDecoder, items []storage.Aggregate) (_ []storage.Aggregate, done bool, _ error) {
+// blocks are all read. With advs (sorted, distinct) it reads only the
+// blocks of those advertisers, seeking from one to the next in each
+// record and run. The caller holds s.compactMu for reading across its
+// calls, so that no block moves or changes between them.
+func readServed(tx *bolt.Tx, sc *servedCursor, from, to storage.Day, advs []string, filter *storage.KeyFilter, dec *keyDecoder, items []storage.Aggregate) (_ []storage.Aggregate, done bool, _ error) {
 	lo, hi := encodeDay(nil, from), encodeDay(nil, to+1)
 	full := make([]byte, 0, 4+maxCellKeyLen)
+	var seek []byte
 	for ; sc.bucket < len(servedBuckets); sc.bucket, sc.after, sc.inside = sc.bucket+1, nil, false {
 		c := tx.Bucket(servedBuckets[sc.bucket]).Cursor()
 		var k, v []byte
@@ -509,9 +538,30 @@ func readServed(tx *bolt.Tx, sc *servedCursor, from, to storage.Day, filter *sto
 				k, v = c.Next()
 			}
 		}
-		for ; k != nil && bytes.Compare(k, hi) < 0; k, v = c.Next() {
-			if len(k) != servedKeyLen {
+		for k != nil && bytes.Compare(k, hi) < 0 {
+			adv := servedKeyAdvertiser(k)
+			if adv == nil {
 				return items, false, fmt.Errorf("served key %x: %w", k, errCorrupt)
+			}
+			if advs != nil && !sc.inside {
+				// The first advertiser asked for at or after adv in this
+				// record, else the next record.
+				i, _ := slices.BinarySearchFunc(advs, adv, func(a string, b []byte) int { return strings.Compare(a, string(b)) })
+				switch {
+				case i < len(advs) && advs[i] == string(adv):
+				case i < len(advs):
+					seek = append(append(append(seek[:0], k[:servedRecordLen]...), advs[i]...), sep)
+					k, v = c.Seek(seek)
+					continue
+				default:
+					next := prefixRange(k[:servedRecordLen]).hi
+					if next == nil { // no record can follow
+						k = nil
+						continue
+					}
+					k, v = c.Seek(next)
+					continue
+				}
 			}
 			if sc.inside {
 				sc.r.v = v // the same bytes as before: blocks do not change
@@ -532,11 +582,11 @@ func readServed(tx *bolt.Tx, sc *servedCursor, from, to storage.Day, filter *sto
 				if !ok {
 					break
 				}
-				full = append(full[:4], key...)
-				var a storage.Aggregate
 				if !validCellKey(key) {
 					return items, false, fmt.Errorf("served block %x: key %q: %w", k, key, errCorrupt)
 				}
+				full = append(full[:4], key...)
+				var a storage.Aggregate
 				if err := dec.decode(rollupC, full, &a.AggKey); err != nil {
 					return items, false, fmt.Errorf("served block %x: key %q: %w", k, key, err)
 				}
@@ -547,6 +597,7 @@ func readServed(tx *bolt.Tx, sc *servedCursor, from, to storage.Day, filter *sto
 				items = append(items, a)
 			}
 			sc.inside = false
+			k, v = c.Next()
 		}
 	}
 	return items, true, nil

@@ -400,24 +400,29 @@ func TestServedCorrupt(t *testing.T) {
 	uv := func(x uint64) []byte { return binary.AppendUvarint(nil, x) }
 	head := block([]byte{1}, uv(1793582400), uv(1)) // version, written, one entry
 	good := []byte("adv\x00cmp\x00pub\x00\x09s1\x00\x00\x00\x00\x00\x00\x00\x00\x07")
+	goodBlock := block(head, uv(0), uv(uint64(len(good))), good, uv(1))
 	tests := []struct {
 		name   string
 		bucket string
 		give   []byte
+		key    string // after the record's group and sequence number; "adv\x00" and block 0 if ""
 	}{
-		{"empty", "served_log", nil},
-		{"unknown version", "served_log", block([]byte{9}, uv(0), uv(1), uv(0), uv(uint64(len(good))), good, uv(1))},
-		{"no header", "served_log", []byte{1}},
-		{"more entries than bytes", "served_log", block([]byte{1}, uv(0), uv(1000))},
-		{"truncated entry", "served_log", block(head, uv(0), uv(uint64(len(good))), good[:10])},
-		{"shared beyond the last key", "served_log", block(head, uv(3), uv(uint64(len(good))), good, uv(1))},
-		{"huge suffix", "served_log", block(head, uv(0), uv(1<<60), good, uv(1))},
-		{"no count", "served_log", block(head, uv(0), uv(uint64(len(good))), good)},
-		{"bytes after the entries", "served_log", block(head, uv(0), uv(uint64(len(good))), good, uv(1), []byte{0})},
-		{"bad key", "served_log", block(head, uv(0), uv(5), []byte("adv\x00c"), uv(1))},
-		{"hour 30", "served_log", block(head, uv(0), uv(uint64(len(good))), []byte("adv\x00cmp\x00pub\x00\x1es1\x00\x00\x00\x00\x00\x00\x00\x00\x07"), uv(1))},
-		{"run: truncated entry", "served_run", block(head, uv(0), uv(uint64(len(good))), good[:10])},
-		{"run: bad key", "served_run", block(head, uv(0), uv(5), []byte("adv\x00c"), uv(1))},
+		{"key without advertiser", "served_log", goodBlock, "\x00\x00\x00\x00\x00"},
+		{"key without sep", "served_log", goodBlock, "adv\x01\x00\x00\x00\x00"},
+		{"run: short key", "served_run", goodBlock, "\x00"},
+		{"empty", "served_log", nil, ""},
+		{"unknown version", "served_log", block([]byte{9}, uv(0), uv(1), uv(0), uv(uint64(len(good))), good, uv(1)), ""},
+		{"no header", "served_log", []byte{1}, ""},
+		{"more entries than bytes", "served_log", block([]byte{1}, uv(0), uv(1000)), ""},
+		{"truncated entry", "served_log", block(head, uv(0), uv(uint64(len(good))), good[:10]), ""},
+		{"shared beyond the last key", "served_log", block(head, uv(3), uv(uint64(len(good))), good, uv(1)), ""},
+		{"huge suffix", "served_log", block(head, uv(0), uv(1<<60), good, uv(1)), ""},
+		{"no count", "served_log", block(head, uv(0), uv(uint64(len(good))), good), ""},
+		{"bytes after the entries", "served_log", block(head, uv(0), uv(uint64(len(good))), good, uv(1), []byte{0}), ""},
+		{"bad key", "served_log", block(head, uv(0), uv(5), []byte("adv\x00c"), uv(1)), ""},
+		{"hour 30", "served_log", block(head, uv(0), uv(uint64(len(good))), []byte("adv\x00cmp\x00pub\x00\x1es1\x00\x00\x00\x00\x00\x00\x00\x00\x07"), uv(1)), ""},
+		{"run: truncated entry", "served_run", block(head, uv(0), uv(uint64(len(good))), good[:10]), ""},
+		{"run: bad key", "served_run", block(head, uv(0), uv(5), []byte("adv\x00c"), uv(1)), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -432,7 +437,11 @@ func TestServedCorrupt(t *testing.T) {
 			key := binary.BigEndian.AppendUint32(nil, uint32(int64(servedDay)+1<<31))
 			key = append(key, 9)
 			key = binary.BigEndian.AppendUint64(key, 1<<40)
-			key = binary.BigEndian.AppendUint32(key, 0)
+			if tt.key == "" {
+				key = binary.BigEndian.AppendUint32(append(key, "adv\x00"...), 0)
+			} else {
+				key = append(key, tt.key...)
+			}
 			must(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(tt.bucket)).Put(key, tt.give) }))
 			must(t, db.Close())
 
@@ -500,4 +509,40 @@ func TestServedVersion1File(t *testing.T) {
 		}
 		return nil
 	}))
+}
+
+// TestServedAdvertiserSeek: a report of some advertisers by the finest
+// dimensions seeks to their blocks in every record and run, and resumes
+// between read transactions where it stopped.
+func TestServedAdvertiserSeek(t *testing.T) {
+	ctx := t.Context()
+	c := newClock()
+	s := openServed(t, t.TempDir(), c, 16<<10)
+	l := ledger{}
+	for f := range 11 {
+		var rows []storage.ServedCount
+		for i := range 2000 - f/10*1900 { // the last flush stays in the log
+			n := f*2000 + i
+			rows = append(rows, storage.ServedCount{Key: storage.AggKey{Day: servedDay, Hour: uint8(n % 2), AdvertiserID: fmt.Sprintf("adv_%d", n%5),
+				CampaignID: "cmp", PublisherID: fmt.Sprintf("pub_%d", n%3), StoreID: fmt.Sprintf("s%05d", n), Cell: uint64(n)}, N: 1})
+		}
+		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", f), rows))
+		l.served(rows)
+	}
+	if logBlocks, runs, err := s.ServedBlocks(); err != nil || logBlocks == 0 || runs == 0 {
+		t.Fatalf("%d log blocks, %d run blocks (err %v): want both", logBlocks, runs, err)
+	}
+	for _, q := range []storage.AggregateQuery{
+		{From: servedDay, To: servedDay, Dims: storage.AllDims, Advertisers: []string{"adv_3", "adv_9", "adv_1"}},
+		{From: servedDay, To: servedDay, Dims: storage.AllDims, Advertisers: []string{"adv_0", "adv_4"}, Publishers: []string{"pub_1"}},
+		{From: servedDay, To: servedDay, Dims: storage.AllDims, Advertisers: []string{"adv_4"}},
+		{From: servedDay, To: servedDay, Dims: storage.AllDims, Advertisers: []string{"adv_", "adv_00", "adv_5", "b"}},
+		{From: servedDay, To: servedDay, Dims: storage.AllDims},
+	} {
+		got, want := report(t, s, q), l.want(q)
+		diff(t, fmt.Sprintf("%+v", q), got, want)
+		if len(q.Advertisers) == 3 && len(got) != 8040 {
+			t.Fatalf("%d rows of two advertisers, want 8040", len(got))
+		}
+	}
 }
