@@ -74,3 +74,31 @@ func BenchmarkAddServedNational(b *testing.B) {
 	b.ReportMetric(float64(fileSize()-file0)/float64(n), "file-B/flush")
 	b.ReportMetric(float64(data1-data0)/float64(n), "data-B/flush")
 }
+
+// BenchmarkReportFinest reads a day of 300,000 finest-grain served counts
+// (nationalRows, 60 flushes over five hours): all of them, and one
+// advertiser's (one in 200), by every dimension.
+func BenchmarkReportFinest(b *testing.B) {
+	const prefill, flush = 300_000, 5_000
+	ctx := b.Context()
+	s := open(b, b.TempDir())
+	r := rand.New(rand.NewPCG(1, 2))
+	day := storage.DayOf(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC))
+	for i := range prefill / flush {
+		must(b, s.AddServed(ctx, fmt.Sprintf("pre-%d", i), nationalRows(r, flush, day, uint8(i*5/(prefill/flush)))))
+	}
+	for _, bm := range []struct {
+		name string
+		advs []string
+	}{{"all", nil}, {"advertiser", []string{"adv_007"}}} {
+		b.Run(bm.name, func(b *testing.B) {
+			q := &storage.AggregateQuery{From: day, To: day, Dims: storage.AllDims, Advertisers: bm.advs}
+			var served uint64
+			for b.Loop() {
+				served = 0
+				must(b, s.Aggregates(ctx, q, func(a *storage.Aggregate) bool { served += a.Served; return true }))
+			}
+			b.ReportMetric(float64(served), "served")
+		})
+	}
+}
