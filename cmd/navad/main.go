@@ -390,7 +390,7 @@ func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (st
 		}
 		return rs, rs, nil
 	}
-	bs, err := boltstore.Open(cfg.DataDir)
+	bs, err := boltstore.Open(cfg.DataDir, boltstore.WithOnError(func(err error) { logger.Error("bolt store", "err", err) }))
 	if err != nil {
 		return nil, nil, fmt.Errorf("open store: %w", err)
 	}

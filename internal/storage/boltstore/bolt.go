@@ -17,6 +17,10 @@
 //	stockout    advertiser ID NUL store ID NUL product ID → empty
 //	meta        "schema"                      → layout version
 //
+// Version 2 added the served log and runs of events.go; Open upgrades a
+// version 1 file by creating their buckets (a version 1 build would not
+// see the counts in them, so it refuses the upgraded file).
+//
 // Tracking events and their aggregates have buckets of their own, described
 // in events.go.
 //
@@ -65,7 +69,7 @@ var ErrClosed = errors.New("boltstore: closed")
 
 // schemaVersion is the layout described in the package comment. Open refuses
 // a file written by a newer layout rather than misread it.
-const schemaVersion = 1
+const schemaVersion = 2
 
 var (
 	bucketAccounts  = []byte("accounts")
@@ -94,6 +98,18 @@ type Store struct {
 	db     *bolt.DB
 	events groupCommit // tracking events' writes (events.go)
 
+	now          func() time.Time
+	onError      func(error)
+	compactBytes int           // see defaultCompactBytes
+	compactEvery time.Duration // 0: no background compaction
+	// compactMu is held by a compaction of served counts, and for reading
+	// by reports that read them (served.go). Compactions only TryLock it,
+	// so a report's fn may start another report.
+	compactMu sync.RWMutex
+	stop      chan struct{} // closed by Close to stop the compaction loop
+	done      chan struct{} // closed by the loop when it returns
+	stopOnce  sync.Once
+
 	mu     sync.RWMutex // guards closed against a concurrent Close
 	closed bool
 }
@@ -102,7 +118,11 @@ type Store struct {
 type Option func(*options)
 
 type options struct {
-	lockTimeout time.Duration
+	lockTimeout  time.Duration
+	onError      func(error)
+	now          func() time.Time
+	compactBytes int
+	compactEvery time.Duration
 }
 
 // WithLockTimeout sets how long Open waits for another process to release
@@ -112,12 +132,22 @@ func WithLockTimeout(d time.Duration) Option {
 	return func(o *options) { o.lockTimeout = d }
 }
 
+// WithOnError sets what is told of an error of the Store's background
+// work: merging tracking's served counts (see events.go), which is retried
+// later. nil (the default) ignores them.
+func WithOnError(fn func(error)) Option {
+	return func(o *options) { o.onError = fn }
+}
+
 // Open opens the database in dir, creating the directory and the file when
 // they do not exist yet.
 func Open(dir string, opts ...Option) (*Store, error) {
-	o := options{lockTimeout: 5 * time.Second}
+	o := options{lockTimeout: 5 * time.Second, now: time.Now, compactBytes: defaultCompactBytes, compactEvery: defaultCompactEvery}
 	for _, opt := range opts {
 		opt(&o)
+	}
+	if o.compactBytes <= 0 {
+		o.compactBytes = defaultCompactBytes
 	}
 	if dir == "" {
 		return nil, errors.New("open bolt store: empty directory")
@@ -145,7 +175,14 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		_ = db.Close() // the schema error is the one to report
 		return nil, fmt.Errorf("open bolt store: %w", err)
 	}
-	return &Store{db: db}, nil
+	s := &Store{db: db, now: o.now, onError: o.onError, compactBytes: o.compactBytes, compactEvery: o.compactEvery,
+		stop: make(chan struct{}), done: make(chan struct{})}
+	if s.compactEvery > 0 {
+		go s.compactLoop()
+	} else {
+		close(s.done)
+	}
+	return s, nil
 }
 
 func initSchema(tx *bolt.Tx) error {
@@ -159,7 +196,9 @@ func initSchema(tx *bolt.Tx) error {
 		if len(v) != 1 || v[0] > schemaVersion {
 			return fmt.Errorf("file has schema version %v, this build knows %d", v, schemaVersion)
 		}
-		return nil
+		if v[0] == schemaVersion {
+			return nil
+		}
 	}
 	return meta.Put(keySchema, []byte{schemaVersion})
 }
@@ -167,9 +206,13 @@ func initSchema(tx *bolt.Tx) error {
 // Path returns the path of the database file.
 func (s *Store) Path() string { return s.db.Path() }
 
-// Close closes the database file. It waits for transactions in progress.
-// Closing a closed Store does nothing and returns nil.
+// Close stops the Store's background work and closes the database file.
+// It waits for transactions in progress. Closing a closed Store does
+// nothing and returns nil.
 func (s *Store) Close() error {
+	// Before taking mu: the loop's transactions need it for reading.
+	s.stopOnce.Do(func() { close(s.stop) })
+	<-s.done
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {

@@ -31,11 +31,57 @@ package boltstore
 // hours and publishers the events spread over. Writing an event costs four
 // counter updates instead of one; reading a report costs the rows of its
 // own granularity instead of the finest.
+//
+// # Served counts of agg_c
+//
+// AddServed (a flush of tracking's served counts, once a second) updates
+// agg_a, agg_p and agg_h in place, whose keys repeat from flush to flush,
+// but not agg_c: at national scale nearly every ad served is a key agg_c
+// has never seen, and thousands of random inserts a second each dirtied a
+// page of the B+tree and grew the file by hundreds of kilobytes a flush.
+// Instead each flush appends, in its transaction, one record per day and
+// hour of its rows, and a compaction later merges the records of an hour
+// into a run (served.go):
+//
+//	served_log  day hour(1) seq(8) adv NUL block(4) → served block
+//	served_run  day hour(1) seq(8) adv NUL block(4) → served block
+//	meta        "served_seq"                        → the last seq (8)
+//
+// seq numbers the records and runs in the order they were written, so a
+// flush's record lands at the end of its hour, which is the end of the
+// tree. A served block is a version byte, the Unix second it was written,
+// the number of entries, and that many entries of agg_c keys without the
+// day, sorted and distinct, each as the length of the prefix it shares
+// with the previous key, the rest of the key (length first) and the served
+// count, all uvarints: 25 to 30 bytes an entry at national scale. A record
+// or run is split into blocks of one advertiser each, of about 1,000
+// bytes: so that a report of some advertisers seeks to their blocks in
+// each record and run, as it seeks to their keys in agg_c, and so that
+// blocks fill pages (bbolt puts a larger value on contiguous pages of its
+// own, which a fragmented file finds mostly by growing).
+//
+// An hour's log is merged when it reaches about 1 MB (by AddServed, after
+// its commit), and when it is over: a later hour has records and it has
+// had none for a minute, or it has had none for 15 minutes (by the
+// Store's background loop). A merge sums the entries of about 1 MB of
+// records into one run and deletes the records, in one write transaction.
+// Runs are not merged again: at national scale an hour has some hundred
+// runs whose keys rarely repeat, and a quiet hour has one run, or a few if
+// stragglers come late.
+//
+// A report planned onto agg_c reads its B+tree (Record's counts, and the
+// served counts of files written before the log) and then the blocks of
+// the days asked, log and runs (only its advertisers' when it names
+// some), filtering each entry; one key may come in several rows, which
+// the contract allows. No merge runs while a report reads the blocks
+// (Store.compactMu), so that none moves between the report's read
+// transactions.
 
 import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -58,7 +104,7 @@ var (
 	bucketAggH    = []byte("agg_h")
 	bucketAggC    = []byte("agg_c")
 
-	eventBuckets = [][]byte{bucketEvents, bucketBatches, bucketAggA, bucketAggP, bucketAggH, bucketAggC}
+	eventBuckets = [][]byte{bucketEvents, bucketBatches, bucketAggA, bucketAggP, bucketAggH, bucketAggC, bucketServedLog, bucketServedRun}
 
 	keyTrackingSecret = []byte("tracking_secret")
 )
@@ -369,6 +415,9 @@ func (s *Store) Record(ctx context.Context, e *storage.Event) (bool, error) {
 
 // AddServed adds served counts in one transaction; see storage.Events. A
 // batch ID is remembered for the UTC day it was applied and the day after.
+// The finest counts go to the served log (see the layout); when that fills
+// an hour's log to the compaction size, AddServed merges it after the
+// commit, and an error of the merge is told to WithOnError, not returned.
 func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.ServedCount) error {
 	if err := checkKey("batch id", batchID); err != nil {
 		return fmt.Errorf("add served: %w", err)
@@ -379,13 +428,14 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 		}
 	}
 	// Sum rows that share a rollup key before the transaction, and write
-	// each rollup in key order: sequential B+tree inserts.
+	// each coarse rollup in key order: sequential B+tree inserts. The
+	// finest goes to the served log, one record per day and hour.
 	type add struct {
 		key string
 		n   uint64
 	}
-	var adds [len(rollups)][]add
-	for i, r := range rollups {
+	var adds [len(rollups) - 1][]add
+	for i, r := range rollups[:len(rollups)-1] {
 		sums := make(map[string]uint64, len(rows))
 		for j := range rows {
 			sums[string(rollupKey(r.kind, &rows[j].Key))] += rows[j].N
@@ -397,8 +447,12 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 		slices.SortFunc(list, func(a, b add) int { return strings.Compare(a.key, b.key) })
 		adds[i] = list
 	}
-	today := utcDay(time.Now())
+	groups := groupServed(rows)
+	now := s.now()
+	today := utcDay(now)
+	var due [][]byte
 	err := s.update(ctx, func(tx *bolt.Tx) error {
+		due = nil
 		batches := tx.Bucket(bucketBatches)
 		for d := range uint32(batchDays) {
 			if batches.Get(batchKey(today-d, batchID)) != nil {
@@ -408,7 +462,7 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 		if err := batches.Put(batchKey(today, batchID), empty); err != nil {
 			return err
 		}
-		for i, r := range rollups {
+		for i, r := range rollups[:len(rollups)-1] {
 			b := tx.Bucket(r.bucket)
 			for j, a := range adds[i] {
 				if j%ctxEvery == 0 {
@@ -421,10 +475,32 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 				}
 			}
 		}
-		return nil
+		var err error
+		due, err = s.appendServedLog(tx, now.Unix(), groups)
+		return err
 	})
 	if err != nil {
 		return fmt.Errorf("add served: %w", err)
+	}
+	// The batch is in. Merging an hour that the flush filled up is
+	// tracking's background work as much as the flush itself, but a
+	// failure of it is no failure of the flush: the next flush or the
+	// background loop merges it. Two merges at most, so that a log that
+	// grew while reports held merges off is caught up over a few flushes
+	// rather than in one long one.
+	for _, g := range due {
+		for range 2 {
+			_, left, err := s.compactGroup(ctx, g)
+			if err != nil {
+				if !errors.Is(err, errCompactBusy) && !errors.Is(err, ErrClosed) && ctx.Err() == nil && s.onError != nil {
+					s.onError(fmt.Errorf("compact served: %w", err))
+				}
+				break
+			}
+			if left < s.compactBytes {
+				break
+			}
+		}
 	}
 	return nil
 }
@@ -516,7 +592,8 @@ func sortedSet(s []string) []string {
 
 // Aggregates reads the smallest rollup that holds q's dimensions and
 // filters (see the layout), in chunks of read transactions like Stores; see
-// storage.Events. A filter on advertisers (or, in the publisher-first
+// storage.Events. A report of the finest rollup also reads the served log
+// and runs of its days, entry by entry. A filter on advertisers (or, in the publisher-first
 // rollup, publishers) seeks straight to their keys; the other filters are
 // checked row by row.
 func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn func(*storage.Aggregate) bool) error {
@@ -531,6 +608,20 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 	filter := q.Filter()
 	var dec keyDecoder
 	items := make([]storage.Aggregate, 0, aggChunk)
+	// emit hands items to fn; stop is true when fn or ctx says so.
+	emit := func(items []storage.Aggregate) (stop bool, err error) {
+		for i := range items {
+			if i%1024 == 0 {
+				if err := ctx.Err(); err != nil {
+					return true, fmt.Errorf("aggregates: %w", err)
+				}
+			}
+			if !fn(&items[i]) {
+				return true, nil
+			}
+		}
+		return false, nil
+	}
 	ri := 0
 	var after []byte // the last key read in ranges[ri]; nil before the first
 	for ri < len(ranges) {
@@ -578,15 +669,36 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 		if err != nil {
 			return fmt.Errorf("aggregates: %w", err)
 		}
-		for i := range items {
-			if i%1024 == 0 {
-				if err := ctx.Err(); err != nil {
-					return fmt.Errorf("aggregates: %w", err)
-				}
-			}
-			if !fn(&items[i]) {
-				return nil
-			}
+		if stop, err := emit(items); stop || err != nil {
+			return err
+		}
+	}
+	if r.kind != rollupC {
+		return nil
+	}
+	// Then the served counts of the finest rollup, which are not in its
+	// B+tree (see the layout). No compaction may move them between the
+	// chunks; one waits for the report.
+	s.compactMu.RLock()
+	defer s.compactMu.RUnlock()
+	var sc servedCursor
+	advs := sortedSet(q.Advertisers)
+	for done := false; !done; {
+		items = items[:0]
+		if err := s.begin(ctx); err != nil {
+			return fmt.Errorf("aggregates: %w", err)
+		}
+		err := s.db.View(func(tx *bolt.Tx) error {
+			var err error
+			items, done, err = readServed(tx, &sc, q.From, q.To, advs, &filter, &dec, items)
+			return err
+		})
+		s.end()
+		if err != nil {
+			return fmt.Errorf("aggregates: %w", err)
+		}
+		if stop, err := emit(items); stop || err != nil {
+			return err
 		}
 	}
 	return nil

@@ -1,0 +1,57 @@
+package boltstore
+
+import (
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/navad/navad/internal/storage"
+)
+
+// DataSize returns the bytes of the file in use: bbolt's high-water mark,
+// which grows page by page where the file itself grows in large steps.
+func (s *Store) DataSize() (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		n = tx.Size()
+		return nil
+	})
+	return n, err
+}
+
+// WithClock makes the Store read the time from now.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) { o.now = now }
+}
+
+// WithCompaction sets the log bytes of an hour that start a compaction,
+// and how often the background loop runs (0: never).
+func WithCompaction(bytes int, every time.Duration) Option {
+	return func(o *options) { o.compactBytes, o.compactEvery = bytes, every }
+}
+
+// AddServedV1 adds served counts the way version 1 of the layout did, in
+// place in all four rollups: what a data dir written before the served log
+// holds.
+func (s *Store) AddServedV1(rows []storage.ServedCount) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, row := range rows {
+			for _, r := range rollups {
+				if err := addCounts(tx.Bucket(r.bucket), rollupKey(r.kind, &row.Key), &storage.Counts{Served: row.N}); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+// ServedBlocks returns how many blocks the served log and the runs hold.
+func (s *Store) ServedBlocks() (log, runs int, err error) {
+	err = s.db.View(func(tx *bolt.Tx) error {
+		log = tx.Bucket(bucketServedLog).Stats().KeyN
+		runs = tx.Bucket(bucketServedRun).Stats().KeyN
+		return nil
+	})
+	return log, runs, err
+}

@@ -1,0 +1,605 @@
+package boltstore
+
+// Served counts of the finest rollup, kept as a log and merged runs; see
+// "Served counts of agg_c" in the layout comment of events.go.
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/storage"
+)
+
+var (
+	bucketServedLog = []byte("served_log")
+	bucketServedRun = []byte("served_run")
+
+	keyServedSeq = []byte("served_seq")
+
+	// servedBuckets are read by reports in this order.
+	servedBuckets = [...][]byte{bucketServedLog, bucketServedRun}
+)
+
+const (
+	servedBlockVersion = 1
+	// servedGroupLen is the day and hour that start the keys of both
+	// buckets.
+	servedGroupLen = 4 + 1
+	// maxCellKeyLen bounds a decoded key (the agg_c key without its day):
+	// four IDs of checkKey's largest size, three seps, an hour, a sep and
+	// a cell.
+	maxCellKeyLen = 4*campaigns.MaxIDLen*4 + 3 + 1 + 1 + 8
+	// servedRecordLen is the group and sequence number that start the
+	// keys of a record's (or run's) blocks; the advertiser, a sep and the
+	// block number follow.
+	servedRecordLen = servedGroupLen + 8
+	// servedBlockBytes is about the most bytes of one block. Blocks fit
+	// in a page, several to a page: bbolt stores a larger value on
+	// pages of its own, contiguous ones, which in a file whose free
+	// pages are scattered singles (the coarse rollups free a few hundred
+	// each flush) are mostly found by growing the file.
+	servedBlockBytes = 1000
+
+	// defaultCompactBytes is how many bytes of log records of one hour
+	// start a compaction, and about the most one compaction merges in
+	// its one write transaction: at national scale (5,000 new keys a
+	// second, some 150 KB a flush) seven flushes, merged in 35 to 60 ms
+	// on a shared 2-core machine.
+	defaultCompactBytes = 1 << 20
+	// defaultCompactEvery is how often the Store's background loop looks
+	// for finished hours.
+	defaultCompactEvery = time.Minute
+	// compactGrace is how long after its last record the log of an hour
+	// that has a later hour in the log waits for stragglers (replicas
+	// that flush late) before it is merged; compactIdle is how long any
+	// hour's log waits without a new record.
+	compactGrace = time.Minute
+	compactIdle  = 15 * time.Minute
+)
+
+// errCompactBusy says a report was reading the served records, so the
+// compaction did not run; it runs again later.
+var errCompactBusy = errors.New("served counts being read")
+
+// servedGroupKey is the day and hour that start the keys of a group.
+func servedGroupKey(day storage.Day, hour uint8) []byte {
+	return append(encodeDay(make([]byte, 0, servedGroupLen+12), day), hour)
+}
+
+// cellSuffix returns the agg_c key of k without its day: what served
+// blocks hold.
+func cellSuffix(k *storage.AggKey) []byte {
+	return rollupKey(rollupC, k)[4:]
+}
+
+// ---- Blocks ----
+//
+// A served block is a piece of a log record or of a run:
+//
+//	version (1) written Unix second (uvarint) entries (uvarint)
+//	entries × { shared (uvarint) suffix length (uvarint) suffix served (uvarint) }
+//
+// Each entry's key is the agg_c key without the day (the block's key has
+// it): the first shared bytes of the previous entry's key, then suffix.
+// Keys are distinct and ascending, so that consecutive keys of one
+// campaign share most of their bytes.
+
+// servedEntry is one row of a block being written.
+type servedEntry struct {
+	key []byte // agg_c key without the day
+	n   uint64
+}
+
+// putServedBlocks writes entries, which must be sorted and distinct, in
+// blocks of about servedBlockBytes, each of one advertiser, under the keys
+// record (group and sequence number), advertiser, sep, block number.
+func putServedBlocks(b *bolt.Bucket, record []byte, written int64, entries []servedEntry) error {
+	// New keys of the current hour come last in the bucket: pages filled
+	// full, not split in half.
+	b.FillPercent = 1
+	for block := uint32(0); len(entries) > 0; block++ {
+		adv := cellAdvertiser(entries[0].key)
+		n, size := 0, 0
+		for n < len(entries) && size < servedBlockBytes && bytes.Equal(cellAdvertiser(entries[n].key), adv) {
+			size += len(entries[n].key) // an upper bound of its encoding, but for varints
+			n++
+		}
+		key := make([]byte, 0, len(record)+len(adv)+1+4)
+		key = binary.BigEndian.AppendUint32(append(append(append(key, record...), adv...), sep), block)
+		if err := b.Put(key, appendServedBlock(make([]byte, 0, size+64), written, entries[:n])); err != nil {
+			return err
+		}
+		entries = entries[n:]
+	}
+	return nil
+}
+
+// cellAdvertiser returns the advertiser ID that starts an agg_c key
+// without its day.
+func cellAdvertiser(k []byte) []byte {
+	if i := bytes.IndexByte(k, sep); i >= 0 {
+		return k[:i]
+	}
+	return k
+}
+
+// servedKeyAdvertiser returns the advertiser of a block's key, nil when
+// the key is malformed.
+func servedKeyAdvertiser(k []byte) []byte {
+	if len(k) < servedRecordLen+1+1+4 || k[len(k)-5] != sep {
+		return nil
+	}
+	adv := k[servedRecordLen : len(k)-5]
+	if bytes.IndexByte(adv, sep) >= 0 {
+		return nil
+	}
+	return adv
+}
+
+// appendServedBlock encodes entries, which must be sorted and distinct.
+func appendServedBlock(dst []byte, written int64, entries []servedEntry) []byte {
+	dst = append(dst, servedBlockVersion)
+	dst = binary.AppendUvarint(dst, uint64(max(written, 0)))
+	dst = binary.AppendUvarint(dst, uint64(len(entries)))
+	var prev []byte
+	for _, e := range entries {
+		shared := 0
+		for shared < len(prev) && shared < len(e.key) && prev[shared] == e.key[shared] {
+			shared++
+		}
+		dst = binary.AppendUvarint(dst, uint64(shared))
+		dst = binary.AppendUvarint(dst, uint64(len(e.key)-shared))
+		dst = append(dst, e.key[shared:]...)
+		dst = binary.AppendUvarint(dst, e.n)
+		prev = e.key
+	}
+	return dst
+}
+
+// blockReader decodes a served block entry by entry. Its state outlives
+// the transaction that mapped the block: to resume, set v to the same
+// block's bytes again.
+type blockReader struct {
+	v       []byte
+	off     int
+	left    uint64 // entries not read yet
+	written int64
+	key     []byte // the last key read; the reader's own
+}
+
+// open starts reading block v.
+func (r *blockReader) open(v []byte) error {
+	*r = blockReader{v: v, key: r.key[:0]}
+	if len(v) < 1 || v[0] != servedBlockVersion {
+		return errCorrupt
+	}
+	r.off = 1
+	w, ok := r.uvarint()
+	if !ok || w > 1<<62 {
+		return errCorrupt
+	}
+	r.written = int64(w)
+	if r.left, ok = r.uvarint(); !ok || r.left > uint64(len(v)) { // an entry takes 3 bytes or more
+		return errCorrupt
+	}
+	return nil
+}
+
+func (r *blockReader) uvarint() (uint64, bool) {
+	x, n := binary.Uvarint(r.v[r.off:])
+	if n <= 0 {
+		return 0, false
+	}
+	r.off += n
+	return x, true
+}
+
+// next returns the next entry's key, valid until the next call, and count;
+// ok is false at the end of the block.
+func (r *blockReader) next() (key []byte, n uint64, ok bool, err error) {
+	if r.left == 0 {
+		if r.off != len(r.v) {
+			return nil, 0, false, errCorrupt
+		}
+		return nil, 0, false, nil
+	}
+	shared, ok1 := r.uvarint()
+	suffix, ok2 := r.uvarint()
+	if !ok1 || !ok2 || shared > uint64(len(r.key)) || suffix > uint64(len(r.v)-r.off) || shared+suffix > maxCellKeyLen || shared+suffix == 0 {
+		return nil, 0, false, errCorrupt
+	}
+	r.key = append(r.key[:shared], r.v[r.off:r.off+int(suffix)]...)
+	r.off += int(suffix)
+	if n, ok = r.uvarint(); !ok {
+		return nil, 0, false, errCorrupt
+	}
+	r.left--
+	return r.key, n, true, nil
+}
+
+// ---- Writing ----
+
+// servedGroup is the agg_c rows of one flush for one day and hour, sorted.
+type servedGroup struct {
+	group   []byte // servedGroupKey
+	entries []servedEntry
+}
+
+// groupServed sums the rows by agg_c key and splits them by day and hour.
+func groupServed(rows []storage.ServedCount) []servedGroup {
+	sums := make(map[string]uint64, len(rows))
+	for i := range rows {
+		k := &rows[i].Key
+		sums[string(append(servedGroupKey(k.Day, k.Hour), cellSuffix(k)...))] += rows[i].N
+	}
+	keys := make([]string, 0, len(sums))
+	for k := range sums {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	var groups []servedGroup
+	for _, k := range keys {
+		g, suffix := []byte(k[:servedGroupLen]), []byte(k[servedGroupLen:])
+		if len(groups) == 0 || !bytes.Equal(groups[len(groups)-1].group, g) {
+			groups = append(groups, servedGroup{group: g})
+		}
+		last := &groups[len(groups)-1]
+		last.entries = append(last.entries, servedEntry{suffix, sums[k]})
+	}
+	return groups
+}
+
+// nextServedSeq returns the next number of a log record or run, unique
+// in the file, so that new records sort last in their hour.
+func nextServedSeq(tx *bolt.Tx) (uint64, error) {
+	meta := tx.Bucket(bucketMeta)
+	var seq uint64
+	if v := meta.Get(keyServedSeq); v != nil {
+		if len(v) != 8 {
+			return 0, fmt.Errorf("served sequence: %w", errCorrupt)
+		}
+		seq = binary.BigEndian.Uint64(v)
+	}
+	seq++
+	return seq, meta.Put(keyServedSeq, binary.BigEndian.AppendUint64(nil, seq))
+}
+
+// appendServedLog writes one log record per group and returns the groups
+// whose log has grown to s.compactBytes. It runs in AddServed's
+// transaction.
+func (s *Store) appendServedLog(tx *bolt.Tx, written int64, groups []servedGroup) ([][]byte, error) {
+	log := tx.Bucket(bucketServedLog)
+	var due [][]byte
+	for _, g := range groups {
+		seq, err := nextServedSeq(tx)
+		if err != nil {
+			return nil, err
+		}
+		if err := putServedBlocks(log, binary.BigEndian.AppendUint64(bytes.Clone(g.group), seq), written, g.entries); err != nil {
+			return nil, err
+		}
+		size := 0
+		c := log.Cursor()
+		for k, v := c.Seek(g.group); k != nil && bytes.HasPrefix(k, g.group) && size < s.compactBytes; k, v = c.Next() {
+			size += len(v)
+		}
+		if size >= s.compactBytes {
+			due = append(due, g.group)
+		}
+	}
+	return due, nil
+}
+
+// ---- Compaction ----
+
+// CompactServed merges the log records of every hour that is due into
+// runs: hours whose log has s.compactBytes or more, hours whose last
+// record is a minute old while a later hour has records (the hour is
+// over), and hours without a new record for 15 minutes. Each merge is a
+// write transaction of its own of about 1 MB of records at most. It
+// returns how many log blocks it merged. The Store's background loop
+// calls it every minute; AddServed merges hours that reach the size
+// itself. While a report reads the served records no merge runs (it would
+// move counts under the report's feet); CompactServed then returns what it
+// merged so far and nil, and a later call catches up.
+func (s *Store) CompactServed(ctx context.Context) (int, error) {
+	type groupState struct {
+		group  []byte
+		size   int
+		newest int64
+	}
+	var groups []groupState
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketServedLog).Cursor()
+		var r blockReader
+		for k, v := c.First(); k != nil; k, v = c.Next() {
+			if servedKeyAdvertiser(k) == nil {
+				return fmt.Errorf("served log key %x: %w", k, errCorrupt)
+			}
+			if err := r.open(v); err != nil {
+				return fmt.Errorf("served log %x: %w", k, err)
+			}
+			if n := len(groups); n == 0 || !bytes.Equal(groups[n-1].group, k[:servedGroupLen]) {
+				groups = append(groups, groupState{group: bytes.Clone(k[:servedGroupLen])})
+			}
+			g := &groups[len(groups)-1]
+			g.size += len(v)
+			g.newest = max(g.newest, r.written)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("compact served: %w", err)
+	}
+	now := s.now().Unix()
+	total := 0
+	for i, g := range groups {
+		age := time.Duration(now-g.newest) * time.Second
+		byTime := age >= compactIdle || i < len(groups)-1 && age >= compactGrace
+		if !byTime && g.size < s.compactBytes {
+			continue
+		}
+		// Passes enough for the log seen, not for what comes meanwhile.
+		for range g.size/s.compactBytes + 1 {
+			n, left, err := s.compactGroup(ctx, g.group)
+			total += n
+			if errors.Is(err, errCompactBusy) {
+				return total, nil
+			}
+			if err != nil {
+				return total, fmt.Errorf("compact served: %w", err)
+			}
+			if n == 0 || left == 0 || !byTime && left < s.compactBytes {
+				break
+			}
+		}
+	}
+	return total, nil
+}
+
+// compactGroup merges the oldest log records of one hour, about
+// s.compactBytes of them (at least one), into a run, in one write
+// transaction that also deletes them. It returns how many blocks it merged
+// and the bytes of log left in the hour; errCompactBusy if a report is
+// reading.
+func (s *Store) compactGroup(ctx context.Context, group []byte) (merged, left int, err error) {
+	if !s.compactMu.TryLock() {
+		return 0, 0, errCompactBusy
+	}
+	defer s.compactMu.Unlock()
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		merged, left = 0, 0
+		log := tx.Bucket(bucketServedLog)
+		var doomed [][]byte
+		// Every key, end to end in one buffer, and the entries that
+		// point into it: a million small allocations otherwise.
+		var arena []byte
+		type ent struct {
+			off, end uint32
+			n        uint64
+		}
+		var ents []ent
+		var r blockReader
+		size := 0
+		c := log.Cursor()
+		k, v := c.Seek(group)
+		for ; k != nil && bytes.HasPrefix(k, group); k, v = c.Next() {
+			if servedKeyAdvertiser(k) == nil {
+				return fmt.Errorf("served log key %x: %w", k, errCorrupt)
+			}
+			// Whole records (all their blocks), about compactBytes.
+			if size >= s.compactBytes && !bytes.Equal(k[:servedRecordLen], doomed[len(doomed)-1][:servedRecordLen]) {
+				break
+			}
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if err := r.open(v); err != nil {
+				return fmt.Errorf("served log %x: %w", k, err)
+			}
+			for {
+				key, n, ok, err := r.next()
+				if err != nil {
+					return fmt.Errorf("served log %x: %w", k, err)
+				}
+				if !ok {
+					break
+				}
+				if !validCellKey(key) {
+					return fmt.Errorf("served log %x: key %q: %w", k, key, errCorrupt)
+				}
+				if len(arena)+len(key) > 1<<32-1 {
+					return fmt.Errorf("served log of %x: too large to merge", group)
+				}
+				off := uint32(len(arena))
+				arena = append(arena, key...)
+				ents = append(ents, ent{off, uint32(len(arena)), n})
+			}
+			doomed = append(doomed, bytes.Clone(k))
+			size += len(v)
+		}
+		for ; k != nil && bytes.HasPrefix(k, group); k, v = c.Next() {
+			left += len(v)
+		}
+		if len(doomed) == 0 {
+			return nil
+		}
+		keyOf := func(e ent) []byte { return arena[e.off:e.end] }
+		slices.SortFunc(ents, func(a, b ent) int { return bytes.Compare(keyOf(a), keyOf(b)) })
+		// Sum equal keys, then write the run.
+		entries := make([]servedEntry, 0, len(ents))
+		for _, e := range ents {
+			if n := len(entries); n > 0 && bytes.Equal(entries[n-1].key, keyOf(e)) {
+				entries[n-1].n += e.n
+				continue
+			}
+			entries = append(entries, servedEntry{keyOf(e), e.n})
+		}
+		seq, err := nextServedSeq(tx)
+		if err != nil {
+			return err
+		}
+		runKey := binary.BigEndian.AppendUint64(bytes.Clone(group), seq)
+		if err := putServedBlocks(tx.Bucket(bucketServedRun), runKey, s.now().Unix(), entries); err != nil {
+			return err
+		}
+		for _, k := range doomed {
+			if err := log.Delete(k); err != nil {
+				return err
+			}
+		}
+		merged = len(doomed)
+		return nil
+	})
+	if err != nil {
+		return 0, 0, err
+	}
+	return merged, left, nil
+}
+
+// validCellKey reports whether k is an agg_c key without its day: adv NUL
+// cmp NUL pub NUL hour store NUL cell(8), the IDs not empty.
+func validCellKey(k []byte) bool {
+	for range 3 {
+		i := bytes.IndexByte(k, sep)
+		if i <= 0 {
+			return false
+		}
+		k = k[i+1:]
+	}
+	if len(k) < 1 || k[0] > 23 {
+		return false
+	}
+	k = k[1:]
+	i := bytes.IndexByte(k, sep)
+	return i > 0 && len(k) == i+1+8
+}
+
+// compactLoop runs CompactServed every s.compactEvery until Close.
+func (s *Store) compactLoop() {
+	defer close(s.done)
+	t := time.NewTicker(s.compactEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-t.C:
+			if _, err := s.CompactServed(context.Background()); err != nil && !errors.Is(err, ErrClosed) && s.onError != nil {
+				s.onError(err)
+			}
+		}
+	}
+}
+
+// ---- Reading ----
+
+// servedCursor is where a report stands in the served blocks, kept
+// between its read transactions.
+type servedCursor struct {
+	bucket int    // index in servedBuckets
+	after  []byte // the block being read or last read; nil before the first
+	r      blockReader
+	inside bool // r holds the rest of the block at after
+}
+
+// readServed appends to items the admitted rows of the served blocks of
+// days from to to, until items holds aggChunk rows; done reports that the
+// blocks are all read. With advs (sorted, distinct) it reads only the
+// blocks of those advertisers, seeking from one to the next in each
+// record and run. The caller holds s.compactMu for reading across its
+// calls, so that no block moves or changes between them.
+func readServed(tx *bolt.Tx, sc *servedCursor, from, to storage.Day, advs []string, filter *storage.KeyFilter, dec *keyDecoder, items []storage.Aggregate) (_ []storage.Aggregate, done bool, _ error) {
+	lo, hi := encodeDay(nil, from), encodeDay(nil, to+1)
+	full := make([]byte, 0, 4+maxCellKeyLen)
+	var seek []byte
+	for ; sc.bucket < len(servedBuckets); sc.bucket, sc.after, sc.inside = sc.bucket+1, nil, false {
+		c := tx.Bucket(servedBuckets[sc.bucket]).Cursor()
+		var k, v []byte
+		switch {
+		case sc.after == nil:
+			k, v = c.Seek(lo)
+		case sc.inside:
+			// The block left half read; were it gone (the lock rules
+			// that out), go on with the next.
+			k, v = c.Seek(sc.after)
+			sc.inside = bytes.Equal(k, sc.after)
+		default:
+			k, v = c.Seek(sc.after)
+			if bytes.Equal(k, sc.after) {
+				k, v = c.Next()
+			}
+		}
+		for k != nil && bytes.Compare(k, hi) < 0 {
+			adv := servedKeyAdvertiser(k)
+			if adv == nil {
+				return items, false, fmt.Errorf("served key %x: %w", k, errCorrupt)
+			}
+			if advs != nil && !sc.inside {
+				// The first advertiser asked for at or after adv in this
+				// record, else the next record.
+				i, _ := slices.BinarySearchFunc(advs, adv, func(a string, b []byte) int { return strings.Compare(a, string(b)) })
+				switch {
+				case i < len(advs) && advs[i] == string(adv):
+				case i < len(advs):
+					seek = append(append(append(seek[:0], k[:servedRecordLen]...), advs[i]...), sep)
+					k, v = c.Seek(seek)
+					continue
+				default:
+					next := prefixRange(k[:servedRecordLen]).hi
+					if next == nil { // no record can follow
+						k = nil
+						continue
+					}
+					k, v = c.Seek(next)
+					continue
+				}
+			}
+			if sc.inside {
+				sc.r.v = v // the same bytes as before: blocks do not change
+			} else if err := sc.r.open(v); err != nil {
+				return items, false, fmt.Errorf("served block %x: %w", k, err)
+			}
+			sc.after, sc.inside = k, true
+			full = append(full[:0], k[:4]...)
+			for {
+				if len(items) == aggChunk {
+					sc.after = bytes.Clone(sc.after) // resumed in the next transaction
+					return items, false, nil
+				}
+				key, n, ok, err := sc.r.next()
+				if err != nil {
+					return items, false, fmt.Errorf("served block %x: %w", k, err)
+				}
+				if !ok {
+					break
+				}
+				if !validCellKey(key) {
+					return items, false, fmt.Errorf("served block %x: key %q: %w", k, key, errCorrupt)
+				}
+				full = append(full[:4], key...)
+				var a storage.Aggregate
+				if err := dec.decode(rollupC, full, &a.AggKey); err != nil {
+					return items, false, fmt.Errorf("served block %x: key %q: %w", k, key, err)
+				}
+				if !filter.Admits(&a.AggKey) {
+					continue
+				}
+				a.Served = n
+				items = append(items, a)
+			}
+			sc.inside = false
+			k, v = c.Next()
+		}
+	}
+	return items, true, nil
+}
