@@ -58,6 +58,7 @@ var normalizerPool = sync.Pool{New: func() any { return new(normalizer) }}
 type normalizer struct {
 	runes []rune // stage 1 output: code points after NFKC and case folding
 	out   []byte // stage 2 output: the normalized text
+	outR  []rune // out as runes, so that Query.Parse need not decode it again
 	// hira[i] reports whether the i-th rune of out was typed as hiragana (it
 	// is katakana in out). Matching uses it to tell words typed in katakana,
 	// which are loanwords, from kana spellings of native words.
@@ -270,6 +271,7 @@ func (n *normalizer) foldCase(dst, b []byte) []byte {
 // separators, and records which runes were hiragana.
 func (n *normalizer) fold(keepHiragana bool) {
 	out := n.out[:0]
+	outR := n.outR[:0]
 	hira := n.hira[:0]
 	rs := n.runes
 	space := false
@@ -313,13 +315,16 @@ func (n *normalizer) fold(keepHiragana bool) {
 		}
 		if space {
 			out = append(out, ' ')
+			outR = append(outR, ' ')
 			hira = append(hira, false)
 			space = false
 		}
 		out = utf8.AppendRune(out, k)
+		outR = append(outR, k)
 		hira = append(hira, h)
 	}
 	n.out = out
+	n.outR = outR
 	n.hira = hira
 }
 

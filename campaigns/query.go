@@ -79,8 +79,13 @@ func (q *Query) Parse(raw string) {
 	space := false
 	prev := clsOther
 	hira := q.norm.hira
-	for i, k := 0, 0; i < len(out); k++ {
-		r, size := utf8.DecodeRune(out[i:])
+	i := 0 // the offset of rune k in out
+	for k, r := range q.norm.outR {
+		size := utf8.RuneLen(r)
+		if size < 0 { // not a valid rune: out holds U+FFFD for it
+			r, size = utf8.RuneError, 3
+		}
+		b := out[i : i+size]
 		i += size
 		if r == ' ' {
 			space = true
@@ -110,7 +115,7 @@ func (q *Query) Parse(raw string) {
 			space = false
 		}
 		q.start = append(q.start, int32(len(q.cmp)))
-		q.cmp = utf8.AppendRune(q.cmp, r)
+		q.cmp = append(q.cmp, b...)
 		q.info = append(q.info, c)
 		q.bloom |= runeBit(r)
 	}
