@@ -206,6 +206,14 @@ func (m *Main) Run(ctx context.Context) error {
 	// the runtime's scavenger gets to it (BENCHMARKS.md, issue 7: resident
 	// memory with 1M stores).
 	debug.FreeOSMemory()
+	// The load read the whole data file through bbolt's mapping; decisions
+	// are served from memory, so let those pages go from the RSS too (they
+	// stay in the page cache).
+	if bs, ok := backend.(*boltstore.Store); ok {
+		if err := bs.ReleaseResident(); err != nil {
+			m.Logger.Warn("release resident pages", "err", err)
+		}
+	}
 	snap := m.Index.Snapshot()
 	m.Logger.Info("index loaded", "campaigns", snap.Campaigns(), "stores", snap.Stores(), "took", time.Since(start).Round(time.Millisecond))
 
