@@ -451,7 +451,7 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 	}
 	now := s.now()
 	today := utcDay(now)
-	var due [][]byte
+	var due []dueGroup
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		due = nil
 		batches := tx.Bucket(bucketBatches)
@@ -478,7 +478,7 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 	// rather than in one long one.
 	for _, g := range due {
 		for range 2 {
-			_, left, err := s.compactGroup(ctx, g)
+			_, left, err := s.compactGroup(ctx, g.group, g.parts)
 			if err != nil {
 				if !errors.Is(err, errCompactBusy) && !errors.Is(err, ErrClosed) && ctx.Err() == nil && s.onError != nil {
 					s.onError(fmt.Errorf("compact served: %w", err))

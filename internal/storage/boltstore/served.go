@@ -296,14 +296,28 @@ func logSize(log *bolt.Bucket, group []byte, limit int) int {
 	return size
 }
 
+// servedParts are the logs of an hour that a compaction merges.
+type servedParts uint8
+
+const (
+	finestLog  servedParts = 1 << iota // served_log, into a run
+	coarseLogs                         // the coarse rollups' logs, into their B+trees
+)
+
+// dueGroup is an hour whose logs are due for compaction.
+type dueGroup struct {
+	group []byte
+	parts servedParts
+}
+
 // appendServedLog writes one log record per rollup and group (groups[i]
 // are rollups[i]'s, from groupServed; nil skips a coarse rollup), the
 // records of one group under one sequence number, and returns the groups
 // that are due for compaction: whose finest log, or whose coarse logs
 // together, have grown to s.compactBytes. It runs in AddServed's
 // transaction.
-func (s *Store) appendServedLog(tx *bolt.Tx, written int64, groups *[len(rollups)][]servedGroup) ([][]byte, error) {
-	var due [][]byte
+func (s *Store) appendServedLog(tx *bolt.Tx, written int64, groups *[len(rollups)][]servedGroup) ([]dueGroup, error) {
+	var due []dueGroup
 	for j, g := range groups[rollupC] {
 		seq, err := nextServedSeq(tx)
 		if err != nil {
@@ -326,8 +340,15 @@ func (s *Store) appendServedLog(tx *bolt.Tx, written int64, groups *[len(rollups
 				coarse += logSize(log, g.group, s.compactBytes-coarse)
 			}
 		}
-		if coarse >= s.compactBytes || logSize(tx.Bucket(bucketServedLog), g.group, s.compactBytes) >= s.compactBytes {
-			due = append(due, g.group)
+		var parts servedParts
+		if logSize(tx.Bucket(bucketServedLog), g.group, s.compactBytes) >= s.compactBytes {
+			parts |= finestLog
+		}
+		if coarse >= s.compactBytes {
+			parts |= coarseLogs
+		}
+		if parts != 0 {
+			due = append(due, dueGroup{g.group, parts})
 		}
 	}
 	return due, nil
@@ -392,13 +413,22 @@ func (s *Store) CompactServed(ctx context.Context) (int, error) {
 	for i, g := range groups {
 		age := time.Duration(now-g.newest) * time.Second
 		byTime := age >= compactIdle || i < len(groups)-1 && age >= compactGrace
-		size := max(g.finest, g.coarse)
-		if !byTime && size < s.compactBytes {
+		var parts servedParts
+		size := 0
+		if byTime && g.finest > 0 || g.finest >= s.compactBytes {
+			parts |= finestLog
+			size = g.finest
+		}
+		if byTime && g.coarse > 0 || g.coarse >= s.compactBytes {
+			parts |= coarseLogs
+			size = max(size, g.coarse)
+		}
+		if parts == 0 {
 			continue
 		}
 		// Passes enough for the log seen, not for what comes meanwhile.
 		for range size/s.compactBytes + 1 {
-			n, left, err := s.compactGroup(ctx, g.group)
+			n, left, err := s.compactGroup(ctx, g.group, parts)
 			total += n
 			if errors.Is(err, errCompactBusy) {
 				return total, nil
@@ -415,12 +445,15 @@ func (s *Store) CompactServed(ctx context.Context) (int, error) {
 }
 
 // compactGroup merges the oldest log records of one hour, in one write
-// transaction that also deletes them: about s.compactBytes of the finest
-// log (at least one record) into a run, and about as much of each coarse
-// log into its rollup's B+tree. It returns how many blocks it merged and
-// the bytes of log left in the hour (the finest log's or the coarse logs'
-// together, whichever is more); errCompactBusy if a report is reading.
-func (s *Store) compactGroup(ctx context.Context, group []byte) (merged, left int, err error) {
+// transaction that also deletes them: with finestLog about s.compactBytes
+// of the finest log (at least one record) into a run, with coarseLogs
+// about as much of each coarse log into its rollup's B+tree. The two are
+// due at different times (a flush adds fewer bytes to the coarse logs),
+// and a flush that merges one does not pay for the other too. It returns
+// how many blocks it merged and the bytes of log left in the hour (in the
+// finest log or the coarse logs together, whichever is more, of the parts
+// merged); errCompactBusy if a report is reading.
+func (s *Store) compactGroup(ctx context.Context, group []byte, parts servedParts) (merged, left int, err error) {
 	if !s.compactMu.TryLock() {
 		return 0, 0, errCompactBusy
 	}
@@ -429,6 +462,9 @@ func (s *Store) compactGroup(ctx context.Context, group []byte) (merged, left in
 		merged, left = 0, 0
 		coarseLeft := 0
 		for _, r := range rollups {
+			if r.kind == rollupC && parts&finestLog == 0 || r.kind != rollupC && parts&coarseLogs == 0 {
+				continue
+			}
 			log := tx.Bucket(r.log)
 			entries, doomed, rest, err := takeLog(ctx, log, r.kind, group, s.compactBytes)
 			if err != nil {
