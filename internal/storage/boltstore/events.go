@@ -68,14 +68,14 @@ package boltstore
 // (bbolt puts a larger value on contiguous pages of its own, which a
 // fragmented file finds mostly by growing).
 //
-// An hour is merged when its agg_c log, or its coarse logs together, reach
-// about 1 MB (by AddServed, after its commit), and when it is over: a
-// later hour has records and it has had none for a minute, or it has had
-// none for 15 minutes (by the Store's background loop). A merge takes
-// about 1 MB of the oldest records of each log of the hour, in one write
-// transaction: it sums agg_c's entries into one run, adds the coarse
-// rollups' summed entries into their B+trees in key order, and deletes
-// the records. Runs are not merged again: at national scale an hour has
+// An hour's agg_c log is merged when it reaches about 1 MB, and so are its
+// coarse logs together, each on its own (by AddServed, after its commit);
+// both are merged when the hour is over: a later hour has records and it
+// has had none for a minute, or it has had none for 15 minutes (by the
+// Store's background loop). A merge takes about 1 MB of the oldest
+// records of the logs it merges, in one write transaction: it sums
+// agg_c's entries into one run, or adds each coarse rollup's summed
+// entries into its B+tree in key order, and deletes the records. Runs are not merged again: at national scale an hour has
 // some hundred runs whose keys rarely repeat, and a quiet hour has one
 // run, or a few if stragglers come late. The coarse rollups' keys do
 // repeat, so a merge of seven flushes updates not many more keys of their
