@@ -75,12 +75,13 @@ package boltstore
 // Store's background loop). A merge takes about 1 MB of the oldest
 // records of the logs it merges, in one write transaction: it sums
 // agg_c's entries into one run, or adds each coarse rollup's summed
-// entries into its B+tree in key order, and deletes the records. Runs are not merged again: at national scale an hour has
-// some hundred runs whose keys rarely repeat, and a quiet hour has one
-// run, or a few if stragglers come late. The coarse rollups' keys do
-// repeat, so a merge of seven flushes updates not many more keys of their
-// B+trees than one flush did in place, and the coarse logs stay short
-// (only hours not merged yet have records).
+// entries into its B+tree in key order, and deletes the records. Runs
+// are not merged again: at national scale an hour has some hundred runs
+// whose keys rarely repeat, and a quiet hour has one run, or a few if
+// stragglers come late. The coarse rollups' keys do repeat, so a merge of
+// some ten flushes updates not many more keys of their B+trees than one
+// flush did in place, and the coarse logs stay short (only hours not
+// merged yet have records).
 //
 // A report reads the B+tree of the rollup it is planned onto (Record's
 // counts, and the served counts merged, or written before the logs), then
