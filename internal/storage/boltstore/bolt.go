@@ -17,9 +17,10 @@
 //	stockout    advertiser ID NUL store ID NUL product ID → empty
 //	meta        "schema"                      → layout version
 //
-// Version 2 added the served log and runs of events.go; Open upgrades a
-// version 1 file by creating their buckets (a version 1 build would not
-// see the counts in them, so it refuses the upgraded file).
+// Version 2 added the served log and runs of events.go, version 3 the
+// served logs of the coarse rollups; Open upgrades an older file by
+// creating their buckets (an older build would not see the counts in
+// them, so it refuses the upgraded file).
 //
 // Tracking events and their aggregates have buckets of their own, described
 // in events.go.
@@ -69,7 +70,7 @@ var ErrClosed = errors.New("boltstore: closed")
 
 // schemaVersion is the layout described in the package comment. Open refuses
 // a file written by a newer layout rather than misread it.
-const schemaVersion = 2
+const schemaVersion = 3
 
 var (
 	bucketAccounts  = []byte("accounts")

@@ -32,50 +32,65 @@ package boltstore
 // counter updates instead of one; reading a report costs the rows of its
 // own granularity instead of the finest.
 //
-// # Served counts of agg_c
+// # Served counts
 //
 // AddServed (a flush of tracking's served counts, once a second) updates
-// agg_a, agg_p and agg_h in place, whose keys repeat from flush to flush,
-// but not agg_c: at national scale nearly every ad served is a key agg_c
-// has never seen, and thousands of random inserts a second each dirtied a
-// page of the B+tree and grew the file by hundreds of kilobytes a flush.
-// Instead each flush appends, in its transaction, one record per day and
-// hour of its rows, and a compaction later merges the records of an hour
-// into a run (served.go):
+// no rollup in place. At national scale nearly every ad served is a key
+// agg_c has never seen, and thousands of random inserts a second each
+// dirtied a page of the B+tree and grew the file by hundreds of kilobytes
+// a flush; the coarse rollups' keys repeat from flush to flush, but a
+// flush still touched some 10,000 of them at random places, a dirty page
+// each. Instead each flush appends, in its transaction, one record per
+// rollup, day and hour of its rows, and a compaction later merges the
+// records of an hour: agg_c's into a run, the coarse rollups' back into
+// their B+trees (served.go):
 //
-//	served_log  day hour(1) seq(8) adv NUL block(4) → served block
-//	served_run  day hour(1) seq(8) adv NUL block(4) → served block
-//	meta        "served_seq"                        → the last seq (8)
+//	served_log    day hour(1) seq(8) adv NUL block(4) → served block of agg_c keys
+//	served_run    day hour(1) seq(8) adv NUL block(4) → served block of agg_c keys
+//	served_log_a  day hour(1) seq(8) adv NUL block(4) → served block of agg_a keys
+//	served_log_p  day hour(1) seq(8) pub NUL block(4) → served block of agg_p keys
+//	served_log_h  day hour(1) seq(8) adv NUL block(4) → served block of agg_h keys
+//	meta          "served_seq"                        → the last seq (8)
 //
-// seq numbers the records and runs in the order they were written, so a
-// flush's record lands at the end of its hour, which is the end of the
+// seq numbers the flushes' records (one number for a flush's records of
+// one hour, in every log) and the runs in the order they were written, so
+// a flush's record lands at the end of its hour, which is the end of the
 // tree. A served block is a version byte, the Unix second it was written,
-// the number of entries, and that many entries of agg_c keys without the
-// day, sorted and distinct, each as the length of the prefix it shares
-// with the previous key, the rest of the key (length first) and the served
-// count, all uvarints: 25 to 30 bytes an entry at national scale. A record
-// or run is split into blocks of one advertiser each, of about 1,000
-// bytes: so that a report of some advertisers seeks to their blocks in
-// each record and run, as it seeks to their keys in agg_c, and so that
-// blocks fill pages (bbolt puts a larger value on contiguous pages of its
-// own, which a fragmented file finds mostly by growing).
+// the number of entries, and that many entries of its rollup's keys
+// without the day, sorted and distinct, each as the length of the prefix
+// it shares with the previous key, the rest of the key (length first) and
+// the served count, all uvarints: 25 to 30 bytes an entry of agg_c at
+// national scale, a few of the coarse rollups. A record or run is split
+// into blocks of one lead ID each (the first part of the keys: the
+// advertiser, the publisher in agg_p), of about 1,000 bytes: so that a
+// report of some advertisers seeks to their blocks in each record and run,
+// as it seeks to their keys in the B+trees, and so that blocks fill pages
+// (bbolt puts a larger value on contiguous pages of its own, which a
+// fragmented file finds mostly by growing).
 //
-// An hour's log is merged when it reaches about 1 MB (by AddServed, after
-// its commit), and when it is over: a later hour has records and it has
-// had none for a minute, or it has had none for 15 minutes (by the
-// Store's background loop). A merge sums the entries of about 1 MB of
-// records into one run and deletes the records, in one write transaction.
-// Runs are not merged again: at national scale an hour has some hundred
-// runs whose keys rarely repeat, and a quiet hour has one run, or a few if
-// stragglers come late.
+// An hour's agg_c log is merged when it reaches about 1 MB, and so are its
+// coarse logs together, each on its own (by AddServed, after its commit);
+// both are merged when the hour is over: a later hour has records and it
+// has had none for a minute, or it has had none for 15 minutes (by the
+// Store's background loop). A merge takes about 1 MB of the oldest
+// records of the logs it merges, in one write transaction: it sums
+// agg_c's entries into one run, or adds each coarse rollup's summed
+// entries into its B+tree in key order, and deletes the records. Runs
+// are not merged again: at national scale an hour has some hundred runs
+// whose keys rarely repeat, and a quiet hour has one run, or a few if
+// stragglers come late. The coarse rollups' keys do repeat, so a merge of
+// some ten flushes updates not many more keys of their B+trees than one
+// flush did in place, and the coarse logs stay short (only hours not
+// merged yet have records).
 //
-// A report planned onto agg_c reads its B+tree (Record's counts, and the
-// served counts of files written before the log) and then the blocks of
-// the days asked, log and runs (only its advertisers' when it names
-// some), filtering each entry; one key may come in several rows, which
-// the contract allows. No merge runs while a report reads the blocks
-// (Store.compactMu), so that none moves between the report's read
-// transactions.
+// A report reads the B+tree of the rollup it is planned onto (Record's
+// counts, and the served counts merged, or written before the logs), then
+// the blocks of that rollup's log on the days asked, and for agg_c its
+// runs (only the blocks of its advertisers, or in agg_p publishers, when
+// it names some), filtering each entry; one key may come in several rows,
+// which the contract allows. No merge runs while a report reads
+// (Store.compactMu), so that no count moves between the report's read
+// transactions, from a log into a run or a B+tree.
 
 import (
 	"bytes"
@@ -84,7 +99,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -104,7 +118,8 @@ var (
 	bucketAggH    = []byte("agg_h")
 	bucketAggC    = []byte("agg_c")
 
-	eventBuckets = [][]byte{bucketEvents, bucketBatches, bucketAggA, bucketAggP, bucketAggH, bucketAggC, bucketServedLog, bucketServedRun}
+	eventBuckets = [][]byte{bucketEvents, bucketBatches, bucketAggA, bucketAggP, bucketAggH, bucketAggC,
+		bucketServedLog, bucketServedRun, bucketServedLogA, bucketServedLogP, bucketServedLogH}
 
 	keyTrackingSecret = []byte("tracking_secret")
 )
@@ -112,6 +127,7 @@ var (
 // rollup is one of the aggregate tables of the layout above.
 type rollup struct {
 	bucket []byte
+	log    []byte       // AddServed's log of its served counts
 	dims   storage.Dims // what it can answer
 	kind   rollupKind
 }
@@ -125,12 +141,13 @@ const (
 	rollupC
 )
 
-// rollups are in the order the planner tries them: smallest first.
+// rollups are in the order the planner tries them, smallest first, which
+// is the order of their kinds: rollups[k].kind == k.
 var rollups = [...]rollup{
-	{bucketAggA, storage.DimsOf(storage.DimDay, storage.DimAdvertiser, storage.DimCampaign), rollupA},
-	{bucketAggP, storage.DimsOf(storage.DimDay, storage.DimPublisher, storage.DimAdvertiser, storage.DimCampaign), rollupP},
-	{bucketAggH, storage.DimsOf(storage.DimDay, storage.DimHour, storage.DimAdvertiser, storage.DimCampaign, storage.DimPublisher), rollupH},
-	{bucketAggC, storage.AllDims, rollupC},
+	{bucketAggA, bucketServedLogA, storage.DimsOf(storage.DimDay, storage.DimAdvertiser, storage.DimCampaign), rollupA},
+	{bucketAggP, bucketServedLogP, storage.DimsOf(storage.DimDay, storage.DimPublisher, storage.DimAdvertiser, storage.DimCampaign), rollupP},
+	{bucketAggH, bucketServedLogH, storage.DimsOf(storage.DimDay, storage.DimHour, storage.DimAdvertiser, storage.DimCampaign, storage.DimPublisher), rollupH},
+	{bucketAggC, bucketServedLog, storage.AllDims, rollupC},
 }
 
 const (
@@ -427,30 +444,15 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 			return fmt.Errorf("add served: row %d: %w", i+1, err)
 		}
 	}
-	// Sum rows that share a rollup key before the transaction, and write
-	// each coarse rollup in key order: sequential B+tree inserts. The
-	// finest goes to the served log, one record per day and hour.
-	type add struct {
-		key string
-		n   uint64
+	// Sum rows that share a rollup key before the transaction, sorted, a
+	// group per day and hour: the records of the served logs.
+	var groups [len(rollups)][]servedGroup
+	for i, r := range rollups {
+		groups[i] = groupServed(r.kind, rows)
 	}
-	var adds [len(rollups) - 1][]add
-	for i, r := range rollups[:len(rollups)-1] {
-		sums := make(map[string]uint64, len(rows))
-		for j := range rows {
-			sums[string(rollupKey(r.kind, &rows[j].Key))] += rows[j].N
-		}
-		list := make([]add, 0, len(sums))
-		for k, n := range sums {
-			list = append(list, add{k, n})
-		}
-		slices.SortFunc(list, func(a, b add) int { return strings.Compare(a.key, b.key) })
-		adds[i] = list
-	}
-	groups := groupServed(rows)
 	now := s.now()
 	today := utcDay(now)
-	var due [][]byte
+	var due []dueGroup
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		due = nil
 		batches := tx.Bucket(bucketBatches)
@@ -462,21 +464,8 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 		if err := batches.Put(batchKey(today, batchID), empty); err != nil {
 			return err
 		}
-		for i, r := range rollups[:len(rollups)-1] {
-			b := tx.Bucket(r.bucket)
-			for j, a := range adds[i] {
-				if j%ctxEvery == 0 {
-					if err := ctx.Err(); err != nil {
-						return err
-					}
-				}
-				if err := addCounts(b, []byte(a.key), &storage.Counts{Served: a.n}); err != nil {
-					return err
-				}
-			}
-		}
 		var err error
-		due, err = s.appendServedLog(tx, now.Unix(), groups)
+		due, err = s.appendServedLog(tx, now.Unix(), &groups)
 		return err
 	})
 	if err != nil {
@@ -490,7 +479,7 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 	// rather than in one long one.
 	for _, g := range due {
 		for range 2 {
-			_, left, err := s.compactGroup(ctx, g)
+			_, left, err := s.compactGroup(ctx, g.group, g.parts)
 			if err != nil {
 				if !errors.Is(err, errCompactBusy) && !errors.Is(err, ErrClosed) && ctx.Err() == nil && s.onError != nil {
 					s.onError(fmt.Errorf("compact served: %w", err))
@@ -592,10 +581,11 @@ func sortedSet(s []string) []string {
 
 // Aggregates reads the smallest rollup that holds q's dimensions and
 // filters (see the layout), in chunks of read transactions like Stores; see
-// storage.Events. A report of the finest rollup also reads the served log
-// and runs of its days, entry by entry. A filter on advertisers (or, in the publisher-first
-// rollup, publishers) seeks straight to their keys; the other filters are
-// checked row by row.
+// storage.Events. It then reads the served counts of that rollup's log
+// (and of agg_c's runs) on its days, entry by entry. A filter on
+// advertisers (or, in the publisher-first rollup, publishers) seeks
+// straight to their keys and blocks; the other filters are checked row by
+// row.
 func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn func(*storage.Aggregate) bool) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("aggregates: %w", err)
@@ -622,6 +612,12 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 		}
 		return false, nil
 	}
+	// The served counts of the rollup are in its B+tree and in its log
+	// (and agg_c's in runs); no compaction may move them between the
+	// chunks, from the log into the B+tree or a run. One waits for the
+	// report.
+	s.compactMu.RLock()
+	defer s.compactMu.RUnlock()
 	ri := 0
 	var after []byte // the last key read in ranges[ri]; nil before the first
 	for ri < len(ranges) {
@@ -673,16 +669,17 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 			return err
 		}
 	}
-	if r.kind != rollupC {
-		return nil
-	}
-	// Then the served counts of the finest rollup, which are not in its
-	// B+tree (see the layout). No compaction may move them between the
-	// chunks; one waits for the report.
-	s.compactMu.RLock()
-	defer s.compactMu.RUnlock()
+	// Then the served counts that are not in the B+tree (see the layout),
+	// only the blocks of the advertisers (publishers, in agg_p) asked
+	// for when there are some.
 	var sc servedCursor
-	advs := sortedSet(q.Advertisers)
+	buckets, leads := [][]byte{r.log}, sortedSet(q.Advertisers)
+	switch r.kind {
+	case rollupC:
+		buckets = servedBuckets[:]
+	case rollupP:
+		leads = sortedSet(q.Publishers)
+	}
 	for done := false; !done; {
 		items = items[:0]
 		if err := s.begin(ctx); err != nil {
@@ -690,7 +687,7 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 		}
 		err := s.db.View(func(tx *bolt.Tx) error {
 			var err error
-			items, done, err = readServed(tx, &sc, q.From, q.To, advs, &filter, &dec, items)
+			items, done, err = readServed(tx, &sc, buckets, r.kind, q.From, q.To, leads, &filter, &dec, items)
 			return err
 		})
 		s.end()

@@ -46,12 +46,46 @@ func (s *Store) AddServedV1(rows []storage.ServedCount) error {
 	})
 }
 
-// ServedBlocks returns how many blocks the served log and the runs hold.
+// AddServedV2 adds served counts the way version 2 of the layout did: in
+// place in agg_a, agg_p and agg_h, agg_c's to the served log.
+func (s *Store) AddServedV2(rows []storage.ServedCount) error {
+	var groups [len(rollups)][]servedGroup
+	groups[rollupC] = groupServed(rollupC, rows)
+	return s.db.Update(func(tx *bolt.Tx) error {
+		for _, row := range rows {
+			for _, r := range rollups[:rollupC] {
+				if err := addCounts(tx.Bucket(r.bucket), rollupKey(r.kind, &row.Key), &storage.Counts{Served: row.N}); err != nil {
+					return err
+				}
+			}
+		}
+		_, err := s.appendServedLog(tx, s.now().Unix(), &groups)
+		return err
+	})
+}
+
+// ServedBlocks returns how many blocks the served logs (all four) and the
+// runs hold.
 func (s *Store) ServedBlocks() (log, runs int, err error) {
 	err = s.db.View(func(tx *bolt.Tx) error {
-		log = tx.Bucket(bucketServedLog).Stats().KeyN
+		for _, b := range servedLogs {
+			log += tx.Bucket(b).Stats().KeyN
+		}
 		runs = tx.Bucket(bucketServedRun).Stats().KeyN
 		return nil
 	})
 	return log, runs, err
+}
+
+// ServedLogBlocks returns how many blocks each served log holds, by
+// bucket name.
+func (s *Store) ServedLogBlocks() (map[string]int, error) {
+	out := make(map[string]int)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		for _, b := range servedLogs {
+			out[string(b)] = tx.Bucket(b).Stats().KeyN
+		}
+		return nil
+	})
+	return out, err
 }

@@ -1,7 +1,8 @@
 package boltstore
 
-// Served counts of the finest rollup, kept as a log and merged runs; see
-// "Served counts of agg_c" in the layout comment of events.go.
+// Served counts kept as logs: the finest rollup's merged into runs, the
+// coarse rollups' folded into their B+trees; see "Served counts" in the
+// layout comment of events.go.
 
 import (
 	"bytes"
@@ -20,13 +21,18 @@ import (
 )
 
 var (
-	bucketServedLog = []byte("served_log")
-	bucketServedRun = []byte("served_run")
+	bucketServedLog  = []byte("served_log")
+	bucketServedRun  = []byte("served_run")
+	bucketServedLogA = []byte("served_log_a")
+	bucketServedLogP = []byte("served_log_p")
+	bucketServedLogH = []byte("served_log_h")
 
 	keyServedSeq = []byte("served_seq")
 
-	// servedBuckets are read by reports in this order.
+	// servedBuckets are read by reports of agg_c in this order.
 	servedBuckets = [...][]byte{bucketServedLog, bucketServedRun}
+	// servedLogs are every log, the finest rollup's first.
+	servedLogs = [...][]byte{bucketServedLog, bucketServedLogA, bucketServedLogP, bucketServedLogH}
 )
 
 const (
@@ -34,7 +40,8 @@ const (
 	// servedGroupLen is the day and hour that start the keys of both
 	// buckets.
 	servedGroupLen = 4 + 1
-	// maxCellKeyLen bounds a decoded key (the agg_c key without its day):
+	// maxCellKeyLen bounds a decoded key (a rollup key without its day;
+	// agg_c's are the longest):
 	// four IDs of checkKey's largest size, three seps, an hour, a sep and
 	// a cell.
 	maxCellKeyLen = 4*campaigns.MaxIDLen*4 + 3 + 1 + 1 + 8
@@ -45,15 +52,16 @@ const (
 	// servedBlockBytes is about the most bytes of one block. Blocks fit
 	// in a page, several to a page: bbolt stores a larger value on
 	// pages of its own, contiguous ones, which in a file whose free
-	// pages are scattered singles (the coarse rollups free a few hundred
-	// each flush) are mostly found by growing the file.
+	// pages are scattered singles (a merge into the coarse rollups frees
+	// a few hundred) are mostly found by growing the file.
 	servedBlockBytes = 1000
 
 	// defaultCompactBytes is how many bytes of log records of one hour
 	// start a compaction, and about the most one compaction merges in
 	// its one write transaction: at national scale (5,000 new keys a
-	// second, some 150 KB a flush) seven flushes, merged in 35 to 60 ms
-	// on a shared 2-core machine.
+	// second, some 150 KB a flush) seven flushes of agg_c's log, merged
+	// in 35 to 60 ms on a shared 2-core machine, and ten of the coarse
+	// logs (some 105 KB a flush together).
 	defaultCompactBytes = 1 << 20
 	// defaultCompactEvery is how often the Store's background loop looks
 	// for finished hours.
@@ -75,8 +83,8 @@ func servedGroupKey(day storage.Day, hour uint8) []byte {
 	return append(encodeDay(make([]byte, 0, servedGroupLen+12), day), hour)
 }
 
-// cellSuffix returns the agg_c key of k without its day: what served
-// blocks hold.
+// cellSuffix returns the agg_c key of k without its day: what the blocks
+// of served_log and served_run hold.
 func cellSuffix(k *storage.AggKey) []byte {
 	return rollupKey(rollupC, k)[4:]
 }
@@ -88,8 +96,9 @@ func cellSuffix(k *storage.AggKey) []byte {
 //	version (1) written Unix second (uvarint) entries (uvarint)
 //	entries × { shared (uvarint) suffix length (uvarint) suffix served (uvarint) }
 //
-// Each entry's key is the agg_c key without the day (the block's key has
-// it): the first shared bytes of the previous entry's key, then suffix.
+// Each entry's key is a rollup key without the day (the block's key has
+// it; agg_c's in served_log and served_run, agg_a's in served_log_a, and
+// so on): the first shared bytes of the previous entry's key, then suffix.
 // Keys are distinct and ascending, so that consecutive keys of one
 // campaign share most of their bytes.
 
@@ -100,8 +109,9 @@ type servedEntry struct {
 }
 
 // putServedBlocks writes entries, which must be sorted and distinct, in
-// blocks of about servedBlockBytes, each of one advertiser, under the keys
-// record (group and sequence number), advertiser, sep, block number.
+// blocks of about servedBlockBytes, each of one lead ID (the first part of
+// the keys: the advertiser, or in agg_p the publisher), under the keys
+// record (group and sequence number), lead ID, sep, block number.
 func putServedBlocks(b *bolt.Bucket, record []byte, written int64, entries []servedEntry) error {
 	// New keys of the current hour come last in the bucket: pages filled
 	// full, not split in half.
@@ -123,8 +133,8 @@ func putServedBlocks(b *bolt.Bucket, record []byte, written int64, entries []ser
 	return nil
 }
 
-// cellAdvertiser returns the advertiser ID that starts an agg_c key
-// without its day.
+// cellAdvertiser returns the ID that starts a rollup key without its day:
+// the advertiser, or in agg_p the publisher.
 func cellAdvertiser(k []byte) []byte {
 	if i := bytes.IndexByte(k, sep); i >= 0 {
 		return k[:i]
@@ -132,8 +142,8 @@ func cellAdvertiser(k []byte) []byte {
 	return k
 }
 
-// servedKeyAdvertiser returns the advertiser of a block's key, nil when
-// the key is malformed.
+// servedKeyAdvertiser returns the lead ID (see putServedBlocks) of a
+// block's key, nil when the key is malformed.
 func servedKeyAdvertiser(k []byte) []byte {
 	if len(k) < servedRecordLen+1+1+4 || k[len(k)-5] != sep {
 		return nil
@@ -228,18 +238,21 @@ func (r *blockReader) next() (key []byte, n uint64, ok bool, err error) {
 
 // ---- Writing ----
 
-// servedGroup is the agg_c rows of one flush for one day and hour, sorted.
+// servedGroup is one rollup's rows of one flush for one day and hour,
+// sorted.
 type servedGroup struct {
 	group   []byte // servedGroupKey
 	entries []servedEntry
 }
 
-// groupServed sums the rows by agg_c key and splits them by day and hour.
-func groupServed(rows []storage.ServedCount) []servedGroup {
+// groupServed sums the rows by their key in rollup r (without the day)
+// and splits them by day and hour. Every rollup's groups of the same rows
+// are the same days and hours, in the same order.
+func groupServed(r rollupKind, rows []storage.ServedCount) []servedGroup {
 	sums := make(map[string]uint64, len(rows))
 	for i := range rows {
 		k := &rows[i].Key
-		sums[string(append(servedGroupKey(k.Day, k.Hour), cellSuffix(k)...))] += rows[i].N
+		sums[string(append(servedGroupKey(k.Day, k.Hour), rollupKey(r, k)[4:]...))] += rows[i].N
 	}
 	keys := make([]string, 0, len(sums))
 	for k := range sums {
@@ -273,27 +286,70 @@ func nextServedSeq(tx *bolt.Tx) (uint64, error) {
 	return seq, meta.Put(keyServedSeq, binary.BigEndian.AppendUint64(nil, seq))
 }
 
-// appendServedLog writes one log record per group and returns the groups
-// whose log has grown to s.compactBytes. It runs in AddServed's
+// logSize returns the bytes of the blocks of group in log, counting up to
+// limit at most.
+func logSize(log *bolt.Bucket, group []byte, limit int) int {
+	size := 0
+	c := log.Cursor()
+	for k, v := c.Seek(group); k != nil && bytes.HasPrefix(k, group) && size < limit; k, v = c.Next() {
+		size += len(v)
+	}
+	return size
+}
+
+// servedParts are the logs of an hour that a compaction merges.
+type servedParts uint8
+
+const (
+	finestLog  servedParts = 1 << iota // served_log, into a run
+	coarseLogs                         // the coarse rollups' logs, into their B+trees
+)
+
+// dueGroup is an hour whose logs are due for compaction.
+type dueGroup struct {
+	group []byte
+	parts servedParts
+}
+
+// appendServedLog writes one log record per rollup and group (groups[i]
+// are rollups[i]'s, from groupServed; nil skips a coarse rollup), the
+// records of one group under one sequence number, and returns the groups
+// that are due for compaction: whose finest log, or whose coarse logs
+// together, have grown to s.compactBytes. It runs in AddServed's
 // transaction.
-func (s *Store) appendServedLog(tx *bolt.Tx, written int64, groups []servedGroup) ([][]byte, error) {
-	log := tx.Bucket(bucketServedLog)
-	var due [][]byte
-	for _, g := range groups {
+func (s *Store) appendServedLog(tx *bolt.Tx, written int64, groups *[len(rollups)][]servedGroup) ([]dueGroup, error) {
+	var due []dueGroup
+	for j, g := range groups[rollupC] {
 		seq, err := nextServedSeq(tx)
 		if err != nil {
 			return nil, err
 		}
-		if err := putServedBlocks(log, binary.BigEndian.AppendUint64(bytes.Clone(g.group), seq), written, g.entries); err != nil {
-			return nil, err
+		record := binary.BigEndian.AppendUint64(bytes.Clone(g.group), seq)
+		coarse := 0
+		for i, r := range rollups {
+			if groups[i] == nil {
+				continue
+			}
+			if j >= len(groups[i]) || !bytes.Equal(groups[i][j].group, g.group) {
+				return nil, fmt.Errorf("served groups of %s and agg_c differ", r.bucket)
+			}
+			log := tx.Bucket(r.log)
+			if err := putServedBlocks(log, record, written, groups[i][j].entries); err != nil {
+				return nil, err
+			}
+			if r.kind != rollupC {
+				coarse += logSize(log, g.group, s.compactBytes-coarse)
+			}
 		}
-		size := 0
-		c := log.Cursor()
-		for k, v := c.Seek(g.group); k != nil && bytes.HasPrefix(k, g.group) && size < s.compactBytes; k, v = c.Next() {
-			size += len(v)
+		var parts servedParts
+		if logSize(tx.Bucket(bucketServedLog), g.group, s.compactBytes) >= s.compactBytes {
+			parts |= finestLog
 		}
-		if size >= s.compactBytes {
-			due = append(due, g.group)
+		if coarse >= s.compactBytes {
+			parts |= coarseLogs
+		}
+		if parts != 0 {
+			due = append(due, dueGroup{g.group, parts})
 		}
 	}
 	return due, nil
@@ -301,56 +357,79 @@ func (s *Store) appendServedLog(tx *bolt.Tx, written int64, groups []servedGroup
 
 // ---- Compaction ----
 
-// CompactServed merges the log records of every hour that is due into
-// runs: hours whose log has s.compactBytes or more, hours whose last
-// record is a minute old while a later hour has records (the hour is
-// over), and hours without a new record for 15 minutes. Each merge is a
-// write transaction of its own of about 1 MB of records at most. It
-// returns how many log blocks it merged. The Store's background loop
-// calls it every minute; AddServed merges hours that reach the size
-// itself. While a report reads the served records no merge runs (it would
-// move counts under the report's feet); CompactServed then returns what it
-// merged so far and nil, and a later call catches up.
+// CompactServed merges the log records of every hour that is due: hours
+// whose finest log, or whose coarse logs together, have s.compactBytes or
+// more, hours whose last record is a minute old while a later hour has
+// records (the hour is over), and hours without a new record for 15
+// minutes. Each merge is a write transaction of its own of about 1 MB of
+// records of each log at most: the finest log's make a run, the coarse
+// logs' are added into their rollups' B+trees. It returns how many log
+// blocks it merged. The Store's background loop calls it every minute;
+// AddServed merges hours that reach the size itself. While a report reads
+// served counts no merge runs (it would move counts under the report's
+// feet); CompactServed then returns what it merged so far and nil, and a
+// later call catches up.
 func (s *Store) CompactServed(ctx context.Context) (int, error) {
 	type groupState struct {
-		group  []byte
-		size   int
-		newest int64
+		group          []byte
+		finest, coarse int // bytes of log
+		newest         int64
 	}
 	var groups []groupState
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketServedLog).Cursor()
+		byGroup := make(map[string]int) // index in groups
 		var r blockReader
-		for k, v := c.First(); k != nil; k, v = c.Next() {
-			if servedKeyAdvertiser(k) == nil {
-				return fmt.Errorf("served log key %x: %w", k, errCorrupt)
+		for i, name := range servedLogs {
+			c := tx.Bucket(name).Cursor()
+			for k, v := c.First(); k != nil; k, v = c.Next() {
+				if servedKeyAdvertiser(k) == nil {
+					return fmt.Errorf("%s key %x: %w", name, k, errCorrupt)
+				}
+				if err := r.open(v); err != nil {
+					return fmt.Errorf("%s %x: %w", name, k, err)
+				}
+				gi, ok := byGroup[string(k[:servedGroupLen])]
+				if !ok {
+					gi = len(groups)
+					byGroup[string(k[:servedGroupLen])] = gi
+					groups = append(groups, groupState{group: bytes.Clone(k[:servedGroupLen])})
+				}
+				g := &groups[gi]
+				if i == 0 {
+					g.finest += len(v)
+				} else {
+					g.coarse += len(v)
+				}
+				g.newest = max(g.newest, r.written)
 			}
-			if err := r.open(v); err != nil {
-				return fmt.Errorf("served log %x: %w", k, err)
-			}
-			if n := len(groups); n == 0 || !bytes.Equal(groups[n-1].group, k[:servedGroupLen]) {
-				groups = append(groups, groupState{group: bytes.Clone(k[:servedGroupLen])})
-			}
-			g := &groups[len(groups)-1]
-			g.size += len(v)
-			g.newest = max(g.newest, r.written)
 		}
 		return nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("compact served: %w", err)
 	}
+	slices.SortFunc(groups, func(a, b groupState) int { return bytes.Compare(a.group, b.group) })
 	now := s.now().Unix()
 	total := 0
 	for i, g := range groups {
 		age := time.Duration(now-g.newest) * time.Second
 		byTime := age >= compactIdle || i < len(groups)-1 && age >= compactGrace
-		if !byTime && g.size < s.compactBytes {
+		var parts servedParts
+		size := 0
+		if byTime && g.finest > 0 || g.finest >= s.compactBytes {
+			parts |= finestLog
+			size = g.finest
+		}
+		if byTime && g.coarse > 0 || g.coarse >= s.compactBytes {
+			parts |= coarseLogs
+			size = max(size, g.coarse)
+		}
+		if parts == 0 {
 			continue
 		}
 		// Passes enough for the log seen, not for what comes meanwhile.
-		for range g.size/s.compactBytes + 1 {
-			n, left, err := s.compactGroup(ctx, g.group)
+		for range size/s.compactBytes + 1 {
+			n, left, err := s.compactGroup(ctx, g.group, parts)
 			total += n
 			if errors.Is(err, errCompactBusy) {
 				return total, nil
@@ -366,98 +445,60 @@ func (s *Store) CompactServed(ctx context.Context) (int, error) {
 	return total, nil
 }
 
-// compactGroup merges the oldest log records of one hour, about
-// s.compactBytes of them (at least one), into a run, in one write
-// transaction that also deletes them. It returns how many blocks it merged
-// and the bytes of log left in the hour; errCompactBusy if a report is
-// reading.
-func (s *Store) compactGroup(ctx context.Context, group []byte) (merged, left int, err error) {
+// compactGroup merges the oldest log records of one hour, in one write
+// transaction that also deletes them: with finestLog about s.compactBytes
+// of the finest log (at least one record) into a run, with coarseLogs
+// about as much of each coarse log into its rollup's B+tree. The two are
+// due at different times (a flush adds fewer bytes to the coarse logs),
+// and a flush that merges one does not pay for the other too. It returns
+// how many blocks it merged and the bytes of log left in the hour (in the
+// finest log or the coarse logs together, whichever is more, of the parts
+// merged); errCompactBusy if a report is reading.
+func (s *Store) compactGroup(ctx context.Context, group []byte, parts servedParts) (merged, left int, err error) {
 	if !s.compactMu.TryLock() {
 		return 0, 0, errCompactBusy
 	}
 	defer s.compactMu.Unlock()
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		merged, left = 0, 0
-		log := tx.Bucket(bucketServedLog)
-		var doomed [][]byte
-		// Every key, end to end in one buffer, and the entries that
-		// point into it: a million small allocations otherwise.
-		var arena []byte
-		type ent struct {
-			off, end uint32
-			n        uint64
-		}
-		var ents []ent
-		var r blockReader
-		size := 0
-		c := log.Cursor()
-		k, v := c.Seek(group)
-		for ; k != nil && bytes.HasPrefix(k, group); k, v = c.Next() {
-			if servedKeyAdvertiser(k) == nil {
-				return fmt.Errorf("served log key %x: %w", k, errCorrupt)
-			}
-			// Whole records (all their blocks), about compactBytes.
-			if size >= s.compactBytes && !bytes.Equal(k[:servedRecordLen], doomed[len(doomed)-1][:servedRecordLen]) {
-				break
-			}
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if err := r.open(v); err != nil {
-				return fmt.Errorf("served log %x: %w", k, err)
-			}
-			for {
-				key, n, ok, err := r.next()
-				if err != nil {
-					return fmt.Errorf("served log %x: %w", k, err)
-				}
-				if !ok {
-					break
-				}
-				if !validCellKey(key) {
-					return fmt.Errorf("served log %x: key %q: %w", k, key, errCorrupt)
-				}
-				if len(arena)+len(key) > 1<<32-1 {
-					return fmt.Errorf("served log of %x: too large to merge", group)
-				}
-				off := uint32(len(arena))
-				arena = append(arena, key...)
-				ents = append(ents, ent{off, uint32(len(arena)), n})
-			}
-			doomed = append(doomed, bytes.Clone(k))
-			size += len(v)
-		}
-		for ; k != nil && bytes.HasPrefix(k, group); k, v = c.Next() {
-			left += len(v)
-		}
-		if len(doomed) == 0 {
-			return nil
-		}
-		keyOf := func(e ent) []byte { return arena[e.off:e.end] }
-		slices.SortFunc(ents, func(a, b ent) int { return bytes.Compare(keyOf(a), keyOf(b)) })
-		// Sum equal keys, then write the run.
-		entries := make([]servedEntry, 0, len(ents))
-		for _, e := range ents {
-			if n := len(entries); n > 0 && bytes.Equal(entries[n-1].key, keyOf(e)) {
-				entries[n-1].n += e.n
+		coarseLeft := 0
+		for _, r := range rollups {
+			if r.kind == rollupC && parts&finestLog == 0 || r.kind != rollupC && parts&coarseLogs == 0 {
 				continue
 			}
-			entries = append(entries, servedEntry{keyOf(e), e.n})
-		}
-		seq, err := nextServedSeq(tx)
-		if err != nil {
-			return err
-		}
-		runKey := binary.BigEndian.AppendUint64(bytes.Clone(group), seq)
-		if err := putServedBlocks(tx.Bucket(bucketServedRun), runKey, s.now().Unix(), entries); err != nil {
-			return err
-		}
-		for _, k := range doomed {
-			if err := log.Delete(k); err != nil {
+			log := tx.Bucket(r.log)
+			entries, doomed, rest, err := takeLog(ctx, log, r.kind, group, s.compactBytes)
+			if err != nil {
 				return err
 			}
+			if r.kind == rollupC {
+				left = rest
+			} else {
+				coarseLeft += rest
+			}
+			if len(doomed) == 0 {
+				continue
+			}
+			if r.kind == rollupC {
+				seq, err := nextServedSeq(tx)
+				if err != nil {
+					return err
+				}
+				runKey := binary.BigEndian.AppendUint64(bytes.Clone(group), seq)
+				if err := putServedBlocks(tx.Bucket(bucketServedRun), runKey, s.now().Unix(), entries); err != nil {
+					return err
+				}
+			} else if err := foldServed(ctx, tx.Bucket(r.bucket), group[:4], entries); err != nil {
+				return err
+			}
+			for _, k := range doomed {
+				if err := log.Delete(k); err != nil {
+					return err
+				}
+			}
+			merged += len(doomed)
 		}
-		merged = len(doomed)
+		left = max(left, coarseLeft)
 		return nil
 	})
 	if err != nil {
@@ -466,15 +507,118 @@ func (s *Store) compactGroup(ctx context.Context, group []byte) (merged, left in
 	return merged, left, nil
 }
 
-// validCellKey reports whether k is an agg_c key without its day: adv NUL
-// cmp NUL pub NUL hour store NUL cell(8), the IDs not empty.
-func validCellKey(k []byte) bool {
-	for range 3 {
+// takeLog reads the oldest records of group in log, whole records of
+// about limit bytes (at least one), and returns their entries summed by
+// key in key order, the keys of their blocks, and the bytes of log left in
+// the group after them. The entries' keys point into one buffer.
+func takeLog(ctx context.Context, log *bolt.Bucket, kind rollupKind, group []byte, limit int) (entries []servedEntry, doomed [][]byte, left int, err error) {
+	// Every key, end to end in one buffer, and the entries that point
+	// into it: a million small allocations otherwise.
+	var arena []byte
+	type ent struct {
+		off, end uint32
+		n        uint64
+	}
+	var ents []ent
+	var r blockReader
+	size := 0
+	c := log.Cursor()
+	k, v := c.Seek(group)
+	for ; k != nil && bytes.HasPrefix(k, group); k, v = c.Next() {
+		if servedKeyAdvertiser(k) == nil {
+			return nil, nil, 0, fmt.Errorf("served log key %x: %w", k, errCorrupt)
+		}
+		// Whole records (all their blocks), about limit.
+		if size >= limit && !bytes.Equal(k[:servedRecordLen], doomed[len(doomed)-1][:servedRecordLen]) {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, nil, 0, err
+		}
+		if err := r.open(v); err != nil {
+			return nil, nil, 0, fmt.Errorf("served log %x: %w", k, err)
+		}
+		for {
+			key, n, ok, err := r.next()
+			if err != nil {
+				return nil, nil, 0, fmt.Errorf("served log %x: %w", k, err)
+			}
+			if !ok {
+				break
+			}
+			if !validRollupKey(kind, key) {
+				return nil, nil, 0, fmt.Errorf("served log %x: key %q: %w", k, key, errCorrupt)
+			}
+			if len(arena)+len(key) > 1<<32-1 {
+				return nil, nil, 0, fmt.Errorf("served log of %x: too large to merge", group)
+			}
+			off := uint32(len(arena))
+			arena = append(arena, key...)
+			ents = append(ents, ent{off, uint32(len(arena)), n})
+		}
+		doomed = append(doomed, bytes.Clone(k))
+		size += len(v)
+	}
+	for ; k != nil && bytes.HasPrefix(k, group); k, v = c.Next() {
+		left += len(v)
+	}
+	keyOf := func(e ent) []byte { return arena[e.off:e.end] }
+	slices.SortFunc(ents, func(a, b ent) int { return bytes.Compare(keyOf(a), keyOf(b)) })
+	entries = make([]servedEntry, 0, len(ents))
+	for _, e := range ents {
+		if n := len(entries); n > 0 && bytes.Equal(entries[n-1].key, keyOf(e)) {
+			entries[n-1].n += e.n
+			continue
+		}
+		entries = append(entries, servedEntry{keyOf(e), e.n})
+	}
+	return entries, doomed, left, nil
+}
+
+// foldServed adds the served counts of entries (keys without the day, in
+// key order) into b, a coarse rollup's B+tree, on day (encoded): one
+// update per distinct key of the records merged, in key order, where the
+// flushes they came from would each have updated theirs.
+func foldServed(ctx context.Context, b *bolt.Bucket, day []byte, entries []servedEntry) error {
+	key := make([]byte, 0, 4+maxCellKeyLen)
+	for i, e := range entries {
+		if i%ctxEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+		}
+		key = append(append(key[:0], day...), e.key...)
+		if err := addCounts(b, key, &storage.Counts{Served: e.n}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validRollupKey reports whether k is a key of rollup r without its day,
+// the IDs not empty (see rollupKey): agg_a adv NUL cmp, agg_p pub NUL adv
+// NUL cmp, agg_h adv NUL cmp NUL pub NUL hour, agg_c the same and store
+// NUL cell(8).
+func validRollupKey(r rollupKind, k []byte) bool {
+	ids := 3 // the IDs that a sep ends
+	switch r {
+	case rollupA:
+		ids = 1
+	case rollupP:
+		ids = 2
+	}
+	for range ids {
 		i := bytes.IndexByte(k, sep)
 		if i <= 0 {
 			return false
 		}
 		k = k[i+1:]
+	}
+	switch r {
+	case rollupA, rollupP:
+		return len(k) > 0 && bytes.IndexByte(k, sep) < 0
+	case rollupH:
+		return len(k) == 1 && k[0] <= 23
 	}
 	if len(k) < 1 || k[0] > 23 {
 		return false
@@ -483,6 +627,9 @@ func validCellKey(k []byte) bool {
 	i := bytes.IndexByte(k, sep)
 	return i > 0 && len(k) == i+1+8
 }
+
+// validCellKey reports whether k is an agg_c key without its day.
+func validCellKey(k []byte) bool { return validRollupKey(rollupC, k) }
 
 // compactLoop runs CompactServed every s.compactEvery until Close.
 func (s *Store) compactLoop() {
@@ -506,24 +653,26 @@ func (s *Store) compactLoop() {
 // servedCursor is where a report stands in the served blocks, kept
 // between its read transactions.
 type servedCursor struct {
-	bucket int    // index in servedBuckets
+	bucket int    // index in readServed's buckets
 	after  []byte // the block being read or last read; nil before the first
 	r      blockReader
 	inside bool // r holds the rest of the block at after
 }
 
-// readServed appends to items the admitted rows of the served blocks of
-// days from to to, until items holds aggChunk rows; done reports that the
-// blocks are all read. With advs (sorted, distinct) it reads only the
-// blocks of those advertisers, seeking from one to the next in each
-// record and run. The caller holds s.compactMu for reading across its
-// calls, so that no block moves or changes between them.
-func readServed(tx *bolt.Tx, sc *servedCursor, from, to storage.Day, advs []string, filter *storage.KeyFilter, dec *keyDecoder, items []storage.Aggregate) (_ []storage.Aggregate, done bool, _ error) {
+// readServed appends to items the admitted rows of rollup kind in the
+// served blocks of buckets (servedBuckets for agg_c, a coarse rollup's
+// log) on days from to to, until items holds aggChunk rows; done reports
+// that the blocks are all read. With leads (sorted, distinct advertisers,
+// or publishers in agg_p) it reads only the blocks of those, seeking from
+// one to the next in each record and run. The caller holds s.compactMu
+// for reading across its calls, so that no block moves or changes between
+// them.
+func readServed(tx *bolt.Tx, sc *servedCursor, buckets [][]byte, kind rollupKind, from, to storage.Day, leads []string, filter *storage.KeyFilter, dec *keyDecoder, items []storage.Aggregate) (_ []storage.Aggregate, done bool, _ error) {
 	lo, hi := encodeDay(nil, from), encodeDay(nil, to+1)
 	full := make([]byte, 0, 4+maxCellKeyLen)
 	var seek []byte
-	for ; sc.bucket < len(servedBuckets); sc.bucket, sc.after, sc.inside = sc.bucket+1, nil, false {
-		c := tx.Bucket(servedBuckets[sc.bucket]).Cursor()
+	for ; sc.bucket < len(buckets); sc.bucket, sc.after, sc.inside = sc.bucket+1, nil, false {
+		c := tx.Bucket(buckets[sc.bucket]).Cursor()
 		var k, v []byte
 		switch {
 		case sc.after == nil:
@@ -544,14 +693,14 @@ func readServed(tx *bolt.Tx, sc *servedCursor, from, to storage.Day, advs []stri
 			if adv == nil {
 				return items, false, fmt.Errorf("served key %x: %w", k, errCorrupt)
 			}
-			if advs != nil && !sc.inside {
-				// The first advertiser asked for at or after adv in this
+			if leads != nil && !sc.inside {
+				// The first lead ID asked for at or after adv in this
 				// record, else the next record.
-				i, _ := slices.BinarySearchFunc(advs, adv, func(a string, b []byte) int { return strings.Compare(a, string(b)) })
+				i, _ := slices.BinarySearchFunc(leads, adv, func(a string, b []byte) int { return strings.Compare(a, string(b)) })
 				switch {
-				case i < len(advs) && advs[i] == string(adv):
-				case i < len(advs):
-					seek = append(append(append(seek[:0], k[:servedRecordLen]...), advs[i]...), sep)
+				case i < len(leads) && leads[i] == string(adv):
+				case i < len(leads):
+					seek = append(append(append(seek[:0], k[:servedRecordLen]...), leads[i]...), sep)
 					k, v = c.Seek(seek)
 					continue
 				default:
@@ -583,12 +732,12 @@ func readServed(tx *bolt.Tx, sc *servedCursor, from, to storage.Day, advs []stri
 				if !ok {
 					break
 				}
-				if !validCellKey(key) {
+				if !validRollupKey(kind, key) {
 					return items, false, fmt.Errorf("served block %x: key %q: %w", k, key, errCorrupt)
 				}
 				full = append(full[:4], key...)
 				var a storage.Aggregate
-				if err := dec.decode(rollupC, full, &a.AggKey); err != nil {
+				if err := dec.decode(kind, full, &a.AggKey); err != nil {
 					return items, false, fmt.Errorf("served block %x: key %q: %w", k, key, err)
 				}
 				if !filter.Admits(&a.AggKey) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/navad/navad/internal/storage"
+	"github.com/navad/navad/internal/storage/boltstore"
 )
 
 // nationalRows returns n served counts spread the way a national
@@ -99,6 +100,64 @@ func BenchmarkReportFinest(b *testing.B) {
 				must(b, s.Aggregates(ctx, q, func(a *storage.Aggregate) bool { served += a.Served; return true }))
 			}
 			b.ReportMetric(float64(served), "served")
+		})
+	}
+}
+
+// BenchmarkReportCoarse reads a month of served counts by the coarse
+// rollups: 30 days of 10,000 campaigns (200 advertisers, three
+// publishers) in two flushes a day, every finished hour merged, and the
+// last day's current hour holding six national-spread flushes not merged
+// yet. "campaign" is the month by day and campaign (300,000 rows),
+// "advertiser" the same for one advertiser of 200, "hour" the last day by
+// hour and campaign.
+func BenchmarkReportCoarse(b *testing.B) {
+	const days, campaignsN = 30, 10_000
+	ctx := b.Context()
+	first := storage.DayOf(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
+	now := time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC)
+	s, err := boltstore.Open(b.TempDir(), boltstore.WithClock(func() time.Time { return now }), boltstore.WithCompaction(0, 0))
+	must(b, err)
+	b.Cleanup(func() { _ = s.Close() })
+	for d := range days {
+		for h, hour := range []uint8{9, 15} {
+			rows := make([]storage.ServedCount, 0, campaignsN)
+			for c := range campaignsN {
+				rows = append(rows, storage.ServedCount{N: uint64(1 + c%7), Key: storage.AggKey{
+					Day: first + storage.Day(d), Hour: hour, AdvertiserID: fmt.Sprintf("adv_%03d", c%200),
+					CampaignID: fmt.Sprintf("cmp_%05d", c), PublisherID: fmt.Sprintf("pub_%d", c%3),
+					StoreID: fmt.Sprintf("store-%06d", (c*7+d)%100_000), Cell: 0x882f5aa6b7fffff + uint64(c%500)<<12,
+				}})
+			}
+			must(b, s.AddServed(ctx, fmt.Sprintf("m-%d-%d", d, h), rows))
+		}
+		now = now.Add(24 * time.Hour)
+	}
+	now = now.Add(time.Hour)
+	_, err = s.CompactServed(ctx)
+	must(b, err)
+	last := first + days - 1
+	r := rand.New(rand.NewPCG(1, 2))
+	for i := range 6 {
+		must(b, s.AddServed(ctx, fmt.Sprintf("n-%d", i), nationalRows(r, 5_000, last, 20)))
+	}
+	for _, bm := range []struct {
+		name string
+		q    storage.AggregateQuery
+	}{
+		{"campaign", storage.AggregateQuery{From: first, To: last, Dims: storage.DimsOf(storage.DimDay, storage.DimCampaign)}},
+		{"advertiser", storage.AggregateQuery{From: first, To: last, Dims: storage.DimsOf(storage.DimDay, storage.DimCampaign), Advertisers: []string{"adv_007"}}},
+		{"hour", storage.AggregateQuery{From: last, To: last, Dims: storage.DimsOf(storage.DimHour, storage.DimCampaign)}},
+	} {
+		b.Run(bm.name, func(b *testing.B) {
+			var served uint64
+			rows := 0
+			for b.Loop() {
+				served, rows = 0, 0
+				must(b, s.Aggregates(ctx, &bm.q, func(a *storage.Aggregate) bool { served += a.Served; rows++; return true }))
+			}
+			b.ReportMetric(float64(served), "served")
+			b.ReportMetric(float64(rows), "rows")
 		})
 	}
 }

@@ -115,13 +115,17 @@ func diff(t testing.TB, what string, got, want map[storage.AggKey]storage.Counts
 }
 
 // servedQueries are every grouping of the test days, and filtered reports
-// that go to the finest rollup (by store or cell) and to the others.
+// that go to the finest rollup (by store or cell) and to the others
+// (agg_a by day and campaign, agg_p by publisher, agg_h by hour).
 func servedQueries() []storage.AggregateQuery {
 	var qs []storage.AggregateQuery
 	for dims := storage.Dims(0); dims <= storage.AllDims; dims++ {
 		qs = append(qs, storage.AggregateQuery{From: servedDay, To: servedDay + 1, Dims: dims})
 	}
 	store, cell := storage.DimsOf(storage.DimStore), storage.DimsOf(storage.DimCell, storage.DimHour)
+	dayCmp := storage.DimsOf(storage.DimDay, storage.DimCampaign)
+	pubCmp := storage.DimsOf(storage.DimPublisher, storage.DimCampaign)
+	hourCmp := storage.DimsOf(storage.DimHour, storage.DimCampaign)
 	return append(qs,
 		storage.AggregateQuery{From: servedDay + 1, To: servedDay + 1, Dims: storage.AllDims},
 		storage.AggregateQuery{From: servedDay, To: servedDay + 1, Dims: store, Advertisers: []string{"adv_1"}},
@@ -133,6 +137,14 @@ func servedQueries() []storage.AggregateQuery {
 		storage.AggregateQuery{From: servedDay, To: servedDay + 1, Dims: store, Advertisers: []string{}},
 		storage.AggregateQuery{From: servedDay, To: servedDay + 1, Dims: cell, Campaigns: []string{}},
 		storage.AggregateQuery{From: servedDay + 2, To: servedDay + 5, Dims: storage.AllDims},
+		storage.AggregateQuery{From: servedDay, To: servedDay + 1, Dims: dayCmp, Advertisers: []string{"adv_3", "adv_1", "adv_"}},
+		storage.AggregateQuery{From: servedDay + 1, To: servedDay + 1, Dims: dayCmp, Campaigns: []string{"cmp_0_2", "cmp_3_0"}},
+		storage.AggregateQuery{From: servedDay, To: servedDay + 1, Dims: pubCmp, Publishers: []string{"pub_2", "pub_0"}},
+		storage.AggregateQuery{From: servedDay, To: servedDay, Dims: pubCmp, Publishers: []string{"pub_1"}, Advertisers: []string{"adv_2", "adv_0"}},
+		storage.AggregateQuery{From: servedDay, To: servedDay + 1, Dims: pubCmp, Advertisers: []string{"adv_1"}},
+		storage.AggregateQuery{From: servedDay, To: servedDay + 1, Dims: hourCmp, Advertisers: []string{"adv_0", "adv_2"}},
+		storage.AggregateQuery{From: servedDay, To: servedDay, Dims: hourCmp, Advertisers: []string{"adv_1"}, Publishers: []string{"pub_2"}},
+		storage.AggregateQuery{From: servedDay, To: servedDay + 1, Dims: hourCmp, Campaigns: []string{"cmp_2_1"}},
 	)
 }
 
@@ -464,7 +476,7 @@ func TestServedCorrupt(t *testing.T) {
 
 // TestServedVersion1File: a data dir written before the served log (layout
 // version 1: served counts in agg_c's B+tree, no log buckets) opens,
-// reports what it holds, takes new flushes, and is marked version 2.
+// reports what it holds, takes new flushes, and is marked version 3.
 func TestServedVersion1File(t *testing.T) {
 	ctx := t.Context()
 	dir := t.TempDir()
@@ -479,7 +491,7 @@ func TestServedVersion1File(t *testing.T) {
 	db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
 	must(t, err)
 	must(t, db.Update(func(tx *bolt.Tx) error {
-		for _, b := range []string{"served_log", "served_run"} {
+		for _, b := range []string{"served_log", "served_run", "served_log_a", "served_log_p", "served_log_h"} {
 			if err := tx.DeleteBucket([]byte(b)); err != nil {
 				return err
 			}
@@ -504,8 +516,8 @@ func TestServedVersion1File(t *testing.T) {
 	must(t, err)
 	defer db.Close()
 	must(t, db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); string(v) != "\x02" {
-			t.Errorf("schema %v after the upgrade, want 2", v)
+		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); string(v) != "\x03" {
+			t.Errorf("schema %v after the upgrade, want 3", v)
 		}
 		return nil
 	}))
