@@ -94,10 +94,7 @@ func (s *Snapshot) Offers() int {
 type Index struct {
 	cur atomic.Pointer[Snapshot]
 
-	storesMu sync.Mutex // serializes store writers; guards cells and interned
-	// cells[t][id] are the tier-t presence cells of offer id, kept so an
-	// offer's marks can be removed when its stores change.
-	cells    [numTiers]map[uint32][]uint64
+	storesMu sync.Mutex // serializes store writers; guards interned
 	interned map[string]string
 
 	// mu guards the fields below. stores, storeN, offers and presence are
@@ -136,7 +133,6 @@ func NewIndex() *Index {
 		interned:  make(map[string]string),
 	}
 	for t := range numTiers {
-		ix.cells[t] = make(map[uint32][]uint64)
 		ix.presence[t] = newPresence()
 	}
 	ix.publishCampaigns()
@@ -544,6 +540,7 @@ func (ix *Index) rebuild(rs ...*offerRebuild) {
 	sc := newCoverScratch()
 	var maxID uint32
 	planned := false
+	built := make(map[uint32]*offer) // by the plans so far, nil where removed
 	for _, r := range rs {
 		if len(r.ids) == 0 {
 			continue
@@ -553,7 +550,7 @@ func (ix *Index) rebuild(rs ...*offerRebuild) {
 		}
 		planned = true
 		maxID = max(maxID, r.maxID)
-		ix.buildOffers(r, sc, &prev, &next)
+		ix.buildOffers(r, sc, built, &prev, &next)
 	}
 	if !planned {
 		return
@@ -600,9 +597,17 @@ func (ix *Index) rebuild(rs ...*offerRebuild) {
 
 // buildOffers builds r's offers from the advertiser's current stores and
 // records in prev and next how their presence marks change (prev keeps an
-// offer's marks from before the first plan that touched it). Callers hold
-// storesMu.
-func (ix *Index) buildOffers(r *offerRebuild, sc *coverScratch, prev, next *[numTiers]map[uint32][]uint64) {
+// offer's marks from before the first plan that touched it), and in built
+// the offers it built. Callers hold storesMu.
+//
+// An offer's marks are exactly the covers of its stores (coverCells), so
+// the marks it had are recomputed from the offer it replaces rather than
+// kept: keeping them cost 8 bytes a mark, more than the presence sets
+// themselves (tens of millions of marks at national scale). A write that
+// adds stores to an offer computes its covers twice, old and new, which is
+// milliseconds for the largest chain; a write that only renames stores
+// computes none.
+func (ix *Index) buildOffers(r *offerRebuild, sc *coverScratch, built map[uint32]*offer, prev, next *[numTiers]map[uint32][]uint64) {
 	byProduct := make(map[string][]*Store, len(r.ids))
 	for p := range r.ids {
 		byProduct[p] = nil
@@ -622,19 +627,21 @@ func (ix *Index) buildOffers(r *offerRebuild, sc *coverScratch, prev, next *[num
 			o = newOffer(id, offerKey{r.adv, p}, list)
 		}
 		r.offers[p] = o
+		was, ok := built[id]
+		if !ok && int(id) < len(ix.offers) {
+			was = ix.offers[id]
+		}
+		built[id] = o
+		if !r.ch.full[p] && len(r.ch.added[p]) == 0 {
+			continue // refreshed in place: the same places, the same marks
+		}
 		for t := range numTiers {
-			old := ix.cells[t][id]
-			var cells []uint64
-			switch {
-			case o == nil:
-			case r.ch.full[p]:
+			var old, cells []uint64
+			if was != nil {
+				old = coverCells(was.stores, t, sc)
+			}
+			if o != nil {
 				cells = coverCells(o.stores, t, sc)
-			case len(r.ch.added[p]) > 0:
-				added := r.ch.added[p]
-				slices.SortFunc(added, func(a, b *Store) int { return cmp.Compare(a.Cell, b.Cell) })
-				cells = mergeCells(old, coverCells(added, t, sc))
-			default: // refreshed in place
-				cells = old
 			}
 			if slices.Equal(old, cells) {
 				continue
@@ -643,11 +650,6 @@ func (ix *Index) buildOffers(r *offerRebuild, sc *coverScratch, prev, next *[num
 				prev[t][id] = old
 			}
 			next[t][id] = cells
-			if len(cells) == 0 {
-				delete(ix.cells[t], id)
-			} else {
-				ix.cells[t][id] = cells
-			}
 		}
 	}
 }

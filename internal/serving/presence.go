@@ -20,9 +20,9 @@ import (
 // cells of its conservative cover of radius R: a fix within R of the store
 // lies in one of them. So if an offer is absent from the fix's cell, no store
 // of the offer is within R, and a campaign whose radius is at most R skips
-// the spatial search. Marks may be stale in the safe direction (a removed
-// store's marks linger until its offer is recomputed): a false "maybe" costs
-// one search, never a missed store.
+// the spatial search. A false "maybe" costs one search, never a missed
+// store. An offer's marks are exactly the covers of its stores, recomputed
+// from them when its stores change (Index.buildOffers).
 const numTiers = 2
 
 var tiers = [numTiers]struct {
@@ -182,38 +182,6 @@ func (p presence) update(prev, next map[uint32][]uint64, maxID uint32, res int) 
 		}
 	}
 	return out
-}
-
-// mergeCells returns the union of two sorted, deduplicated cell lists: a
-// itself when b adds nothing.
-func mergeCells(a, b []uint64) []uint64 {
-	switch {
-	case len(b) == 0:
-		return a
-	case len(a) == 0:
-		return b
-	}
-	out := make([]uint64, 0, len(a)+len(b))
-	i, j := 0, 0
-	for i < len(a) && j < len(b) {
-		switch {
-		case a[i] < b[j]:
-			out = append(out, a[i])
-			i++
-		case a[i] > b[j]:
-			out = append(out, b[j])
-			j++
-		default:
-			out = append(out, a[i])
-			i++
-			j++
-		}
-	}
-	out = append(append(out, a[i:]...), b[j:]...)
-	if len(out) == len(a) {
-		return a
-	}
-	return slices.Clip(out)
 }
 
 // offerSet is an immutable set of offer IDs: a sorted list when sparse, a
