@@ -53,6 +53,7 @@ type Campaign struct {
 // use and never changes, except for stock bits flipped atomically.
 type Snapshot struct {
 	byRank []*Campaign          // active campaigns, by priority desc, bid desc, ID
+	ranked []rankedCampaign     // byRank's, for the decision loop
 	rankOf []uint32             // by campaign slot; noRank where not served
 	byID   map[string]*Campaign // every campaign, active or paused
 	// The keyword index is a base over the campaigns as they were at the
@@ -293,8 +294,14 @@ func (ix *Index) publishCampaigns(changed ...uint32) {
 	for i := range rankOf {
 		rankOf[i] = noRank
 	}
+	hot := make([]rankedCampaign, len(ranked))
 	for r, c := range ranked {
 		rankOf[c.slot] = uint32(r)
+		hot[r] = newRankedCampaign(c)
+		hot[r].group = uint32(r)
+		if r > 0 && ranked[r-1].Priority == c.Priority && ranked[r-1].BidCPM == c.BidCPM {
+			hot[r].group = hot[r-1].group
+		}
 	}
 	if ix.kwBase == nil || len(ix.delta) > compactAt(len(ix.campaigns)) {
 		ix.kwBase = campaigns.NewKeywordIndex(keywordRefs(ix.bySlot, nil))
@@ -304,7 +311,7 @@ func (ix *Index) publishCampaigns(changed ...uint32) {
 	for id, c := range ix.campaigns {
 		byID[id] = c
 	}
-	snap := &Snapshot{byRank: ranked, rankOf: rankOf, byID: byID, kwBase: ix.kwBase}
+	snap := &Snapshot{byRank: ranked, ranked: hot, rankOf: rankOf, byID: byID, kwBase: ix.kwBase}
 	if len(ix.delta) > 0 {
 		snap.stale = make([]uint64, (len(ix.bySlot)+63)/64)
 		for slot := range ix.delta {
@@ -348,7 +355,7 @@ func keywordRefs(bySlot []*Campaign, only map[uint32]struct{}) []campaigns.Keywo
 func (ix *Index) publish(s *Snapshot) {
 	if s.kwBase == nil {
 		old := ix.cur.Load()
-		s.byRank, s.rankOf, s.byID = old.byRank, old.rankOf, old.byID
+		s.byRank, s.ranked, s.rankOf, s.byID = old.byRank, old.ranked, old.rankOf, old.byID
 		s.kwBase, s.kwDelta, s.stale = old.kwBase, old.kwDelta, old.stale
 	}
 	s.offers = ix.offers
