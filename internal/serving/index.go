@@ -53,6 +53,7 @@ type Campaign struct {
 // use and never changes, except for stock bits flipped atomically.
 type Snapshot struct {
 	byRank []*Campaign          // active campaigns, by priority desc, bid desc, ID
+	ranked []rankedCampaign     // byRank's, for the decision loop
 	rankOf []uint32             // by campaign slot; noRank where not served
 	byID   map[string]*Campaign // every campaign, active or paused
 	// The keyword index is a base over the campaigns as they were at the
@@ -94,10 +95,7 @@ func (s *Snapshot) Offers() int {
 type Index struct {
 	cur atomic.Pointer[Snapshot]
 
-	storesMu sync.Mutex // serializes store writers; guards cells and interned
-	// cells[t][id] are the tier-t presence cells of offer id, kept so an
-	// offer's marks can be removed when its stores change.
-	cells    [numTiers]map[uint32][]uint64
+	storesMu sync.Mutex // serializes store writers; guards interned
 	interned map[string]string
 
 	// mu guards the fields below. stores, storeN, offers and presence are
@@ -136,7 +134,6 @@ func NewIndex() *Index {
 		interned:  make(map[string]string),
 	}
 	for t := range numTiers {
-		ix.cells[t] = make(map[uint32][]uint64)
 		ix.presence[t] = newPresence()
 	}
 	ix.publishCampaigns()
@@ -297,8 +294,14 @@ func (ix *Index) publishCampaigns(changed ...uint32) {
 	for i := range rankOf {
 		rankOf[i] = noRank
 	}
+	hot := make([]rankedCampaign, len(ranked))
 	for r, c := range ranked {
 		rankOf[c.slot] = uint32(r)
+		hot[r] = newRankedCampaign(c)
+		hot[r].group = uint32(r)
+		if r > 0 && ranked[r-1].Priority == c.Priority && ranked[r-1].BidCPM == c.BidCPM {
+			hot[r].group = hot[r-1].group
+		}
 	}
 	if ix.kwBase == nil || len(ix.delta) > compactAt(len(ix.campaigns)) {
 		ix.kwBase = campaigns.NewKeywordIndex(keywordRefs(ix.bySlot, nil))
@@ -308,7 +311,7 @@ func (ix *Index) publishCampaigns(changed ...uint32) {
 	for id, c := range ix.campaigns {
 		byID[id] = c
 	}
-	snap := &Snapshot{byRank: ranked, rankOf: rankOf, byID: byID, kwBase: ix.kwBase}
+	snap := &Snapshot{byRank: ranked, ranked: hot, rankOf: rankOf, byID: byID, kwBase: ix.kwBase}
 	if len(ix.delta) > 0 {
 		snap.stale = make([]uint64, (len(ix.bySlot)+63)/64)
 		for slot := range ix.delta {
@@ -352,7 +355,7 @@ func keywordRefs(bySlot []*Campaign, only map[uint32]struct{}) []campaigns.Keywo
 func (ix *Index) publish(s *Snapshot) {
 	if s.kwBase == nil {
 		old := ix.cur.Load()
-		s.byRank, s.rankOf, s.byID = old.byRank, old.rankOf, old.byID
+		s.byRank, s.ranked, s.rankOf, s.byID = old.byRank, old.ranked, old.rankOf, old.byID
 		s.kwBase, s.kwDelta, s.stale = old.kwBase, old.kwDelta, old.stale
 	}
 	s.offers = ix.offers
@@ -544,6 +547,7 @@ func (ix *Index) rebuild(rs ...*offerRebuild) {
 	sc := newCoverScratch()
 	var maxID uint32
 	planned := false
+	built := make(map[uint32]*offer) // by the plans so far, nil where removed
 	for _, r := range rs {
 		if len(r.ids) == 0 {
 			continue
@@ -553,7 +557,7 @@ func (ix *Index) rebuild(rs ...*offerRebuild) {
 		}
 		planned = true
 		maxID = max(maxID, r.maxID)
-		ix.buildOffers(r, sc, &prev, &next)
+		ix.buildOffers(r, sc, built, &prev, &next)
 	}
 	if !planned {
 		return
@@ -600,9 +604,17 @@ func (ix *Index) rebuild(rs ...*offerRebuild) {
 
 // buildOffers builds r's offers from the advertiser's current stores and
 // records in prev and next how their presence marks change (prev keeps an
-// offer's marks from before the first plan that touched it). Callers hold
-// storesMu.
-func (ix *Index) buildOffers(r *offerRebuild, sc *coverScratch, prev, next *[numTiers]map[uint32][]uint64) {
+// offer's marks from before the first plan that touched it), and in built
+// the offers it built. Callers hold storesMu.
+//
+// An offer's marks are exactly the covers of its stores (coverCells), so
+// the marks it had are recomputed from the offer it replaces rather than
+// kept: keeping them cost 8 bytes a mark, more than the presence sets
+// themselves (tens of millions of marks at national scale). A write that
+// adds stores to an offer computes its covers twice, old and new, which is
+// milliseconds for the largest chain; a write that only renames stores
+// computes none.
+func (ix *Index) buildOffers(r *offerRebuild, sc *coverScratch, built map[uint32]*offer, prev, next *[numTiers]map[uint32][]uint64) {
 	byProduct := make(map[string][]*Store, len(r.ids))
 	for p := range r.ids {
 		byProduct[p] = nil
@@ -622,19 +634,21 @@ func (ix *Index) buildOffers(r *offerRebuild, sc *coverScratch, prev, next *[num
 			o = newOffer(id, offerKey{r.adv, p}, list)
 		}
 		r.offers[p] = o
+		was, ok := built[id]
+		if !ok && int(id) < len(ix.offers) {
+			was = ix.offers[id]
+		}
+		built[id] = o
+		if !r.ch.full[p] && len(r.ch.added[p]) == 0 {
+			continue // refreshed in place: the same places, the same marks
+		}
 		for t := range numTiers {
-			old := ix.cells[t][id]
-			var cells []uint64
-			switch {
-			case o == nil:
-			case r.ch.full[p]:
+			var old, cells []uint64
+			if was != nil {
+				old = coverCells(was.stores, t, sc)
+			}
+			if o != nil {
 				cells = coverCells(o.stores, t, sc)
-			case len(r.ch.added[p]) > 0:
-				added := r.ch.added[p]
-				slices.SortFunc(added, func(a, b *Store) int { return cmp.Compare(a.Cell, b.Cell) })
-				cells = mergeCells(old, coverCells(added, t, sc))
-			default: // refreshed in place
-				cells = old
 			}
 			if slices.Equal(old, cells) {
 				continue
@@ -643,11 +657,6 @@ func (ix *Index) buildOffers(r *offerRebuild, sc *coverScratch, prev, next *[num
 				prev[t][id] = old
 			}
 			next[t][id] = cells
-			if len(cells) == 0 {
-				delete(ix.cells[t], id)
-			} else {
-				ix.cells[t][id] = cells
-			}
 		}
 	}
 }

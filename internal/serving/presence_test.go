@@ -3,12 +3,14 @@ package serving
 import (
 	"fmt"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/geo"
 )
 
 // TestIncrementalIndexMatchesRebuild applies random uploads (new stores,
@@ -214,4 +216,76 @@ func waitFor(t *testing.T, what string, f func()) {
 	case <-time.After(time.Minute):
 		t.Fatalf("%s blocked behind the store writer", what)
 	}
+}
+
+// TestPresenceNeverHidesANearStore: for fixes near random stores, many of
+// them just inside a tier's radius, every tier whose radius reaches a store
+// of an offer marks the offer in the fix's cell. Presence may say "maybe"
+// wrongly, never "absent".
+func TestPresenceNeverHidesANearStore(t *testing.T) {
+	r := rand.New(rand.NewPCG(5, 5))
+	var stores []campaigns.Store
+	for i := range 400 {
+		s := campaigns.Store{ID: fmt.Sprintf("s%d", i), Name: "n", Lat: 35.5 + r.Float64()*0.4, Lng: 139.5 + r.Float64()*0.4}
+		if i%10 == 0 { // a few far north, in another shard
+			s.Lat, s.Lng = 43+r.Float64(), 141+r.Float64()
+		}
+		s.Products = []string{fmt.Sprintf("p%d", r.IntN(6))}
+		stores = append(stores, s)
+	}
+	ix := NewIndex()
+	if err := ix.PutStores("adv", stores); err != nil {
+		t.Fatal(err)
+	}
+	snap := ix.Snapshot()
+	var s search
+	checked := 0
+	for range 4000 {
+		base := stores[r.IntN(len(stores))]
+		tr := tiers[r.IntN(numTiers)]
+		// Mostly just inside the radius, where a coarse cover is tightest.
+		d := tr.radius * (0.9 + 0.1*r.Float64())
+		if r.IntN(4) == 0 {
+			d = tr.radius * r.Float64()
+		}
+		lat, lng := walkFrom(base.Lat, base.Lng, r.Float64()*2*math.Pi, d)
+		s.reset(lat, lng, 0)
+		for tier, tr := range tiers {
+			for _, st := range stores {
+				if geo.DistanceM(lat, lng, st.Lat, st.Lng) > tr.radius {
+					continue
+				}
+				id := ix.offerIDs[offerKey{"adv", st.Products[0]}]
+				checked++
+				if !s.presentSet(snap, tier).has(id) {
+					t.Fatalf("fix %.6f,%.6f: store %s of %s is %.1f m away, but tier %d (%v m, resolution %d) says absent",
+						lat, lng, st.ID, st.Products[0], geo.DistanceM(lat, lng, st.Lat, st.Lng), tier, tr.radius, tr.res)
+				}
+			}
+		}
+	}
+	t.Logf("%d (fix, tier, store within the tier's radius) checks", checked)
+}
+
+func TestTierForCoversTheRadius(t *testing.T) {
+	for _, radius := range []float64{1, 300, 500, 799, 800, 801, 1000, 1500, 2000, 3000, 5000} {
+		tr := tiers[tierFor(radius)]
+		if tr.radius < radius {
+			t.Errorf("tierFor(%v) is the %v m tier", radius, tr.radius)
+		}
+		for _, other := range tiers {
+			if other.radius >= radius && other.radius < tr.radius {
+				t.Errorf("tierFor(%v) is the %v m tier, not the smaller %v m one", radius, tr.radius, other.radius)
+			}
+		}
+	}
+}
+
+// walkFrom returns the point d metres from lat, lng along bearing.
+func walkFrom(lat, lng, bearing, d float64) (float64, float64) {
+	φ1, λ1 := lat*math.Pi/180, lng*math.Pi/180
+	δ := d / geo.EarthRadiusM
+	φ2 := math.Asin(math.Sin(φ1)*math.Cos(δ) + math.Cos(φ1)*math.Sin(δ)*math.Cos(bearing))
+	λ2 := λ1 + math.Atan2(math.Sin(bearing)*math.Sin(δ)*math.Cos(φ1), math.Cos(δ)-math.Sin(φ1)*math.Sin(φ2))
+	return φ2 * 180 / math.Pi, λ2 * 180 / math.Pi
 }
