@@ -563,12 +563,16 @@ func (ix *Index) rebuild(rs ...*offerRebuild) {
 		return
 	}
 	var updated [numTiers]*presence
+	var wg sync.WaitGroup
 	for t := range numTiers {
 		if len(next[t]) > 0 {
-			p := ix.presence[t].update(prev[t], next[t], maxID, tiers[t].res)
-			updated[t] = &p
+			wg.Go(func() {
+				p := ix.presence[t].update(prev[t], next[t], maxID, tiers[t].res)
+				updated[t] = &p
+			})
 		}
 	}
+	wg.Wait()
 
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
@@ -627,6 +631,11 @@ func (ix *Index) buildOffers(r *offerRebuild, sc *coverScratch, built map[uint32
 		}
 	}
 	r.offers = make(map[string]*offer, len(byProduct))
+	type change struct {
+		id     uint32
+		was, o *offer
+	}
+	var changes []change
 	for p, list := range byProduct {
 		id := r.ids[p]
 		var o *offer
@@ -642,23 +651,33 @@ func (ix *Index) buildOffers(r *offerRebuild, sc *coverScratch, built map[uint32
 		if !r.ch.full[p] && len(r.ch.added[p]) == 0 {
 			continue // refreshed in place: the same places, the same marks
 		}
-		for t := range numTiers {
-			var old, cells []uint64
-			if was != nil {
-				old = coverCells(was.stores, t, sc)
-			}
-			if o != nil {
-				cells = coverCells(o.stores, t, sc)
-			}
-			if slices.Equal(old, cells) {
-				continue
-			}
-			if _, seen := next[t][id]; !seen {
-				prev[t][id] = old
-			}
-			next[t][id] = cells
-		}
+		changes = append(changes, change{id, was, o})
 	}
+	// The marks of each tier, the tiers at once: covers are most of a
+	// national load's time, and a tier's scratch, covers and maps are its
+	// own.
+	var wg sync.WaitGroup
+	for t := range numTiers {
+		wg.Go(func() {
+			for _, c := range changes {
+				var old, cells []uint64
+				if c.was != nil {
+					old = coverCells(c.was.stores, t, sc)
+				}
+				if c.o != nil {
+					cells = coverCells(c.o.stores, t, sc)
+				}
+				if slices.Equal(old, cells) {
+					continue
+				}
+				if _, seen := next[t][c.id]; !seen {
+					prev[t][c.id] = old
+				}
+				next[t][c.id] = cells
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // SetStock applies a point-of-sale batch: each row marks a product of a

@@ -264,7 +264,7 @@ func (s *offerSet) appendIDs(dst []uint32) []uint32 {
 // deduplicated in a map: a 100,000-store upload marks tens of millions of
 // (offer, cell) pairs, and hashing each was most of the upload's time.
 func coverCells(stores []*Store, t int, sc *coverScratch) []uint64 {
-	dst := sc.cells[:0]
+	dst := sc.cells[t][:0]
 	covers := sc.covers[t]
 	var last uint64
 	for _, st := range stores {
@@ -286,8 +286,8 @@ func coverCells(stores []*Store, t int, sc *coverScratch) []uint64 {
 		}
 		dst = append(dst, cells...)
 	}
-	sc.tmp = sortCells(dst, sc.tmp)
-	sc.cells = dst
+	sc.tmp[t] = sortCells(dst, sc.tmp[t])
+	sc.cells[t] = dst
 	return slices.Clone(slices.Compact(dst))
 }
 
@@ -295,10 +295,13 @@ func coverCells(stores []*Store, t int, sc *coverScratch) []uint64 {
 // far, by tier, shared among all the offers it touches (a chain's stores
 // each carry several products, so sit in several offers), and buffers
 // reused from offer to offer.
+//
+// Everything in it is by tier, so that the tiers of a rebuild can be
+// computed at once, each on its own goroutine.
 type coverScratch struct {
 	covers [numTiers]map[uint64][]uint64
-	cells  []uint64
-	tmp    []uint64
+	cells  [numTiers][]uint64
+	tmp    [numTiers][]uint64
 }
 
 func newCoverScratch() *coverScratch {
