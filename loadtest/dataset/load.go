@@ -22,9 +22,10 @@ const stockChunk = 10_000
 // LoadCatalog writes the world straight into a storage backend, skipping
 // the HTTP API: accounts (with the keys of World.Key), stores, campaigns and
 // stock. It works with any storage.Catalog (the embedded store, Redis); a
-// navad server started on the backend then serves the world. Accounts and campaigns that already exist are replaced
-// or kept, so a half-finished load can be run again. progress, if not nil,
-// is called with a line of text after each step.
+// navad server started on the backend then serves the world. Accounts and
+// campaigns that already exist are replaced or kept, so a half-finished load
+// can be run again. progress, if not nil, is called with a line of text
+// after each step.
 func LoadCatalog(ctx context.Context, store storage.Catalog, w *World, progress func(string)) error {
 	say := func(format string, args ...any) {
 		if progress != nil {
