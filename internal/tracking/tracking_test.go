@@ -48,6 +48,13 @@ type fixture struct {
 
 func newFixture(t testing.TB, opts ...func(*tracking.Options)) *fixture {
 	t.Helper()
+	return newFixtureOver(t, nil, opts...)
+}
+
+// newFixtureOver is newFixture with the service writing through wrap(store)
+// (when wrap is not nil): a test's stand-in that fails or records calls.
+func newFixtureOver(t testing.TB, wrap func(storage.Events) storage.Events, opts ...func(*tracking.Options)) *fixture {
+	t.Helper()
 	store, err := boltstore.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -68,7 +75,11 @@ func newFixture(t testing.TB, opts ...func(*tracking.Options)) *fixture {
 	for _, o := range opts {
 		o(&opt)
 	}
-	f.svc, err = tracking.New(store, opt)
+	var events storage.Events = store
+	if wrap != nil {
+		events = wrap(store)
+	}
+	f.svc, err = tracking.New(events, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -423,23 +434,14 @@ func (e *failingEvents) AddServed(ctx context.Context, id string, rows []storage
 }
 
 func TestServedFlushRetriesExactlyOnce(t *testing.T) {
-	store, err := boltstore.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	fe := &failingEvents{Events: store, failAfter: 1, failBefore: 1}
-	clk := newClock(time.Date(2026, 11, 6, 19, 0, 0, 0, tokyo))
-	svc, err := tracking.New(fe, tracking.Options{
-		PublicURL: "http://localhost:8080", Secret: testSecret, TTL: time.Hour, RetentionDays: 1, Location: tokyo,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.fn(), FlushInterval: time.Hour,
-		Landing: func(string) (string, bool) { return "", false },
+	var fe *failingEvents
+	f := newFixtureOver(t, func(ev storage.Events) storage.Events {
+		fe = &failingEvents{Events: ev, failAfter: 1, failBefore: 1}
+		return fe
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc := f.svc
 	serve := func(n int) {
-		d := svc.NewDecision("pub", clk.now(), 35.69, 139.70)
+		d := svc.NewDecision("pub", f.clock.now(), 35.69, 139.70)
 		for i := range n {
 			svc.Serve(&d, &tracking.Ad{AdID: fmt.Sprint("r.", i), CampaignID: "c", AdvertiserID: "a", StoreID: fmt.Sprint("s", i%2)})
 		}
@@ -460,12 +462,7 @@ func TestServedFlushRetriesExactlyOnce(t *testing.T) {
 	if err := svc.Close(); err != nil {
 		t.Fatal(err)
 	}
-	var got storage.Counts
-	day := storage.DayOf(clk.now().In(tokyo))
-	if err := store.Aggregates(ctx, &storage.AggregateQuery{From: day, To: day}, func(a *storage.Aggregate) bool { got.Add(a.Counts); return true }); err != nil {
-		t.Fatal(err)
-	}
-	if got.Served != 10 {
+	if got := f.totals(); got.Served != 10 {
 		t.Fatalf("served %d, want 10 (batch IDs %v)", got.Served, fe.ids)
 	}
 	if len(fe.ids) != 4 || fe.ids[0] != fe.ids[1] || fe.ids[1] != fe.ids[2] || fe.ids[3] == fe.ids[2] {
@@ -503,22 +500,13 @@ func (e *deadlineEvents) AddServed(ctx context.Context, id string, rows []storag
 // TestShutdownFlushesWithinItsContext: the last flush gets the time the
 // caller gives it (the server's shutdown timeout), not a fixed few seconds.
 func TestShutdownFlushesWithinItsContext(t *testing.T) {
-	store, err := boltstore.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	de := &deadlineEvents{Events: store}
-	clk := newClock(time.Date(2026, 11, 6, 19, 0, 0, 0, tokyo))
-	svc, err := tracking.New(de, tracking.Options{
-		PublicURL: "http://localhost:8080", Secret: testSecret, TTL: time.Hour, RetentionDays: 1, Location: tokyo,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.fn(), FlushInterval: time.Hour,
-		Landing: func(string) (string, bool) { return "", false },
+	var de *deadlineEvents
+	f := newFixtureOver(t, func(ev storage.Events) storage.Events {
+		de = &deadlineEvents{Events: ev}
+		return de
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := svc.NewDecision("pub", clk.now(), 35.69, 139.70)
+	svc := f.svc
+	d := svc.NewDecision("pub", f.clock.now(), 35.69, 139.70)
 	svc.Serve(&d, &tracking.Ad{AdID: "r.1", CampaignID: "c", AdvertiserID: "a", StoreID: "s"})
 	deadline := time.Now().Add(time.Minute)
 	ctx, cancel := context.WithDeadline(t.Context(), deadline)
