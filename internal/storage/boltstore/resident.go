@@ -1,7 +1,6 @@
 package boltstore
 
 import (
-	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -18,12 +17,11 @@ import (
 // remapped while it runs. On systems other than Linux it does nothing.
 func (s *Store) ReleaseResident() error {
 	err := s.db.View(func(tx *bolt.Tx) error {
-		return dropMapped(s.db.Info().Data, int(tx.Size()), s.db.Info().PageSize)
+		info := s.db.Info()
+		return dropMapped(info.Data, int(tx.Size()), info.PageSize)
 	})
-	if err != nil && !errors.Is(err, errNotSupported) {
+	if err != nil {
 		return fmt.Errorf("release resident pages: %w", err)
 	}
 	return nil
 }
-
-var errNotSupported = errors.New("not supported on this system")
