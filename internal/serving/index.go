@@ -642,17 +642,20 @@ func (ix *Index) buildOffers(r *offerRebuild, sc *coverScratch, built map[uint32
 	for t := range numTiers {
 		wg.Go(func() {
 			for _, c := range changes {
-				var old, cells []uint64
-				if c.was != nil {
+				// Marks an earlier plan of this rebuild changed are
+				// in next already: no need to cover them again.
+				old, seen := next[t][c.id]
+				if !seen && c.was != nil {
 					old = coverCells(c.was.stores, t, sc)
 				}
+				var cells []uint64
 				if c.o != nil {
 					cells = coverCells(c.o.stores, t, sc)
 				}
 				if slices.Equal(old, cells) {
 					continue
 				}
-				if _, seen := next[t][c.id]; !seen {
+				if !seen {
 					prev[t][c.id] = old
 				}
 				next[t][c.id] = cells
