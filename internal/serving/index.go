@@ -38,15 +38,12 @@ type Store struct {
 type Campaign struct {
 	*campaigns.Campaign
 
-	slot       uint32 // stable for the campaign's life in this process
-	offer      uint32
-	start, end int64 // Unix seconds; 0 means unbounded
+	slot       uint32         // stable for the campaign's life in this process
+	ranked     rankedCampaign // its entry in Snapshot.ranked, but for group
 	week       campaigns.Week
-	modes      uint8
 	publishers []string
 	negatives  campaigns.Negatives
 	radiusM    float64
-	tier       int
 }
 
 // Snapshot is one consistent state of the index. It is safe for concurrent
@@ -223,21 +220,24 @@ func (ix *Index) putCampaignLocked(c *campaigns.Campaign) uint32 {
 	sc := &Campaign{
 		slot:       slot,
 		Campaign:   c,
-		offer:      ix.offerID(offerKey{c.AdvertiserID, c.ProductID}),
 		week:       week,
 		publishers: c.Publishers,
 		negatives:  campaigns.CompileNegatives(c.NegativeKeywords),
 		radiusM:    float64(c.RadiusM),
-		tier:       tierFor(float64(c.RadiusM)),
+	}
+	sc.ranked = rankedCampaign{
+		offer: ix.offerID(offerKey{c.AdvertiserID, c.ProductID}),
+		tier:  uint8(tierFor(float64(c.RadiusM))),
+		more:  !week.Always() || len(c.Publishers) > 0,
 	}
 	if !c.Start.IsZero() {
-		sc.start = c.Start.Unix()
+		sc.ranked.start = c.Start.Unix()
 	}
 	if !c.End.IsZero() {
-		sc.end = c.End.Unix()
+		sc.ranked.end = c.End.Unix()
 	}
 	for _, m := range c.Modes {
-		sc.modes |= modeBit(m)
+		sc.ranked.modes |= modeBit(m)
 	}
 	ix.campaigns[c.ID] = sc
 	ix.bySlot[slot] = sc
@@ -297,7 +297,7 @@ func (ix *Index) publishCampaigns(changed ...uint32) {
 	hot := make([]rankedCampaign, len(ranked))
 	for r, c := range ranked {
 		rankOf[c.slot] = uint32(r)
-		hot[r] = newRankedCampaign(c)
+		hot[r] = c.ranked
 		hot[r].group = uint32(r)
 		if r > 0 && ranked[r-1].Priority == c.Priority && ranked[r-1].BidCPM == c.BidCPM {
 			hot[r].group = hot[r-1].group
