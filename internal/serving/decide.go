@@ -234,13 +234,6 @@ type rankedCampaign struct {
 	more       bool // a schedule or publishers to check (Campaign.liveAt)
 }
 
-func newRankedCampaign(c *Campaign) rankedCampaign {
-	return rankedCampaign{
-		start: c.start, end: c.end, offer: c.offer, tier: uint8(c.tier), modes: c.modes,
-		more: !c.week.Always() || len(c.publishers) > 0,
-	}
-}
-
 // live reports whether the campaign may serve now and in this mode, as far
 // as h tells: Campaign.liveAt checks the rest when h.more is set.
 func (h *rankedCampaign) live(unix int64, mode uint8) bool {

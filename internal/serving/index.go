@@ -38,15 +38,12 @@ type Store struct {
 type Campaign struct {
 	*campaigns.Campaign
 
-	slot       uint32 // stable for the campaign's life in this process
-	offer      uint32
-	start, end int64 // Unix seconds; 0 means unbounded
+	slot       uint32         // stable for the campaign's life in this process
+	ranked     rankedCampaign // its entry in Snapshot.ranked, but for group
 	week       campaigns.Week
-	modes      uint8
 	publishers []string
 	negatives  campaigns.Negatives
 	radiusM    float64
-	tier       int
 }
 
 // Snapshot is one consistent state of the index. It is safe for concurrent
@@ -223,21 +220,24 @@ func (ix *Index) putCampaignLocked(c *campaigns.Campaign) uint32 {
 	sc := &Campaign{
 		slot:       slot,
 		Campaign:   c,
-		offer:      ix.offerID(offerKey{c.AdvertiserID, c.ProductID}),
 		week:       week,
 		publishers: c.Publishers,
 		negatives:  campaigns.CompileNegatives(c.NegativeKeywords),
 		radiusM:    float64(c.RadiusM),
-		tier:       tierFor(float64(c.RadiusM)),
+	}
+	sc.ranked = rankedCampaign{
+		offer: ix.offerID(offerKey{c.AdvertiserID, c.ProductID}),
+		tier:  uint8(tierFor(float64(c.RadiusM))),
+		more:  !week.Always() || len(c.Publishers) > 0,
 	}
 	if !c.Start.IsZero() {
-		sc.start = c.Start.Unix()
+		sc.ranked.start = c.Start.Unix()
 	}
 	if !c.End.IsZero() {
-		sc.end = c.End.Unix()
+		sc.ranked.end = c.End.Unix()
 	}
 	for _, m := range c.Modes {
-		sc.modes |= modeBit(m)
+		sc.ranked.modes |= modeBit(m)
 	}
 	ix.campaigns[c.ID] = sc
 	ix.bySlot[slot] = sc
@@ -297,7 +297,7 @@ func (ix *Index) publishCampaigns(changed ...uint32) {
 	hot := make([]rankedCampaign, len(ranked))
 	for r, c := range ranked {
 		rankOf[c.slot] = uint32(r)
-		hot[r] = newRankedCampaign(c)
+		hot[r] = c.ranked
 		hot[r].group = uint32(r)
 		if r > 0 && ranked[r-1].Priority == c.Priority && ranked[r-1].BidCPM == c.BidCPM {
 			hot[r].group = hot[r-1].group
@@ -401,9 +401,9 @@ func (ix *Index) DeleteStore(advertiserID, storeID string) {
 }
 
 // planStores records upserted stores and plans the rebuild of the offers
-// they touch: an offer that only gains stores extends its presence marks
-// with the new stores' covers; one that loses or moves a store recomputes
-// them. Callers hold storesMu and pass the plan to rebuild.
+// they touch: an offer that gains, loses or moves a store recomputes its
+// presence marks; one whose stores only change in place keeps them.
+// Callers hold storesMu and pass the plan to rebuild.
 func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*offerRebuild, error) {
 	// The stores as served, built before taking mu: cells come from cgo.
 	built := make([]*Store, len(stores))
@@ -437,14 +437,13 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 		adv = make(map[string]*Store, len(stores))
 		ix.stores[advertiserID] = adv
 	}
-	ch := offerChanges{added: make(map[string][]*Store), full: make(map[string]bool), refresh: make(map[string]bool)}
+	ch := offerChanges{full: make(map[string]bool), refresh: make(map[string]bool)}
 	for _, st := range built {
 		old, existed := adv[st.ID]
 		if !existed {
 			ix.storeN++
 		}
-		moved := existed && (old.Lat != st.Lat || old.Lng != st.Lng)
-		if existed && !moved && slices.Equal(old.Products, st.Products) {
+		if existed && old.Lat == st.Lat && old.Lng == st.Lng && slices.Equal(old.Products, st.Products) {
 			// Same place, same products: the presence marks stand. A store
 			// that is the same in every way changes nothing at all, so
 			// uploading a list again costs a comparison a store.
@@ -456,18 +455,14 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 			}
 			continue
 		}
+		// Joined, moved or changed products: the offers it leaves and
+		// those it joins recompute their marks.
 		for _, p := range st.Products {
-			if moved {
-				ch.full[p] = true
-			} else {
-				ch.added[p] = append(ch.added[p], st)
-			}
+			ch.full[p] = true
 		}
 		if existed {
 			for _, p := range old.Products {
-				if moved || !st.hasProduct(p) {
-					ch.full[p] = true
-				}
+				ch.full[p] = true
 			}
 		}
 		adv[st.ID] = st
@@ -477,21 +472,11 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 	return r, nil
 }
 
-func (s *Store) hasProduct(p string) bool {
-	for _, q := range s.Products {
-		if q == p {
-			return true
-		}
-	}
-	return false
-}
-
 // offerChanges says how an advertiser's offers changed, by product: full
-// means stores left or moved (recompute presence); added lists stores that
-// joined (extend presence); refresh means stores changed in place (rebuild
-// the offer, keep its presence).
+// means stores joined, left or moved (rebuild the offer, recompute its
+// presence marks from its stores); refresh means stores changed in place
+// (rebuild the offer, keep its presence).
 type offerChanges struct {
-	added   map[string][]*Store
 	full    map[string]bool
 	refresh map[string]bool
 }
@@ -524,9 +509,6 @@ func (ix *Index) planLocked(advertiserID string, ch offerChanges) *offerRebuild 
 		for p := range set {
 			r.ids[p] = ix.offerID(offerKey{advertiserID, p})
 		}
-	}
-	for p := range ch.added {
-		r.ids[p] = ix.offerID(offerKey{advertiserID, p})
 	}
 	r.maxID = uint32(len(ix.offerIDs))
 	return r
@@ -648,7 +630,7 @@ func (ix *Index) buildOffers(r *offerRebuild, sc *coverScratch, built map[uint32
 			was = ix.offers[id]
 		}
 		built[id] = o
-		if !r.ch.full[p] && len(r.ch.added[p]) == 0 {
+		if !r.ch.full[p] {
 			continue // refreshed in place: the same places, the same marks
 		}
 		changes = append(changes, change{id, was, o})
@@ -660,17 +642,20 @@ func (ix *Index) buildOffers(r *offerRebuild, sc *coverScratch, built map[uint32
 	for t := range numTiers {
 		wg.Go(func() {
 			for _, c := range changes {
-				var old, cells []uint64
-				if c.was != nil {
+				// Marks an earlier plan of this rebuild changed are
+				// in next already: no need to cover them again.
+				old, seen := next[t][c.id]
+				if !seen && c.was != nil {
 					old = coverCells(c.was.stores, t, sc)
 				}
+				var cells []uint64
 				if c.o != nil {
 					cells = coverCells(c.o.stores, t, sc)
 				}
 				if slices.Equal(old, cells) {
 					continue
 				}
-				if _, seen := next[t][c.id]; !seen {
+				if !seen {
 					prev[t][c.id] = old
 				}
 				next[t][c.id] = cells

@@ -18,8 +18,9 @@ type offerKey struct {
 }
 
 // offer is the spatial index of the stores that carry one offerKey: entries
-// sorted by their H3 cell at geo.IndexResolution, so that the stores inside
-// any coarser cell form one contiguous run found by binary search.
+// sorted by their H3 cell at geo.IndexResolution (then ID), so that a stock
+// update finds a store's entry by binary search (position), and held again
+// as a k-d tree for nearest searches.
 //
 // An offer is immutable once published except for out, whose bits stock
 // updates flip atomically in place: a stock change needs no rebuild.

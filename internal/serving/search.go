@@ -15,12 +15,12 @@ type search struct {
 	haveCell bool
 	tierSet  [numTiers]*offerSet
 	tierDone [numTiers]bool
-	found    []found // nearest results so far
+	found    []found // nearest results so far, one per offer searched
 	err      error
 
-	// The latest found entry of each offer, by offer ID, valid where
-	// headGen matches gen: a popular keyword can search hundreds of offers,
-	// and a scan of found for each would grow with their square.
+	// The found entry of each offer, by offer ID, valid where headGen
+	// matches gen: a popular keyword can search hundreds of offers, and a
+	// scan of found for each would grow with their square.
 	head    []int32
 	headGen []uint32
 	gen     uint32
@@ -29,44 +29,38 @@ type search struct {
 // found is a nearest search already done in this request: campaigns that
 // share an offer share its answer.
 type found struct {
-	offer *offer
 	maxM  float64
 	store *Store
 	d     float64
 	ok    bool
-	prev  int32 // the previous entry of the same offer, or -1
 }
 
 // nearest returns o's nearest eligible store within maxM, reusing an
 // earlier search of the same offer when it answers the question: a store
-// found within a smaller radius is the nearest for a larger one too, and
-// "none within a larger radius" means none within a smaller one.
+// found within some radius is the nearest within any radius, and "none
+// within a larger radius" means none within a smaller one. So the latest
+// search of an offer answers everything an earlier one did (it was made
+// only because they could not answer it), and it alone is kept.
 func (s *search) nearest(o *offer, maxM float64) (*Store, float64, bool) {
 	id := int(o.id)
 	if id >= len(s.head) {
 		s.head = append(s.head, make([]int32, id+1-len(s.head))...)
 		s.headGen = append(s.headGen, make([]uint32, id+1-len(s.headGen))...)
 	}
-	prev := int32(-1)
-	if s.headGen[id] == s.gen {
-		prev = s.head[id]
+	if s.headGen[id] != s.gen {
+		s.head[id], s.headGen[id] = int32(len(s.found)), s.gen
+		s.found = append(s.found, found{maxM: -1}) // searched nowhere yet
 	}
-	for i := prev; i >= 0; i = s.found[i].prev {
-		f := &s.found[i]
-		if f.offer != o {
-			continue
-		}
-		switch {
-		case f.ok && f.d <= maxM:
-			return f.store, f.d, true
-		case f.ok && f.maxM >= maxM, !f.ok && f.maxM >= maxM:
-			return nil, 0, false
-		}
+	f := &s.found[s.head[id]]
+	switch {
+	case f.ok && f.d <= maxM:
+		return f.store, f.d, true
+	case f.ok, f.maxM >= maxM:
+		return nil, 0, false
 	}
-	st, d, ok := o.nearest(s, maxM)
-	s.head[id], s.headGen[id] = int32(len(s.found)), s.gen
-	s.found = append(s.found, found{offer: o, maxM: maxM, store: st, d: d, ok: ok, prev: prev})
-	return st, d, ok
+	f.store, f.d, f.ok = o.nearest(s, maxM)
+	f.maxM = maxM
+	return f.store, f.d, f.ok
 }
 
 func (s *search) reset(lat, lng float64, minute int) {
