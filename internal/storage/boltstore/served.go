@@ -83,12 +83,6 @@ func servedGroupKey(day storage.Day, hour uint8) []byte {
 	return append(encodeDay(make([]byte, 0, servedGroupLen+12), day), hour)
 }
 
-// cellSuffix returns the agg_c key of k without its day: what the blocks
-// of served_log and served_run hold.
-func cellSuffix(k *storage.AggKey) []byte {
-	return rollupKey(rollupC, k)[4:]
-}
-
 // ---- Blocks ----
 //
 // A served block is a piece of a log record or of a run:
@@ -627,9 +621,6 @@ func validRollupKey(r rollupKind, k []byte) bool {
 	i := bytes.IndexByte(k, sep)
 	return i > 0 && len(k) == i+1+8
 }
-
-// validCellKey reports whether k is an agg_c key without its day.
-func validCellKey(k []byte) bool { return validRollupKey(rollupC, k) }
 
 // compactLoop runs CompactServed every s.compactEvery until Close.
 func (s *Store) compactLoop() {
