@@ -15,6 +15,7 @@ import (
 
 	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/boltstore"
+	"github.com/navad/navad/internal/storage/storagetest"
 )
 
 // clock is a time a test sets, for boltstore.WithClock.
@@ -80,20 +81,6 @@ func (l ledger) want(q storage.AggregateQuery) map[storage.AggKey]storage.Counts
 	return out
 }
 
-// report returns q's rows summed by q.Dims.
-func report(t testing.TB, s *boltstore.Store, q storage.AggregateQuery) map[storage.AggKey]storage.Counts {
-	t.Helper()
-	out := make(map[storage.AggKey]storage.Counts)
-	must(t, s.Aggregates(t.Context(), &q, func(a *storage.Aggregate) bool {
-		k := a.AggKey.Project(q.Dims)
-		c := out[k]
-		c.Add(a.Counts)
-		out[k] = c
-		return true
-	}))
-	return out
-}
-
 // diff fails the test when got and want differ, naming a few of the
 // groups that do.
 func diff(t testing.TB, what string, got, want map[storage.AggKey]storage.Counts) {
@@ -152,7 +139,7 @@ func servedQueries() []storage.AggregateQuery {
 func checkReports(t *testing.T, what string, s *boltstore.Store, l ledger) {
 	t.Helper()
 	for _, q := range servedQueries() {
-		diff(t, fmt.Sprintf("%s: %+v", what, q), report(t, s, q), l.want(q))
+		diff(t, fmt.Sprintf("%s: %+v", what, q), storagetest.Grouped(t, s, q), l.want(q))
 	}
 }
 
@@ -277,7 +264,7 @@ func TestServedCompaction(t *testing.T) {
 	checkReports(t, "log and runs, a straggler", s, l)
 	before := make([]map[storage.AggKey]storage.Counts, 0, 140)
 	for _, q := range servedQueries() {
-		before = append(before, report(t, s, q))
+		before = append(before, storagetest.Grouped(t, s, q))
 	}
 	c.add(20 * time.Minute)
 	compact(true)
@@ -285,7 +272,7 @@ func TestServedCompaction(t *testing.T) {
 		t.Fatalf("%d log blocks left (err %v)", logBlocks, err)
 	}
 	for i, q := range servedQueries() {
-		diff(t, fmt.Sprintf("after full compaction: %+v", q), report(t, s, q), before[i])
+		diff(t, fmt.Sprintf("after full compaction: %+v", q), storagetest.Grouped(t, s, q), before[i])
 	}
 	compact(false)
 }
@@ -551,7 +538,7 @@ func TestServedAdvertiserSeek(t *testing.T) {
 		{From: servedDay, To: servedDay, Dims: storage.AllDims, Advertisers: []string{"adv_", "adv_00", "adv_5", "b"}},
 		{From: servedDay, To: servedDay, Dims: storage.AllDims},
 	} {
-		got, want := report(t, s, q), l.want(q)
+		got, want := storagetest.Grouped(t, s, q), l.want(q)
 		diff(t, fmt.Sprintf("%+v", q), got, want)
 		if len(q.Advertisers) == 3 && len(got) != 8040 {
 			t.Fatalf("%d rows of two advertisers, want 8040", len(got))
