@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -176,17 +175,14 @@ func TestServedVersion2File(t *testing.T) {
 		l.served(old)
 	}
 	must(t, s.Close())
-	db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
-	must(t, err)
-	must(t, db.Update(func(tx *bolt.Tx) error {
+	editFile(t, dir, func(tx *bolt.Tx) error {
 		for _, cl := range coarseLogs {
 			if err := tx.DeleteBucket([]byte(cl.bucket)); err != nil {
 				return err
 			}
 		}
 		return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{2})
-	}))
-	must(t, db.Close())
+	})
 
 	s = openServed(t, dir, c, 4096)
 	checkReports(t, "version 2", s, l)
@@ -197,7 +193,7 @@ func TestServedVersion2File(t *testing.T) {
 	}
 	checkReports(t, "version 2, then flushes", s, l)
 	c.add(time.Hour)
-	_, err = s.CompactServed(ctx)
+	_, err := s.CompactServed(ctx)
 	must(t, err)
 	checkReports(t, "version 2, then flushes, merged", s, l)
 	must(t, s.Close())
@@ -205,15 +201,7 @@ func TestServedVersion2File(t *testing.T) {
 	s = openServed(t, dir, c, 4096)
 	checkReports(t, "reopened", s, l)
 	must(t, s.Close())
-	db, err = bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
-	must(t, err)
-	defer db.Close()
-	must(t, db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); string(v) != "\x03" {
-			t.Errorf("schema %v after the upgrade, want 3", v)
-		}
-		return nil
-	}))
+	wantSchema(t, dir, 3)
 }
 
 // TestServedCoarseCorrupt: a damaged block of a coarse rollup's log makes
@@ -256,21 +244,8 @@ func TestServedCoarseCorrupt(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
-			dir := t.TempDir()
 			c := newClock()
-			s := openServed(t, dir, c, 1<<20)
-			must(t, s.AddServed(ctx, "b1", servedRows(rand.New(rand.NewPCG(1, 1)), 20, 9)))
-			must(t, s.Close())
-			db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
-			must(t, err)
-			key := binary.BigEndian.AppendUint32(nil, uint32(int64(servedDay)+1<<31))
-			key = append(key, 9)
-			key = binary.BigEndian.AppendUint64(key, 1<<40)
-			key = binary.BigEndian.AppendUint32(append(key, "adv\x00"...), 0)
-			must(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(tt.bucket)).Put(key, tt.give) }))
-			must(t, db.Close())
-
-			s = openServed(t, dir, c, 1<<20)
+			s := openDamaged(t, t.TempDir(), c, tt.bucket, binary.BigEndian.AppendUint32([]byte("adv\x00"), 0), tt.give)
 			for _, cl := range coarseLogs {
 				q := &storage.AggregateQuery{From: servedDay, To: servedDay, Dims: cl.dims}
 				err := s.Aggregates(ctx, q, func(*storage.Aggregate) bool { return true })

@@ -48,6 +48,47 @@ func openServed(t testing.TB, dir string, c *clock, compactBytes int) *boltstore
 	return s
 }
 
+// editFile changes the file of the closed store in dir with bbolt
+// itself, as another build or damage would.
+func editFile(t *testing.T, dir string, fn func(tx *bolt.Tx) error) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
+	must(t, err)
+	must(t, db.Update(fn))
+	must(t, db.Close())
+}
+
+// wantSchema fails the test unless the closed store in dir is marked
+// layout version v.
+func wantSchema(t *testing.T, dir string, v byte) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
+	must(t, err)
+	defer db.Close()
+	must(t, db.View(func(tx *bolt.Tx) error {
+		if got := tx.Bucket([]byte("meta")).Get([]byte("schema")); string(got) != string([]byte{v}) {
+			t.Errorf("schema %v after the upgrade, want %d", got, v)
+		}
+		return nil
+	}))
+}
+
+// openDamaged writes a flush of hour 9 into a store in dir, puts v in
+// bucket under the key of hour 9's record 1<<40 followed by tail, and
+// opens the store again.
+func openDamaged(t *testing.T, dir string, c *clock, bucket string, tail, v []byte) *boltstore.Store {
+	t.Helper()
+	s := openServed(t, dir, c, 1<<20)
+	must(t, s.AddServed(t.Context(), "b1", servedRows(rand.New(rand.NewPCG(1, 1)), 20, 9)))
+	must(t, s.Close())
+	key := binary.BigEndian.AppendUint32(nil, uint32(int64(servedDay)+1<<31))
+	key = append(key, 9)
+	key = binary.BigEndian.AppendUint64(key, 1<<40)
+	key = append(key, tail...)
+	editFile(t, dir, func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucket)).Put(key, v) })
+	return openServed(t, dir, c, 1<<20)
+}
+
 var servedDay = storage.DayOf(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC))
 
 // ledger is the counts a store must report, by finest key.
@@ -426,25 +467,12 @@ func TestServedCorrupt(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
-			dir := t.TempDir()
 			c := newClock()
-			s := openServed(t, dir, c, 1<<20)
-			must(t, s.AddServed(ctx, "b1", servedRows(rand.New(rand.NewPCG(1, 1)), 20, 9)))
-			must(t, s.Close())
-			db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
-			must(t, err)
-			key := binary.BigEndian.AppendUint32(nil, uint32(int64(servedDay)+1<<31))
-			key = append(key, 9)
-			key = binary.BigEndian.AppendUint64(key, 1<<40)
+			tail := []byte(tt.key)
 			if tt.key == "" {
-				key = binary.BigEndian.AppendUint32(append(key, "adv\x00"...), 0)
-			} else {
-				key = append(key, tt.key...)
+				tail = binary.BigEndian.AppendUint32([]byte("adv\x00"), 0)
 			}
-			must(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(tt.bucket)).Put(key, tt.give) }))
-			must(t, db.Close())
-
-			s = openServed(t, dir, c, 1<<20)
+			s := openDamaged(t, t.TempDir(), c, tt.bucket, tail, tt.give)
 			q := &storage.AggregateQuery{From: servedDay, To: servedDay, Dims: storage.AllDims}
 			if err := s.Aggregates(ctx, q, func(*storage.Aggregate) bool { return true }); err == nil {
 				t.Error("report read the damaged block without an error")
@@ -475,17 +503,14 @@ func TestServedVersion1File(t *testing.T) {
 	must(t, s.AddServedV1(old))
 	l.served(old)
 	must(t, s.Close())
-	db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
-	must(t, err)
-	must(t, db.Update(func(tx *bolt.Tx) error {
+	editFile(t, dir, func(tx *bolt.Tx) error {
 		for _, b := range []string{"served_log", "served_run", "served_log_a", "served_log_p", "served_log_h"} {
 			if err := tx.DeleteBucket([]byte(b)); err != nil {
 				return err
 			}
 		}
 		return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{1})
-	}))
-	must(t, db.Close())
+	})
 
 	s = openServed(t, dir, c, 4096)
 	checkReports(t, "version 1", s, l)
@@ -495,19 +520,11 @@ func TestServedVersion1File(t *testing.T) {
 		l.served(rows)
 	}
 	c.add(time.Hour)
-	_, err = s.CompactServed(ctx)
+	_, err := s.CompactServed(ctx)
 	must(t, err)
 	checkReports(t, "version 1, then flushes", s, l)
 	must(t, s.Close())
-	db, err = bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
-	must(t, err)
-	defer db.Close()
-	must(t, db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); string(v) != "\x03" {
-			t.Errorf("schema %v after the upgrade, want 3", v)
-		}
-		return nil
-	}))
+	wantSchema(t, dir, 3)
 }
 
 // TestServedAdvertiserSeek: a report of some advertisers by the finest
