@@ -11,6 +11,7 @@ import (
 
 	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/boltstore"
+	"github.com/navad/navad/internal/storage/storagetest"
 )
 
 // coarseLogs are the served logs of agg_a, agg_p and agg_h, with a query
@@ -41,17 +42,17 @@ func TestServedCoarseFold(t *testing.T) {
 	c := newClock()
 	s := openServed(t, t.TempDir(), c, 1<<20)
 	r := rand.New(rand.NewPCG(11, 12))
-	l := ledger{}
+	l := storagetest.Ledger{}
 	old := servedRows(r, 200, 8, 9)
 	must(t, s.AddServedV2(old))
-	l.served(old)
+	l.Served(old)
 	batch := 0
 	flush := func(n int, hours ...uint8) {
 		t.Helper()
 		rows := servedRows(r, n, hours...)
 		batch++
 		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", batch), rows))
-		l.served(rows)
+		l.Served(rows)
 		c.add(time.Second)
 	}
 	for i := range 5 {
@@ -61,7 +62,7 @@ func TestServedCoarseFold(t *testing.T) {
 		if ok, err := s.Record(ctx, e); err != nil || !ok {
 			t.Fatalf("record: %v %v", ok, err)
 		}
-		l.add(e.Key, storage.Counts{Clicks: 1})
+		l.Add(e.Key, storage.Counts{Clicks: 1})
 	}
 	for _, cl := range coarseLogs {
 		if n := logBlocks(t, s)[cl.bucket]; n == 0 {
@@ -91,11 +92,11 @@ func TestServedCoarseFoldBySize(t *testing.T) {
 	c := newClock()
 	s := openServed(t, t.TempDir(), c, 1024)
 	r := rand.New(rand.NewPCG(13, 14))
-	l := ledger{}
+	l := storagetest.Ledger{}
 	for i := range 40 {
 		rows := servedRows(r, 1+r.IntN(120), 9, 10)
 		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", i), rows))
-		l.served(rows)
+		l.Served(rows)
 		c.add(time.Second)
 		if i%13 == 0 {
 			checkReports(t, fmt.Sprintf("flush %d", i), s, l)
@@ -153,8 +154,8 @@ func TestServedCoarseReportHoldsFold(t *testing.T) {
 	if n == 0 {
 		t.Fatal("nothing merged after the reports")
 	}
-	l := ledger{}
-	l.served(rows)
+	l := storagetest.Ledger{}
+	l.Served(rows)
 	checkReports(t, "after", s, l)
 }
 
@@ -168,11 +169,11 @@ func TestServedVersion2File(t *testing.T) {
 	c := newClock()
 	s := openServed(t, dir, c, 4096)
 	r := rand.New(rand.NewPCG(15, 16))
-	l := ledger{}
+	l := storagetest.Ledger{}
 	for range 5 {
 		old := servedRows(r, 100, 8, 9)
 		must(t, s.AddServedV2(old))
-		l.served(old)
+		l.Served(old)
 	}
 	must(t, s.Close())
 	editFile(t, dir, func(tx *bolt.Tx) error {
@@ -189,7 +190,7 @@ func TestServedVersion2File(t *testing.T) {
 	for i := range 10 {
 		rows := servedRows(r, 100, 8, 9)
 		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", i), rows))
-		l.served(rows)
+		l.Served(rows)
 	}
 	checkReports(t, "version 2, then flushes", s, l)
 	c.add(time.Hour)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -91,37 +90,6 @@ func openDamaged(t *testing.T, dir string, c *clock, bucket string, tail, v []by
 
 var servedDay = storage.DayOf(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC))
 
-// ledger is the counts a store must report, by finest key.
-type ledger map[storage.AggKey]storage.Counts
-
-func (l ledger) add(k storage.AggKey, c storage.Counts) {
-	sum := l[k]
-	sum.Add(c)
-	l[k] = sum
-}
-
-func (l ledger) served(rows []storage.ServedCount) {
-	for _, r := range rows {
-		l.add(r.Key, storage.Counts{Served: r.N})
-	}
-}
-
-// want sums the ledger the way a report of q must.
-func (l ledger) want(q storage.AggregateQuery) map[storage.AggKey]storage.Counts {
-	in := func(set []string, v string) bool { return set == nil || slices.Contains(set, v) }
-	out := make(map[storage.AggKey]storage.Counts)
-	for k, c := range l {
-		if k.Day < q.From || k.Day > q.To || !in(q.Advertisers, k.AdvertiserID) || !in(q.Campaigns, k.CampaignID) || !in(q.Publishers, k.PublisherID) {
-			continue
-		}
-		p := k.Project(q.Dims)
-		sum := out[p]
-		sum.Add(c)
-		out[p] = sum
-	}
-	return out
-}
-
 // diff fails the test when got and want differ, naming a few of the
 // groups that do.
 func diff(t testing.TB, what string, got, want map[storage.AggKey]storage.Counts) {
@@ -177,10 +145,10 @@ func servedQueries() []storage.AggregateQuery {
 }
 
 // checkReports compares every query of servedQueries with the ledger.
-func checkReports(t *testing.T, what string, s *boltstore.Store, l ledger) {
+func checkReports(t *testing.T, what string, s *boltstore.Store, l storagetest.Ledger) {
 	t.Helper()
 	for _, q := range servedQueries() {
-		diff(t, fmt.Sprintf("%s: %+v", what, q), storagetest.Grouped(t, s, q), l.want(q))
+		diff(t, fmt.Sprintf("%s: %+v", what, q), storagetest.Grouped(t, s, q), l.Want(q))
 	}
 }
 
@@ -210,12 +178,12 @@ func TestServedManyFlushes(t *testing.T) {
 	c := newClock()
 	s := openServed(t, t.TempDir(), c, 2048)
 	r := rand.New(rand.NewPCG(3, 4))
-	l := ledger{}
+	l := storagetest.Ledger{}
 	var sent [][]storage.ServedCount
 	for i := range 80 {
 		rows := servedRows(r, 1+r.IntN(150), 9, 10)
 		must(t, s.AddServed(t.Context(), fmt.Sprintf("b%d", i), rows))
-		l.served(rows)
+		l.Served(rows)
 		sent = append(sent, rows)
 		if i%7 == 3 {
 			// A retry, and a batch ID used again for other rows.
@@ -254,17 +222,17 @@ func TestServedCompaction(t *testing.T) {
 	c := newClock()
 	s := openServed(t, t.TempDir(), c, 1<<20)
 	r := rand.New(rand.NewPCG(5, 6))
-	l := ledger{}
+	l := storagetest.Ledger{}
 	old := servedRows(r, 300, 8, 9)
 	must(t, s.AddServedV1(old))
-	l.served(old)
+	l.Served(old)
 	batch := 0
 	flush := func(n int, hours ...uint8) {
 		t.Helper()
 		rows := servedRows(r, n, hours...)
 		batch++
 		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", batch), rows))
-		l.served(rows)
+		l.Served(rows)
 	}
 	compact := func(wantMerged bool) {
 		t.Helper()
@@ -282,7 +250,7 @@ func TestServedCompaction(t *testing.T) {
 			if ok, err := s.Record(ctx, e); err != nil || !ok {
 				t.Fatalf("record: %v %v", ok, err)
 			}
-			l.add(e.Key, storage.Counts{Impressions: 1})
+			l.Add(e.Key, storage.Counts{Impressions: 1})
 		}
 		c.add(time.Second)
 	}
@@ -327,12 +295,12 @@ func TestServedReopenMidHour(t *testing.T) {
 	c := newClock()
 	s := openServed(t, dir, c, 4096)
 	r := rand.New(rand.NewPCG(7, 8))
-	l := ledger{}
+	l := storagetest.Ledger{}
 	var sent [][]storage.ServedCount
 	for i := range 20 {
 		rows := servedRows(r, 50, 9)
 		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", i), rows))
-		l.served(rows)
+		l.Served(rows)
 		sent = append(sent, rows)
 		c.add(time.Second)
 	}
@@ -345,7 +313,7 @@ func TestServedReopenMidHour(t *testing.T) {
 	}
 	rows := servedRows(r, 50, 9)
 	must(t, s.AddServed(ctx, "after", rows))
-	l.served(rows)
+	l.Served(rows)
 	checkReports(t, "reopened, retried", s, l)
 	c.add(time.Hour)
 	_, err := s.CompactServed(ctx)
@@ -498,10 +466,10 @@ func TestServedVersion1File(t *testing.T) {
 	c := newClock()
 	s := openServed(t, dir, c, 4096)
 	r := rand.New(rand.NewPCG(9, 9))
-	l := ledger{}
+	l := storagetest.Ledger{}
 	old := servedRows(r, 500, 7, 8)
 	must(t, s.AddServedV1(old))
-	l.served(old)
+	l.Served(old)
 	must(t, s.Close())
 	editFile(t, dir, func(tx *bolt.Tx) error {
 		for _, b := range []string{"served_log", "served_run", "served_log_a", "served_log_p", "served_log_h"} {
@@ -517,7 +485,7 @@ func TestServedVersion1File(t *testing.T) {
 	for i := range 10 {
 		rows := servedRows(r, 100, 8, 9)
 		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", i), rows))
-		l.served(rows)
+		l.Served(rows)
 	}
 	c.add(time.Hour)
 	_, err := s.CompactServed(ctx)
@@ -534,7 +502,7 @@ func TestServedAdvertiserSeek(t *testing.T) {
 	ctx := t.Context()
 	c := newClock()
 	s := openServed(t, t.TempDir(), c, 16<<10)
-	l := ledger{}
+	l := storagetest.Ledger{}
 	for f := range 11 {
 		var rows []storage.ServedCount
 		for i := range 2000 - f/10*1900 { // the last flush stays in the log
@@ -543,7 +511,7 @@ func TestServedAdvertiserSeek(t *testing.T) {
 				CampaignID: "cmp", PublisherID: fmt.Sprintf("pub_%d", n%3), StoreID: fmt.Sprintf("s%05d", n), Cell: uint64(n)}, N: 1})
 		}
 		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", f), rows))
-		l.served(rows)
+		l.Served(rows)
 	}
 	if logBlocks, runs, err := s.ServedBlocks(); err != nil || logBlocks == 0 || runs == 0 {
 		t.Fatalf("%d log blocks, %d run blocks (err %v): want both", logBlocks, runs, err)
@@ -555,7 +523,7 @@ func TestServedAdvertiserSeek(t *testing.T) {
 		{From: servedDay, To: servedDay, Dims: storage.AllDims, Advertisers: []string{"adv_", "adv_00", "adv_5", "b"}},
 		{From: servedDay, To: servedDay, Dims: storage.AllDims},
 	} {
-		got, want := storagetest.Grouped(t, s, q), l.want(q)
+		got, want := storagetest.Grouped(t, s, q), l.Want(q)
 		diff(t, fmt.Sprintf("%+v", q), got, want)
 		if len(q.Advertisers) == 3 && len(got) != 8040 {
 			t.Fatalf("%d rows of two advertisers, want 8040", len(got))

@@ -350,24 +350,47 @@ func (w world) load(t *testing.T, ev storage.Events) {
 
 // want sums the world by q.Dims, applying q's filters and days.
 func (w world) want(q storage.AggregateQuery) map[storage.AggKey]storage.Counts {
+	l := Ledger{}
+	l.Served(w.served)
+	for _, e := range w.events {
+		var c storage.Counts
+		c.AddKind(e.Kind, 1)
+		l.Add(e.Key, c)
+	}
+	return l.Want(q)
+}
+
+// Ledger is the counts a backend must report, by finest key: a test's own
+// account of what it wrote.
+type Ledger map[storage.AggKey]storage.Counts
+
+// Add adds c to k's counts.
+func (l Ledger) Add(k storage.AggKey, c storage.Counts) {
+	sum := l[k]
+	sum.Add(c)
+	l[k] = sum
+}
+
+// Served adds the served counts of rows.
+func (l Ledger) Served(rows []storage.ServedCount) {
+	for _, r := range rows {
+		l.Add(r.Key, storage.Counts{Served: r.N})
+	}
+}
+
+// Want sums the ledger by q.Dims, applying q's filters and days: what
+// Grouped of q must return.
+func (l Ledger) Want(q storage.AggregateQuery) map[storage.AggKey]storage.Counts {
 	in := func(set []string, v string) bool { return set == nil || slices.Contains(set, v) }
 	out := make(map[storage.AggKey]storage.Counts)
-	add := func(k storage.AggKey, c storage.Counts) {
+	for k, c := range l {
 		if k.Day < q.From || k.Day > q.To || !in(q.Advertisers, k.AdvertiserID) || !in(q.Campaigns, k.CampaignID) || !in(q.Publishers, k.PublisherID) {
-			return
+			continue
 		}
 		p := k.Project(q.Dims)
 		sum := out[p]
 		sum.Add(c)
 		out[p] = sum
-	}
-	for _, s := range w.served {
-		add(s.Key, storage.Counts{Served: s.N})
-	}
-	for _, e := range w.events {
-		var c storage.Counts
-		c.AddKind(e.Kind, 1)
-		add(e.Key, c)
 	}
 	return out
 }
