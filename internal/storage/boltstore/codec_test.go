@@ -150,13 +150,3 @@ func BenchmarkStoreCodec(b *testing.B) {
 		}
 	})
 }
-
-func TestStoreSize(t *testing.T) {
-	stores := storagetest.MakeStores(200)
-	stores = append(stores, campaigns.Store{}, campaigns.Store{Name: string(make([]byte, 200)), Address: string(make([]byte, 20000))})
-	for i := range stores {
-		if got, want := record.StoreSize(&stores[i]), len(record.AppendStore(nil, &stores[i])); got != want {
-			t.Fatalf("storeSize of store %d = %d, encoding is %d bytes", i, got, want)
-		}
-	}
-}

@@ -96,7 +96,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -471,26 +470,7 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 	if err != nil {
 		return fmt.Errorf("add served: %w", err)
 	}
-	// The batch is in. Merging an hour that the flush filled up is
-	// tracking's background work as much as the flush itself, but a
-	// failure of it is no failure of the flush: the next flush or the
-	// background loop merges it. Two merges at most, so that a log that
-	// grew while reports held merges off is caught up over a few flushes
-	// rather than in one long one.
-	for _, g := range due {
-		for range 2 {
-			_, left, err := s.compactGroup(ctx, g.group, g.parts)
-			if err != nil {
-				if !errors.Is(err, errCompactBusy) && !errors.Is(err, ErrClosed) && ctx.Err() == nil && s.onError != nil {
-					s.onError(fmt.Errorf("compact served: %w", err))
-				}
-				break
-			}
-			if left < s.compactBytes {
-				break
-			}
-		}
-	}
+	s.compactFilled(ctx, due)
 	return nil
 }
 

@@ -83,12 +83,6 @@ func servedGroupKey(day storage.Day, hour uint8) []byte {
 	return append(encodeDay(make([]byte, 0, servedGroupLen+12), day), hour)
 }
 
-// cellSuffix returns the agg_c key of k without its day: what the blocks
-// of served_log and served_run hold.
-func cellSuffix(k *storage.AggKey) []byte {
-	return rollupKey(rollupC, k)[4:]
-}
-
 // ---- Blocks ----
 //
 // A served block is a piece of a log record or of a run:
@@ -356,6 +350,38 @@ func (s *Store) appendServedLog(tx *bolt.Tx, written int64, groups *[len(rollups
 }
 
 // ---- Compaction ----
+
+// compactFilled merges the hours that a flush filled up (due, from
+// appendServedLog) after AddServed's commit. It is tracking's background
+// work as much as the flush itself, but a failure of it is no failure of
+// the flush: it is told to WithOnError, and the next flush or the
+// background loop merges the hour. Two merges an hour at most, so that a
+// log that grew while reports held merges off is caught up over a few
+// flushes rather than in one long one.
+func (s *Store) compactFilled(ctx context.Context, due []dueGroup) {
+	for _, g := range due {
+		for range 2 {
+			_, left, err := s.compactGroup(ctx, g.group, g.parts)
+			if err != nil {
+				if !errors.Is(err, errCompactBusy) && ctx.Err() == nil {
+					s.tell(fmt.Errorf("compact served: %w", err))
+				}
+				break
+			}
+			if left < s.compactBytes {
+				break
+			}
+		}
+	}
+}
+
+// tell hands an error of the Store's background work to WithOnError's
+// function; ErrClosed, work that Close cut short, is none.
+func (s *Store) tell(err error) {
+	if s.onError != nil && !errors.Is(err, ErrClosed) {
+		s.onError(err)
+	}
+}
 
 // CompactServed merges the log records of every hour that is due: hours
 // whose finest log, or whose coarse logs together, have s.compactBytes or
@@ -628,9 +654,6 @@ func validRollupKey(r rollupKind, k []byte) bool {
 	return i > 0 && len(k) == i+1+8
 }
 
-// validCellKey reports whether k is an agg_c key without its day.
-func validCellKey(k []byte) bool { return validRollupKey(rollupC, k) }
-
 // compactLoop runs CompactServed every s.compactEvery until Close.
 func (s *Store) compactLoop() {
 	defer close(s.done)
@@ -641,8 +664,8 @@ func (s *Store) compactLoop() {
 		case <-s.stop:
 			return
 		case <-t.C:
-			if _, err := s.CompactServed(context.Background()); err != nil && !errors.Is(err, ErrClosed) && s.onError != nil {
-				s.onError(err)
+			if _, err := s.CompactServed(context.Background()); err != nil {
+				s.tell(err)
 			}
 		}
 	}

@@ -32,6 +32,23 @@ func nationalRows(r *rand.Rand, n int, day storage.Day, hour uint8) []storage.Se
 	return rows
 }
 
+// nationalFlush is the rows of one flush at national scale.
+const nationalFlush = 5_000
+
+// nationalStore opens a store that holds 300,000 nationalRows of one day,
+// written in flushes of nationalFlush spread evenly over its first hours,
+// and returns it with the rows' source and the day.
+func nationalStore(b *testing.B, hours int) (*boltstore.Store, *rand.Rand, storage.Day) {
+	const prefill = 300_000
+	s := open(b, b.TempDir())
+	r := rand.New(rand.NewPCG(1, 2))
+	day := storage.DayOf(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC))
+	for i := range prefill / nationalFlush {
+		must(b, s.AddServed(b.Context(), fmt.Sprintf("pre-%d", i), nationalRows(r, nationalFlush, day, uint8(i*hours/(prefill/nationalFlush)))))
+	}
+	return s, r, day
+}
+
 // BenchmarkAddServedNational is one one-second flush of tracking's served
 // counts at national scale (about 5,000 new finest-grain keys) into a store
 // that holds 300,000 of them already. ns/op is per flush; file-B/flush is
@@ -39,15 +56,8 @@ func nationalRows(r *rand.Rand, n int, day storage.Day, hour uint8) []storage.Se
 // (the file grows in 16 MB steps); cpu-ns/flush is the CPU time of the
 // process during AddServed, background work included.
 func BenchmarkAddServedNational(b *testing.B) {
-	const prefill, flush = 300_000, 5_000
 	ctx := b.Context()
-	s := open(b, b.TempDir())
-	r := rand.New(rand.NewPCG(1, 2))
-	day := storage.DayOf(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC))
-	for i := range prefill / flush {
-		// Earlier hours of the day.
-		must(b, s.AddServed(ctx, fmt.Sprintf("pre-%d", i), nationalRows(r, flush, day, uint8(i*10/(prefill/flush)))))
-	}
+	s, r, day := nationalStore(b, 10) // earlier hours of the day
 	fileSize := func() int64 {
 		fi, err := os.Stat(s.Path())
 		must(b, err)
@@ -61,7 +71,7 @@ func BenchmarkAddServedNational(b *testing.B) {
 	for b.Loop() {
 		// Fresh keys every flush, made off the clock.
 		b.StopTimer()
-		rows := nationalRows(r, flush, day, 10)
+		rows := nationalRows(r, nationalFlush, day, 10)
 		b.StartTimer()
 		c := cpuTime()
 		must(b, s.AddServed(ctx, fmt.Sprintf("b-%d", n), rows))
@@ -80,14 +90,8 @@ func BenchmarkAddServedNational(b *testing.B) {
 // (nationalRows, 60 flushes over five hours): all of them, and one
 // advertiser's (one in 200), by every dimension.
 func BenchmarkReportFinest(b *testing.B) {
-	const prefill, flush = 300_000, 5_000
 	ctx := b.Context()
-	s := open(b, b.TempDir())
-	r := rand.New(rand.NewPCG(1, 2))
-	day := storage.DayOf(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC))
-	for i := range prefill / flush {
-		must(b, s.AddServed(ctx, fmt.Sprintf("pre-%d", i), nationalRows(r, flush, day, uint8(i*5/(prefill/flush)))))
-	}
+	s, _, day := nationalStore(b, 5)
 	for _, bm := range []struct {
 		name string
 		advs []string
@@ -139,7 +143,7 @@ func BenchmarkReportCoarse(b *testing.B) {
 	last := first + days - 1
 	r := rand.New(rand.NewPCG(1, 2))
 	for i := range 6 {
-		must(b, s.AddServed(ctx, fmt.Sprintf("n-%d", i), nationalRows(r, 5_000, last, 20)))
+		must(b, s.AddServed(ctx, fmt.Sprintf("n-%d", i), nationalRows(r, nationalFlush, last, 20)))
 	}
 	for _, bm := range []struct {
 		name string

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -12,6 +11,7 @@ import (
 
 	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/boltstore"
+	"github.com/navad/navad/internal/storage/storagetest"
 )
 
 // coarseLogs are the served logs of agg_a, agg_p and agg_h, with a query
@@ -42,17 +42,17 @@ func TestServedCoarseFold(t *testing.T) {
 	c := newClock()
 	s := openServed(t, t.TempDir(), c, 1<<20)
 	r := rand.New(rand.NewPCG(11, 12))
-	l := ledger{}
+	l := storagetest.Ledger{}
 	old := servedRows(r, 200, 8, 9)
 	must(t, s.AddServedV2(old))
-	l.served(old)
+	l.Served(old)
 	batch := 0
 	flush := func(n int, hours ...uint8) {
 		t.Helper()
 		rows := servedRows(r, n, hours...)
 		batch++
 		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", batch), rows))
-		l.served(rows)
+		l.Served(rows)
 		c.add(time.Second)
 	}
 	for i := range 5 {
@@ -62,7 +62,7 @@ func TestServedCoarseFold(t *testing.T) {
 		if ok, err := s.Record(ctx, e); err != nil || !ok {
 			t.Fatalf("record: %v %v", ok, err)
 		}
-		l.add(e.Key, storage.Counts{Clicks: 1})
+		l.Add(e.Key, storage.Counts{Clicks: 1})
 	}
 	for _, cl := range coarseLogs {
 		if n := logBlocks(t, s)[cl.bucket]; n == 0 {
@@ -92,11 +92,11 @@ func TestServedCoarseFoldBySize(t *testing.T) {
 	c := newClock()
 	s := openServed(t, t.TempDir(), c, 1024)
 	r := rand.New(rand.NewPCG(13, 14))
-	l := ledger{}
+	l := storagetest.Ledger{}
 	for i := range 40 {
 		rows := servedRows(r, 1+r.IntN(120), 9, 10)
 		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", i), rows))
-		l.served(rows)
+		l.Served(rows)
 		c.add(time.Second)
 		if i%13 == 0 {
 			checkReports(t, fmt.Sprintf("flush %d", i), s, l)
@@ -154,8 +154,8 @@ func TestServedCoarseReportHoldsFold(t *testing.T) {
 	if n == 0 {
 		t.Fatal("nothing merged after the reports")
 	}
-	l := ledger{}
-	l.served(rows)
+	l := storagetest.Ledger{}
+	l.Served(rows)
 	checkReports(t, "after", s, l)
 }
 
@@ -169,35 +169,32 @@ func TestServedVersion2File(t *testing.T) {
 	c := newClock()
 	s := openServed(t, dir, c, 4096)
 	r := rand.New(rand.NewPCG(15, 16))
-	l := ledger{}
+	l := storagetest.Ledger{}
 	for range 5 {
 		old := servedRows(r, 100, 8, 9)
 		must(t, s.AddServedV2(old))
-		l.served(old)
+		l.Served(old)
 	}
 	must(t, s.Close())
-	db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
-	must(t, err)
-	must(t, db.Update(func(tx *bolt.Tx) error {
+	editFile(t, dir, func(tx *bolt.Tx) error {
 		for _, cl := range coarseLogs {
 			if err := tx.DeleteBucket([]byte(cl.bucket)); err != nil {
 				return err
 			}
 		}
 		return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{2})
-	}))
-	must(t, db.Close())
+	})
 
 	s = openServed(t, dir, c, 4096)
 	checkReports(t, "version 2", s, l)
 	for i := range 10 {
 		rows := servedRows(r, 100, 8, 9)
 		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", i), rows))
-		l.served(rows)
+		l.Served(rows)
 	}
 	checkReports(t, "version 2, then flushes", s, l)
 	c.add(time.Hour)
-	_, err = s.CompactServed(ctx)
+	_, err := s.CompactServed(ctx)
 	must(t, err)
 	checkReports(t, "version 2, then flushes, merged", s, l)
 	must(t, s.Close())
@@ -205,15 +202,7 @@ func TestServedVersion2File(t *testing.T) {
 	s = openServed(t, dir, c, 4096)
 	checkReports(t, "reopened", s, l)
 	must(t, s.Close())
-	db, err = bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
-	must(t, err)
-	defer db.Close()
-	must(t, db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); string(v) != "\x03" {
-			t.Errorf("schema %v after the upgrade, want 3", v)
-		}
-		return nil
-	}))
+	wantSchema(t, dir, 3)
 }
 
 // TestServedCoarseCorrupt: a damaged block of a coarse rollup's log makes
@@ -256,21 +245,8 @@ func TestServedCoarseCorrupt(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
-			dir := t.TempDir()
 			c := newClock()
-			s := openServed(t, dir, c, 1<<20)
-			must(t, s.AddServed(ctx, "b1", servedRows(rand.New(rand.NewPCG(1, 1)), 20, 9)))
-			must(t, s.Close())
-			db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
-			must(t, err)
-			key := binary.BigEndian.AppendUint32(nil, uint32(int64(servedDay)+1<<31))
-			key = append(key, 9)
-			key = binary.BigEndian.AppendUint64(key, 1<<40)
-			key = binary.BigEndian.AppendUint32(append(key, "adv\x00"...), 0)
-			must(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(tt.bucket)).Put(key, tt.give) }))
-			must(t, db.Close())
-
-			s = openServed(t, dir, c, 1<<20)
+			s := openDamaged(t, t.TempDir(), c, tt.bucket, binary.BigEndian.AppendUint32([]byte("adv\x00"), 0), tt.give)
 			for _, cl := range coarseLogs {
 				q := &storage.AggregateQuery{From: servedDay, To: servedDay, Dims: cl.dims}
 				err := s.Aggregates(ctx, q, func(*storage.Aggregate) bool { return true })

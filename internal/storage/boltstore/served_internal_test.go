@@ -15,7 +15,7 @@ func testEntries(n int) []servedEntry {
 	for i := range n {
 		k := storage.AggKey{Hour: uint8(i % 24), AdvertiserID: fmt.Sprintf("adv_%d", i%3), CampaignID: fmt.Sprintf("cmp_%d", i%7),
 			PublisherID: "pub", StoreID: fmt.Sprintf("s%d", i), Cell: uint64(i) << 8}
-		out = append(out, servedEntry{cellSuffix(&k), uint64(i * i)})
+		out = append(out, servedEntry{rollupKey(rollupC, &k)[4:], uint64(i * i)})
 	}
 	slices.SortFunc(out, func(a, b servedEntry) int { return bytes.Compare(a.key, b.key) })
 	return out
@@ -56,7 +56,7 @@ func TestServedBlockRoundTrip(t *testing.T) {
 					}
 					break
 				}
-				if w := tt.give[i]; !bytes.Equal(k, w.key) || n != w.n || !validCellKey(k) {
+				if w := tt.give[i]; !bytes.Equal(k, w.key) || n != w.n || !validRollupKey(rollupC, k) {
 					t.Fatalf("entry %d: %q %d, want %q %d", i, k, n, w.key, w.n)
 				}
 			}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
-	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/boltstore"
+	"github.com/navad/navad/internal/storage/storagetest"
 )
 
 // clock is a time a test sets, for boltstore.WithClock.
@@ -47,52 +47,48 @@ func openServed(t testing.TB, dir string, c *clock, compactBytes int) *boltstore
 	return s
 }
 
-var servedDay = storage.DayOf(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC))
-
-// ledger is the counts a store must report, by finest key.
-type ledger map[storage.AggKey]storage.Counts
-
-func (l ledger) add(k storage.AggKey, c storage.Counts) {
-	sum := l[k]
-	sum.Add(c)
-	l[k] = sum
-}
-
-func (l ledger) served(rows []storage.ServedCount) {
-	for _, r := range rows {
-		l.add(r.Key, storage.Counts{Served: r.N})
-	}
-}
-
-// want sums the ledger the way a report of q must.
-func (l ledger) want(q storage.AggregateQuery) map[storage.AggKey]storage.Counts {
-	in := func(set []string, v string) bool { return set == nil || slices.Contains(set, v) }
-	out := make(map[storage.AggKey]storage.Counts)
-	for k, c := range l {
-		if k.Day < q.From || k.Day > q.To || !in(q.Advertisers, k.AdvertiserID) || !in(q.Campaigns, k.CampaignID) || !in(q.Publishers, k.PublisherID) {
-			continue
-		}
-		p := k.Project(q.Dims)
-		sum := out[p]
-		sum.Add(c)
-		out[p] = sum
-	}
-	return out
-}
-
-// report returns q's rows summed by q.Dims.
-func report(t testing.TB, s *boltstore.Store, q storage.AggregateQuery) map[storage.AggKey]storage.Counts {
+// editFile changes the file of the closed store in dir with bbolt
+// itself, as another build or damage would.
+func editFile(t *testing.T, dir string, fn func(tx *bolt.Tx) error) {
 	t.Helper()
-	out := make(map[storage.AggKey]storage.Counts)
-	must(t, s.Aggregates(t.Context(), &q, func(a *storage.Aggregate) bool {
-		k := a.AggKey.Project(q.Dims)
-		c := out[k]
-		c.Add(a.Counts)
-		out[k] = c
-		return true
-	}))
-	return out
+	db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
+	must(t, err)
+	must(t, db.Update(fn))
+	must(t, db.Close())
 }
+
+// wantSchema fails the test unless the closed store in dir is marked
+// layout version v.
+func wantSchema(t *testing.T, dir string, v byte) {
+	t.Helper()
+	db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
+	must(t, err)
+	defer db.Close()
+	must(t, db.View(func(tx *bolt.Tx) error {
+		if got := tx.Bucket([]byte("meta")).Get([]byte("schema")); string(got) != string([]byte{v}) {
+			t.Errorf("schema %v after the upgrade, want %d", got, v)
+		}
+		return nil
+	}))
+}
+
+// openDamaged writes a flush of hour 9 into a store in dir, puts v in
+// bucket under the key of hour 9's record 1<<40 followed by tail, and
+// opens the store again.
+func openDamaged(t *testing.T, dir string, c *clock, bucket string, tail, v []byte) *boltstore.Store {
+	t.Helper()
+	s := openServed(t, dir, c, 1<<20)
+	must(t, s.AddServed(t.Context(), "b1", servedRows(rand.New(rand.NewPCG(1, 1)), 20, 9)))
+	must(t, s.Close())
+	key := binary.BigEndian.AppendUint32(nil, uint32(int64(servedDay)+1<<31))
+	key = append(key, 9)
+	key = binary.BigEndian.AppendUint64(key, 1<<40)
+	key = append(key, tail...)
+	editFile(t, dir, func(tx *bolt.Tx) error { return tx.Bucket([]byte(bucket)).Put(key, v) })
+	return openServed(t, dir, c, 1<<20)
+}
+
+var servedDay = storage.DayOf(time.Date(2026, 11, 2, 0, 0, 0, 0, time.UTC))
 
 // diff fails the test when got and want differ, naming a few of the
 // groups that do.
@@ -149,10 +145,10 @@ func servedQueries() []storage.AggregateQuery {
 }
 
 // checkReports compares every query of servedQueries with the ledger.
-func checkReports(t *testing.T, what string, s *boltstore.Store, l ledger) {
+func checkReports(t *testing.T, what string, s *boltstore.Store, l storagetest.Ledger) {
 	t.Helper()
 	for _, q := range servedQueries() {
-		diff(t, fmt.Sprintf("%s: %+v", what, q), report(t, s, q), l.want(q))
+		diff(t, fmt.Sprintf("%s: %+v", what, q), storagetest.Grouped(t, s, q), l.Want(q))
 	}
 }
 
@@ -182,12 +178,12 @@ func TestServedManyFlushes(t *testing.T) {
 	c := newClock()
 	s := openServed(t, t.TempDir(), c, 2048)
 	r := rand.New(rand.NewPCG(3, 4))
-	l := ledger{}
+	l := storagetest.Ledger{}
 	var sent [][]storage.ServedCount
 	for i := range 80 {
 		rows := servedRows(r, 1+r.IntN(150), 9, 10)
 		must(t, s.AddServed(t.Context(), fmt.Sprintf("b%d", i), rows))
-		l.served(rows)
+		l.Served(rows)
 		sent = append(sent, rows)
 		if i%7 == 3 {
 			// A retry, and a batch ID used again for other rows.
@@ -226,17 +222,17 @@ func TestServedCompaction(t *testing.T) {
 	c := newClock()
 	s := openServed(t, t.TempDir(), c, 1<<20)
 	r := rand.New(rand.NewPCG(5, 6))
-	l := ledger{}
+	l := storagetest.Ledger{}
 	old := servedRows(r, 300, 8, 9)
 	must(t, s.AddServedV1(old))
-	l.served(old)
+	l.Served(old)
 	batch := 0
 	flush := func(n int, hours ...uint8) {
 		t.Helper()
 		rows := servedRows(r, n, hours...)
 		batch++
 		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", batch), rows))
-		l.served(rows)
+		l.Served(rows)
 	}
 	compact := func(wantMerged bool) {
 		t.Helper()
@@ -254,7 +250,7 @@ func TestServedCompaction(t *testing.T) {
 			if ok, err := s.Record(ctx, e); err != nil || !ok {
 				t.Fatalf("record: %v %v", ok, err)
 			}
-			l.add(e.Key, storage.Counts{Impressions: 1})
+			l.Add(e.Key, storage.Counts{Impressions: 1})
 		}
 		c.add(time.Second)
 	}
@@ -277,7 +273,7 @@ func TestServedCompaction(t *testing.T) {
 	checkReports(t, "log and runs, a straggler", s, l)
 	before := make([]map[storage.AggKey]storage.Counts, 0, 140)
 	for _, q := range servedQueries() {
-		before = append(before, report(t, s, q))
+		before = append(before, storagetest.Grouped(t, s, q))
 	}
 	c.add(20 * time.Minute)
 	compact(true)
@@ -285,7 +281,7 @@ func TestServedCompaction(t *testing.T) {
 		t.Fatalf("%d log blocks left (err %v)", logBlocks, err)
 	}
 	for i, q := range servedQueries() {
-		diff(t, fmt.Sprintf("after full compaction: %+v", q), report(t, s, q), before[i])
+		diff(t, fmt.Sprintf("after full compaction: %+v", q), storagetest.Grouped(t, s, q), before[i])
 	}
 	compact(false)
 }
@@ -299,12 +295,12 @@ func TestServedReopenMidHour(t *testing.T) {
 	c := newClock()
 	s := openServed(t, dir, c, 4096)
 	r := rand.New(rand.NewPCG(7, 8))
-	l := ledger{}
+	l := storagetest.Ledger{}
 	var sent [][]storage.ServedCount
 	for i := range 20 {
 		rows := servedRows(r, 50, 9)
 		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", i), rows))
-		l.served(rows)
+		l.Served(rows)
 		sent = append(sent, rows)
 		c.add(time.Second)
 	}
@@ -317,7 +313,7 @@ func TestServedReopenMidHour(t *testing.T) {
 	}
 	rows := servedRows(r, 50, 9)
 	must(t, s.AddServed(ctx, "after", rows))
-	l.served(rows)
+	l.Served(rows)
 	checkReports(t, "reopened, retried", s, l)
 	c.add(time.Hour)
 	_, err := s.CompactServed(ctx)
@@ -439,25 +435,12 @@ func TestServedCorrupt(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx := t.Context()
-			dir := t.TempDir()
 			c := newClock()
-			s := openServed(t, dir, c, 1<<20)
-			must(t, s.AddServed(ctx, "b1", servedRows(rand.New(rand.NewPCG(1, 1)), 20, 9)))
-			must(t, s.Close())
-			db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
-			must(t, err)
-			key := binary.BigEndian.AppendUint32(nil, uint32(int64(servedDay)+1<<31))
-			key = append(key, 9)
-			key = binary.BigEndian.AppendUint64(key, 1<<40)
+			tail := []byte(tt.key)
 			if tt.key == "" {
-				key = binary.BigEndian.AppendUint32(append(key, "adv\x00"...), 0)
-			} else {
-				key = append(key, tt.key...)
+				tail = binary.BigEndian.AppendUint32([]byte("adv\x00"), 0)
 			}
-			must(t, db.Update(func(tx *bolt.Tx) error { return tx.Bucket([]byte(tt.bucket)).Put(key, tt.give) }))
-			must(t, db.Close())
-
-			s = openServed(t, dir, c, 1<<20)
+			s := openDamaged(t, t.TempDir(), c, tt.bucket, tail, tt.give)
 			q := &storage.AggregateQuery{From: servedDay, To: servedDay, Dims: storage.AllDims}
 			if err := s.Aggregates(ctx, q, func(*storage.Aggregate) bool { return true }); err == nil {
 				t.Error("report read the damaged block without an error")
@@ -483,44 +466,33 @@ func TestServedVersion1File(t *testing.T) {
 	c := newClock()
 	s := openServed(t, dir, c, 4096)
 	r := rand.New(rand.NewPCG(9, 9))
-	l := ledger{}
+	l := storagetest.Ledger{}
 	old := servedRows(r, 500, 7, 8)
 	must(t, s.AddServedV1(old))
-	l.served(old)
+	l.Served(old)
 	must(t, s.Close())
-	db, err := bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
-	must(t, err)
-	must(t, db.Update(func(tx *bolt.Tx) error {
+	editFile(t, dir, func(tx *bolt.Tx) error {
 		for _, b := range []string{"served_log", "served_run", "served_log_a", "served_log_p", "served_log_h"} {
 			if err := tx.DeleteBucket([]byte(b)); err != nil {
 				return err
 			}
 		}
 		return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{1})
-	}))
-	must(t, db.Close())
+	})
 
 	s = openServed(t, dir, c, 4096)
 	checkReports(t, "version 1", s, l)
 	for i := range 10 {
 		rows := servedRows(r, 100, 8, 9)
 		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", i), rows))
-		l.served(rows)
+		l.Served(rows)
 	}
 	c.add(time.Hour)
-	_, err = s.CompactServed(ctx)
+	_, err := s.CompactServed(ctx)
 	must(t, err)
 	checkReports(t, "version 1, then flushes", s, l)
 	must(t, s.Close())
-	db, err = bolt.Open(filepath.Join(dir, boltstore.FileName), 0o600, nil)
-	must(t, err)
-	defer db.Close()
-	must(t, db.View(func(tx *bolt.Tx) error {
-		if v := tx.Bucket([]byte("meta")).Get([]byte("schema")); string(v) != "\x03" {
-			t.Errorf("schema %v after the upgrade, want 3", v)
-		}
-		return nil
-	}))
+	wantSchema(t, dir, 3)
 }
 
 // TestServedAdvertiserSeek: a report of some advertisers by the finest
@@ -530,7 +502,7 @@ func TestServedAdvertiserSeek(t *testing.T) {
 	ctx := t.Context()
 	c := newClock()
 	s := openServed(t, t.TempDir(), c, 16<<10)
-	l := ledger{}
+	l := storagetest.Ledger{}
 	for f := range 11 {
 		var rows []storage.ServedCount
 		for i := range 2000 - f/10*1900 { // the last flush stays in the log
@@ -539,7 +511,7 @@ func TestServedAdvertiserSeek(t *testing.T) {
 				CampaignID: "cmp", PublisherID: fmt.Sprintf("pub_%d", n%3), StoreID: fmt.Sprintf("s%05d", n), Cell: uint64(n)}, N: 1})
 		}
 		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", f), rows))
-		l.served(rows)
+		l.Served(rows)
 	}
 	if logBlocks, runs, err := s.ServedBlocks(); err != nil || logBlocks == 0 || runs == 0 {
 		t.Fatalf("%d log blocks, %d run blocks (err %v): want both", logBlocks, runs, err)
@@ -551,7 +523,7 @@ func TestServedAdvertiserSeek(t *testing.T) {
 		{From: servedDay, To: servedDay, Dims: storage.AllDims, Advertisers: []string{"adv_", "adv_00", "adv_5", "b"}},
 		{From: servedDay, To: servedDay, Dims: storage.AllDims},
 	} {
-		got, want := report(t, s, q), l.want(q)
+		got, want := storagetest.Grouped(t, s, q), l.Want(q)
 		diff(t, fmt.Sprintf("%+v", q), got, want)
 		if len(q.Advertisers) == 3 && len(got) != 8040 {
 			t.Fatalf("%d rows of two advertisers, want 8040", len(got))

@@ -98,17 +98,20 @@ func totals(t *testing.T, ev storage.Events) storage.Counts {
 	return c
 }
 
-// grouped sums the aggregates q selects by q.Dims.
-func grouped(t *testing.T, ev storage.Events, q storage.AggregateQuery) map[storage.AggKey]storage.Counts {
+// Grouped returns the aggregates q selects, summed by q.Dims.
+func Grouped(t testing.TB, ev storage.Events, q storage.AggregateQuery) map[storage.AggKey]storage.Counts {
 	t.Helper()
 	out := make(map[storage.AggKey]storage.Counts)
-	must(t, ev.Aggregates(t.Context(), &q, func(a *storage.Aggregate) bool {
+	err := ev.Aggregates(t.Context(), &q, func(a *storage.Aggregate) bool {
 		k := a.AggKey.Project(q.Dims)
 		c := out[k]
 		c.Add(a.Counts)
 		out[k] = c
 		return true
-	}))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	return out
 }
 
@@ -187,7 +190,7 @@ func testRecordConcurrent(t *testing.T, ev EventsBackend) {
 	if got := totals(t, ev); got != want {
 		t.Fatalf("totals %+v, want %+v", got, want)
 	}
-	byDay := grouped(t, ev, storage.AggregateQuery{From: baseDay, To: baseDay + 1, Dims: storage.DimsOf(storage.DimDay)})
+	byDay := Grouped(t, ev, storage.AggregateQuery{From: baseDay, To: baseDay + 1, Dims: storage.DimsOf(storage.DimDay)})
 	if got := byDay[storage.AggKey{Day: baseDay + 1}]; got != (storage.Counts{Impressions: tokens / 2, Clicks: tokens / 2, Navigations: tokens / 2, Visits: tokens / 2}) {
 		t.Fatalf("second day %+v", got)
 	}
@@ -347,24 +350,47 @@ func (w world) load(t *testing.T, ev storage.Events) {
 
 // want sums the world by q.Dims, applying q's filters and days.
 func (w world) want(q storage.AggregateQuery) map[storage.AggKey]storage.Counts {
+	l := Ledger{}
+	l.Served(w.served)
+	for _, e := range w.events {
+		var c storage.Counts
+		c.AddKind(e.Kind, 1)
+		l.Add(e.Key, c)
+	}
+	return l.Want(q)
+}
+
+// Ledger is the counts a backend must report, by finest key: a test's own
+// account of what it wrote.
+type Ledger map[storage.AggKey]storage.Counts
+
+// Add adds c to k's counts.
+func (l Ledger) Add(k storage.AggKey, c storage.Counts) {
+	sum := l[k]
+	sum.Add(c)
+	l[k] = sum
+}
+
+// Served adds the served counts of rows.
+func (l Ledger) Served(rows []storage.ServedCount) {
+	for _, r := range rows {
+		l.Add(r.Key, storage.Counts{Served: r.N})
+	}
+}
+
+// Want sums the ledger by q.Dims, applying q's filters and days: what
+// Grouped of q must return.
+func (l Ledger) Want(q storage.AggregateQuery) map[storage.AggKey]storage.Counts {
 	in := func(set []string, v string) bool { return set == nil || slices.Contains(set, v) }
 	out := make(map[storage.AggKey]storage.Counts)
-	add := func(k storage.AggKey, c storage.Counts) {
+	for k, c := range l {
 		if k.Day < q.From || k.Day > q.To || !in(q.Advertisers, k.AdvertiserID) || !in(q.Campaigns, k.CampaignID) || !in(q.Publishers, k.PublisherID) {
-			return
+			continue
 		}
 		p := k.Project(q.Dims)
 		sum := out[p]
 		sum.Add(c)
 		out[p] = sum
-	}
-	for _, s := range w.served {
-		add(s.Key, storage.Counts{Served: s.N})
-	}
-	for _, e := range w.events {
-		var c storage.Counts
-		c.AddKind(e.Kind, 1)
-		add(e.Key, c)
 	}
 	return out
 }
@@ -374,7 +400,7 @@ func testAggregatesEveryGrouping(t *testing.T, ev EventsBackend) {
 	w.load(t, ev)
 	for dims := storage.Dims(0); dims <= storage.AllDims; dims++ {
 		q := storage.AggregateQuery{From: baseDay, To: baseDay + 2, Dims: dims}
-		got, want := grouped(t, ev, q), w.want(q)
+		got, want := Grouped(t, ev, q), w.want(q)
 		if len(got) != len(want) {
 			t.Fatalf("group by %v: %d groups, want %d", dims.List(), len(got), len(want))
 		}
@@ -409,7 +435,7 @@ func testAggregatesFilters(t *testing.T, ev EventsBackend) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, want := grouped(t, ev, tt.give), w.want(tt.give)
+			got, want := Grouped(t, ev, tt.give), w.want(tt.give)
 			diff(t, "groups", got, want)
 		})
 	}
@@ -430,7 +456,7 @@ func testAggregatesManyRows(t *testing.T, ev EventsBackend) {
 		{From: baseDay, To: baseDay + 1, Dims: storage.DimsOf(storage.DimCampaign), Advertisers: []string{"adv_0", "adv_2"}},
 		{From: baseDay, To: baseDay + 1, Dims: storage.DimsOf(storage.DimCampaign), Publishers: []string{"pub_1"}, Advertisers: []string{"adv_1"}},
 	} {
-		got := grouped(t, ev, q)
+		got := Grouped(t, ev, q)
 		want := 12000
 		if q.Advertisers != nil {
 			want = 4000 * len(q.Advertisers)
