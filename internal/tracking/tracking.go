@@ -134,6 +134,14 @@ type Service struct {
 
 	// Outages are logged when they start and end, not at every retry.
 	flushFailing, spooling atomic.Bool
+	// storeDown is set when the store failed to take an event and cleared
+	// when it takes one from the spool again. While it is set, events go
+	// to the spool without trying the store (each try would wait for
+	// recordTimeout). It is not "the spool is not empty": once the store
+	// is back, new events go straight to it while the spool drains, or a
+	// stream of events faster than the drain would keep the spool from
+	// ever emptying.
+	storeDown atomic.Bool
 
 	ctx    context.Context // cancelled by Close: stops the loops
 	cancel context.CancelFunc
@@ -436,7 +444,7 @@ func (s *Service) record(ctx context.Context, kind storage.Kind, id storage.Toke
 		},
 	}
 	sp := s.opt.Spool
-	if sp != nil && sp.Len() > 0 {
+	if sp != nil && s.storeDown.Load() {
 		// The store failed a moment ago: join the events waiting.
 		return false, true, s.spool(&e, nil)
 	}
@@ -451,6 +459,7 @@ func (s *Service) record(ctx context.Context, kind storage.Kind, id storage.Toke
 	}
 	if sp != nil && campaigns.ErrorCode(err) == campaigns.Unavailable {
 		// It may have landed all the same; delivering it again is safe.
+		s.storeDown.Store(true)
 		return false, true, s.spool(&e, err)
 	}
 	return false, false, fmt.Errorf("count %v: %w", kind, err)
@@ -502,6 +511,9 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 					switch {
 					case err == nil:
 						done[i] = true
+						if s.storeDown.Load() {
+							s.storeDown.Store(false) // back: new events go straight to it
+						}
 					case campaigns.ErrorCode(err) == campaigns.Unavailable:
 						firstErr.CompareAndSwap(nil, &err)
 						return
