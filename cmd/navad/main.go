@@ -83,6 +83,7 @@ type Main struct {
 	Store   storage.Catalog   // the backend, measured
 	Replica *replica.Follower // set when the store is Redis
 	Caps    storage.Caps      // frequency and delivery caps, in the store (shared on Redis)
+	Pacer   *pacing.Pacer     // holds leased budgets on Redis: closed before Caps
 	Index   *serving.Index
 	Engine  *serving.Engine
 	Catalog *catalog.Service
@@ -169,11 +170,17 @@ func (m *Main) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	pacer, err := pacing.New(m.Caps, loc, m.Logger)
+	var leases []pacing.Option
+	if redis != nil {
+		// Budgets are leased in blocks: most ads need no round trip to
+		// Redis (package pacing says what that costs).
+		leases = append(leases, pacing.Leases())
+	}
+	m.Pacer, err = pacing.New(m.Caps, loc, m.Logger, leases...)
 	if err != nil {
 		return err
 	}
-	m.Engine, err = serving.NewEngine(m.Index, loc, nil, pacer)
+	m.Engine, err = serving.NewEngine(m.Index, loc, nil, m.Pacer)
 	if err != nil {
 		return err
 	}
@@ -331,6 +338,11 @@ func (m *Main) Close() error {
 	if m.Spool != nil { // after tracking, which delivers what it can
 		if err := m.Spool.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("close spool: %w", err))
+		}
+	}
+	if m.Pacer != nil { // after the last decision: gives back leased ads
+		if err := m.Pacer.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close pacer: %w", err))
 		}
 	}
 	if m.Caps != nil {

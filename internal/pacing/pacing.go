@@ -29,6 +29,35 @@
 // each applies the policy at once. A reservation that ran out of time while
 // the backend went on answering others within stallWindow does not count as
 // an outage: that is an overloaded process (BENCHMARKS.md, issue 7).
+//
+// # Leases
+//
+// With Leases (navad on Redis), a replica does not reserve every ad of a
+// budgeted campaign on its own. It leases a block of the campaign's ads
+// (counted against its daily and total limits in one round trip), serves
+// from it, and leases again when it is used up. A lease is sized to last
+// about leaseSpan at the rate the campaign was served lately (at most
+// maxLease ads), and takes at most a sixteenth of what the limits leave:
+// near a limit leases shrink to single ads, so that replicas serving the
+// same campaign reach its limit exactly and never pass it. Ads a replica
+// holds and does not serve are given back (storage.Caps.Return) once the
+// lease has gone unused for returnIdle, when the day or the budget changes,
+// and on Close. The price:
+//
+//   - the counts in the backend include ads leased and not served yet (at
+//     most some ten seconds of each campaign's traffic per replica);
+//   - a replica killed without Close loses what it held: those ads stay
+//     counted as served, so the campaign delivers that many fewer (never
+//     more) than its budget;
+//   - near a limit, another replica may be refused for up to returnIdle
+//     while a replica that stopped serving the campaign holds its last ads.
+//
+// An ad of a frequency-capped campaign still asks the backend for its
+// user's window (storage.CapRequest.Leased), since users move between
+// replicas. During an outage, ads already leased are served: they were
+// counted before it. When the lease is empty, the outage policy applies;
+// when only the user's window cannot be checked, the ad is treated as
+// frequency-capped only.
 package pacing
 
 import (
@@ -51,6 +80,9 @@ type Pacer struct {
 	loc    *time.Location
 	policy policy
 	log    *slog.Logger
+
+	leases *leases // nil: every capped ad is reserved alone
+	closed atomic.Bool
 
 	day       atomic.Pointer[businessDay]
 	errs      atomic.Uint64
@@ -88,6 +120,15 @@ func FailOpen() Option { return func(p *Pacer) { p.policy = failOpen } }
 // cannot answer, frequency-capped campaigns included.
 func FailClosed() Option { return func(p *Pacer) { p.policy = failClosed } }
 
+// Leases makes the Pacer count delivery caps in leases: it takes a
+// campaign's ads from the backend in blocks (storage.Caps.Lease), serves
+// them without asking again, and gives back what it did not serve. It is
+// for counters shared by replicas over a network (Redis), where it saves
+// a round trip for most ads; an ad of a frequency-capped campaign still
+// asks the backend for its user's window. The Pacer must then be closed
+// (Close), to give back what it holds. See the package comment.
+func Leases() Option { return func(p *Pacer) { p.leases = newLeases() } }
+
 // New returns a Pacer counting in caps, with business days in loc. logger
 // receives backend errors, at most one line every ten seconds.
 func New(caps storage.Caps, loc *time.Location, logger *slog.Logger, opts ...Option) (*Pacer, error) {
@@ -98,7 +139,24 @@ func New(caps storage.Caps, loc *time.Location, logger *slog.Logger, opts ...Opt
 	for _, o := range opts {
 		o(p)
 	}
+	if p.leases != nil {
+		go p.returnLoop()
+	}
 	return p, nil
+}
+
+// Close gives back the ads the Pacer's leases hold and not served, and
+// stops leasing: later decisions reserve each capped ad alone. Ads that
+// cannot be given back (the backend is unreachable) stay counted as
+// served, and Close reports the error. It does not close the backend.
+// Closing again does nothing.
+func (p *Pacer) Close() error {
+	if p.leases == nil || p.closed.Swap(true) {
+		return nil
+	}
+	close(p.leases.stop)
+	<-p.leases.done
+	return p.returnLeases(time.Now().Add(time.Hour)) // every lease, used or not
 }
 
 // Allow reserves one served ad of c for uid at now, and reports false when
@@ -108,7 +166,8 @@ func New(caps storage.Caps, loc *time.Location, logger *slog.Logger, opts ...Opt
 func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now time.Time) bool {
 	fc := c.FrequencyCap
 	userCapped := fc != nil && fc.Impressions > 0 && uid != ""
-	if c.Budget.DailyImpressions <= 0 && c.Budget.TotalImpressions <= 0 && !userCapped {
+	budgeted := c.Budget.DailyImpressions > 0 || c.Budget.TotalImpressions > 0
+	if !budgeted && !userCapped {
 		return true
 	}
 	day := p.businessDay(now)
@@ -126,20 +185,66 @@ func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now 
 			r.UID, r.UserLimit, r.UserPeriod = uid, int64(fc.Impressions), period
 		}
 	}
-	if time.Now().UnixNano() < p.downUntil.Load() {
-		p.errs.Add(1)
-		return p.outage(c)
+	if p.leases == nil || !budgeted || p.closed.Load() {
+		ok, err := p.reserve(ctx, &r)
+		if err != nil {
+			return p.outage(budgeted)
+		}
+		return ok
+	}
+	l := p.leases.of(c.ID)
+	ok, err := p.take(ctx, l, &r)
+	if err != nil {
+		return p.outage(true)
+	}
+	if !ok || !r.UserCapped() {
+		return ok
+	}
+	// The budget is held: only the user's window is left to ask for.
+	r.Leased = true
+	ok, err = p.reserve(ctx, &r)
+	if err != nil {
+		ok = p.outage(false)
+	}
+	if !ok {
+		p.giveBack(l, r.Day)
+	}
+	return ok
+}
+
+// reserve asks the backend to reserve r, unless it was found unavailable a
+// moment ago (errDown).
+func (p *Pacer) reserve(ctx context.Context, r *storage.CapRequest) (bool, error) {
+	if p.down() {
+		return false, errDown
 	}
 	live := ctx.Err() == nil
-	ok, err := p.caps.Reserve(ctx, r)
+	ok, err := p.caps.Reserve(ctx, *r)
+	p.answered(ctx, live, err)
+	return ok, err
+}
+
+// down reports whether the backend is not to be asked now (a call failed
+// with Unavailable less than ProbeInterval ago), counting the call as
+// failed.
+func (p *Pacer) down() bool {
+	if time.Now().UnixNano() < p.downUntil.Load() {
+		p.errs.Add(1)
+		return true
+	}
+	return false
+}
+
+// answered notes how a call to the backend went: live says whether its
+// context was still live when it was made.
+func (p *Pacer) answered(ctx context.Context, live bool, err error) {
 	if err != nil {
 		p.failed(ctx, err, live && p.backendDown(ctx))
-		return p.outage(c)
+		return
 	}
 	if now := time.Now().UnixNano(); now-p.lastOK.Load() > int64(time.Millisecond) {
 		p.lastOK.Store(now)
 	}
-	return ok
 }
 
 // stallWindow is how long the backend must have answered no reservation
@@ -163,15 +268,17 @@ func (p *Pacer) backendDown(ctx context.Context) bool {
 	return time.Now().UnixNano()-p.lastOK.Load() > int64(stallWindow)
 }
 
-// outage decides for c when its caps cannot be checked.
-func (p *Pacer) outage(c *serving.Campaign) bool {
+// outage decides for an ad whose caps cannot be checked; budget says
+// whether a delivery cap is among them (not when the ad's budget is held
+// in a lease).
+func (p *Pacer) outage(budget bool) bool {
 	switch p.policy {
 	case failOpen:
 		return true
 	case failClosed:
 		return false
 	}
-	return c.Budget.DailyImpressions <= 0 && c.Budget.TotalImpressions <= 0
+	return !budget
 }
 
 // Errors reports how many reservations failed, or were not tried while the

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -52,9 +53,11 @@ func capped(id string, daily, total int64, fc *campaigns.FrequencyCap) *serving.
 
 // countingCaps records reservations and answers from a function.
 type countingCaps struct {
-	mu     sync.Mutex
-	calls  []storage.CapRequest
-	answer func(storage.CapRequest) (bool, error)
+	mu       sync.Mutex
+	calls    []storage.CapRequest
+	leases   []int64 // what each Lease asked for
+	returned int64
+	answer   func(storage.CapRequest) (bool, error)
 }
 
 func (c *countingCaps) Reserve(_ context.Context, r storage.CapRequest) (bool, error) {
@@ -69,6 +72,26 @@ func (c *countingCaps) Reserve(_ context.Context, r storage.CapRequest) (bool, e
 
 func (c *countingCaps) Served(context.Context, string, string, string, time.Time) (storage.CapCounts, error) {
 	return storage.CapCounts{}, nil
+}
+
+// Lease grants what is asked, or fails as answer says.
+func (c *countingCaps) Lease(_ context.Context, r storage.CapRequest, want int64) (int64, int64, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.leases = append(c.leases, want)
+	if c.answer != nil {
+		if ok, err := c.answer(r); err != nil || !ok {
+			return 0, 0, err
+		}
+	}
+	return want, math.MaxInt64, nil
+}
+
+func (c *countingCaps) Return(_ context.Context, _, _ string, n int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.returned += n
+	return nil
 }
 
 func (c *countingCaps) Close() error { return nil }
@@ -382,6 +405,12 @@ func (c *slowCaps) Reserve(ctx context.Context, r storage.CapRequest) (bool, err
 func (c *slowCaps) Served(context.Context, string, string, string, time.Time) (storage.CapCounts, error) {
 	return storage.CapCounts{}, nil
 }
+
+func (c *slowCaps) Lease(context.Context, storage.CapRequest, int64) (int64, int64, error) {
+	return 0, 0, errors.New("slowCaps leases nothing")
+}
+
+func (c *slowCaps) Return(context.Context, string, string, int64) error { return nil }
 
 func (c *slowCaps) Close() error { return nil }
 

@@ -13,10 +13,18 @@ import (
 // the rate ads are served, and because replicas must share it exactly: on
 // Redis every replica reserves against the same counters.
 //
-// Reserve is the only write, and it is atomic: it checks every counter a
-// request names and increments all of them, or, when any of them is at its
-// limit, refuses and increments none. An ad is served only after its
-// reservation succeeded, so counts are of ads served, never of ads refused.
+// Reserve is atomic: it checks every counter a request names and
+// increments all of them, or, when any of them is at its limit, refuses and
+// increments none. An ad is served only after its reservation succeeded, so
+// counts are of ads served, never of ads refused.
+//
+// Lease and Return let a replica count delivery caps in blocks instead of
+// an ad at a time (package pacing leases when the counters are shared, on
+// Redis): Lease counts several ads against the total and the day at once,
+// as many as the limits leave; the replica serves them without asking, and
+// Returns those it did not serve. The counts then include ads leased and
+// not served yet, so a limit can be reached a little before the last of
+// its ads is served, never passed.
 //
 // Times are the caller's: a request carries its Now, and per-user windows
 // open and close by it, not by the backend's clock (replicas keep their
@@ -48,6 +56,18 @@ type Caps interface {
 	// and reports whether it did. When it reports false nothing was
 	// counted. Invalid when r is malformed (see CapRequest.Check).
 	Reserve(ctx context.Context, r CapRequest) (bool, error)
+	// Lease counts up to want ads of r.CampaignID at once against its
+	// total and its business day r.Day, for a replica to serve them
+	// without asking again: it counts granted = min(want, what TotalLimit
+	// and DailyLimit leave), and returns it with what the limits leave
+	// after it (the smaller of the two; math.MaxInt64 when neither is
+	// set). A lease counts nothing per user: r must not name a uid, and
+	// want must be at least 1 (else Invalid).
+	Lease(ctx context.Context, r CapRequest, want int64) (granted, left int64, err error)
+	// Return gives back n ads of a lease that were not served: the
+	// campaign's total and its count on day go down by n, never below
+	// zero. A day no longer kept is left alone. Invalid when n < 1.
+	Return(ctx context.Context, campaignID, day string, n int64) error
 	// Served returns the counts of a campaign: in total, on business day
 	// day, and of uid in its window open at now (0 when none is open or
 	// uid is "").
@@ -82,6 +102,11 @@ type CapRequest struct {
 	UID        string
 	UserLimit  int64
 	UserPeriod time.Duration
+
+	// Leased says the ad was taken from a Lease, which counted it against
+	// the total and the day: Reserve then checks and counts r.UID's window
+	// only. It needs a user cap (else Invalid).
+	Leased bool
 }
 
 // Check reports what is wrong with r as an Invalid *campaigns.Error, or nil.
@@ -104,6 +129,25 @@ func (r *CapRequest) Check() error {
 	}
 	if r.UserLimit > 0 && r.UserPeriod <= 0 {
 		p.Add("user_period", "must be positive with a user limit")
+	}
+	if r.Leased && !r.UserCapped() {
+		p.Add("leased", "needs a uid and a user limit")
+	}
+	return p.Err()
+}
+
+// CheckLease reports what is wrong with a Lease of want ads of r, as an
+// Invalid *campaigns.Error, or nil.
+func (r *CapRequest) CheckLease(want int64) error {
+	if err := r.Check(); err != nil {
+		return err
+	}
+	var p campaigns.Problems
+	if r.UID != "" || r.Leased {
+		p.Add("uid", "a lease counts nothing per user")
+	}
+	if want < 1 {
+		p.Add("want", "must be at least 1")
 	}
 	return p.Err()
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -252,23 +253,18 @@ func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) 
 	}
 	defer c.end()
 	now := r.Now.UnixNano()
-	for {
-		// To the millisecond: a write per call would bounce the cache line
-		// between cores, and expiry needs no finer clock.
-		l := c.latest.Load()
-		if now <= l+int64(time.Millisecond) || c.latest.CompareAndSwap(l, now) {
-			break
-		}
-	}
+	c.advance(now)
 	cc := c.campaign(r.CampaignID)
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	if r.TotalLimit > 0 && cc.total >= r.TotalLimit {
-		return false, nil
-	}
 	day := cc.days[r.Day]
-	if r.DailyLimit > 0 && day != nil && day.n >= r.DailyLimit {
-		return false, nil
+	if !r.Leased {
+		if r.TotalLimit > 0 && cc.total >= r.TotalLimit {
+			return false, nil
+		}
+		if r.DailyLimit > 0 && day != nil && day.n >= r.DailyLimit {
+			return false, nil
+		}
 	}
 	var (
 		key        uint64
@@ -295,13 +291,9 @@ func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) 
 			cc.queue = append(cc.queue, capExpiry{key, w.end})
 		}
 	}
-	cc.total++
-	if day == nil {
-		day = &capDay{end: r.DayEnd.UnixNano()}
-		cc.days[r.Day] = day
+	if !r.Leased {
+		cc.count(&r, day, 1)
 	}
-	day.n++
-	cc.dirty = true
 	if userCapped {
 		if !known {
 			c.windows.Add(1)
@@ -309,6 +301,94 @@ func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) 
 		cc.users[key] = w
 	}
 	return true, nil
+}
+
+// advance moves the clock of expiry to now, if it is later.
+func (c *Caps) advance(now int64) {
+	for {
+		// To the millisecond: a write per call would bounce the cache line
+		// between cores, and expiry needs no finer clock.
+		l := c.latest.Load()
+		if now <= l+int64(time.Millisecond) || c.latest.CompareAndSwap(l, now) {
+			return
+		}
+	}
+}
+
+// count adds n ads to cc's total and to r's day (day, or a new one when
+// nil). cc.mu is held.
+func (cc *capCampaign) count(r *storage.CapRequest, day *capDay, n int64) {
+	cc.total += n
+	if day == nil {
+		day = &capDay{end: r.DayEnd.UnixNano()}
+		cc.days[r.Day] = day
+	}
+	day.n += n
+	cc.dirty = true
+}
+
+// Lease counts up to want ads against the total and the day at once
+// (storage.Caps).
+func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64) (granted, left int64, err error) {
+	if err := r.CheckLease(want); err != nil {
+		return 0, 0, err
+	}
+	if err := checkKey("campaign id", r.CampaignID); err != nil {
+		return 0, 0, campaigns.Errorf(campaigns.Invalid, "%v", err)
+	}
+	if err := c.begin(ctx); err != nil {
+		return 0, 0, fmt.Errorf("lease: %w", err)
+	}
+	defer c.end()
+	c.advance(r.Now.UnixNano())
+	cc := c.campaign(r.CampaignID)
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	day := cc.days[r.Day]
+	left = math.MaxInt64
+	if r.TotalLimit > 0 {
+		left = max(r.TotalLimit-cc.total, 0)
+	}
+	if r.DailyLimit > 0 {
+		d := r.DailyLimit
+		if day != nil {
+			d -= day.n
+		}
+		left = min(left, max(d, 0))
+	}
+	granted = min(want, left)
+	if granted > 0 {
+		cc.count(&r, day, granted)
+	}
+	if left != math.MaxInt64 {
+		left -= granted
+	}
+	return granted, left, nil
+}
+
+// Return gives back n leased ads that were not served (storage.Caps).
+func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64) error {
+	if n < 1 {
+		return campaigns.Errorf(campaigns.Invalid, "return of %d ads: want at least 1", n)
+	}
+	if err := c.begin(ctx); err != nil {
+		return fmt.Errorf("return: %w", err)
+	}
+	defer c.end()
+	c.cmu.RLock()
+	cc := c.campaigns[campaignID]
+	c.cmu.RUnlock()
+	if cc == nil {
+		return nil
+	}
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	cc.total = max(cc.total-n, 0)
+	if d := cc.days[day]; d != nil {
+		d.n = max(d.n-n, 0)
+	}
+	cc.dirty = true
+	return nil
 }
 
 // Served returns a campaign's counts (storage.Caps).

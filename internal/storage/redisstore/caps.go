@@ -26,12 +26,20 @@ package redisstore
 // none is open. Expiry is set with PEXPIRE relative to the request's Now, as
 // storage.Caps asks. A reservation is as durable as Redis's appendfsync
 // makes it (README, "Scaling out").
+//
+// Lease is one script over the total and the day: it grants what the
+// limits leave, up to the number asked, with INCRBY. Return takes ads back
+// with DECRBY, never below zero and never recreating a day that expired.
+// An ad taken from a lease is reserved for its user alone, by a script
+// over the user's key only (package pacing leases budgets on Redis, so
+// most ads are served without a round trip).
 
 import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -103,6 +111,54 @@ redis.call('PEXPIRE', KEYS[2], ARGV[4])
 return 1
 `)
 
+// scriptReserveUser reserves an ad taken from a lease: its user's window
+// only. KEYS: user. ARGV: now (Unix ms), user limit, user period (ms).
+var scriptReserveUser = redis.NewScript(`
+local now = tonumber(ARGV[1])
+local w = redis.call('HMGET', KEYS[1], 'n', 'end')
+if w[2] and now < tonumber(w[2]) then
+  if tonumber(w[1] or '0') >= tonumber(ARGV[2]) then return 0 end
+  redis.call('HINCRBY', KEYS[1], 'n', 1)
+else
+  local period = tonumber(ARGV[3])
+  redis.call('HSET', KEYS[1], 'n', 1, 'end', string.format('%d', now + period))
+  redis.call('PEXPIRE', KEYS[1], period)
+end
+return 1
+`)
+
+// scriptLease: KEYS: total, day. ARGV: total limit, daily limit, day TTL
+// (ms), want. Returns {granted, left}, left -1 when neither limit is set.
+var scriptLease = redis.NewScript(`
+local tl, dl = tonumber(ARGV[1]), tonumber(ARGV[2])
+local left = -1
+if tl > 0 then left = math.max(tl - tonumber(redis.call('GET', KEYS[1]) or '0'), 0) end
+if dl > 0 then
+  local d = math.max(dl - tonumber(redis.call('GET', KEYS[2]) or '0'), 0)
+  if left < 0 or d < left then left = d end
+end
+local g = tonumber(ARGV[4])
+if left >= 0 and left < g then g = left end
+if g > 0 then
+  redis.call('INCRBY', KEYS[1], g)
+  redis.call('INCRBY', KEYS[2], g)
+  redis.call('PEXPIRE', KEYS[2], ARGV[3])
+end
+if left >= 0 then left = left - g end
+return {g, left}
+`)
+
+// scriptReturn: KEYS: total, day. ARGV: n. Takes n off each count that
+// exists, never below zero, keeping the day's expiry.
+var scriptReturn = redis.NewScript(`
+local n = tonumber(ARGV[1])
+for i = 1, 2 do
+  local v = tonumber(redis.call('GET', KEYS[i]) or '-1')
+  if v > 0 then redis.call('DECRBY', KEYS[i], math.min(n, v)) end
+end
+return 1
+`)
+
 // scriptServed: KEYS: total, day[, user]. ARGV: now (Unix ms). Returns
 // total, daily and the user's count in the window open at now.
 var scriptServed = redis.NewScript(`
@@ -133,6 +189,17 @@ func checkCampaignKey(id string) error {
 	return nil
 }
 
+// checkCapsKeys checks what names a campaign's keys.
+func checkCapsKeys(campaignID, day string) error {
+	if err := checkCampaignKey(campaignID); err != nil {
+		return err
+	}
+	if strings.Contains(day, sep) {
+		return campaigns.Errorf(campaigns.Invalid, "day %q contains a NUL byte", day)
+	}
+	return nil
+}
+
 // Reserve counts one served ad if no cap of r is reached, in one script;
 // see storage.Caps.
 func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) {
@@ -140,11 +207,8 @@ func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) 
 	if err := r.Check(); err != nil {
 		return false, err
 	}
-	if err := checkCampaignKey(r.CampaignID); err != nil {
+	if err := checkCapsKeys(r.CampaignID, r.Day); err != nil {
 		return false, err
-	}
-	if strings.Contains(r.Day, sep) {
-		return false, campaigns.Errorf(campaigns.Invalid, "day %q contains a NUL byte", r.Day)
 	}
 	if err := c.begin(ctx); err != nil {
 		return false, fmt.Errorf("%s: %w", op, err)
@@ -154,14 +218,68 @@ func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) 
 		uid = r.UID
 	}
 	now := r.Now.UnixMilli()
-	dayTTL := max(r.DayEnd.Add(capsDayKeep).UnixMilli()-now, 1000)
 	period := max(r.UserPeriod.Milliseconds(), 1)
-	n, err := c.s.pipe.run(ctx, scriptReserve, capsKeys(r.CampaignID, r.Day, uid),
-		now, r.TotalLimit, r.DailyLimit, dayTTL, r.UserLimit, period).Int()
+	var cmd *redis.Cmd
+	if r.Leased {
+		cmd = c.s.pipe.run(ctx, scriptReserveUser, []string{capsTag(r.CampaignID) + ":user:" + uidKey(uid)},
+			now, r.UserLimit, period)
+	} else {
+		dayTTL := max(r.DayEnd.Add(capsDayKeep).UnixMilli()-now, 1000)
+		cmd = c.s.pipe.run(ctx, scriptReserve, capsKeys(r.CampaignID, r.Day, uid),
+			now, r.TotalLimit, r.DailyLimit, dayTTL, r.UserLimit, period)
+	}
+	n, err := cmd.Int()
 	if err != nil {
 		return false, c.s.fail(ctx, op, err)
 	}
 	return n == 1, nil
+}
+
+// Lease counts up to want ads against the total and the day at once, in
+// one script; see storage.Caps.
+func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64) (granted, left int64, err error) {
+	const op = "lease"
+	if err := r.CheckLease(want); err != nil {
+		return 0, 0, err
+	}
+	if err := checkCapsKeys(r.CampaignID, r.Day); err != nil {
+		return 0, 0, err
+	}
+	if err := c.begin(ctx); err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", op, err)
+	}
+	dayTTL := max(r.DayEnd.Add(capsDayKeep).UnixMilli()-r.Now.UnixMilli(), 1000)
+	v, err := c.s.pipe.run(ctx, scriptLease, capsKeys(r.CampaignID, r.Day, ""),
+		r.TotalLimit, r.DailyLimit, dayTTL, want).Int64Slice()
+	if err != nil {
+		return 0, 0, c.s.fail(ctx, op, err)
+	}
+	if len(v) != 2 {
+		return 0, 0, fmt.Errorf("%s: unexpected reply %v", op, v)
+	}
+	if v[1] < 0 {
+		v[1] = math.MaxInt64
+	}
+	return v[0], v[1], nil
+}
+
+// Return gives back n leased ads that were not served, in one script; see
+// storage.Caps.
+func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64) error {
+	const op = "return"
+	if n < 1 {
+		return campaigns.Errorf(campaigns.Invalid, "return of %d ads: want at least 1", n)
+	}
+	if err := checkCapsKeys(campaignID, day); err != nil {
+		return err
+	}
+	if err := c.begin(ctx); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := c.s.pipe.run(ctx, scriptReturn, capsKeys(campaignID, day, ""), n).Err(); err != nil {
+		return c.s.fail(ctx, op, err)
+	}
+	return nil
 }
 
 // Served returns a campaign's counts in one script; see storage.Caps.

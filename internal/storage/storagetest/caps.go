@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -58,6 +59,11 @@ var capsTests = []struct {
 	{"Invalid", testCapsInvalid},
 	{"ContextDone", testCapsContextDone},
 	{"Close", testCapsClose},
+	{"Lease", testCapsLease},
+	{"Return", testCapsReturn},
+	{"LeasedReserve", testCapsLeasedReserve},
+	{"LeaseInvalid", testCapsLeaseInvalid},
+	{"ConcurrentLeases", testCapsConcurrentLeases},
 }
 
 // capsT0 is a Friday evening in Tokyo; capsDay is its business day.
@@ -409,6 +415,12 @@ func testCapsContextDone(t *testing.T, open func() storage.Caps) {
 	if _, err := c.Served(ctx, "cmp_1", r.Day, "", capsT0); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Served with a cancelled context: %v", err)
 	}
+	if g, _, err := c.Lease(ctx, r, 5); g != 0 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("Lease with a cancelled context: %d, %v", g, err)
+	}
+	if err := c.Return(ctx, "cmp_1", r.Day, 1); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Return with a cancelled context: %v", err)
+	}
 	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{})
 }
 
@@ -423,5 +435,162 @@ func testCapsClose(t *testing.T, open func() storage.Caps) {
 	if _, err := c.Served(t.Context(), "cmp_1", r.Day, "", capsT0); err == nil {
 		t.Fatal("Served after Close succeeded")
 	}
+	if g, _, err := c.Lease(t.Context(), r, 1); g != 0 || err == nil {
+		t.Fatalf("Lease after Close: %d, %v", g, err)
+	}
+	if err := c.Return(t.Context(), "cmp_1", r.Day, 1); err == nil {
+		t.Fatal("Return after Close succeeded")
+	}
 	must(t, c.Close())
+}
+
+// lease leases want ads of r and returns what was granted and left.
+func lease(t *testing.T, c storage.Caps, r storage.CapRequest, want int64) (granted, left int64) {
+	t.Helper()
+	g, l, err := c.Lease(t.Context(), r, want)
+	if err != nil {
+		t.Fatalf("lease %d of %+v: %v", want, r, err)
+	}
+	return g, l
+}
+
+func testCapsLease(t *testing.T, open func() storage.Caps) {
+	c := open()
+	r := capReq("cmp_1", capsT0)
+	r.TotalLimit, r.DailyLimit = 100, 30
+	day := r.Day
+	if g, l := lease(t, c, r, 10); g != 10 || l != 20 {
+		t.Fatalf("lease 10 of a fresh day of 30: granted %d, left %d; want 10, 20", g, l)
+	}
+	wantCounts(t, served(t, c, "cmp_1", day, "", capsT0), storage.CapCounts{Total: 10, Daily: 10})
+	// Leases and reservations count against the same limits.
+	if got := reserveN(t, c, r, 5); got != 5 {
+		t.Fatalf("%d of 5 reserved after a lease", got)
+	}
+	if g, l := lease(t, c, r, 40); g != 15 || l != 0 {
+		t.Fatalf("lease 40 with 15 left of the day: granted %d, left %d; want 15, 0", g, l)
+	}
+	if g, l := lease(t, c, r, 1); g != 0 || l != 0 {
+		t.Fatalf("lease at the daily limit: granted %d, left %d", g, l)
+	}
+	if reserve(t, c, r) {
+		t.Fatal("reserved past the daily limit reached by leases")
+	}
+	wantCounts(t, served(t, c, "cmp_1", day, "", capsT0), storage.CapCounts{Total: 30, Daily: 30})
+
+	// What a replica did not serve goes back, and can be leased again.
+	must(t, c.Return(t.Context(), "cmp_1", day, 8))
+	wantCounts(t, served(t, c, "cmp_1", day, "", capsT0), storage.CapCounts{Total: 22, Daily: 22})
+	if g, l := lease(t, c, r, 100); g != 8 || l != 0 {
+		t.Fatalf("lease after a return of 8: granted %d, left %d", g, l)
+	}
+	// A new day starts from zero; the total limit leaves 70.
+	next := capReq("cmp_1", capsT0.Add(24*time.Hour))
+	next.TotalLimit, next.DailyLimit = 100, 80
+	if g, l := lease(t, c, next, 75); g != 70 || l != 0 {
+		t.Fatalf("lease 75 on the next day with 70 of the total left: granted %d, left %d; want 70, 0", g, l)
+	}
+	wantCounts(t, served(t, c, "cmp_1", next.Day, "", next.Now), storage.CapCounts{Total: 100, Daily: 70})
+	// Without limits, everything asked is granted.
+	free := capReq("cmp_free", capsT0)
+	if g, l := lease(t, c, free, 1000); g != 1000 || l != math.MaxInt64 {
+		t.Fatalf("lease without limits: granted %d, left %d", g, l)
+	}
+}
+
+func testCapsReturn(t *testing.T, open func() storage.Caps) {
+	c := open()
+	r := capReq("cmp_1", capsT0)
+	lease(t, c, r, 5)
+	// Never below zero.
+	must(t, c.Return(t.Context(), "cmp_1", r.Day, 9))
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{})
+	// To a day never counted, and to a campaign never counted: nothing.
+	must(t, c.Return(t.Context(), "cmp_1", "2026-11-20", 3))
+	must(t, c.Return(t.Context(), "cmp_none", r.Day, 3))
+	wantCounts(t, served(t, c, "cmp_none", r.Day, "", capsT0), storage.CapCounts{})
+	lease(t, c, r, 4)
+	must(t, c.Return(t.Context(), "cmp_1", "2026-11-20", 3)) // the total goes down, the day is another
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{Total: 1, Daily: 4})
+	if err := c.Return(t.Context(), "cmp_1", r.Day, 0); campaigns.ErrorCode(err) != campaigns.Invalid {
+		t.Fatalf("return of 0: %v, want Invalid", err)
+	}
+}
+
+// testCapsLeasedReserve: an ad taken from a lease counts against its user's
+// window only.
+func testCapsLeasedReserve(t *testing.T, open func() storage.Caps) {
+	c := open()
+	r := capReq("cmp_1", capsT0)
+	r.TotalLimit, r.DailyLimit = 10, 10
+	if g, _ := lease(t, c, r, 10); g != 10 {
+		t.Fatalf("granted %d of 10", g)
+	}
+	u := r
+	u.UID, u.UserLimit, u.UserPeriod, u.Leased = "u1", 2, time.Hour, true
+	if got := reserveN(t, c, u, 5); got != 2 {
+		t.Fatalf("%d leased ads reserved for u1 with a user limit of 2, at the daily limit; want 2", got)
+	}
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "u1", capsT0), storage.CapCounts{Total: 10, Daily: 10, User: 2})
+	// The window closes by the request's clock, as for Reserve.
+	u.Now = capsT0.Add(time.Hour)
+	must(t, errIf(!reserve(t, c, u), "a leased ad refused after u1's window closed"))
+}
+
+func testCapsLeaseInvalid(t *testing.T, open func() storage.Caps) {
+	c := open()
+	r := capReq("cmp_1", capsT0)
+	for _, tt := range []struct {
+		name   string
+		change func(*storage.CapRequest)
+		want   int64
+	}{
+		{"no campaign", func(r *storage.CapRequest) { r.CampaignID = "" }, 1},
+		{"no day", func(r *storage.CapRequest) { r.Day = "" }, 1},
+		{"a user", func(r *storage.CapRequest) { r.UID, r.UserLimit, r.UserPeriod = "u1", 1, time.Hour }, 1},
+		{"want 0", func(*storage.CapRequest) {}, 0},
+		{"want negative", func(*storage.CapRequest) {}, -3},
+	} {
+		rr := r
+		tt.change(&rr)
+		g, _, err := c.Lease(t.Context(), rr, tt.want)
+		if g != 0 || campaigns.ErrorCode(err) != campaigns.Invalid {
+			t.Fatalf("%s: granted %d, err %v; want Invalid", tt.name, g, err)
+		}
+	}
+	leased := r
+	leased.Leased = true // without a user cap
+	if ok, err := c.Reserve(t.Context(), leased); ok || campaigns.ErrorCode(err) != campaigns.Invalid {
+		t.Fatalf("leased reserve without a user cap: %v, %v; want Invalid", ok, err)
+	}
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{})
+}
+
+// testCapsConcurrentLeases: leases taken concurrently never grant more
+// than the limit, and together reach it.
+func testCapsConcurrentLeases(t *testing.T, open func() storage.Caps) {
+	c := open()
+	r := capReq("cmp_1", capsT0)
+	r.DailyLimit = 997
+	var (
+		wg  sync.WaitGroup
+		got atomic.Int64
+	)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 40 {
+				g, _, err := c.Lease(context.Background(), r, int64(1+(w*7+i)%9))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				got.Add(g)
+			}
+		})
+	}
+	wg.Wait()
+	if got.Load() != 997 {
+		t.Fatalf("concurrent leases granted %d under a daily limit of 997", got.Load())
+	}
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{Total: 997, Daily: 997})
 }

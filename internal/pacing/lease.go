@@ -1,0 +1,255 @@
+package pacing
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/navad/navad/internal/storage"
+)
+
+// Leases: how a replica serves budgeted campaigns without a round trip to
+// the shared counters for every ad (see Leases).
+const (
+	// leaseSpan is how long a lease should last at the rate its campaign
+	// was served lately: a campaign asks the counters about once a span.
+	leaseSpan = 10 * time.Second
+	// maxLease bounds a lease, and fairShare its part of what the limits
+	// leave: near a limit leases shrink to one ad, so that replicas share
+	// the last ads exactly.
+	maxLease  = 1000
+	fairShare = 16
+	// exhaustedRecheck is how long a replica refuses a campaign whose
+	// limit was reached before it asks again (another replica may return
+	// ads meanwhile).
+	exhaustedRecheck = 250 * time.Millisecond
+	// returnIdle is how long a lease may go unused before its ads are
+	// given back, and returnInterval how often that is looked at.
+	returnIdle     = 10 * time.Second
+	returnInterval = time.Second
+	// forgetIdle is how long an empty lease is kept.
+	forgetIdle = time.Hour
+	// maxPendingReturns bounds the returns kept for retry while the
+	// counters cannot be reached.
+	maxPendingReturns = 100_000
+)
+
+// errDown says the backend was not asked: it was found unavailable a
+// moment ago.
+var errDown = errors.New("caps backend unavailable")
+
+// leases are a Pacer's leases, by campaign.
+type leases struct {
+	mu sync.RWMutex
+	m  map[string]*lease
+
+	pmu     sync.Mutex
+	pending []leaseReturn // to give back, from leases whose day or limits changed
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+}
+
+// lease is the ads of one campaign a replica holds. Times are Unix ns of
+// the wall clock.
+type lease struct {
+	mu           sync.Mutex
+	campaign     string
+	day          string // the business day they were counted on
+	total, daily int64  // the limits they were granted under
+	left         int64  // ads held, not served yet
+	size         int64  // ads the last lease granted
+	at           int64  // when it was granted
+	remaining    int64  // what the limits left after it
+	lastUse      int64
+	recheck      int64 // the limits were reached: do not ask before
+	gone         bool  // forgotten: no longer in leases.m
+}
+
+type leaseReturn struct {
+	campaign, day string
+	n             int64
+}
+
+func newLeases() *leases {
+	return &leases{m: make(map[string]*lease), stop: make(chan struct{}), done: make(chan struct{})}
+}
+
+// of returns the lease of a campaign, creating it.
+func (ls *leases) of(id string) *lease {
+	ls.mu.RLock()
+	l := ls.m[id]
+	ls.mu.RUnlock()
+	if l != nil {
+		return l
+	}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	if l = ls.m[id]; l == nil {
+		l = &lease{campaign: id}
+		ls.m[id] = l
+	}
+	return l
+}
+
+// later queues ads to give back at the next return round.
+func (ls *leases) later(r leaseReturn) {
+	ls.pmu.Lock()
+	if len(ls.pending) < maxPendingReturns {
+		ls.pending = append(ls.pending, r)
+	}
+	ls.pmu.Unlock()
+}
+
+// take takes one ad of r's campaign from its lease, leasing more from the
+// backend when it holds none. It reports false when the limits are
+// reached, and the backend's error (or errDown) when it holds none and
+// cannot lease.
+func (p *Pacer) take(ctx context.Context, l *lease, r *storage.CapRequest) (bool, error) {
+	now := time.Now().UnixNano()
+	l.mu.Lock()
+	for l.gone { // forgotten since it was looked up: leases must be in the map, to be returned
+		l.mu.Unlock()
+		l = p.leases.of(r.CampaignID)
+		l.mu.Lock()
+	}
+	defer l.mu.Unlock()
+	if l.day != r.Day || l.total != r.TotalLimit || l.daily != r.DailyLimit {
+		// A new business day, or the advertiser changed the budget: what
+		// is held was counted against the old ones.
+		if l.left > 0 {
+			p.leases.later(leaseReturn{l.campaign, l.day, l.left})
+		}
+		l.day, l.total, l.daily = r.Day, r.TotalLimit, r.DailyLimit
+		l.left, l.size, l.at, l.remaining, l.recheck = 0, 0, 0, 0, 0
+	}
+	if l.left > 0 {
+		l.left--
+		l.lastUse = now
+		return true, nil
+	}
+	if now < l.recheck {
+		return false, nil
+	}
+	if p.down() {
+		return false, errDown
+	}
+	lr := *r // a lease counts nothing per user
+	lr.UID, lr.UserLimit, lr.UserPeriod = "", 0, 0
+	live := ctx.Err() == nil
+	g, remaining, err := p.caps.Lease(ctx, lr, l.want(now))
+	p.answered(ctx, live, err)
+	if err != nil {
+		return false, err
+	}
+	if g == 0 {
+		l.recheck = now + int64(exhaustedRecheck)
+		return false, nil
+	}
+	l.left, l.size, l.at, l.remaining, l.lastUse = g-1, g, now, remaining, now
+	return true, nil
+}
+
+// want is how many ads to lease at now: enough for leaseSpan at the rate
+// the last lease went, growing at most fourfold, within maxLease and the
+// fair share of what the limits left.
+func (l *lease) want(now int64) int64 {
+	if l.size == 0 {
+		return 1
+	}
+	w := l.size * int64(leaseSpan) / max(now-l.at, 1)
+	return max(min(w, 4*l.size, maxLease, l.remaining/fairShare), 1)
+}
+
+// giveBack puts back an ad taken from l and not served (its user's cap
+// refused it), if it still belongs to the lease's day.
+func (p *Pacer) giveBack(l *lease, day string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.day == day && !l.gone {
+		l.left++
+		return
+	}
+	p.leases.later(leaseReturn{l.campaign, day, 1})
+}
+
+// returnLoop gives back, every returnInterval, the ads of leases unused for
+// returnIdle and those queued by later, until Close.
+func (p *Pacer) returnLoop() {
+	defer close(p.leases.done)
+	t := time.NewTicker(returnInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.leases.stop:
+			return
+		case <-t.C:
+		}
+		p.returnLeases(time.Now().Add(-returnIdle))
+	}
+}
+
+// returnLeases gives back the ads of leases unused since before idle, and
+// those queued, and forgets empty leases unused for forgetIdle. Returns
+// that fail are queued for the next round. It reports the first error.
+func (p *Pacer) returnLeases(idle time.Time) error {
+	ls := p.leases
+	var (
+		back   []leaseReturn
+		forget []string
+		cut    = idle.UnixNano()
+		old    = time.Now().Add(-forgetIdle).UnixNano()
+	)
+	ls.mu.RLock()
+	for id, l := range ls.m {
+		l.mu.Lock()
+		if l.left > 0 && l.lastUse < cut {
+			back = append(back, leaseReturn{id, l.day, l.left})
+			l.left = 0
+		}
+		if l.left == 0 && max(l.lastUse, l.at) < old {
+			forget = append(forget, id)
+		}
+		l.mu.Unlock()
+	}
+	ls.mu.RUnlock()
+	if len(forget) > 0 {
+		ls.mu.Lock()
+		for _, id := range forget {
+			if l := ls.m[id]; l != nil {
+				l.mu.Lock()
+				if l.left == 0 && max(l.lastUse, l.at) < old {
+					delete(ls.m, id)
+					l.gone = true
+				}
+				l.mu.Unlock()
+			}
+		}
+		ls.mu.Unlock()
+	}
+	ls.pmu.Lock()
+	back = append(back, ls.pending...)
+	ls.pending = nil
+	ls.pmu.Unlock()
+
+	var first error
+	for i, r := range back {
+		if first != nil { // the backend failed: keep the rest for the next round
+			ls.later(r)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := p.caps.Return(ctx, r.campaign, r.day, r.n)
+		cancel()
+		if err != nil {
+			first = err
+			p.log.LogAttrs(context.Background(), slog.LevelWarn, "leased ads not returned; retrying",
+				slog.Int("returns", len(back)-i), slog.String("err", err.Error()))
+			ls.later(r)
+		}
+	}
+	return first
+}

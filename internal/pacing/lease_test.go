@@ -1,0 +1,244 @@
+package pacing_test
+
+import (
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/pacing"
+	"github.com/navad/navad/internal/storage"
+)
+
+func leasing(t *testing.T, caps storage.Caps, opts ...pacing.Option) *pacing.Pacer {
+	t.Helper()
+	p, err := pacing.New(caps, time.UTC, discard(), append(opts, pacing.Leases())...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Close() })
+	return p
+}
+
+// counted returns the total and today's count of a campaign in caps.
+func counted(t *testing.T, caps storage.Caps, id string) storage.CapCounts {
+	t.Helper()
+	now := time.Now().UTC()
+	n, err := caps.Served(t.Context(), id, now.Format(time.DateOnly), "", now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+// TestLeasesServeWithoutAsking: a budgeted campaign served often asks the
+// backend for a few growing leases, not for each ad, and never reserves.
+func TestLeasesServeWithoutAsking(t *testing.T) {
+	caps := &countingCaps{}
+	p := leasing(t, caps)
+	c := capped("cmp_1", 1_000_000, 0, nil)
+	for i := range 2000 {
+		if !p.Allow(t.Context(), c, "u1", time.Now()) {
+			t.Fatalf("ad %d refused", i)
+		}
+	}
+	if len(caps.calls) != 0 {
+		t.Fatalf("%d reservations for a campaign with a budget only", len(caps.calls))
+	}
+	// 1, 4, 16, 64, 256, 1000, 1000: each at most four times the last,
+	// and never more than 1000.
+	if n := len(caps.leases); n < 5 || n > 8 {
+		t.Fatalf("%d leases for 2,000 ads: %v", n, caps.leases)
+	}
+	for i, w := range caps.leases {
+		if w > 1000 || (i > 0 && w > 4*caps.leases[i-1]) {
+			t.Fatalf("leases asked %v", caps.leases)
+		}
+	}
+}
+
+// TestLeasesExactAcrossReplicas: two pacers leasing one campaign's budget
+// from the same counters, concurrently, serve exactly the budget, and the
+// counters agree once they are closed.
+func TestLeasesExactAcrossReplicas(t *testing.T) {
+	caps := embeddedCaps(t)
+	replicas := []*pacing.Pacer{leasing(t, caps), leasing(t, caps)}
+	const budget = 100_000
+	c := capped("cmp_1", budget, 0, nil)
+	var (
+		wg      sync.WaitGroup
+		allowed [2]atomic.Int64
+		start   = make(chan struct{})
+	)
+	for i := range 8 {
+		wg.Go(func() {
+			p := replicas[i%2]
+			<-start
+			// Until refused three times in a row, a recheck apart: a
+			// pacer refuses only when it holds nothing and the counters
+			// are at the limit.
+			for refused := 0; refused < 3; {
+				if p.Allow(t.Context(), c, "", time.Now()) {
+					allowed[i%2].Add(1)
+					refused = 0
+				} else {
+					refused++
+					time.Sleep(300 * time.Millisecond)
+				}
+			}
+		})
+	}
+	close(start)
+	wg.Wait()
+	a, b := allowed[0].Load(), allowed[1].Load()
+	if a+b != budget || a == 0 || b == 0 {
+		t.Fatalf("replicas served %d + %d under a daily budget of %d", a, b, budget)
+	}
+	for _, p := range replicas {
+		if err := p.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := counted(t, caps, "cmp_1"); n.Total != budget || n.Daily != budget {
+		t.Fatalf("counters %+v after closing, want %d", n, budget)
+	}
+}
+
+// TestLeaseGivenBack: what a lease holds goes back when the pacer closes,
+// when it has gone unused, and when the budget changes; a lowered budget is
+// never passed by ads leased under the old one.
+func TestLeaseGivenBack(t *testing.T) {
+	caps := embeddedCaps(t)
+	p := leasing(t, caps)
+	c := capped("cmp_1", 1000, 0, nil)
+	for range 10 {
+		if !p.Allow(t.Context(), c, "", time.Now()) {
+			t.Fatal("refused under its budget")
+		}
+	}
+	held := counted(t, caps, "cmp_1").Total
+	if held <= 10 {
+		t.Fatalf("counters %d after 10 ads: the lease holds nothing more", held)
+	}
+	if err := pacing.ReturnIdleLeases(p, time.Now().Add(-time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if n := counted(t, caps, "cmp_1").Total; n != held {
+		t.Fatalf("a lease used a moment ago was given back: %d, want %d", n, held)
+	}
+	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := counted(t, caps, "cmp_1").Total; n != 10 {
+		t.Fatalf("counters %d after the idle lease went back, want the 10 served", n)
+	}
+
+	// Lease again, then lower the budget to what was served: refused,
+	// though the old lease still held ads.
+	for range 20 {
+		p.Allow(t.Context(), c, "", time.Now())
+	}
+	if n := counted(t, caps, "cmp_1").Total; n <= 30 {
+		t.Fatalf("counters %d after 30 ads: the lease holds nothing more", n)
+	}
+	lowered := capped("cmp_1", 30, 0, nil)
+	if p.Allow(t.Context(), lowered, "", time.Now()) {
+		t.Fatal("served past a budget lowered to what was served")
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := counted(t, caps, "cmp_1").Total; n != 30 {
+		t.Fatalf("counters %d after closing, want the 30 served", n)
+	}
+	// A closed pacer reserves each ad alone.
+	if p.Allow(t.Context(), lowered, "", time.Now()) {
+		t.Fatal("a closed pacer served past the budget")
+	}
+	if !p.Allow(t.Context(), capped("cmp_1", 31, 0, nil), "", time.Now()) {
+		t.Fatal("a closed pacer refused the last ad of a budget")
+	}
+	if n := counted(t, caps, "cmp_1").Total; n != 31 {
+		t.Fatalf("counters %d, want 31", n)
+	}
+}
+
+// TestLeaseAndFrequencyCap: an ad taken from a lease still asks for its
+// user's window; a refused one goes back to the lease.
+func TestLeaseAndFrequencyCap(t *testing.T) {
+	caps := embeddedCaps(t)
+	p := leasing(t, caps)
+	c := capped("cmp_1", 1000, 0, &campaigns.FrequencyCap{Impressions: 2, Per: "24h"})
+	served := 0
+	for range 5 {
+		for _, uid := range []string{"u1", "u2", "u3"} {
+			if p.Allow(t.Context(), c, uid, time.Now()) {
+				served++
+			}
+		}
+	}
+	if served != 6 {
+		t.Fatalf("%d ads served to 3 users capped at 2 each", served)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := counted(t, caps, "cmp_1"); n.Total != 6 {
+		t.Fatalf("counters %+v after closing, want 6: refused ads went back", n)
+	}
+}
+
+// TestLeaseDuringOutage: ads leased before an outage are served during it;
+// once the lease is empty, a budgeted campaign is refused. When only the
+// user's window cannot be checked, the ad counts as frequency-capped.
+func TestLeaseDuringOutage(t *testing.T) {
+	var down atomic.Bool
+	caps := &countingCaps{answer: func(storage.CapRequest) (bool, error) {
+		if down.Load() {
+			return false, campaigns.Errorf(campaigns.Unavailable, "redis unavailable")
+		}
+		return true, nil
+	}}
+	p := leasing(t, caps)
+	c := capped("cmp_1", 1000, 0, nil)
+	both := capped("cmp_2", 1000, 0, &campaigns.FrequencyCap{Impressions: 2, Per: "24h"})
+	for range 2 { // leases of 1, then 4: 3 held
+		p.Allow(t.Context(), c, "", time.Now())
+		p.Allow(t.Context(), both, "u1", time.Now())
+	}
+	down.Store(true)
+	for i := range 3 {
+		if !p.Allow(t.Context(), c, "", time.Now()) {
+			t.Fatalf("leased ad %d refused during the outage", i)
+		}
+		if !p.Allow(t.Context(), both, "u9", time.Now()) {
+			t.Fatalf("leased ad %d with a frequency cap refused during the outage", i)
+		}
+	}
+	if p.Allow(t.Context(), c, "", time.Now()) || p.Allow(t.Context(), both, "u9", time.Now()) {
+		t.Fatal("a budgeted campaign served during the outage beyond its lease")
+	}
+
+	// Fail closed: an ad whose user's window cannot be checked is refused
+	// and goes back to the lease.
+	down.Store(false)
+	closed := leasing(t, &countingCaps{answer: func(storage.CapRequest) (bool, error) {
+		if down.Load() {
+			return false, campaigns.Errorf(campaigns.Unavailable, "redis unavailable")
+		}
+		return true, nil
+	}}, pacing.FailClosed())
+	for range 2 {
+		closed.Allow(t.Context(), c, "", time.Now())
+	}
+	down.Store(true)
+	if closed.Allow(t.Context(), both, "u1", time.Now()) {
+		t.Fatal("fail closed: served with the user's window unknown")
+	}
+	for i := range 3 {
+		if !closed.Allow(t.Context(), c, "", time.Now()) {
+			t.Fatalf("fail closed: leased ad %d of a budget-only campaign refused", i)
+		}
+	}
+}
