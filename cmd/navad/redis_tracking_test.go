@@ -175,8 +175,9 @@ func TestReplicasShareTracking(t *testing.T) {
 }
 
 // TestReplicasShareCapsExactly: two replicas serving the same users at
-// once hold a daily budget and a frequency cap exactly, since each ad is
-// reserved in Redis before it is served.
+// once hold a daily budget and a frequency cap exactly: budgets are leased
+// from Redis in blocks that shrink to single ads near the end, and each ad
+// of the frequency-capped campaign is reserved in Redis.
 func TestReplicasShareCapsExactly(t *testing.T) {
 	srv := redistest.Start(t)
 	_, a := startReplica(t, srv.URL())

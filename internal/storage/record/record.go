@@ -225,6 +225,9 @@ func (r *Reader[T]) Uvarint() int {
 	return int(x)
 }
 
+// Uvarint64 reads an unsigned varint of any size (a count).
+func (r *Reader[T]) Uvarint64() uint64 { return r.rawUvarint() }
+
 // Varint reads a signed (zig-zag) varint.
 func (r *Reader[T]) Varint() int64 {
 	ux := r.rawUvarint()

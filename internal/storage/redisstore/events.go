@@ -20,6 +20,9 @@ package redisstore
 //	{navad:ev}:agg:h:<day>:<advertiser>  hash    campaign NUL publisher NUL hour NUL c → count
 //	{navad:ev}:agg:c:<day>:<advertiser>  hash    campaign NUL publisher NUL hour NUL store NUL cell NUL c → count
 //
+// Served counts reach these hashes through logs beside them, appended to
+// by AddServed and folded in later (served.go); a report reads both.
+//
 // Business days are 2006-01-02 in the business time zone; an hour is
 // decimal (0-23), a cell hexadecimal; c names the counter: s served, i
 // impressions, k clicks, n navigations, v visits. Each counter is its own
@@ -46,9 +49,10 @@ package redisstore
 // means counted before) and, only when it set the field, HINCRBY of the
 // counter of its kind in the four rollups of its day and SADD to the day's
 // member sets. AddServed is one script: SET NX EX of its batch key and,
-// only when that succeeded, HINCRBY of the served counter of every row in
-// every rollup, all rows or none. A script's arguments are checked before
-// it is sent and it cannot fail half way, so no write is left half done.
+// only when that succeeded, an APPEND of a block of served counts to a log
+// beside each hash it touches (served.go), all rows or none. A script's
+// arguments are checked before it is sent and it cannot fail half way, so
+// no write is left half done.
 // Aggregates reads with HSCAN, which may return a field twice when a big
 // hash is resized while it is read; fields of a hash read in more than one
 // call are deduplicated.
@@ -64,6 +68,7 @@ package redisstore
 import (
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -301,25 +306,6 @@ redis.call('SADD', KEYS[8], ARGV[9])
 return 1
 `)
 
-// scriptAddServed applies a served batch once. KEYS: the batch key, then
-// every hash and set it writes. ARGV: batch TTL in seconds, the number m of
-// set members, m pairs (key index, member), then triples (key index,
-// field, n). Returns 1 when it applied the batch, 0 when it was applied
-// before.
-var scriptAddServed = redis.NewScript(`
-if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
-local i = 3
-for _ = 1, tonumber(ARGV[2]) do
-  redis.call('SADD', KEYS[tonumber(ARGV[i])], ARGV[i + 1])
-  i = i + 2
-end
-while i <= #ARGV do
-  redis.call('HINCRBY', KEYS[tonumber(ARGV[i])], ARGV[i + 1], ARGV[i + 2])
-  i = i + 3
-end
-return 1
-`)
-
 // scriptPurgeDay deletes one raw hash. KEYS: raw hash, raw_days. ARGV: the
 // UTC day. Returns how many events it held.
 var scriptPurgeDay = redis.NewScript(`
@@ -374,79 +360,6 @@ func (s *Store) Record(ctx context.Context, e *storage.Event) (bool, error) {
 	return n == 1, nil
 }
 
-// AddServed adds served counts in one script, all rows or none, once per
-// batch ID (remembered for two days); see storage.Events. Rows that share
-// a rollup field are summed before they are sent.
-func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.ServedCount) error {
-	const op = "add served"
-	if err := s.begin(ctx); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if err := checkKey("batch id", batchID); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	for i := range rows {
-		if err := checkAggKey(&rows[i].Key); err != nil {
-			return fmt.Errorf("%s: row %d: %w", op, i+1, err)
-		}
-	}
-	if len(rows) == 0 {
-		return nil
-	}
-	type hashField struct{ key, field string }
-	keys := []string{batchKey(batchID)}
-	index := make(map[string]int)
-	keyIndex := func(k string) int {
-		i, ok := index[k]
-		if !ok {
-			keys = append(keys, k)
-			i = len(keys) // Lua counts from 1
-			index[k] = i
-		}
-		return i
-	}
-	members := make(map[hashField]struct{})
-	sums := make(map[hashField]uint64)
-	var order []hashField // first appearance, so that scripts are deterministic
-	for i := range rows {
-		k := &rows[i].Key
-		members[hashField{advsKey(k.Day), k.AdvertiserID}] = struct{}{}
-		members[hashField{pubsKey(k.Day), k.PublisherID}] = struct{}{}
-		for _, r := range rollups {
-			hf := hashField{r.key(k.Day, r.part(k)), r.field(k) + sep + "s"}
-			if _, ok := sums[hf]; !ok {
-				order = append(order, hf)
-			}
-			sums[hf] += rows[i].N
-		}
-	}
-	memberList := make([]hashField, 0, len(members))
-	for m := range members {
-		memberList = append(memberList, m)
-	}
-	slices.SortFunc(memberList, func(a, b hashField) int {
-		if c := strings.Compare(a.key, b.key); c != 0 {
-			return c
-		}
-		return strings.Compare(a.field, b.field)
-	})
-	args := make([]any, 0, 2+2*len(memberList)+3*len(order))
-	args = append(args, int64(batchTTL/time.Second), len(memberList))
-	for _, m := range memberList {
-		args = append(args, keyIndex(m.key), m.field)
-	}
-	for _, hf := range order {
-		args = append(args, keyIndex(hf.key), hf.field, sums[hf])
-	}
-	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("%s: %w", op, unavailableErr(err))
-	}
-	if err := scriptAddServed.Run(commitCtx(ctx), s.client, keys, args...).Err(); err != nil {
-		return s.fail(ctx, op, err)
-	}
-	return nil
-}
-
 // plan picks the rollup for q: the smallest that holds the dimensions q
 // groups and filters by.
 func plan(q *storage.AggregateQuery) rollup {
@@ -476,6 +389,14 @@ type hashScan struct {
 	cursor uint64
 	seen   map[string]struct{} // fields read, once the hash takes more than one call
 	sums   *keySums
+
+	// logs are the served logs read with the first page, and gen the key
+	// of the hash's fold generation (served.go); genAt is the generation
+	// then, and pages the HSCAN calls made.
+	logs  []string
+	gen   string
+	genAt int64
+	pages int
 }
 
 // keySums sums the counter fields of one hash by key.
@@ -497,6 +418,16 @@ func (k *keySums) add(key string, c int, x uint64) {
 	*[...]*uint64{&sum.Served, &sum.Impressions, &sum.Clicks, &sum.Navigations, &sum.Visits}[c] += x
 }
 
+// addBytes is add for a key in bytes, copied only when it is new.
+func (k *keySums) addBytes(key []byte, c int, x uint64) {
+	if i, ok := k.index[string(key)]; ok {
+		sum := &k.counts[i]
+		*[...]*uint64{&sum.Served, &sum.Impressions, &sum.Clicks, &sum.Navigations, &sum.Visits}[c] += x
+		return
+	}
+	k.add(string(key), c, x)
+}
+
 func (k *keySums) reset() {
 	clear(k.index)
 	k.keys, k.counts = k.keys[:0], k.counts[:0]
@@ -506,7 +437,14 @@ func (k *keySums) reset() {
 // hashes per round trip, and calls fn with each field and value once, and
 // end (when not nil) once a hash has been read whole, until fn or end
 // returns false. It checks ctx between round trips.
-func (s *Store) scanHashes(ctx context.Context, hashes []*hashScan, fn func(h *hashScan, field, value string) bool, end func(h *hashScan) bool) error {
+//
+// A hash with logs or a generation (served.go) has them read with its
+// first page in one MULTI, and handed to log (which must not be nil then)
+// before its fields. When such a hash takes more than one page and its
+// generation moved meanwhile, restart (when not nil) is called and it is
+// read again from the start.
+func (s *Store) scanHashes(ctx context.Context, hashes []*hashScan, fn func(h *hashScan, field, value string) bool,
+	log func(h *hashScan, v string) bool, restart func(h *hashScan), end func(h *hashScan) bool) error {
 	queue := hashes
 	for len(queue) > 0 {
 		if err := s.begin(ctx); err != nil {
@@ -514,16 +452,35 @@ func (s *Store) scanHashes(ctx context.Context, hashes []*hashScan, fn func(h *h
 		}
 		n := min(len(queue), scanPipeline)
 		batch := queue[:n]
-		pipe := s.client.Pipeline()
+		pipe := s.client.TxPipeline() // every key is in {navad:ev}: one slot
 		cmds := make([]*redis.ScanCmd, n)
+		gens := make([]*redis.StringCmd, n)
+		logs := make([]*redis.SliceCmd, n)
 		for i, h := range batch {
+			if h.pages == 0 && h.gen != "" {
+				gens[i] = pipe.Get(ctx, h.gen)
+			}
+			if h.pages == 0 && len(h.logs) > 0 {
+				logs[i] = pipe.MGet(ctx, h.logs...)
+			}
 			cmds[i] = pipe.HScan(ctx, h.key, h.cursor, "", scanCount)
 		}
-		if _, err := pipe.Exec(ctx); err != nil {
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
 			return s.fail(ctx, "scan", err)
 		}
-		var again []*hashScan
+		var again, checks []*hashScan
 		for i, h := range batch {
+			if gens[i] != nil {
+				h.genAt, _ = gens[i].Int64() // none yet: 0
+			}
+			if logs[i] != nil {
+				for _, v := range logs[i].Val() {
+					if v, ok := v.(string); ok && v != "" && !log(h, v) {
+						return nil
+					}
+				}
+			}
+			h.pages++
 			kv, cursor := cmds[i].Val()
 			if cursor != 0 && h.seen == nil {
 				h.seen = make(map[string]struct{}, 2*len(kv))
@@ -540,13 +497,40 @@ func (s *Store) scanHashes(ctx context.Context, hashes []*hashScan, fn func(h *h
 				}
 			}
 			h.cursor = cursor
-			if cursor != 0 {
+			switch {
+			case cursor != 0:
 				again = append(again, h)
+				continue
+			case h.pages > 1 && h.gen != "":
+				checks = append(checks, h)
 				continue
 			}
 			h.seen = nil
 			if end != nil && !end(h) {
 				return nil
+			}
+		}
+		if len(checks) > 0 {
+			// Read in several pages: whole only if no fold came between.
+			pipe := s.client.Pipeline()
+			now := make([]*redis.StringCmd, len(checks))
+			for i, h := range checks {
+				now[i] = pipe.Get(ctx, h.gen)
+			}
+			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+				return s.fail(ctx, "scan", err)
+			}
+			for i, h := range checks {
+				h.seen = nil
+				if g, _ := now[i].Int64(); g != h.genAt {
+					h.pages, h.cursor = 0, 0
+					restart(h)
+					again = append(again, h)
+					continue
+				}
+				if end != nil && !end(h) {
+					return nil
+				}
 			}
 		}
 		queue = append(again, queue[n:]...)
@@ -579,7 +563,7 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 		parts := slices.Compact(slices.Sorted(slices.Values(filter)))
 		for d := q.From; d <= q.To; d++ {
 			for _, p := range parts {
-				hashes = append(hashes, &hashScan{key: r.key(d, p), day: d, part: p})
+				hashes = append(hashes, r.scan(d, p))
 			}
 		}
 	} else {
@@ -596,7 +580,7 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 			parts := cmd.Val()
 			slices.Sort(parts)
 			for _, p := range parts {
-				hashes = append(hashes, &hashScan{key: r.key(d, p), day: d, part: p})
+				hashes = append(hashes, r.scan(d, p))
 			}
 		}
 	}
@@ -628,6 +612,25 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 		h.sums.add(key, c, x)
 		return true
 	}
+	log := func(h *hashScan, v string) bool {
+		if h.sums == nil {
+			if k := len(spare); k > 0 {
+				h.sums, spare = spare[k-1], spare[:k-1]
+			} else {
+				h.sums = &keySums{index: make(map[string]int)}
+			}
+		}
+		if err := readLog(v, func(f []byte, n uint64) { h.sums.addBytes(f, 0, n) }); err != nil {
+			bad = fmt.Errorf("%s: %s: %w", op, h.key, err)
+			return false
+		}
+		return true
+	}
+	restart := func(h *hashScan) {
+		if h.sums != nil {
+			h.sums.reset()
+		}
+	}
 	end := func(h *hashScan) bool {
 		if h.sums == nil {
 			return true
@@ -655,7 +658,7 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 		}
 		return true
 	}
-	if err := s.scanHashes(ctx, hashes, add, end); err != nil {
+	if err := s.scanHashes(ctx, hashes, add, log, restart, end); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return bad
@@ -685,7 +688,7 @@ func (s *Store) RawEvents(ctx context.Context, fn func(*storage.Event) bool) err
 			return false
 		}
 		return fn(e)
-	}, nil)
+	}, nil, nil, nil)
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}

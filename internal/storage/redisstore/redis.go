@@ -90,6 +90,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -130,6 +131,11 @@ type Store struct {
 	retention time.Duration
 	closed    atomic.Bool
 	pipe      groupPipe // Record and Caps.Reserve (pipeline.go)
+
+	// Served logs folded in the background (served.go): one at a time.
+	folding     atomic.Bool
+	folds       sync.WaitGroup
+	onFoldError func(error)
 }
 
 // Option changes how Open connects.
@@ -138,7 +144,13 @@ type Option func(*options)
 type options struct {
 	shards    int
 	retention time.Duration
+	onError   func(error)
 }
+
+// WithOnError sets what is told of errors in background work (folding
+// served logs, served.go), which is retried later by itself; nil ignores
+// them.
+func WithOnError(fn func(error)) Option { return func(o *options) { o.onError = fn } }
 
 // WithShards sets the number of store shards of a new database (default
 // DefaultShards). It has no effect on a database that exists.
@@ -173,7 +185,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open redis store: %w", err)
 	}
-	s := &Store{client: client, retention: o.retention, origin: randomID(), pipe: groupPipe{client: client}}
+	s := &Store{client: client, retention: o.retention, origin: randomID(), pipe: groupPipe{client: client}, onFoldError: o.onError}
 	if s.shards, s.epoch, err = s.initMeta(ctx, o.shards); err != nil {
 		_ = client.Close() // the meta error is the one to report
 		return nil, fmt.Errorf("open redis store: %w", err)
@@ -298,6 +310,7 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.pipe.close()
+	s.folds.Wait()
 	err := s.client.Close()
 	s.pipe.wait()
 	if err != nil {

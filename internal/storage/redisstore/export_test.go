@@ -1,0 +1,9 @@
+package redisstore
+
+// SetFoldAt sets the length past which a coarse rollup's served log is
+// folded, and returns a function that restores it.
+func SetFoldAt(n int) (restore func()) {
+	old := foldAt
+	foldAt = n
+	return func() { foldAt = old }
+}

@@ -1,0 +1,359 @@
+package redisstore
+
+// Served counts as logs.
+//
+// Every decision serves ads, so served counts come at the rate of
+// decisions, each on its own store and cell: a flush of one second holds a
+// row per ad served, nearly all of them new fields of the finest rollup.
+// Adding them with HINCRBY cost Redis about 30 µs of its CPU per decision
+// (four fields per row, one Lua call each) and some 250 bytes of memory.
+// So AddServed appends instead: each flush adds one block per log, a
+// sorted, prefix-compressed list of (field, count), to a string with
+// APPEND, and a report adds the logs it reads to the hash beside them.
+//
+//	{navad:ev}:slog:a:<day>:<advertiser>         string  served blocks of rollup a's hash
+//	{navad:ev}:slog:p:<day>:<publisher>          string  ... of rollup p's
+//	{navad:ev}:slog:h:<day>:<advertiser>         string  ... of rollup h's
+//	{navad:ev}:slog:c:<day>:<hour>:<advertiser>  string  ... of rollup c's, one log an hour
+//	{navad:ev}:sgen:<rollup>:<day>:<part>        string  how often the hash's log was folded
+//
+// The coarse rollups (a, p, h) fold: once a log passes foldAt bytes, the
+// replica that appended to it adds its counts into the hash, summed (a
+// campaign served a thousand times in the log is one HINCRBY), in one
+// script that applies only if the log still begins with what was read, and
+// cuts that much off. The finest rollup's rows hardly repeat, so folding
+// would only move its cost: its logs stay, one per hour so that no log
+// grows past a few megabytes, at about a fifth of a hash field's memory.
+//
+// A report reads a hash's logs and generation with its first HSCAN page in
+// one MULTI, a consistent view. A hash that takes more than one page is
+// read again if a fold happened meanwhile (its generation moved), so no
+// count is read twice or missed.
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/navad/navad/internal/storage"
+	"github.com/navad/navad/internal/storage/record"
+)
+
+// foldAt is the length past which a coarse rollup's log is folded.
+var foldAt = 64 << 10
+
+// logKey returns the served log of rollup r's hash of day d and part, at
+// hour for rollup c.
+func (r rollup) logKey(d storage.Day, part string, hour uint8) string {
+	if r.name == "c" {
+		return evTag + ":slog:c:" + d.String() + ":" + strconv.Itoa(int(hour)) + ":" + part
+	}
+	return evTag + ":slog:" + r.name + ":" + d.String() + ":" + part
+}
+
+// logKeys returns the served logs of rollup r's hash of day d and part.
+func (r rollup) logKeys(d storage.Day, part string) []string {
+	if r.name != "c" {
+		return []string{r.logKey(d, part, 0)}
+	}
+	keys := make([]string, 24)
+	for h := range keys {
+		keys[h] = r.logKey(d, part, uint8(h))
+	}
+	return keys
+}
+
+// genKey returns the fold generation of rollup r's hash of day d and part.
+func (r rollup) genKey(d storage.Day, part string) string {
+	return evTag + ":sgen:" + r.name + ":" + d.String() + ":" + part
+}
+
+// appendBlock appends a block of sums: a uvarint count, then for each
+// field in order a uvarint of the bytes it shares with the one before, the
+// rest (uvarint length, bytes) and the count (uvarint).
+func appendBlock(dst []byte, sums map[string]uint64) []byte {
+	fields := make([]string, 0, len(sums))
+	for f := range sums {
+		fields = append(fields, f)
+	}
+	slices.Sort(fields)
+	dst = binary.AppendUvarint(dst, uint64(len(fields)))
+	prev := ""
+	for _, f := range fields {
+		shared := 0
+		for shared < len(prev) && shared < len(f) && prev[shared] == f[shared] {
+			shared++
+		}
+		dst = binary.AppendUvarint(dst, uint64(shared))
+		dst = record.AppendString(dst, f[shared:])
+		dst = binary.AppendUvarint(dst, sums[f])
+		prev = f
+	}
+	return dst
+}
+
+// readLog calls fn with every field and count of a log's blocks; the
+// field's bytes are valid during the call only. A corrupt log is an error.
+func readLog(log string, fn func(field []byte, n uint64)) error {
+	r := record.Reader[string]{B: log}
+	var key []byte
+	for r.Err == nil && r.Off < len(log) {
+		n := r.Uvarint()
+		for range n {
+			shared := r.Uvarint64() // of the key before: may exceed what is left
+			rest := r.Str()
+			count := r.Uvarint64()
+			if r.Err != nil {
+				break
+			}
+			if shared > uint64(len(key)) {
+				r.Fail()
+				break
+			}
+			key = append(key[:int(shared)], rest...)
+			fn(key, count)
+		}
+	}
+	if r.Err != nil {
+		return fmt.Errorf("served log at byte %d: %w", r.Off, errCorruptAgg)
+	}
+	return nil
+}
+
+// scriptAddServed applies a served batch once. KEYS: the batch key, the
+// member sets, then the logs. ARGV: batch TTL in seconds, the number m of
+// set members, m pairs (key index, member), the key index of the first
+// log, then a block for each log in order. Returns 0 when the batch was
+// applied before, else the logs' lengths after it.
+var scriptAddServed = redis.NewScript(`
+if not redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[1]) then return 0 end
+local i = 3
+for _ = 1, tonumber(ARGV[2]) do
+  redis.call('SADD', KEYS[tonumber(ARGV[i])], ARGV[i + 1])
+  i = i + 2
+end
+local k = tonumber(ARGV[i])
+local lens = {}
+for j = i + 1, #ARGV do
+  lens[#lens + 1] = redis.call('APPEND', KEYS[k], ARGV[j])
+  k = k + 1
+end
+return lens
+`)
+
+// scriptFold folds a log into its hash. KEYS: log, hash, generation.
+// ARGV: the log as read, then pairs (field, count). Applies only if the log
+// still begins with what was read; returns 1 then, else 0.
+var scriptFold = redis.NewScript(`
+local n = #ARGV[1]
+if redis.call('GETRANGE', KEYS[1], 0, n - 1) ~= ARGV[1] then return 0 end
+for i = 2, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
+local rest = redis.call('GETRANGE', KEYS[1], n, -1)
+if rest == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], rest) end
+redis.call('INCR', KEYS[3])
+return 1
+`)
+
+// servedLog is what one flush appends to one log.
+type servedLog struct {
+	key, hash, gen string // gen and hash are "" for rollup c's logs
+	sums           map[string]uint64
+}
+
+// AddServed appends served counts to the logs, in one script, all rows or
+// none, once per batch ID (remembered for two days); see storage.Events
+// and the comment above. Logs it made longer than foldAt are folded in
+// the background.
+func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.ServedCount) error {
+	const op = "add served"
+	if err := s.begin(ctx); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if err := checkKey("batch id", batchID); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	for i := range rows {
+		if err := checkAggKey(&rows[i].Key); err != nil {
+			return fmt.Errorf("%s: row %d: %w", op, i+1, err)
+		}
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	type member struct{ set, id string }
+	members := make(map[member]struct{})
+	logs := make(map[string]*servedLog)
+	for i := range rows {
+		k := &rows[i].Key
+		members[member{advsKey(k.Day), k.AdvertiserID}] = struct{}{}
+		members[member{pubsKey(k.Day), k.PublisherID}] = struct{}{}
+		for _, r := range rollups {
+			part := r.part(k)
+			lk := r.logKey(k.Day, part, k.Hour)
+			l := logs[lk]
+			if l == nil {
+				l = &servedLog{key: lk, sums: make(map[string]uint64)}
+				if r.name != "c" {
+					l.hash, l.gen = r.key(k.Day, part), r.genKey(k.Day, part)
+				}
+				logs[lk] = l
+			}
+			l.sums[r.field(k)] += rows[i].N
+		}
+	}
+	memberList := make([]member, 0, len(members))
+	for m := range members {
+		memberList = append(memberList, m)
+	}
+	slices.SortFunc(memberList, func(a, b member) int {
+		if c := strings.Compare(a.set, b.set); c != 0 {
+			return c
+		}
+		return strings.Compare(a.id, b.id)
+	})
+	order := make([]*servedLog, 0, len(logs)) // sorted, so that scripts are deterministic
+	for _, l := range logs {
+		order = append(order, l)
+	}
+	slices.SortFunc(order, func(a, b *servedLog) int { return strings.Compare(a.key, b.key) })
+
+	keys := []string{batchKey(batchID)}
+	index := make(map[string]int)
+	args := make([]any, 0, 3+2*len(memberList)+len(order))
+	args = append(args, int64(batchTTL/time.Second), len(memberList))
+	for _, m := range memberList {
+		i, ok := index[m.set]
+		if !ok {
+			keys = append(keys, m.set)
+			i = len(keys) // Lua counts from 1
+			index[m.set] = i
+		}
+		args = append(args, i, m.id)
+	}
+	args = append(args, len(keys)+1)
+	var block []byte
+	for _, l := range order {
+		keys = append(keys, l.key)
+		block = appendBlock(block[:0], l.sums)
+		args = append(args, string(block))
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", op, unavailableErr(err))
+	}
+	res, err := scriptAddServed.Run(commitCtx(ctx), s.client, keys, args...).Result()
+	if err != nil {
+		return s.fail(ctx, op, err)
+	}
+	if lens, ok := res.([]any); ok && len(lens) == len(order) {
+		for i, l := range order {
+			if n, ok := lens[i].(int64); ok && n > int64(foldAt) && l.hash != "" {
+				s.foldLater(l.key, l.hash, l.gen)
+			}
+		}
+	}
+	return nil
+}
+
+// foldLater folds a log in the background, unless a fold is running
+// already (the log's next append asks again).
+func (s *Store) foldLater(log, hash, gen string) {
+	if s.closed.Load() || !s.folding.CompareAndSwap(false, true) {
+		return
+	}
+	s.folds.Add(1)
+	go func() {
+		defer s.folds.Done()
+		defer s.folding.Store(false)
+		if _, err := s.fold(context.Background(), log, hash, gen); err != nil && !errors.Is(err, ErrClosed) && s.onFoldError != nil {
+			s.onFoldError(err)
+		}
+	}()
+}
+
+// fold adds what log holds into hash, summed, and cuts it off the log; it
+// reports whether it did (not when the log changed at its start meanwhile,
+// or is empty).
+func (s *Store) fold(ctx context.Context, log, hash, gen string) (bool, error) {
+	const op = "fold served log"
+	if err := s.begin(ctx); err != nil {
+		return false, fmt.Errorf("%s: %w", op, err)
+	}
+	v, err := s.client.Get(ctx, log).Result()
+	if errors.Is(err, redis.Nil) || v == "" {
+		return false, nil
+	}
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	sums := make(map[string]uint64)
+	if err := readLog(v, func(f []byte, n uint64) { sums[string(f)] += n }); err != nil {
+		return false, fmt.Errorf("%s %s: %w", op, log, err)
+	}
+	fields := make([]string, 0, len(sums))
+	for f := range sums {
+		fields = append(fields, f)
+	}
+	slices.Sort(fields)
+	args := make([]any, 0, 1+2*len(fields))
+	args = append(args, v)
+	for _, f := range fields {
+		args = append(args, f+sep+"s", sums[f])
+	}
+	n, err := scriptFold.Run(commitCtx(ctx), s.client, []string{log, hash, gen}, args...).Int()
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	return n == 1, nil
+}
+
+// FoldServed folds every served log of the coarse rollups into its hash,
+// however short, and returns how many it folded. The server folds a log
+// once it passes a size by itself; this is for tests and tools.
+func (s *Store) FoldServed(ctx context.Context) (int, error) {
+	folded := 0
+	for _, r := range rollups[:3] {
+		prefix := evTag + ":slog:" + r.name + ":"
+		var cursor uint64
+		for {
+			keys, next, err := s.client.Scan(ctx, cursor, prefix+"*", 1000).Result()
+			if err != nil {
+				return folded, s.fail(ctx, "fold served logs", err)
+			}
+			for _, k := range keys {
+				day, part, ok := strings.Cut(strings.TrimPrefix(k, prefix), ":")
+				d, err := storage.ParseDay(day)
+				if !ok || err != nil {
+					return folded, fmt.Errorf("fold served logs: key %q: %w", k, errCorruptAgg)
+				}
+				did, err := s.fold(ctx, k, r.key(d, part), r.genKey(d, part))
+				if err != nil {
+					return folded, err
+				}
+				if did {
+					folded++
+				}
+			}
+			if cursor = next; cursor == 0 {
+				break
+			}
+		}
+	}
+	return folded, nil
+}
+
+// scan returns the read of rollup r's hash of day d and part, with its
+// served logs and fold generation.
+func (r rollup) scan(d storage.Day, part string) *hashScan {
+	h := &hashScan{key: r.key(d, part), day: d, part: part, logs: r.logKeys(d, part)}
+	if r.name != "c" {
+		h.gen = r.genKey(d, part)
+	}
+	return h
+}
