@@ -201,3 +201,53 @@ func BenchmarkReport30Days(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkAddServed flushes served counts as a replica does at national
+// scale: one AddServed a second of 4,000 rows, nearly every one a new
+// store and cell, over 200 advertisers and 10,000 campaigns. An op is one
+// row (one ad served); redis-bytes/op is the growth of Redis's used_memory,
+// and folded-redis-bytes/op the same once the coarse logs are folded.
+func BenchmarkAddServed(b *testing.B) {
+	srv := redistest.Start(b)
+	s := open(b, srv.URL())
+	rdb := srv.Client(b)
+	const flush = 4000
+	day := storage.DayOf(time.Now())
+	usedMemory := func() float64 {
+		info, err := rdb.Info(context.Background(), "memory").Result()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, line := range strings.Split(info, "\r\n") {
+			if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
+				f, _ := strconv.ParseFloat(v, 64)
+				return f
+			}
+		}
+		return 0
+	}
+	rows := make([]storage.ServedCount, flush)
+	mem := usedMemory()
+	measure(b, srv, func() {
+		for done, batch := 0, 0; done < b.N; batch++ {
+			n := min(flush, b.N-done)
+			for i := range n {
+				x := done + i
+				rows[i] = storage.ServedCount{Key: storage.AggKey{
+					Day: day, Hour: uint8(x / 200_000 % 24), AdvertiserID: fmt.Sprint("adv_", x%200),
+					CampaignID: fmt.Sprint("cmp_", x%10_000), PublisherID: fmt.Sprint("pub_", x%5),
+					StoreID: fmt.Sprint("st_", x*7919%1_000_000), Cell: 0x892f5a32000ffff + uint64(x%50_000)<<12,
+				}, N: 1}
+			}
+			if err := s.AddServed(b.Context(), fmt.Sprint("bench-", batch), rows[:n]); err != nil {
+				b.Fatal(err)
+			}
+			done += n
+		}
+	})
+	b.ReportMetric((usedMemory()-mem)/float64(b.N), "redis-bytes/op")
+	if _, err := s.FoldServed(b.Context()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric((usedMemory()-mem)/float64(b.N), "folded-redis-bytes/op")
+}

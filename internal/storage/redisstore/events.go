@@ -132,17 +132,10 @@ func (r rollup) key(d storage.Day, part string) string {
 	return evTag + ":agg:" + r.name + ":" + d.String() + ":" + part
 }
 
-// field returns the hash field of k in r.
+// field returns the hash field of k in r, without its counter.
 func (r rollup) field(k *storage.AggKey) string {
-	switch r.name {
-	case "a":
-		return k.CampaignID
-	case "p":
-		return k.AdvertiserID + sep + k.CampaignID
-	case "h":
-		return k.CampaignID + sep + k.PublisherID + sep + strconv.Itoa(int(k.Hour))
-	}
-	return k.CampaignID + sep + k.PublisherID + sep + strconv.Itoa(int(k.Hour)) + sep + k.StoreID + sep + strconv.FormatUint(k.Cell, 16)
+	var b [128]byte
+	return string(r.appendField(b[:0], k))
 }
 
 // counterLetters name the counters in fields, in storage.Counts order.

@@ -31,6 +31,7 @@ package redisstore
 // count is read twice or missed.
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -77,26 +78,41 @@ func (r rollup) genKey(d storage.Day, part string) string {
 
 // appendBlock appends a block of sums: a uvarint count, then for each
 // field in order a uvarint of the bytes it shares with the one before, the
-// rest (uvarint length, bytes) and the count (uvarint).
-func appendBlock(dst []byte, sums map[string]uint64) []byte {
-	fields := make([]string, 0, len(sums))
-	for f := range sums {
-		fields = append(fields, f)
-	}
-	slices.Sort(fields)
+// rest (uvarint length, bytes) and the count (uvarint). fields are sorted
+// and distinct.
+func appendBlock(dst []byte, fields [][]byte, counts []uint64) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(fields)))
-	prev := ""
-	for _, f := range fields {
+	var prev []byte
+	for i, f := range fields {
 		shared := 0
 		for shared < len(prev) && shared < len(f) && prev[shared] == f[shared] {
 			shared++
 		}
 		dst = binary.AppendUvarint(dst, uint64(shared))
-		dst = record.AppendString(dst, f[shared:])
-		dst = binary.AppendUvarint(dst, sums[f])
+		dst = binary.AppendUvarint(dst, uint64(len(f)-shared))
+		dst = append(dst, f[shared:]...)
+		dst = binary.AppendUvarint(dst, counts[i])
 		prev = f
 	}
 	return dst
+}
+
+// appendField appends the hash field of k in r, without its counter.
+func (r rollup) appendField(dst []byte, k *storage.AggKey) []byte {
+	if r.name == "p" {
+		return append(append(append(dst, k.AdvertiserID...), sep...), k.CampaignID...)
+	}
+	dst = append(dst, k.CampaignID...)
+	if r.name == "a" {
+		return dst
+	}
+	dst = append(append(dst, sep...), k.PublisherID...)
+	dst = strconv.AppendUint(append(dst, sep...), uint64(k.Hour), 10)
+	if r.name == "h" {
+		return dst
+	}
+	dst = append(append(append(dst, sep...), k.StoreID...), sep...)
+	return strconv.AppendUint(dst, k.Cell, 16)
 }
 
 // readLog calls fn with every field and count of a log's blocks; the
@@ -161,10 +177,46 @@ redis.call('INCR', KEYS[3])
 return 1
 `)
 
-// servedLog is what one flush appends to one log.
+// servedLog is what one flush appends to one log: its rows' fields, one
+// after another in arena, and their counts.
 type servedLog struct {
-	key, hash, gen string // gen and hash are "" for rollup c's logs
-	sums           map[string]uint64
+	key, hash, gen string // hash and gen are "" for rollup c's logs
+	arena          []byte
+	ends           []int // where each field ends in arena
+	counts         []uint64
+}
+
+// logID names a log without building its key.
+type logID struct {
+	rollup uint8
+	day    storage.Day
+	hour   uint8 // rollup c only
+	part   string
+}
+
+// block sorts the log's fields, sums those that repeat, and appends them
+// as a block to dst.
+func (l *servedLog) block(dst []byte) []byte {
+	type entry struct {
+		f []byte
+		n uint64
+	}
+	es := make([]entry, len(l.ends))
+	start := 0
+	for i, end := range l.ends {
+		es[i] = entry{l.arena[start:end], l.counts[i]}
+		start = end
+	}
+	slices.SortFunc(es, func(a, b entry) int { return bytes.Compare(a.f, b.f) })
+	fields, counts := make([][]byte, 0, len(es)), make([]uint64, 0, len(es))
+	for _, e := range es {
+		if n := len(fields); n > 0 && bytes.Equal(fields[n-1], e.f) {
+			counts[n-1] += e.n
+			continue
+		}
+		fields, counts = append(fields, e.f), append(counts, e.n)
+	}
+	return appendBlock(dst, fields, counts)
 }
 
 // AddServed appends served counts to the logs, in one script, all rows or
@@ -187,32 +239,45 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 	if len(rows) == 0 {
 		return nil
 	}
-	type member struct{ set, id string }
+	type member struct {
+		day       storage.Day
+		publisher bool
+		id        string
+	}
 	members := make(map[member]struct{})
-	logs := make(map[string]*servedLog)
+	logs := make(map[logID]*servedLog)
 	for i := range rows {
 		k := &rows[i].Key
-		members[member{advsKey(k.Day), k.AdvertiserID}] = struct{}{}
-		members[member{pubsKey(k.Day), k.PublisherID}] = struct{}{}
-		for _, r := range rollups {
-			part := r.part(k)
-			lk := r.logKey(k.Day, part, k.Hour)
-			l := logs[lk]
-			if l == nil {
-				l = &servedLog{key: lk, sums: make(map[string]uint64)}
-				if r.name != "c" {
-					l.hash, l.gen = r.key(k.Day, part), r.genKey(k.Day, part)
-				}
-				logs[lk] = l
+		members[member{k.Day, false, k.AdvertiserID}] = struct{}{}
+		members[member{k.Day, true, k.PublisherID}] = struct{}{}
+		for ri, r := range rollups {
+			id := logID{uint8(ri), k.Day, 0, r.part(k)}
+			if r.name == "c" {
+				id.hour = k.Hour
 			}
-			l.sums[r.field(k)] += rows[i].N
+			l := logs[id]
+			if l == nil {
+				l = &servedLog{key: r.logKey(k.Day, id.part, k.Hour)}
+				if r.name != "c" {
+					l.hash, l.gen = r.key(k.Day, id.part), r.genKey(k.Day, id.part)
+				}
+				logs[id] = l
+			}
+			l.arena = r.appendField(l.arena, k)
+			l.ends = append(l.ends, len(l.arena))
+			l.counts = append(l.counts, rows[i].N)
 		}
 	}
-	memberList := make([]member, 0, len(members))
+	type setMember struct{ set, id string }
+	memberList := make([]setMember, 0, len(members))
 	for m := range members {
-		memberList = append(memberList, m)
+		set := advsKey(m.day)
+		if m.publisher {
+			set = pubsKey(m.day)
+		}
+		memberList = append(memberList, setMember{set, m.id})
 	}
-	slices.SortFunc(memberList, func(a, b member) int {
+	slices.SortFunc(memberList, func(a, b setMember) int {
 		if c := strings.Compare(a.set, b.set); c != 0 {
 			return c
 		}
@@ -241,7 +306,7 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 	var block []byte
 	for _, l := range order {
 		keys = append(keys, l.key)
-		block = appendBlock(block[:0], l.sums)
+		block = l.block(block[:0])
 		args = append(args, string(block))
 	}
 	if err := ctx.Err(); err != nil {
