@@ -382,12 +382,21 @@ func (s *Store) fold(ctx context.Context, log, hash, gen string) (bool, error) {
 // however short, and returns how many it folded. The server folds a log
 // once it passes a size by itself; this is for tests and tools.
 func (s *Store) FoldServed(ctx context.Context) (int, error) {
+	var node redis.Cmdable = s.client
+	if cc, ok := s.client.(*redis.ClusterClient); ok {
+		// Every log is in {navad:ev}'s slot: scan its master.
+		c, err := cc.MasterForKey(ctx, evTag)
+		if err != nil {
+			return 0, s.fail(ctx, "fold served logs", err)
+		}
+		node = c
+	}
 	folded := 0
 	for _, r := range rollups[:3] {
 		prefix := evTag + ":slog:" + r.name + ":"
 		var cursor uint64
 		for {
-			keys, next, err := s.client.Scan(ctx, cursor, prefix+"*", 1000).Result()
+			keys, next, err := node.Scan(ctx, cursor, prefix+"*", 1000).Result()
 			if err != nil {
 				return folded, s.fail(ctx, "fold served logs", err)
 			}

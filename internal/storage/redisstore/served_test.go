@@ -30,6 +30,17 @@ func servedRows(d storage.Day, seed, n, campaigns int) []storage.ServedCount {
 	return rows
 }
 
+// addBatches adds batches of servedRows (batch IDs batch-0, batch-1…) to s
+// and to l.
+func addBatches(t *testing.T, s *redisstore.Store, l storagetest.Ledger, d storage.Day, batches, rows, campaigns int) {
+	t.Helper()
+	for b := range batches {
+		rs := servedRows(d, b, rows, campaigns)
+		must(t, s.AddServed(t.Context(), fmt.Sprint("batch-", b), rs))
+		l.Served(rs)
+	}
+}
+
 // reportsByDims are one query per rollup, so that every log kind is read.
 func reportsByDims(d storage.Day) []storage.AggregateQuery {
 	return []storage.AggregateQuery{
@@ -50,19 +61,20 @@ func checkReports(t *testing.T, s *redisstore.Store, d storage.Day, l storagetes
 }
 
 // TestServedLogsFold: served counts appended as logs give the same reports
-// before and after they are folded into the hashes, with tracking events
-// counted in the same hashes; the finest rollup's logs are never folded.
+// before and after they are folded into the hashes; the finest rollup's
+// logs are never folded. (The events contract suite mixes served counts
+// with tracking events in the same hashes.)
 func TestServedLogsFold(t *testing.T) {
-	srv := redistest.Start(t)
+	t.Run("single node", func(t *testing.T) { testServedLogsFold(t, redistest.Start(t)) })
+	t.Run("cluster", func(t *testing.T) { testServedLogsFold(t, redistest.StartCluster(t)) })
+}
+
+func testServedLogsFold(t *testing.T, srv *redistest.Server) {
 	s := open(t, srv.URL())
 	rdb := srv.Client(t)
 	d := storage.DayOf(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
 	l := storagetest.Ledger{}
-	for b := range 5 {
-		rows := servedRows(d, b, 300, 40)
-		must(t, s.AddServed(t.Context(), fmt.Sprint("batch-", b), rows))
-		l.Served(rows)
-	}
+	addBatches(t, s, l, d, 5, 300, 40)
 	must(t, s.AddServed(t.Context(), "batch-0", servedRows(d, 0, 300, 40))) // applied before: nothing
 	checkReports(t, s, d, l, "before folding")
 
@@ -105,11 +117,7 @@ func TestServedLogsFoldByThemselves(t *testing.T) {
 	rdb := srv.Client(t)
 	d := storage.DayOf(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
 	l := storagetest.Ledger{}
-	for b := range 20 {
-		rows := servedRows(d, b, 50, 30)
-		must(t, s.AddServed(t.Context(), fmt.Sprint("batch-", b), rows))
-		l.Served(rows)
-	}
+	addBatches(t, s, l, d, 20, 50, 30)
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		n, err := rdb.StrLen(t.Context(), "{navad:ev}:slog:a:"+d.String()+":adv_0").Result()
