@@ -64,6 +64,7 @@ var capsTests = []struct {
 	{"LeasedReserve", testCapsLeasedReserve},
 	{"LeaseInvalid", testCapsLeaseInvalid},
 	{"ConcurrentLeases", testCapsConcurrentLeases},
+	{"ConcurrentLeasedReserves", testCapsConcurrentLeasedReserves},
 }
 
 // capsT0 is a Friday evening in Tokyo; capsDay is its business day.
@@ -564,6 +565,40 @@ func testCapsLeaseInvalid(t *testing.T, open func() storage.Caps) {
 		t.Fatalf("leased reserve without a user cap: %v, %v; want Invalid", ok, err)
 	}
 	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{})
+}
+
+// testCapsConcurrentLeasedReserves: ads taken from leases and reserved for
+// their users concurrently hold each user's cap exactly.
+func testCapsConcurrentLeasedReserves(t *testing.T, open func() storage.Caps) {
+	c := open()
+	var (
+		wg  sync.WaitGroup
+		got [10]atomic.Int64
+	)
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 60 {
+				r := capReq("cmp_1", capsT0)
+				r.UID, r.UserLimit, r.UserPeriod, r.Leased = fmt.Sprint("u", (w+i)%10), 5, time.Hour, true
+				ok, err := c.Reserve(context.Background(), r)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if ok {
+					got[(w+i)%10].Add(1)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	for u := range got {
+		uid := fmt.Sprint("u", u)
+		if n := got[u].Load(); n != 5 {
+			t.Fatalf("%s was reserved %d leased ads under a cap of 5", uid, n)
+		}
+		wantCounts(t, served(t, c, "cmp_1", capReq("cmp_1", capsT0).Day, uid, capsT0), storage.CapCounts{User: 5})
+	}
 }
 
 // testCapsConcurrentLeases: leases taken concurrently never grant more
