@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/storage"
 )
 
@@ -48,9 +49,10 @@ type leases struct {
 	pmu     sync.Mutex
 	pending []leaseReturn // to give back, from leases whose day or limits changed
 
+	flights sync.WaitGroup // leases asked for, not answered yet
+
 	stop chan struct{}
 	done chan struct{}
-	once sync.Once
 }
 
 // lease is the ads of one campaign a replica holds. Times are Unix ns of
@@ -65,8 +67,9 @@ type lease struct {
 	at           int64  // when it was granted
 	remaining    int64  // what the limits left after it
 	lastUse      int64
-	recheck      int64 // the limits were reached: do not ask before
-	gone         bool  // forgotten: no longer in leases.m
+	recheck      int64        // the limits were reached: do not ask before
+	gone         bool         // forgotten: no longer in leases.m
+	flight       *leaseFlight // a lease asked for, not answered yet
 }
 
 type leaseReturn struct {
@@ -107,50 +110,115 @@ func (ls *leases) later(r leaseReturn) {
 // take takes one ad of r's campaign from its lease, leasing more from the
 // backend when it holds none. It reports false when the limits are
 // reached, and the backend's error (or errDown) when it holds none and
-// cannot lease.
+// cannot lease; errLeasesClosed once the Pacer is closed.
+//
+// A lease is asked for by a flight that does not end with the decision
+// that started it: a reply that comes after the decision's deadline still
+// lands in the lease (a lease Redis granted and no replica held would be
+// ads counted and never served). Decisions that find a flight out wait for
+// it, within their own deadline, rather than ask again.
 func (p *Pacer) take(ctx context.Context, l *lease, r *storage.CapRequest) (bool, error) {
+	for {
+		now := time.Now().UnixNano()
+		l.mu.Lock()
+		for l.gone { // forgotten since it was looked up: leases must be in the map, to be returned
+			l.mu.Unlock()
+			l = p.leases.of(r.CampaignID)
+			l.mu.Lock()
+		}
+		if p.closed.Load() {
+			l.mu.Unlock()
+			return false, errLeasesClosed
+		}
+		if l.flight == nil && (l.day != r.Day || l.total != r.TotalLimit || l.daily != r.DailyLimit) {
+			// A new business day, or the advertiser changed the budget:
+			// what is held was counted against the old ones.
+			if l.left > 0 {
+				p.leases.later(leaseReturn{l.campaign, l.day, l.left})
+			}
+			l.day, l.total, l.daily = r.Day, r.TotalLimit, r.DailyLimit
+			l.left, l.size, l.at, l.remaining, l.recheck = 0, 0, 0, 0, 0
+		}
+		l.lastUse = now
+		if l.left > 0 && l.day == r.Day && l.total == r.TotalLimit && l.daily == r.DailyLimit {
+			l.left--
+			l.mu.Unlock()
+			return true, nil
+		}
+		f := l.flight
+		if f == nil {
+			if now < l.recheck {
+				l.mu.Unlock()
+				return false, nil
+			}
+			if p.down() {
+				l.mu.Unlock()
+				return false, errDown
+			}
+			f = &leaseFlight{done: make(chan struct{})}
+			l.flight = f
+			p.leases.flights.Add(1)
+			lr := *r // a lease counts nothing per user
+			lr.UID, lr.UserLimit, lr.UserPeriod = "", 0, 0
+			go p.fly(l, f, lr, l.want(now))
+		}
+		l.mu.Unlock()
+		select {
+		case <-f.done:
+		case <-ctx.Done():
+			err := campaigns.Errorf(campaigns.Unavailable, "lease: %v", ctx.Err())
+			p.failed(ctx, err, p.backendDown(ctx))
+			return false, err
+		}
+		if f.err != nil {
+			return false, f.err
+		}
+		if f.granted == 0 {
+			return false, nil // the limits are reached
+		}
+		// Take one of the ads granted, unless other decisions took them all.
+	}
+}
+
+// leaseFlight is a lease asked for and not answered yet.
+type leaseFlight struct {
+	done    chan struct{} // closed when granted and err are set
+	granted int64
+	err     error
+}
+
+// leaseTimeout bounds a lease's round trip, whatever the decisions waiting
+// for it.
+const leaseTimeout = 5 * time.Second
+
+// errLeasesClosed says the Pacer was closed: reserve each ad alone.
+var errLeasesClosed = errors.New("pacer closed: leases given back")
+
+// fly asks the backend for a lease of want ads of r for l, and puts what it
+// grants in l (or back in the queue of returns, if l moved to another day
+// or budget meanwhile).
+func (p *Pacer) fly(l *lease, f *leaseFlight, r storage.CapRequest, want int64) {
+	defer p.leases.flights.Done()
+	ctx, cancel := context.WithTimeout(context.Background(), leaseTimeout)
+	g, remaining, err := p.caps.Lease(ctx, r, want)
+	cancel()
+	p.answered(ctx, true, err)
 	now := time.Now().UnixNano()
 	l.mu.Lock()
-	for l.gone { // forgotten since it was looked up: leases must be in the map, to be returned
-		l.mu.Unlock()
-		l = p.leases.of(r.CampaignID)
-		l.mu.Lock()
-	}
-	defer l.mu.Unlock()
-	if l.day != r.Day || l.total != r.TotalLimit || l.daily != r.DailyLimit {
-		// A new business day, or the advertiser changed the budget: what
-		// is held was counted against the old ones.
-		if l.left > 0 {
-			p.leases.later(leaseReturn{l.campaign, l.day, l.left})
-		}
-		l.day, l.total, l.daily = r.Day, r.TotalLimit, r.DailyLimit
-		l.left, l.size, l.at, l.remaining, l.recheck = 0, 0, 0, 0, 0
-	}
-	if l.left > 0 {
-		l.left--
-		l.lastUse = now
-		return true, nil
-	}
-	if now < l.recheck {
-		return false, nil
-	}
-	if p.down() {
-		return false, errDown
-	}
-	lr := *r // a lease counts nothing per user
-	lr.UID, lr.UserLimit, lr.UserPeriod = "", 0, 0
-	live := ctx.Err() == nil
-	g, remaining, err := p.caps.Lease(ctx, lr, l.want(now))
-	p.answered(ctx, live, err)
-	if err != nil {
-		return false, err
-	}
-	if g == 0 {
+	switch {
+	case err != nil:
+	case g == 0:
 		l.recheck = now + int64(exhaustedRecheck)
-		return false, nil
+	case l.gone || l.day != r.Day || l.total != r.TotalLimit || l.daily != r.DailyLimit:
+		p.leases.later(leaseReturn{l.campaign, r.Day, g})
+	default:
+		l.left += g
+		l.size, l.at, l.remaining = g, now, remaining
 	}
-	l.left, l.size, l.at, l.remaining, l.lastUse = g-1, g, now, remaining, now
-	return true, nil
+	l.flight = nil
+	l.mu.Unlock()
+	f.granted, f.err = g, err
+	close(f.done)
 }
 
 // want is how many ads to lease at now: enough for leaseSpan at the rate
@@ -169,8 +237,14 @@ func (l *lease) want(now int64) int64 {
 func (p *Pacer) giveBack(l *lease, day string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.day == day && !l.gone {
+	if l.day == day && !l.gone && !p.closed.Load() {
 		l.left++
+		return
+	}
+	if p.closed.Load() { // Close has given back what the leases held: this one now
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		_ = p.caps.Return(ctx, l.campaign, day, 1)
 		return
 	}
 	p.leases.later(leaseReturn{l.campaign, day, 1})
@@ -205,12 +279,14 @@ func (p *Pacer) returnLeases(idle time.Time) error {
 	)
 	ls.mu.RLock()
 	for id, l := range ls.m {
-		l.mu.Lock()
+		if !l.mu.TryLock() {
+			continue // in use: not idle
+		}
 		if l.left > 0 && l.lastUse < cut {
 			back = append(back, leaseReturn{id, l.day, l.left})
 			l.left = 0
 		}
-		if l.left == 0 && max(l.lastUse, l.at) < old {
+		if l.left == 0 && l.flight == nil && l.lastUse < old {
 			forget = append(forget, id)
 		}
 		l.mu.Unlock()
@@ -221,7 +297,7 @@ func (p *Pacer) returnLeases(idle time.Time) error {
 		for _, id := range forget {
 			if l := ls.m[id]; l != nil {
 				l.mu.Lock()
-				if l.left == 0 && max(l.lastUse, l.at) < old {
+				if l.left == 0 && l.flight == nil && l.lastUse < old {
 					delete(ls.m, id)
 					l.gone = true
 				}
@@ -235,20 +311,26 @@ func (p *Pacer) returnLeases(idle time.Time) error {
 	ls.pending = nil
 	ls.pmu.Unlock()
 
+	// A return that failed may still have happened (the reply was lost):
+	// sent again, it could count the ads off twice and let the campaign
+	// pass its budget. So a return is tried once, and one that failed is
+	// dropped: its ads stay counted as served, the safe side. Returns not
+	// tried yet (the backend was found down) wait for the next round.
 	var first error
 	for i, r := range back {
-		if first != nil { // the backend failed: keep the rest for the next round
+		if first != nil || p.down() {
 			ls.later(r)
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := p.caps.Return(ctx, r.campaign, r.day, r.n)
 		cancel()
+		p.answered(ctx, true, err)
 		if err != nil {
 			first = err
-			p.log.LogAttrs(context.Background(), slog.LevelWarn, "leased ads not returned; retrying",
-				slog.Int("returns", len(back)-i), slog.String("err", err.Error()))
-			ls.later(r)
+			p.log.LogAttrs(context.Background(), slog.LevelWarn, "leased ads not returned: they stay counted as served",
+				slog.String("campaign", r.campaign), slog.Int64("ads", r.n),
+				slog.Int("returns_waiting", len(back)-i-1), slog.String("err", err.Error()))
 		}
 	}
 	return first

@@ -1,6 +1,8 @@
 package pacing_test
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -240,5 +242,116 @@ func TestLeaseDuringOutage(t *testing.T) {
 		if !closed.Allow(t.Context(), c, "", time.Now()) {
 			t.Fatalf("fail closed: leased ad %d of a budget-only campaign refused", i)
 		}
+	}
+}
+
+// slowLeases delays every Lease, as a busy Redis does, and counts the
+// Leases and Returns; a Return fails while failReturns is set (as one whose
+// reply was lost may have happened: it does, here).
+type slowLeases struct {
+	storage.Caps
+	delay       time.Duration
+	leases      atomic.Int64
+	returns     atomic.Int64
+	failReturns atomic.Bool
+}
+
+func (s *slowLeases) Lease(ctx context.Context, r storage.CapRequest, want int64) (int64, int64, error) {
+	s.leases.Add(1)
+	time.Sleep(s.delay)
+	return s.Caps.Lease(ctx, r, want)
+}
+
+func (s *slowLeases) Return(ctx context.Context, id, day string, n int64) error {
+	s.returns.Add(1)
+	err := s.Caps.Return(ctx, id, day, n)
+	if s.failReturns.Load() {
+		return campaigns.Errorf(campaigns.Unavailable, "reply lost")
+	}
+	return err
+}
+
+// TestLeaseLandsAfterTheDeadline: a lease answered after the decision that
+// asked for it gave up is not lost: the next decision serves from it.
+func TestLeaseLandsAfterTheDeadline(t *testing.T) {
+	caps := &slowLeases{Caps: embeddedCaps(t), delay: 200 * time.Millisecond}
+	p := leasing(t, caps)
+	c := capped("cmp_1", 1000, 0, nil)
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	if p.Allow(ctx, c, "", time.Now()) {
+		t.Fatal("served before its lease came back")
+	}
+	time.Sleep(300 * time.Millisecond)
+	if !p.Allow(t.Context(), c, "", time.Now()) {
+		t.Fatal("the lease that came back late was lost")
+	}
+	if n := caps.leases.Load(); n != 1 {
+		t.Fatalf("%d leases asked for, want 1", n)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := counted(t, caps, "cmp_1").Total; n != 1 {
+		t.Fatalf("counters %d after closing, want the 1 served", n)
+	}
+}
+
+// TestFailedReturnNotRetried: a return that failed may have happened, so it
+// is not sent again (twice would let the campaign pass its budget); its ads
+// stay counted.
+func TestFailedReturnNotRetried(t *testing.T) {
+	caps := &slowLeases{Caps: embeddedCaps(t)}
+	p := leasing(t, caps)
+	c := capped("cmp_1", 1000, 0, nil)
+	for range 3 { // leases of 1 and 4: 3 held
+		p.Allow(t.Context(), c, "", time.Now())
+	}
+	caps.failReturns.Store(true)
+	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err == nil {
+		t.Fatal("a failed return reported no error")
+	}
+	caps.failReturns.Store(false)
+	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := caps.returns.Load(); n != 1 {
+		t.Fatalf("%d returns sent, want 1: a failed one is not sent again", n)
+	}
+	if n := counted(t, caps, "cmp_1").Total; n != 3 {
+		t.Fatalf("counters %d, want the 3 served (the return happened once)", n)
+	}
+}
+
+// TestCloseWhileServing: decisions that run while the Pacer closes leak no
+// leased ad: once everything stops, the counters hold exactly what was
+// served.
+func TestCloseWhileServing(t *testing.T) {
+	caps := &slowLeases{Caps: embeddedCaps(t), delay: time.Millisecond}
+	p := leasing(t, caps)
+	var (
+		wg      sync.WaitGroup
+		stop    atomic.Bool
+		allowed atomic.Int64
+	)
+	for i := range 4 {
+		wg.Go(func() {
+			c := capped(fmt.Sprint("cmp_", i%2), 1_000_000, 0, nil)
+			for !stop.Load() {
+				if p.Allow(t.Context(), c, "", time.Now()) {
+					allowed.Add(1)
+				}
+			}
+		})
+	}
+	time.Sleep(100 * time.Millisecond)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(20 * time.Millisecond) // decisions go on, reserving alone
+	stop.Store(true)
+	wg.Wait()
+	if got := counted(t, caps, "cmp_0").Total + counted(t, caps, "cmp_1").Total; got != allowed.Load() {
+		t.Fatalf("counters %d, served %d", got, allowed.Load())
 	}
 }

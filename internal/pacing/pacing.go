@@ -156,6 +156,16 @@ func (p *Pacer) Close() error {
 	}
 	close(p.leases.stop)
 	<-p.leases.done
+	// Decisions that found the Pacer open start no flight once they see it
+	// closed under their lease's lock: pass every lock once, then wait for
+	// the flights out.
+	p.leases.mu.RLock()
+	for _, l := range p.leases.m {
+		l.mu.Lock() // a barrier: empty on purpose
+		l.mu.Unlock()
+	}
+	p.leases.mu.RUnlock()
+	p.leases.flights.Wait()
 	return p.returnLeases(time.Now().Add(time.Hour)) // every lease, used or not
 }
 
@@ -194,6 +204,13 @@ func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now 
 	}
 	l := p.leases.of(c.ID)
 	ok, err := p.take(ctx, l, &r)
+	if errors.Is(err, errLeasesClosed) {
+		ok, err = p.reserve(ctx, &r)
+		if err != nil {
+			return p.outage(true)
+		}
+		return ok
+	}
 	if err != nil {
 		return p.outage(true)
 	}

@@ -269,3 +269,58 @@ func TestSpoolSurvivesRestart(t *testing.T) {
 		t.Fatalf("%d navigations after the restart, want 6", got.Navigations)
 	}
 }
+
+// fullSpool refuses every event, as a spool on a full disk does.
+type fullSpool struct{}
+
+func (fullSpool) Put(*storage.Event) error {
+	return campaigns.Errorf(campaigns.Unavailable, "disk full")
+}
+func (fullSpool) Len() int { return 0 }
+func (fullSpool) Peek(int) ([]*storage.Event, error) {
+	return nil, nil
+}
+func (fullSpool) Remove([]*storage.Event) error { return nil }
+
+// TestStoreTriedAgainWhenTheSpoolRefused: events the store and the spool
+// both refused leave nothing to deliver; once the store is back, the next
+// event goes to it, not to the spool.
+func TestStoreTriedAgainWhenTheSpoolRefused(t *testing.T) {
+	store, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	events := &outageEvents{Events: store}
+	clk := newClock(time.Date(2026, 11, 6, 19, 0, 0, 0, tokyo))
+	svc, err := tracking.New(events, tracking.Options{
+		PublicURL: "https://ads.example.com/", Secret: testSecret, TTL: 24 * time.Hour, RetentionDays: 90,
+		Location: tokyo, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.fn(), Spool: fullSpool{},
+		Landing: func(string) (string, bool) { return "https://example.com/", true },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	d := svc.NewDecision("pub", clk.now(), 35.69, 139.70)
+	fire := func(i int) (tracking.Result, error) {
+		l := svc.Serve(&d, &tracking.Ad{AdID: fmt.Sprint("r.", i), CampaignID: "c", AdvertiserID: "a", StoreID: "s"})
+		return svc.Count(context.Background(), storage.Navigation, token(l.Navigate), false)
+	}
+	events.down.Store(true)
+	if _, err := fire(0); campaigns.ErrorCode(err) != campaigns.Unavailable {
+		t.Fatalf("store down and spool full: %v, want Unavailable", err)
+	}
+	events.down.Store(false)
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 1; ; i++ {
+		res, err := fire(i)
+		if err == nil && res.Counted {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the store never tried again: %+v %v", res, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -555,6 +555,10 @@ func (s *Service) drainLoop() {
 		case <-t.C:
 		}
 		if s.opt.Spool.Len() == 0 {
+			// Nothing to deliver, so nothing to learn the store is back
+			// from (the spool may have refused the events: disk full):
+			// the next event tries the store again.
+			s.storeDown.Store(false)
 			continue
 		}
 		n, err := s.Drain(s.ctx)
