@@ -386,10 +386,11 @@ type hashScan struct {
 	// logs are the served logs read with the first page, and gen the key
 	// of the hash's fold generation (served.go); genAt is the generation
 	// then, and pages the HSCAN calls made.
-	logs  []string
-	gen   string
-	genAt int64
-	pages int
+	logs     []string
+	gen      string
+	genAt    int64
+	pages    int
+	restarts int
 }
 
 // keySums sums the counter fields of one hash by key.
@@ -431,11 +432,13 @@ func (k *keySums) reset() {
 // end (when not nil) once a hash has been read whole, until fn or end
 // returns false. It checks ctx between round trips.
 //
-// A hash with logs or a generation (served.go) has them read with its
-// first page in one MULTI, and handed to log (which must not be nil then)
-// before its fields. When such a hash takes more than one page and its
-// generation moved meanwhile, restart (when not nil) is called and it is
-// read again from the start.
+// Served logs (served.go) are handed to log (which must not be nil then)
+// before the hash's end. Those of a hash with a fold generation are read
+// with its first page and its generation in one MULTI, a consistent view;
+// when such a hash takes more than one page and its generation moved
+// meanwhile, restart is called and it is read again from the start (at
+// most maxRestarts times). Logs that are never folded (rollup c's) are
+// read apart, logPipeline at a time, so that no reply holds them all.
 func (s *Store) scanHashes(ctx context.Context, hashes []*hashScan, fn func(h *hashScan, field, value string) bool,
 	log func(h *hashScan, v string) bool, restart func(h *hashScan), end func(h *hashScan) bool) error {
 	queue := hashes
@@ -452,14 +455,23 @@ func (s *Store) scanHashes(ctx context.Context, hashes []*hashScan, fn func(h *h
 		for i, h := range batch {
 			if h.pages == 0 && h.gen != "" {
 				gens[i] = pipe.Get(ctx, h.gen)
-			}
-			if h.pages == 0 && len(h.logs) > 0 {
-				logs[i] = pipe.MGet(ctx, h.logs...)
+				if len(h.logs) > 0 {
+					logs[i] = pipe.MGet(ctx, h.logs...)
+				}
 			}
 			cmds[i] = pipe.HScan(ctx, h.key, h.cursor, "", scanCount)
 		}
-		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-			return s.fail(ctx, "scan", err)
+		_, _ = pipe.Exec(ctx) // each command carries its own error
+		for i := range batch {
+			if err := cmds[i].Err(); err != nil {
+				return s.fail(ctx, "scan", err)
+			}
+			if gens[i] != nil && gens[i].Err() != nil && !errors.Is(gens[i].Err(), redis.Nil) {
+				return s.fail(ctx, "scan", gens[i].Err())
+			}
+			if logs[i] != nil && logs[i].Err() != nil {
+				return s.fail(ctx, "scan", logs[i].Err())
+			}
 		}
 		var again, checks []*hashScan
 		for i, h := range batch {
@@ -490,45 +502,90 @@ func (s *Store) scanHashes(ctx context.Context, hashes []*hashScan, fn func(h *h
 				}
 			}
 			h.cursor = cursor
-			switch {
-			case cursor != 0:
+			if cursor != 0 {
 				again = append(again, h)
 				continue
-			case h.pages > 1 && h.gen != "":
-				checks = append(checks, h)
-				continue
 			}
-			h.seen = nil
-			if end != nil && !end(h) {
-				return nil
-			}
+			checks = append(checks, h)
 		}
-		if len(checks) > 0 {
-			// Read in several pages: whole only if no fold came between.
-			pipe := s.client.Pipeline()
-			now := make([]*redis.StringCmd, len(checks))
-			for i, h := range checks {
-				now[i] = pipe.Get(ctx, h.gen)
-			}
-			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
-				return s.fail(ctx, "scan", err)
-			}
-			for i, h := range checks {
-				h.seen = nil
-				if g, _ := now[i].Int64(); g != h.genAt {
-					h.pages, h.cursor = 0, 0
-					restart(h)
-					again = append(again, h)
-					continue
-				}
-				if end != nil && !end(h) {
-					return nil
-				}
-			}
+		if ok, err := s.finishHashes(ctx, checks, log, restart, end, &again); !ok || err != nil {
+			return err
 		}
 		queue = append(again, queue[n:]...)
 	}
 	return nil
+}
+
+// maxRestarts bounds how often a hash is read again because a fold changed
+// it while it was read; logPipeline is how many unfolded logs one round
+// trip reads.
+const (
+	maxRestarts = 5
+	logPipeline = cSlots
+)
+
+// finishHashes ends the reads of hashes whose last page came: it checks
+// the generation of those read in several pages (queueing them in again
+// to be read from the start when a fold came between), reads the logs not
+// read with the first page, and calls end. It reports false when a
+// callback stopped the scan.
+func (s *Store) finishHashes(ctx context.Context, done []*hashScan, log func(h *hashScan, v string) bool,
+	restart func(h *hashScan), end func(h *hashScan) bool, again *[]*hashScan) (bool, error) {
+	var multi []*hashScan
+	for _, h := range done {
+		h.seen = nil
+		if h.pages > 1 && h.gen != "" {
+			multi = append(multi, h)
+		}
+	}
+	moved := make(map[*hashScan]bool)
+	if len(multi) > 0 {
+		pipe := s.client.Pipeline()
+		now := make([]*redis.StringCmd, len(multi))
+		for i, h := range multi {
+			now[i] = pipe.Get(ctx, h.gen)
+		}
+		_, _ = pipe.Exec(ctx)
+		for i, h := range multi {
+			if err := now[i].Err(); err != nil && !errors.Is(err, redis.Nil) {
+				return false, s.fail(ctx, "scan", err)
+			}
+			if g, _ := now[i].Int64(); g != h.genAt {
+				if h.restarts++; h.restarts > maxRestarts {
+					return false, campaigns.Errorf(campaigns.Unavailable, "scan %s: folded %d times while read; try again", h.key, h.restarts)
+				}
+				h.pages, h.cursor = 0, 0
+				restart(h)
+				*again = append(*again, h)
+				moved[h] = true
+			}
+		}
+	}
+	for _, h := range done {
+		if moved[h] {
+			continue
+		}
+		if h.gen == "" && len(h.logs) > 0 {
+			for i := 0; i < len(h.logs); i += logPipeline {
+				if err := s.begin(ctx); err != nil {
+					return false, err
+				}
+				vals, err := s.client.MGet(ctx, h.logs[i:min(i+logPipeline, len(h.logs))]...).Result()
+				if err != nil {
+					return false, s.fail(ctx, "scan", err)
+				}
+				for _, v := range vals {
+					if v, ok := v.(string); ok && v != "" && !log(h, v) {
+						return false, nil
+					}
+				}
+			}
+		}
+		if end != nil && !end(h) {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // Aggregates reads the smallest rollup that holds q's dimensions and

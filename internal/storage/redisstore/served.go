@@ -14,7 +14,7 @@ package redisstore
 //	{navad:ev}:slog:a:<day>:<advertiser>         string  served blocks of rollup a's hash
 //	{navad:ev}:slog:p:<day>:<publisher>          string  ... of rollup p's
 //	{navad:ev}:slog:h:<day>:<advertiser>         string  ... of rollup h's
-//	{navad:ev}:slog:c:<day>:<hour>:<advertiser>  string  ... of rollup c's, one log an hour
+//	{navad:ev}:slog:c:<day>:<hour>:<slot>:<advertiser>  string  ... of rollup c's, six logs an hour
 //	{navad:ev}:sgen:<rollup>:<day>:<part>        string  how often the hash's log was folded
 //
 // The coarse rollups (a, p, h) fold: once a log passes foldAt bytes, the
@@ -22,8 +22,9 @@ package redisstore
 // campaign served a thousand times in the log is one HINCRBY), in one
 // script that applies only if the log still begins with what was read, and
 // cuts that much off. The finest rollup's rows hardly repeat, so folding
-// would only move its cost: its logs stay, one per hour so that no log
-// grows past a few megabytes, at about a fifth of a hash field's memory.
+// would only move its cost: its logs stay, six an hour (cSlots) so that no
+// log grows past some tens of megabytes, at about a fifth of a hash
+// field's memory.
 //
 // A report reads a hash's logs and generation with its first HSCAN page in
 // one MULTI, a consistent view. A hash that takes more than one page is
@@ -50,11 +51,17 @@ import (
 // foldAt is the length past which a coarse rollup's log is folded.
 var foldAt = 64 << 10
 
-// logKey returns the served log of rollup r's hash of day d and part, at
-// hour for rollup c.
-func (r rollup) logKey(d storage.Day, part string, hour uint8) string {
+// cSlots is how many logs rollup c has an hour, each written by the
+// flushes of a tenth of an hour (by the flushing replica's clock): so that
+// no log passes a few tens of megabytes even if one advertiser had all of
+// a national peak's traffic (Redis strings stop at 512 MB).
+const cSlots = 6
+
+// logKey returns the served log of rollup r's hash of day d and part; for
+// rollup c, of hour and slot.
+func (r rollup) logKey(d storage.Day, part string, hour, slot uint8) string {
 	if r.name == "c" {
-		return evTag + ":slog:c:" + d.String() + ":" + strconv.Itoa(int(hour)) + ":" + part
+		return evTag + ":slog:c:" + d.String() + ":" + strconv.Itoa(int(hour)) + ":" + strconv.Itoa(int(slot)) + ":" + part
 	}
 	return evTag + ":slog:" + r.name + ":" + d.String() + ":" + part
 }
@@ -62,11 +69,13 @@ func (r rollup) logKey(d storage.Day, part string, hour uint8) string {
 // logKeys returns the served logs of rollup r's hash of day d and part.
 func (r rollup) logKeys(d storage.Day, part string) []string {
 	if r.name != "c" {
-		return []string{r.logKey(d, part, 0)}
+		return []string{r.logKey(d, part, 0, 0)}
 	}
-	keys := make([]string, 24)
-	for h := range keys {
-		keys[h] = r.logKey(d, part, uint8(h))
+	keys := make([]string, 0, 24*cSlots)
+	for h := range 24 {
+		for slot := range cSlots {
+			keys = append(keys, r.logKey(d, part, uint8(h), uint8(slot)))
+		}
 	}
 	return keys
 }
@@ -165,12 +174,14 @@ return lens
 `)
 
 // scriptFold folds a log into its hash. KEYS: log, hash, generation.
-// ARGV: the log as read, then pairs (field, count). Applies only if the log
-// still begins with what was read; returns 1 then, else 0.
+// ARGV: the generation and the log as read, then pairs (field, count).
+// Applies only if no fold came since (the generation) and the log still
+// begins with what was read; returns 1 then, else 0.
 var scriptFold = redis.NewScript(`
-local n = #ARGV[1]
-if redis.call('GETRANGE', KEYS[1], 0, n - 1) ~= ARGV[1] then return 0 end
-for i = 2, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
+if (redis.call('GET', KEYS[3]) or '0') ~= ARGV[1] then return 0 end
+local n = #ARGV[2]
+if redis.call('GETRANGE', KEYS[1], 0, n - 1) ~= ARGV[2] then return 0 end
+for i = 3, #ARGV, 2 do redis.call('HINCRBY', KEYS[2], ARGV[i], ARGV[i + 1]) end
 local rest = redis.call('GETRANGE', KEYS[1], n, -1)
 if rest == '' then redis.call('DEL', KEYS[1]) else redis.call('SET', KEYS[1], rest) end
 redis.call('INCR', KEYS[3])
@@ -246,6 +257,7 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 	}
 	members := make(map[member]struct{})
 	logs := make(map[logID]*servedLog)
+	slot := uint8(time.Now().Minute() * cSlots / 60)
 	for i := range rows {
 		k := &rows[i].Key
 		members[member{k.Day, false, k.AdvertiserID}] = struct{}{}
@@ -257,7 +269,7 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 			}
 			l := logs[id]
 			if l == nil {
-				l = &servedLog{key: r.logKey(k.Day, id.part, k.Hour)}
+				l = &servedLog{key: r.logKey(k.Day, id.part, k.Hour, slot)}
 				if r.name != "c" {
 					l.hash, l.gen = r.key(k.Day, id.part), r.genKey(k.Day, id.part)
 				}
@@ -350,7 +362,17 @@ func (s *Store) fold(ctx context.Context, log, hash, gen string) (bool, error) {
 	if err := s.begin(ctx); err != nil {
 		return false, fmt.Errorf("%s: %w", op, err)
 	}
-	v, err := s.client.Get(ctx, log).Result()
+	pipe := s.client.TxPipeline()
+	getGen, getLog := pipe.Get(ctx, gen), pipe.Get(ctx, log)
+	_, _ = pipe.Exec(ctx)
+	g, err := getGen.Result()
+	if errors.Is(err, redis.Nil) {
+		g, err = "0", nil
+	}
+	if err != nil {
+		return false, s.fail(ctx, op, err)
+	}
+	v, err := getLog.Result()
 	if errors.Is(err, redis.Nil) || v == "" {
 		return false, nil
 	}
@@ -366,8 +388,8 @@ func (s *Store) fold(ctx context.Context, log, hash, gen string) (bool, error) {
 		fields = append(fields, f)
 	}
 	slices.Sort(fields)
-	args := make([]any, 0, 1+2*len(fields))
-	args = append(args, v)
+	args := make([]any, 0, 2+2*len(fields))
+	args = append(args, g, v)
 	for _, f := range fields {
 		args = append(args, f+sep+"s", sums[f])
 	}
