@@ -262,14 +262,16 @@ func (p *Pacer) returnLoop() {
 			return
 		case <-t.C:
 		}
-		p.returnLeases(time.Now().Add(-returnIdle))
+		p.returnLeases(time.Now().Add(-returnIdle), false)
 	}
 }
 
 // returnLeases gives back the ads of leases unused since before idle, and
-// those queued, and forgets empty leases unused for forgetIdle. Returns
-// that fail are queued for the next round. It reports the first error.
-func (p *Pacer) returnLeases(idle time.Time) error {
+// those queued, and forgets empty leases unused for forgetIdle. A lease in
+// use is skipped, unless all (Close) says to wait for it. A return that
+// fails is dropped (see below); those not tried because the backend is
+// down wait for the next round. It reports the first error.
+func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 	ls := p.leases
 	var (
 		back   []leaseReturn
@@ -279,7 +281,9 @@ func (p *Pacer) returnLeases(idle time.Time) error {
 	)
 	ls.mu.RLock()
 	for id, l := range ls.m {
-		if !l.mu.TryLock() {
+		if all {
+			l.mu.Lock()
+		} else if !l.mu.TryLock() {
 			continue // in use: not idle
 		}
 		if l.left > 0 && l.lastUse < cut {

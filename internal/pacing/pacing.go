@@ -167,7 +167,7 @@ func (p *Pacer) Close() error {
 	}
 	p.leases.mu.RUnlock()
 	p.leases.flights.Wait()
-	return p.returnLeases(time.Now().Add(time.Hour)) // every lease, used or not
+	return p.returnLeases(time.Now().Add(time.Hour), true) // every lease, used or not
 }
 
 // Allow reserves one served ad of c for uid at now, and reports false when
