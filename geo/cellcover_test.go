@@ -96,7 +96,8 @@ func TestCellCoverHoldsForEveryFixInTheCell(t *testing.T) {
 // on: a store filed under a cell c (the ancestor of its IndexResolution
 // cell), and a fix within the radius of it, in every direction and mostly a
 // hair inside the radius, whose cell (the ancestor of its fine cell, as the
-// decision files it, and its own cell) is in CellCover(c, radius). Stores
+// decision files it, and its own cell) is in CellCover(c, radius) and in
+// the store's own cover, NewPointCovers(c, radius).Append of the store. Stores
 // are drawn over the globe, in Japan, around the twelve pentagons, along
 // the icosahedron edges, at high latitudes and on the antimeridian, half of
 // them within centimetres of a vertex of their cell, where the cover is
@@ -154,7 +155,7 @@ func TestCellCoverHoldsEveryNearFix(t *testing.T) {
 				h3.LatLng{Lat: 140*rng.Float64() - 70, Lng: 180 - 0.05*rng.Float64()},
 				h3.LatLng{Lat: 140*rng.Float64() - 70, Lng: -180 + 0.05*rng.Float64()})
 		}
-		var smaller, caught, fixes int
+		var smaller, caught, fixes, coverN, ownN int
 		for _, st := range stores {
 			st = nearVertex(t, rng, st, tt.res)
 			c := h3.Cell(Parent(uint64(mustCell(t, st, IndexResolution)), tt.res))
@@ -176,6 +177,7 @@ func TestCellCoverHoldsEveryNearFix(t *testing.T) {
 					}
 				}
 			}
+			coverN += len(cover)
 			dist := make(map[h3.Cell]int, len(cover))
 			k := 0
 			for _, x := range cover {
@@ -186,6 +188,15 @@ func TestCellCoverHoldsEveryNearFix(t *testing.T) {
 				dist[x] = d
 				k = max(k, d)
 			}
+			pc, err := NewPointCovers(c, tt.radius)
+			if err != nil {
+				t.Fatalf("NewPointCovers(%v, %v): %v", c, tt.radius, err)
+			}
+			own := map[h3.Cell]bool{}
+			for _, x := range pc.Append(nil, st.Lat, st.Lng) {
+				own[h3.Cell(x)] = true
+			}
+			ownN += len(own)
 			escaped := false
 			const around = 64
 			for i := range around + 32 {
@@ -207,6 +218,10 @@ func TestCellCoverHoldsEveryNearFix(t *testing.T) {
 							tt.radius, tt.res, st.Lat, st.Lng, c, len(cover), k, p.Lat, p.Lng, DistanceM(st.Lat, st.Lng, p.Lat, p.Lng), x)
 					}
 					escaped = escaped || dx == k
+					if !own[x] {
+						t.Fatalf("%v m at resolution %d: store %.7f,%.7f in %v (own cover of %d cells), fix %.7f,%.7f %.2f m away in %v, outside the store's own cover",
+							tt.radius, tt.res, st.Lat, st.Lng, c, len(own), p.Lat, p.Lng, DistanceM(st.Lat, st.Lng, p.Lat, p.Lng), x)
+					}
 				}
 			}
 			if k > 0 {
@@ -216,8 +231,8 @@ func TestCellCoverHoldsEveryNearFix(t *testing.T) {
 				}
 			}
 		}
-		t.Logf("%v m at resolution %d: %d stores, %d fixes; %d of %d disks one ring smaller miss a fix",
-			tt.radius, tt.res, len(stores), fixes, caught, smaller)
+		t.Logf("%v m at resolution %d: %d stores, %d fixes; %.1f cells a cover, %.1f a store's own; %d of %d disks one ring smaller miss a fix",
+			tt.radius, tt.res, len(stores), fixes, float64(coverN)/float64(len(stores)), float64(ownN)/float64(len(stores)), caught, smaller)
 		if caught == 0 {
 			t.Errorf("%v m at resolution %d: no disk one ring smaller than the cover misses a fix; the fixes are too weak a test",
 				tt.radius, tt.res)

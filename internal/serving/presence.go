@@ -17,8 +17,8 @@ import (
 // nearby (WORKLOAD.md, hard case 1).
 //
 // For each tier (a radius R and an H3 resolution), every store marks the
-// cells of its conservative cover of radius R: a fix within R of the store
-// lies in one of them. So if an offer is absent from the fix's cell, no store
+// cells of its conservative cover of radius R (geo.PointCovers): a fix
+// within R of the store lies in one of them. So if an offer is absent from the fix's cell, no store
 // of the offer is within R, and a campaign whose radius is at most R skips
 // the spatial search. A false "maybe" costs one search, never a missed
 // store. An offer's marks are exactly the covers of its stores, recomputed
@@ -32,10 +32,13 @@ import (
 // found nothing: with 1000 m the smallest tier (resolution 7, about 5 km² a
 // cell, so marks reach about 5.5 km from a store), 300–800 m campaigns
 // searched wherever a store was 5 km away. The 800 m tier at resolution 8
-// (a disk of k = 3, marks reaching about 3 km) drops 61% of those searches
-// in the slowest decisions, for three times the marks of the 1000 m tier;
-// resolution 9 would drop 82% for four times as many again. The 2000 m
-// tier keeps 2 km campaigns off the 5 km tier.
+// (then a disk of k = 3 around the store's cell, marks reaching about 3 km)
+// dropped 61% of those searches in the slowest decisions, for three times
+// the marks of the 1000 m tier; resolution 9 would have dropped 82% for four
+// times as many again. The 2000 m tier keeps 2 km campaigns off the 5 km
+// tier. Each store now marks only the cells of its cell's cover that come
+// within R of the store itself: about 12 at resolution 8 and 6 at the
+// coarser tiers, instead of 19–37.
 const numTiers = 4
 
 var tiers = [numTiers]struct {
@@ -256,9 +259,11 @@ func (s *offerSet) appendIDs(dst []uint32) []uint32 {
 }
 
 // coverCells returns the tier-t cells that stores mark, sorted and
-// deduplicated, in a slice of its own. Stores in one tier cell share one
-// cover: the cell's cover holds for every point in it. Stores sorted by
-// cell compute each tier cell's cover once.
+// deduplicated, in a slice of its own. Each store marks the cells of its own
+// cover, the cells of its tier cell's cover (geo.CellCover) that come within
+// the radius of the store itself (geo.PointCovers): about half as many as
+// the whole cell's, which must hold for a store anywhere in it. Stores in
+// one tier cell share the cell's cover, computed once a rebuild.
 //
 // Cells are gathered in scratch, then sorted and compacted rather than
 // deduplicated in a map: a 100,000-store upload marks tens of millions of
@@ -266,25 +271,26 @@ func (s *offerSet) appendIDs(dst []uint32) []uint32 {
 func coverCells(stores []*Store, t int, sc *coverScratch) []uint64 {
 	dst := sc.cells[t][:0]
 	covers := sc.covers[t]
-	var last uint64
+	var (
+		lastCell uint64
+		last     *geo.PointCovers
+	)
 	for _, st := range stores {
 		tc := geo.Parent(st.Cell, tiers[t].res)
-		if tc == last {
-			continue
-		}
-		last = tc
-		cells, ok := covers[tc]
-		if !ok {
-			cover, err := geo.CellCover(h3.Cell(tc), tiers[t].radius)
-			if err == nil { // cells come from validated coordinates; a failure marks nothing
-				cells = make([]uint64, len(cover))
-				for i, c := range cover {
-					cells[i] = uint64(c)
-				}
+		if tc != lastCell {
+			lastCell = tc
+			pc, ok := covers[tc]
+			if !ok {
+				// Cells come from validated coordinates; a failure (nil)
+				// marks nothing.
+				pc, _ = geo.NewPointCovers(h3.Cell(tc), tiers[t].radius)
+				covers[tc] = pc
 			}
-			covers[tc] = cells
+			last = pc
 		}
-		dst = append(dst, cells...)
+		if last != nil {
+			dst = last.Append(dst, st.Lat, st.Lng)
+		}
 	}
 	sc.tmp[t] = sortCells(dst, sc.tmp[t])
 	sc.cells[t] = dst
@@ -299,7 +305,7 @@ func coverCells(stores []*Store, t int, sc *coverScratch) []uint64 {
 // Everything in it is by tier, so that the tiers of a rebuild can be
 // computed at once, each on its own goroutine.
 type coverScratch struct {
-	covers [numTiers]map[uint64][]uint64
+	covers [numTiers]map[uint64]*geo.PointCovers
 	cells  [numTiers][]uint64
 	tmp    [numTiers][]uint64
 }
@@ -307,7 +313,7 @@ type coverScratch struct {
 func newCoverScratch() *coverScratch {
 	sc := &coverScratch{}
 	for t := range numTiers {
-		sc.covers[t] = make(map[uint64][]uint64)
+		sc.covers[t] = make(map[uint64]*geo.PointCovers)
 	}
 	return sc
 }

@@ -1,0 +1,71 @@
+package geo
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/uber/h3-go/v4"
+)
+
+// PointCovers is the [CellCover] of a cell c with the centre of each of its
+// cells, from which [PointCovers.Append] picks the cover of one point filed
+// under c: the cells that come within the radius of that point, rather than
+// of any point of c. Where many points share a cell (the stores of a
+// national chain), it gives each a cover about half the size of the cell's
+// for one dot product a cell of it.
+//
+// A PointCovers is immutable once made, so safe for concurrent use.
+type PointCovers struct {
+	cells   []uint64
+	centres []vec3
+	minDot  float64 // cos of the farthest a kept cell's centre may lie
+}
+
+// NewPointCovers returns the covers of radiusM for the points filed under
+// c, that is whose IndexResolution cell descends from c. It makes the cgo
+// calls of CellCover and one more for each cell of the cover, some 20–50 µs
+// at the resolution CellCoverResolution picks.
+func NewPointCovers(c h3.Cell, radiusM float64) (*PointCovers, error) {
+	cells, err := CellCover(c, radiusM)
+	if err != nil {
+		return nil, fmt.Errorf("point covers: %w", err)
+	}
+	pc := &PointCovers{cells: make([]uint64, len(cells)), centres: make([]vec3, len(cells))}
+	for i, x := range cells {
+		ll, err := x.LatLng()
+		if err != nil {
+			return nil, fmt.Errorf("point covers: %w", err)
+		}
+		pc.cells[i], pc.centres[i] = uint64(x), unitVec(ll)
+	}
+	// Why a cell whose centre lies farther than this from the point can be
+	// left out: a fix within radiusM of the point lies in its cell at the
+	// resolution, or at most the children's fringe outside the cell it is
+	// filed under (see childFringe), and no point of a cell lies farther
+	// than maxCentreOffset from its centre.
+	res := c.Resolution()
+	reach := radiusM + fringeM[res] + maxCentreOffset*avgEdgeM[res]
+	reach = reach*(1+boundarySlack) + boundarySlackM
+	pc.minDot = math.Cos(min(reach/EarthRadiusM, math.Pi))
+	return pc, nil
+}
+
+// Append appends to dst the cells of the cover of radiusM around the point
+// lat, lng, which must be filed under the cell pc was made for: every cell
+// at the resolution that holds, or is the ancestor of the finer cells of, a
+// point within radiusM of lat, lng. They are a subset of CellCover's, in its
+// order. Append is pure Go and does not allocate beyond growing dst: about
+// 0.1 µs for 19 cells.
+func (pc *PointCovers) Append(dst []uint64, lat, lng float64) []uint64 {
+	p := unitVec(h3.LatLng{Lat: lat, Lng: lng})
+	for i, c := range pc.centres {
+		if p.dot(c) >= pc.minDot {
+			dst = append(dst, pc.cells[i])
+		}
+	}
+	return dst
+}
+
+// Cells returns the cover of the whole cell, CellCover's, which holds every
+// point's. The slice is pc's own: the caller must not change it.
+func (pc *PointCovers) Cells() []uint64 { return pc.cells }
