@@ -3,6 +3,7 @@ package geo
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/uber/h3-go/v4"
@@ -263,6 +264,48 @@ func TestCellCoverRejectsBadInput(t *testing.T) {
 	} {
 		if _, err := CellCover(tt.cell, tt.r); err == nil {
 			t.Errorf("%s: no error", tt.name)
+		}
+	}
+}
+
+// TestPointCoversAppendUnion: the union of many points' covers is each
+// cell of their Append covers once, in the cell cover's order.
+func TestPointCoversAppendUnion(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for range 50 {
+		centre := h3.LatLng{Lat: 24 + rng.Float64()*21.5, Lng: 123 + rng.Float64()*23}
+		c := mustCell(t, centre, 8)
+		pc, err := NewPointCovers(c, 800)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var points [][2]float64
+		want := map[uint64]bool{}
+		for range 1 + rng.IntN(40) {
+			p := destination(centre, 2*math.Pi*rng.Float64(), 600*rng.Float64())
+			if h3.Cell(Parent(uint64(mustCell(t, p, IndexResolution)), 8)) != c {
+				continue
+			}
+			points = append(points, [2]float64{p.Lat, p.Lng})
+			for _, x := range pc.Append(nil, p.Lat, p.Lng) {
+				want[x] = true
+			}
+		}
+		got := pc.AppendUnion(nil, func(yield func(float64, float64) bool) {
+			for _, p := range points {
+				if !yield(p[0], p[1]) {
+					return
+				}
+			}
+		})
+		var wantList []uint64
+		for _, x := range pc.Cells() {
+			if want[x] {
+				wantList = append(wantList, x)
+			}
+		}
+		if !slices.Equal(got, wantList) {
+			t.Fatalf("cell %v, %d points: AppendUnion = %x, want %x", c, len(points), got, wantList)
 		}
 	}
 }

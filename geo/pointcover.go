@@ -2,6 +2,7 @@ package geo
 
 import (
 	"fmt"
+	"iter"
 	"math"
 
 	"github.com/uber/h3-go/v4"
@@ -61,6 +62,34 @@ func (pc *PointCovers) Append(dst []uint64, lat, lng float64) []uint64 {
 	for i, c := range pc.centres {
 		if p.dot(c) >= pc.minDot {
 			dst = append(dst, pc.cells[i])
+		}
+	}
+	return dst
+}
+
+// AppendUnion appends to dst, once each, the cells of the covers of all the
+// points, each filed under the cell pc was made for: their union, as
+// Append gives each, in the order of [PointCovers.Cells]. It is Append for
+// many points without the repeats: the stores of one cell share most of
+// their cells. Pure Go; it allocates only to grow dst, or for a cover of
+// more than 64 cells.
+func (pc *PointCovers) AppendUnion(dst []uint64, points iter.Seq2[float64, float64]) []uint64 {
+	var small [1]uint64
+	near := small[:]
+	if n := (len(pc.cells) + 63) / 64; n > len(near) {
+		near = make([]uint64, n)
+	}
+	for lat, lng := range points {
+		p := unitVec(h3.LatLng{Lat: lat, Lng: lng})
+		for i, c := range pc.centres {
+			if p.dot(c) >= pc.minDot {
+				near[i/64] |= 1 << (i % 64)
+			}
+		}
+	}
+	for i, c := range pc.cells {
+		if near[i/64]&(1<<(i%64)) != 0 {
+			dst = append(dst, c)
 		}
 	}
 	return dst

@@ -2,6 +2,7 @@ package serving
 
 import (
 	"cmp"
+	"iter"
 	"maps"
 	mathbits "math/bits"
 	"slices"
@@ -263,7 +264,8 @@ func (s *offerSet) appendIDs(dst []uint32) []uint32 {
 // cover, the cells of its tier cell's cover (geo.CellCover) that come within
 // the radius of the store itself (geo.PointCovers): about half as many as
 // the whole cell's, which must hold for a store anywhere in it. Stores in
-// one tier cell share the cell's cover, computed once a rebuild.
+// one tier cell share the cell's cover, computed once a rebuild, and mark
+// the union of their own covers once.
 //
 // Cells are gathered in scratch, then sorted and compacted rather than
 // deduplicated in a map: a 100,000-store upload marks tens of millions of
@@ -271,30 +273,41 @@ func (s *offerSet) appendIDs(dst []uint32) []uint32 {
 func coverCells(stores []*Store, t int, sc *coverScratch) []uint64 {
 	dst := sc.cells[t][:0]
 	covers := sc.covers[t]
-	var (
-		lastCell uint64
-		last     *geo.PointCovers
-	)
-	for _, st := range stores {
-		tc := geo.Parent(st.Cell, tiers[t].res)
-		if tc != lastCell {
-			lastCell = tc
-			pc, ok := covers[tc]
-			if !ok {
-				// Cells come from validated coordinates; a failure (nil)
-				// marks nothing.
-				pc, _ = geo.NewPointCovers(h3.Cell(tc), tiers[t].radius)
-				covers[tc] = pc
-			}
-			last = pc
+	res := tiers[t].res
+	// Stores come sorted by cell, so those of a tier cell are a run: each
+	// run appends the union of its stores' covers, once.
+	for i := 0; i < len(stores); {
+		tc := geo.Parent(stores[i].Cell, res)
+		j := i + 1
+		for j < len(stores) && geo.Parent(stores[j].Cell, res) == tc {
+			j++
 		}
-		if last != nil {
-			dst = last.Append(dst, st.Lat, st.Lng)
+		pc, ok := covers[tc]
+		if !ok {
+			// Cells come from validated coordinates; a failure (nil)
+			// marks nothing.
+			pc, _ = geo.NewPointCovers(h3.Cell(tc), tiers[t].radius)
+			covers[tc] = pc
 		}
+		if pc != nil {
+			dst = pc.AppendUnion(dst, storePoints(stores[i:j]))
+		}
+		i = j
 	}
 	sc.tmp[t] = sortCells(dst, sc.tmp[t])
 	sc.cells[t] = dst
 	return slices.Clone(slices.Compact(dst))
+}
+
+// storePoints yields the positions of stores.
+func storePoints(stores []*Store) iter.Seq2[float64, float64] {
+	return func(yield func(lat, lng float64) bool) {
+		for _, st := range stores {
+			if !yield(st.Lat, st.Lng) {
+				return
+			}
+		}
+	}
 }
 
 // coverScratch is the working memory of one rebuild: the covers computed so
