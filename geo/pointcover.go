@@ -72,19 +72,25 @@ func (pc *PointCovers) Append(dst []uint64, lat, lng float64) []uint64 {
 // Append gives each, in the order of [PointCovers.Cells]. It is Append for
 // many points without the repeats: the stores of one cell share most of
 // their cells. Pure Go; it allocates only to grow dst, or for a cover of
-// more than 64 cells.
+// more than 64 cells. It stops reading points once the union is the whole
+// of [PointCovers.Cells].
 func (pc *PointCovers) AppendUnion(dst []uint64, points iter.Seq2[float64, float64]) []uint64 {
 	var small [1]uint64
 	near := small[:]
 	if n := (len(pc.cells) + 63) / 64; n > len(near) {
 		near = make([]uint64, n)
 	}
+	unset := len(pc.cells)
 	for lat, lng := range points {
 		p := unitVec(h3.LatLng{Lat: lat, Lng: lng})
 		for i, c := range pc.centres {
-			if p.dot(c) >= pc.minDot {
-				near[i/64] |= 1 << (i % 64)
+			if w, bit := &near[i/64], uint64(1)<<(i%64); *w&bit == 0 && p.dot(c) >= pc.minDot {
+				*w |= bit
+				unset--
 			}
+		}
+		if unset == 0 {
+			break // the whole cell's cover: no point can add to it
 		}
 	}
 	for i, c := range pc.cells {

@@ -12,8 +12,9 @@ import (
 type vec3 struct{ x, y, z float64 }
 
 func unitVec(ll h3.LatLng) vec3 {
-	lat, lng := ll.Lat*degToRad, ll.Lng*degToRad
-	return vec3{math.Cos(lat) * math.Cos(lng), math.Cos(lat) * math.Sin(lng), math.Sin(lat)}
+	sinLat, cosLat := math.Sincos(ll.Lat * degToRad)
+	sinLng, cosLng := math.Sincos(ll.Lng * degToRad)
+	return vec3{cosLat * cosLng, cosLat * sinLng, sinLat}
 }
 
 func (a vec3) latLng() h3.LatLng {
