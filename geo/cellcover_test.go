@@ -268,9 +268,9 @@ func TestCellCoverRejectsBadInput(t *testing.T) {
 	}
 }
 
-// TestPointCoversAppendUnion: the union of many points' covers is each
-// cell of their Append covers once, in the cell cover's order.
-func TestPointCoversAppendUnion(t *testing.T) {
+// TestPointCoversMark: marking many points and appending the marked cells
+// gives each cell of their Append covers once, in the cell cover's order.
+func TestPointCoversMark(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	for range 50 {
 		centre := h3.LatLng{Lat: 24 + rng.Float64()*21.5, Lng: 123 + rng.Float64()*23}
@@ -291,13 +291,14 @@ func TestPointCoversAppendUnion(t *testing.T) {
 				want[x] = true
 			}
 		}
-		got := pc.AppendUnion(nil, func(yield func(float64, float64) bool) {
-			for _, p := range points {
-				if !yield(p[0], p[1]) {
-					return
-				}
-			}
-		})
+		near := make([]uint64, pc.Words())
+		for _, p := range points {
+			pc.Mark(near, p[0], p[1])
+		}
+		got := pc.AppendMarked(nil, near)
+		if slices.ContainsFunc(near, func(w uint64) bool { return w != 0 }) {
+			t.Fatalf("AppendMarked left bits set: %x", near)
+		}
 		var wantList []uint64
 		for _, x := range pc.Cells() {
 			if want[x] {
@@ -305,7 +306,7 @@ func TestPointCoversAppendUnion(t *testing.T) {
 			}
 		}
 		if !slices.Equal(got, wantList) {
-			t.Fatalf("cell %v, %d points: AppendUnion = %x, want %x", c, len(points), got, wantList)
+			t.Fatalf("cell %v, %d points: Mark and AppendMarked give %x, want %x", c, len(points), got, wantList)
 		}
 	}
 }

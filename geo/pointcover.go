@@ -2,8 +2,8 @@ package geo
 
 import (
 	"fmt"
-	"iter"
 	"math"
+	"math/bits"
 
 	"github.com/uber/h3-go/v4"
 )
@@ -67,36 +67,35 @@ func (pc *PointCovers) Append(dst []uint64, lat, lng float64) []uint64 {
 	return dst
 }
 
-// AppendUnion appends to dst, once each, the cells of the covers of all the
-// points, each filed under the cell pc was made for: their union, as
-// Append gives each, in the order of [PointCovers.Cells]. It is Append for
-// many points without the repeats: the stores of one cell share most of
-// their cells. Pure Go; it allocates only to grow dst, or for a cover of
-// more than 64 cells. It stops reading points once the union is the whole
-// of [PointCovers.Cells].
-func (pc *PointCovers) AppendUnion(dst []uint64, points iter.Seq2[float64, float64]) []uint64 {
-	var small [1]uint64
-	near := small[:]
-	if n := (len(pc.cells) + 63) / 64; n > len(near) {
-		near = make([]uint64, n)
-	}
-	unset := len(pc.cells)
-	for lat, lng := range points {
-		p := unitVec(h3.LatLng{Lat: lat, Lng: lng})
-		for i, c := range pc.centres {
-			if w, bit := &near[i/64], uint64(1)<<(i%64); *w&bit == 0 && p.dot(c) >= pc.minDot {
-				*w |= bit
-				unset--
-			}
-		}
-		if unset == 0 {
-			break // the whole cell's cover: no point can add to it
+// Words is the length of the bitsets [PointCovers.Mark] and
+// [PointCovers.AppendMarked] take: a bit for each cell of
+// [PointCovers.Cells].
+func (pc *PointCovers) Words() int { return (len(pc.cells) + 63) / 64 }
+
+// Mark sets in near, a bitset of [PointCovers.Words] words, the bit of each
+// cell of the cover of the point lat, lng (filed under the cell pc was made
+// for): bit i, near[i/64]&(1<<(i%64)), for Cells()[i]. Marking many points
+// and then appending the marked cells once gives the union of their covers
+// without repeats: the stores of one cell share most of their cells. Pure
+// Go and no allocation: one dot product a cell.
+func (pc *PointCovers) Mark(near []uint64, lat, lng float64) {
+	p := unitVec(h3.LatLng{Lat: lat, Lng: lng})
+	for i, c := range pc.centres {
+		if p.dot(c) >= pc.minDot {
+			near[i/64] |= 1 << (i % 64)
 		}
 	}
-	for i, c := range pc.cells {
-		if near[i/64]&(1<<(i%64)) != 0 {
-			dst = append(dst, c)
+}
+
+// AppendMarked appends to dst the cells whose bits are set in near, in the
+// order of [PointCovers.Cells], and clears near for the next use.
+func (pc *PointCovers) AppendMarked(dst, near []uint64) []uint64 {
+	for w, word := range near[:pc.Words()] {
+		for word != 0 {
+			dst = append(dst, pc.cells[w*64+bits.TrailingZeros64(word)])
+			word &= word - 1
 		}
+		near[w] = 0
 	}
 	return dst
 }

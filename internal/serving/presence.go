@@ -2,7 +2,6 @@ package serving
 
 import (
 	"cmp"
-	"iter"
 	"maps"
 	mathbits "math/bits"
 	"slices"
@@ -290,24 +289,21 @@ func coverCells(stores []*Store, t int, sc *coverScratch) []uint64 {
 			covers[tc] = pc
 		}
 		if pc != nil {
-			dst = pc.AppendUnion(dst, storePoints(stores[i:j]))
+			near := sc.near[t]
+			if w := pc.Words(); len(near) < w {
+				near = make([]uint64, w)
+				sc.near[t] = near
+			}
+			for _, st := range stores[i:j] {
+				pc.Mark(near, st.Lat, st.Lng)
+			}
+			dst = pc.AppendMarked(dst, near)
 		}
 		i = j
 	}
 	sc.tmp[t] = sortCells(dst, sc.tmp[t])
 	sc.cells[t] = dst
 	return slices.Clone(slices.Compact(dst))
-}
-
-// storePoints yields the positions of stores.
-func storePoints(stores []*Store) iter.Seq2[float64, float64] {
-	return func(yield func(lat, lng float64) bool) {
-		for _, st := range stores {
-			if !yield(st.Lat, st.Lng) {
-				return
-			}
-		}
-	}
 }
 
 // coverScratch is the working memory of one rebuild: the covers computed so
@@ -321,6 +317,7 @@ type coverScratch struct {
 	covers [numTiers]map[uint64]*geo.PointCovers
 	cells  [numTiers][]uint64
 	tmp    [numTiers][]uint64
+	near   [numTiers][]uint64 // a PointCovers bitset
 }
 
 func newCoverScratch() *coverScratch {
