@@ -9,9 +9,9 @@ import (
 )
 
 // PointCovers is the [CellCover] of a cell c with the centre of each of its
-// cells, from which [PointCovers.Append] picks the cover of one point filed
-// under c: the cells that come within the radius of that point, rather than
-// of any point of c. Where many points share a cell (the stores of a
+// cells, from which [PointCovers.Append] (or [PointCovers.Mark], for many)
+// picks the cover of one point filed under c: the cells that come within
+// the radius of that point, rather than of any point of c. Where many points share a cell (the stores of a
 // national chain), it gives each a cover about half the size of the cell's
 // for one dot product a cell of it.
 //

@@ -18,11 +18,12 @@ import (
 //
 // For each tier (a radius R and an H3 resolution), every store marks the
 // cells of its conservative cover of radius R (geo.PointCovers): a fix
-// within R of the store lies in one of them. So if an offer is absent from the fix's cell, no store
-// of the offer is within R, and a campaign whose radius is at most R skips
-// the spatial search. A false "maybe" costs one search, never a missed
-// store. An offer's marks are exactly the covers of its stores, recomputed
-// from them when its stores change (Index.buildOffers).
+// within R of the store lies in one of them. So if an offer is absent from
+// the fix's cell, no store of the offer is within R, and a campaign whose
+// radius is at most R skips the spatial search. A false "maybe" costs one
+// search, never a missed store. An offer's marks are exactly the covers of
+// its stores, recomputed from them when its stores change
+// (Index.buildOffers).
 //
 // A tier's cells are as fine as its marks can afford. The test stops a
 // search only where the fix's cell is farther than the radius plus the cell's
