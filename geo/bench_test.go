@@ -107,3 +107,50 @@ func BenchmarkGoogleMapsWalkURL(b *testing.B) {
 		sink += uint64(len(s))
 	}
 }
+
+// BenchmarkCellCover is a presence tier's cover of a cell by Shinjuku: an
+// index build computes one for each cell holding stores, at each tier.
+func BenchmarkCellCover(b *testing.B) {
+	for _, bb := range []struct {
+		name    string
+		radiusM float64
+		res     int
+	}{
+		{name: "800m_res8", radiusM: 800, res: 8},
+		{name: "1km", radiusM: 1000, res: CellCoverResolution(1000)},
+		{name: "5km", radiusM: 5000, res: CellCoverResolution(5000)},
+	} {
+		c, err := Cell(benchLat, benchLng, bb.res)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Run(bb.name, func(b *testing.B) {
+			for b.Loop() {
+				cells, err := CellCover(c, bb.radiusM)
+				if err != nil {
+					b.Fatal(err)
+				}
+				sink += uint64(len(cells))
+			}
+		})
+	}
+}
+
+// BenchmarkPointCoversMark is a store's own cover at the 800 m tier, once
+// the cover of its cell is known: an index build computes one for each
+// store of each offer, at each tier.
+func BenchmarkPointCoversMark(b *testing.B) {
+	c, err := Cell(benchLat, benchLng, 8)
+	if err != nil {
+		b.Fatal(err)
+	}
+	pc, err := NewPointCovers(c, 800)
+	if err != nil {
+		b.Fatal(err)
+	}
+	near := make([]uint64, pc.Words())
+	for b.Loop() {
+		pc.Mark(near, benchLat, benchLng)
+	}
+	sink += near[0]
+}

@@ -3,6 +3,7 @@ package geo
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/uber/h3-go/v4"
@@ -92,6 +93,154 @@ func TestCellCoverHoldsForEveryFixInTheCell(t *testing.T) {
 	}
 }
 
+// TestCellCoverHoldsEveryNearFix is the property the presence tiers rest
+// on: a store filed under a cell c (the ancestor of its IndexResolution
+// cell), and a fix within the radius of it, in every direction and mostly a
+// hair inside the radius, whose cell (the ancestor of its fine cell, as the
+// decision files it, and its own cell) is in CellCover(c, radius) and in
+// the store's own cover, NewPointCovers(c, radius).Append of the store. Stores
+// are drawn over the globe, in Japan, around the twelve pentagons, along
+// the icosahedron edges, at high latitudes and on the antimeridian, half of
+// them within centimetres of a vertex of their cell, where the cover is
+// tightest; the tiers' radii and resolutions and some finer ones.
+//
+// It checks that its fixes would catch a cover one ring too small: for some
+// stores of every case, a fix lies outside the disk one ring smaller than
+// the cover (a test that passed with that disk too would prove little). Not
+// for every store: the cover holds for the worst store filed under c,
+// farthest out in the children's fringe, and most lie well inside.
+func TestCellCoverHoldsEveryNearFix(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	tests := []struct {
+		radius float64
+		res    int
+	}{
+		{radius: 800, res: 8},
+		{radius: 1000, res: CellCoverResolution(1000)},
+		{radius: 2000, res: CellCoverResolution(2000)},
+		{radius: 5000, res: CellCoverResolution(5000)},
+		{radius: 500, res: 9},
+		{radius: 800, res: 9},
+		{radius: 250, res: CellCoverResolution(250)},
+	}
+	storesN, randomN := 150, 150
+	if testing.Short() {
+		storesN, randomN = 30, 30
+	}
+	for _, tt := range tests {
+		var stores []h3.LatLng
+		for range storesN {
+			stores = append(stores, h3.LatLng{Lat: 24 + rng.Float64()*21.5, Lng: 123 + rng.Float64()*23})
+		}
+		for range randomN {
+			stores = append(stores, randomGlobal(rng))
+		}
+		for _, c := range pentagonNeighbourhoods(t, tt.res, 2) {
+			ll, err := c.LatLng()
+			if err != nil {
+				t.Fatal(err)
+			}
+			stores = append(stores, ll)
+		}
+		for _, c := range icosahedronEdgeCells(t, rng, tt.res, 1) {
+			ll, err := c.LatLng()
+			if err != nil {
+				t.Fatal(err)
+			}
+			stores = append(stores, ll)
+		}
+		for range 20 {
+			stores = append(stores,
+				h3.LatLng{Lat: 80 + 9.9*rng.Float64(), Lng: 360*rng.Float64() - 180},
+				h3.LatLng{Lat: -80 - 9.9*rng.Float64(), Lng: 360*rng.Float64() - 180},
+				h3.LatLng{Lat: 140*rng.Float64() - 70, Lng: 180 - 0.05*rng.Float64()},
+				h3.LatLng{Lat: 140*rng.Float64() - 70, Lng: -180 + 0.05*rng.Float64()})
+		}
+		var smaller, caught, fixes, coverN, ownN int
+		for _, st := range stores {
+			st = nearVertex(t, rng, st, tt.res)
+			c := h3.Cell(Parent(uint64(mustCell(t, st, IndexResolution)), tt.res))
+			cover, err := CellCover(c, tt.radius)
+			if err != nil {
+				t.Fatalf("CellCover(%v, %v): %v", c, tt.radius, err)
+			}
+			// Each cell's grid distance from c, to find the disk one ring
+			// smaller (h3.GridDistance fails near pentagons).
+			rings, err := c.GridDiskDistances(12)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ring := map[h3.Cell]int{}
+			for d, cells := range rings {
+				for _, x := range cells {
+					if x != 0 {
+						ring[x] = d
+					}
+				}
+			}
+			coverN += len(cover)
+			dist := make(map[h3.Cell]int, len(cover))
+			k := 0
+			for _, x := range cover {
+				d, ok := ring[x]
+				if !ok {
+					t.Fatalf("CellCover(%v, %v) holds %v, more than 12 rings away", c, tt.radius, x)
+				}
+				dist[x] = d
+				k = max(k, d)
+			}
+			pc, err := NewPointCovers(c, tt.radius)
+			if err != nil {
+				t.Fatalf("NewPointCovers(%v, %v): %v", c, tt.radius, err)
+			}
+			own := map[h3.Cell]bool{}
+			for _, x := range pc.Append(nil, st.Lat, st.Lng) {
+				own[h3.Cell(x)] = true
+			}
+			ownN += len(own)
+			escaped := false
+			const around = 64
+			for i := range around + 32 {
+				bearing := 2 * math.Pi * float64(i) / around // every direction
+				d := tt.radius * (1 - 1e-9)
+				if i >= around {
+					bearing = 2 * math.Pi * rng.Float64()
+					d = tt.radius * math.Sqrt(rng.Float64())
+				}
+				p := destination(st, bearing, d)
+				fixes++
+				for _, x := range []h3.Cell{
+					h3.Cell(Parent(uint64(mustCell(t, p, IndexResolution)), tt.res)),
+					mustCell(t, p, tt.res),
+				} {
+					dx, ok := dist[x]
+					if !ok {
+						t.Fatalf("%v m at resolution %d: store %.7f,%.7f in %v (cover of %d cells, k=%d), fix %.7f,%.7f %.2f m away in %v, outside the cover",
+							tt.radius, tt.res, st.Lat, st.Lng, c, len(cover), k, p.Lat, p.Lng, DistanceM(st.Lat, st.Lng, p.Lat, p.Lng), x)
+					}
+					escaped = escaped || dx == k
+					if !own[x] {
+						t.Fatalf("%v m at resolution %d: store %.7f,%.7f in %v (own cover of %d cells), fix %.7f,%.7f %.2f m away in %v, outside the store's own cover",
+							tt.radius, tt.res, st.Lat, st.Lng, c, len(own), p.Lat, p.Lng, DistanceM(st.Lat, st.Lng, p.Lat, p.Lng), x)
+					}
+				}
+			}
+			if k > 0 {
+				smaller++
+				if escaped {
+					caught++
+				}
+			}
+		}
+		t.Logf("%v m at resolution %d: %d stores, %d fixes; %.1f cells a cover, %.1f a store's own; %d of %d disks one ring smaller miss a fix",
+			tt.radius, tt.res, len(stores), fixes, float64(coverN)/float64(len(stores)), float64(ownN)/float64(len(stores)), caught, smaller)
+		if caught == 0 {
+			t.Errorf("%v m at resolution %d: no disk one ring smaller than the cover misses a fix; the fixes are too weak a test",
+				tt.radius, tt.res)
+		}
+	}
+}
+
 // walkFrom returns the point d metres from lat, lng along bearing.
 func walkFrom(lat, lng, bearing, d float64) (float64, float64) {
 	φ1, λ1 := lat*math.Pi/180, lng*math.Pi/180
@@ -115,6 +264,49 @@ func TestCellCoverRejectsBadInput(t *testing.T) {
 	} {
 		if _, err := CellCover(tt.cell, tt.r); err == nil {
 			t.Errorf("%s: no error", tt.name)
+		}
+	}
+}
+
+// TestPointCoversMark: marking many points and appending the marked cells
+// gives each cell of their Append covers once, in the cell cover's order.
+func TestPointCoversMark(t *testing.T) {
+	rng := rand.New(rand.NewPCG(13, 14))
+	for range 50 {
+		centre := h3.LatLng{Lat: 24 + rng.Float64()*21.5, Lng: 123 + rng.Float64()*23}
+		c := mustCell(t, centre, 8)
+		pc, err := NewPointCovers(c, 800)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var points [][2]float64
+		want := map[uint64]bool{}
+		for range 1 + rng.IntN(40) {
+			p := destination(centre, 2*math.Pi*rng.Float64(), 600*rng.Float64())
+			if h3.Cell(Parent(uint64(mustCell(t, p, IndexResolution)), 8)) != c {
+				continue
+			}
+			points = append(points, [2]float64{p.Lat, p.Lng})
+			for _, x := range pc.Append(nil, p.Lat, p.Lng) {
+				want[x] = true
+			}
+		}
+		near := make([]uint64, pc.Words())
+		for _, p := range points {
+			pc.Mark(near, p[0], p[1])
+		}
+		got := pc.AppendMarked(nil, near)
+		if slices.ContainsFunc(near, func(w uint64) bool { return w != 0 }) {
+			t.Fatalf("AppendMarked left bits set: %x", near)
+		}
+		var wantList []uint64
+		for _, x := range pc.Cells() {
+			if want[x] {
+				wantList = append(wantList, x)
+			}
+		}
+		if !slices.Equal(got, wantList) {
+			t.Fatalf("cell %v, %d points: Mark and AppendMarked give %x, want %x", c, len(points), got, wantList)
 		}
 	}
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/uber/h3-go/v4"
+
 	"github.com/navad/navad/geo"
 )
 
@@ -173,4 +175,24 @@ func ExampleParent() {
 	// Output:
 	// ancestor of the fine cell: 882f5a3759fffff
 	// cell of the fix:           882f5a3751fffff
+}
+
+func ExamplePointCovers() {
+	// A store's presence marks for an 800 m radius at resolution 8: the
+	// cover of the cell it is filed under holds for any store in the cell,
+	// the store's own only for the store.
+	store, err := geo.Cell(fixLat, fixLng, geo.IndexResolution)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	pc, err := geo.NewPointCovers(h3.Cell(geo.Parent(uint64(store), 8)), 800)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	own := pc.Append(nil, fixLat, fixLng)
+	fmt.Printf("cell's cover %d cells, the store's %d\n", len(pc.Cells()), len(own))
+	// Output:
+	// cell's cover 19 cells, the store's 12
 }

@@ -17,12 +17,13 @@ import (
 // nearby (WORKLOAD.md, hard case 1).
 //
 // For each tier (a radius R and an H3 resolution), every store marks the
-// cells of its conservative cover of radius R: a fix within R of the store
-// lies in one of them. So if an offer is absent from the fix's cell, no store
-// of the offer is within R, and a campaign whose radius is at most R skips
-// the spatial search. A false "maybe" costs one search, never a missed
-// store. An offer's marks are exactly the covers of its stores, recomputed
-// from them when its stores change (Index.buildOffers).
+// cells of its conservative cover of radius R (geo.PointCovers): a fix
+// within R of the store lies in one of them. So if an offer is absent from
+// the fix's cell, no store of the offer is within R, and a campaign whose
+// radius is at most R skips the spatial search. A false "maybe" costs one
+// search, never a missed store. An offer's marks are exactly the covers of
+// its stores, recomputed from them when its stores change
+// (Index.buildOffers).
 //
 // A tier's cells are as fine as its marks can afford. The test stops a
 // search only where the fix's cell is farther than the radius plus the cell's
@@ -32,10 +33,13 @@ import (
 // found nothing: with 1000 m the smallest tier (resolution 7, about 5 km² a
 // cell, so marks reach about 5.5 km from a store), 300–800 m campaigns
 // searched wherever a store was 5 km away. The 800 m tier at resolution 8
-// (a disk of k = 3, marks reaching about 3 km) drops 61% of those searches
-// in the slowest decisions, for three times the marks of the 1000 m tier;
-// resolution 9 would drop 82% for four times as many again. The 2000 m
-// tier keeps 2 km campaigns off the 5 km tier.
+// (then a disk of k = 3 around the store's cell, marks reaching about 3 km)
+// dropped 61% of those searches in the slowest decisions, for three times
+// the marks of the 1000 m tier; resolution 9 would have dropped 82% for four
+// times as many again. The 2000 m tier keeps 2 km campaigns off the 5 km
+// tier. Each store now marks only the cells of its cell's cover that come
+// within R of the store itself: about 12 at resolution 8 and 6 at the
+// coarser tiers, instead of 19–37.
 const numTiers = 4
 
 var tiers = [numTiers]struct {
@@ -256,9 +260,12 @@ func (s *offerSet) appendIDs(dst []uint32) []uint32 {
 }
 
 // coverCells returns the tier-t cells that stores mark, sorted and
-// deduplicated, in a slice of its own. Stores in one tier cell share one
-// cover: the cell's cover holds for every point in it. Stores sorted by
-// cell compute each tier cell's cover once.
+// deduplicated, in a slice of its own. Each store marks the cells of its own
+// cover, the cells of its tier cell's cover (geo.CellCover) that come within
+// the radius of the store itself (geo.PointCovers): about half as many as
+// the whole cell's, which must hold for a store anywhere in it. Stores in
+// one tier cell share the cell's cover, computed once a rebuild, and mark
+// the union of their own covers once.
 //
 // Cells are gathered in scratch, then sorted and compacted rather than
 // deduplicated in a map: a 100,000-store upload marks tens of millions of
@@ -266,25 +273,34 @@ func (s *offerSet) appendIDs(dst []uint32) []uint32 {
 func coverCells(stores []*Store, t int, sc *coverScratch) []uint64 {
 	dst := sc.cells[t][:0]
 	covers := sc.covers[t]
-	var last uint64
-	for _, st := range stores {
-		tc := geo.Parent(st.Cell, tiers[t].res)
-		if tc == last {
-			continue
+	res := tiers[t].res
+	// Stores come sorted by cell, so those of a tier cell are a run: each
+	// run appends the union of its stores' covers, once.
+	for i := 0; i < len(stores); {
+		tc := geo.Parent(stores[i].Cell, res)
+		j := i + 1
+		for j < len(stores) && geo.Parent(stores[j].Cell, res) == tc {
+			j++
 		}
-		last = tc
-		cells, ok := covers[tc]
+		pc, ok := covers[tc]
 		if !ok {
-			cover, err := geo.CellCover(h3.Cell(tc), tiers[t].radius)
-			if err == nil { // cells come from validated coordinates; a failure marks nothing
-				cells = make([]uint64, len(cover))
-				for i, c := range cover {
-					cells[i] = uint64(c)
-				}
-			}
-			covers[tc] = cells
+			// Cells come from validated coordinates; a failure (nil)
+			// marks nothing.
+			pc, _ = geo.NewPointCovers(h3.Cell(tc), tiers[t].radius)
+			covers[tc] = pc
 		}
-		dst = append(dst, cells...)
+		if pc != nil {
+			near := sc.near[t]
+			if w := pc.Words(); len(near) < w {
+				near = make([]uint64, w)
+				sc.near[t] = near
+			}
+			for _, st := range stores[i:j] {
+				pc.Mark(near, st.Lat, st.Lng)
+			}
+			dst = pc.AppendMarked(dst, near)
+		}
+		i = j
 	}
 	sc.tmp[t] = sortCells(dst, sc.tmp[t])
 	sc.cells[t] = dst
@@ -299,15 +315,16 @@ func coverCells(stores []*Store, t int, sc *coverScratch) []uint64 {
 // Everything in it is by tier, so that the tiers of a rebuild can be
 // computed at once, each on its own goroutine.
 type coverScratch struct {
-	covers [numTiers]map[uint64][]uint64
+	covers [numTiers]map[uint64]*geo.PointCovers
 	cells  [numTiers][]uint64
 	tmp    [numTiers][]uint64
+	near   [numTiers][]uint64 // a PointCovers bitset
 }
 
 func newCoverScratch() *coverScratch {
 	sc := &coverScratch{}
 	for t := range numTiers {
-		sc.covers[t] = make(map[uint64][]uint64)
+		sc.covers[t] = make(map[uint64]*geo.PointCovers)
 	}
 	return sc
 }

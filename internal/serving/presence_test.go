@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uber/h3-go/v4"
+
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/geo"
 )
@@ -221,14 +223,37 @@ func waitFor(t *testing.T, what string, f func()) {
 // TestPresenceNeverHidesANearStore: for fixes near random stores, many of
 // them just inside a tier's radius, every tier whose radius reaches a store
 // of an offer marks the offer in the fix's cell. Presence may say "maybe"
-// wrongly, never "absent".
+// wrongly, never "absent". Most stores are in Tokyo; some sit by the twelve
+// pentagons, on the antimeridian and in the far north, where H3's cells are
+// least regular.
 func TestPresenceNeverHidesANearStore(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 5))
+	cells, err := h3.Pentagons(8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pentagons []h3.LatLng
+	for _, c := range cells {
+		ll, err := c.LatLng()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pentagons = append(pentagons, ll)
+	}
 	var stores []campaigns.Store
 	for i := range 400 {
 		s := campaigns.Store{ID: fmt.Sprintf("s%d", i), Name: "n", Lat: 35.5 + r.Float64()*0.4, Lng: 139.5 + r.Float64()*0.4}
-		if i%10 == 0 { // a few far north, in another shard
+		switch i % 10 {
+		case 0: // a few far north, in another shard
 			s.Lat, s.Lng = 43+r.Float64(), 141+r.Float64()
+		case 1: // by a pentagon, where cells are smallest and least regular
+			p := pentagons[r.IntN(len(pentagons))]
+			s.Lat, s.Lng = p.Lat+0.1*(r.Float64()-0.5), p.Lng+0.1*(r.Float64()-0.5)
+		case 2: // on the antimeridian or far north
+			s.Lat, s.Lng = 140*r.Float64()-70, 179.99+0.01*r.Float64()
+			if r.IntN(2) == 0 {
+				s.Lat, s.Lng = 80+9*r.Float64(), 360*r.Float64()-180
+			}
 		}
 		s.Products = []string{fmt.Sprintf("p%d", r.IntN(6))}
 		stores = append(stores, s)
@@ -281,11 +306,12 @@ func TestTierForCoversTheRadius(t *testing.T) {
 	}
 }
 
-// walkFrom returns the point d metres from lat, lng along bearing.
+// walkFrom returns the point d metres from lat, lng along bearing, its
+// longitude in [-180, 180] across the antimeridian.
 func walkFrom(lat, lng, bearing, d float64) (float64, float64) {
 	φ1, λ1 := lat*math.Pi/180, lng*math.Pi/180
 	δ := d / geo.EarthRadiusM
 	φ2 := math.Asin(math.Sin(φ1)*math.Cos(δ) + math.Cos(φ1)*math.Sin(δ)*math.Cos(bearing))
 	λ2 := λ1 + math.Atan2(math.Sin(bearing)*math.Sin(δ)*math.Cos(φ1), math.Cos(δ)-math.Sin(φ1)*math.Sin(φ2))
-	return φ2 * 180 / math.Pi, λ2 * 180 / math.Pi
+	return φ2 * 180 / math.Pi, math.Remainder(λ2*180/math.Pi, 360) // into [-180, 180]
 }
