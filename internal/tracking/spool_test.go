@@ -204,17 +204,23 @@ func TestSpoolDeliveredByTheBackgroundLoop(t *testing.T) {
 	}
 }
 
-// TestSpoolSurvivesRestart: events spooled by a service that was closed
-// while the store was still down are delivered by the next one.
-func TestSpoolSurvivesRestart(t *testing.T) {
-	dir := t.TempDir()
+// outageStore opens an embedded store behind outageEvents, and a clock on
+// a Friday evening in Tokyo.
+func outageStore(t *testing.T) (*boltstore.Store, *outageEvents, *clock) {
+	t.Helper()
 	store, err := boltstore.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer store.Close()
-	events := &outageEvents{Events: store}
-	clk := newClock(time.Date(2026, 11, 6, 19, 0, 0, 0, tokyo))
+	t.Cleanup(func() { _ = store.Close() })
+	return store, &outageEvents{Events: store}, newClock(time.Date(2026, 11, 6, 19, 0, 0, 0, tokyo))
+}
+
+// TestSpoolSurvivesRestart: events spooled by a service that was closed
+// while the store was still down are delivered by the next one.
+func TestSpoolSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	store, events, clk := outageStore(t)
 	start := func() (*tracking.Service, *spool.Spool) {
 		sp, err := spool.Open(filepath.Join(dir, spool.FileName), 100)
 		if err != nil {
@@ -286,13 +292,7 @@ func (fullSpool) Remove([]*storage.Event) error { return nil }
 // both refused leave nothing to deliver; once the store is back, the next
 // event goes to it, not to the spool.
 func TestStoreTriedAgainWhenTheSpoolRefused(t *testing.T) {
-	store, err := boltstore.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	events := &outageEvents{Events: store}
-	clk := newClock(time.Date(2026, 11, 6, 19, 0, 0, 0, tokyo))
+	_, events, clk := outageStore(t)
 	svc, err := tracking.New(events, tracking.Options{
 		PublicURL: "https://ads.example.com/", Secret: testSecret, TTL: 24 * time.Hour, RetentionDays: 90,
 		Location: tokyo, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.fn(), Spool: fullSpool{},
