@@ -18,6 +18,7 @@ import (
 
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/storage"
+	"github.com/navad/navad/internal/storage/record"
 )
 
 var (
@@ -156,14 +157,7 @@ func appendServedBlock(dst []byte, written int64, entries []servedEntry) []byte 
 	dst = binary.AppendUvarint(dst, uint64(len(entries)))
 	var prev []byte
 	for _, e := range entries {
-		shared := 0
-		for shared < len(prev) && shared < len(e.key) && prev[shared] == e.key[shared] {
-			shared++
-		}
-		dst = binary.AppendUvarint(dst, uint64(shared))
-		dst = binary.AppendUvarint(dst, uint64(len(e.key)-shared))
-		dst = append(dst, e.key[shared:]...)
-		dst = binary.AppendUvarint(dst, e.n)
+		dst = record.AppendKeyCount(dst, prev, e.key, e.n)
 		prev = e.key
 	}
 	return dst

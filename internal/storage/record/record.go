@@ -225,6 +225,22 @@ func (r *Reader[T]) Uvarint() int {
 	return int(x)
 }
 
+// AppendKeyCount appends one entry of a list of (key, count) sorted by key
+// and prefix-compressed: a uvarint of the bytes key shares with prev (the
+// entry before, nil for the first), a uvarint of the rest's length, the
+// rest, and the count as a uvarint. The served-count blocks of both
+// backends are such lists.
+func AppendKeyCount(dst, prev, key []byte, n uint64) []byte {
+	shared := 0
+	for shared < len(prev) && shared < len(key) && prev[shared] == key[shared] {
+		shared++
+	}
+	dst = binary.AppendUvarint(dst, uint64(shared))
+	dst = binary.AppendUvarint(dst, uint64(len(key)-shared))
+	dst = append(dst, key[shared:]...)
+	return binary.AppendUvarint(dst, n)
+}
+
 // Uvarint64 reads an unsigned varint of any size (a count).
 func (r *Reader[T]) Uvarint64() uint64 { return r.rawUvarint() }
 

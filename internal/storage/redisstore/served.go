@@ -85,22 +85,13 @@ func (r rollup) genKey(d storage.Day, part string) string {
 	return evTag + ":sgen:" + r.name + ":" + d.String() + ":" + part
 }
 
-// appendBlock appends a block of sums: a uvarint count, then for each
-// field in order a uvarint of the bytes it shares with the one before, the
-// rest (uvarint length, bytes) and the count (uvarint). fields are sorted
-// and distinct.
+// appendBlock appends a block of sums: a uvarint count, then the fields,
+// sorted and distinct, with their counts (record.AppendKeyCount).
 func appendBlock(dst []byte, fields [][]byte, counts []uint64) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(fields)))
 	var prev []byte
 	for i, f := range fields {
-		shared := 0
-		for shared < len(prev) && shared < len(f) && prev[shared] == f[shared] {
-			shared++
-		}
-		dst = binary.AppendUvarint(dst, uint64(shared))
-		dst = binary.AppendUvarint(dst, uint64(len(f)-shared))
-		dst = append(dst, f[shared:]...)
-		dst = binary.AppendUvarint(dst, counts[i])
+		dst = record.AppendKeyCount(dst, prev, f, counts[i])
 		prev = f
 	}
 	return dst
