@@ -322,7 +322,7 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 	// tried yet (the backend was found down) wait for the next round.
 	var first error
 	for i, r := range back {
-		if first != nil || p.down() {
+		if first != nil || p.resting() { // not a decision: Errors does not count it
 			ls.later(r)
 			continue
 		}

@@ -196,38 +196,42 @@ func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now 
 			r.UID, r.UserLimit, r.UserPeriod = uid, int64(fc.Impressions), period
 		}
 	}
-	if p.leases == nil || !budgeted || p.closed.Load() {
-		ok, err := p.reserve(ctx, &r)
-		if err != nil {
-			return p.outage(budgeted)
+	if p.leases != nil && budgeted {
+		if ok, err := p.allowLeased(ctx, &r); !errors.Is(err, errLeasesClosed) {
+			return ok
 		}
-		return ok
 	}
-	l := p.leases.of(c.ID)
-	ok, err := p.take(ctx, l, &r)
-	if errors.Is(err, errLeasesClosed) {
-		ok, err = p.reserve(ctx, &r)
-		if err != nil {
-			return p.outage(true)
-		}
-		return ok
-	}
+	ok, err := p.reserve(ctx, &r)
 	if err != nil {
-		return p.outage(true)
+		return p.outage(budgeted)
 	}
-	if !ok || !r.UserCapped() {
-		return ok
+	return ok
+}
+
+// allowLeased decides for an ad of a budgeted campaign from its lease,
+// then reserves its user's window when r names one. It returns
+// errLeasesClosed, and nothing else, when the ad must be reserved alone.
+func (p *Pacer) allowLeased(ctx context.Context, r *storage.CapRequest) (bool, error) {
+	l := p.leases.of(r.CampaignID)
+	ok, err := p.take(ctx, l, r)
+	switch {
+	case errors.Is(err, errLeasesClosed):
+		return false, err
+	case err != nil:
+		return p.outage(true), nil
+	case !ok || !r.UserCapped():
+		return ok, nil
 	}
 	// The budget is held: only the user's window is left to ask for.
 	r.Leased = true
-	ok, err = p.reserve(ctx, &r)
+	ok, err = p.reserve(ctx, r)
 	if err != nil {
 		ok = p.outage(false)
 	}
 	if !ok {
 		p.giveBack(l, r.Day)
 	}
-	return ok
+	return ok, nil
 }
 
 // reserve asks the backend to reserve r, unless it was found unavailable a
@@ -243,15 +247,18 @@ func (p *Pacer) reserve(ctx context.Context, r *storage.CapRequest) (bool, error
 }
 
 // down reports whether the backend is not to be asked now (a call failed
-// with Unavailable less than ProbeInterval ago), counting the call as
-// failed.
+// with Unavailable less than ProbeInterval ago), counting the decision's
+// call as failed.
 func (p *Pacer) down() bool {
-	if time.Now().UnixNano() < p.downUntil.Load() {
+	if p.resting() {
 		p.errs.Add(1)
 		return true
 	}
 	return false
 }
+
+// resting reports whether the backend is not to be asked now.
+func (p *Pacer) resting() bool { return time.Now().UnixNano() < p.downUntil.Load() }
 
 // answered notes how a call to the backend went: live says whether its
 // context was still live when it was made.
