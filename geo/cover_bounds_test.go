@@ -109,17 +109,17 @@ func TestCoverBounds(t *testing.T) {
 	}
 }
 
+func (a vec3) latLng() h3.LatLng {
+	return h3.LatLng{Lat: math.Asin(max(-1, min(1, a.z))) / degToRad, Lng: math.Atan2(a.y, a.x) / degToRad}
+}
+
 // measureChildFringe returns how far, in metres, the children of c reach
 // outside c. Both are convex, so the farthest point is a child's vertex.
 func measureChildFringe(t *testing.T, c h3.Cell) float64 {
 	t.Helper()
-	b, err := c.Boundary()
+	parent, err := cellBoundary(nil, c)
 	if err != nil {
 		t.Fatal(err)
-	}
-	parent := make([]vec3, len(b))
-	for i, v := range b {
-		parent[i] = unitVec(v)
 	}
 	children, err := c.ImmediateChildren()
 	if err != nil {
@@ -152,11 +152,7 @@ func outsideDistance(p vec3, poly []vec3) float64 {
 	if inside {
 		return 0
 	}
-	d := math.Inf(1)
-	for i := range poly {
-		d = min(d, arcDistance(p, poly[i], poly[(i+1)%len(poly)]))
-	}
-	return d
+	return pointDistance(p, poly)
 }
 
 // measureDisk returns, for k = 0..maxK, the distance in metres from the
@@ -200,15 +196,11 @@ func measureDisk(t *testing.T, c h3.Cell, maxK int) (reach []float64, offset flo
 // projection of each icosahedron face).
 func cellDistanceM(t *testing.T, p vec3, c h3.Cell) float64 {
 	t.Helper()
-	b, err := c.Boundary()
+	b, err := cellBoundary(nil, c)
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := math.Inf(1)
-	for i := range b {
-		d = min(d, arcDistance(p, unitVec(b[i]), unitVec(b[(i+1)%len(b)])))
-	}
-	return d * EarthRadiusM
+	return pointDistance(p, b) * EarthRadiusM
 }
 
 // pentagonNeighbourhoods returns the cells within grid distance k of each of

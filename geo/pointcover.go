@@ -59,13 +59,16 @@ func NewPointCovers(c h3.Cell, radiusM float64) (*PointCovers, error) {
 // 0.1 µs for 19 cells.
 func (pc *PointCovers) Append(dst []uint64, lat, lng float64) []uint64 {
 	p := unitVec(h3.LatLng{Lat: lat, Lng: lng})
-	for i, c := range pc.centres {
-		if p.dot(c) >= pc.minDot {
+	for i := range pc.centres {
+		if pc.near(p, i) {
 			dst = append(dst, pc.cells[i])
 		}
 	}
 	return dst
 }
+
+// near reports whether the cover of point p holds Cells()[i].
+func (pc *PointCovers) near(p vec3, i int) bool { return p.dot(pc.centres[i]) >= pc.minDot }
 
 // Words is the length of the bitsets [PointCovers.Mark] and
 // [PointCovers.AppendMarked] take: a bit for each cell of
@@ -80,8 +83,8 @@ func (pc *PointCovers) Words() int { return (len(pc.cells) + 63) / 64 }
 // Go and no allocation: one dot product a cell.
 func (pc *PointCovers) Mark(near []uint64, lat, lng float64) {
 	p := unitVec(h3.LatLng{Lat: lat, Lng: lng})
-	for i, c := range pc.centres {
-		if p.dot(c) >= pc.minDot {
+	for i := range pc.centres {
+		if pc.near(p, i) {
 			near[i/64] |= 1 << (i % 64)
 		}
 	}

@@ -17,9 +17,6 @@ func unitVec(ll h3.LatLng) vec3 {
 	return vec3{cosLat * cosLng, cosLat * sinLng, sinLat}
 }
 
-func (a vec3) latLng() h3.LatLng {
-	return h3.LatLng{Lat: math.Asin(max(-1, min(1, a.z))) / degToRad, Lng: math.Atan2(a.y, a.x) / degToRad}
-}
 func (a vec3) dot(b vec3) float64   { return a.x*b.x + a.y*b.y + a.z*b.z }
 func (a vec3) add(b vec3) vec3      { return vec3{a.x + b.x, a.y + b.y, a.z + b.z} }
 func (a vec3) scale(f float64) vec3 { return vec3{a.x * f, a.y * f, a.z * f} }

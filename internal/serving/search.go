@@ -96,7 +96,6 @@ func (s *search) fixCell() uint64 {
 func (s *search) presentSet(snap *Snapshot, t int) *offerSet {
 	if !s.tierDone[t] {
 		s.tierDone[t] = true
-		s.tierSet[t] = nil
 		s.tierSet[t] = snap.presence[t].set(geo.Parent(s.fixCell(), tiers[t].res))
 	}
 	return s.tierSet[t]
