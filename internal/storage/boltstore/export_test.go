@@ -34,16 +34,19 @@ func WithCompaction(bytes int, every time.Duration) Option {
 // place in all four rollups: what a data dir written before the served log
 // holds.
 func (s *Store) AddServedV1(rows []storage.ServedCount) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, row := range rows {
-			for _, r := range rollups {
-				if err := addCounts(tx.Bucket(r.bucket), rollupKey(r.kind, &row.Key), &storage.Counts{Served: row.N}); err != nil {
-					return err
-				}
+	return s.db.Update(func(tx *bolt.Tx) error { return addInPlace(tx, rows, rollups[:]) })
+}
+
+// addInPlace adds served counts in place in the B+trees of rs.
+func addInPlace(tx *bolt.Tx, rows []storage.ServedCount, rs []rollup) error {
+	for _, row := range rows {
+		for _, r := range rs {
+			if err := addCounts(tx.Bucket(r.bucket), rollupKey(r.kind, &row.Key), &storage.Counts{Served: row.N}); err != nil {
+				return err
 			}
 		}
-		return nil
-	})
+	}
+	return nil
 }
 
 // AddServedV2 adds served counts the way version 2 of the layout did: in
@@ -52,12 +55,8 @@ func (s *Store) AddServedV2(rows []storage.ServedCount) error {
 	var groups [len(rollups)][]servedGroup
 	groups[rollupC] = groupServed(rollupC, rows)
 	return s.db.Update(func(tx *bolt.Tx) error {
-		for _, row := range rows {
-			for _, r := range rollups[:rollupC] {
-				if err := addCounts(tx.Bucket(r.bucket), rollupKey(r.kind, &row.Key), &storage.Counts{Served: row.N}); err != nil {
-					return err
-				}
-			}
+		if err := addInPlace(tx, rows, rollups[:rollupC]); err != nil {
+			return err
 		}
 		_, err := s.appendServedLog(tx, s.now().Unix(), &groups)
 		return err
@@ -67,13 +66,16 @@ func (s *Store) AddServedV2(rows []storage.ServedCount) error {
 // ServedBlocks returns how many blocks the served logs (all four) and the
 // runs hold.
 func (s *Store) ServedBlocks() (log, runs int, err error) {
-	err = s.db.View(func(tx *bolt.Tx) error {
-		for _, b := range servedLogs {
-			log += tx.Bucket(b).Stats().KeyN
-		}
-		runs = tx.Bucket(bucketServedRun).Stats().KeyN
-		return nil
-	})
+	blocks, err := s.ServedLogBlocks()
+	for _, n := range blocks {
+		log += n
+	}
+	if err == nil {
+		err = s.db.View(func(tx *bolt.Tx) error {
+			runs = tx.Bucket(bucketServedRun).Stats().KeyN
+			return nil
+		})
+	}
 	return log, runs, err
 }
 
@@ -82,8 +84,8 @@ func (s *Store) ServedBlocks() (log, runs int, err error) {
 func (s *Store) ServedLogBlocks() (map[string]int, error) {
 	out := make(map[string]int)
 	err := s.db.View(func(tx *bolt.Tx) error {
-		for _, b := range servedLogs {
-			out[string(b)] = tx.Bucket(b).Stats().KeyN
+		for _, r := range rollups {
+			out[string(r.log)] = tx.Bucket(r.log).Stats().KeyN
 		}
 		return nil
 	})

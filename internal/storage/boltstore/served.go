@@ -32,14 +32,12 @@ var (
 
 	// servedBuckets are read by reports of agg_c in this order.
 	servedBuckets = [...][]byte{bucketServedLog, bucketServedRun}
-	// servedLogs are every log, the finest rollup's first.
-	servedLogs = [...][]byte{bucketServedLog, bucketServedLogA, bucketServedLogP, bucketServedLogH}
 )
 
 const (
 	servedBlockVersion = 1
-	// servedGroupLen is the day and hour that start the keys of both
-	// buckets.
+	// servedGroupLen is the day and hour that start the keys of the
+	// served logs and runs.
 	servedGroupLen = 4 + 1
 	// maxCellKeyLen bounds a decoded key (a rollup key without its day;
 	// agg_c's are the longest):
@@ -112,9 +110,9 @@ func putServedBlocks(b *bolt.Bucket, record []byte, written int64, entries []ser
 	// full, not split in half.
 	b.FillPercent = 1
 	for block := uint32(0); len(entries) > 0; block++ {
-		adv := cellAdvertiser(entries[0].key)
+		adv := keyLead(entries[0].key)
 		n, size := 0, 0
-		for n < len(entries) && size < servedBlockBytes && bytes.Equal(cellAdvertiser(entries[n].key), adv) {
+		for n < len(entries) && size < servedBlockBytes && bytes.Equal(keyLead(entries[n].key), adv) {
 			size += len(entries[n].key) // an upper bound of its encoding, but for varints
 			n++
 		}
@@ -128,18 +126,18 @@ func putServedBlocks(b *bolt.Bucket, record []byte, written int64, entries []ser
 	return nil
 }
 
-// cellAdvertiser returns the ID that starts a rollup key without its day:
+// keyLead returns the ID that starts a rollup key without its day:
 // the advertiser, or in agg_p the publisher.
-func cellAdvertiser(k []byte) []byte {
+func keyLead(k []byte) []byte {
 	if i := bytes.IndexByte(k, sep); i >= 0 {
 		return k[:i]
 	}
 	return k
 }
 
-// servedKeyAdvertiser returns the lead ID (see putServedBlocks) of a
+// servedKeyLead returns the lead ID (see putServedBlocks) of a
 // block's key, nil when the key is malformed.
-func servedKeyAdvertiser(k []byte) []byte {
+func servedKeyLead(k []byte) []byte {
 	if len(k) < servedRecordLen+1+1+4 || k[len(k)-5] != sep {
 		return nil
 	}
@@ -399,10 +397,11 @@ func (s *Store) CompactServed(ctx context.Context) (int, error) {
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		byGroup := make(map[string]int) // index in groups
 		var r blockReader
-		for i, name := range servedLogs {
+		for _, ru := range rollups {
+			name := ru.log
 			c := tx.Bucket(name).Cursor()
 			for k, v := c.First(); k != nil; k, v = c.Next() {
-				if servedKeyAdvertiser(k) == nil {
+				if servedKeyLead(k) == nil {
 					return fmt.Errorf("%s key %x: %w", name, k, errCorrupt)
 				}
 				if err := r.open(v); err != nil {
@@ -415,7 +414,7 @@ func (s *Store) CompactServed(ctx context.Context) (int, error) {
 					groups = append(groups, groupState{group: bytes.Clone(k[:servedGroupLen])})
 				}
 				g := &groups[gi]
-				if i == 0 {
+				if ru.kind == rollupC {
 					g.finest += len(v)
 				} else {
 					g.coarse += len(v)
@@ -545,7 +544,7 @@ func takeLog(ctx context.Context, log *bolt.Bucket, kind rollupKind, group []byt
 	c := log.Cursor()
 	k, v := c.Seek(group)
 	for ; k != nil && bytes.HasPrefix(k, group); k, v = c.Next() {
-		if servedKeyAdvertiser(k) == nil {
+		if servedKeyLead(k) == nil {
 			return nil, nil, 0, fmt.Errorf("served log key %x: %w", k, errCorrupt)
 		}
 		// Whole records (all their blocks), about limit.
@@ -706,7 +705,7 @@ func readServed(tx *bolt.Tx, sc *servedCursor, buckets [][]byte, kind rollupKind
 			}
 		}
 		for k != nil && bytes.Compare(k, hi) < 0 {
-			adv := servedKeyAdvertiser(k)
+			adv := servedKeyLead(k)
 			if adv == nil {
 				return items, false, fmt.Errorf("served key %x: %w", k, errCorrupt)
 			}
