@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	bolt "go.etcd.io/bbolt"
-
 	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/boltstore"
 	"github.com/navad/navad/internal/storage/storagetest"
@@ -42,27 +40,19 @@ func TestServedCoarseFold(t *testing.T) {
 	c := newClock()
 	s := openServed(t, t.TempDir(), c, 1<<20)
 	r := rand.New(rand.NewPCG(11, 12))
-	l := storagetest.Ledger{}
+	g := &servedRig{t: t, s: s, r: r, l: storagetest.Ledger{}}
+	l := g.l
 	old := servedRows(r, 200, 8, 9)
 	must(t, s.AddServedV2(old))
 	l.Served(old)
-	batch := 0
 	flush := func(n int, hours ...uint8) {
 		t.Helper()
-		rows := servedRows(r, n, hours...)
-		batch++
-		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", batch), rows))
-		l.Served(rows)
+		g.flush(n, hours...)
 		c.add(time.Second)
 	}
 	for i := range 5 {
 		flush(100, 9)
-		e := &storage.Event{Kind: storage.Click, AdID: "r.1", Issued: c.now(), At: c.now(), Key: old[i].Key}
-		binary.BigEndian.PutUint64(e.Token[:], uint64(i))
-		if ok, err := s.Record(ctx, e); err != nil || !ok {
-			t.Fatalf("record: %v %v", ok, err)
-		}
-		l.Add(e.Key, storage.Counts{Clicks: 1})
+		g.record(storage.Click, old[i].Key, uint64(i), c.now())
 	}
 	for _, cl := range coarseLogs {
 		if n := logBlocks(t, s)[cl.bucket]; n == 0 {
@@ -176,21 +166,13 @@ func TestServedVersion2File(t *testing.T) {
 		l.Served(old)
 	}
 	must(t, s.Close())
-	editFile(t, dir, func(tx *bolt.Tx) error {
-		for _, cl := range coarseLogs {
-			if err := tx.DeleteBucket([]byte(cl.bucket)); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{2})
-	})
+	downgrade(t, dir, 2, "served_log_a", "served_log_p", "served_log_h")
 
 	s = openServed(t, dir, c, 4096)
 	checkReports(t, "version 2", s, l)
-	for i := range 10 {
-		rows := servedRows(r, 100, 8, 9)
-		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", i), rows))
-		l.Served(rows)
+	g := &servedRig{t: t, s: s, r: r, l: l}
+	for range 10 {
+		g.flush(100, 8, 9)
 	}
 	checkReports(t, "version 2, then flushes", s, l)
 	c.add(time.Hour)

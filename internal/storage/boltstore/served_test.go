@@ -171,6 +171,38 @@ func servedRows(r *rand.Rand, n int, hours ...uint8) []storage.ServedCount {
 	return rows
 }
 
+// servedRig adds served counts and events to a store, and to the ledger
+// its reports must match.
+type servedRig struct {
+	t     *testing.T
+	s     *boltstore.Store
+	r     *rand.Rand
+	l     storagetest.Ledger
+	batch int
+}
+
+// flush adds n random rows of hours as the next batch (b1, b2…).
+func (g *servedRig) flush(n int, hours ...uint8) {
+	g.t.Helper()
+	rows := servedRows(g.r, n, hours...)
+	g.batch++
+	must(g.t, g.s.AddServed(g.t.Context(), fmt.Sprintf("b%d", g.batch), rows))
+	g.l.Served(rows)
+}
+
+// record counts a new event of kind on k, issued at at, with token id.
+func (g *servedRig) record(kind storage.Kind, k storage.AggKey, id uint64, at time.Time) {
+	g.t.Helper()
+	e := &storage.Event{Kind: kind, AdID: "r.1", Issued: at, At: at, Key: k}
+	binary.BigEndian.PutUint64(e.Token[:], id)
+	if ok, err := g.s.Record(g.t.Context(), e); err != nil || !ok {
+		g.t.Fatalf("record: %v %v", ok, err)
+	}
+	var c storage.Counts
+	c.AddKind(kind, 1)
+	g.l.Add(k, c)
+}
+
 // TestServedManyFlushes: counts stay exact across many flushes that
 // compaction merges as they come, retried batches count once, and the
 // reports are the same before and after everything is merged.
@@ -222,18 +254,11 @@ func TestServedCompaction(t *testing.T) {
 	c := newClock()
 	s := openServed(t, t.TempDir(), c, 1<<20)
 	r := rand.New(rand.NewPCG(5, 6))
-	l := storagetest.Ledger{}
+	g := &servedRig{t: t, s: s, r: r, l: storagetest.Ledger{}}
+	l, flush := g.l, g.flush
 	old := servedRows(r, 300, 8, 9)
 	must(t, s.AddServedV1(old))
 	l.Served(old)
-	batch := 0
-	flush := func(n int, hours ...uint8) {
-		t.Helper()
-		rows := servedRows(r, n, hours...)
-		batch++
-		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", batch), rows))
-		l.Served(rows)
-	}
 	compact := func(wantMerged bool) {
 		t.Helper()
 		n, err := s.CompactServed(ctx)
@@ -245,12 +270,7 @@ func TestServedCompaction(t *testing.T) {
 	for i := range 10 {
 		flush(100, 9)
 		for j := range 5 { // impressions on the same keys, in the B+tree
-			e := &storage.Event{Kind: storage.Impression, AdID: "r.1", Issued: c.now(), At: c.now(), Key: old[i*5+j].Key}
-			binary.BigEndian.PutUint64(e.Token[:], uint64(i*5+j))
-			if ok, err := s.Record(ctx, e); err != nil || !ok {
-				t.Fatalf("record: %v %v", ok, err)
-			}
-			l.Add(e.Key, storage.Counts{Impressions: 1})
+			g.record(storage.Impression, old[i*5+j].Key, uint64(i*5+j), c.now())
 		}
 		c.add(time.Second)
 	}
@@ -457,6 +477,20 @@ func TestServedCorrupt(t *testing.T) {
 	}
 }
 
+// downgrade makes the data dir in dir look written by layout version
+// schema: without buckets, and marked so.
+func downgrade(t *testing.T, dir string, schema byte, buckets ...string) {
+	t.Helper()
+	editFile(t, dir, func(tx *bolt.Tx) error {
+		for _, b := range buckets {
+			if err := tx.DeleteBucket([]byte(b)); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{schema})
+	})
+}
+
 // TestServedVersion1File: a data dir written before the served log (layout
 // version 1: served counts in agg_c's B+tree, no log buckets) opens,
 // reports what it holds, takes new flushes, and is marked version 3.
@@ -471,21 +505,13 @@ func TestServedVersion1File(t *testing.T) {
 	must(t, s.AddServedV1(old))
 	l.Served(old)
 	must(t, s.Close())
-	editFile(t, dir, func(tx *bolt.Tx) error {
-		for _, b := range []string{"served_log", "served_run", "served_log_a", "served_log_p", "served_log_h"} {
-			if err := tx.DeleteBucket([]byte(b)); err != nil {
-				return err
-			}
-		}
-		return tx.Bucket([]byte("meta")).Put([]byte("schema"), []byte{1})
-	})
+	downgrade(t, dir, 1, "served_log", "served_run", "served_log_a", "served_log_p", "served_log_h")
 
 	s = openServed(t, dir, c, 4096)
 	checkReports(t, "version 1", s, l)
-	for i := range 10 {
-		rows := servedRows(r, 100, 8, 9)
-		must(t, s.AddServed(ctx, fmt.Sprintf("b%d", i), rows))
-		l.Served(rows)
+	g := &servedRig{t: t, s: s, r: r, l: l}
+	for range 10 {
+		g.flush(100, 8, 9)
 	}
 	c.add(time.Hour)
 	_, err := s.CompactServed(ctx)
