@@ -75,13 +75,16 @@ func uidKey(uid string) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// userKey returns the key of uid's window of a campaign.
+func userKey(campaignID, uid string) string { return capsTag(campaignID) + ":user:" + uidKey(uid) }
+
 // capsKeys returns the keys of a campaign's total, day and (when uid is
 // set) user window.
 func capsKeys(campaignID, day, uid string) []string {
 	tag := capsTag(campaignID)
 	keys := []string{tag + ":total", tag + ":day:" + day}
 	if uid != "" {
-		keys = append(keys, tag+":user:"+uidKey(uid))
+		keys = append(keys, userKey(campaignID, uid))
 	}
 	return keys
 }
@@ -221,7 +224,7 @@ func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) 
 	period := max(r.UserPeriod.Milliseconds(), 1)
 	var cmd *redis.Cmd
 	if r.Leased {
-		cmd = c.s.pipe.run(ctx, scriptReserveUser, []string{capsTag(r.CampaignID) + ":user:" + uidKey(uid)},
+		cmd = c.s.pipe.run(ctx, scriptReserveUser, []string{userKey(r.CampaignID, uid)},
 			now, r.UserLimit, period)
 	} else {
 		dayTTL := max(r.DayEnd.Add(capsDayKeep).UnixMilli()-now, 1000)
