@@ -5,6 +5,8 @@ package inproc
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"runtime"
 	"sync"
@@ -159,4 +161,26 @@ func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, 
 	r.WithAds /= n
 	r.AdsPerOp /= n
 	return r, nil
+}
+
+// Digest decides every request once, in order, and returns the number of
+// ads chosen and a SHA-256 over them (campaign, store and distance to the
+// millimetre, request by request): two builds of the engine that choose
+// the same ads for the same searches print the same digest.
+func Digest(ctx context.Context, e *serving.Engine, ds Decisions) (ads int, digest string, err error) {
+	h := sha256.New()
+	var dst []serving.Ad
+	for i := range ds.Requests {
+		out, err := e.Decide(ctx, &ds.Requests[i], dst[:0])
+		if err != nil {
+			return 0, "", err
+		}
+		fmt.Fprintf(h, "%d:", i)
+		for _, a := range out {
+			fmt.Fprintf(h, "%s/%s/%.0f;", a.Campaign.ID, a.Store.ID, a.DistanceM*1000)
+		}
+		ads += len(out)
+		dst = out
+	}
+	return ads, hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -24,6 +25,7 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured window here")
 	memProfile := fs.String("memprofile", "", "write an allocation profile (after the run) here")
 	indexProfile := fs.String("indexprofile", "", "write a CPU profile of building the index here")
+	digest := fs.Bool("digest", false, "first decide every search once and print a digest of the ads chosen (to check that a change chooses the same ads)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -52,8 +54,17 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	runtime.GC()
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
-	fmt.Fprintf(stdout, "index of %d stores and %d campaigns built in %v; live heap %d MB\n",
-		stores, camps, built.Round(time.Millisecond), ms.HeapAlloc>>20)
+	fmt.Fprintf(stdout, "index of %d stores and %d campaigns built in %v; live heap %d MB in %d objects\n",
+		stores, camps, built.Round(time.Millisecond), ms.HeapAlloc>>20, ms.HeapObjects)
+	fmt.Fprintf(stdout, "a collection of that heap (the least of five forced ones): %v on one processor\n", gcCost(5).Round(time.Millisecond))
+
+	if *digest {
+		ads, sum, err := inproc.Digest(ctx, e, ds)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "ads chosen for the %d searches: %d, digest %s\n", len(ds.Requests), ads, sum)
+	}
 
 	// Warm up: fill the pools and the caches.
 	if _, err := inproc.Run(ctx, e, ds, min(*d/5, 2*time.Second), *par); err != nil {
@@ -99,4 +110,19 @@ func startCPUProfile(path string) (func(), error) {
 		return nil, fmt.Errorf("cpu profile: %w", err)
 	}
 	return func() { pprof.StopCPUProfile(); f.Close() }, nil
+}
+
+// gcCost forces n collections on one processor (GOMAXPROCS 1, so that the
+// collector's time is one worker's, not however many idle processors
+// joined in) and returns the least time one took: what marking and
+// sweeping the live heap costs.
+func gcCost(n int) time.Duration {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	best := time.Duration(math.MaxInt64)
+	for range n {
+		start := time.Now()
+		runtime.GC()
+		best = min(best, time.Since(start))
+	}
+	return best
 }
