@@ -12,6 +12,7 @@ package serving
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -406,7 +407,7 @@ func (ix *Index) DeleteStore(advertiserID, storeID string) {
 // Callers hold storesMu and pass the plan to rebuild.
 func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*offerRebuild, error) {
 	// The stores as served, built before taking mu: cells come from cgo.
-	built := make([]*Store, len(stores))
+	built := make([]Store, len(stores))
 	for i := range stores {
 		s := &stores[i]
 		cell, err := geo.Cell(s.Lat, s.Lng, geo.IndexResolution)
@@ -414,7 +415,7 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 			return nil, err
 		}
 		week, _ := s.Hours.Compile()
-		st := &Store{
+		built[i] = Store{
 			ID:           s.ID,
 			AdvertiserID: advertiserID,
 			Name:         s.Name,
@@ -422,13 +423,9 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 			Lat:          s.Lat,
 			Lng:          s.Lng,
 			Cell:         uint64(cell),
-			Products:     make([]string, len(s.Products)),
+			Products:     s.Products,
 			Hours:        week,
 		}
-		for j, p := range s.Products {
-			st.Products[j] = ix.intern(p)
-		}
-		built[i] = st
 	}
 
 	ix.mu.Lock()
@@ -438,7 +435,9 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 		ix.stores[advertiserID] = adv
 	}
 	ch := offerChanges{full: make(map[string]bool), refresh: make(map[string]bool)}
-	for _, st := range built {
+	var kept []int // the stores of built that replace or join adv's
+	for i := range built {
+		st := &built[i]
 		old, existed := adv[st.ID]
 		if !existed {
 			ix.storeN++
@@ -449,8 +448,9 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 			// uploading a list again costs a comparison a store.
 			if old.Name != st.Name || old.Address != st.Address || !old.Hours.Equal(st.Hours) {
 				adv[st.ID] = st
+				kept = append(kept, i)
 				for _, p := range st.Products {
-					ch.refresh[p] = true
+					ch.refresh[ix.intern(p)] = true
 				}
 			}
 			continue
@@ -458,7 +458,7 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 		// Joined, moved or changed products: the offers it leaves and
 		// those it joins recompute their marks.
 		for _, p := range st.Products {
-			ch.full[p] = true
+			ch.full[ix.intern(p)] = true
 		}
 		if existed {
 			for _, p := range old.Products {
@@ -466,10 +466,58 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 			}
 		}
 		adv[st.ID] = st
+		kept = append(kept, i)
 	}
+	ix.keepStores(adv, built, kept)
 	r := ix.planLocked(advertiserID, ch)
 	ix.mu.Unlock()
 	return r, nil
+}
+
+// keepStores moves the stores of built that adv now holds (those of kept
+// that a later one of the same ID did not replace) into memory of their
+// own, where adv points instead: the stores share one allocation, their
+// product lists another and their IDs, names and addresses one string. A
+// national catalogue is then about 2 million objects for the collector to
+// mark instead of 6.9 million. A store replaced later leaves its slot and
+// text unused until every store of its upload is replaced or deleted: at
+// worst twice the stores' memory (about 200 bytes each), for an advertiser
+// who changes a few stores of a large list at a time. Callers hold mu.
+func (ix *Index) keepStores(adv map[string]*Store, built []Store, kept []int) {
+	live := kept[:0]
+	products, size := 0, 0
+	for _, i := range kept {
+		if st := &built[i]; adv[st.ID] == st {
+			live = append(live, i)
+			products += len(st.Products)
+			size += len(st.ID) + len(st.Name) + len(st.Address)
+		}
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for _, i := range live {
+		b.WriteString(built[i].ID)
+		b.WriteString(built[i].Name)
+		b.WriteString(built[i].Address)
+	}
+	text := b.String()
+	cut := func(n int) string {
+		s := text[:n]
+		text = text[n:]
+		return s
+	}
+	slab, lists := make([]Store, len(live)), make([]string, products)
+	for k, i := range live {
+		st := &slab[k]
+		*st = built[i]
+		st.ID, st.Name, st.Address = cut(len(st.ID)), cut(len(st.Name)), cut(len(st.Address))
+		n := len(st.Products)
+		st.Products, lists = lists[:n:n], lists[n:]
+		for j, p := range built[i].Products {
+			st.Products[j] = ix.intern(p)
+		}
+		adv[st.ID] = st
+	}
 }
 
 // offerChanges says how an advertiser's offers changed, by product: full
