@@ -183,14 +183,24 @@ func rawKey(e *storage.Event) []byte {
 
 // rollupKey returns the key of k in rollup r.
 func rollupKey(r rollupKind, k *storage.AggKey) []byte {
-	n := 4 + len(k.AdvertiserID) + len(k.CampaignID) + 2
+	return appendRollupBody(encodeDay(make([]byte, 0, 4+rollupBodyLen(r, k)), k.Day), r, k)
+}
+
+// rollupBodyLen returns the length of k's key in rollup r without its day
+// (or a little more).
+func rollupBodyLen(r rollupKind, k *storage.AggKey) int {
+	n := len(k.AdvertiserID) + len(k.CampaignID) + 2
 	if r != rollupA {
 		n += len(k.PublisherID) + 2
 	}
 	if r == rollupC {
 		n += len(k.StoreID) + 1 + 8
 	}
-	b := encodeDay(make([]byte, 0, n), k.Day)
+	return n
+}
+
+// appendRollupBody appends the key of k in rollup r without its day.
+func appendRollupBody(b []byte, r rollupKind, k *storage.AggKey) []byte {
 	switch r {
 	case rollupA:
 		b = append(append(append(b, k.AdvertiserID...), sep), k.CampaignID...)
