@@ -407,6 +407,13 @@ func (ix *Index) DeleteStore(advertiserID, storeID string) {
 // Callers hold storesMu and pass the plan to rebuild.
 func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*offerRebuild, error) {
 	// The stores as served, built before taking mu: cells come from cgo.
+	// Their product lists are interned into one scratch slice here;
+	// keepStores copies those of the stores kept.
+	n := 0
+	for i := range stores {
+		n += len(stores[i].Products)
+	}
+	products := make([]string, n)
 	built := make([]Store, len(stores))
 	for i := range stores {
 		s := &stores[i]
@@ -415,6 +422,11 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 			return nil, err
 		}
 		week, _ := s.Hours.Compile()
+		ps := products[:len(s.Products):len(s.Products)]
+		products = products[len(s.Products):]
+		for j, p := range s.Products {
+			ps[j] = ix.intern(p)
+		}
 		built[i] = Store{
 			ID:           s.ID,
 			AdvertiserID: advertiserID,
@@ -423,7 +435,7 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 			Lat:          s.Lat,
 			Lng:          s.Lng,
 			Cell:         uint64(cell),
-			Products:     s.Products,
+			Products:     ps,
 			Hours:        week,
 		}
 	}
@@ -435,7 +447,7 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 		ix.stores[advertiserID] = adv
 	}
 	ch := offerChanges{full: make(map[string]bool), refresh: make(map[string]bool)}
-	var kept []int // the stores of built that replace or join adv's
+	kept := make([]int, 0, len(built)) // the stores of built that replace or join adv's
 	for i := range built {
 		st := &built[i]
 		old, existed := adv[st.ID]
@@ -450,7 +462,7 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 				adv[st.ID] = st
 				kept = append(kept, i)
 				for _, p := range st.Products {
-					ch.refresh[ix.intern(p)] = true
+					ch.refresh[p] = true
 				}
 			}
 			continue
@@ -458,7 +470,7 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 		// Joined, moved or changed products: the offers it leaves and
 		// those it joins recompute their marks.
 		for _, p := range st.Products {
-			ch.full[ix.intern(p)] = true
+			ch.full[p] = true
 		}
 		if existed {
 			for _, p := range old.Products {
@@ -511,11 +523,8 @@ func (ix *Index) keepStores(adv map[string]*Store, built []Store, kept []int) {
 		st := &slab[k]
 		*st = built[i]
 		st.ID, st.Name, st.Address = cut(len(st.ID)), cut(len(st.Name)), cut(len(st.Address))
-		n := len(st.Products)
+		n := copy(lists, st.Products)
 		st.Products, lists = lists[:n:n], lists[n:]
-		for j, p := range built[i].Products {
-			st.Products[j] = ix.intern(p)
-		}
 		adv[st.ID] = st
 	}
 }
