@@ -201,8 +201,8 @@ func (p *Pacer) fly(l *lease, f *leaseFlight, r storage.CapRequest, want int64) 
 	defer p.leases.flights.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), leaseTimeout)
 	g, remaining, err := p.caps.Lease(ctx, r, want)
+	p.answered(ctx, true, err) // before cancel, which would make any failure look like a client gone
 	cancel()
-	p.answered(ctx, true, err)
 	now := time.Now().UnixNano()
 	l.mu.Lock()
 	switch {
@@ -328,8 +328,8 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		err := p.caps.Return(ctx, r.campaign, r.day, r.n)
+		p.answered(ctx, true, err) // before cancel, as in fly
 		cancel()
-		p.answered(ctx, true, err)
 		if err != nil {
 			first = err
 			p.log.LogAttrs(context.Background(), slog.LevelWarn, "leased ads not returned: they stay counted as served",

@@ -245,6 +245,26 @@ func TestLeaseDuringOutage(t *testing.T) {
 	}
 }
 
+// TestLeaseOutageSkipsTheBackend: a lease that fails with Redis down
+// trips the breaker, as a reservation does: the next decisions do not ask
+// again until the probe interval has passed.
+func TestLeaseOutageSkipsTheBackend(t *testing.T) {
+	caps := &countingCaps{answer: func(storage.CapRequest) (bool, error) {
+		return false, campaigns.Errorf(campaigns.Unavailable, "redis unavailable")
+	}}
+	p := leasing(t, caps)
+	c := capped("cmp_1", 1000, 0, nil)
+	for range 5 {
+		p.Allow(t.Context(), c, "", time.Now())
+	}
+	caps.mu.Lock()
+	n := len(caps.leases)
+	caps.mu.Unlock()
+	if n != 1 {
+		t.Fatalf("%d leases asked of a backend that is down, in 5 decisions; want 1", n)
+	}
+}
+
 // slowLeases delays every Lease, as a busy Redis does, and counts the
 // Leases and Returns; a Return fails while failReturns is set (as one whose
 // reply was lost may have happened: it does, here).
