@@ -130,7 +130,7 @@ func (p *Pacer) take(ctx context.Context, l *lease, r *storage.CapRequest) (bool
 			l.mu.Unlock()
 			return false, errLeasesClosed
 		}
-		if l.flight == nil && (l.day != r.Day || l.total != r.TotalLimit || l.daily != r.DailyLimit) {
+		if l.flight == nil && !l.heldFor(r) {
 			// A new business day, or the advertiser changed the budget:
 			// what is held was counted against the old ones.
 			if l.left > 0 {
@@ -140,7 +140,7 @@ func (p *Pacer) take(ctx context.Context, l *lease, r *storage.CapRequest) (bool
 			l.left, l.size, l.at, l.remaining, l.recheck = 0, 0, 0, 0, 0
 		}
 		l.lastUse = now
-		if l.left > 0 && l.day == r.Day && l.total == r.TotalLimit && l.daily == r.DailyLimit {
+		if l.left > 0 && l.heldFor(r) {
 			l.left--
 			l.mu.Unlock()
 			return true, nil
@@ -180,6 +180,12 @@ func (p *Pacer) take(ctx context.Context, l *lease, r *storage.CapRequest) (bool
 	}
 }
 
+// heldFor reports whether what l holds was counted against r's day and
+// limits. Callers hold l.mu.
+func (l *lease) heldFor(r *storage.CapRequest) bool {
+	return l.day == r.Day && l.total == r.TotalLimit && l.daily == r.DailyLimit
+}
+
 // leaseFlight is a lease asked for and not answered yet.
 type leaseFlight struct {
 	done    chan struct{} // closed when granted and err are set
@@ -209,7 +215,7 @@ func (p *Pacer) fly(l *lease, f *leaseFlight, r storage.CapRequest, want int64) 
 	case err != nil:
 	case g == 0:
 		l.recheck = now + int64(exhaustedRecheck)
-	case l.gone || l.day != r.Day || l.total != r.TotalLimit || l.daily != r.DailyLimit:
+	case l.gone || !l.heldFor(&r):
 		p.leases.later(leaseReturn{l.campaign, r.Day, g})
 	default:
 		l.left += g
@@ -236,12 +242,14 @@ func (l *lease) want(now int64) int64 {
 // refused it), if it still belongs to the lease's day.
 func (p *Pacer) giveBack(l *lease, day string) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.day == day && !l.gone && !p.closed.Load() {
+	closed := p.closed.Load() // under l.mu, as Close's sweep of l reads it
+	if l.day == day && !l.gone && !closed {
 		l.left++
+		l.mu.Unlock()
 		return
 	}
-	if p.closed.Load() { // Close has given back what the leases held: this one now
+	l.mu.Unlock()
+	if closed { // Close has given back what the leases held: this one now, without holding l
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
 		_ = p.caps.Return(ctx, l.campaign, day, 1)
