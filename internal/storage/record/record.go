@@ -241,6 +241,23 @@ func AppendKeyCount(dst, prev, key []byte, n uint64) []byte {
 	return binary.AppendUvarint(dst, n)
 }
 
+// KeyCount reads an entry that AppendKeyCount wrote after the entry whose
+// key was prev, and returns its key (built in prev's array) and count. An
+// entry sharing more bytes than prev has fails r.
+func (r *Reader[T]) KeyCount(prev []byte) ([]byte, uint64) {
+	shared := r.Uvarint64() // of prev: may exceed it in a corrupt list
+	rest := r.Str()
+	n := r.Uvarint64()
+	if r.Err != nil {
+		return prev, 0
+	}
+	if shared > uint64(len(prev)) {
+		r.Fail()
+		return prev, 0
+	}
+	return append(prev[:shared], rest...), n
+}
+
 // Uvarint64 reads an unsigned varint of any size (a count).
 func (r *Reader[T]) Uvarint64() uint64 { return r.rawUvarint() }
 

@@ -85,18 +85,6 @@ func (r rollup) genKey(d storage.Day, part string) string {
 	return evTag + ":sgen:" + r.name + ":" + d.String() + ":" + part
 }
 
-// appendBlock appends a block of sums: a uvarint count, then the fields,
-// sorted and distinct, with their counts (record.AppendKeyCount).
-func appendBlock(dst []byte, fields [][]byte, counts []uint64) []byte {
-	dst = binary.AppendUvarint(dst, uint64(len(fields)))
-	var prev []byte
-	for i, f := range fields {
-		dst = record.AppendKeyCount(dst, prev, f, counts[i])
-		prev = f
-	}
-	return dst
-}
-
 // appendField appends the hash field of k in r, without its counter.
 func (r rollup) appendField(dst []byte, k *storage.AggKey) []byte {
 	if r.name == "p" {
@@ -123,17 +111,10 @@ func readLog(log string, fn func(field []byte, n uint64)) error {
 	for r.Err == nil && r.Off < len(log) {
 		n := r.Uvarint()
 		for range n {
-			shared := r.Uvarint64() // of the key before: may exceed what is left
-			rest := r.Str()
-			count := r.Uvarint64()
-			if r.Err != nil {
+			var count uint64
+			if key, count = r.KeyCount(key); r.Err != nil {
 				break
 			}
-			if shared > uint64(len(key)) {
-				r.Fail()
-				break
-			}
-			key = append(key[:int(shared)], rest...)
 			fn(key, count)
 		}
 	}
@@ -197,7 +178,8 @@ type logID struct {
 }
 
 // block sorts the log's fields, sums those that repeat, and appends them
-// as a block to dst.
+// to dst as a block of sums: a uvarint count, then the fields, sorted and
+// distinct, with their counts (record.AppendKeyCount).
 func (l *servedLog) block(dst []byte) []byte {
 	type entry struct {
 		f []byte
@@ -210,15 +192,22 @@ func (l *servedLog) block(dst []byte) []byte {
 		start = end
 	}
 	slices.SortFunc(es, func(a, b entry) int { return bytes.Compare(a.f, b.f) })
-	fields, counts := make([][]byte, 0, len(es)), make([]uint64, 0, len(es))
+	w := 0
 	for _, e := range es {
-		if n := len(fields); n > 0 && bytes.Equal(fields[n-1], e.f) {
-			counts[n-1] += e.n
+		if w > 0 && bytes.Equal(es[w-1].f, e.f) {
+			es[w-1].n += e.n
 			continue
 		}
-		fields, counts = append(fields, e.f), append(counts, e.n)
+		es[w] = e
+		w++
 	}
-	return appendBlock(dst, fields, counts)
+	dst = binary.AppendUvarint(dst, uint64(w))
+	var prev []byte
+	for _, e := range es[:w] {
+		dst = record.AppendKeyCount(dst, prev, e.f, e.n)
+		prev = e.f
+	}
+	return dst
 }
 
 // AddServed appends served counts to the logs, in one script, all rows or
