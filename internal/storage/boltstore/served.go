@@ -77,9 +77,10 @@ const (
 // compaction did not run; it runs again later.
 var errCompactBusy = errors.New("served counts being read")
 
-// servedGroupKey is the day and hour that start the keys of a group.
-func servedGroupKey(day storage.Day, hour uint8) []byte {
-	return append(encodeDay(make([]byte, 0, servedGroupLen+12), day), hour)
+// appendServedGroupKey appends the day and hour that start the keys of a
+// group (servedGroupLen bytes).
+func appendServedGroupKey(dst []byte, day storage.Day, hour uint8) []byte {
+	return append(encodeDay(dst, day), hour)
 }
 
 // ---- Blocks ----
@@ -227,7 +228,7 @@ func (r *blockReader) next() (key []byte, n uint64, ok bool, err error) {
 // servedGroup is one rollup's rows of one flush for one day and hour,
 // sorted.
 type servedGroup struct {
-	group   []byte // servedGroupKey
+	group   []byte // appendServedGroupKey's
 	entries []servedEntry
 }
 
@@ -251,8 +252,7 @@ func groupServed(r rollupKind, rows []storage.ServedCount) []servedGroup {
 	for i := range rows {
 		k := &rows[i].Key
 		start := len(buf)
-		buf = append(encodeDay(buf, k.Day), k.Hour)
-		buf = appendRollupBody(buf, r, k)
+		buf = appendRollupBody(appendServedGroupKey(buf, k.Day, k.Hour), r, k)
 		es[i] = entry{start, len(buf), rows[i].N}
 	}
 	key := func(e entry) []byte { return buf[e.start:e.end:e.end] }
