@@ -412,14 +412,14 @@ func (k *keySums) add(key string, c int, x uint64) {
 	*[...]*uint64{&sum.Served, &sum.Impressions, &sum.Clicks, &sum.Navigations, &sum.Visits}[c] += x
 }
 
-// addBytes is add for a key in bytes, copied only when it is new.
-func (k *keySums) addBytes(key []byte, c int, x uint64) {
+// addServed adds x served ads to a key in bytes, copied only when it is
+// new (a served log's field).
+func (k *keySums) addServed(key []byte, x uint64) {
 	if i, ok := k.index[string(key)]; ok {
-		sum := &k.counts[i]
-		*[...]*uint64{&sum.Served, &sum.Impressions, &sum.Clicks, &sum.Navigations, &sum.Visits}[c] += x
+		k.counts[i].Served += x
 		return
 	}
-	k.add(string(key), c, x)
+	k.add(string(key), 0, x)
 }
 
 func (k *keySums) reset() {
@@ -641,6 +641,17 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 		n     int
 		spare []*keySums // sums of hashes handed out, for reuse
 	)
+	// sumsOf returns h's sums, taking them from spare when it has none.
+	sumsOf := func(h *hashScan) *keySums {
+		if h.sums == nil {
+			if k := len(spare); k > 0 {
+				h.sums, spare = spare[k-1], spare[:k-1]
+			} else {
+				h.sums = &keySums{index: make(map[string]int)}
+			}
+		}
+		return h.sums
+	}
 	add := func(h *hashScan, field, value string) bool {
 		key, c, ok := splitField(field)
 		if !ok {
@@ -652,25 +663,12 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 			bad = fmt.Errorf("%s: %s field %q: %w", op, h.key, field, errCorruptAgg)
 			return false
 		}
-		if h.sums == nil {
-			if k := len(spare); k > 0 {
-				h.sums, spare = spare[k-1], spare[:k-1]
-			} else {
-				h.sums = &keySums{index: make(map[string]int)}
-			}
-		}
-		h.sums.add(key, c, x)
+		sumsOf(h).add(key, c, x)
 		return true
 	}
 	log := func(h *hashScan, v string) bool {
-		if h.sums == nil {
-			if k := len(spare); k > 0 {
-				h.sums, spare = spare[k-1], spare[:k-1]
-			} else {
-				h.sums = &keySums{index: make(map[string]int)}
-			}
-		}
-		if err := readLog(v, func(f []byte, n uint64) { h.sums.addBytes(f, 0, n) }); err != nil {
+		sums := sumsOf(h)
+		if err := readLog(v, func(f []byte, n uint64) { sums.addServed(f, n) }); err != nil {
 			bad = fmt.Errorf("%s: %s: %w", op, h.key, err)
 			return false
 		}
