@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -36,21 +37,27 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// redisCPU returns the CPU time the Redis server has used.
-func redisCPU(b *testing.B, srv *redistest.Server) time.Duration {
-	info, err := srv.Client(b).Info(context.Background(), "cpu").Result()
+// redisInfo returns the sum of the named fields of a section of the Redis
+// server's INFO.
+func redisInfo(b *testing.B, srv *redistest.Server, section string, names ...string) float64 {
+	info, err := srv.Client(b).Info(context.Background(), section).Result()
 	if err != nil {
 		b.Fatal(err)
 	}
 	var total float64
 	for _, line := range strings.Split(info, "\r\n") {
 		name, v, ok := strings.Cut(line, ":")
-		if ok && (name == "used_cpu_sys" || name == "used_cpu_user") {
+		if ok && slices.Contains(names, name) {
 			f, _ := strconv.ParseFloat(v, 64)
 			total += f
 		}
 	}
-	return time.Duration(total * float64(time.Second))
+	return total
+}
+
+// redisCPU returns the CPU time the Redis server has used.
+func redisCPU(b *testing.B, srv *redistest.Server) time.Duration {
+	return time.Duration(redisInfo(b, srv, "cpu", "used_cpu_sys", "used_cpu_user") * float64(time.Second))
 }
 
 // measure runs fn and reports cpu-ns/op and redis-cpu-ns/op.
@@ -210,22 +217,9 @@ func BenchmarkReport30Days(b *testing.B) {
 func BenchmarkAddServed(b *testing.B) {
 	srv := redistest.Start(b)
 	s := open(b, srv.URL())
-	rdb := srv.Client(b)
 	const flush = 4000
 	day := storage.DayOf(time.Now())
-	usedMemory := func() float64 {
-		info, err := rdb.Info(context.Background(), "memory").Result()
-		if err != nil {
-			b.Fatal(err)
-		}
-		for _, line := range strings.Split(info, "\r\n") {
-			if v, ok := strings.CutPrefix(line, "used_memory:"); ok {
-				f, _ := strconv.ParseFloat(v, 64)
-				return f
-			}
-		}
-		return 0
-	}
+	usedMemory := func() float64 { return redisInfo(b, srv, "memory", "used_memory") }
 	rows := make([]storage.ServedCount, flush)
 	mem := usedMemory()
 	measure(b, srv, func() {
