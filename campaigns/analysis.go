@@ -253,7 +253,18 @@ func computeAnalysis(src termSource) *termAnalysis {
 		}
 		bs := d.blockers(f.text)
 		if f.kind == surfaceForm {
-			bs = append(bs, d.straddlers(f.text)...)
+			st, readingSt := d.straddlers(f.text)
+			bs = append(bs, st...)
+			if i == 0 {
+				// Only for the keyword's readings: negatives (which use
+				// surfaceBlockers) match no readings.
+				for _, b := range readingSt {
+					if a.straddlesReading(b) && !seen[b.text] {
+						seen[b.text] = true
+						a.blockers = append(a.blockers, b)
+					}
+				}
+			}
 		}
 		for _, b := range bs {
 			if i == 0 {
@@ -266,6 +277,28 @@ func computeAnalysis(src termSource) *termAnalysis {
 		}
 	}
 	return a
+}
+
+// straddlesReading reports whether b holds one of a's readings starting
+// where b does not split, as トウキョウト holds キョウト.
+func (a *termAnalysis) straddlesReading(b blockWord) bool {
+	for _, f := range a.forms {
+		if f.kind != readingForm {
+			continue
+		}
+		for from := 0; from < len(b.text); {
+			i := strings.Index(b.text[from:], f.text)
+			if i < 0 {
+				break
+			}
+			i += from
+			from = i + 1
+			if !splitAt(b.split, int32(utf8.RuneCountInString(b.text[:i]))) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func (a *termAnalysis) addForm(f termForm) {
@@ -564,18 +597,20 @@ func (d *dictionary) blockers(s string) []blockWord {
 // kanji spelling s and the rest of s (東京 + 京都 → 東京都), where the
 // analyser keeps X and does not begin s: in a query, if X begins at a clear
 // boundary (the start, a space, other script), s is not a word there, so
-// 京都 does not match 東京都. Marked anchored: see indexEntry.
+// 京都 does not match 東京都. Marked anchored: see indexEntry. readingOut
+// are the same strings read (トウキョウト, split トウキョウ|ト), for the
+// caller to keep those that hold a reading of s across no split, so that
+// とうきょうと does not trigger 京都 either.
 //
 // Place names are what people put before a keyword without a space (渋谷居酒屋),
 // so they are the words that straddle one; other words are left out, as is
 // the right side (京都会議 is 京都 会議), to keep the index small: telling
 // those apart takes the analyser's view of the whole query.
-func (d *dictionary) straddlers(s string) []blockWord {
+func (d *dictionary) straddlers(s string) (out, readingOut []blockWord) {
 	rs := []rune(s)
 	if len(rs) < 2 || !allHan(s) {
-		return nil
+		return nil, nil
 	}
-	var out []blockWord
 	for k := 1; k < len(rs); k++ {
 		p, rest := string(rs[:k]), string(rs[k:])
 		for _, id := range d.placesByLast[rs[k-1]] {
@@ -595,12 +630,21 @@ func (d *dictionary) straddlers(s string) []blockWord {
 				continue
 			}
 			sp |= ends(n)
-			if splitAt(sp, int32(nx)) && !splitAt(sp, int32(nx-k)) {
-				out = append(out, blockWord{whole, sp | anchored})
+			if !splitAt(sp, int32(nx)) || splitAt(sp, int32(nx-k)) {
+				continue
+			}
+			out = append(out, blockWord{whole, sp | anchored})
+			// The same trap typed in kana: とうきょうと holds キョウト, the
+			// reading of 京都, where トウキョウ|ト does not split.
+			if rsp, rd := tokenSplits(toks, tokenReading); rd != "" {
+				m := utf8.RuneCountInString(rd)
+				if m <= maxBlockRunes {
+					readingOut = append(readingOut, blockWord{rd, rsp | ends(m) | anchored})
+				}
 			}
 		}
 	}
-	return out
+	return out, readingOut
 }
 
 // anchored marks a blocking string that counts only where it begins at a

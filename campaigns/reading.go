@@ -152,7 +152,12 @@ func (d *dictionary) buildLexicon() {
 		if proper && len(pos.POSs[id]) > 2 && pos.NameList[pos.POSs[id][2]] == "地域" {
 			w.place = true
 		}
-		if isKatakanaWord(normalizeKeepHiragana(surface)) && utf8.RuneCountInString(text) >= 2 {
+		// Names are left out of the katakana words: people put a name
+		// before a product without a space far less often than the name
+		// (ハー, ウー, ジャン) turns up inside a longer word (ハーバー,
+		// ウーバー, ジャンバー), which would then seem to end in バー.
+		person := proper && len(pos.POSs[id]) > 2 && pos.NameList[pos.POSs[id][2]] == "人名"
+		if !person && isKatakanaWord(normalizeKeepHiragana(surface)) && utf8.RuneCountInString(text) >= 2 {
 			kata[text] = struct{}{}
 		}
 		// Readings of names (ミサカヤマ) are left out: nobody types them in
