@@ -239,11 +239,11 @@ func (s *Server) decide(c *gin.Context, req *serving.Request) {
 	for i, ad := range ads {
 		out.Ads[i] = s.renderAd(rid, i, req.Mode, ad)
 	}
-	s.trackAds(req, ads, out.Ads)
-	jb := decisionBufs.Get().(*[]byte)
-	*jb = appendDecision((*jb)[:0], &out)
-	c.Data(http.StatusOK, "application/json; charset=utf-8", *jb)
-	decisionBufs.Put(jb)
+	sb := decisionBufs.Get().(*decisionScratch)
+	sb.tokens = s.trackAds(req, ads, out.Ads, sb.tokens[:0])
+	sb.json = appendDecision(sb.json[:0], &out)
+	c.Data(http.StatusOK, "application/json; charset=utf-8", sb.json)
+	decisionBufs.Put(sb)
 }
 
 var adBufs = sync.Pool{New: func() any { b := make([]serving.Ad, 0, maxN); return &b }}
@@ -267,6 +267,12 @@ type adJSON struct {
 	ClickURL      string    `json:"click_url,omitempty"`
 	NavigateURL   string    `json:"navigate_url,omitempty"`
 	VisitURL      string    `json:"visit_url,omitempty"`
+
+	// Set by trackAds instead of the four URLs above: the ad's tracking
+	// token and the JSON-escaped base of its URLs, which appendAd writes
+	// as the four URLs (see tracking.Service.AppendServe).
+	token    []byte
+	linkBase string
 }
 
 type storeJSON struct {

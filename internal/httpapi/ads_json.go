@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"sync"
 	"unicode/utf8"
+
+	"github.com/navad/navad/internal/tracking"
 )
 
 // The decision answer is written by hand rather than through encoding/json:
@@ -14,8 +16,16 @@ import (
 // same values (HTML-safe escaping included); TestDecisionJSONMatchesEncodingJSON
 // holds the two together.
 
-// decisionBufs holds response buffers between requests.
-var decisionBufs = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+// decisionScratch is a decision's buffers: the answer, and the tracking
+// tokens of its ads.
+type decisionScratch struct {
+	json, tokens []byte
+}
+
+// decisionBufs holds decisionScratch between requests.
+var decisionBufs = sync.Pool{New: func() any {
+	return &decisionScratch{json: make([]byte, 0, 8<<10), tokens: make([]byte, 0, 1<<10)}
+}}
 
 // appendDecision appends d as JSON.
 func appendDecision(b []byte, d *decisionJSON) []byte {
@@ -74,6 +84,21 @@ func appendAd(b []byte, a *adJSON) []byte {
 	b = append(b, `,"google_maps":`...)
 	b = appendJSONString(b, r.Links.GoogleMaps)
 	b = append(b, "}}"...)
+	if a.token != nil {
+		// The URLs from their parts: the base escaped once a request, the
+		// paths and the base64url token as they are (nothing to escape).
+		for _, f := range [...]struct{ name, path string }{
+			{`,"impression_url":"`, tracking.ImpressionPath}, {`,"click_url":"`, tracking.ClickPath},
+			{`,"navigate_url":"`, tracking.NavigatePath}, {`,"visit_url":"`, tracking.VisitPath},
+		} {
+			b = append(b, f.name...)
+			b = append(b, a.linkBase...)
+			b = append(b, f.path...)
+			b = append(b, a.token...)
+			b = append(b, '"')
+		}
+		return append(b, '}')
+	}
 	for _, f := range [...]struct{ name, v string }{
 		{`,"impression_url":`, a.ImpressionURL}, {`,"click_url":`, a.ClickURL},
 		{`,"navigate_url":`, a.NavigateURL}, {`,"visit_url":`, a.VisitURL},
@@ -84,6 +109,12 @@ func appendAd(b []byte, a *adJSON) []byte {
 		}
 	}
 	return append(b, '}')
+}
+
+// jsonEscaped returns s escaped as inside a JSON string, without the quotes.
+func jsonEscaped(s string) string {
+	b := appendJSONString(nil, s)
+	return string(b[1 : len(b)-1])
 }
 
 // appendJSONFloat writes f as encoding/json does: the shortest

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/navad/navad/internal/tracking"
 )
 
 // TestDecisionJSONMatchesEncodingJSON: the hand-written decision writer
@@ -68,5 +70,38 @@ func TestDecisionJSONAllocs(t *testing.T) {
 	b := make([]byte, 0, 4096)
 	if n := testing.AllocsPerRun(100, func() { b = appendDecision(b[:0], &d) }); n != 0 {
 		t.Fatalf("%v allocations, want 0", n)
+	}
+}
+
+// TestTrackingURLsFromToken checks that an ad's URLs written from its token
+// (the decision path) are the URLs tracking.Service.Serve builds, escaped
+// as encoding/json escapes them, for bases that need escaping too.
+func TestTrackingURLsFromToken(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	const b64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for _, base := range []string{"http://localhost:8080", "https://ads.example.jp/navad", "https://x.example/a&b<c>", "https://例え.jp/広告"} {
+		for range 50 {
+			tok := make([]byte, 20+r.IntN(150))
+			for i := range tok {
+				tok[i] = b64[r.IntN(len(b64))]
+			}
+			a := adJSON{AdID: "r.1", Title: "乾杯"}
+			a.ImpressionURL = base + tracking.ImpressionPath + string(tok)
+			a.ClickURL = base + tracking.ClickPath + string(tok)
+			a.NavigateURL = base + tracking.NavigatePath + string(tok)
+			a.VisitURL = base + tracking.VisitPath + string(tok)
+			want, err := json.Marshal(a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromStrings := appendAd(nil, &a)
+			if string(fromStrings) != string(want) {
+				t.Fatalf("from strings:\n%s\nwant\n%s", fromStrings, want)
+			}
+			b := adJSON{AdID: "r.1", Title: "乾杯", token: tok, linkBase: jsonEscaped(base)}
+			if got := appendAd(nil, &b); string(got) != string(want) {
+				t.Fatalf("from the token:\n%s\nwant\n%s", got, want)
+			}
+		}
 	}
 }

@@ -82,6 +82,8 @@ type Server struct {
 	engine *gin.Engine
 	ids    requestIDs
 	limits *limiter
+
+	linkBaseCache atomic.Pointer[escapedBase] // see linkBase
 }
 
 // New builds the HTTP handler with every route of API.md.

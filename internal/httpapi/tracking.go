@@ -95,17 +95,36 @@ func (s *Server) countVisit(c *gin.Context) {
 
 // trackAds counts each ad of a decision as served and gives it its
 // tracking URLs. The fix goes into NewDecision, which keeps only its cell.
-func (s *Server) trackAds(req *serving.Request, ads []serving.Ad, out []adJSON) {
+func (s *Server) trackAds(req *serving.Request, ads []serving.Ad, out []adJSON, tokens []byte) []byte {
 	if s.Tracking == nil || len(ads) == 0 {
-		return
+		return tokens
 	}
+	base := s.linkBase()
 	d := s.Tracking.NewDecision(req.PublisherID, s.Tracking.Now(), req.Lat, req.Lng)
 	for i := range ads {
 		st, cmp := ads[i].Store, ads[i].Campaign
-		l := s.Tracking.Serve(&d, &tracking.Ad{
+		from := len(tokens)
+		tokens = s.Tracking.AppendServe(tokens, &d, &tracking.Ad{
 			AdID: out[i].AdID, CampaignID: cmp.ID, AdvertiserID: cmp.AdvertiserID,
 			StoreID: st.ID, StoreLat: st.Lat, StoreLng: st.Lng,
 		})
-		out[i].ImpressionURL, out[i].ClickURL, out[i].NavigateURL, out[i].VisitURL = l.Impression, l.Click, l.Navigate, l.Visit
+		// A later append may move tokens; this ad's bytes stay where they
+		// are, in the array they were written to.
+		out[i].token, out[i].linkBase = tokens[from:len(tokens):len(tokens)], base
 	}
+	return tokens
 }
+
+// linkBase returns the tracking URLs' base, escaped for JSON: worked out
+// once for each base the tracking service has had.
+func (s *Server) linkBase() string {
+	base := s.Tracking.BaseURL()
+	if lb := s.linkBaseCache.Load(); lb != nil && lb.base == base {
+		return lb.escaped
+	}
+	lb := &escapedBase{base: base, escaped: jsonEscaped(base)}
+	s.linkBaseCache.Store(lb)
+	return lb.escaped
+}
+
+type escapedBase struct{ base, escaped string }
