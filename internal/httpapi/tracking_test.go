@@ -19,6 +19,7 @@ import (
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/auth"
 	"github.com/navad/navad/internal/catalog"
+	"github.com/navad/navad/internal/cputime"
 	"github.com/navad/navad/internal/httpapi"
 	"github.com/navad/navad/internal/reports"
 	"github.com/navad/navad/internal/serving"
@@ -460,8 +461,8 @@ func BenchmarkTrackImpression(b *testing.B) {
 	b.SetParallelism(128)
 	b.ReportAllocs()
 	b.ResetTimer()
-	cpu := cpuTime()
-	defer func() { b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op") }()
+	cpu := cputime.Process()
+	defer func() { b.ReportMetric(float64(cputime.Process()-cpu)/float64(b.N), "cpu-ns/op") }()
 	b.RunParallel(func(pb *testing.PB) {
 		for pb.Next() {
 			req, _ := http.NewRequest("GET", paths[next.Add(1)-1], nil)

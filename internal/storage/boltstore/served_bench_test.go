@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/navad/navad/internal/cputime"
 	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/boltstore"
 )
@@ -73,9 +74,9 @@ func BenchmarkAddServedNational(b *testing.B) {
 		b.StopTimer()
 		rows := nationalRows(r, nationalFlush, day, 10)
 		b.StartTimer()
-		c := cpuTime()
+		c := cputime.Process()
 		must(b, s.AddServed(ctx, fmt.Sprintf("b-%d", n), rows))
-		cpu += cpuTime() - c
+		cpu += cputime.Process() - c
 		n++
 	}
 	b.StopTimer()

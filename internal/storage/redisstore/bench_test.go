@@ -11,12 +11,12 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/auth"
+	"github.com/navad/navad/internal/cputime"
 	"github.com/navad/navad/internal/redistest"
 	"github.com/navad/navad/internal/reports"
 	"github.com/navad/navad/internal/storage"
@@ -27,15 +27,6 @@ import (
 // time it cost navad's process (cpu-ns/op: token checks, encoding, go-redis)
 // and the Redis server (redis-cpu-ns/op, from INFO cpu), since both run on
 // the same machine here and the machine is shared.
-
-// cpuTime returns the CPU time (user and system) this process has used.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 // redisInfo returns the sum of the named fields of a section of the Redis
 // server's INFO.
@@ -62,11 +53,11 @@ func redisCPU(b *testing.B, srv *redistest.Server) time.Duration {
 
 // measure runs fn and reports cpu-ns/op and redis-cpu-ns/op.
 func measure(b *testing.B, srv *redistest.Server, fn func()) {
-	cpu, rcpu := cpuTime(), redisCPU(b, srv)
+	cpu, rcpu := cputime.Process(), redisCPU(b, srv)
 	b.ResetTimer()
 	fn()
 	b.StopTimer()
-	b.ReportMetric(float64(cpuTime()-cpu)/float64(b.N), "cpu-ns/op")
+	b.ReportMetric(float64(cputime.Process()-cpu)/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(redisCPU(b, srv)-rcpu)/float64(b.N), "redis-cpu-ns/op")
 }
 
