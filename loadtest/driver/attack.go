@@ -37,6 +37,12 @@ type Attack struct {
 	// instead of thousands (which would take the driver's CPU from it);
 	// the result shows the rate actually sent.
 	MaxWorkers int
+	// UIDSuffix is appended to every search's user key. The searches are
+	// replayed from the first in every run, so without it a later round
+	// serves the users of the first again, whose frequency windows then
+	// exist already (cheaper, on Redis, than opening them); a suffix of
+	// its own makes a round's users new.
+	UIDSuffix string
 }
 
 // Validate reports every problem at once.
@@ -103,6 +109,11 @@ func Run(ctx context.Context, name string, baseURLs []string, reqs Requests, a A
 	}
 	for i := range reqs.Searches {
 		s := &reqs.Searches[i]
+		if a.UIDSuffix != "" && s.UID != "" {
+			fresh := *s
+			fresh.UID += a.UIDSuffix
+			s = &fresh
+		}
 		targets[i] = vegeta.Target{
 			Method: "GET",
 			URL:    baseURLs[i%len(baseURLs)] + s.Path(),

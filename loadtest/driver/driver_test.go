@@ -2,9 +2,11 @@ package driver
 
 import (
 	"context"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -157,5 +159,32 @@ func TestStartRedis(t *testing.T) {
 				t.Errorf("Stop: %v", err)
 			}
 		})
+	}
+}
+
+// TestRunUIDSuffix checks that a run's user-key suffix reaches the server
+// on every search that has a user key, and on no other.
+func TestRunUIDSuffix(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]int{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.URL.Query().Get("uid")]++
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"ads":[]}`))
+	}))
+	defer srv.Close()
+	reqs := Requests{
+		Searches: []dataset.Request{{Lat: 35.69, Lng: 139.70, Query: "居酒屋", Mode: "walk", UID: "u1"}, {Lat: 34.70, Lng: 135.50, Query: "駅", Mode: "car"}},
+		Keys:     []string{"k"},
+	}
+	if _, err := Run(context.Background(), "suffix", []string{srv.URL}, reqs, Attack{Duration: 200 * time.Millisecond, Connections: 2, UIDSuffix: "-r2"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if seen["u1-r2"] == 0 || seen[""] == 0 || len(seen) != 2 {
+		t.Fatalf("user keys seen: %v, want u1-r2 and none", seen)
 	}
 }

@@ -40,6 +40,7 @@ type runFlags struct {
 	navadBin    string
 	out         string
 	profile     bool
+	freshUsers  bool
 	eveningHour int
 	timezone    string
 	naiveRadius float64
@@ -63,6 +64,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&f.requests, "requests", 100_000, "distinct searches replayed in turn")
 	fs.StringVar(&f.navadBin, "navad-bin", "", "navad binary to run (default: build ./cmd/navad into -out)")
 	fs.StringVar(&f.out, "out", "loadtest/out/run", "directory for logs, the JSON report and profiles")
+	fs.BoolVar(&f.freshUsers, "fresh-users", false, "give each round users of its own (a suffix on every user key), so that no round finds the frequency windows an earlier one opened")
 	fs.BoolVar(&f.profile, "profile", false, "build navad with pprof and profile it (CPU, heap, allocs) during round 1")
 	fs.IntVar(&f.eveningHour, "evening-hour", 19, "run the servers' business clock at this hour (see driver.EveningZone); -1 keeps -timezone as is")
 	fs.StringVar(&f.timezone, "timezone", "Asia/Tokyo", "business time zone when -evening-hour is -1")
@@ -468,7 +470,11 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 			}
 			cpu0 := r.serverCPU(t)
 			self0 := driver.SelfCPUTime()
-			res, err := driver.Run(ctx, name, t.urls, r.reqs, r.f.attack)
+			a := r.f.attack
+			if r.f.freshUsers {
+				a.UIDSuffix = fmt.Sprintf("-r%d", round)
+			}
+			res, err := driver.Run(ctx, name, t.urls, r.reqs, a)
 			if err != nil {
 				return err
 			}
