@@ -85,4 +85,4 @@ bench: deps
 	$(LOAD) run -data-dir $(DATA) -targets baseline,navad -rate 5000 -duration 30s -rounds 3 -out loadtest/out/rate5000
 	GOMEMLIMIT=1300MiB $(LOAD) run -data-dir $(DATA) -targets navad -rate 4000 -duration 30s -rounds 2 -out loadtest/out/memlimit
 	$(LOAD) run -data-dir $(DATA) -targets navad,navad-x2 -duration 15s -rounds 3 -out loadtest/out/x2
-	$(LOAD) run -data-dir $(DATA) -targets baseline,navad,navad-redis -duration 15s -rounds 3 -out loadtest/out/redis
+	$(LOAD) run -data-dir $(DATA) -targets baseline,navad,navad-redis -fresh-users -duration 15s -rounds 3 -out loadtest/out/redis
