@@ -247,23 +247,17 @@ func computeAnalysis(src termSource) *termAnalysis {
 		a.addForm(termForm{text: k, kind: kind, short: shortnessOf(k)})
 	}
 	seen := map[string]bool{}
+	var readingSt []blockWord
 	for i, f := range a.forms {
 		if f.short == oneChar || f.kind.romaji() {
 			continue
 		}
 		bs := d.blockers(f.text)
 		if f.kind == surfaceForm {
-			st, readingSt := d.straddlers(f.text)
+			st, rs := d.straddlers(f.text)
 			bs = append(bs, st...)
 			if i == 0 {
-				// Only for the keyword's readings: negatives (which use
-				// surfaceBlockers) match no readings.
-				for _, b := range readingSt {
-					if a.straddlesReading(b) && !seen[b.text] {
-						seen[b.text] = true
-						a.blockers = append(a.blockers, b)
-					}
-				}
+				readingSt = rs
 			}
 		}
 		for _, b := range bs {
@@ -274,6 +268,17 @@ func computeAnalysis(src termSource) *termAnalysis {
 				seen[b.text] = true
 				a.blockers = append(a.blockers, b)
 			}
+		}
+	}
+	// The straddlers' readings last, where no blocker of the same text is
+	// kept already: an anchored one must not take the place of a
+	// dictionary word that blocks anywhere (城下 keeps トウジョウカ, 頭状花).
+	// They are for the keyword's readings only: negatives (which keep
+	// surfaceBlockers) match no readings.
+	for _, b := range readingSt {
+		if !seen[b.text] && a.straddlesReading(b) {
+			seen[b.text] = true
+			a.blockers = append(a.blockers, b)
 		}
 	}
 	return a
@@ -635,7 +640,13 @@ func (d *dictionary) straddlers(s string) (out, readingOut []blockWord) {
 			}
 			out = append(out, blockWord{whole, sp | anchored})
 			// The same trap typed in kana: とうきょうと holds キョウト, the
-			// reading of 京都, where トウキョウ|ト does not split.
+			// reading of 京都, where トウキョウ|ト does not split. Only for
+			// common places: a reading is shared by every word that sounds
+			// the same, and a small place's (草本 ソウホン) would keep
+			// そうほんてん (総本店) from triggering 本店.
+			if !w.bigPlace {
+				continue
+			}
 			if rsp, rd := tokenSplits(toks, tokenReading); rd != "" {
 				m := utf8.RuneCountInString(rd)
 				if m <= maxBlockRunes {

@@ -53,9 +53,17 @@ type lexWord struct {
 	reading   string // the reading of surface
 
 	place     bool   // a place name (名詞,固有名詞,地域)
+	bigPlace  bool   // a place name the dictionary rates common (see majorPlaceCost)
 	split     uint64 // where kagome splits the word; see analysis.splitOf
 	splitDone bool
 }
+
+// majorPlaceCost is the highest dictionary cost (kagome's word weight,
+// lower for commoner words) of a place name whose reading blocks a
+// keyword's reading it straddles (see straddlers): 東京 is 3003, 新宿 read
+// シンジュク 3251, 横浜 5761, 梅田 6944, where the many small places that
+// share a reading with common words (草本 ソウホン, 親和 シンワ) are over 8,000.
+const majorPlaceCost = 7000
 
 // userDictText is navad's user dictionary, with the words the IPA
 // dictionary lacks.
@@ -151,12 +159,15 @@ func (d *dictionary) buildLexicon() {
 		}
 		if proper && len(pos.POSs[id]) > 2 && pos.NameList[pos.POSs[id][2]] == "地域" {
 			w.place = true
+			w.bigPlace = w.bigPlace || id < len(d.dict.Morphs) && d.dict.Morphs[id].Weight <= majorPlaceCost
 		}
-		// Names are left out of the katakana words: people put a name
-		// before a product without a space far less often than the name
-		// (ハー, ウー, ジャン) turns up inside a longer word (ハーバー,
-		// ウーバー, ジャンバー), which would then seem to end in バー.
-		person := proper && len(pos.POSs[id]) > 2 && pos.NameList[pos.POSs[id][2]] == "人名"
+		// Names of one kana and a long-vowel mark (ハー, ウー) are left out
+		// of the katakana words: they turn up inside longer words (ハーバー,
+		// ウーバー) far more often than before a product, and would make
+		// those seem to end in バー. Other names stay (スナックユキ,
+		// カフェマリー, ボブカット are a word and a name).
+		person := proper && len(pos.POSs[id]) > 2 && pos.NameList[pos.POSs[id][2]] == "人名" &&
+			utf8.RuneCountInString(text) == 2 && strings.HasSuffix(text, "ー")
 		if !person && isKatakanaWord(normalizeKeepHiragana(surface)) && utf8.RuneCountInString(text) >= 2 {
 			kata[text] = struct{}{}
 		}
