@@ -24,6 +24,21 @@ func BenchmarkServe(b *testing.B) {
 	}
 }
 
+// BenchmarkAppendServe measures what tracking adds per ad on the decision
+// path as the HTTP answer uses it: the served count and the token, appended
+// to a reused buffer (the answer writes the four URLs from it).
+func BenchmarkAppendServe(b *testing.B) {
+	f := newFixture(b)
+	d := f.svc.NewDecision("pub_navi", f.clock.now(), 35.6909, 139.7003)
+	ad := &tracking.Ad{AdID: "k3j5h2g7a1b2c.1", CampaignID: "cmp_5x3kq2m7abcdefgh", AdvertiserID: "adv_brewery0123",
+		StoreID: "shinjuku-3-chome-0042", StoreLat: storeLat, StoreLng: storeLng}
+	buf := make([]byte, 0, 512)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = f.svc.AppendServe(buf[:0], &d, ad)
+	}
+}
+
 // BenchmarkNewDecision measures the per-decision part: the cell of the fix
 // and the business day and hour.
 func BenchmarkNewDecision(b *testing.B) {
