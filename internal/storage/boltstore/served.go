@@ -162,12 +162,12 @@ func appendServedBlock(dst []byte, written int64, entries []servedEntry) []byte 
 	return dst
 }
 
-// blockReader decodes a served block entry by entry. Its state outlives
-// the transaction that mapped the block: to resume, set v to the same
+// blockReader decodes a served block entry by entry, with record's
+// reader (the entries are record.AppendKeyCount's). Its state outlives the
+// transaction that mapped the block: to resume, set rd.B to the same
 // block's bytes again.
 type blockReader struct {
-	v       []byte
-	off     int
+	rd      record.Reader[[]byte]
 	left    uint64 // entries not read yet
 	written int64
 	key     []byte // the last key read; the reader's own
@@ -175,48 +175,30 @@ type blockReader struct {
 
 // open starts reading block v.
 func (r *blockReader) open(v []byte) error {
-	*r = blockReader{v: v, key: r.key[:0]}
+	*r = blockReader{rd: record.Reader[[]byte]{B: v, Off: 1}, key: r.key[:0]}
 	if len(v) < 1 || v[0] != servedBlockVersion {
 		return errCorrupt
 	}
-	r.off = 1
-	w, ok := r.uvarint()
-	if !ok || w > 1<<62 {
+	w := r.rd.Uvarint64()
+	r.left = r.rd.Uvarint64()
+	if r.rd.Err != nil || w > 1<<62 || r.left > uint64(len(v)) { // an entry takes 3 bytes or more
 		return errCorrupt
 	}
 	r.written = int64(w)
-	if r.left, ok = r.uvarint(); !ok || r.left > uint64(len(v)) { // an entry takes 3 bytes or more
-		return errCorrupt
-	}
 	return nil
-}
-
-func (r *blockReader) uvarint() (uint64, bool) {
-	x, n := binary.Uvarint(r.v[r.off:])
-	if n <= 0 {
-		return 0, false
-	}
-	r.off += n
-	return x, true
 }
 
 // next returns the next entry's key, valid until the next call, and count;
 // ok is false at the end of the block.
 func (r *blockReader) next() (key []byte, n uint64, ok bool, err error) {
 	if r.left == 0 {
-		if r.off != len(r.v) {
+		if r.rd.Off != len(r.rd.B) {
 			return nil, 0, false, errCorrupt
 		}
 		return nil, 0, false, nil
 	}
-	shared, ok1 := r.uvarint()
-	suffix, ok2 := r.uvarint()
-	if !ok1 || !ok2 || shared > uint64(len(r.key)) || suffix > uint64(len(r.v)-r.off) || shared+suffix > maxCellKeyLen || shared+suffix == 0 {
-		return nil, 0, false, errCorrupt
-	}
-	r.key = append(r.key[:shared], r.v[r.off:r.off+int(suffix)]...)
-	r.off += int(suffix)
-	if n, ok = r.uvarint(); !ok {
+	r.key, n = r.rd.KeyCount(r.key)
+	if r.rd.Err != nil || len(r.key) > maxCellKeyLen || len(r.key) == 0 {
 		return nil, 0, false, errCorrupt
 	}
 	r.left--
@@ -748,7 +730,7 @@ func readServed(tx *bolt.Tx, sc *servedCursor, buckets [][]byte, kind rollupKind
 				}
 			}
 			if sc.inside {
-				sc.r.v = v // the same bytes as before: blocks do not change
+				sc.r.rd.B = v // the same bytes as before: blocks do not change
 			} else if err := sc.r.open(v); err != nil {
 				return items, false, fmt.Errorf("served block %x: %w", k, err)
 			}

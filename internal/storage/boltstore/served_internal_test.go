@@ -44,7 +44,7 @@ func TestServedBlockRoundTrip(t *testing.T) {
 			}
 			for i := 0; ; i++ {
 				if i == len(tt.give)/2 { // resume on another copy of the bytes
-					r.v = bytes.Clone(v)
+					r.rd.B = bytes.Clone(v)
 				}
 				k, n, ok, err := r.next()
 				if err != nil {
