@@ -235,7 +235,7 @@ func (s *Server) decide(c *gin.Context, req *serving.Request) {
 	}
 	s.Metrics.ObserveDecision(req.N, len(ads))
 	rid := requestIDOf(c)
-	out := decisionJSON{RequestID: rid, Ads: make([]adJSON, len(ads))}
+	out := decisionJSON{RequestID: rid, Ads: make([]adJSON, len(ads)), linkBase: s.linkBase}
 	for i, ad := range ads {
 		out.Ads[i] = s.renderAd(rid, i, req.Mode, ad)
 	}
@@ -251,6 +251,8 @@ var adBufs = sync.Pool{New: func() any { b := make([]serving.Ad, 0, maxN); retur
 type decisionJSON struct {
 	RequestID string   `json:"request_id"`
 	Ads       []adJSON `json:"ads"`
+
+	linkBase string // the tracking URLs' base, JSON-escaped, for the ads' tokens
 }
 
 type adJSON struct {
@@ -269,10 +271,9 @@ type adJSON struct {
 	VisitURL      string    `json:"visit_url,omitempty"`
 
 	// Set by trackAds instead of the four URLs above: the ad's tracking
-	// token and the JSON-escaped base of its URLs, which appendAd writes
-	// as the four URLs (see tracking.Service.AppendServe).
-	token    []byte
-	linkBase string
+	// token, which appendDecision writes as the four URLs after the
+	// answer's linkBase (see tracking.Service.AppendServe).
+	token []byte
 }
 
 type storeJSON struct {

@@ -36,12 +36,14 @@ func appendDecision(b []byte, d *decisionJSON) []byte {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendAd(b, &d.Ads[i])
+		b = appendAd(b, &d.Ads[i], d.linkBase)
 	}
 	return append(b, "]}"...)
 }
 
-func appendAd(b []byte, a *adJSON) []byte {
+// appendAd appends a; linkBase is what its tracking URLs begin with when it
+// has a token.
+func appendAd(b []byte, a *adJSON, linkBase string) []byte {
 	b = append(b, `{"ad_id":`...)
 	b = appendJSONString(b, a.AdID)
 	b = append(b, `,"campaign_id":`...)
@@ -92,7 +94,7 @@ func appendAd(b []byte, a *adJSON) []byte {
 			{`,"navigate_url":"`, tracking.NavigatePath}, {`,"visit_url":"`, tracking.VisitPath},
 		} {
 			b = append(b, f.name...)
-			b = append(b, a.linkBase...)
+			b = append(b, linkBase...)
 			b = append(b, f.path...)
 			b = append(b, a.token...)
 			b = append(b, '"')

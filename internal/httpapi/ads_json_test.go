@@ -94,12 +94,12 @@ func TestTrackingURLsFromToken(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fromStrings := appendAd(nil, &a)
+			fromStrings := appendAd(nil, &a, "")
 			if string(fromStrings) != string(want) {
 				t.Fatalf("from strings:\n%s\nwant\n%s", fromStrings, want)
 			}
-			b := adJSON{AdID: "r.1", Title: "乾杯", token: tok, linkBase: jsonEscaped(base)}
-			if got := appendAd(nil, &b); string(got) != string(want) {
+			b := adJSON{AdID: "r.1", Title: "乾杯", token: tok}
+			if got := appendAd(nil, &b, jsonEscaped(base)); string(got) != string(want) {
 				t.Fatalf("from the token:\n%s\nwant\n%s", got, want)
 			}
 		}

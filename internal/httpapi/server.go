@@ -82,8 +82,9 @@ type Server struct {
 	engine *gin.Engine
 	ids    requestIDs
 	limits *limiter
-
-	linkBaseCache atomic.Pointer[escapedBase] // see linkBase
+	// linkBase is the tracking URLs' base escaped for JSON, once: the
+	// decision answer writes each ad's URLs from it and the ad's token.
+	linkBase string
 }
 
 // New builds the HTTP handler with every route of API.md.
@@ -113,6 +114,9 @@ func New(d Deps, opt Options) (*Server, error) {
 	gin.SetMode(gin.ReleaseMode)
 	s := &Server{Deps: d, opt: opt, ids: newRequestIDs(),
 		limits: newLimiter(opt.RatePublisher, opt.RateManagement, opt.RateBurst, opt.MaxRateLimited, nil)}
+	if d.Tracking != nil {
+		s.linkBase = jsonEscaped(d.Tracking.BaseURL())
+	}
 	g := gin.New()
 	g.HandleMethodNotAllowed = true
 	g.ContextWithFallback = true

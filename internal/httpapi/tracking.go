@@ -99,7 +99,6 @@ func (s *Server) trackAds(req *serving.Request, ads []serving.Ad, out []adJSON, 
 	if s.Tracking == nil || len(ads) == 0 {
 		return tokens
 	}
-	base := s.linkBase()
 	d := s.Tracking.NewDecision(req.PublisherID, s.Tracking.Now(), req.Lat, req.Lng)
 	for i := range ads {
 		st, cmp := ads[i].Store, ads[i].Campaign
@@ -110,21 +109,7 @@ func (s *Server) trackAds(req *serving.Request, ads []serving.Ad, out []adJSON, 
 		})
 		// A later append may move tokens; this ad's bytes stay where they
 		// are, in the array they were written to.
-		out[i].token, out[i].linkBase = tokens[from:len(tokens):len(tokens)], base
+		out[i].token = tokens[from:len(tokens):len(tokens)]
 	}
 	return tokens
 }
-
-// linkBase returns the tracking URLs' base, escaped for JSON: worked out
-// once for each base the tracking service has had.
-func (s *Server) linkBase() string {
-	base := s.Tracking.BaseURL()
-	if lb := s.linkBaseCache.Load(); lb != nil && lb.base == base {
-		return lb.escaped
-	}
-	lb := &escapedBase{base: base, escaped: jsonEscaped(base)}
-	s.linkBaseCache.Store(lb)
-	return lb.escaped
-}
-
-type escapedBase struct{ base, escaped string }
