@@ -1,12 +1,10 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"math"
 	"net/http"
-	"net/url"
 	"strconv"
 	"sync"
 	"unicode"
@@ -43,7 +41,7 @@ type adRequestJSON struct {
 }
 
 func (s *Server) getAds(c *gin.Context) {
-	req, err := parseDecisionQuery(c.Request.URL.Query(), s.opt.MaxAds)
+	req, err := parseDecisionQuery(c.Request.URL.RawQuery, s.opt.MaxAds)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -61,19 +59,14 @@ func (s *Server) postAds(c *gin.Context) {
 	s.decide(c, &req)
 }
 
-// parseDecisionQuery reads and validates the query of GET /v1/ads. It
+// parseDecisionQuery reads and validates the raw query of GET /v1/ads. It
 // answers a request, or an Invalid *campaigns.Error naming every bad field.
 // Pure: the fuzz target FuzzDecisionQuery drives it directly.
-func parseDecisionQuery(qs url.Values, maxAds int) (serving.Request, error) {
+func parseDecisionQuery(raw string, maxAds int) (serving.Request, error) {
 	var (
 		p    campaigns.Problems
-		have = func(k string) (string, bool) {
-			v, ok := qs[k]
-			if !ok || len(v) == 0 {
-				return "", false
-			}
-			return v[0], true
-		}
+		qs   = readDecisionQuery(raw)
+		have = qs.get
 	)
 	num := func(field string, required bool) (float64, bool) {
 		v, ok := have(field)
@@ -222,8 +215,8 @@ func (in decisionInput) request(p *campaigns.Problems, maxAds int) (serving.Requ
 // decide answers a validated request: the one path shared by GET and POST.
 func (s *Server) decide(c *gin.Context, req *serving.Request) {
 	req.PublisherID = principal(c).ID
-	ctx, cancel := context.WithTimeout(c.Request.Context(), s.opt.DecisionTimeout)
-	defer cancel()
+	ctx := newDecisionCtx(c.Request.Context(), s.opt.DecisionTimeout)
+	defer ctx.stop()
 	buf := adBufs.Get().(*[]serving.Ad)
 	defer func() { *buf = (*buf)[:0]; adBufs.Put(buf) }()
 	ads, err := s.Engine.Decide(ctx, req, (*buf)[:0])

@@ -5,6 +5,7 @@ import (
 	"math"
 	"net/url"
 	"strconv"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -44,7 +45,7 @@ func checkDecision(t *testing.T, req serving.Request, err error, maxAds int) {
 }
 
 // asQuery writes an accepted request back as a GET query.
-func asQuery(req serving.Request) url.Values {
+func asQuery(req serving.Request) string {
 	v := url.Values{
 		"lat":  {strconv.FormatFloat(req.Lat, 'g', -1, 64)},
 		"lng":  {strconv.FormatFloat(req.Lng, 'g', -1, 64)},
@@ -55,7 +56,7 @@ func asQuery(req serving.Request) url.Values {
 	if req.UID != "" {
 		v.Set("uid", req.UID)
 	}
-	return v
+	return v.Encode()
 }
 
 // FuzzDecisionQuery drives the GET /v1/ads parser with arbitrary query
@@ -74,9 +75,9 @@ func FuzzDecisionQuery(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, raw string) {
-		qs, _ := url.ParseQuery(raw) // a partly bad query still yields values
+		checkQueryAsParseQuery(t, raw)
 		for _, maxAds := range []int{maxN, 3} {
-			req, err := parseDecisionQuery(qs, maxAds)
+			req, err := parseDecisionQuery(raw, maxAds)
 			checkDecision(t, req, err, maxAds)
 			if err != nil {
 				continue
@@ -88,6 +89,29 @@ func FuzzDecisionQuery(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkQueryAsParseQuery holds readDecisionQuery to url.ParseQuery: each
+// field it reads has the first value ParseQuery gives (a partly bad query
+// still yields values), and it has no field ParseQuery lacks. Queries over
+// url's parameter limit (10,000, a guard against its map growing) are left
+// out: readDecisionQuery builds no map and reads them.
+func checkQueryAsParseQuery(t *testing.T, raw string) {
+	t.Helper()
+	if strings.Count(raw, "&") >= 10_000 {
+		return
+	}
+	qs, _ := url.ParseQuery(raw)
+	got := readDecisionQuery(raw)
+	for i, f := range decisionFields {
+		want, ok := "", len(qs[f]) > 0
+		if ok {
+			want = qs[f][0]
+		}
+		if got.have[i] != ok || got.val[i] != want {
+			t.Fatalf("query %q: %s = %q (present %v); url.ParseQuery gives %q (present %v)", raw, f, got.val[i], got.have[i], want, ok)
+		}
+	}
 }
 
 // FuzzDecisionJSON drives the POST /v1/ads parser with arbitrary bodies;
@@ -118,4 +142,35 @@ func FuzzDecisionJSON(f *testing.F) {
 			t.Fatalf("GET disagrees with POST: %+v, %v; want %+v", get, err, req)
 		}
 	})
+}
+
+// TestReadDecisionQuery: the cases where reading only the decision's
+// fields could part from url.ParseQuery: escaped keys, repeated fields,
+// bad escapes before a good value, semicolons, '+' and empty pairs.
+func TestReadDecisionQuery(t *testing.T) {
+	for _, raw := range []string{
+		"lat=35.6909&lng=139.7003&q=%E5%B1%85%E9%85%92%E5%B1%8B&n=3&mode=walk&acc=12&uid=u1",
+		"l%61t=1&%71=%E3%81%82&lat=2",
+		"q=%ZZ&q=second&q=third",
+		"q=a;b&q=c&lat=1;&lat=2",
+		"q=a+b&u%2Bid=x&uid=a%2Bb",
+		"&&q&=&lat=&lng=%",
+		"q=%E3%81&q%=x&%zz=1&mode=car",
+		"",
+	} {
+		checkQueryAsParseQuery(t, raw)
+	}
+	q := readDecisionQuery("q=%ZZ&q=a+b&l%61t=35.5&n=2&n=3")
+	if v, ok := q.get("q"); !ok || v != "a b" {
+		t.Errorf("q = %q, %v; want \"a b\" (the first pair whose escapes are good)", v, ok)
+	}
+	if v, ok := q.get("lat"); !ok || v != "35.5" {
+		t.Errorf("lat = %q, %v; want 35.5 from the escaped key", v, ok)
+	}
+	if v, _ := q.get("n"); v != "2" {
+		t.Errorf("n = %q, want the first value 2", v)
+	}
+	if _, ok := q.get("uid"); ok {
+		t.Error("uid found in a query without it")
+	}
 }

@@ -248,22 +248,27 @@ func principal(c *gin.Context) *auth.Principal {
 	return c.MustGet(principalKey).(*auth.Principal)
 }
 
-const requestIDKey = "navad.request_id"
+const requestIDHeader = "X-Request-Id" // canonical, as http.Header keeps it
 
 // requestID gives every request an ID, returned in X-Request-Id and used in
 // logs and as the base of ad IDs, and sets the headers every answer has.
 func (s *Server) requestID(c *gin.Context) {
-	id := s.ids.next()
-	c.Set(requestIDKey, id)
 	h := c.Writer.Header()
-	h["X-Request-Id"] = []string{id}
+	h[requestIDHeader] = []string{s.ids.next()}
 	// Every answer is JSON (or CSV, or metrics text): a browser must never
 	// sniff one into HTML, whatever a tenant wrote into a name.
 	h["X-Content-Type-Options"] = nosniff
 	c.Next()
 }
 
-func requestIDOf(c *gin.Context) string { return c.GetString(requestIDKey) }
+// requestIDOf returns the request's ID, kept in its answer's header (not
+// in gin's Keys, which would make a map and box a string on every request).
+func requestIDOf(c *gin.Context) string {
+	if v := c.Writer.Header()[requestIDHeader]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
 
 var nosniff = []string{"nosniff"}
 
