@@ -228,14 +228,16 @@ func (s *Server) decide(c *gin.Context, req *serving.Request) {
 	}
 	s.Metrics.ObserveDecision(req.N, len(ads))
 	rid := requestIDOf(c)
-	out := decisionJSON{RequestID: rid, Ads: make([]adJSON, len(ads)), linkBase: s.linkBase}
-	for i, ad := range ads {
-		out.Ads[i] = s.renderAd(rid, i, req.Mode, ad)
-	}
 	sb := decisionBufs.Get().(*decisionScratch)
+	out := decisionJSON{RequestID: rid, Ads: sb.ads[:0], linkBase: s.linkBase}
+	for i, ad := range ads {
+		out.Ads = append(out.Ads, s.renderAd(rid, i, req.Mode, ad))
+	}
 	sb.tokens = s.trackAds(req, ads, out.Ads, sb.tokens[:0])
 	sb.json = appendDecision(sb.json[:0], &out)
 	c.Data(http.StatusOK, "application/json; charset=utf-8", sb.json)
+	clear(out.Ads) // hold no campaign's strings in the pool
+	sb.ads = out.Ads[:0]
 	decisionBufs.Put(sb)
 }
 

@@ -16,15 +16,16 @@ import (
 // same values (HTML-safe escaping included); TestDecisionJSONMatchesEncodingJSON
 // holds the two together.
 
-// decisionScratch is a decision's buffers: the answer, and the tracking
-// tokens of its ads.
+// decisionScratch is a decision's buffers: the answer, the tracking
+// tokens of its ads, and its ads as rendered.
 type decisionScratch struct {
 	json, tokens []byte
+	ads          []adJSON
 }
 
 // decisionBufs holds decisionScratch between requests.
 var decisionBufs = sync.Pool{New: func() any {
-	return &decisionScratch{json: make([]byte, 0, 8<<10), tokens: make([]byte, 0, 1<<10)}
+	return &decisionScratch{json: make([]byte, 0, 8<<10), tokens: make([]byte, 0, 1<<10), ads: make([]adJSON, 0, maxN)}
 }}
 
 // appendDecision appends d as JSON.
