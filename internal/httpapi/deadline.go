@@ -3,7 +3,6 @@ package httpapi
 import (
 	"context"
 	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -15,15 +14,18 @@ import (
 // decisionCtx answers Deadline and Err from the clock and makes the timer
 // only when something asks for Done, to wait (a Redis call).
 //
-// It keeps context's contract: Err is nil until the deadline passes or
-// the request's context ends; once Done has been asked for, Err is the
-// timer's, and a timer made after the deadline ends at once.
+// It keeps context's contract: Err is nil until the deadline passes, the
+// request's context ends or stop is called, and then the same error for
+// good; a Done asked for after that is closed already, and agrees with
+// Err. (context.Cause of it, before any Done, is the request context's
+// cause: nil while the request lives.)
 type decisionCtx struct {
 	context.Context // the request's
 	deadline        time.Time
 
-	once   sync.Once
-	timed  atomic.Pointer[context.Context] // set by the first Done
+	mu     sync.Mutex
+	err    error           // the first non-nil Err, before any Done
+	timed  context.Context // made by the first Done
 	cancel context.CancelFunc
 }
 
@@ -39,40 +41,79 @@ func newDecisionCtx(parent context.Context, timeout time.Duration) *decisionCtx 
 
 func (c *decisionCtx) Deadline() (time.Time, bool) { return c.deadline, true }
 
-func (c *decisionCtx) Done() <-chan struct{} { return c.timer().Done() }
+func (c *decisionCtx) Done() <-chan struct{} {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.timerLocked().Done()
+}
 
 func (c *decisionCtx) Err() error {
-	if t := c.timed.Load(); t != nil {
-		return (*t).Err()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timed != nil {
+		return c.timed.Err()
 	}
-	if err := c.Context.Err(); err != nil {
-		return err
+	if c.err == nil {
+		if !time.Now().Before(c.deadline) {
+			c.err = context.DeadlineExceeded
+		} else {
+			c.err = c.Context.Err()
+		}
 	}
-	if !time.Now().Before(c.deadline) {
-		return context.DeadlineExceeded
+	return c.err
+}
+
+func (c *decisionCtx) Value(key any) any {
+	c.mu.Lock()
+	t := c.timed
+	c.mu.Unlock()
+	if t != nil {
+		return t.Value(key) // so that context.Cause finds the timer's cause
 	}
-	return nil
+	return c.Context.Value(key)
 }
 
 // AfterFunc lets a context derived from this one (context.WithCancel, say)
 // follow it without a goroutine of its own, as it follows a context of
 // the context package.
 func (c *decisionCtx) AfterFunc(f func()) func() bool {
-	return context.AfterFunc(c.timer(), f)
+	c.mu.Lock()
+	t := c.timerLocked()
+	c.mu.Unlock()
+	return context.AfterFunc(t, f)
 }
 
-func (c *decisionCtx) timer() context.Context {
-	c.once.Do(func() {
-		t, cancel := context.WithDeadline(c.Context, c.deadline)
-		c.cancel = cancel
-		c.timed.Store(&t)
-	})
-	return *c.timed.Load()
-}
-
-// stop releases the timer, if one was made.
-func (c *decisionCtx) stop() {
-	if c.timed.Load() != nil {
+// timerLocked returns the timer's context, made on first use: one that
+// ends at the deadline or with the request, or, if Err has reported an
+// end already, one that has ended with that error.
+func (c *decisionCtx) timerLocked() context.Context {
+	if c.timed != nil {
+		return c.timed
+	}
+	switch c.err {
+	case nil:
+		c.timed, c.cancel = context.WithDeadline(c.Context, c.deadline)
+	case context.DeadlineExceeded:
+		// Past the deadline: ended at once, whatever the request did since.
+		c.timed, c.cancel = context.WithDeadline(context.WithoutCancel(c.Context), c.deadline)
+	default:
+		c.timed, c.cancel = context.WithCancel(context.WithoutCancel(c.Context))
 		c.cancel()
+	}
+	return c.timed
+}
+
+// stop ends the decision's context: it releases the timer, if one was
+// made, and Err reports context.Canceled from then on if nothing ended it
+// before.
+func (c *decisionCtx) stop() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.timed != nil {
+		c.cancel()
+		return
+	}
+	if c.err == nil {
+		c.err = context.Canceled
 	}
 }

@@ -90,10 +90,10 @@ func TestDecisionCtxParent(t *testing.T) {
 	}
 }
 
-// TestDecisionCtxStop: stop ends a timer that was made, and is harmless
-// when none was.
+// TestDecisionCtxStop: stop ends the context: a timer that was made, and
+// one asked for after stop, which is closed already; and Err says
+// Canceled from then on.
 func TestDecisionCtxStop(t *testing.T) {
-	newDecisionCtx(context.Background(), time.Hour).stop()
 	ctx := newDecisionCtx(context.Background(), time.Hour)
 	done := ctx.Done()
 	ctx.stop()
@@ -101,5 +101,40 @@ func TestDecisionCtxStop(t *testing.T) {
 	case <-done:
 	default:
 		t.Fatal("stop did not end the timer")
+	}
+	ctx = newDecisionCtx(context.Background(), time.Hour)
+	ctx.stop()
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		t.Fatalf("Err after stop: %v", ctx.Err())
+	}
+	select {
+	case <-ctx.Done():
+	default:
+		t.Fatal("Done asked for after stop is not closed")
+	}
+	if !errors.Is(ctx.Err(), context.Canceled) {
+		t.Fatalf("Err once Done was asked for after stop: %v", ctx.Err())
+	}
+}
+
+// TestDecisionCtxErrStays: once Err has said why the decision ended, it
+// says the same for good, even if the request ends later and Done is
+// asked for after that (context's contract).
+func TestDecisionCtxErrStays(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ctx := newDecisionCtx(parent, time.Millisecond)
+	defer ctx.stop()
+	time.Sleep(5 * time.Millisecond)
+	if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t.Fatalf("Err after the deadline: %v", ctx.Err())
+	}
+	cancel()
+	<-ctx.Done()
+	if err := ctx.Err(); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Err after the request ended and Done was asked for: %v, want it to stay DeadlineExceeded", err)
+	}
+	if cause := context.Cause(ctx); !errors.Is(cause, context.DeadlineExceeded) {
+		t.Fatalf("Cause %v", cause)
 	}
 }

@@ -20,7 +20,7 @@ type decisionQuery struct {
 // space; the first value of a field wins) but keeps only decisionFields'
 // values: no url.Values map, no slice per field, and no string copied
 // unless it was escaped. It is on the path of every decision;
-// FuzzQueryAsParseQuery holds it to url.ParseQuery.
+// FuzzDecisionQuery holds it to url.ParseQuery (checkQueryAsParseQuery).
 func readDecisionQuery(raw string) decisionQuery {
 	var q decisionQuery
 	for raw != "" {
