@@ -6,7 +6,6 @@ import (
 	"math"
 	"net/http"
 	"strconv"
-	"sync"
 	"unicode"
 	"unicode/utf8"
 
@@ -217,10 +216,10 @@ func (s *Server) decide(c *gin.Context, req *serving.Request) {
 	req.PublisherID = principal(c).ID
 	ctx := newDecisionCtx(c.Request.Context(), s.opt.DecisionTimeout)
 	defer ctx.stop()
-	buf := adBufs.Get().(*[]serving.Ad)
-	defer func() { *buf = (*buf)[:0]; adBufs.Put(buf) }()
-	ads, err := s.Engine.Decide(ctx, req, (*buf)[:0])
-	*buf = ads
+	sb := decisionBufs.Get().(*decisionScratch)
+	defer sb.release()
+	ads, err := s.Engine.Decide(ctx, req, sb.found[:0])
+	sb.found = ads
 	if err != nil {
 		s.Metrics.ObserveDecisionError()
 		s.fail(c, err)
@@ -228,20 +227,15 @@ func (s *Server) decide(c *gin.Context, req *serving.Request) {
 	}
 	s.Metrics.ObserveDecision(req.N, len(ads))
 	rid := requestIDOf(c)
-	sb := decisionBufs.Get().(*decisionScratch)
 	out := decisionJSON{RequestID: rid, Ads: sb.ads[:0], linkBase: s.linkBase}
 	for i, ad := range ads {
 		out.Ads = append(out.Ads, s.renderAd(rid, i, req.Mode, ad))
 	}
+	sb.ads = out.Ads
 	sb.tokens = s.trackAds(req, ads, out.Ads, sb.tokens[:0])
 	sb.json = appendDecision(sb.json[:0], &out)
 	c.Data(http.StatusOK, "application/json; charset=utf-8", sb.json)
-	clear(out.Ads) // hold no campaign's strings in the pool
-	sb.ads = out.Ads[:0]
-	decisionBufs.Put(sb)
 }
-
-var adBufs = sync.Pool{New: func() any { b := make([]serving.Ad, 0, maxN); return &b }}
 
 type decisionJSON struct {
 	RequestID string   `json:"request_id"`

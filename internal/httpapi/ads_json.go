@@ -6,6 +6,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/internal/tracking"
 )
 
@@ -16,17 +17,29 @@ import (
 // same values (HTML-safe escaping included); TestDecisionJSONMatchesEncodingJSON
 // holds the two together.
 
-// decisionScratch is a decision's buffers: the answer, the tracking
-// tokens of its ads, and its ads as rendered.
+// decisionScratch is a decision's buffers, taken from decisionBufs once a
+// decision: the ads the engine found, the same as rendered, their
+// tracking tokens, and the answer.
 type decisionScratch struct {
-	json, tokens []byte
+	found        []serving.Ad
 	ads          []adJSON
+	json, tokens []byte
 }
 
 // decisionBufs holds decisionScratch between requests.
 var decisionBufs = sync.Pool{New: func() any {
-	return &decisionScratch{json: make([]byte, 0, 8<<10), tokens: make([]byte, 0, 1<<10), ads: make([]adJSON, 0, maxN)}
+	return &decisionScratch{found: make([]serving.Ad, 0, maxN), ads: make([]adJSON, 0, maxN),
+		json: make([]byte, 0, 8<<10), tokens: make([]byte, 0, 1<<10)}
 }}
+
+// release returns sb to decisionBufs, holding no campaign or store of the
+// decision.
+func (sb *decisionScratch) release() {
+	clear(sb.found)
+	clear(sb.ads)
+	sb.found, sb.ads = sb.found[:0], sb.ads[:0]
+	decisionBufs.Put(sb)
+}
 
 // appendDecision appends d as JSON.
 func appendDecision(b []byte, d *decisionJSON) []byte {
