@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -65,7 +66,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&f.navadBin, "navad-bin", "", "navad binary to run (default: build ./cmd/navad into -out)")
 	fs.StringVar(&f.out, "out", "loadtest/out/run", "directory for logs, the JSON report and profiles")
 	fs.BoolVar(&f.freshUsers, "fresh-users", false, "give each round users of its own (a suffix on every user key), so that no round finds the frequency windows an earlier one opened")
-	fs.BoolVar(&f.profile, "profile", false, "build navad with pprof and profile it (CPU, heap, allocs) during round 1")
+	fs.BoolVar(&f.profile, "profile", false, "build navad with pprof and profile it (CPU, heap, allocs) during round 1, and the driver itself (CPU, labelled by target)")
 	fs.IntVar(&f.eveningHour, "evening-hour", 19, "run the servers' business clock at this hour (see driver.EveningZone); -1 keeps -timezone as is")
 	fs.StringVar(&f.timezone, "timezone", "Asia/Tokyo", "business time zone when -evening-hour is -1")
 	fs.Float64Var(&f.naiveRadius, "naive-radius", 800, "the naive design's GEOSEARCH radius in metres")
@@ -462,6 +463,10 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 	r.logf("load average %s; business clock %s; %d searches (%s), %d connections, rate %s",
 		driver.LoadAverage(), r.f.timezone, len(r.reqs.Searches), r.f.kinds, r.f.attack.Connections, rateName(r.f.attack.Rate))
 	for round := 1; round <= r.f.rounds; round++ {
+		stopDriverProfile := func() {}
+		if r.f.profile && round == 1 {
+			stopDriverProfile = r.profileDriver()
+		}
 		for _, name := range targets {
 			t := r.targets[name]
 			var stopProfile func() error
@@ -474,8 +479,15 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 			if r.f.freshUsers {
 				a.UIDSuffix = fmt.Sprintf("-r%d", round)
 			}
-			res, err := driver.Run(ctx, name, t.urls, r.reqs, a)
+			var res *driver.Result
+			var err error
+			// Labelled, so that the driver's profile splits by target
+			// (-tagfocus target=navad); vegeta's goroutines inherit it.
+			pprof.Do(ctx, pprof.Labels("target", name), func(ctx context.Context) {
+				res, err = driver.Run(ctx, name, t.urls, r.reqs, a)
+			})
 			if err != nil {
+				stopDriverProfile()
 				return err
 			}
 			// Warm-up CPU is in the deltas too; scale them to the
@@ -514,6 +526,7 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 				r.logf("  first error: %s", res.FirstError)
 			}
 		}
+		stopDriverProfile()
 	}
 	for i := range r.report.Navad {
 		for _, t := range r.targets {
@@ -576,6 +589,30 @@ func processCPU(t *target, tr *targetResult) string {
 		}
 	}
 	return strings.Join(parts, ", ")
+}
+
+// profileDriver starts a CPU profile of the driver itself, labelled by
+// target, and returns what stops it.
+func (r *runner) profileDriver() func() {
+	path := filepath.Join(r.f.out, "driver-cpu.pprof")
+	f, err := os.Create(path)
+	if err != nil {
+		r.logf("driver profile: %v", err)
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		r.logf("driver profile: %v", err)
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		if err := f.Close(); err != nil {
+			r.logf("driver profile: %v", err)
+			return
+		}
+		r.logf("the driver's own profile of round 1 in %s (go tool pprof -tagfocus target=navad -top %s)", path, path)
+	}
 }
 
 // profile starts a CPU profile of np covering the attack (warm-up
