@@ -43,7 +43,8 @@ import (
 // one script: SET {navad:ev}:batch:<id> NX EX, and only if that succeeded
 // HINCRBY of the served field of every row in every rollup. Aggregates reads
 // the rollup hashes of the days asked for (HSCAN), choosing the rollup the
-// way the embedded store does. PurgeEvents deletes whole raw-day hashes.
+// way the embedded store does. PurgeEvents deletes whole raw-day hashes;
+// PurgeDetail the finest rollup's hashes and served logs of whole days.
 // TrackingSecret is SET NX followed by GET. Counters are exact because
 // every increment happens in the same script as the check that admits it.
 type Events interface {
@@ -79,6 +80,16 @@ type Events interface {
 	// deleted. A purged token could be counted again, so callers purge only
 	// tokens that have expired.
 	PurgeEvents(ctx context.Context, before time.Time) (int, error)
+
+	// PurgeDetail deletes the aggregates by store and by cell (the finest
+	// rollup, the only one that knows them) of business days before
+	// before, and reports how many days it deleted them of. The aggregates
+	// by day, hour, advertiser, campaign and publisher are kept, so every
+	// report that does not group by store or cell is unchanged. Counts of
+	// a purged day written afterwards (a late event) are deleted by the
+	// next call. At national scale nearly every ad served is a new row of
+	// that rollup, which is why it is the one kept for a limited time.
+	PurgeDetail(ctx context.Context, before Day) (int, error)
 
 	// TrackingSecret returns the secret that signs tracking URLs. The first
 	// call on a backend stores candidate and returns it; every later call,
@@ -147,6 +158,14 @@ type ServedCount struct {
 // Day is a calendar day in the business time zone, numbered from
 // 1970-01-01 (day 0).
 type Day int32
+
+// DetailFrom returns the first business day whose aggregates by store and
+// by cell are kept when they are kept for days days (today, in loc, is the
+// last of them): what the tracking service's purge keeps (PurgeDetail) and
+// what reports by store or cell may ask for.
+func DetailFrom(now time.Time, loc *time.Location, days int) Day {
+	return DayOf(now.In(loc)) - Day(days-1)
+}
 
 // DayOf returns the calendar date of t in t's location.
 func DayOf(t time.Time) Day {

@@ -78,10 +78,11 @@ package boltstore
 // entries into its B+tree in key order, and deletes the records. Runs
 // are not merged again: at national scale an hour has some hundred runs
 // whose keys rarely repeat, and a quiet hour has one run, or a few if
-// stragglers come late. The coarse rollups' keys do repeat, so a merge of
-// some ten flushes updates not many more keys of their B+trees than one
-// flush did in place, and the coarse logs stay short (only hours not
-// merged yet have records).
+// stragglers come late; PurgeDetail deletes a day's runs, records and
+// agg_c keys once the day is past the detail retention. The coarse
+// rollups' keys do repeat, so a merge of some ten flushes updates not many
+// more keys of their B+trees than one flush did in place, and the coarse
+// logs stay short (only hours not merged yet have records).
 //
 // A report reads the B+tree of the rollup it is planned onto (Record's
 // counts, and the served counts merged, or written before the logs), then
@@ -706,41 +707,48 @@ func (s *Store) RawEvents(ctx context.Context, fn func(*storage.Event) bool) err
 // yesterday (UTC); see storage.Events.
 func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int, error) {
 	cutoff := binary.BigEndian.AppendUint32(nil, utcDay(before)*86400) // the UTC day's first second
+	n, err := s.deleteBefore(ctx, bucketEvents, cutoff, nil)
+	if err != nil {
+		return n, fmt.Errorf("purge events: %w", err)
+	}
 	oldBatches := binary.BigEndian.AppendUint32(nil, utcDay(time.Now())-batchDays+1)
+	if _, err := s.deleteBefore(ctx, bucketBatches, oldBatches, nil); err != nil {
+		return n, fmt.Errorf("purge events: %w", err)
+	}
+	return n, nil
+}
+
+// deleteBefore deletes the keys of bucket that sort before cutoff, a chunk
+// per write transaction so that other writers are not held up for long,
+// calling deleted (when not nil) with each, and returns how many it
+// deleted.
+func (s *Store) deleteBefore(ctx context.Context, bucket, cutoff []byte, deleted func(k []byte)) (int, error) {
 	total := 0
-	for _, p := range []struct {
-		bucket, cutoff []byte
-		count          bool
-	}{{bucketEvents, cutoff, true}, {bucketBatches, oldBatches, false}} {
-		for {
-			n := 0
-			err := s.update(ctx, func(tx *bolt.Tx) error {
-				b := tx.Bucket(p.bucket)
-				var doomed [][]byte
-				c := b.Cursor()
-				for k, _ := c.First(); k != nil && bytes.Compare(k, p.cutoff) < 0 && len(doomed) < 10000; k, _ = c.Next() {
-					doomed = append(doomed, bytes.Clone(k))
+	for {
+		n := 0
+		err := s.update(ctx, func(tx *bolt.Tx) error {
+			b := tx.Bucket(bucket)
+			var doomed [][]byte
+			c := b.Cursor()
+			for k, _ := c.First(); k != nil && bytes.Compare(k, cutoff) < 0 && len(doomed) < 10000; k, _ = c.Next() {
+				doomed = append(doomed, bytes.Clone(k))
+			}
+			for _, k := range doomed {
+				if err := b.Delete(k); err != nil {
+					return err
 				}
-				for _, k := range doomed {
-					if err := b.Delete(k); err != nil {
-						return err
-					}
+				if deleted != nil {
+					deleted(k)
 				}
-				n = len(doomed)
-				return nil
-			})
-			if err != nil {
-				return total, fmt.Errorf("purge events: %w", err)
 			}
-			if p.count {
-				total += n
-			}
-			if n == 0 {
-				break
-			}
+			n = len(doomed)
+			return nil
+		})
+		total += n
+		if err != nil || n == 0 {
+			return total, err
 		}
 	}
-	return total, nil
 }
 
 // TrackingSecret returns the stored signing secret, storing candidate first
@@ -763,4 +771,23 @@ func (s *Store) TrackingSecret(ctx context.Context, candidate []byte) ([]byte, e
 		return nil, fmt.Errorf("tracking secret: %w", err)
 	}
 	return secret, nil
+}
+
+// PurgeDetail deletes agg_c's keys, its served logs' records and its runs
+// of business days before before, a chunk per write transaction, and
+// reports how many days it deleted any of; see storage.Events. It does not
+// hold compactMu, which would hold up reports for all of a national day's
+// purge: a compaction moves agg_c records from the log into a run in one
+// write transaction, and the log is purged before the runs, so whatever a
+// compaction moves meanwhile is in a run when the runs are purged.
+func (s *Store) PurgeDetail(ctx context.Context, before storage.Day) (int, error) {
+	cutoff := encodeDay(nil, before)
+	days := make(map[storage.Day]struct{})
+	for _, bucket := range [][]byte{bucketAggC, bucketServedLog, bucketServedRun} { // the log before the runs
+		_, err := s.deleteBefore(ctx, bucket, cutoff, func(k []byte) { days[decodeDay(k)] = struct{}{} })
+		if err != nil {
+			return len(days), fmt.Errorf("purge detail: %w", err)
+		}
+	}
+	return len(days), nil
 }

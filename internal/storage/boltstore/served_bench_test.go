@@ -166,3 +166,27 @@ func BenchmarkReportCoarse(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPurgeDetail deletes a day of 300,000 finest-grain served counts
+// (nationalStore: 60 flushes over the day's 24 hours, merged into runs
+// hour by hour): what the hourly purge does once a day passes the detail
+// retention. An op is one day's purge; a national day holds some hundreds
+// of times these rows.
+func BenchmarkPurgeDetail(b *testing.B) {
+	var rows float64
+	for b.Loop() {
+		b.StopTimer()
+		s, _, day := nationalStore(b, 24)
+		if _, err := s.CompactServed(b.Context()); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		n, err := s.PurgeDetail(b.Context(), day+1)
+		must(b, err)
+		if n != 1 {
+			b.Fatalf("purged %d days, want 1", n)
+		}
+		rows += 300_000
+	}
+	b.ReportMetric(rows/b.Elapsed().Seconds(), "rows/s")
+}

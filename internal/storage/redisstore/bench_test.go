@@ -236,3 +236,49 @@ func BenchmarkAddServed(b *testing.B) {
 	}
 	b.ReportMetric((usedMemory()-mem)/float64(b.N), "folded-redis-bytes/op")
 }
+
+// BenchmarkPurgeDetail deletes a day of 300,000 served counts as
+// BenchmarkAddServed writes them (200 advertisers, every hour of the day,
+// flushes of 4,000): what the hourly purge does once a day passes the
+// detail retention. An op is one day's purge; freed-redis-bytes is what
+// Redis's used_memory fell by once its lazy free was done.
+func BenchmarkPurgeDetail(b *testing.B) {
+	srv := redistest.Start(b)
+	s := open(b, srv.URL())
+	const total, flush = 300_000, 4000
+	day := storage.DayOf(time.Now()) - 40
+	rows := make([]storage.ServedCount, flush)
+	var freed float64
+	n := 0
+	for b.Loop() {
+		b.StopTimer()
+		for done, batch := 0, 0; done < total; batch++ {
+			for i := range rows {
+				x := done + i
+				rows[i] = storage.ServedCount{Key: storage.AggKey{
+					Day: day, Hour: uint8(x * 24 / total), AdvertiserID: fmt.Sprint("adv_", x%200),
+					CampaignID: fmt.Sprint("cmp_", x%10_000), PublisherID: fmt.Sprint("pub_", x%5),
+					StoreID: fmt.Sprint("st_", x*7919%1_000_000), Cell: 0x892f5a32000ffff + uint64(x%50_000)<<12,
+				}, N: 1}
+			}
+			if err := s.AddServed(b.Context(), fmt.Sprint("purge-", n, "-", batch), rows); err != nil {
+				b.Fatal(err)
+			}
+			done += flush
+		}
+		before := redisInfo(b, srv, "memory", "used_memory")
+		b.StartTimer()
+		days, err := s.PurgeDetail(b.Context(), day+1)
+		if err != nil || days != 1 {
+			b.Fatalf("purged %d days (%v), want 1", days, err)
+		}
+		b.StopTimer()
+		for redisInfo(b, srv, "memory", "lazyfree_pending_objects") > 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+		freed += before - redisInfo(b, srv, "memory", "used_memory")
+		n++
+		b.StartTimer()
+	}
+	b.ReportMetric(freed/float64(n), "freed-redis-bytes")
+}

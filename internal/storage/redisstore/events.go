@@ -15,6 +15,7 @@ package redisstore
 //	{navad:ev}:batch:<batch ID>          string  a served batch applied; expires after two days
 //	{navad:ev}:advs:<day>                set     advertisers with counts on a business day
 //	{navad:ev}:pubs:<day>                set     publishers with counts on a business day
+//	{navad:ev}:detail_days               set     business days with counts in rollup c
 //	{navad:ev}:agg:a:<day>:<advertiser>  hash    campaign NUL c → count
 //	{navad:ev}:agg:p:<day>:<publisher>   hash    advertiser NUL campaign NUL c → count
 //	{navad:ev}:agg:h:<day>:<advertiser>  hash    campaign NUL publisher NUL hour NUL c → count
@@ -88,6 +89,9 @@ const (
 	evTag      = "{navad:ev}"
 	keySecret  = evTag + ":secret"
 	keyRawDays = evTag + ":raw_days"
+	// keyDetailDays is the set of business days with counts in rollup c,
+	// so that PurgeDetail finds them.
+	keyDetailDays = evTag + ":detail_days"
 
 	// batchTTL is how long a served batch ID is remembered: the contract
 	// asks for a day; two leave room for a retry after a long outage.
@@ -287,15 +291,16 @@ func checkAggKey(k *storage.AggKey) error {
 }
 
 // scriptRecord counts one event once. KEYS: raw hash, raw_days, rollup
-// hashes a, p, h, c, advs, pubs. ARGV: raw field, raw value, UTC day,
-// counter fields in a, p, h, c, advertiser, publisher. Returns 1 when it
-// counted the event, 0 when it was counted before.
+// hashes a, p, h, c, advs, pubs, detail_days. ARGV: raw field, raw value,
+// UTC day, counter fields in a, p, h, c, advertiser, publisher, business
+// day. Returns 1 when it counted the event, 0 when it was counted before.
 var scriptRecord = redis.NewScript(`
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
 redis.call('SADD', KEYS[2], ARGV[3])
 for r = 1, 4 do redis.call('HINCRBY', KEYS[2 + r], ARGV[3 + r], 1) end
 redis.call('SADD', KEYS[7], ARGV[8])
 redis.call('SADD', KEYS[8], ARGV[9])
+redis.call('SADD', KEYS[9], ARGV[10])
 return 1
 `)
 
@@ -337,14 +342,14 @@ func (s *Store) Record(ctx context.Context, e *storage.Event) (bool, error) {
 		rawKey(raw), keyRawDays,
 		rollupA.key(k.Day, rollupA.part(k)), rollupP.key(k.Day, rollupP.part(k)),
 		rollupH.key(k.Day, rollupH.part(k)), rollupC.key(k.Day, rollupC.part(k)),
-		advsKey(k.Day), pubsKey(k.Day),
+		advsKey(k.Day), pubsKey(k.Day), keyDetailDays,
 	}
 	args := []any{
 		rawField(e), appendEvent(make([]byte, 0, 64+len(e.AdID)+len(k.AdvertiserID)+len(k.CampaignID)+len(k.PublisherID)+len(k.StoreID)), e),
 		raw,
 		rollupA.field(k) + sep + counter(e.Kind), rollupP.field(k) + sep + counter(e.Kind),
 		rollupH.field(k) + sep + counter(e.Kind), rollupC.field(k) + sep + counter(e.Kind),
-		k.AdvertiserID, k.PublisherID,
+		k.AdvertiserID, k.PublisherID, k.Day.String(),
 	}
 	n, err := s.pipe.run(ctx, scriptRecord, keys, args...).Int()
 	if err != nil {
@@ -789,4 +794,74 @@ func (s *Store) TrackingSecret(ctx context.Context, candidate []byte) ([]byte, e
 		return nil, s.fail(ctx, op, err)
 	}
 	return []byte(v), nil
+}
+
+// PurgeDetail deletes rollup c's hashes and served logs of the business
+// days of detail_days before before; see storage.Events. For each day it
+// unlinks the hash and the logs of every advertiser of the day (UNLINK
+// frees their memory in the background; a few advertisers a call, so that
+// Redis is never held for long), then takes the day out of detail_days and
+// reads its advertisers again in one transaction, and unlinks once more:
+// what a late write added before the day left the set goes then, and a
+// write after it puts the day back for the next call. A purge cut short
+// leaves the day in the set, to be purged again.
+func (s *Store) PurgeDetail(ctx context.Context, before storage.Day) (int, error) {
+	const op = "purge detail"
+	if err := s.begin(ctx); err != nil {
+		return 0, fmt.Errorf("%s: %w", op, err)
+	}
+	members, err := s.client.SMembers(ctx, keyDetailDays).Result()
+	if err != nil {
+		return 0, s.fail(ctx, op, err)
+	}
+	purged := 0
+	for _, m := range members {
+		d, err := storage.ParseDay(m)
+		if err != nil || d >= before {
+			continue
+		}
+		advs, err := s.client.SMembers(ctx, advsKey(d)).Result()
+		if err != nil {
+			return purged, s.fail(ctx, op, err)
+		}
+		if err := s.unlinkDetail(ctx, d, advs); err != nil {
+			return purged, s.fail(ctx, op, err)
+		}
+		var again *redis.StringSliceCmd
+		_, err = s.client.TxPipelined(ctx, func(p redis.Pipeliner) error {
+			p.SRem(ctx, keyDetailDays, m)
+			again = p.SMembers(ctx, advsKey(d))
+			return nil
+		})
+		if err == nil {
+			if err = s.unlinkDetail(ctx, d, again.Val()); err != nil {
+				// Back in the set, so that the next call finishes it.
+				s.client.SAdd(context.WithoutCancel(ctx), keyDetailDays, m)
+			}
+		}
+		if err != nil {
+			return purged, s.fail(ctx, op, err)
+		}
+		purged++
+	}
+	return purged, nil
+}
+
+// unlinkDetail unlinks rollup c's hash and served logs of day d of each
+// of advs, a few advertisers a call.
+func (s *Store) unlinkDetail(ctx context.Context, d storage.Day, advs []string) error {
+	const perCall = 8 // advertisers: 8 × 145 keys
+	for len(advs) > 0 {
+		n := min(len(advs), perCall)
+		var keys []string
+		for _, a := range advs[:n] {
+			keys = append(keys, rollupC.key(d, a))
+			keys = append(keys, rollupC.logKeys(d, a)...)
+		}
+		if err := s.client.Unlink(ctx, keys...).Err(); err != nil {
+			return err
+		}
+		advs = advs[n:]
+	}
+	return nil
 }

@@ -24,7 +24,9 @@ package redisstore
 // cuts that much off. The finest rollup's rows hardly repeat, so folding
 // would only move its cost: its logs stay, six an hour (cSlots) so that no
 // log grows past some tens of megabytes, at about a fifth of a hash
-// field's memory.
+// field's memory. They and rollup c's hash are what PurgeDetail deletes
+// once their day is past the detail retention (events.go): nothing else
+// bounds them.
 //
 // A report reads a hash's logs and generation with its first HSCAN page in
 // one MULTI, a consistent view. A hash that takes more than one page is
@@ -236,12 +238,14 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 		id        string
 	}
 	members := make(map[member]struct{})
+	days := make(map[storage.Day]struct{}) // with rows of rollup c, for PurgeDetail
 	logs := make(map[logID]*servedLog)
 	slot := uint8(time.Now().Minute() * cSlots / 60)
 	for i := range rows {
 		k := &rows[i].Key
 		members[member{k.Day, false, k.AdvertiserID}] = struct{}{}
 		members[member{k.Day, true, k.PublisherID}] = struct{}{}
+		days[k.Day] = struct{}{}
 		for ri, r := range rollups {
 			id := logID{uint8(ri), k.Day, 0, r.part(k)}
 			if r.name == "c" {
@@ -261,13 +265,16 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 		}
 	}
 	type setMember struct{ set, id string }
-	memberList := make([]setMember, 0, len(members))
+	memberList := make([]setMember, 0, len(members)+len(days))
 	for m := range members {
 		set := advsKey(m.day)
 		if m.publisher {
 			set = pubsKey(m.day)
 		}
 		memberList = append(memberList, setMember{set, m.id})
+	}
+	for d := range days {
+		memberList = append(memberList, setMember{keyDetailDays, d.String()})
 	}
 	slices.SortFunc(memberList, func(a, b setMember) int {
 		if c := strings.Compare(a.set, b.set); c != 0 {

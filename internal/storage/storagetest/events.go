@@ -49,6 +49,7 @@ func RunEvents(t *testing.T, open func(t *testing.T) EventsBackend) {
 		{"AggregatesManyRows", testAggregatesManyRows},
 		{"AggregatesEarlyStop", testAggregatesEarlyStop},
 		{"Purge", testPurge},
+		{"PurgeDetail", testPurgeDetail},
 		{"TrackingSecret", testTrackingSecret},
 		{"ContextDone", testEventsContextDone},
 		{"Close", testEventsClose},
@@ -516,6 +517,61 @@ func testPurge(t *testing.T, ev EventsBackend) {
 	}
 }
 
+// detailDims reports whether dims need the finest rollup: a store or a
+// cell.
+func detailDims(dims storage.Dims) bool {
+	return dims.Has(storage.DimStore) || dims.Has(storage.DimCell)
+}
+
+func testPurgeDetail(t *testing.T, ev EventsBackend) {
+	ctx := t.Context()
+	w := makeWorld() // days baseDay to baseDay+2
+	w.load(t, ev)
+	raw := len(rawEvents(t, ev))
+	n, err := ev.PurgeDetail(ctx, baseDay+2)
+	must(t, err)
+	if n != 2 {
+		t.Fatalf("purged the detail of %d days, want 2", n)
+	}
+	check := func(stage string, w world) {
+		t.Helper()
+		for dims := storage.Dims(0); dims <= storage.AllDims; dims++ {
+			q := storage.AggregateQuery{From: baseDay, To: baseDay + 2, Dims: dims}
+			want := q
+			if detailDims(dims) {
+				want.From = baseDay + 2 // by store or cell only the kept day
+			}
+			diff(t, fmt.Sprintf("%s, group by %v", stage, dims.List()), Grouped(t, ev, q), w.want(want))
+		}
+	}
+	check("after the purge", w)
+	if got := len(rawEvents(t, ev)); got != raw {
+		t.Fatalf("purging detail deleted raw events: %d left of %d", got, raw)
+	}
+	n, err = ev.PurgeDetail(ctx, baseDay+2)
+	must(t, err)
+	if n != 0 {
+		t.Fatalf("a second purge deleted the detail of %d days", n)
+	}
+
+	// Counts of a purged day written afterwards are there until the next
+	// purge deletes their detail too.
+	k := aggKey(0, 23, "adv_late", "cmp_late", "pub_1", "s9", 0x882f5aa6b7fffff)
+	late := newEvent(storage.Click, 9999, k)
+	record(t, ev, late)
+	must(t, ev.AddServed(ctx, "late", []storage.ServedCount{{Key: k, N: 4}}))
+	w.events = append(w.events, late)
+	w.served = append(w.served, storage.ServedCount{Key: k, N: 4})
+	q := storage.AggregateQuery{From: baseDay, To: baseDay, Dims: storage.DimsOf(storage.DimStore)}
+	diff(t, "the late day by store", Grouped(t, ev, q), Ledger{k: {Served: 4, Clicks: 1}}.Want(q))
+	n, err = ev.PurgeDetail(ctx, baseDay+2)
+	must(t, err)
+	if n != 1 {
+		t.Fatalf("the purge after a late write deleted the detail of %d days, want 1", n)
+	}
+	check("after the late write's purge", w)
+}
+
 func testTrackingSecret(t *testing.T, ev EventsBackend) {
 	ctx := t.Context()
 	first := []byte("first-secret-0123456789abcdef0123")
@@ -564,6 +620,10 @@ func eventCalls(visits *int) []struct {
 		}},
 		{"PurgeEvents", func(ctx context.Context, ev storage.Events) error {
 			_, err := ev.PurgeEvents(ctx, base.Add(72*time.Hour))
+			return err
+		}},
+		{"PurgeDetail", func(ctx context.Context, ev storage.Events) error {
+			_, err := ev.PurgeDetail(ctx, baseDay+3)
 			return err
 		}},
 		{"TrackingSecret", func(ctx context.Context, ev storage.Events) error {
