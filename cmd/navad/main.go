@@ -374,7 +374,8 @@ func (m *Main) startTracking(ctx context.Context, events storage.Events, loc *ti
 	index := m.Index
 	m.Tracking, err = tracking.New(events, tracking.Options{
 		PublicURL: cfg.PublicURL, Secret: secret, TTL: cfg.TokenTTL, RetentionDays: cfg.EventRetention,
-		Location: loc, Logger: m.Logger,
+		DetailDays: cfg.DetailRetention,
+		Location:   loc, Logger: m.Logger,
 		Spool: m.spool(),
 		Landing: func(campaignID string) (string, bool) {
 			c := index.Snapshot().Campaign(campaignID)
@@ -387,7 +388,7 @@ func (m *Main) startTracking(ctx context.Context, events storage.Events, loc *ti
 	if err != nil {
 		return err
 	}
-	m.Reports, err = reports.New(events, m.Store, loc)
+	m.Reports, err = reports.New(events, m.Store, loc, reports.KeepDetail(cfg.DetailRetention, time.Now))
 	return err
 }
 

@@ -47,7 +47,10 @@ type Config struct {
 	TrackingSecret string        // NAVAD_TRACKING_SECRET; generated and stored when empty
 	TokenTTL       time.Duration // NAVAD_TOKEN_TTL
 	EventRetention int           // NAVAD_EVENT_RETENTION_DAYS
-	SpoolMaxEvents int           // NAVAD_SPOOL_MAX_EVENTS: with Redis, tracking events kept on disk during an outage
+	// DetailRetention is how many business days reports by store and by
+	// cell reach back (NAVAD_DETAIL_RETENTION_DAYS).
+	DetailRetention int
+	SpoolMaxEvents  int // NAVAD_SPOOL_MAX_EVENTS: with Redis, tracking events kept on disk during an outage
 
 	// Requests per second and burst per account (its keys share one
 	// bucket), by role.
@@ -83,6 +86,7 @@ func Default() Config {
 		MaxAds:            10,
 		TokenTTL:          24 * time.Hour,
 		EventRetention:    90,
+		DetailRetention:   35,
 		SpoolMaxEvents:    1_000_000,
 		RatePublisher:     5000,
 		RateManagement:    50,
@@ -168,6 +172,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("NAVAD_TRACKING_SECRET", str(&c.TrackingSecret))
 	env("NAVAD_TOKEN_TTL", dur(&c.TokenTTL))
 	env("NAVAD_EVENT_RETENTION_DAYS", integer(&c.EventRetention))
+	env("NAVAD_DETAIL_RETENTION_DAYS", integer(&c.DetailRetention))
 	env("NAVAD_SPOOL_MAX_EVENTS", integer(&c.SpoolMaxEvents))
 	env("NAVAD_RATE_PUBLISHER", float(&c.RatePublisher))
 	env("NAVAD_RATE_MANAGEMENT", float(&c.RateManagement))
@@ -265,6 +270,11 @@ func (c *Config) Validate() error {
 	}
 	if c.EventRetention < 1 {
 		p = append(p, "event retention must be at least 1 day")
+	}
+	// A day's tokens count until the token lifetime after it ends: its
+	// detail is purged only once nothing can add to it.
+	if minDays := 1 + int((c.TokenTTL+24*time.Hour-1)/(24*time.Hour)); c.TokenTTL > 0 && c.DetailRetention < minDays {
+		p = append(p, fmt.Sprintf("detail retention must be at least %d days (the token lifetime and a day)", minDays))
 	}
 	if c.SpoolMaxEvents < 1 {
 		p = append(p, "spool max events must be at least 1")

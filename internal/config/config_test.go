@@ -58,12 +58,14 @@ func TestEveryProblemReportedAtOnce(t *testing.T) {
 		"NAVAD_MAX_UPLOAD_ROWS", "lots",
 		"NAVAD_RATE_BURST", "0",
 		"NAVAD_MAX_ADS", "11",
+		"NAVAD_TOKEN_TTL", "48h",
+		"NAVAD_DETAIL_RETENTION_DAYS", "2",
 	))
 	if err == nil {
 		t.Fatal("accepted")
 	}
 	msg := err.Error()
-	for _, want := range []string{"no-port", "xml", "extra", "Mars/Olympus", "ftp://example.com", "redis url", "admin key", "NAVAD_WRITE_TIMEOUT", "NAVAD_MAX_UPLOAD_ROWS", "rate limits", "max ads"} {
+	for _, want := range []string{"no-port", "xml", "extra", "Mars/Olympus", "ftp://example.com", "redis url", "admin key", "NAVAD_WRITE_TIMEOUT", "NAVAD_MAX_UPLOAD_ROWS", "rate limits", "max ads", "detail retention must be at least 3 days"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %q:\n%s", want, msg)
 		}

@@ -38,15 +38,35 @@ type Service struct {
 	catalog storage.Catalog
 	loc     *time.Location
 	maxRows int // MaxRows; smaller in tests
+	// detailDays is how many business days the aggregates by store and
+	// cell are kept (0: for good), by the clock now.
+	detailDays int
+	now        func() time.Time
+}
+
+// Option configures a Service.
+type Option func(*Service)
+
+// KeepDetail tells the Service that the aggregates by store and by cell
+// are kept for days business days by the clock now (storage.DetailFrom;
+// the tracking service purges older ones): a report grouped by store or
+// cell that begins earlier is Invalid, rather than short of the days
+// purged.
+func KeepDetail(days int, now func() time.Time) Option {
+	return func(s *Service) { s.detailDays, s.now = days, now }
 }
 
 // New returns a Service reading counts from events and accounts (to find an
 // agency's advertisers) from catalog; report days are days in loc.
-func New(events storage.Events, catalog storage.Catalog, loc *time.Location) (*Service, error) {
+func New(events storage.Events, catalog storage.Catalog, loc *time.Location, opts ...Option) (*Service, error) {
 	if events == nil || catalog == nil || loc == nil {
 		return nil, errors.New("new reports: events, catalog and location are required")
 	}
-	return &Service{events: events, catalog: catalog, loc: loc, maxRows: MaxRows}, nil
+	s := &Service{events: events, catalog: catalog, loc: loc, maxRows: MaxRows, now: time.Now}
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // Location returns the business time zone of report days.
@@ -88,7 +108,8 @@ func Ratio(num, den uint64) float64 {
 }
 
 // Report builds the report q asks for, as p may see it. Invalid for a bad
-// period or more than MaxRows rows; PermissionDenied for a filter naming an
+// period (one by store or cell beginning before the detail kept) or more
+// than MaxRows rows; PermissionDenied for a filter naming an
 // advertiser or publisher p may not see.
 func (s *Service) Report(ctx context.Context, p *auth.Principal, q Query) (*Report, error) {
 	if q.To < q.From {
@@ -96,6 +117,12 @@ func (s *Service) Report(ctx context.Context, p *auth.Principal, q Query) (*Repo
 	}
 	if q.To-q.From >= MaxDays {
 		return nil, campaigns.Errorf(campaigns.Invalid, "a report covers at most %d days", MaxDays)
+	}
+	if s.detailDays > 0 && (q.GroupBy.Has(storage.DimStore) || q.GroupBy.Has(storage.DimCell)) {
+		if first := storage.DetailFrom(s.now(), s.loc, s.detailDays); q.From < first {
+			return nil, campaigns.Errorf(campaigns.Invalid,
+				"counts by store and by cell are kept for %d days: from must be %s or later for a report by store or cell", s.detailDays, first)
+		}
 	}
 	aq, err := s.visible(ctx, p, q)
 	if err != nil {

@@ -114,6 +114,39 @@ func TestTooManyRows(t *testing.T) {
 	}
 }
 
+// TestDetailHorizon: a report by store or cell may not begin before the
+// days whose detail is kept; other reports may.
+func TestDetailHorizon(t *testing.T) {
+	rows := []storage.Aggregate{{Counts: storage.Counts{Served: 3}}}
+	now := time.Date(2026, 11, 30, 12, 0, 0, 0, time.UTC)
+	s, err := New(&fakeEvents{rows: rows}, fakeCatalog{}, time.UTC, KeepDetail(7, func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := storage.DayOf(now) - 6 // 2026-11-24
+	for _, tc := range []struct {
+		from  storage.Day
+		dims  storage.Dims
+		valid bool
+	}{
+		{first, storage.DimsOf(storage.DimStore), true},
+		{first, storage.DimsOf(storage.DimDay, storage.DimCell), true},
+		{first - 1, storage.DimsOf(storage.DimStore), false},
+		{first - 1, storage.DimsOf(storage.DimCampaign, storage.DimCell), false},
+		{first - 30, storage.DimsOf(storage.DimDay, storage.DimHour, storage.DimAdvertiser, storage.DimCampaign, storage.DimPublisher), true},
+	} {
+		rep, err := s.Report(context.Background(), admin, Query{From: tc.from, To: first + 3, GroupBy: tc.dims})
+		switch {
+		case tc.valid && (err != nil || rep.Totals.Served != 3):
+			t.Errorf("from %v by %v: %v, %+v; want the report", tc.from, tc.dims.List(), err, rep)
+		case !tc.valid && campaigns.ErrorCode(err) != campaigns.Invalid:
+			t.Errorf("from %v by %v: err %v, want invalid_argument", tc.from, tc.dims.List(), err)
+		case !tc.valid && !strings.Contains(err.Error(), "2026-11-24 or later"):
+			t.Errorf("from %v by %v: %q does not name the first day kept", tc.from, tc.dims.List(), err)
+		}
+	}
+}
+
 func TestRenderings(t *testing.T) {
 	loc, _ := time.LoadLocation("Asia/Tokyo")
 	day := storage.DayOf(time.Date(2026, 11, 3, 0, 0, 0, 0, time.UTC))

@@ -90,6 +90,9 @@ type Options struct {
 	// token lifetime and a day, because they are also the record of which
 	// tokens were counted.
 	RetentionDays int
+	// DetailDays is how many business days the aggregates by store and by
+	// cell are kept (storage.DetailFrom); 0 keeps them for good.
+	DetailDays int
 	// Location is the business time zone of report days and hours.
 	Location *time.Location
 	// Landing returns the landing URL of a campaign, and false when the
@@ -719,14 +722,22 @@ func (s *Service) flushLoop() {
 // ---- Retention ----
 
 // Purge deletes raw events of tokens issued before the retention period
-// (and before the token lifetime and a day, whichever is longer), and
-// returns how many it deleted.
-func (s *Service) Purge(ctx context.Context) (int, error) {
-	n, err := s.events.PurgeEvents(ctx, s.opt.Now().Add(-s.keep))
+// (and before the token lifetime and a day, whichever is longer), and the
+// aggregates by store and by cell of days before the detail period, and
+// returns how many raw events and how many days of detail it deleted.
+func (s *Service) Purge(ctx context.Context) (events, detailDays int, err error) {
+	now := s.opt.Now()
+	events, err = s.events.PurgeEvents(ctx, now.Add(-s.keep))
 	if err != nil {
-		return n, fmt.Errorf("purge raw events: %w", err)
+		return events, 0, fmt.Errorf("purge raw events: %w", err)
 	}
-	return n, nil
+	if s.opt.DetailDays > 0 {
+		detailDays, err = s.events.PurgeDetail(ctx, storage.DetailFrom(now, s.opt.Location, s.opt.DetailDays))
+		if err != nil {
+			return events, detailDays, fmt.Errorf("purge store and cell detail: %w", err)
+		}
+	}
+	return events, detailDays, nil
 }
 
 func (s *Service) purgeLoop() {
@@ -734,12 +745,15 @@ func (s *Service) purgeLoop() {
 	t := time.NewTicker(purgeInterval)
 	defer t.Stop()
 	for {
-		n, err := s.Purge(s.ctx)
-		switch {
-		case err != nil && !errors.Is(err, context.Canceled):
-			s.opt.Logger.Error("raw events not purged; will retry", "err", err)
-		case n > 0:
+		n, days, err := s.Purge(s.ctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			s.opt.Logger.Error("tracking data not purged; will retry", "err", err)
+		}
+		if n > 0 {
 			s.opt.Logger.Info("raw events purged", "deleted", n, "kept_days", int(s.keep.Hours()/24))
+		}
+		if days > 0 {
+			s.opt.Logger.Info("store and cell detail purged", "days", days, "kept_days", s.opt.DetailDays)
 		}
 		select {
 		case <-s.ctx.Done():

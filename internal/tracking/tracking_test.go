@@ -531,6 +531,44 @@ func TestFlushLoop(t *testing.T) {
 	}
 }
 
+// TestPurgeDetail: the aggregates by store and cell of a day go once the
+// day is DetailDays old, and every other aggregate stays.
+func TestPurgeDetail(t *testing.T) {
+	f := newFixture(t, func(o *tracking.Options) { o.DetailDays = 2 })
+	ctx := context.Background()
+	l := f.serve(2)
+	if _, err := f.count(storage.Impression, l[0].Impression); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.svc.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	byStore := func() storage.Counts {
+		var c storage.Counts
+		q := &storage.AggregateQuery{From: f.start, To: f.start, Dims: storage.DimsOf(storage.DimStore, storage.DimCell)}
+		if err := f.store.Aggregates(ctx, q, func(a *storage.Aggregate) bool { c.Add(a.Counts); return true }); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	want := storage.Counts{Served: 2, Impressions: 1}
+	// The next day the serving day is one of the two kept.
+	f.clock.add(24 * time.Hour)
+	if _, days, err := f.svc.Purge(ctx); err != nil || days != 0 || byStore() != want {
+		t.Fatalf("purge on the next day: %d days (%v), by store %+v, want nothing purged", days, err, byStore())
+	}
+	f.clock.add(24 * time.Hour)
+	if _, days, err := f.svc.Purge(ctx); err != nil || days != 1 {
+		t.Fatalf("purge two days on: %d days of detail (%v), want 1", days, err)
+	}
+	if got := byStore(); got != (storage.Counts{}) {
+		t.Fatalf("by store after the purge %+v, want nothing", got)
+	}
+	if got := f.totals(); got != want {
+		t.Fatalf("totals after the purge %+v, want %+v", got, want)
+	}
+}
+
 func TestPurgeKeepsUnexpiredTokens(t *testing.T) {
 	f := newFixture(t, func(o *tracking.Options) { o.RetentionDays = 1; o.TTL = 72 * time.Hour })
 	l := f.serve(1)[0]
@@ -540,14 +578,14 @@ func TestPurgeKeepsUnexpiredTokens(t *testing.T) {
 	// Retention is one day, but the token lives three: its record stays
 	// while it can be fired, so a replay still counts nothing.
 	f.clock.add(71 * time.Hour)
-	if n, err := f.svc.Purge(context.Background()); err != nil || n != 0 {
+	if n, _, err := f.svc.Purge(context.Background()); err != nil || n != 0 {
 		t.Fatalf("purge within the token's life deleted %d (%v)", n, err)
 	}
 	if res, err := f.count(storage.Impression, l.Impression); err != nil || res.Counted {
 		t.Fatalf("replay: %+v %v", res, err)
 	}
 	f.clock.add(5 * 24 * time.Hour)
-	if n, err := f.svc.Purge(context.Background()); err != nil || n != 1 {
+	if n, _, err := f.svc.Purge(context.Background()); err != nil || n != 1 {
 		t.Fatalf("purge after expiry deleted %d (%v), want 1", n, err)
 	}
 	if err := f.store.RawEvents(context.Background(), func(e *storage.Event) bool {

@@ -202,6 +202,8 @@ async function openBrowser(locale) {
 // Problems the page itself reports: script errors, CSP violations, and
 // requests that leave navad.
 const problems = [];
+// Set while a test asks for cells before the detail kept.
+let expectDetailRefusal = false;
 function watch(p) {
   p.on('pageerror', (e) => problems.push('page error: ' + e.message));
   // Chromium logs every answer of 400 or more as a console error; those
@@ -211,7 +213,8 @@ function watch(p) {
   p.on('response', (r) => {
     const u = new URL(r.url());
     if (r.status() < 400) return;
-    const expected = (r.status() === 401 && u.pathname === '/v1/reports') || (r.status() === 403 && u.pathname === '/v1/campaigns');
+    const expected = (r.status() === 401 && u.pathname === '/v1/reports') || (r.status() === 403 && u.pathname === '/v1/campaigns') ||
+      (r.status() === 400 && u.pathname === '/v1/reports/cells.geojson' && expectDetailRefusal);
     if (!expected) problems.push(`${r.status()} for ${u.pathname}`);
   });
   p.on('request', (r) => {
@@ -232,6 +235,10 @@ async function waitShown() {
     const r = document.getElementById('report');
     return !r.hidden && r.getAttribute('aria-busy') === 'false' && /\d{4}-\d\d-\d\d/.test(document.getElementById('status').textContent);
   });
+}
+
+function addDaysISO(day, n) {
+  return new Date(Date.parse(day) + n * 86400000).toISOString().slice(0, 10);
 }
 
 async function period() {
@@ -425,6 +432,24 @@ test('the dashboard shows what the reports API answers, for each key', async (t)
     await signIn(KEYS.publisher);
     const { table } = await checkAgainstAPI(KEYS.publisher, { label: 'publisher' });
     assert.deepEqual(pick(table.totals), all);
+  });
+
+  await t.test('a period longer than the detail kept: the map says why, the rest shows', async () => {
+    const { to } = await period();
+    const from = new Date(Date.parse(to) - 60 * 86400000).toISOString().slice(0, 10);
+    await page.fill('#from', from);
+    expectDetailRefusal = true;
+    await page.click('#show');
+    await page.waitForSelector('#error:not([hidden])');
+    expectDetailRefusal = false;
+    assert.match(await page.textContent('#error'), /kept for 35 days/);
+    await waitShown();
+    assert.match(await page.textContent('#status'), new RegExp(from));
+    assert.ok(await page.locator('#report').isVisible());
+    assert.ok(await page.locator('#report-table tbody tr').count() > 0, 'the table still shows');
+    await page.fill('#from', addDaysISO(to, -6));
+    await page.click('#show');
+    await page.waitForSelector('#error', { state: 'hidden' });
   });
 
   await t.test('an agency sees none of the advertisers it does not manage', async () => {

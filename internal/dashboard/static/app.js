@@ -409,7 +409,13 @@
         api('v1/reports', { from, to, group_by: 'campaign' }), // every campaign with traffic, for the filter
         api('v1/reports', { ...filter, group_by: step === 'hour' ? 'day,hour' : 'day' }),
         api('v1/reports', { ...filter, group_by: rows }),
-        api('v1/reports/cells.geojson', filter),
+        // Counts by cell are kept for fewer days than the rest: for a
+        // period that begins earlier the map stays empty and says why,
+        // and the chart and table still show.
+        api('v1/reports/cells.geojson', filter).catch((e) => {
+          if (!(e instanceof APIError) || e.status !== 400) throw e;
+          return { type: 'FeatureCollection', features: [], unavailable: explain(e) };
+        }),
       ]);
     } catch (e) {
       if (seq !== state.seq) return;
@@ -426,6 +432,7 @@
     state.data = { from, to, tz: state.timezone, step, series, table, cells };
     setBusy(false);
     render();
+    if (cells.unavailable) showError(cells.unavailable);
   }
 
   function render() {
