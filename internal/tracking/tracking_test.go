@@ -413,12 +413,14 @@ type failingEvents struct {
 	failAfter  int // fail this many calls after applying them
 	failBefore int // fail this many calls without applying them
 	ids        []string
+	lastRows   []storage.ServedCount // of the last call
 }
 
 func (e *failingEvents) AddServed(ctx context.Context, id string, rows []storage.ServedCount) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.ids = append(e.ids, id)
+	e.lastRows = rows
 	if e.failBefore > 0 {
 		e.failBefore--
 		return errors.New("redis: connection refused")
@@ -456,8 +458,20 @@ func TestServedFlushRetriesExactlyOnce(t *testing.T) {
 		t.Fatal("second flush succeeded")
 	}
 	serve(2)
+	// Accepted and not written: the first batch and the ads served since.
+	if n := svc.Backlog(); n != 10 {
+		t.Fatalf("backlog %d, want 10", n)
+	}
 	if err := svc.Flush(ctx); err != nil { // retries the same batch, then the rest
 		t.Fatal(err)
+	}
+	// What waited behind the failing batch was summed by key: five ads at
+	// two stores are two rows.
+	if rows := fe.lastRows; len(rows) != 2 || rows[0].N+rows[1].N != 5 {
+		t.Fatalf("the last batch's rows %+v, want two summing 5", rows)
+	}
+	if n := svc.Backlog(); n != 0 {
+		t.Fatalf("backlog %d after the flush, want 0", n)
 	}
 	if err := svc.Close(); err != nil {
 		t.Fatal(err)
