@@ -132,6 +132,42 @@ func BenchmarkReserve(b *testing.B) {
 	})
 }
 
+// BenchmarkReserveUser reserves ads taken from leases, the decision
+// path's only call to Redis for a budgeted campaign with a frequency cap:
+// "new" opens a window for every ad (a user's first ad of the campaign, as
+// with a national audience), "open" counts into windows already open.
+func BenchmarkReserveUser(b *testing.B) {
+	srv := redistest.Start(b)
+	caps := open(b, srv.URL()).Caps()
+	now := time.Now()
+	for _, bm := range []struct {
+		name  string
+		users int64
+	}{{"new", 1 << 62}, {"open", 1000}} {
+		b.Run(bm.name, func(b *testing.B) {
+			var next atomic.Int64
+			b.SetParallelism(64)
+			b.ReportAllocs()
+			measure(b, srv, func() {
+				b.RunParallel(func(pb *testing.PB) {
+					for pb.Next() {
+						i := next.Add(1)
+						r := storage.CapRequest{
+							CampaignID: "cmp_" + strconv.Itoa(int(i%1000)), Now: now, Leased: true,
+							Day: now.Format(time.DateOnly), DayEnd: now.Add(24 * time.Hour), TotalLimit: 1 << 40, DailyLimit: 1 << 40,
+							UID: bm.name + "-" + strconv.FormatInt(i%bm.users, 10), UserLimit: 1 << 40, UserPeriod: 24 * time.Hour,
+						}
+						if ok, err := caps.Reserve(context.Background(), r); err != nil || !ok {
+							b.Error(ok, err)
+							return
+						}
+					}
+				})
+			})
+		})
+	}
+}
+
 // BenchmarkReport30Days is issue 5's report target on Redis: 30 days of
 // 10,000 campaigns of 200 advertisers, grouped by day and campaign, built by
 // the reports service from Store.Aggregates and rendered as JSON; the same

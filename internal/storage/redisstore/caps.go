@@ -13,8 +13,9 @@ package redisstore
 //	{navad:caps:<campaign>}:total          string  ads served over the campaign's life
 //	{navad:caps:<campaign>}:day:<day>      string  ads served on a business day (2006-01-02);
 //	                                               expires two days after the day ends
-//	{navad:caps:<campaign>}:user:<uid>     hash    n: ads served in the user's window,
-//	                                               end: when it closes (Unix ms); expires then
+//	{navad:caps:<campaign>}:user:<uid>     string  "<n> <end>": ads served in the user's
+//	                                               window and when it closes (Unix ms);
+//	                                               expires then
 //
 // <uid> is the first 16 bytes of the SHA-256 of the user key, in hex: the
 // user key itself is never stored, and two keys that differ in one byte are
@@ -89,25 +90,48 @@ func capsKeys(campaignID, day, uid string) []string {
 	return keys
 }
 
+// windowLua defines read_window(key), the count and end (Unix ms) of a
+// user's window, or nils, and window(key, now, limit, period): 0 when the
+// window open at now holds limit ads, else it counts the ad in it, opening
+// one of period ms when none is open, and returns 1. A window is a string
+// "<n> <end>", so that opening one is a single write (SET with its
+// expiry), not a hash and its PEXPIRE: less of Redis's time for a user's
+// first ad of a campaign, the commonest reservation with a national
+// audience. A window kept as a hash (n, end) by an older navad is read, and
+// replaced in place keeping its expiry.
+const windowLua = `
+local function read_window(key)
+  local v = redis.pcall('GET', key)
+  if type(v) == 'table' and v.err then
+    local w = redis.call('HMGET', key, 'n', 'end')
+    return tonumber(w[1] or '0'), tonumber(w[2] or '0')
+  elseif v then
+    local sp = string.find(v, ' ', 1, true)
+    if sp then return tonumber(string.sub(v, 1, sp - 1)), tonumber(string.sub(v, sp + 1)) end
+  end
+  return nil, nil
+end
+local function window(key, now, limit, period)
+  local n, e = read_window(key)
+  if n and e and now < e then
+    if n >= limit then return 0 end
+    redis.call('SET', key, string.format('%d %d', n + 1, e), 'KEEPTTL')
+  else
+    redis.call('SET', key, string.format('1 %d', now + period), 'PX', period)
+  end
+  return 1
+end
+`
+
 // scriptReserve: KEYS: total, day[, user]. ARGV: now (Unix ms), total
 // limit, daily limit, day TTL (ms), user limit, user period (ms). Limits of
 // 0 are none. Returns 1 when it counted the ad, 0 when a cap refused it.
-var scriptReserve = redis.NewScript(`
+var scriptReserve = redis.NewScript(windowLua + `
 local now = tonumber(ARGV[1])
 local tl, dl = tonumber(ARGV[2]), tonumber(ARGV[3])
 if tl > 0 and tonumber(redis.call('GET', KEYS[1]) or '0') >= tl then return 0 end
 if dl > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') >= dl then return 0 end
-if KEYS[3] then
-  local ul, period = tonumber(ARGV[5]), tonumber(ARGV[6])
-  local w = redis.call('HMGET', KEYS[3], 'n', 'end')
-  if w[2] and now < tonumber(w[2]) then
-    if tonumber(w[1] or '0') >= ul then return 0 end
-    redis.call('HINCRBY', KEYS[3], 'n', 1)
-  else
-    redis.call('HSET', KEYS[3], 'n', 1, 'end', string.format('%d', now + period))
-    redis.call('PEXPIRE', KEYS[3], period)
-  end
-end
+if KEYS[3] and window(KEYS[3], now, tonumber(ARGV[5]), tonumber(ARGV[6])) == 0 then return 0 end
 redis.call('INCR', KEYS[1])
 redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
@@ -116,18 +140,8 @@ return 1
 
 // scriptReserveUser reserves an ad taken from a lease: its user's window
 // only. KEYS: user. ARGV: now (Unix ms), user limit, user period (ms).
-var scriptReserveUser = redis.NewScript(`
-local now = tonumber(ARGV[1])
-local w = redis.call('HMGET', KEYS[1], 'n', 'end')
-if w[2] and now < tonumber(w[2]) then
-  if tonumber(w[1] or '0') >= tonumber(ARGV[2]) then return 0 end
-  redis.call('HINCRBY', KEYS[1], 'n', 1)
-else
-  local period = tonumber(ARGV[3])
-  redis.call('HSET', KEYS[1], 'n', 1, 'end', string.format('%d', now + period))
-  redis.call('PEXPIRE', KEYS[1], period)
-end
-return 1
+var scriptReserveUser = redis.NewScript(windowLua + `
+return window(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 `)
 
 // scriptLease: KEYS: total, day. ARGV: total limit, daily limit, day TTL
@@ -164,13 +178,13 @@ return 1
 
 // scriptServed: KEYS: total, day[, user]. ARGV: now (Unix ms). Returns
 // total, daily and the user's count in the window open at now.
-var scriptServed = redis.NewScript(`
+var scriptServed = redis.NewScript(windowLua + `
 local t = tonumber(redis.call('GET', KEYS[1]) or '0')
 local d = tonumber(redis.call('GET', KEYS[2]) or '0')
 local u = 0
 if KEYS[3] then
-  local w = redis.call('HMGET', KEYS[3], 'n', 'end')
-  if w[2] and tonumber(ARGV[1]) < tonumber(w[2]) then u = tonumber(w[1] or '0') end
+  local n, e = read_window(KEYS[3])
+  if n and e and tonumber(ARGV[1]) < e then u = n end
 end
 return {t, d, u}
 `)

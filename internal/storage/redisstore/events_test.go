@@ -2,6 +2,7 @@ package redisstore_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/navad/navad/internal/redistest"
 	"github.com/navad/navad/internal/storage"
@@ -49,5 +50,53 @@ func TestCapsContract(t *testing.T) {
 				return func() storage.Caps { return open(t, srv.URL()).Caps() }
 			})
 		})
+	}
+}
+
+// TestHashWindowsOfOlderReplicas: a user's window kept as a hash (n, end)
+// by an older navad, as Redis holds it through a rolling upgrade, counts
+// on: the ads already in it count against the cap, it closes at its end,
+// and it keeps its expiry when it becomes a string.
+func TestHashWindowsOfOlderReplicas(t *testing.T) {
+	srv := redistest.Start(t)
+	caps := open(t, srv.URL()).Caps()
+	rdb := srv.Client(t)
+	ctx := t.Context()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	req := func(uid string, at time.Time) storage.CapRequest {
+		return storage.CapRequest{CampaignID: "cmp_1", Now: at, Day: "2026-11-26", DayEnd: now.Add(12 * time.Hour),
+			UID: uid, UserLimit: 3, UserPeriod: time.Hour, Leased: true}
+	}
+	for _, w := range []struct {
+		uid      string
+		n        int
+		end      time.Time
+		allowed  int // more ads the window takes at now
+		servedAt int64
+	}{
+		{"open", 2, now.Add(30 * time.Minute), 1, 3},
+		{"full", 3, now.Add(30 * time.Minute), 0, 3},
+		{"closed", 3, now.Add(-time.Minute), 3, 3}, // a new window opens at now
+	} {
+		key := redisstore.UserKey("cmp_1", w.uid)
+		if err := rdb.HSet(ctx, key, "n", w.n, "end", w.end.UnixMilli()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := rdb.PExpire(ctx, key, time.Hour).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for i := range w.allowed + 1 {
+			ok, err := caps.Reserve(ctx, req(w.uid, now))
+			if err != nil || ok != (i < w.allowed) {
+				t.Fatalf("%s window, ad %d: %v %v, want allowed %v", w.uid, i+1, ok, err, i < w.allowed)
+			}
+		}
+		got, err := caps.Served(ctx, "cmp_1", "2026-11-26", w.uid, now)
+		if err != nil || got.User != w.servedAt {
+			t.Fatalf("%s window: served %+v %v, want %d for the user", w.uid, got, err, w.servedAt)
+		}
+		if ttl := rdb.PTTL(ctx, key).Val(); ttl <= 0 {
+			t.Fatalf("%s window: TTL %v after its reservations, want one kept", w.uid, ttl)
+		}
 	}
 }

@@ -7,3 +7,6 @@ func SetFoldAt(n int) (restore func()) {
 	foldAt = n
 	return func() { foldAt = old }
 }
+
+// UserKey is the key of uid's window of a campaign.
+var UserKey = userKey

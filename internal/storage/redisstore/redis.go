@@ -47,7 +47,7 @@
 //	{navad:ev}:agg:<a|p|h|c>:<day>:<id>  hash    rollup key NUL counter → count, per advertiser (publisher for p)
 //	{navad:caps:<campaign>}:total        string  ads served in total
 //	{navad:caps:<campaign>}:day:<day>    string  ads served on a business day (expires two days after it)
-//	{navad:caps:<campaign>}:user:<hash>  hash    a user's window: count and end (expires when it closes)
+//	{navad:caps:<campaign>}:user:<hash>  string  a user's window: count and end (expires when it closes)
 //
 // # Atomicity and durability
 //
