@@ -20,6 +20,7 @@ import (
 	"github.com/navad/navad/internal/redistest"
 	"github.com/navad/navad/internal/reports"
 	"github.com/navad/navad/internal/storage"
+	"github.com/navad/navad/internal/storage/redisstore"
 	"github.com/navad/navad/internal/tracking"
 )
 
@@ -111,24 +112,12 @@ func BenchmarkReserve(b *testing.B) {
 	tokyo, _ := time.LoadLocation("Asia/Tokyo")
 	now := time.Now().In(tokyo)
 	y, m, d := now.Date()
-	var next atomic.Int64
-	b.SetParallelism(64)
-	b.ReportAllocs()
-	measure(b, srv, func() {
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				i := next.Add(1)
-				r := storage.CapRequest{
-					CampaignID: "cmp_" + strconv.Itoa(int(i%1000)), Now: now, TotalLimit: 1 << 40,
-					Day: now.Format(time.DateOnly), DayEnd: time.Date(y, m, d+1, 0, 0, 0, 0, tokyo), DailyLimit: 1 << 40,
-					UID: "user-" + strconv.Itoa(int(i%100000)), UserLimit: 1 << 40, UserPeriod: 24 * time.Hour,
-				}
-				if ok, err := caps.Reserve(context.Background(), r); err != nil || !ok {
-					b.Error(ok, err)
-					return
-				}
-			}
-		})
+	reserveParallel(b, srv, caps, func(i int64) storage.CapRequest {
+		return storage.CapRequest{
+			CampaignID: "cmp_" + strconv.Itoa(int(i%1000)), Now: now, TotalLimit: 1 << 40,
+			Day: now.Format(time.DateOnly), DayEnd: time.Date(y, m, d+1, 0, 0, 0, 0, tokyo), DailyLimit: 1 << 40,
+			UID: "user-" + strconv.Itoa(int(i%100000)), UserLimit: 1 << 40, UserPeriod: 24 * time.Hour,
+		}
 	})
 }
 
@@ -145,27 +134,33 @@ func BenchmarkReserveUser(b *testing.B) {
 		users int64
 	}{{"new", 1 << 62}, {"open", 1000}} {
 		b.Run(bm.name, func(b *testing.B) {
-			var next atomic.Int64
-			b.SetParallelism(64)
-			b.ReportAllocs()
-			measure(b, srv, func() {
-				b.RunParallel(func(pb *testing.PB) {
-					for pb.Next() {
-						i := next.Add(1)
-						r := storage.CapRequest{
-							CampaignID: "cmp_" + strconv.Itoa(int(i%1000)), Now: now, Leased: true,
-							Day: now.Format(time.DateOnly), DayEnd: now.Add(24 * time.Hour), TotalLimit: 1 << 40, DailyLimit: 1 << 40,
-							UID: bm.name + "-" + strconv.FormatInt(i%bm.users, 10), UserLimit: 1 << 40, UserPeriod: 24 * time.Hour,
-						}
-						if ok, err := caps.Reserve(context.Background(), r); err != nil || !ok {
-							b.Error(ok, err)
-							return
-						}
-					}
-				})
+			reserveParallel(b, srv, caps, func(i int64) storage.CapRequest {
+				return storage.CapRequest{
+					CampaignID: "cmp_" + strconv.Itoa(int(i%1000)), Now: now, Leased: true,
+					Day: now.Format(time.DateOnly), DayEnd: now.Add(24 * time.Hour), TotalLimit: 1 << 40, DailyLimit: 1 << 40,
+					UID: bm.name + "-" + strconv.FormatInt(i%bm.users, 10), UserLimit: 1 << 40, UserPeriod: 24 * time.Hour,
+				}
 			})
 		})
 	}
+}
+
+// reserveParallel reserves req(i) for i = 1, 2, … with 128 in flight,
+// each of which must be allowed, and reports the CPU of both sides.
+func reserveParallel(b *testing.B, srv *redistest.Server, caps *redisstore.Caps, req func(i int64) storage.CapRequest) {
+	var next atomic.Int64
+	b.SetParallelism(64)
+	b.ReportAllocs()
+	measure(b, srv, func() {
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if ok, err := caps.Reserve(context.Background(), req(next.Add(1))); err != nil || !ok {
+					b.Error(ok, err)
+					return
+				}
+			}
+		})
+	})
 }
 
 // BenchmarkReport30Days is issue 5's report target on Redis: 30 days of
