@@ -71,6 +71,54 @@ type scratch struct {
 	bits  []uint64
 	srch  search
 	group []Ad
+	// negs[id] is what the negative list id did to this request's query,
+	// once tested (negUntested before; the IDs in negSeen are reset after
+	// the decision).
+	negs    []uint8
+	negSeen []uint16
+}
+
+// What a negative list did to a request's query (scratch.negs).
+const (
+	negUntested uint8 = iota
+	negPasses
+	negBlocks
+)
+
+// blocked reports whether c's negative keywords block the query. A list
+// shared by many campaigns is tested once a request, and a campaign whose
+// list was tested already is not read at all.
+func (sc *scratch) blocked(h *rankedCampaign, c *Campaign) bool {
+	switch h.neg {
+	case 0:
+		return false
+	case negUnshared:
+		return c.negatives.Block(&sc.q)
+	}
+	if int(h.neg) >= len(sc.negs) {
+		sc.negs = append(sc.negs, make([]uint8, int(h.neg)+1-len(sc.negs))...)
+	}
+	switch sc.negs[h.neg] {
+	case negPasses:
+		return false
+	case negBlocks:
+		return true
+	}
+	b := c.negatives.Block(&sc.q)
+	sc.negs[h.neg] = negPasses
+	if b {
+		sc.negs[h.neg] = negBlocks
+	}
+	sc.negSeen = append(sc.negSeen, h.neg)
+	return b
+}
+
+// forgetNegatives resets what blocked learnt, for the next request.
+func (sc *scratch) forgetNegatives() {
+	for _, id := range sc.negSeen {
+		sc.negs[id] = negUntested
+	}
+	sc.negSeen = sc.negSeen[:0]
 }
 
 // Decide appends to dst the ads for req, at most req.N, at most one per
@@ -85,6 +133,7 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 	snap := e.index.Snapshot()
 	sc := e.pool.Get().(*scratch)
 	defer e.pool.Put(sc)
+	defer sc.forgetNegatives()
 
 	sc.q.Parse(req.Query)
 	sc.refs = snap.match(&sc.q, sc.refs[:0])
@@ -154,11 +203,13 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 			if o == nil || !sc.srch.presentSet(snap, int(h.tier)).has(h.offer) {
 				continue
 			}
+			// The campaign itself is read only for a schedule or
+			// publishers, a negative list not tested yet, or an ad.
 			c := snap.byRank[r]
-			if h.more && !c.liveAt(minute, req.PublisherID) || c.negatives.Block(&sc.q) {
+			if h.more && !c.liveAt(minute, req.PublisherID) || sc.blocked(h, c) {
 				continue
 			}
-			st, d, ok := sc.srch.nearest(o, c.radiusM)
+			st, d, ok := sc.srch.nearest(o, float64(h.radius))
 			if !ok {
 				continue
 			}
@@ -231,8 +282,14 @@ type rankedCampaign struct {
 	group      uint32 // the rank of the first campaign of equal priority and bid
 	tier       uint8
 	modes      uint8
-	more       bool // a schedule or publishers to check (Campaign.liveAt)
+	more       bool   // a schedule or publishers to check (Campaign.liveAt)
+	radius     uint16 // metres
+	neg        uint16 // the negative keywords' ID (Index.negID); 0 for none
 }
+
+// negUnshared is the negative list ID of a campaign whose list has no ID
+// of its own: tested for each campaign.
+const negUnshared = 1<<16 - 1
 
 // live reports whether the campaign may serve now and in this mode, as far
 // as h tells: Campaign.liveAt checks the rest when h.more is set.

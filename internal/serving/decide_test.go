@@ -24,6 +24,10 @@ func TestDecideMatchesReference(t *testing.T) {
 	radii := []int{300, 500, 800, 1000, 2000, 5000}
 	modes := []campaigns.Mode{campaigns.Walk, campaigns.Car}
 	pubs := []string{"pub-a", "pub-b", "pub-c"}
+	// Negative lists shared by many campaigns (the engine tests each once
+	// a request), one of them in two orders, and queries some block.
+	negatives := [][]string{nil, {"バイト"}, {"求人", "バイト"}, {"バイト", "求人"}, {"口コミ"}}
+	queries := []string{"居酒屋", "居酒屋 バイト", "居酒屋 口コミ"}
 	for world := range 20 {
 		ix := NewIndex()
 		var stores []campaigns.Store
@@ -53,6 +57,7 @@ func TestDecideMatchesReference(t *testing.T) {
 				radii[r.IntN(len(radii))], "居酒屋")
 			c.Priority = r.IntN(3)
 			c.BidCPM = float64(100 * (1 + r.IntN(2)))
+			c.NegativeKeywords = negatives[r.IntN(len(negatives))]
 			switch r.IntN(8) {
 			case 0:
 				c.End = monday10.Add(-time.Hour)
@@ -79,7 +84,7 @@ func TestDecideMatchesReference(t *testing.T) {
 			if fix%4 == 0 { // away from the stores
 				lat, lng = 35.55+r.Float64()*0.2, 139.55+r.Float64()*0.2
 			}
-			req := Request{Lat: lat, Lng: lng, Query: "居酒屋", N: 1 + r.IntN(6),
+			req := Request{Lat: lat, Lng: lng, Query: queries[r.IntN(len(queries))], N: 1 + r.IntN(6),
 				Mode: modes[r.IntN(len(modes))], PublisherID: pubs[r.IntN(len(pubs))]}
 			got := describeAds(decide(t, e, req))
 			want := describeAds(referenceDecision(cs, stores, req, monday10))
@@ -95,12 +100,16 @@ func TestDecideMatchesReference(t *testing.T) {
 // then by priority and bid, nearest first within a tie, at most req.N.
 func referenceDecision(cs []*campaigns.Campaign, stores []campaigns.Store, req Request, now time.Time) []Ad {
 	var cands []Ad
+	var q campaigns.Query
+	q.Parse(req.Query)
 	for _, c := range cs {
 		week, _ := c.Hours.Compile()
+		negatives := campaigns.CompileNegatives(c.NegativeKeywords)
 		switch {
 		case !c.Start.IsZero() && now.Before(c.Start), !c.End.IsZero() && now.After(c.End),
 			!slices.Contains(c.Modes, req.Mode), !week.Contains(now.In(tokyo)),
-			len(c.Publishers) > 0 && !slices.Contains(c.Publishers, req.PublisherID):
+			len(c.Publishers) > 0 && !slices.Contains(c.Publishers, req.PublisherID),
+			negatives.Block(&q):
 			continue
 		}
 		var best *campaigns.Store

@@ -44,7 +44,6 @@ type Campaign struct {
 	week       campaigns.Week
 	publishers []string
 	negatives  campaigns.Negatives
-	radiusM    float64
 }
 
 // Snapshot is one consistent state of the index. It is safe for concurrent
@@ -108,6 +107,7 @@ type Index struct {
 	stores    map[string]map[string]*Store // advertiser → store ID → store
 	storeN    int
 	offerIDs  map[offerKey]uint32
+	negIDs    map[string]uint16 // a list of negative keywords → its ID (rankedCampaign.neg)
 	offers    []*offer
 	presence  [numTiers]presence
 	out       map[string]map[stockKey]struct{} // advertiser → (store, product) out of stock
@@ -128,6 +128,7 @@ func NewIndex() *Index {
 		delta:     make(map[uint32]struct{}),
 		stores:    make(map[string]map[string]*Store),
 		offerIDs:  make(map[offerKey]uint32),
+		negIDs:    make(map[string]uint16),
 		out:       make(map[string]map[stockKey]struct{}),
 		interned:  make(map[string]string),
 	}
@@ -224,12 +225,13 @@ func (ix *Index) putCampaignLocked(c *campaigns.Campaign) uint32 {
 		week:       week,
 		publishers: c.Publishers,
 		negatives:  campaigns.CompileNegatives(c.NegativeKeywords),
-		radiusM:    float64(c.RadiusM),
 	}
 	sc.ranked = rankedCampaign{
-		offer: ix.offerID(offerKey{c.AdvertiserID, c.ProductID}),
-		tier:  uint8(tierFor(float64(c.RadiusM))),
-		more:  !week.Always() || len(c.Publishers) > 0,
+		offer:  ix.offerID(offerKey{c.AdvertiserID, c.ProductID}),
+		tier:   uint8(tierFor(float64(c.RadiusM))),
+		more:   !week.Always() || len(c.Publishers) > 0,
+		radius: uint16(c.RadiusM), // at most campaigns.MaxRadiusM
+		neg:    ix.negID(c.NegativeKeywords),
 	}
 	if !c.Start.IsZero() {
 		sc.ranked.start = c.Start.Unix()
@@ -243,6 +245,29 @@ func (ix *Index) putCampaignLocked(c *campaigns.Campaign) uint32 {
 	ix.campaigns[c.ID] = sc
 	ix.bySlot[slot] = sc
 	return slot
+}
+
+// negID returns the ID of a list of negative keywords: 0 for none, the
+// same ID for campaigns whose lists hold the same words, so that a
+// decision tests each list once however many campaigns share it (an
+// advertiser's campaigns usually do), and negUnshared once 65,534 lists
+// have IDs.
+func (ix *Index) negID(words []string) uint16 {
+	if len(words) == 0 {
+		return 0
+	}
+	w := slices.Clone(words)
+	slices.Sort(w)
+	key := strings.Join(w, "\x00")
+	if id, ok := ix.negIDs[key]; ok {
+		return id
+	}
+	if len(ix.negIDs) >= negUnshared-1 {
+		return negUnshared
+	}
+	id := uint16(len(ix.negIDs) + 1)
+	ix.negIDs[key] = id
+	return id
 }
 
 func modeBit(m campaigns.Mode) uint8 {
