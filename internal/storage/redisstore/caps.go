@@ -24,7 +24,8 @@ package redisstore
 // Reserve is one script: it reads the three counters, treats a window whose
 // end is not after the request's Now as closed, refuses when any count is at
 // its limit, and otherwise increments all of them, opening a window when
-// none is open. Expiry is set with PEXPIRE relative to the request's Now, as
+// none is open. A window it finds full is remembered by the replica until
+// it closes (atCap), and that user's ads refused without a script. Expiry is set with PEXPIRE relative to the request's Now, as
 // storage.Caps asks. A reservation is as durable as Redis's appendfsync
 // makes it (README, "Scaling out").
 //
@@ -42,6 +43,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,15 +60,61 @@ const capsDayKeep = 48 * time.Hour
 
 // Caps is storage.Caps in Redis, on a Store's connection. Create it with
 // Store.Caps; it is safe for concurrent use. Each Reserve is one round trip
-// to Redis (a few tens of microseconds of Redis time).
+// to Redis (a few tens of microseconds of Redis time), but for a user this
+// replica found at the cap (atCap).
 type Caps struct {
 	s      *Store
 	closed atomic.Bool
+	full   atCap
 }
 
 // Caps returns the frequency and delivery caps kept in s's Redis. Closing
 // the Caps does not close s; closing s makes the Caps fail.
-func (s *Store) Caps() *Caps { return &Caps{s: s} }
+func (s *Store) Caps() *Caps { return &Caps{s: s, full: atCap{m: make(map[string]fullWindow)}} }
+
+// atCap remembers the users' windows a reservation found full. A window
+// only fills until it closes at its end, so a window found holding limit
+// ads refuses every request with a limit no higher until then, and the
+// replica refuses those itself instead of asking Redis each time: a user
+// who searches again and again once at a campaign's cap costs no script.
+// (Should Redis lose a window, this replica still refuses its user until
+// the lost window's end: it errs towards the cap, never past it.)
+type atCap struct {
+	mu sync.Mutex
+	m  map[string]fullWindow // by the window's key
+}
+
+// fullWindow is a window found full: when it closes (Unix ms) and the
+// limit it was found at.
+type fullWindow struct{ end, limit int64 }
+
+// atCapMax bounds the windows remembered: some 10 MB at the most.
+const atCapMax = 100_000
+
+// refuses reports whether the window key is known full for limit at now.
+func (a *atCap) refuses(key string, limit, now int64) bool {
+	a.mu.Lock()
+	w, ok := a.m[key]
+	a.mu.Unlock()
+	return ok && now < w.end && limit <= w.limit
+}
+
+// remember notes that the window key held limit ads until end.
+func (a *atCap) remember(key string, limit, end, now int64) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if len(a.m) >= atCapMax {
+		for k, w := range a.m {
+			if w.end <= now {
+				delete(a.m, k)
+			}
+		}
+		if len(a.m) >= atCapMax*3/4 {
+			clear(a.m) // mostly open windows: start again rather than sweep often
+		}
+	}
+	a.m[key] = fullWindow{end, limit}
+}
 
 func capsTag(campaignID string) string { return "{navad:caps:" + campaignID + "}" }
 
@@ -91,9 +139,9 @@ func capsKeys(campaignID, day, uid string) []string {
 }
 
 // windowLua defines read_window(key), the count and end (Unix ms) of a
-// user's window, or nils, and window(key, now, limit, period): 0 when the
-// window open at now holds limit ads, else it counts the ad in it, opening
-// one of period ms when none is open, and returns 1. A window is a string
+// user's window, or nils, and window(key, now, limit, period): minus the
+// window's end when the window open at now holds limit ads, else it counts
+// the ad in it, opening one of period ms when none is open, and returns 1. A window is a string
 // "<n> <end>", so that opening one is a single write (SET with its
 // expiry), not a hash and its PEXPIRE: less of Redis's time for a user's
 // first ad of a campaign, the commonest reservation with a national
@@ -114,7 +162,7 @@ end
 local function window(key, now, limit, period)
   local n, e = read_window(key)
   if n and e and now < e then
-    if n >= limit then return 0 end
+    if n >= limit then return -e end
     redis.call('SET', key, string.format('%d %d', n + 1, e), 'KEEPTTL')
   else
     redis.call('SET', key, string.format('1 %d', now + period), 'PX', period)
@@ -125,13 +173,17 @@ end
 
 // scriptReserve: KEYS: total, day[, user]. ARGV: now (Unix ms), total
 // limit, daily limit, day TTL (ms), user limit, user period (ms). Limits of
-// 0 are none. Returns 1 when it counted the ad, 0 when a cap refused it.
+// 0 are none. Returns 1 when it counted the ad, 0 when the total or daily
+// cap refused it, minus the window's end when the user's did.
 var scriptReserve = redis.NewScript(windowLua + `
 local now = tonumber(ARGV[1])
 local tl, dl = tonumber(ARGV[2]), tonumber(ARGV[3])
 if tl > 0 and tonumber(redis.call('GET', KEYS[1]) or '0') >= tl then return 0 end
 if dl > 0 and tonumber(redis.call('GET', KEYS[2]) or '0') >= dl then return 0 end
-if KEYS[3] and window(KEYS[3], now, tonumber(ARGV[5]), tonumber(ARGV[6])) == 0 then return 0 end
+if KEYS[3] then
+  local w = window(KEYS[3], now, tonumber(ARGV[5]), tonumber(ARGV[6]))
+  if w ~= 1 then return w end
+end
 redis.call('INCR', KEYS[1])
 redis.call('INCR', KEYS[2])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
@@ -140,6 +192,7 @@ return 1
 
 // scriptReserveUser reserves an ad taken from a lease: its user's window
 // only. KEYS: user. ARGV: now (Unix ms), user limit, user period (ms).
+// Returns as window does.
 var scriptReserveUser = redis.NewScript(windowLua + `
 return window(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 `)
@@ -230,24 +283,32 @@ func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) 
 	if err := c.begin(ctx); err != nil {
 		return false, fmt.Errorf("%s: %w", op, err)
 	}
-	uid := ""
-	if r.UserCapped() {
-		uid = r.UID
-	}
 	now := r.Now.UnixMilli()
+	window := "" // the user's window's key, when r caps the user
+	if r.UserCapped() {
+		window = userKey(r.CampaignID, r.UID)
+		if c.full.refuses(window, r.UserLimit, now) {
+			return false, nil
+		}
+	}
 	period := max(r.UserPeriod.Milliseconds(), 1)
 	var cmd *redis.Cmd
 	if r.Leased {
-		cmd = c.s.pipe.run(ctx, scriptReserveUser, []string{userKey(r.CampaignID, uid)},
-			now, r.UserLimit, period)
+		cmd = c.s.pipe.run(ctx, scriptReserveUser, []string{window}, now, r.UserLimit, period)
 	} else {
+		keys := capsKeys(r.CampaignID, r.Day, "")
+		if window != "" {
+			keys = append(keys, window)
+		}
 		dayTTL := max(r.DayEnd.Add(capsDayKeep).UnixMilli()-now, 1000)
-		cmd = c.s.pipe.run(ctx, scriptReserve, capsKeys(r.CampaignID, r.Day, uid),
-			now, r.TotalLimit, r.DailyLimit, dayTTL, r.UserLimit, period)
+		cmd = c.s.pipe.run(ctx, scriptReserve, keys, now, r.TotalLimit, r.DailyLimit, dayTTL, r.UserLimit, period)
 	}
-	n, err := cmd.Int()
+	n, err := cmd.Int64()
 	if err != nil {
 		return false, c.s.fail(ctx, op, err)
+	}
+	if n < 0 { // the user's window is full until -n
+		c.full.remember(window, r.UserLimit, -n, now)
 	}
 	return n == 1, nil
 }

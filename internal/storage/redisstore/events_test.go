@@ -1,6 +1,7 @@
 package redisstore_test
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -98,5 +99,53 @@ func TestHashWindowsOfOlderReplicas(t *testing.T) {
 		if ttl := rdb.PTTL(ctx, key).Val(); ttl <= 0 {
 			t.Fatalf("%s window: TTL %v after its reservations, want one kept", w.uid, ttl)
 		}
+	}
+}
+
+// TestFullWindowRefusedByTheReplica: once a reservation finds a user's
+// window full, the replica refuses that user's ads itself until the window
+// closes, without Redis, unless the limit has risen since.
+func TestFullWindowRefusedByTheReplica(t *testing.T) {
+	srv := redistest.Start(t)
+	caps := open(t, srv.URL()).Caps()
+	now := time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+	req := func(uid string, limit int64, at time.Time) storage.CapRequest {
+		return storage.CapRequest{CampaignID: "cmp_1", Now: at, Day: "2026-11-26", DayEnd: now.Add(12 * time.Hour),
+			UID: uid, UserLimit: limit, UserPeriod: time.Hour, Leased: true}
+	}
+	reserve := func(r storage.CapRequest, timeout time.Duration) (bool, error) {
+		ctx, cancel := context.WithTimeout(t.Context(), timeout)
+		defer cancel()
+		return caps.Reserve(ctx, r)
+	}
+	for i, want := range []bool{true, true, false} { // the third finds the window full
+		if ok, err := reserve(req("u1", 2, now), 5*time.Second); err != nil || ok != want {
+			t.Fatalf("ad %d: %v %v, want %v", i+1, ok, err, want)
+		}
+	}
+	srv.Pause()
+	paused := true
+	defer func() {
+		if paused {
+			srv.Resume()
+		}
+	}()
+	if ok, err := reserve(req("u1", 2, now.Add(59*time.Minute)), 5*time.Second); err != nil || ok {
+		t.Fatalf("the full window with Redis paused: %v %v, want refused by the replica", ok, err)
+	}
+	// A higher limit, another user, or a window past its end: Redis must be asked.
+	for _, r := range []storage.CapRequest{req("u1", 3, now), req("u2", 2, now), req("u1", 2, now.Add(time.Hour))} {
+		if ok, err := reserve(r, 200*time.Millisecond); err == nil {
+			t.Fatalf("%+v answered %v with Redis paused, want it to ask Redis", r, ok)
+		}
+	}
+	srv.Resume()
+	paused = false
+	// (The calls given up above may have landed once Redis went on.)
+	if ok, err := reserve(req("u1", 10, now), 5*time.Second); err != nil || !ok {
+		t.Fatalf("a higher limit: %v %v, want the ad counted", ok, err)
+	}
+	if ok, err := reserve(req("u1", 2, now.Add(time.Hour)), 5*time.Second); err != nil || !ok {
+		t.Fatalf("after the window's end: %v %v, want a new window", ok, err)
 	}
 }
