@@ -25,9 +25,10 @@ package redisstore
 // end is not after the request's Now as closed, refuses when any count is at
 // its limit, and otherwise increments all of them, opening a window when
 // none is open. A window it finds full is remembered by the replica until
-// it closes (atCap), and that user's ads refused without a script. Expiry is set with PEXPIRE relative to the request's Now, as
-// storage.Caps asks. A reservation is as durable as Redis's appendfsync
-// makes it (README, "Scaling out").
+// it closes (atCap), and that user's ads refused without a script. Expiry
+// is set relative to the request's Now, as storage.Caps asks. A
+// reservation is as durable as Redis's appendfsync makes it (README,
+// "Scaling out").
 //
 // Lease is one script over the total and the day: it grants what the
 // limits leave, up to the number asked, with INCRBY. Return takes ads back
@@ -141,12 +142,12 @@ func capsKeys(campaignID, day, uid string) []string {
 // windowLua defines read_window(key), the count and end (Unix ms) of a
 // user's window, or nils, and window(key, now, limit, period): minus the
 // window's end when the window open at now holds limit ads, else it counts
-// the ad in it, opening one of period ms when none is open, and returns 1. A window is a string
-// "<n> <end>", so that opening one is a single write (SET with its
-// expiry), not a hash and its PEXPIRE: less of Redis's time for a user's
-// first ad of a campaign, the commonest reservation with a national
-// audience. A window kept as a hash (n, end) by an older navad is read, and
-// replaced in place keeping its expiry.
+// the ad in it, opening one of period ms when none is open, and returns 1.
+// A window is a string "<n> <end>", so that opening one is a single write
+// (SET with its expiry), not a hash and its PEXPIRE: less of Redis's time
+// for a user's first ad of a campaign, the commonest reservation with a
+// national audience. A window kept as a hash (n, end) by an older navad is
+// read, and replaced in place keeping its expiry.
 const windowLua = `
 local function read_window(key)
   local v = redis.pcall('GET', key)
