@@ -533,9 +533,19 @@ func testPurgeDetail(t *testing.T, ev EventsBackend) {
 	if n != 2 {
 		t.Fatalf("purged the detail of %d days, want 2", n)
 	}
+	// A grouping answered by each rollup, and by store and by cell alone.
+	groupings := []storage.Dims{
+		0,
+		storage.DimsOf(storage.DimDay, storage.DimAdvertiser, storage.DimCampaign),
+		storage.DimsOf(storage.DimDay, storage.DimPublisher, storage.DimAdvertiser, storage.DimCampaign),
+		storage.DimsOf(storage.DimDay, storage.DimHour, storage.DimAdvertiser, storage.DimCampaign, storage.DimPublisher),
+		storage.DimsOf(storage.DimStore),
+		storage.DimsOf(storage.DimCell),
+		storage.AllDims,
+	}
 	check := func(stage string, w world) {
 		t.Helper()
-		for dims := storage.Dims(0); dims <= storage.AllDims; dims++ {
+		for _, dims := range groupings {
 			q := storage.AggregateQuery{From: baseDay, To: baseDay + 2, Dims: dims}
 			want := q
 			if detailDims(dims) {
