@@ -48,7 +48,7 @@ type Config struct {
 	TokenTTL       time.Duration // NAVAD_TOKEN_TTL
 	EventRetention int           // NAVAD_EVENT_RETENTION_DAYS
 	// DetailRetention is how many business days reports by store and by
-	// cell reach back (NAVAD_DETAIL_RETENTION_DAYS).
+	// cell reach back (NAVAD_DETAIL_RETENTION_DAYS); 0 keeps them for good.
 	DetailRetention int
 	SpoolMaxEvents  int // NAVAD_SPOOL_MAX_EVENTS: with Redis, tracking events kept on disk during an outage
 
@@ -273,8 +273,8 @@ func (c *Config) Validate() error {
 	}
 	// A day's tokens count until the token lifetime after it ends: its
 	// detail is purged only once nothing can add to it.
-	if minDays := 1 + int((c.TokenTTL+24*time.Hour-1)/(24*time.Hour)); c.TokenTTL > 0 && c.DetailRetention < minDays {
-		p = append(p, fmt.Sprintf("detail retention must be at least %d days (the token lifetime and a day)", minDays))
+	if minDays := 1 + int((c.TokenTTL+24*time.Hour-1)/(24*time.Hour)); c.TokenTTL > 0 && c.DetailRetention != 0 && c.DetailRetention < minDays {
+		p = append(p, fmt.Sprintf("detail retention must be 0 (for good) or at least %d days (the token lifetime and a day)", minDays))
 	}
 	if c.SpoolMaxEvents < 1 {
 		p = append(p, "spool max events must be at least 1")

@@ -27,6 +27,28 @@ func TestDefaultsAreValid(t *testing.T) {
 	}
 }
 
+// TestDetailRetention: 35 days by default, 0 keeps the detail for good,
+// and a retention shorter than the token lifetime and a day is refused.
+func TestDetailRetention(t *testing.T) {
+	for _, tc := range []struct {
+		days, ttl string
+		want      int
+		ok        bool
+	}{{"", "", 35, true}, {"0", "", 0, true}, {"2", "", 2, true}, {"1", "", 0, false}, {"3", "48h", 3, true}, {"2", "48h", 0, false}} {
+		var kv []string
+		if tc.days != "" {
+			kv = append(kv, "NAVAD_DETAIL_RETENTION_DAYS", tc.days)
+		}
+		if tc.ttl != "" {
+			kv = append(kv, "NAVAD_TOKEN_TTL", tc.ttl)
+		}
+		c, err := Parse(nil, env(kv...))
+		if (err == nil) != tc.ok || err == nil && c.DetailRetention != tc.want {
+			t.Errorf("days %q, ttl %q: %v, %v; want ok %v, %d days", tc.days, tc.ttl, c, err, tc.ok, tc.want)
+		}
+	}
+}
+
 func TestFlagsWinOverEnvironment(t *testing.T) {
 	c, err := Parse([]string{"--addr", "127.0.0.1:9999", "--demo"}, env(
 		"NAVAD_ADDR", "127.0.0.1:7777",
@@ -65,7 +87,7 @@ func TestEveryProblemReportedAtOnce(t *testing.T) {
 		t.Fatal("accepted")
 	}
 	msg := err.Error()
-	for _, want := range []string{"no-port", "xml", "extra", "Mars/Olympus", "ftp://example.com", "redis url", "admin key", "NAVAD_WRITE_TIMEOUT", "NAVAD_MAX_UPLOAD_ROWS", "rate limits", "max ads", "detail retention must be at least 3 days"} {
+	for _, want := range []string{"no-port", "xml", "extra", "Mars/Olympus", "ftp://example.com", "redis url", "admin key", "NAVAD_WRITE_TIMEOUT", "NAVAD_MAX_UPLOAD_ROWS", "rate limits", "max ads", "detail retention must be 0 (for good) or at least 3 days"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %q:\n%s", want, msg)
 		}
