@@ -3,7 +3,6 @@ package serving
 import (
 	"context"
 	"errors"
-	mathbits "math/bits"
 	"slices"
 	"strings"
 	"sync"
@@ -71,6 +70,11 @@ type scratch struct {
 	bits  []uint64
 	srch  search
 	group []Ad
+	// query is the request's query, parsed into q once parsed is set: a
+	// query whose triggered campaigns are cached is parsed only for a
+	// negative list.
+	query  string
+	parsed bool
 	// negs[id] is what the negative list id did to this request's query,
 	// once tested (negUntested before; the IDs in negSeen are reset after
 	// the decision).
@@ -93,7 +97,7 @@ func (sc *scratch) blocked(h *rankedCampaign, c *Campaign) bool {
 	case 0:
 		return false
 	case negUnshared:
-		return c.negatives.Block(&sc.q)
+		return sc.block(c)
 	}
 	if int(h.neg) >= len(sc.negs) {
 		sc.negs = append(sc.negs, make([]uint8, int(h.neg)+1-len(sc.negs))...)
@@ -104,13 +108,23 @@ func (sc *scratch) blocked(h *rankedCampaign, c *Campaign) bool {
 	case negBlocks:
 		return true
 	}
-	b := c.negatives.Block(&sc.q)
+	b := sc.block(c)
 	sc.negs[h.neg] = negPasses
 	if b {
 		sc.negs[h.neg] = negBlocks
 	}
 	sc.negSeen = append(sc.negSeen, h.neg)
 	return b
+}
+
+// block reports whether c's negative keywords block the request's query,
+// parsing it first if need be.
+func (sc *scratch) block(c *Campaign) bool {
+	if !sc.parsed {
+		sc.q.Parse(sc.query)
+		sc.parsed = true
+	}
+	return c.negatives.Block(&sc.q)
 }
 
 // forgetNegatives resets what blocked learnt, for the next request.
@@ -135,9 +149,9 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 	defer e.pool.Put(sc)
 	defer sc.forgetNegatives()
 
-	sc.q.Parse(req.Query)
-	sc.refs = snap.match(&sc.q, sc.refs[:0])
-	if len(sc.refs) == 0 {
+	sc.query, sc.parsed = req.Query, false
+	ranks := snap.triggered(req.Query, sc)
+	if len(ranks) == 0 {
 		return dst, nil // the commonest answer, and the cheapest
 	}
 	now := req.Now
@@ -148,23 +162,6 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 	minute := campaigns.MinuteOfWeek(now.In(e.loc))
 	mode := modeBit(req.Mode)
 
-	// A bitset over ranks both removes duplicate refs and yields the
-	// triggered campaigns in rank order without sorting.
-	words := (len(snap.byRank) + 63) / 64
-	if cap(sc.bits) < words {
-		sc.bits = make([]uint64, words)
-	}
-	sc.bits = sc.bits[:words]
-	lo, hi := words, -1
-	for _, slot := range sc.refs {
-		r := snap.rankOf[slot]
-		if r == noRank {
-			continue
-		}
-		w := int(r / 64)
-		sc.bits[w] |= 1 << (r % 64)
-		lo, hi = min(lo, w), max(hi, w)
-	}
 	sc.srch.reset(req.Lat, req.Lng, minute)
 	sc.group = sc.group[:0]
 	start := len(dst)
@@ -172,50 +169,41 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 
 	var group uint32 // of the candidates in sc.group
 	done := false
-	for w := lo; w <= hi; w++ {
-		word := sc.bits[w]
-		sc.bits[w] = 0 // leave the bitset clean for the next request
-		if done {
+	for _, r := range ranks {
+		h := &snap.ranked[r]
+		if len(sc.group) > 0 && h.group != group {
+			dst = e.flush(ctx, sc, dst, start+n, req.UID, now)
+			// Out of time (or the client left): answer with what there
+			// is rather than search on for ads the pacer could not
+			// confirm anyway.
+			if len(dst)-start >= n || ctx.Err() != nil {
+				done = true
+				break
+			}
+		}
+		// The presence bit before the rest: where a popular keyword
+		// triggers hundreds of campaigns, most have nothing near, and the
+		// bit is found from snap.ranked alone, without reading the
+		// campaign or its offer (a cache miss each).
+		if !h.live(unix, mode) || int(h.offer) >= len(snap.offers) {
 			continue
 		}
-		for word != 0 {
-			r := w*64 + mathbits.TrailingZeros64(word)
-			word &= word - 1
-			h := &snap.ranked[r]
-			if len(sc.group) > 0 && h.group != group {
-				dst = e.flush(ctx, sc, dst, start+n, req.UID, now)
-				// Out of time (or the client left): answer with what
-				// there is rather than search on for ads the pacer
-				// could not confirm anyway.
-				if len(dst)-start >= n || ctx.Err() != nil {
-					done = true
-					break
-				}
-			}
-			// The presence bit before the rest: where a popular keyword
-			// triggers hundreds of campaigns, most have nothing near, and
-			// the bit is found from snap.ranked alone, without reading the
-			// campaign or its offer (a cache miss each).
-			if !h.live(unix, mode) || int(h.offer) >= len(snap.offers) {
-				continue
-			}
-			o := snap.offers[h.offer]
-			if o == nil || !sc.srch.presentSet(snap, int(h.tier)).has(h.offer) {
-				continue
-			}
-			// The campaign itself is read only for a schedule or
-			// publishers, a negative list not tested yet, or an ad.
-			c := snap.byRank[r]
-			if h.more && !c.liveAt(minute, req.PublisherID) || sc.blocked(h, c) {
-				continue
-			}
-			st, d, ok := sc.srch.nearest(o, float64(h.radius))
-			if !ok {
-				continue
-			}
-			group = h.group
-			sc.group = append(sc.group, Ad{Campaign: c, Store: st, DistanceM: d})
+		o := snap.offers[h.offer]
+		if o == nil || !sc.srch.presentSet(snap, int(h.tier)).has(h.offer) {
+			continue
 		}
+		// The campaign itself is read only for a schedule or publishers,
+		// a negative list not tested yet, or an ad.
+		c := snap.byRank[r]
+		if h.more && !c.liveAt(minute, req.PublisherID) || sc.blocked(h, c) {
+			continue
+		}
+		st, d, ok := sc.srch.nearest(o, float64(h.radius))
+		if !ok {
+			continue
+		}
+		group = h.group
+		sc.group = append(sc.group, Ad{Campaign: c, Store: st, DistanceM: d})
 	}
 	if !done && len(sc.group) > 0 {
 		dst = e.flush(ctx, sc, dst, start+n, req.UID, now)

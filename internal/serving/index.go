@@ -59,6 +59,7 @@ type Snapshot struct {
 	kwBase   *campaigns.KeywordIndex
 	kwDelta  *campaigns.KeywordIndex // nil when nothing changed
 	stale    []uint64                // by slot
+	cache    *triggeredCache         // what queries trigger (triggered.go)
 	offers   []*offer                // by offer ID; nil where no store carries the offer
 	presence [numTiers]presence
 	stores   int
@@ -337,7 +338,7 @@ func (ix *Index) publishCampaigns(changed ...uint32) {
 	for id, c := range ix.campaigns {
 		byID[id] = c
 	}
-	snap := &Snapshot{byRank: ranked, ranked: hot, rankOf: rankOf, byID: byID, kwBase: ix.kwBase}
+	snap := &Snapshot{byRank: ranked, ranked: hot, rankOf: rankOf, byID: byID, kwBase: ix.kwBase, cache: new(triggeredCache)}
 	if len(ix.delta) > 0 {
 		snap.stale = make([]uint64, (len(ix.bySlot)+63)/64)
 		for slot := range ix.delta {
@@ -382,7 +383,7 @@ func (ix *Index) publish(s *Snapshot) {
 	if s.kwBase == nil {
 		old := ix.cur.Load()
 		s.byRank, s.ranked, s.rankOf, s.byID = old.byRank, old.ranked, old.rankOf, old.byID
-		s.kwBase, s.kwDelta, s.stale = old.kwBase, old.kwDelta, old.stale
+		s.kwBase, s.kwDelta, s.stale, s.cache = old.kwBase, old.kwDelta, old.stale, old.cache
 	}
 	s.offers = ix.offers
 	s.presence = ix.presence
