@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"io"
 	"math"
-	"net/http"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -234,7 +233,7 @@ func (s *Server) decide(c *gin.Context, req *serving.Request) {
 	sb.ads = out.Ads
 	sb.tokens = s.trackAds(req, ads, out.Ads, sb.tokens[:0])
 	sb.json = appendDecision(sb.json[:0], &out)
-	c.Data(http.StatusOK, "application/json; charset=utf-8", sb.json)
+	writeWhole(c, "application/json; charset=utf-8", sb.json)
 }
 
 type decisionJSON struct {
