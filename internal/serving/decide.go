@@ -150,8 +150,8 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 	defer sc.forgetNegatives()
 
 	sc.query, sc.parsed = req.Query, false
-	ranks := snap.triggered(req.Query, sc)
-	if len(ranks) == 0 {
+	set := snap.triggered(req.Query, sc)
+	if len(set.ranks) == 0 {
 		return dst, nil // the commonest answer, and the cheapest
 	}
 	now := req.Now
@@ -169,8 +169,8 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 
 	var group uint32 // of the candidates in sc.group
 	done := false
-	for _, r := range ranks {
-		h := &snap.ranked[r]
+	for i, r := range set.ranks {
+		h := &set.hot[i]
 		if len(sc.group) > 0 && h.group != group {
 			dst = e.flush(ctx, sc, dst, start+n, req.UID, now)
 			// Out of time (or the client left): answer with what there

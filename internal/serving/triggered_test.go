@@ -11,22 +11,47 @@ import (
 // still answered.
 func TestTriggeredCacheStaysBounded(t *testing.T) {
 	var c triggeredCache
-	for i := range 20 * triggeredShards * triggeredPerShard / 10 {
-		c.put("q"+strconv.Itoa(i), []uint32{uint32(i)})
+	one := func(r uint32) triggeredSet {
+		return triggeredSet{ranks: []uint32{r}, hot: []rankedCampaign{{offer: r}}}
 	}
-	for i := range c.shards {
-		if n := len(c.shards[i].m); n > triggeredPerShard {
-			t.Fatalf("shard %d holds %d queries", i, n)
+	for i := range 20 * triggeredShards * triggeredPerShard / 10 {
+		c.put("q"+strconv.Itoa(i), one(uint32(i)))
+	}
+	checkShards := func(what string) {
+		t.Helper()
+		for i := range c.shards {
+			sh := &c.shards[i]
+			n, bytes := len(sh.m), 0
+			for q, set := range sh.m {
+				bytes += set.size(q)
+			}
+			if n > triggeredPerShard || bytes > triggeredShardBytes || bytes != sh.bytes {
+				t.Fatalf("%s: shard %d holds %d queries, %d bytes (counted %d)", what, i, n, bytes, sh.bytes)
+			}
 		}
 	}
-	ranks, ok := c.get("q32767")
-	if ok && (len(ranks) != 1 || ranks[0] != 32767) {
-		t.Fatalf("q32767 → %v", ranks)
+	checkShards("many queries")
+	set, ok := c.get("q32767")
+	if ok && (len(set.ranks) != 1 || set.ranks[0] != 32767 || set.hot[0].offer != 32767) {
+		t.Fatalf("q32767 → %+v", set)
 	}
 	long := strings.Repeat("居酒屋", 50) // 450 bytes
-	c.put(long, []uint32{1})
+	c.put(long, one(1))
 	if _, ok := c.get(long); ok {
 		t.Fatal("a query longer than triggeredMaxQuery was kept")
+	}
+	// Queries that trigger thousands of campaigns fill a shard by bytes
+	// long before they fill it by count.
+	wide := triggeredSet{ranks: make([]uint32, 5000), hot: make([]rankedCampaign, 5000)}
+	for i := range 200 {
+		c.put("wide"+strconv.Itoa(i), wide)
+		c.put("wide"+strconv.Itoa(i), wide) // again: counted once
+	}
+	checkShards("wide queries")
+	huge := triggeredSet{ranks: make([]uint32, 40000), hot: make([]rankedCampaign, 40000)}
+	c.put("huge", huge)
+	if _, ok := c.get("huge"); ok {
+		t.Fatal("a set larger than a shard was kept")
 	}
 }
 
@@ -42,9 +67,15 @@ func TestTriggeredMatchesTheIndex(t *testing.T) {
 	}
 	var sc scratch
 	snap := ix.Snapshot()
-	ids := func(ranks []uint32) string {
+	ids := func(set triggeredSet) string {
 		var b []string
-		for _, r := range ranks {
+		if len(set.hot) != len(set.ranks) {
+			t.Fatalf("%d ranks, %d entries", len(set.ranks), len(set.hot))
+		}
+		for i, r := range set.ranks {
+			if set.hot[i] != snap.ranked[r] {
+				t.Fatalf("entry %d is not rank %d's: %+v, want %+v", i, r, set.hot[i], snap.ranked[r])
+			}
 			b = append(b, snap.byRank[r].ID)
 		}
 		return strings.Join(b, ",")
