@@ -551,7 +551,11 @@ func flushServed(b *testing.B, svc *tracking.Service) {
 
 // benchWorld makes two advertisers with a beer campaign and two stores
 // each, and a publisher, and returns the publisher's key.
-func benchWorld(b *testing.B, h http.Handler) string {
+func benchWorld(b *testing.B, h http.Handler) string { return benchWorldOf(b, h, 2, "") }
+
+// benchWorldOf is benchWorld with n advertisers, whose campaigns' creative
+// text is text.
+func benchWorldOf(b *testing.B, h http.Handler, n int, text string) string {
 	call := func(method, path, key string, body any) map[string]any {
 		js, _ := json.Marshal(body)
 		req, _ := http.NewRequest(method, path, bytes.NewReader(js))
@@ -565,14 +569,18 @@ func benchWorld(b *testing.B, h http.Handler) string {
 		_ = json.Unmarshal(rec.Body.Bytes(), &m)
 		return m
 	}
-	for i := range 2 {
+	for i := range n {
 		adv := call("POST", "/v1/accounts", adminKey, map[string]any{"type": "advertiser", "name": fmt.Sprint("Brewer ", i)})
 		key := adv["api_key"].(string)
 		call("PUT", "/v1/stores", key, []map[string]any{
 			{"id": "shinjuku-1", "name": "居酒屋 一号店", "lat": 35.6905, "lng": 139.7005, "products": []string{"beer-350"}},
 			{"id": "shinjuku-2", "name": "居酒屋 二号店", "lat": 35.6930, "lng": 139.7010, "products": []string{"beer-350"}},
 		})
-		call("POST", "/v1/campaigns", key, beerCampaign(""))
+		c := beerCampaign("")
+		if text != "" {
+			c["creative"] = map[string]any{"title": "乾杯", "text": text, "landing_url": "https://example.com/beer"}
+		}
+		call("POST", "/v1/campaigns", key, c)
 	}
 	pub := call("POST", "/v1/accounts", adminKey, map[string]any{"type": "publisher", "name": "Navi"})
 	return pub["api_key"].(string)

@@ -57,6 +57,7 @@ func TestRunAgainstBaseline(t *testing.T) {
 	}{
 		{"fixed rate", Attack{Rate: 200, Duration: 500 * time.Millisecond, Connections: 2}, 80, 110},
 		{"flat out", Attack{Duration: 300 * time.Millisecond, Warmup: 100 * time.Millisecond, Connections: 4}, 50, 1 << 30},
+		{"flat out, 16 KB read buffer", Attack{Duration: 300 * time.Millisecond, Connections: 4, ReadBuffer: 16 << 10}, 50, 1 << 30},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,6 +78,9 @@ func TestRunAgainstBaseline(t *testing.T) {
 	}
 	if _, err := Run(context.Background(), "x", []string{srv.URL}, reqs, Attack{}); err == nil {
 		t.Error("zero attack: want an error")
+	}
+	if _, err := Run(context.Background(), "x", []string{srv.URL}, reqs, Attack{Duration: time.Second, Connections: 1, ReadBuffer: -1}); err == nil {
+		t.Error("negative read buffer: want an error")
 	}
 }
 

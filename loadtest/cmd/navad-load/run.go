@@ -60,6 +60,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.DurationVar(&f.attack.Duration, "duration", 10*time.Second, "measured time per target and round")
 	fs.DurationVar(&f.attack.Warmup, "warmup", 3*time.Second, "unmeasured warm-up before each measurement")
 	fs.IntVar(&f.attack.Connections, "connections", 32, "requests in flight flat out (initial workers at a fixed rate)")
+	fs.IntVar(&f.attack.ReadBuffer, "read-buffer", 16<<10, "bytes of each connection's read buffer (0: net/http's 4 KB, which reads a three-ad answer in two system calls)")
 	fs.IntVar(&f.attack.MaxWorkers, "max-workers", 1024, "most requests in flight at a fixed rate")
 	fs.IntVar(&f.rounds, "rounds", 3, "rounds; each drives every target in turn, and the median round is reported")
 	fs.IntVar(&f.requests, "requests", 100_000, "distinct searches replayed in turn")
@@ -460,8 +461,8 @@ func (r *runner) startNavad(ctx context.Context, t *target, o driver.NavadOption
 
 // measure drives every target in turn, round after round.
 func (r *runner) measure(ctx context.Context, targets []string) error {
-	r.logf("load average %s; business clock %s; %d searches (%s), %d connections, rate %s",
-		driver.LoadAverage(), r.f.timezone, len(r.reqs.Searches), r.f.kinds, r.f.attack.Connections, rateName(r.f.attack.Rate))
+	r.logf("load average %s; business clock %s; %d searches (%s), %d connections (read buffer %s), rate %s",
+		driver.LoadAverage(), r.f.timezone, len(r.reqs.Searches), r.f.kinds, r.f.attack.Connections, readBufferName(r.f.attack.ReadBuffer), rateName(r.f.attack.Rate))
 	for round := 1; round <= r.f.rounds; round++ {
 		stopDriverProfile := func() {}
 		if r.f.profile && round == 1 {
@@ -672,12 +673,23 @@ func fetch(ctx context.Context, url, path string) error {
 	return f.Close()
 }
 
+// readBufferName names the driver's read buffer size.
+func readBufferName(n int) string {
+	if n == 0 {
+		return "4 KB, net/http's"
+	}
+	if n%1024 == 0 {
+		return strconv.Itoa(n/1024) + " KB"
+	}
+	return strconv.Itoa(n) + " B"
+}
+
 func (r *runner) print(targets []string) {
 	w := tabwriter.NewWriter(r.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	rep := r.report
-	fmt.Fprintf(r.stdout, "\n%s: %d×%s, %d MB, %s; load %s → %s; rate %s, %d connections, %v × %d rounds, business clock %s\n",
+	fmt.Fprintf(r.stdout, "\n%s: %d×%s, %d MB, %s; load %s → %s; rate %s, %d connections (read buffer %s), %v × %d rounds, business clock %s\n",
 		rep.Date, rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.MemoryMB, rep.Machine.GoVersion,
-		rep.LoadBefore, rep.LoadAfter, rateName(r.f.attack.Rate), r.f.attack.Connections, r.f.attack.Duration, r.f.rounds, r.f.timezone)
+		rep.LoadBefore, rep.LoadAfter, rateName(r.f.attack.Rate), r.f.attack.Connections, readBufferName(r.f.attack.ReadBuffer), r.f.attack.Duration, r.f.rounds, r.f.timezone)
 	fmt.Fprintln(w, "target\treq/s (median)\tsent/s\terrors\tp50\tp90\tp99\tp99.9\tmax\twith ads\tserver CPU/req\tdriver CPU/req\tevery round req/s\t")
 	med := map[string]*targetResult{}
 	for _, name := range targets {
