@@ -185,11 +185,11 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 		// triggers hundreds of campaigns, most have nothing near, and the
 		// bit is found from snap.ranked alone, without reading the
 		// campaign or its offer (a cache miss each).
-		if !h.live(unix, mode) || int(h.offer) >= len(snap.offers) {
+		if !h.live(unix, mode) || !sc.srch.presentSet(snap, int(h.tier)).has(h.offer) || int(h.offer) >= len(snap.offers) {
 			continue
 		}
 		o := snap.offers[h.offer]
-		if o == nil || !sc.srch.presentSet(snap, int(h.tier)).has(h.offer) {
+		if o == nil {
 			continue
 		}
 		// The campaign itself is read only for a schedule or publishers,
