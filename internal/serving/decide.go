@@ -183,8 +183,9 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 		}
 		// The presence bit before the rest: where a popular keyword
 		// triggers hundreds of campaigns, most have nothing near, and the
-		// bit is found from snap.ranked alone, without reading the
-		// campaign or its offer (a cache miss each).
+		// bit is found from the triggered set's copy of the campaign's
+		// ranked entry alone, without reading the campaign or its offer
+		// (a cache miss each).
 		if !h.live(unix, mode) || !sc.srch.presentSet(snap, int(h.tier)).has(h.offer) || int(h.offer) >= len(snap.offers) {
 			continue
 		}
