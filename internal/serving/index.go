@@ -108,7 +108,7 @@ type Index struct {
 	stores    map[string]map[string]*Store // advertiser → store ID → store
 	storeN    int
 	offerIDs  map[offerKey]uint32
-	negIDs    map[string]uint16 // a list of negative keywords → its ID (rankedCampaign.neg)
+	negLists  map[string]negList // a list of negative keywords, sorted and joined → its ID and compiled form
 	offers    []*offer
 	presence  [numTiers]presence
 	out       map[string]map[stockKey]struct{} // advertiser → (store, product) out of stock
@@ -129,7 +129,7 @@ func NewIndex() *Index {
 		delta:     make(map[uint32]struct{}),
 		stores:    make(map[string]map[string]*Store),
 		offerIDs:  make(map[offerKey]uint32),
-		negIDs:    make(map[string]uint16),
+		negLists:  make(map[string]negList),
 		out:       make(map[string]map[stockKey]struct{}),
 		interned:  make(map[string]string),
 	}
@@ -220,19 +220,20 @@ func (ix *Index) putCampaignLocked(c *campaigns.Campaign) uint32 {
 		ix.bySlot = append(ix.bySlot, nil)
 	}
 	week, _ := c.Hours.Compile() // validated when written
+	negID, negatives := ix.negatives(c.NegativeKeywords)
 	sc := &Campaign{
 		slot:       slot,
 		Campaign:   c,
 		week:       week,
 		publishers: c.Publishers,
-		negatives:  campaigns.CompileNegatives(c.NegativeKeywords),
+		negatives:  negatives,
 	}
 	sc.ranked = rankedCampaign{
 		offer:  ix.offerID(offerKey{c.AdvertiserID, c.ProductID}),
 		tier:   uint8(tierFor(float64(c.RadiusM))),
 		more:   !week.Always() || len(c.Publishers) > 0,
 		radius: uint16(c.RadiusM), // at most campaigns.MaxRadiusM
-		neg:    ix.negID(c.NegativeKeywords),
+		neg:    negID,
 	}
 	if !c.Start.IsZero() {
 		sc.ranked.start = c.Start.Unix()
@@ -248,27 +249,35 @@ func (ix *Index) putCampaignLocked(c *campaigns.Campaign) uint32 {
 	return slot
 }
 
-// negID returns the ID of a list of negative keywords: 0 for none, the
-// same ID for campaigns whose lists hold the same words, so that a
-// decision tests each list once however many campaigns share it (an
-// advertiser's campaigns usually do), and negUnshared once 65,534 lists
-// have IDs.
-func (ix *Index) negID(words []string) uint16 {
+// negList is a list of negative keywords as campaigns share it: its ID
+// (rankedCampaign.neg) and its compiled form.
+type negList struct {
+	id       uint16
+	compiled campaigns.Negatives
+}
+
+// negatives returns the ID of a list of negative keywords and the list
+// compiled. Campaigns whose lists hold the same words share both, so that
+// the list is compiled once and a decision tests it once however many
+// campaigns share it (an advertiser's campaigns usually do). The ID is 0
+// for no words, and negUnshared, with a list compiled for the campaign
+// alone, once 65,534 lists have IDs.
+func (ix *Index) negatives(words []string) (uint16, campaigns.Negatives) {
 	if len(words) == 0 {
-		return 0
+		return 0, campaigns.CompileNegatives(words)
 	}
 	w := slices.Clone(words)
 	slices.Sort(w)
 	key := strings.Join(w, "\x00")
-	if id, ok := ix.negIDs[key]; ok {
-		return id
+	if l, ok := ix.negLists[key]; ok {
+		return l.id, l.compiled
 	}
-	if len(ix.negIDs) >= negUnshared-1 {
-		return negUnshared
+	if len(ix.negLists) >= negUnshared-1 {
+		return negUnshared, campaigns.CompileNegatives(words)
 	}
-	id := uint16(len(ix.negIDs) + 1)
-	ix.negIDs[key] = id
-	return id
+	l := negList{id: uint16(len(ix.negLists) + 1), compiled: campaigns.CompileNegatives(words)}
+	ix.negLists[key] = l
+	return l.id, l.compiled
 }
 
 func modeBit(m campaigns.Mode) uint8 {
