@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"math/rand/v2"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -165,9 +166,18 @@ func TestDictionaryCost(t *testing.T) {
 	if testing.Short() {
 		t.Skip("loads the dictionary")
 	}
-	d := japaneseDictionary()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	d := loadDictionary()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	heap := float64(after.HeapAlloc) - float64(before.HeapAlloc)
+	if len(d.words) == 0 || heap <= 0 {
+		t.Fatalf("dictionary: %d lexicon words, heap %+.0f bytes", len(d.words), heap)
+	}
 	t.Logf("dictionary: kagome IPA loaded in %v, with navad's lexicon in %v; heap %.0f MB; %d lexicon words, %d katakana words",
-		d.analyserTime.Round(time.Millisecond), d.loadTime.Round(time.Millisecond), float64(d.heapBytes)/1e6, len(d.words), len(d.kata.words))
+		d.analyserTime.Round(time.Millisecond), d.loadTime.Round(time.Millisecond), heap/1e6, len(d.words), len(d.kata.words))
 }
 
 // TestIndexBuildCost reports what building the index of 10,000 campaigns

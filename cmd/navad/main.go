@@ -24,6 +24,7 @@ import (
 	"time"
 	_ "time/tzdata" // schedules must work on hosts without a zoneinfo database
 
+	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/auth"
 	"github.com/navad/navad/internal/catalog"
 	"github.com/navad/navad/internal/config"
@@ -147,6 +148,9 @@ func (m *Main) Run(ctx context.Context) error {
 			m.tempDir, cfg.DataDir = dir, dir
 		}
 	}
+	// Every campaign's keywords are analysed with the Japanese dictionary:
+	// load it beside the catalogue's read rather than after it.
+	go campaigns.LoadDictionary()
 	m.Metrics = metrics.New()
 	backend, redis, err := openStore(ctx, cfg, m.Logger)
 	if err != nil {
