@@ -11,6 +11,7 @@ package serving
 
 import (
 	"cmp"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -146,6 +147,9 @@ func (ix *Index) Snapshot() *Snapshot { return ix.cur.Load() }
 // Load replaces the whole index at once with the given catalog: the way to
 // start from storage, cheaper than one write at a time.
 func (ix *Index) Load(cs []*campaigns.Campaign, stores []*campaigns.Store, outOfStock []campaigns.StockKey) error {
+	// The campaigns' keywords, analysed last, need the dictionary: load it
+	// while the stores are indexed, unless the caller has already.
+	go campaigns.LoadDictionary()
 	ix.storesMu.Lock()
 	defer ix.storesMu.Unlock()
 	ix.mu.Lock()
@@ -444,35 +448,23 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 	// The stores as served, built before taking mu: cells come from cgo.
 	// Their product lists are interned into one scratch slice here;
 	// keepStores copies those of the stores kept.
+	built, err := servedStores(advertiserID, stores)
+	if err != nil {
+		return nil, err
+	}
 	n := 0
-	for i := range stores {
-		n += len(stores[i].Products)
+	for i := range built {
+		n += len(built[i].Products)
 	}
 	products := make([]string, n)
-	built := make([]Store, len(stores))
-	for i := range stores {
-		s := &stores[i]
-		cell, err := geo.Cell(s.Lat, s.Lng, geo.IndexResolution)
-		if err != nil {
-			return nil, err
-		}
-		week, _ := s.Hours.Compile()
-		ps := products[:len(s.Products):len(s.Products)]
-		products = products[len(s.Products):]
-		for j, p := range s.Products {
+	for i := range built {
+		st := &built[i]
+		ps := products[:len(st.Products):len(st.Products)]
+		products = products[len(st.Products):]
+		for j, p := range st.Products {
 			ps[j] = ix.intern(p)
 		}
-		built[i] = Store{
-			ID:           s.ID,
-			AdvertiserID: advertiserID,
-			Name:         s.Name,
-			Address:      s.Address,
-			Lat:          s.Lat,
-			Lng:          s.Lng,
-			Cell:         uint64(cell),
-			Products:     ps,
-			Hours:        week,
-		}
+		st.Products = ps
 	}
 
 	ix.mu.Lock()
@@ -519,6 +511,44 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 	r := ix.planLocked(advertiserID, ch)
 	ix.mu.Unlock()
 	return r, nil
+}
+
+// servedStores returns stores as served, their products not yet interned
+// (the slices are the caller's). A large upload's cells and hours are
+// computed on every processor: at national scale they are seconds of cgo
+// calls and parsing at start-up.
+func servedStores(advertiserID string, stores []campaigns.Store) ([]Store, error) {
+	const chunk = 4096
+	built := make([]Store, len(stores))
+	errs := make([]error, (len(stores)+chunk-1)/chunk)
+	parallel(len(errs), func(_, c int) {
+		for i := c * chunk; i < min(len(stores), (c+1)*chunk); i++ {
+			s := &stores[i]
+			cell, err := geo.Cell(s.Lat, s.Lng, geo.IndexResolution)
+			if err != nil {
+				errs[c] = err
+				return
+			}
+			week, _ := s.Hours.Compile()
+			built[i] = Store{
+				ID:           s.ID,
+				AdvertiserID: advertiserID,
+				Name:         s.Name,
+				Address:      s.Address,
+				Lat:          s.Lat,
+				Lng:          s.Lng,
+				Cell:         uint64(cell),
+				Products:     s.Products,
+				Hours:        week,
+			}
+		}
+	})
+	for _, err := range errs {
+		if err != nil {
+			return nil, err
+		}
+	}
+	return built, nil
 }
 
 // keepStores moves the stores of built that adv now holds (those of kept
@@ -614,28 +644,21 @@ func (ix *Index) planLocked(advertiserID string, ch offerChanges) *offerRebuild 
 // applied in order: a later plan's offer replaces an earlier one's. Callers
 // hold storesMu, not mu.
 func (ix *Index) rebuild(rs ...*offerRebuild) {
-	var prev, next [numTiers]map[uint32][]uint64
-	for t := range numTiers {
-		prev[t], next[t] = make(map[uint32][]uint64), make(map[uint32][]uint64)
-	}
-	sc := newCoverScratch()
+	var planned []*offerRebuild
 	var maxID uint32
-	planned := false
-	built := make(map[uint32]*offer) // by the plans so far, nil where removed
 	for _, r := range rs {
-		if len(r.ids) == 0 {
-			continue
+		if len(r.ids) > 0 {
+			planned = append(planned, r)
+			maxID = max(maxID, r.maxID)
 		}
-		if !planned && ix.rebuildHook != nil {
-			ix.rebuildHook()
-		}
-		planned = true
-		maxID = max(maxID, r.maxID)
-		ix.buildOffers(r, sc, built, &prev, &next)
 	}
-	if !planned {
+	if len(planned) == 0 {
 		return
 	}
+	if ix.rebuildHook != nil {
+		ix.rebuildHook()
+	}
+	prev, next := ix.buildOffers(planned)
 	var updated [numTiers]*presence
 	var wg sync.WaitGroup
 	for t := range numTiers {
@@ -654,7 +677,7 @@ func (ix *Index) rebuild(rs ...*offerRebuild) {
 	for len(offers) < len(ix.offerIDs) {
 		offers = append(offers, nil)
 	}
-	for _, r := range rs {
+	for _, r := range planned {
 		// Stock as it is now, including what changed while this rebuilt.
 		for k := range ix.out[r.adv] {
 			o := r.offers[k.product]
@@ -680,10 +703,11 @@ func (ix *Index) rebuild(rs ...*offerRebuild) {
 	ix.publish(&Snapshot{})
 }
 
-// buildOffers builds r's offers from the advertiser's current stores and
-// records in prev and next how their presence marks change (prev keeps an
-// offer's marks from before the first plan that touched it), and in built
-// the offers it built. Callers hold storesMu.
+// buildOffers builds the plans' offers from the advertisers' current stores
+// (into each plan's offers) and returns how their presence marks change, by
+// tier: prev holds a changed offer's marks from before the first plan that
+// touched it, next its marks after the last (nil for an offer no store
+// carries any more). Callers hold storesMu.
 //
 // An offer's marks are exactly the covers of its stores (coverCells), so
 // the marks it had are recomputed from the offer it replaces rather than
@@ -692,69 +716,140 @@ func (ix *Index) rebuild(rs ...*offerRebuild) {
 // adds stores to an offer computes its covers twice, old and new, which is
 // milliseconds for the largest chain; a write that only renames stores
 // computes none.
-func (ix *Index) buildOffers(r *offerRebuild, sc *coverScratch, built map[uint32]*offer, prev, next *[numTiers]map[uint32][]uint64) {
-	byProduct := make(map[string][]*Store, len(r.ids))
-	for p := range r.ids {
-		byProduct[p] = nil
+//
+// The offers, then their covers (an offer and a tier at a time), are built
+// on every processor, the largest first: covers are most of a national
+// load's time, and a tier at a time, as before, left a core idle whenever
+// one tier's goroutine outlasted the others.
+func (ix *Index) buildOffers(rs []*offerRebuild) (prev, next [numTiers]map[uint32][]uint64) {
+	type job struct {
+		r      *offerRebuild
+		p      string
+		stores []*Store
+		o      *offer
 	}
-	for _, st := range ix.stores[r.adv] {
-		for _, p := range st.Products {
-			if list, ok := byProduct[p]; ok {
-				byProduct[p] = append(list, st)
+	var jobs []job
+	for _, r := range rs {
+		byProduct := make(map[string][]*Store, len(r.ids))
+		for p := range r.ids {
+			byProduct[p] = nil
+		}
+		for _, st := range ix.stores[r.adv] {
+			for _, p := range st.Products {
+				if list, ok := byProduct[p]; ok {
+					byProduct[p] = append(list, st)
+				}
 			}
 		}
+		r.offers = make(map[string]*offer, len(byProduct))
+		for p, list := range byProduct {
+			jobs = append(jobs, job{r: r, p: p, stores: list})
+		}
 	}
-	r.offers = make(map[string]*offer, len(byProduct))
+	order := largestFirst(len(jobs), func(i int) int { return len(jobs[i].stores) })
+	parallel(len(jobs), func(_, k int) {
+		j := &jobs[order[k]]
+		if len(j.stores) > 0 {
+			j.o = newOffer(j.r.ids[j.p], offerKey{j.r.adv, j.p}, j.stores)
+		}
+	})
+
+	// In plan order: a later plan's offer replaces an earlier one's, and
+	// an offer changed by several plans changes once, from the offer
+	// before the first to the offer of the last.
 	type change struct {
 		id     uint32
 		was, o *offer
+		marks  [numTiers]struct{ old, cells []uint64 }
 	}
 	var changes []change
-	for p, list := range byProduct {
-		id := r.ids[p]
-		var o *offer
-		if len(list) > 0 {
-			o = newOffer(id, offerKey{r.adv, p}, list)
-		}
-		r.offers[p] = o
+	changeOf := make(map[uint32]int)
+	built := make(map[uint32]*offer) // by the plans so far, nil where removed
+	for _, j := range jobs {
+		id := j.r.ids[j.p]
+		j.r.offers[j.p] = j.o
 		was, ok := built[id]
 		if !ok && int(id) < len(ix.offers) {
 			was = ix.offers[id]
 		}
-		built[id] = o
-		if !r.ch.full[p] {
+		built[id] = j.o
+		if !j.r.ch.full[j.p] {
 			continue // refreshed in place: the same places, the same marks
 		}
-		changes = append(changes, change{id, was, o})
+		if k, ok := changeOf[id]; ok {
+			changes[k].o = j.o
+			continue
+		}
+		changeOf[id] = len(changes)
+		changes = append(changes, change{id: id, was: was, o: j.o})
 	}
-	// The marks of each tier, the tiers at once: covers are most of a
-	// national load's time, and a tier's scratch, covers and maps are its
-	// own.
-	var wg sync.WaitGroup
+
+	size := func(o *offer) int {
+		if o == nil {
+			return 0
+		}
+		return len(o.stores)
+	}
+	covers := largestFirst(len(changes)*numTiers, func(i int) int {
+		c := &changes[i/numTiers]
+		return size(c.was) + size(c.o)
+	})
+	cc := newCoverCache()
+	scratch := make([]coverScratch, workers())
+	parallel(len(covers), func(w, k int) {
+		c, t := &changes[covers[k]/numTiers], covers[k]%numTiers
+		sc := &scratch[w]
+		m := &c.marks[t]
+		if c.was != nil {
+			m.old = coverCells(c.was.stores, t, cc, sc)
+		}
+		if c.o != nil {
+			m.cells = coverCells(c.o.stores, t, cc, sc)
+		}
+	})
 	for t := range numTiers {
+		prev[t], next[t] = make(map[uint32][]uint64), make(map[uint32][]uint64)
+		for _, c := range changes {
+			if m := c.marks[t]; !slices.Equal(m.old, m.cells) {
+				prev[t][c.id], next[t][c.id] = m.old, m.cells
+			}
+		}
+	}
+	return prev, next
+}
+
+// workers is how many goroutines a rebuild spreads its work over.
+func workers() int { return runtime.GOMAXPROCS(0) }
+
+// parallel calls f(w, i) for every i in [0, n), in order of i as far as
+// goroutines allow, on workers() goroutines; w, below workers(), names the
+// goroutine, so that f may keep scratch memory by it.
+func parallel(n int, f func(w, i int)) {
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range min(workers(), n) {
 		wg.Go(func() {
-			for _, c := range changes {
-				// Marks an earlier plan of this rebuild changed are
-				// in next already: no need to cover them again.
-				old, seen := next[t][c.id]
-				if !seen && c.was != nil {
-					old = coverCells(c.was.stores, t, sc)
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
 				}
-				var cells []uint64
-				if c.o != nil {
-					cells = coverCells(c.o.stores, t, sc)
-				}
-				if slices.Equal(old, cells) {
-					continue
-				}
-				if !seen {
-					prev[t][c.id] = old
-				}
-				next[t][c.id] = cells
+				f(w, i)
 			}
 		})
 	}
 	wg.Wait()
+}
+
+// largestFirst returns 0…n-1 ordered by size, largest first: handed to
+// parallel, the goroutines then finish at about the same time.
+func largestFirst(n int, size func(int) int) []int {
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(size(b), size(a)) })
+	return order
 }
 
 // SetStock applies a point-of-sale batch: each row marks a product of a

@@ -5,6 +5,7 @@ import (
 	"maps"
 	mathbits "math/bits"
 	"slices"
+	"sync"
 
 	"github.com/uber/h3-go/v4"
 
@@ -264,15 +265,14 @@ func (s *offerSet) appendIDs(dst []uint32) []uint32 {
 // cover, the cells of its tier cell's cover (geo.CellCover) that come within
 // the radius of the store itself (geo.PointCovers): about half as many as
 // the whole cell's, which must hold for a store anywhere in it. Stores in
-// one tier cell share the cell's cover, computed once a rebuild, and mark
-// the union of their own covers once.
+// one tier cell share the cell's cover, computed once a rebuild (cc), and
+// mark the union of their own covers once.
 //
 // Cells are gathered in scratch, then sorted and compacted rather than
 // deduplicated in a map: a 100,000-store upload marks tens of millions of
 // (offer, cell) pairs, and hashing each was most of the upload's time.
-func coverCells(stores []*Store, t int, sc *coverScratch) []uint64 {
-	dst := sc.cells[t][:0]
-	covers := sc.covers[t]
+func coverCells(stores []*Store, t int, cc *coverCache, sc *coverScratch) []uint64 {
+	dst := sc.cells[:0]
 	res := tiers[t].res
 	// Stores come sorted by cell, so those of a tier cell are a run: each
 	// run appends the union of its stores' covers, once.
@@ -282,51 +282,76 @@ func coverCells(stores []*Store, t int, sc *coverScratch) []uint64 {
 		for j < len(stores) && geo.Parent(stores[j].Cell, res) == tc {
 			j++
 		}
-		pc, ok := covers[tc]
-		if !ok {
-			// Cells come from validated coordinates; a failure (nil)
-			// marks nothing.
-			pc, _ = geo.NewPointCovers(h3.Cell(tc), tiers[t].radius)
-			covers[tc] = pc
-		}
-		if pc != nil {
-			near := sc.near[t]
-			if w := pc.Words(); len(near) < w {
-				near = make([]uint64, w)
-				sc.near[t] = near
+		if pc := cc.get(t, tc); pc != nil {
+			if w := pc.Words(); len(sc.near) < w {
+				sc.near = make([]uint64, w)
 			}
 			for _, st := range stores[i:j] {
-				pc.Mark(near, st.Lat, st.Lng)
+				pc.Mark(sc.near, st.Lat, st.Lng)
 			}
-			dst = pc.AppendMarked(dst, near)
+			dst = pc.AppendMarked(dst, sc.near)
 		}
 		i = j
 	}
-	sc.tmp[t] = sortCells(dst, sc.tmp[t])
-	sc.cells[t] = dst
+	sc.tmp = sortCells(dst, sc.tmp)
+	sc.cells = dst
 	return slices.Clone(slices.Compact(dst))
 }
 
-// coverScratch is the working memory of one rebuild: the covers computed so
-// far, by tier, shared among all the offers it touches (a chain's stores
-// each carry several products, so sit in several offers), and buffers
-// reused from offer to offer.
-//
-// Everything in it is by tier, so that the tiers of a rebuild can be
-// computed at once, each on its own goroutine.
+// coverScratch is one goroutine's working memory for coverCells, reused
+// from offer to offer.
 type coverScratch struct {
-	covers [numTiers]map[uint64]*geo.PointCovers
-	cells  [numTiers][]uint64
-	tmp    [numTiers][]uint64
-	near   [numTiers][]uint64 // a PointCovers bitset
+	cells, tmp []uint64
+	near       []uint64 // a PointCovers bitset
 }
 
-func newCoverScratch() *coverScratch {
-	sc := &coverScratch{}
+// coverCache holds the point covers of the tier cells one rebuild has met,
+// computed once each (a chain's stores each carry several products, so sit
+// in several offers) and shared by the goroutines that cover its offers.
+// It is sharded by cell so that they seldom wait for one another; two that
+// miss the same cell at once both compute it and keep the first.
+type coverCache struct {
+	shards [numTiers][coverShards]coverShard
+}
+
+const coverShards = 64
+
+type coverShard struct {
+	mu     sync.Mutex
+	covers map[uint64]*geo.PointCovers
+	_      [48]byte // a shard to a cache line: they are locked from several cores
+}
+
+func newCoverCache() *coverCache {
+	cc := &coverCache{}
 	for t := range numTiers {
-		sc.covers[t] = make(map[uint64]*geo.PointCovers)
+		for i := range coverShards {
+			cc.shards[t][i].covers = make(map[uint64]*geo.PointCovers)
+		}
 	}
-	return sc
+	return cc
+}
+
+// get returns the point covers of tier t for the tier cell tc, or nil if
+// they cannot be made (cells come from validated coordinates, so never: a
+// nil marks nothing).
+func (cc *coverCache) get(t int, tc uint64) *geo.PointCovers {
+	sh := &cc.shards[t][(tc*0x9E3779B97F4A7C15)>>58]
+	sh.mu.Lock()
+	pc, ok := sh.covers[tc]
+	sh.mu.Unlock()
+	if ok {
+		return pc
+	}
+	pc, _ = geo.NewPointCovers(h3.Cell(tc), tiers[t].radius)
+	sh.mu.Lock()
+	if first, ok := sh.covers[tc]; ok {
+		pc = first
+	} else {
+		sh.covers[tc] = pc
+	}
+	sh.mu.Unlock()
+	return pc
 }
 
 // sortCells sorts cells ascending, using tmp (returned, perhaps grown) as

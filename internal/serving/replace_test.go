@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/navad/navad/campaigns"
@@ -75,5 +76,31 @@ func TestReplaceStoresAndCampaigns(t *testing.T) {
 	}
 	if got := ix.Advertisers(); len(got) != 1 || got[0] != "adv2" {
 		t.Errorf("Advertisers() after removing adv's stores = %v", got)
+	}
+}
+
+// TestLargeUploadWithABadStoreChangesNothing: a large upload's stores are
+// made ready on several goroutines; a store that cannot be indexed, however
+// deep in the list, fails the whole upload and leaves the index as it was.
+func TestLargeUploadWithABadStoreChangesNothing(t *testing.T) {
+	ix := NewIndex()
+	first := []campaigns.Store{{ID: "kept", Name: "kept", Lat: 35.69, Lng: 139.70, Products: []string{"beer"}}}
+	if err := ix.PutStores("adv", first); err != nil {
+		t.Fatal(err)
+	}
+	before := describeIndex(ix)
+	var upload []campaigns.Store
+	for i := range 10000 {
+		upload = append(upload, campaigns.Store{ID: fmt.Sprintf("s%d", i), Name: "s", Lat: 35 + float64(i)/1e5, Lng: 139.7, Products: []string{"beer"}})
+	}
+	upload[9000].Lat = 91 // in the third of the upload's chunks
+	if err := ix.PutStores("adv", upload); err == nil {
+		t.Fatal("an upload with a store at latitude 91 was accepted")
+	}
+	if got := describeIndex(ix); got != before {
+		t.Fatalf("a failed upload changed the index:\n got %.500s\nwant %.500s", got, before)
+	}
+	if n := ix.Snapshot().Stores(); n != 1 {
+		t.Fatalf("%d stores after the failed upload, want 1", n)
 	}
 }
