@@ -1,6 +1,7 @@
 package campaigns
 
 import (
+	"encoding/binary"
 	"fmt"
 	"slices"
 	"time"
@@ -38,6 +39,22 @@ func (w Week) Equal(v Week) bool {
 
 // Always reports whether the schedule has no restriction.
 func (w Week) Always() bool { return w.spans == nil }
+
+// Key returns a string that is the same for two weeks exactly when they are
+// Equal, so that weeks can be interned by it: a national catalogue's
+// million stores share a few hundred schedules.
+func (w Week) Key() string {
+	if w.spans == nil {
+		return ""
+	}
+	b := make([]byte, 0, 1+8*len(w.spans))
+	b = append(b, 's') // not "": a schedule with no span is never open
+	for _, s := range w.spans {
+		b = binary.LittleEndian.AppendUint32(b, uint32(s.from))
+		b = binary.LittleEndian.AppendUint32(b, uint32(s.to))
+	}
+	return string(b)
+}
 
 // Contains reports whether t, read in its own location, falls in the schedule.
 func (w Week) Contains(t time.Time) bool {

@@ -11,6 +11,7 @@ package serving
 
 import (
 	"cmp"
+	"math"
 	"runtime"
 	"slices"
 	"strings"
@@ -33,6 +34,7 @@ type Store struct {
 	Cell         uint64 // H3 cell at geo.IndexResolution
 	Products     []string
 	Hours        campaigns.Week
+	week         uint16 // Hours in Index.weeks, or noWeek
 }
 
 // Campaign is a campaign as served: the advertiser's campaign and what the
@@ -94,8 +96,14 @@ func (s *Snapshot) Offers() int {
 type Index struct {
 	cur atomic.Pointer[Snapshot]
 
-	storesMu sync.Mutex // serializes store writers; guards interned
+	storesMu sync.Mutex // serializes store writers; guards interned and weeks
 	interned map[string]string
+	// The stores' opening hours, each schedule once: weeks[0] is always
+	// open. An offer keeps each store's index into it, so that checking a
+	// store's hours reads two dense arrays rather than the store. Append
+	// only: an offer holds the slice as it was when built.
+	weeks   []campaigns.Week
+	weekIDs map[string]uint16
 
 	// mu guards the fields below. stores, storeN, offers and presence are
 	// written only by store writers, holding both locks, so a store writer
@@ -133,6 +141,8 @@ func NewIndex() *Index {
 		negLists:  make(map[string]negList),
 		out:       make(map[string]map[stockKey]struct{}),
 		interned:  make(map[string]string),
+		weeks:     []campaigns.Week{{}},
+		weekIDs:   map[string]uint16{"": 0},
 	}
 	for t := range numTiers {
 		ix.presence[t] = newPresence()
@@ -465,6 +475,10 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 			ps[j] = ix.intern(p)
 		}
 		st.Products = ps
+		st.week = ix.weekID(st.Hours)
+		if st.week != noWeek {
+			st.Hours = ix.weeks[st.week] // one copy of each schedule
+		}
 	}
 
 	ix.mu.Lock()
@@ -601,6 +615,26 @@ func (ix *Index) keepStores(adv map[string]*Store, built []Store, kept []int) {
 type offerChanges struct {
 	full    map[string]bool
 	refresh map[string]bool
+}
+
+// noWeek is the week index of a store whose schedule found no room in
+// Index.weeks: its offers read its hours from the store.
+const noWeek = math.MaxUint16
+
+// weekID returns w's index in ix.weeks, adding it if it is new, or noWeek
+// once the table is full. Callers hold storesMu.
+func (ix *Index) weekID(w campaigns.Week) uint16 {
+	k := w.Key()
+	if id, ok := ix.weekIDs[k]; ok {
+		return id
+	}
+	if len(ix.weeks) >= noWeek {
+		return noWeek
+	}
+	id := uint16(len(ix.weeks))
+	ix.weeks = append(ix.weeks, w)
+	ix.weekIDs[k] = id
+	return id
 }
 
 func (ix *Index) intern(s string) string {
@@ -750,7 +784,7 @@ func (ix *Index) buildOffers(rs []*offerRebuild) (prev, next [numTiers]map[uint3
 	parallel(len(jobs), func(_, k int) {
 		j := &jobs[order[k]]
 		if len(j.stores) > 0 {
-			j.o = newOffer(j.r.ids[j.p], offerKey{j.r.adv, j.p}, j.stores)
+			j.o = newOffer(j.r.ids[j.p], offerKey{j.r.adv, j.p}, j.stores, ix.weeks)
 		}
 	})
 

@@ -14,7 +14,7 @@ package serving
 // most kdLeaf entries scanned in order.
 
 // kdPoint is one entry of the tree: a store's position, its index in the
-// offer's cell-ordered arrays (stores, out, timed), and, when it is a split,
+// offer's cell-ordered arrays (stores, out, week), and, when it is a split,
 // the axis it splits (kept in the entry, so that a visit touches one cache
 // line; the struct is 32 bytes either way).
 type kdPoint struct {
@@ -140,7 +140,7 @@ func (o *offer) consider(s *search, sc *scan, p *kdPoint) {
 		return
 	}
 	n := int(p.i)
-	if o.isOut(n) || o.timed[n/64]&(1<<(n%64)) != 0 && !o.stores[n].Hours.ContainsMinute(s.minute) {
+	if o.isOut(n) || !o.open(n, s.minute) {
 		return
 	}
 	if sc.best < 0 || c < sc.bestC || o.stores[n].ID < o.stores[sc.best].ID {

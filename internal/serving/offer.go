@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/geo"
 )
 
@@ -30,13 +31,15 @@ type offer struct {
 	cells  []uint64  // sorted ascending
 	stores []*Store  // stores[i] sits in cells[i]
 	kd     []kdPoint // the stores' positions as a k-d tree (kdtree.go), inline so a search never chases a pointer
-	timed  []uint64  // bit i set: stores[i] has opening hours to check
-	out    []uint64  // bit i set: stores[i] is out of stock for the product
+	week   []uint16  // stores[i]'s hours: weeks[week[i]] (0, always open, needs no check), or noWeek
+	weeks  []campaigns.Week
+	out    []uint64 // bit i set: stores[i] is out of stock for the product
 }
 
 // newOffer builds the offer of stores, all in stock; markOut then marks
-// those that are not, before the offer is published.
-func newOffer(id uint32, key offerKey, stores []*Store) *offer {
+// those that are not, before the offer is published. weeks is the index's
+// table of schedules, which the stores' week fields index.
+func newOffer(id uint32, key offerKey, stores []*Store, weeks []campaigns.Week) *offer {
 	slices.SortFunc(stores, func(a, b *Store) int {
 		switch {
 		case a.Cell < b.Cell:
@@ -46,25 +49,35 @@ func newOffer(id uint32, key offerKey, stores []*Store) *offer {
 		}
 		return strings.Compare(a.ID, b.ID)
 	})
-	words := (len(stores) + 63) / 64
 	o := &offer{
 		id:     id,
 		key:    key,
 		cells:  make([]uint64, len(stores)),
 		stores: stores,
 		kd:     make([]kdPoint, len(stores)),
-		timed:  make([]uint64, words),
-		out:    make([]uint64, words),
+		week:   make([]uint16, len(stores)),
+		weeks:  weeks,
+		out:    make([]uint64, (len(stores)+63)/64),
 	}
 	for i, s := range stores {
 		o.cells[i] = s.Cell
 		o.kd[i] = kdPoint{v: toUnit(s.Lat, s.Lng), i: int32(i)}
-		if !s.Hours.Always() {
-			o.timed[i/64] |= 1 << (i % 64)
-		}
+		o.week[i] = s.week
 	}
 	buildKD(o.kd)
 	return o
+}
+
+// open reports whether entry i's store is open at minute m of the week.
+func (o *offer) open(i, m int) bool {
+	switch w := o.week[i]; w {
+	case 0:
+		return true
+	case noWeek:
+		return o.stores[i].Hours.ContainsMinute(m)
+	default:
+		return o.weeks[w].ContainsMinute(m)
+	}
 }
 
 // position returns the entry index of store s, or -1.

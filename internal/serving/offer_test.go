@@ -50,7 +50,7 @@ func TestKDNearestMatchesScan(t *testing.T) {
 	for trial := range 300 {
 		n := r.IntN(3000)
 		o := &offer{kd: make([]kdPoint, n), stores: make([]*Store, n),
-			timed: make([]uint64, (n+63)/64), out: make([]uint64, (n+63)/64)}
+			week: make([]uint16, n), out: make([]uint64, (n+63)/64)}
 		var last [3]float64
 		for i := range n {
 			v := toUnit(35.6+r.Float64()*0.1, 139.6+r.Float64()*0.1)

@@ -371,8 +371,22 @@ func TestRankingAndLimits(t *testing.T) {
 	}
 }
 
+// TestStoreHours checks opening hours as decisions see them, with the
+// schedules interned in the index's table and, once that is full, read from
+// the stores themselves.
 func TestStoreHours(t *testing.T) {
+	for _, full := range []bool{false, true} {
+		t.Run(fmt.Sprintf("table full %v", full), func(t *testing.T) { testStoreHours(t, full) })
+	}
+}
+
+func testStoreHours(t *testing.T, tableFull bool) {
 	ix := NewIndex()
+	if tableFull {
+		for len(ix.weeks) < noWeek {
+			ix.weeks = append(ix.weeks, campaigns.Week{})
+		}
+	}
 	stores := []campaigns.Store{
 		{ID: "night", Name: "night", Lat: 35.6901, Lng: 139.7000, Products: []string{"beer"},
 			Hours: campaigns.Hours{{From: "17:00", To: "02:00"}}},
@@ -381,6 +395,11 @@ func TestStoreHours(t *testing.T) {
 	}
 	if err := ix.PutStores("adv", stores); err != nil {
 		t.Fatal(err)
+	}
+	for _, st := range ix.stores["adv"] {
+		if got := st.week == noWeek; got != tableFull {
+			t.Fatalf("store %s: week %d with the table full %v", st.ID, st.week, tableFull)
+		}
 	}
 	ix.PutCampaign(campaign("c", "adv", "beer", 800, "居酒屋"))
 	e := newEngine(t, ix, nil)
