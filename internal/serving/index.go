@@ -155,7 +155,10 @@ func NewIndex() *Index {
 func (ix *Index) Snapshot() *Snapshot { return ix.cur.Load() }
 
 // Load replaces the whole index at once with the given catalog: the way to
-// start from storage, cheaper than one write at a time.
+// start from storage, cheaper than one write at a time. It sets the elements
+// of stores to nil as it goes: the index keeps copies of its own, and a
+// national catalogue's records (hundreds of megabytes) can then be freed
+// while the index is built rather than after.
 func (ix *Index) Load(cs []*campaigns.Campaign, stores []*campaigns.Store, outOfStock []campaigns.StockKey) error {
 	// The campaigns' keywords, analysed last, need the dictionary: load it
 	// while the stores are indexed, unless the caller has already.
@@ -167,10 +170,11 @@ func (ix *Index) Load(cs []*campaigns.Campaign, stores []*campaigns.Store, outOf
 		ix.outOf(k.AdvertiserID)[stockKey{k.StoreID, k.ProductID}] = struct{}{}
 	}
 	ix.mu.Unlock()
-	byAdv := make(map[string][]campaigns.Store)
+	byAdv := make(map[string][]*campaigns.Store)
 	for _, s := range stores {
-		byAdv[s.AdvertiserID] = append(byAdv[s.AdvertiserID], *s)
+		byAdv[s.AdvertiserID] = append(byAdv[s.AdvertiserID], s)
 	}
+	clear(stores)
 	// One presence update for every advertiser: an update copies each
 	// shard it touches, so one per advertiser would make loading a national
 	// catalogue quadratic.
@@ -181,6 +185,7 @@ func (ix *Index) Load(cs []*campaigns.Campaign, stores []*campaigns.Store, outOf
 			return err
 		}
 		rs = append(rs, r)
+		delete(byAdv, adv) // planned: the index has its own copies
 	}
 	ix.rebuild(rs...)
 	ix.mu.Lock()
@@ -419,7 +424,7 @@ func (ix *Index) publish(s *Snapshot) {
 func (ix *Index) PutStores(advertiserID string, stores []campaigns.Store) error {
 	ix.storesMu.Lock()
 	defer ix.storesMu.Unlock()
-	r, err := ix.planStores(advertiserID, stores)
+	r, err := ix.planStores(advertiserID, pointers(stores))
 	if err != nil {
 		return err
 	}
@@ -454,7 +459,7 @@ func (ix *Index) DeleteStore(advertiserID, storeID string) {
 // they touch: an offer that gains, loses or moves a store recomputes its
 // presence marks; one whose stores only change in place keeps them.
 // Callers hold storesMu and pass the plan to rebuild.
-func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*offerRebuild, error) {
+func (ix *Index) planStores(advertiserID string, stores []*campaigns.Store) (*offerRebuild, error) {
 	// The stores as served, built before taking mu: cells come from cgo.
 	// Their product lists are interned into one scratch slice here;
 	// keepStores copies those of the stores kept.
@@ -527,17 +532,26 @@ func (ix *Index) planStores(advertiserID string, stores []campaigns.Store) (*off
 	return r, nil
 }
 
+// pointers returns pointers to the elements of stores.
+func pointers(stores []campaigns.Store) []*campaigns.Store {
+	ps := make([]*campaigns.Store, len(stores))
+	for i := range stores {
+		ps[i] = &stores[i]
+	}
+	return ps
+}
+
 // servedStores returns stores as served, their products not yet interned
 // (the slices are the caller's). A large upload's cells and hours are
 // computed on every processor: at national scale they are seconds of cgo
 // calls and parsing at start-up.
-func servedStores(advertiserID string, stores []campaigns.Store) ([]Store, error) {
+func servedStores(advertiserID string, stores []*campaigns.Store) ([]Store, error) {
 	const chunk = 4096
 	built := make([]Store, len(stores))
 	errs := make([]error, (len(stores)+chunk-1)/chunk)
 	parallel(len(errs), func(_, c int) {
 		for i := c * chunk; i < min(len(stores), (c+1)*chunk); i++ {
-			s := &stores[i]
+			s := stores[i]
 			cell, err := geo.Cell(s.Lat, s.Lng, geo.IndexResolution)
 			if err != nil {
 				errs[c] = err

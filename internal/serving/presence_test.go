@@ -101,6 +101,9 @@ func TestIncrementalIndexMatchesRebuild(t *testing.T) {
 		if err := ref.Load(nil, cs, slices.Collect(maps.Keys(outOfStock))); err != nil {
 			t.Fatal(err)
 		}
+		if i := slices.IndexFunc(cs, func(s *campaigns.Store) bool { return s != nil }); i >= 0 {
+			t.Fatalf("step %d: Load left store %d of its argument for the collector to keep", step, i)
+		}
 		if got, want := describeIndex(ix), describeIndex(ref); got != want {
 			t.Fatalf("step %d: incremental index differs from a rebuild:\n got %.2000s\nwant %.2000s", step, got, want)
 		}

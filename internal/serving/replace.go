@@ -54,7 +54,7 @@ func (ix *Index) ReplaceStores(sets ...StoreSet) error {
 		rs = append(rs, ix.planLocked(adv, gone))
 		ix.mu.Unlock()
 
-		up, err := ix.planStores(adv, set.Stores)
+		up, err := ix.planStores(adv, pointers(set.Stores))
 		if err != nil {
 			ix.rebuild(rs...) // what was removed stays removed
 			return err
