@@ -873,6 +873,12 @@ func workers() int { return runtime.GOMAXPROCS(0) }
 // goroutines allow, on workers() goroutines; w, below workers(), names the
 // goroutine, so that f may keep scratch memory by it.
 func parallel(n int, f func(w, i int)) {
+	if n == 1 || workers() == 1 {
+		for i := range n {
+			f(0, i) // a small write's rebuild: no goroutines to start
+		}
+		return
+	}
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for w := range min(workers(), n) {
