@@ -61,6 +61,10 @@ type Config struct {
 	// The dashboard's optional base map (see internal/dashboard).
 	DashboardTiles            string // NAVAD_DASHBOARD_TILES: tile URL template; empty for none
 	DashboardTilesAttribution string // NAVAD_DASHBOARD_TILES_ATTRIBUTION
+
+	// HugePages moves the loaded index into huge pages (NAVAD_HUGE_PAGES,
+	// default true; internal/hugepages says why).
+	HugePages bool
 }
 
 // Default returns the built-in settings.
@@ -84,6 +88,7 @@ func Default() Config {
 		MaxUploadRows:     200_000,
 		MaxStockRows:      10_000,
 		MaxAds:            10,
+		HugePages:         true,
 		TokenTTL:          24 * time.Hour,
 		EventRetention:    90,
 		DetailRetention:   35,
@@ -138,6 +143,16 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 			return nil
 		}
 	}
+	boolean := func(p *bool) func(string) error {
+		return func(v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("not true or false: %q", v)
+			}
+			*p = b
+			return nil
+		}
+	}
 	float := func(p *float64) func(string) error {
 		return func(v string) error {
 			f, err := strconv.ParseFloat(v, 64)
@@ -178,6 +193,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("NAVAD_RATE_MANAGEMENT", float(&c.RateManagement))
 	env("NAVAD_RATE_BURST", integer(&c.RateBurst))
 	env("NAVAD_DASHBOARD_TILES", str(&c.DashboardTiles))
+	env("NAVAD_HUGE_PAGES", boolean(&c.HugePages))
 	env("NAVAD_DASHBOARD_TILES_ATTRIBUTION", str(&c.DashboardTilesAttribution))
 
 	fs := flag.NewFlagSet("navad", flag.ContinueOnError)
@@ -194,6 +210,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", c.ShutdownTimeout, "how long shutdown waits for requests in flight (NAVAD_SHUTDOWN_TIMEOUT)")
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest store upload body (NAVAD_MAX_BODY_BYTES)")
 	fs.StringVar(&c.DashboardTiles, "dashboard-tiles", c.DashboardTiles, "base-map tile URL template for /dashboard/, such as https://tile.example.com/{z}/{x}/{y}.png; none by default (NAVAD_DASHBOARD_TILES)")
+	fs.BoolVar(&c.HugePages, "huge-pages", c.HugePages, "once the index is loaded, move it into huge pages where the kernel allows, for faster decisions (NAVAD_HUGE_PAGES)")
 	fs.StringVar(&c.DashboardTilesAttribution, "dashboard-tiles-attribution", c.DashboardTilesAttribution, "the tile provider's credit line (NAVAD_DASHBOARD_TILES_ATTRIBUTION)")
 	if err := fs.Parse(args); err != nil {
 		problems = append(problems, err.Error())

@@ -7,9 +7,12 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
+	"strings"
 	"time"
 
+	"github.com/navad/navad/internal/hugepages"
 	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/loadtest/dataset"
 	"github.com/navad/navad/loadtest/inproc"
@@ -26,6 +29,7 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	memProfile := fs.String("memprofile", "", "write an allocation profile (after the run) here")
 	indexProfile := fs.String("indexprofile", "", "write a CPU profile of building the index here")
 	digest := fs.Bool("digest", false, "first decide every search once and print a digest of the ads chosen (to check that a change chooses the same ads)")
+	huge := fs.Bool("huge-pages", true, "once the index is built, ask for huge pages for the heap, as navad does (internal/hugepages)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -57,6 +61,17 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	fmt.Fprintf(stdout, "index of %d stores and %d campaigns built in %v; live heap %d MB in %d objects\n",
 		stores, camps, built.Round(time.Millisecond), ms.HeapAlloc>>20, ms.HeapObjects)
 	fmt.Fprintf(stdout, "a collection of that heap (the least of five forced ones): %v on one processor\n", gcCost(5).Round(time.Millisecond))
+	if *huge {
+		debug.FreeOSMemory() // as navad does once loaded
+		t0 := time.Now()
+		res, err := hugepages.Collapse()
+		if err != nil {
+			fmt.Fprintf(stdout, "huge pages not used: %v\n", err)
+		} else {
+			fmt.Fprintf(stdout, "huge pages: %d MB of the heap collapsed in %v; %s\n",
+				res.Collapsed>>20, time.Since(t0).Round(time.Millisecond), residentPages())
+		}
+	}
 
 	if *digest {
 		ads, sum, err := inproc.Digest(ctx, e, ds)
@@ -125,4 +140,20 @@ func gcCost(n int) time.Duration {
 		best = min(best, time.Since(start))
 	}
 	return best
+}
+
+// residentPages reports the process's resident memory and how much of it
+// is in huge pages, from /proc/self/smaps_rollup ("" where there is none).
+func residentPages() string {
+	b, err := os.ReadFile("/proc/self/smaps_rollup")
+	if err != nil {
+		return ""
+	}
+	var out []string
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.HasPrefix(l, "Rss:") || strings.HasPrefix(l, "AnonHugePages:") {
+			out = append(out, strings.Join(strings.Fields(l), " "))
+		}
+	}
+	return strings.Join(out, ", ")
 }
