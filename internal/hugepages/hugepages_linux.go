@@ -22,12 +22,12 @@ const madvCollapse = 25 // MADV_COLLAPSE, Linux 6.1
 // least minResidentPct of its base pages in memory. Blocks less resident
 // (the heap's free space) stay in base pages, and memory the process maps
 // later is not touched, so it adds little memory: at most the holes of the
-// blocks it collapses. The kernel does
-// this whatever the system's transparent huge page setting, so long as
-// transparent huge pages are built in; where they are not, or the kernel is
-// older than 6.1, it returns an error and nothing changes. It costs about a
-// second of one core for a national index (the kernel copies each block);
-// the process runs on meanwhile.
+// blocks it collapses. The kernel does this whatever the system's
+// transparent huge page setting, so long as transparent huge pages are built
+// in; where they are not, or the kernel is older than 6.1, it returns an
+// error and nothing changes. It costs about a second of one core for a
+// national index (the kernel copies each block); the process runs on
+// meanwhile, and the kernel keeps the memory consistent under its writes.
 func Collapse() (Result, error) {
 	huge, err := hugePageSize()
 	if err != nil {
