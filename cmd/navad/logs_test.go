@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -70,5 +71,30 @@ func TestLogFormats(t *testing.T) {
 				t.Errorf("the log holds the admin key")
 			}
 		})
+	}
+}
+
+// TestHugePagesLogged: once the index is loaded navad moves it into huge
+// pages, on its own goroutine, and Close waits for that to finish and log;
+// with --huge-pages=false it does not try.
+func TestHugePagesLogged(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		var logs lockedBuffer
+		m := NewMain(&bytes.Buffer{}, &logs)
+		args := []string{"--addr", "127.0.0.1:0", "--data-dir", t.TempDir(), "--huge-pages=" + strconv.FormatBool(on)}
+		if err := m.ParseFlags(args, env("NAVAD_ADMIN_KEY", adminKey)); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Run(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
+		out := logs.String()
+		tried := strings.Contains(out, `"msg":"index in huge pages"`) || strings.Contains(out, `"msg":"huge pages not used"`)
+		if tried != on {
+			t.Errorf("--huge-pages=%v: tried %v; logs:\n%s", on, tried, out)
+		}
 	}
 }

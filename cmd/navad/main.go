@@ -79,7 +79,8 @@ type Main struct {
 	Logger *slog.Logger
 
 	stdout, stderr io.Writer
-	tempDir        string // the demo's data directory, removed on Close
+	tempDir        string        // the demo's data directory, removed on Close
+	hugeDone       chan struct{} // closed when the index is in huge pages (or could not be)
 
 	Metrics *metrics.Metrics
 	Store   storage.Catalog   // the backend, measured
@@ -232,7 +233,9 @@ func (m *Main) Run(ctx context.Context) error {
 		// Decisions read the index at random; in huge pages they miss
 		// the TLB far less (internal/hugepages). About a second of one
 		// core at national scale, so after ready rather than before.
+		m.hugeDone = make(chan struct{})
 		go func() {
+			defer close(m.hugeDone)
 			t0 := time.Now()
 			res, err := hugepages.Collapse()
 			if err != nil {
@@ -333,6 +336,9 @@ func (m *Main) Close() error {
 		return nil
 	}
 	m.closed = true
+	if m.hugeDone != nil {
+		<-m.hugeDone // a second at most; it logs when done
+	}
 	var errs []error
 	if m.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
