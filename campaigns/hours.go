@@ -40,20 +40,20 @@ func (w Week) Equal(v Week) bool {
 // Always reports whether the schedule has no restriction.
 func (w Week) Always() bool { return w.spans == nil }
 
-// Key returns a string that is the same for two weeks exactly when they are
-// Equal, so that weeks can be interned by it: a national catalogue's
-// million stores share a few hundred schedules.
-func (w Week) Key() string {
+// AppendKey appends to dst a key that is the same for two weeks exactly
+// when they are Equal, so that weeks can be interned by it (a national
+// catalogue's million stores share a few hundred schedules) without a
+// string for each: "always" appends nothing.
+func (w Week) AppendKey(dst []byte) []byte {
 	if w.spans == nil {
-		return ""
+		return dst
 	}
-	b := make([]byte, 0, 1+8*len(w.spans))
-	b = append(b, 's') // not "": a schedule with no span is never open
+	dst = append(dst, 's') // not empty: a schedule with no span is never open
 	for _, s := range w.spans {
-		b = binary.LittleEndian.AppendUint32(b, uint32(s.from))
-		b = binary.LittleEndian.AppendUint32(b, uint32(s.to))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(s.from))
+		dst = binary.LittleEndian.AppendUint32(dst, uint32(s.to))
 	}
-	return string(b)
+	return dst
 }
 
 // Contains reports whether t, read in its own location, falls in the schedule.

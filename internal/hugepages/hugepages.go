@@ -13,7 +13,6 @@ package hugepages
 
 // Result is what Collapse did.
 type Result struct {
-	Regions   int   // anonymous read-write mappings examined
 	Resident  int64 // bytes in huge-page blocks resident enough to collapse
 	Collapsed int64 // of those, bytes the kernel moved into huge pages
 }

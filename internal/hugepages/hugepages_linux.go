@@ -51,7 +51,6 @@ func Collapse() (Result, error) {
 		if hi <= lo {
 			continue
 		}
-		res.Regions++
 		n := int((hi - lo) / page)
 		if cap(vec) < n {
 			vec = make([]byte, n)

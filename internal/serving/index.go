@@ -103,7 +103,8 @@ type Index struct {
 	// store's hours reads two dense arrays rather than the store. Append
 	// only: an offer holds the slice as it was when built.
 	weeks   []campaigns.Week
-	weekIDs map[string]uint16
+	weekIDs map[string]uint16 // by Week.AppendKey
+	weekKey []byte            // weekID's scratch
 
 	// mu guards the fields below. stores, storeN, offers and presence are
 	// written only by store writers, holding both locks, so a store writer
@@ -638,8 +639,8 @@ const noWeek = math.MaxUint16
 // weekID returns w's index in ix.weeks, adding it if it is new, or noWeek
 // once the table is full. Callers hold storesMu.
 func (ix *Index) weekID(w campaigns.Week) uint16 {
-	k := w.Key()
-	if id, ok := ix.weekIDs[k]; ok {
+	ix.weekKey = w.AppendKey(ix.weekKey[:0])
+	if id, ok := ix.weekIDs[string(ix.weekKey)]; ok { // no string made
 		return id
 	}
 	if len(ix.weeks) >= noWeek {
@@ -647,7 +648,7 @@ func (ix *Index) weekID(w campaigns.Week) uint16 {
 	}
 	id := uint16(len(ix.weeks))
 	ix.weeks = append(ix.weeks, w)
-	ix.weekIDs[k] = id
+	ix.weekIDs[string(ix.weekKey)] = id
 	return id
 }
 

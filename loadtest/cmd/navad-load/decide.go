@@ -69,7 +69,7 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			fmt.Fprintf(stdout, "huge pages not used: %v\n", err)
 		} else {
 			fmt.Fprintf(stdout, "huge pages: %d MB of the heap collapsed in %v; %s\n",
-				res.Collapsed>>20, time.Since(t0).Round(time.Millisecond), residentPages())
+				res.Collapsed>>20, time.Since(t0).Round(time.Millisecond), rssAndHugePages())
 		}
 	}
 
@@ -142,9 +142,9 @@ func gcCost(n int) time.Duration {
 	return best
 }
 
-// residentPages reports the process's resident memory and how much of it
+// rssAndHugePages reports the process's resident memory and how much of it
 // is in huge pages, from /proc/self/smaps_rollup ("" where there is none).
-func residentPages() string {
+func rssAndHugePages() string {
 	b, err := os.ReadFile("/proc/self/smaps_rollup")
 	if err != nil {
 		return ""
