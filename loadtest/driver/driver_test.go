@@ -2,10 +2,12 @@ package driver
 
 import (
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -190,5 +192,77 @@ func TestRunUIDSuffix(t *testing.T) {
 	defer mu.Unlock()
 	if seen["u1-r2"] == 0 || seen[""] == 0 || len(seen) != 2 {
 		t.Fatalf("user keys seen: %v, want u1-r2 and none", seen)
+	}
+}
+
+func TestHasAds(t *testing.T) {
+	tests := []struct {
+		body string
+		want bool
+	}{
+		{`{"request_id":"r1","ads":[{"ad_id":"r1.1"`, true},
+		{`{"request_id":"r1","ads":[ {"ad_id":"r1.1"`, true},
+		{`{"request_id":"r1","ads":[]}`, false},
+		{`{"request_id":"r1","ads":[ ]}`, false},
+		{`{"request_id":"r1","ads":[`, false},
+		{`{"error":{"code":"invalid","message":"ads"}}`, false},
+		{``, false},
+	}
+	for _, tt := range tests {
+		if got := hasAds([]byte(tt.body)); got != tt.want {
+			t.Errorf("hasAds(%s) = %v, want %v", tt.body, got, tt.want)
+		}
+	}
+}
+
+// TestRunCountsAnswersWithAds: answers far longer than the kept body are
+// read whole (the connection is kept alive and every request succeeds),
+// answers with ads are told from empty ones by their first bytes, and an
+// error keeps the start of its message.
+func TestRunCountsAnswersWithAds(t *testing.T) {
+	ad := `{"ad_id":"r.1","campaign_id":"c","text":"` + strings.Repeat("x", 1500) + `"}`
+	full := `{"request_id":"r","ads":[` + ad + "," + ad + "," + ad + `]}`
+	var mu sync.Mutex
+	conns := map[string]bool{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		conns[r.RemoteAddr] = true
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Query().Get("q") {
+		case "居酒屋":
+			_, _ = io.WriteString(w, full)
+		case "駅":
+			_, _ = io.WriteString(w, `{"request_id":"r","ads":[]}`)
+		default:
+			w.WriteHeader(http.StatusBadRequest)
+			_, _ = io.WriteString(w, `{"error":{"code":"invalid","message":"`+strings.Repeat("q is bad; ", 100)+`"}}`)
+		}
+	}))
+	defer srv.Close()
+	keys := []string{"k"}
+	attack := Attack{Duration: 300 * time.Millisecond, Connections: 2}
+	both := Requests{Keys: keys, Searches: []dataset.Request{{Lat: 35.69, Lng: 139.70, Query: "居酒屋", Mode: "walk"}, {Lat: 34.70, Lng: 135.50, Query: "駅", Mode: "car"}}}
+	res, err := Run(context.Background(), "ads", []string{srv.URL}, both, attack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The two searches alternate, but the two workers' results may come
+	// back in either order.
+	if res.OK == 0 || res.OK != res.Requests || res.WithAds < res.OK/2-2 || res.WithAds > res.OK/2+2 {
+		t.Fatalf("%d of %d ok, %d with ads (first error %q), want all ok and half with ads", res.OK, res.Requests, res.WithAds, res.FirstError)
+	}
+	mu.Lock()
+	if len(conns) > 2 {
+		t.Errorf("%d connections for 2 workers: answers not read whole", len(conns))
+	}
+	mu.Unlock()
+	bad := Requests{Keys: keys, Searches: []dataset.Request{{Lat: 35.69, Lng: 139.70, Query: "?", Mode: "walk"}}}
+	res, err = Run(context.Background(), "bad", []string{srv.URL}, bad, attack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.OK != 0 || res.Codes[400] == 0 || !strings.Contains(res.FirstError, `: {"error":{"code":"invalid","message":"q is bad;`) {
+		t.Fatalf("%d ok, codes %v, first error %q", res.OK, res.Codes, res.FirstError)
 	}
 }
