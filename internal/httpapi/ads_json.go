@@ -79,16 +79,31 @@ func appendAd(b []byte, a *adJSON, linkBase string) []byte {
 	b = append(b, `,"address":`...)
 	b = appendJSONString(b, a.Store.Address)
 	b = append(b, `,"lat":`...)
+	at := len(b)
 	b = appendJSONFloat(b, a.Store.Lat)
+	lat := b[at:]
 	b = append(b, `,"lng":`...)
+	at = len(b)
 	b = appendJSONFloat(b, a.Store.Lng)
+	lng := b[at:]
 	r := &a.Route
 	b = append(b, `},"route":{"mode":`...)
 	b = appendJSONString(b, r.Mode)
+	// The route's target is the store: its coordinates are copied rather
+	// than formatted twice. (lat and lng stay valid if b has grown since:
+	// they keep the old array, whose bytes do not change.)
 	b = append(b, `,"target":{"lat":`...)
-	b = appendJSONFloat(b, r.Target.Lat)
+	if r.Target.Lat == a.Store.Lat {
+		b = append(b, lat...)
+	} else {
+		b = appendJSONFloat(b, r.Target.Lat)
+	}
 	b = append(b, `,"lng":`...)
-	b = appendJSONFloat(b, r.Target.Lng)
+	if r.Target.Lng == a.Store.Lng {
+		b = append(b, lng...)
+	} else {
+		b = appendJSONFloat(b, r.Target.Lng)
+	}
 	b = append(b, `},"distance_m":`...)
 	b = strconv.AppendInt(b, int64(r.DistanceM), 10)
 	b = append(b, `,"route_distance_m":`...)
