@@ -539,6 +539,11 @@ func takeLog(ctx context.Context, log *bolt.Bucket, kind rollupKind, group []byt
 		n        uint64
 	}
 	var ents []ent
+	// runs are where each record's entries start in ents: a record's
+	// blocks come in key order (lead ID, then block number), so its
+	// entries do too, and the records are merged rather than sorted.
+	var runs []int
+	inOrder := true // each run ascending, as written; checked, not trusted
 	var r blockReader
 	size := 0
 	c := log.Cursor()
@@ -557,6 +562,9 @@ func takeLog(ctx context.Context, log *bolt.Bucket, kind rollupKind, group []byt
 		if err := r.open(v); err != nil {
 			return nil, nil, 0, fmt.Errorf("served log %x: %w", k, err)
 		}
+		if len(doomed) == 0 || !bytes.Equal(k[:servedRecordLen], doomed[len(doomed)-1][:servedRecordLen]) {
+			runs = append(runs, len(ents))
+		}
 		for {
 			key, n, ok, err := r.next()
 			if err != nil {
@@ -571,6 +579,9 @@ func takeLog(ctx context.Context, log *bolt.Bucket, kind rollupKind, group []byt
 			if len(arena)+len(key) > 1<<32-1 {
 				return nil, nil, 0, fmt.Errorf("served log of %x: too large to merge", group)
 			}
+			if n := len(ents); n > runs[len(runs)-1] && bytes.Compare(arena[ents[n-1].off:ents[n-1].end], key) >= 0 {
+				inOrder = false
+			}
 			off := uint32(len(arena))
 			arena = append(arena, key...)
 			ents = append(ents, ent{off, uint32(len(arena)), n})
@@ -582,7 +593,12 @@ func takeLog(ctx context.Context, log *bolt.Bucket, kind rollupKind, group []byt
 		left += len(v)
 	}
 	keyOf := func(e ent) []byte { return arena[e.off:e.end] }
-	slices.SortFunc(ents, func(a, b ent) int { return bytes.Compare(keyOf(a), keyOf(b)) })
+	cmp := func(a, b ent) int { return bytes.Compare(keyOf(a), keyOf(b)) }
+	if inOrder {
+		ents = mergeRuns(ents, runs, cmp)
+	} else {
+		slices.SortStableFunc(ents, cmp)
+	}
 	entries = make([]servedEntry, 0, len(ents))
 	for _, e := range ents {
 		if n := len(entries); n > 0 && bytes.Equal(entries[n-1].key, keyOf(e)) {
@@ -592,6 +608,48 @@ func takeLog(ctx context.Context, log *bolt.Bucket, kind rollupKind, group []byt
 		entries = append(entries, servedEntry{keyOf(e), e.n})
 	}
 	return entries, doomed, left, nil
+}
+
+// mergeRuns sorts s, whose pieces starting at the indices runs (ascending,
+// the first 0) are each sorted already, by merging neighbouring runs pass
+// by pass: about len(s) × log2(len(runs)) comparisons rather than a sort's
+// len(s) × log2(len(s)). Equal elements keep their order. It returns the
+// sorted elements, in s or in a buffer of the same length.
+func mergeRuns[E any](s []E, runs []int, cmp func(a, b E) int) []E {
+	if len(runs) <= 1 {
+		return s
+	}
+	bounds := append(slices.Clone(runs), len(s))
+	if bounds[0] != 0 {
+		bounds = append([]int{0}, bounds...)
+	}
+	buf := make([]E, len(s))
+	for len(bounds) > 2 {
+		next := bounds[:1]
+		for i := 0; i+1 < len(bounds); i += 2 {
+			lo, mid := bounds[i], bounds[i+1]
+			hi := mid
+			if i+2 < len(bounds) {
+				hi = bounds[i+2]
+			}
+			a, b, out := lo, mid, lo
+			for a < mid && b < hi {
+				if cmp(s[b], s[a]) < 0 {
+					buf[out] = s[b]
+					b++
+				} else {
+					buf[out] = s[a]
+					a++
+				}
+				out++
+			}
+			out += copy(buf[out:], s[a:mid])
+			copy(buf[out:], s[b:hi])
+			next = append(next, hi)
+		}
+		s, buf, bounds = buf, s, next
+	}
+	return s
 }
 
 // foldServed adds the served counts of entries (keys without the day, in

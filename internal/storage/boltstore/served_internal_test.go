@@ -2,10 +2,15 @@ package boltstore
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
+	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/navad/navad/internal/storage"
 )
@@ -89,4 +94,101 @@ func FuzzServedBlock(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestMergeRuns: merging sorted runs gives what a stable sort gives, for
+// any number of runs, empty ones included.
+func TestMergeRuns(t *testing.T) {
+	type el struct{ k, order int }
+	r := rand.New(rand.NewPCG(7, 8))
+	for range 500 {
+		var s []el
+		var runs []int
+		for range r.IntN(12) {
+			runs = append(runs, len(s))
+			run := make([]el, r.IntN(20))
+			for i := range run {
+				run[i].k = r.IntN(30)
+			}
+			slices.SortFunc(run, func(a, b el) int { return a.k - b.k })
+			s = append(s, run...)
+		}
+		if len(runs) == 0 {
+			runs = []int{0}
+		}
+		for i := range s {
+			s[i].order = i
+		}
+		want := slices.Clone(s)
+		cmp := func(a, b el) int { return a.k - b.k }
+		slices.SortStableFunc(want, cmp)
+		if got := mergeRuns(s, runs, cmp); !slices.Equal(got, want) {
+			t.Fatalf("runs %v of %v: got %v, want %v", runs, s, got, want)
+		}
+	}
+}
+
+// TestTakeLogSumsRecords: takeLog returns the entries of several log
+// records summed by key in key order, by merging records that are in
+// order, and still when a record is not (sorted then, not trusted).
+func TestTakeLogSumsRecords(t *testing.T) {
+	for _, reversed := range []bool{false, true} {
+		t.Run(fmt.Sprintf("reversed %v", reversed), func(t *testing.T) {
+			db, err := bolt.Open(filepath.Join(t.TempDir(), "log.db"), 0o600, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer db.Close()
+			group := appendServedGroupKey(nil, 20000, 10)
+			all := testEntries(300)
+			want := map[string]uint64{}
+			err = db.Update(func(tx *bolt.Tx) error {
+				log, err := tx.CreateBucket(bucketServedLog)
+				if err != nil {
+					return err
+				}
+				// Four records of overlapping keys: every third entry,
+				// from a different start each.
+				for rec := range 4 {
+					var es []servedEntry
+					for i := rec; i < len(all); i += 3 {
+						es = append(es, all[i])
+						want[string(all[i].key)] += all[i].n
+					}
+					if reversed && rec == 2 {
+						slices.Reverse(es)
+					}
+					record := binary.BigEndian.AppendUint64(bytes.Clone(group), uint64(rec+1))
+					if err := putServedBlocks(log, record, 1793582400, es); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = db.View(func(tx *bolt.Tx) error {
+				got, doomed, left, err := takeLog(context.Background(), tx.Bucket(bucketServedLog), rollupC, group, 1<<30)
+				if err != nil {
+					return err
+				}
+				if len(doomed) < 4 || left != 0 || len(got) != len(want) {
+					t.Fatalf("%d entries from %d blocks (%d bytes left), want %d entries", len(got), len(doomed), left, len(want))
+				}
+				for i, e := range got {
+					if i > 0 && bytes.Compare(got[i-1].key, e.key) >= 0 {
+						t.Fatalf("entry %d %q not after %q", i, e.key, got[i-1].key)
+					}
+					if want[string(e.key)] != e.n {
+						t.Fatalf("%q: %d, want %d", e.key, e.n, want[string(e.key)])
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
