@@ -456,10 +456,7 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 	}
 	// Sum rows that share a rollup key before the transaction, sorted, a
 	// group per day and hour: the records of the served logs.
-	var groups [len(rollups)][]servedGroup
-	for i, r := range rollups {
-		groups[i] = groupServed(r.kind, rows)
-	}
+	groups := groupServedAll(rows)
 	now := s.now()
 	today := utcDay(now)
 	var due []dueGroup

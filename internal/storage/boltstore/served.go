@@ -219,7 +219,9 @@ type servedGroup struct {
 // are the same days and hours, in the same order. The keys are written one
 // after another into one buffer and sorted there, and the groups' keys are
 // pieces of it: a flush of thousands of rows makes a handful of
-// allocations per rollup, not several a row.
+// allocations per rollup, not several a row. AddServed makes all four
+// rollups' at once (groupServedAll); this one rollup's way is the
+// reference TestGroupServedAll holds that to.
 func groupServed(r rollupKind, rows []storage.ServedCount) []servedGroup {
 	type entry struct {
 		start, end int
@@ -255,6 +257,101 @@ func groupServed(r rollupKind, rows []storage.ServedCount) []servedGroup {
 		last.entries = append(last.entries, servedEntry{suffix, e.n})
 	}
 	return groups
+}
+
+// groupServedAll returns groupServed's groups of every rollup (indexed by
+// rollupKind) with one sort instead of four. agg_a's and agg_h's keys are
+// prefixes of agg_c's, field by field (campaign, then publisher and hour;
+// sep is 0, below every byte of an ID), so agg_c's order is theirs too
+// and they are summed from it in one pass; agg_p's (publisher first) is
+// agg_h's sorted stably by publisher, group by group.
+func groupServedAll(rows []storage.ServedCount) (out [len(rollups)][]servedGroup) {
+	type entry struct {
+		start, end int
+		n          uint64
+		row        int // a row with the key, for its fields
+	}
+	var sizes [len(rollups)]int
+	for i := range rows {
+		for r := range sizes {
+			sizes[r] += rollupBodyLen(rollupKind(r), &rows[i].Key)
+		}
+	}
+	buf := make([]byte, 0, sizes[rollupC]+len(rows)*servedGroupLen)
+	es := make([]entry, len(rows))
+	for i := range rows {
+		k := &rows[i].Key
+		start := len(buf)
+		buf = appendRollupBody(appendServedGroupKey(buf, k.Day, k.Hour), rollupC, k)
+		es[i] = entry{start, len(buf), rows[i].N, i}
+	}
+	key := func(e entry) []byte { return buf[e.start:e.end:e.end] }
+	slices.SortFunc(es, func(a, b entry) int { return bytes.Compare(key(a), key(b)) })
+	var bufs [len(rollups)][]byte // the coarse rollups' keys
+	for r := range bufs {
+		if rollupKind(r) != rollupC {
+			bufs[r] = make([]byte, 0, sizes[r])
+		}
+	}
+	appendEntry := func(g *servedGroup, r rollupKind, row int, n uint64) {
+		start := len(bufs[r])
+		bufs[r] = appendRollupBody(bufs[r], r, &rows[row].Key)
+		g.entries = append(g.entries, servedEntry{bufs[r][start:len(bufs[r]):len(bufs[r])], n})
+	}
+	type sum struct {
+		row int
+		n   uint64
+	}
+	var hs, as []sum
+	for i := 0; i < len(es); {
+		g := key(es[i])[:servedGroupLen:servedGroupLen]
+		groups := [len(rollups)]servedGroup{}
+		for r := range groups {
+			groups[r].group = g
+		}
+		hs, as = hs[:0], as[:0]
+		for ; i < len(es) && bytes.Equal(key(es[i])[:servedGroupLen], g); i++ {
+			e := es[i]
+			for i+1 < len(es) && bytes.Equal(key(es[i+1]), key(e)) {
+				i++
+				e.n += es[i].n
+			}
+			c := &groups[rollupC]
+			c.entries = append(c.entries, servedEntry{key(e)[servedGroupLen:], e.n})
+			k := &rows[e.row].Key
+			if n := len(hs); n > 0 {
+				if p := &rows[hs[n-1].row].Key; p.AdvertiserID == k.AdvertiserID && p.CampaignID == k.CampaignID && p.PublisherID == k.PublisherID {
+					hs[n-1].n += e.n
+					continue
+				}
+			}
+			hs = append(hs, sum{e.row, e.n})
+		}
+		for _, h := range hs {
+			appendEntry(&groups[rollupH], rollupH, h.row, h.n)
+			k := &rows[h.row].Key
+			if n := len(as); n > 0 {
+				if p := &rows[as[n-1].row].Key; p.AdvertiserID == k.AdvertiserID && p.CampaignID == k.CampaignID {
+					as[n-1].n += h.n
+					continue
+				}
+			}
+			as = append(as, h)
+		}
+		for _, a := range as {
+			appendEntry(&groups[rollupA], rollupA, a.row, a.n)
+		}
+		slices.SortStableFunc(hs, func(a, b sum) int {
+			return strings.Compare(rows[a.row].Key.PublisherID, rows[b.row].Key.PublisherID)
+		})
+		for _, h := range hs {
+			appendEntry(&groups[rollupP], rollupP, h.row, h.n)
+		}
+		for r := range out {
+			out[r] = append(out[r], groups[r])
+		}
+	}
+	return out
 }
 
 // nextServedSeq returns the next number of a log record or run, unique

@@ -192,3 +192,41 @@ func TestTakeLogSumsRecords(t *testing.T) {
 		})
 	}
 }
+
+// TestGroupServedAll: the four rollups' groups made with one sort are
+// groupServed's, rollup by rollup, for rows over several days and hours
+// whose IDs are prefixes of one another (adv_1, adv_10) and repeat.
+func TestGroupServedAll(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	ids := func(prefix string) string {
+		return prefix + []string{"1", "10", "100", "2", "a", "ア"}[r.IntN(6)]
+	}
+	for range 200 {
+		rows := make([]storage.ServedCount, r.IntN(300))
+		for i := range rows {
+			rows[i] = storage.ServedCount{Key: storage.AggKey{
+				Day: storage.Day(20000 + r.IntN(2)), Hour: uint8(r.IntN(3)),
+				AdvertiserID: ids("adv_"), CampaignID: ids("c"), PublisherID: ids("p"),
+				StoreID: ids("s"), Cell: uint64(r.IntN(3)) << 52,
+			}, N: 1 + uint64(r.IntN(3))}
+		}
+		got := groupServedAll(rows)
+		for _, ru := range rollups {
+			want := groupServed(ru.kind, rows)
+			if len(got[ru.kind]) != len(want) {
+				t.Fatalf("%s: %d groups, want %d", ru.bucket, len(got[ru.kind]), len(want))
+			}
+			for i, w := range want {
+				g := got[ru.kind][i]
+				if !bytes.Equal(g.group, w.group) || len(g.entries) != len(w.entries) {
+					t.Fatalf("%s group %d: %x with %d entries, want %x with %d", ru.bucket, i, g.group, len(g.entries), w.group, len(w.entries))
+				}
+				for j, we := range w.entries {
+					if ge := g.entries[j]; !bytes.Equal(ge.key, we.key) || ge.n != we.n {
+						t.Fatalf("%s group %d entry %d: %q %d, want %q %d", ru.bucket, i, j, ge.key, ge.n, we.key, we.n)
+					}
+				}
+			}
+		}
+	}
+}
