@@ -57,7 +57,8 @@ type Events interface {
 
 	// AddServed adds each row's N to the served counter of its key, all
 	// rows or none. A batchID applied in the last 24 hours changes nothing,
-	// so a caller may retry a failed call with the same ID.
+	// so a caller may retry a failed call with the same ID. It keeps no
+	// reference to rows once it returns: the caller reuses their array.
 	AddServed(ctx context.Context, batchID string, rows []ServedCount) error
 
 	// Aggregates calls fn with aggregate rows for the days q.From to q.To

@@ -596,6 +596,10 @@ func (s *Service) drainLoop() {
 type servedCounter struct {
 	mu   sync.Mutex
 	rows []storage.ServedCount
+	// spare is the array of rows written by the last flush, cleared,
+	// which the next take starts filling: at national scale a flush is
+	// thousands of rows, a megabyte or two a second to allocate otherwise.
+	spare []storage.ServedCount
 	// ads counts the served ads kept since the last take, and unflushed
 	// those taken but not yet written: together, the backlog.
 	ads, unflushed atomic.Int64
@@ -617,12 +621,28 @@ func (c *servedCounter) take() []storage.ServedCount {
 		c.mu.Unlock()
 		return nil
 	}
-	c.rows = make([]storage.ServedCount, 0, len(rows)+len(rows)/4)
+	next := c.spare
+	c.spare = nil
+	if cap(next) < len(rows)+len(rows)/4 {
+		next = make([]storage.ServedCount, 0, len(rows)+len(rows)/4)
+	}
+	c.rows = next
 	c.mu.Unlock()
 	n := int64(len(rows))
 	c.unflushed.Add(n)
 	c.ads.Add(-n)
 	return rows
+}
+
+// recycle gives back rows that take returned, once they are written and
+// nothing refers to them, as the array the next take fills.
+func (c *servedCounter) recycle(rows []storage.ServedCount) {
+	clear(rows) // no campaign or store strings kept alive
+	c.mu.Lock()
+	if cap(rows) > cap(c.spare) {
+		c.spare = rows[:0]
+	}
+	c.mu.Unlock()
 }
 
 // Backlog reports how much tracking has accepted and the store does not
@@ -694,13 +714,16 @@ func (s *Service) Flush(ctx context.Context) error {
 	defer s.batches.mu.Unlock()
 	for range 2 {
 		rows := s.served.take()
+		var taken []storage.ServedCount // the array the new batches are pieces of
 		if len(s.batches.pending) > 0 {
 			s.batches.wait(rows)
+			s.served.recycle(rows)
 		} else {
 			rows = s.batches.unwait(rows)
 			if len(rows) == 0 {
 				return nil
 			}
+			taken = rows
 			for len(rows) > 0 {
 				n := min(len(rows), maxBatchRows)
 				s.batches.n++
@@ -720,6 +743,11 @@ func (s *Service) Flush(ctx context.Context) error {
 				n += int64(r.N)
 			}
 			s.served.unflushed.Add(-n)
+		}
+		// Every batch is written: nothing refers to the rows taken now (the
+		// batches were pieces of them, and AddServed keeps no reference).
+		if taken != nil {
+			s.served.recycle(taken)
 		}
 	}
 	return nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -420,7 +421,7 @@ func (e *failingEvents) AddServed(ctx context.Context, id string, rows []storage
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.ids = append(e.ids, id)
-	e.lastRows = rows
+	e.lastRows = slices.Clone(rows) // AddServed keeps no reference to rows
 	if e.failBefore > 0 {
 		e.failBefore--
 		return errors.New("redis: connection refused")
