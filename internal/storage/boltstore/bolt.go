@@ -107,9 +107,11 @@ type Store struct {
 	// by reports that read them (served.go). Compactions only TryLock it,
 	// so a report's fn may start another report.
 	compactMu sync.RWMutex
-	stop      chan struct{} // closed by Close to stop the compaction loop
-	done      chan struct{} // closed by the loop when it returns
-	stopOnce  sync.Once
+	// logScratch is the buffers of compactions, used under compactMu.
+	logScratch logScratch
+	stop       chan struct{} // closed by Close to stop the compaction loop
+	done       chan struct{} // closed by the loop when it returns
+	stopOnce   sync.Once
 
 	mu     sync.RWMutex // guards closed against a concurrent Close
 	closed bool

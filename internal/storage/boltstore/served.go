@@ -583,7 +583,7 @@ func (s *Store) compactGroup(ctx context.Context, group []byte, parts servedPart
 				continue
 			}
 			log := tx.Bucket(r.log)
-			entries, doomed, rest, err := takeLog(ctx, log, r.kind, group, s.compactBytes)
+			entries, doomed, rest, err := takeLog(ctx, log, r.kind, group, s.compactBytes, &s.logScratch)
 			if err != nil {
 				return err
 			}
@@ -623,19 +623,32 @@ func (s *Store) compactGroup(ctx context.Context, group []byte, parts servedPart
 	return merged, left, nil
 }
 
+// logScratch is takeLog's buffers, kept by the Store from one compaction
+// to the next (compactions hold compactMu, one at a time): at national
+// scale a compaction a few seconds reads a megabyte of log into several.
+type logScratch struct {
+	arena        []byte // every key read, end to end
+	ents, merged []logEnt
+	entries      []servedEntry
+}
+
+// logEnt is a key read by takeLog: arena[off:end], and its count.
+type logEnt struct {
+	off, end uint32
+	n        uint64
+}
+
 // takeLog reads the oldest records of group in log, whole records of
 // about limit bytes (at least one), and returns their entries summed by
 // key in key order, the keys of their blocks, and the bytes of log left in
-// the group after them. The entries' keys point into one buffer.
-func takeLog(ctx context.Context, log *bolt.Bucket, kind rollupKind, group []byte, limit int) (entries []servedEntry, doomed [][]byte, left int, err error) {
+// the group after them. The entries and their keys are in sc's buffers,
+// valid until its next use.
+func takeLog(ctx context.Context, log *bolt.Bucket, kind rollupKind, group []byte, limit int, sc *logScratch) (entries []servedEntry, doomed [][]byte, left int, err error) {
 	// Every key, end to end in one buffer, and the entries that point
 	// into it: a million small allocations otherwise.
-	var arena []byte
-	type ent struct {
-		off, end uint32
-		n        uint64
-	}
-	var ents []ent
+	arena, ents := sc.arena[:0], sc.ents[:0]
+	defer func() { sc.arena, sc.ents = arena, ents }()
+	type ent = logEnt
 	// runs are where each record's entries start in ents: a record's
 	// blocks come in key order (lead ID, then block number), so its
 	// entries do too, and the records are merged rather than sorted.
@@ -692,11 +705,12 @@ func takeLog(ctx context.Context, log *bolt.Bucket, kind rollupKind, group []byt
 	keyOf := func(e ent) []byte { return arena[e.off:e.end] }
 	cmp := func(a, b ent) int { return bytes.Compare(keyOf(a), keyOf(b)) }
 	if inOrder {
-		ents = mergeRuns(ents, runs, cmp)
+		ents, sc.merged = mergeRuns(ents, sc.merged, runs, cmp)
 	} else {
 		slices.SortStableFunc(ents, cmp)
 	}
-	entries = make([]servedEntry, 0, len(ents))
+	entries = sc.entries[:0]
+	defer func() { sc.entries = entries }()
 	for _, e := range ents {
 		if n := len(entries); n > 0 && bytes.Equal(entries[n-1].key, keyOf(e)) {
 			entries[n-1].n += e.n
@@ -711,16 +725,20 @@ func takeLog(ctx context.Context, log *bolt.Bucket, kind rollupKind, group []byt
 // the first 0) are each sorted already, by merging neighbouring runs pass
 // by pass: about len(s) × log2(len(runs)) comparisons rather than a sort's
 // len(s) × log2(len(s)). Equal elements keep their order. It returns the
-// sorted elements, in s or in a buffer of the same length.
-func mergeRuns[E any](s []E, runs []int, cmp func(a, b E) int) []E {
+// sorted elements, in s or in buf (grown if it is short), and the other of
+// the two, for use as the next buf.
+func mergeRuns[E any](s, buf []E, runs []int, cmp func(a, b E) int) (sorted, spare []E) {
 	if len(runs) <= 1 {
-		return s
+		return s, buf
 	}
 	bounds := append(slices.Clone(runs), len(s))
 	if bounds[0] != 0 {
 		bounds = append([]int{0}, bounds...)
 	}
-	buf := make([]E, len(s))
+	if cap(buf) < len(s) {
+		buf = make([]E, len(s))
+	}
+	buf = buf[:len(s)]
 	for len(bounds) > 2 {
 		next := bounds[:1]
 		for i := 0; i+1 < len(bounds); i += 2 {
@@ -746,7 +764,7 @@ func mergeRuns[E any](s []E, runs []int, cmp func(a, b E) int) []E {
 		}
 		s, buf, bounds = buf, s, next
 	}
-	return s
+	return s, buf
 }
 
 // foldServed adds the served counts of entries (keys without the day, in

@@ -122,7 +122,7 @@ func TestMergeRuns(t *testing.T) {
 		want := slices.Clone(s)
 		cmp := func(a, b el) int { return a.k - b.k }
 		slices.SortStableFunc(want, cmp)
-		if got := mergeRuns(s, runs, cmp); !slices.Equal(got, want) {
+		if got, _ := mergeRuns(s, nil, runs, cmp); !slices.Equal(got, want) {
 			t.Fatalf("runs %v of %v: got %v, want %v", runs, s, got, want)
 		}
 	}
@@ -130,8 +130,10 @@ func TestMergeRuns(t *testing.T) {
 
 // TestTakeLogSumsRecords: takeLog returns the entries of several log
 // records summed by key in key order, by merging records that are in
-// order, and still when a record is not (sorted then, not trusted).
+// order, and still when a record is not (sorted then, not trusted). The
+// second case reuses the buffers the first filled, as compactions do.
 func TestTakeLogSumsRecords(t *testing.T) {
+	sc := &logScratch{}
 	for _, reversed := range []bool{false, true} {
 		t.Run(fmt.Sprintf("reversed %v", reversed), func(t *testing.T) {
 			db, err := bolt.Open(filepath.Join(t.TempDir(), "log.db"), 0o600, nil)
@@ -169,7 +171,7 @@ func TestTakeLogSumsRecords(t *testing.T) {
 				t.Fatal(err)
 			}
 			err = db.View(func(tx *bolt.Tx) error {
-				got, doomed, left, err := takeLog(context.Background(), tx.Bucket(bucketServedLog), rollupC, group, 1<<30)
+				got, doomed, left, err := takeLog(context.Background(), tx.Bucket(bucketServedLog), rollupC, group, 1<<30, sc)
 				if err != nil {
 					return err
 				}
