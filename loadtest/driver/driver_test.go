@@ -253,8 +253,11 @@ func TestRunCountsAnswersWithAds(t *testing.T) {
 		t.Fatalf("%d of %d ok, %d with ads (first error %q), want all ok and half with ads", res.OK, res.Requests, res.WithAds, res.FirstError)
 	}
 	mu.Lock()
-	if len(conns) > 2 {
-		t.Errorf("%d connections for 2 workers: answers not read whole", len(conns))
+	// An answer left unread would cost its connection: a new one nearly
+	// every request. A worker may still dial a spare while its last
+	// connection goes back to the pool.
+	if len(conns) > 4 {
+		t.Errorf("%d connections for 2 workers and %d requests: answers not read whole", len(conns), res.Requests)
 	}
 	mu.Unlock()
 	bad := Requests{Keys: keys, Searches: []dataset.Request{{Lat: 35.69, Lng: 139.70, Query: "?", Mode: "walk"}}}
