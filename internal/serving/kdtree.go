@@ -26,6 +26,41 @@ type kdPoint struct {
 // kdLeaf is the largest subrange scanned without splitting.
 const kdLeaf = 12
 
+// kdTop is how many splits of the tree's first levels the offer also holds
+// in breadth-first order (the first four levels): in the tree itself they
+// lie far apart, the root mid-array and its children a quarter in, so each
+// level of a descent missed the cache; together they fill three lines
+// next to the offer's other fields. Only a split that must be considered
+// as a store is read from the tree.
+const kdTop = 15
+
+// kdTops is the first kdTop splits of an offer's tree: node t's children
+// are 2t+1 (the lower half) and 2t+2. Nodes past a leaf are never read.
+type kdTops struct {
+	split [kdTop]float64 // the split entry's coordinate on its axis
+	axis  [kdTop]uint8
+}
+
+// buildTree arranges o.kd into the tree and copies its first splits.
+func (o *offer) buildTree() {
+	buildKD(o.kd)
+	o.fillTops(0, len(o.kd), 0)
+}
+
+func (o *offer) fillTops(lo, hi, t int) {
+	if t >= kdTop || hi-lo <= kdLeaf {
+		return
+	}
+	m := lo + (hi-lo)/2
+	p := &o.kd[m]
+	o.tops.split[t], o.tops.axis[t] = p.v[p.axis], p.axis
+	o.fillTops(lo, m, 2*t+1)
+	o.fillTops(m+1, hi, 2*t+2)
+}
+
+// searchTree searches the whole tree for a store nearer than sc's bound.
+func (o *offer) searchTree(s *search, sc *scan) { o.kdNearest(s, sc, 0, len(o.kd), 0) }
+
 // buildKD arranges pts into the tree.
 func buildKD(pts []kdPoint) {
 	for len(pts) > kdLeaf {
@@ -103,27 +138,34 @@ func selectKth(pts []kdPoint, k int, a uint8) {
 	}
 }
 
-// kdNearest searches entries [lo, hi) of the tree for a store nearer than
-// sc's bound, updating sc.
-func (o *offer) kdNearest(s *search, sc *scan, lo, hi int) {
+// kdNearest searches entries [lo, hi) of the tree, node t in breadth-first
+// order, for a store nearer than sc's bound, updating sc.
+func (o *offer) kdNearest(s *search, sc *scan, lo, hi, t int) {
 	q := &s.fixV
 	for hi-lo > kdLeaf {
 		m := lo + (hi-lo)/2
-		p := &o.kd[m]
-		d := q[p.axis] - p.v[p.axis]
+		var d float64
+		if t < kdTop {
+			d = q[o.tops.axis[t]] - o.tops.split[t]
+		} else {
+			p := &o.kd[m]
+			d = q[p.axis] - p.v[p.axis]
+		}
 		nearLo, nearHi, farLo, farHi := lo, m, m+1, hi
+		nearT, farT := 2*t+1, 2*t+2
 		if d >= 0 {
 			nearLo, nearHi, farLo, farHi = m+1, hi, lo, m
+			nearT, farT = farT, nearT
 		}
-		o.kdNearest(s, sc, nearLo, nearHi)
+		o.kdNearest(s, sc, nearLo, nearHi, nearT)
 		// A point across the split plane lies at least |d| away; ties
 		// (d² equal to the bound) are visited, since an equally near store
 		// with a smaller ID wins.
 		if d*d > sc.bestC {
 			return
 		}
-		o.consider(s, sc, p)
-		lo, hi = farLo, farHi
+		o.consider(s, sc, &o.kd[m])
+		lo, hi, t = farLo, farHi, farT
 	}
 	for k := lo; k < hi; k++ {
 		o.consider(s, sc, &o.kd[k])

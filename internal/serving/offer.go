@@ -31,6 +31,7 @@ type offer struct {
 	cells  []uint64  // sorted ascending
 	stores []*Store  // stores[i] sits in cells[i]
 	kd     []kdPoint // the stores' positions as a k-d tree (kdtree.go), inline so a search never chases a pointer
+	tops   kdTops    // the tree's first splits, where a search starts
 	week   []uint16  // stores[i]'s hours: weeks[week[i]] (0, always open, needs no check), or noWeek
 	weeks  []campaigns.Week
 	out    []uint64 // bit i set: stores[i] is out of stock for the product
@@ -64,7 +65,7 @@ func newOffer(id uint32, key offerKey, stores []*Store, weeks []campaigns.Week) 
 		o.kd[i] = kdPoint{v: toUnit(s.Lat, s.Lng), i: int32(i)}
 		o.week[i] = s.week
 	}
-	buildKD(o.kd)
+	o.buildTree()
 	return o
 }
 
@@ -118,7 +119,7 @@ func (o *offer) nearest(s *search, maxM float64) (*Store, float64, bool) {
 	// Stores beyond the radius never qualify, so the bound starts there
 	// (widened by a hair: the exact distance decides at the end).
 	sc := scan{best: -1, bestC: chord2Of(maxM) * (1 + 1e-9)}
-	o.kdNearest(s, &sc, 0, len(o.kd))
+	o.searchTree(s, &sc)
 	if sc.best < 0 {
 		return nil, 0, false
 	}

@@ -66,12 +66,12 @@ func TestKDNearestMatchesScan(t *testing.T) {
 			}
 		}
 		plain := slices.Clone(o.kd)
-		buildKD(o.kd)
+		o.buildTree()
 		for range 20 {
 			s := &search{fixV: toUnit(35.6+r.Float64()*0.1, 139.6+r.Float64()*0.1)}
 			bound := math.Pow(10, -9+r.Float64()*5) // about 6 m to 2 km
 			got := scan{best: -1, bestC: bound}
-			o.kdNearest(s, &got, 0, len(o.kd))
+			o.searchTree(s, &got)
 			want := scan{best: -1, bestC: bound}
 			for k := range plain {
 				o.consider(s, &want, &plain[k])
