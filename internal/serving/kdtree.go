@@ -27,12 +27,12 @@ type kdPoint struct {
 const kdLeaf = 12
 
 // kdTop is how many splits of the tree's first levels the offer also holds
-// in breadth-first order (the first four levels): in the tree itself they
+// in breadth-first order (the first five levels): in the tree itself they
 // lie far apart, the root mid-array and its children a quarter in, so each
-// level of a descent missed the cache; together they fill three lines
-// next to the offer's other fields. Only a split that must be considered
-// as a store is read from the tree.
-const kdTop = 15
+// level of a descent missed the cache; together they fill five lines next
+// to the offer's other fields. Only a split that must be considered as a
+// store is read from the tree. (Four levels gained less; six no more.)
+const kdTop = 31
 
 // kdTops is the first kdTop splits of an offer's tree: node t's children
 // are 2t+1 (the lower half) and 2t+2. Nodes past a leaf are never read.
