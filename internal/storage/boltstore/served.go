@@ -214,53 +214,13 @@ type servedGroup struct {
 	entries []servedEntry
 }
 
-// groupServed sums the rows by their key in rollup r (without the day)
-// and splits them by day and hour. Every rollup's groups of the same rows
-// are the same days and hours, in the same order. The keys are written one
-// after another into one buffer and sorted there, and the groups' keys are
-// pieces of it: a flush of thousands of rows makes a handful of
-// allocations per rollup, not several a row. AddServed makes all four
-// rollups' at once (groupServedAll); this one rollup's way is the
-// reference TestGroupServedAll holds that to.
-func groupServed(r rollupKind, rows []storage.ServedCount) []servedGroup {
-	type entry struct {
-		start, end int
-		n          uint64
-	}
-	es := make([]entry, len(rows))
-	size := 0
-	for i := range rows {
-		size += servedGroupLen + rollupBodyLen(r, &rows[i].Key)
-	}
-	buf := make([]byte, 0, size)
-	for i := range rows {
-		k := &rows[i].Key
-		start := len(buf)
-		buf = appendRollupBody(appendServedGroupKey(buf, k.Day, k.Hour), r, k)
-		es[i] = entry{start, len(buf), rows[i].N}
-	}
-	key := func(e entry) []byte { return buf[e.start:e.end:e.end] }
-	slices.SortFunc(es, func(a, b entry) int { return bytes.Compare(key(a), key(b)) })
-	var groups []servedGroup
-	for i := 0; i < len(es); i++ {
-		e := es[i]
-		for i+1 < len(es) && bytes.Equal(key(es[i+1]), key(e)) {
-			i++
-			e.n += es[i].n
-		}
-		k := key(e)
-		g, suffix := k[:servedGroupLen:servedGroupLen], k[servedGroupLen:]
-		if len(groups) == 0 || !bytes.Equal(groups[len(groups)-1].group, g) {
-			groups = append(groups, servedGroup{group: g})
-		}
-		last := &groups[len(groups)-1]
-		last.entries = append(last.entries, servedEntry{suffix, e.n})
-	}
-	return groups
-}
-
-// groupServedAll returns groupServed's groups of every rollup (indexed by
-// rollupKind) with one sort instead of four. agg_a's and agg_h's keys are
+// groupServedAll sums the rows by their key in each rollup (without the
+// day) and splits them by day and hour: its groups of every rollup
+// (indexed by rollupKind) are the same days and hours, in the same order,
+// each group's entries sorted. The keys are written one after another into
+// a buffer per rollup, and the entries' keys are pieces of them: a flush
+// of thousands of rows makes a handful of allocations, not several a row.
+// One sort serves all four rollups. agg_a's and agg_h's keys are
 // prefixes of agg_c's, field by field (campaign, then publisher and hour;
 // sep is 0, below every byte of an ID), so agg_c's order is theirs too
 // and they are summed from it in one pass; agg_p's (publisher first) is
@@ -395,7 +355,7 @@ type dueGroup struct {
 }
 
 // appendServedLog writes one log record per rollup and group (groups[i]
-// are rollups[i]'s, from groupServed; nil skips a coarse rollup), the
+// are rollups[i]'s, from groupServedAll; nil skips a coarse rollup), the
 // records of one group under one sequence number, and returns the groups
 // that are due for compaction: whose finest log, or whose coarse logs
 // together, have grown to s.compactBytes. It runs in AddServed's
@@ -647,8 +607,6 @@ func takeLog(ctx context.Context, log *bolt.Bucket, kind rollupKind, group []byt
 	// Every key, end to end in one buffer, and the entries that point
 	// into it: a million small allocations otherwise.
 	arena, ents := sc.arena[:0], sc.ents[:0]
-	defer func() { sc.arena, sc.ents = arena, ents }()
-	type ent = logEnt
 	// runs are where each record's entries start in ents: a record's
 	// blocks come in key order (lead ID, then block number), so its
 	// entries do too, and the records are merged rather than sorted.
@@ -694,7 +652,7 @@ func takeLog(ctx context.Context, log *bolt.Bucket, kind rollupKind, group []byt
 			}
 			off := uint32(len(arena))
 			arena = append(arena, key...)
-			ents = append(ents, ent{off, uint32(len(arena)), n})
+			ents = append(ents, logEnt{off, uint32(len(arena)), n})
 		}
 		doomed = append(doomed, bytes.Clone(k))
 		size += len(v)
@@ -702,15 +660,14 @@ func takeLog(ctx context.Context, log *bolt.Bucket, kind rollupKind, group []byt
 	for ; k != nil && bytes.HasPrefix(k, group); k, v = c.Next() {
 		left += len(v)
 	}
-	keyOf := func(e ent) []byte { return arena[e.off:e.end] }
-	cmp := func(a, b ent) int { return bytes.Compare(keyOf(a), keyOf(b)) }
+	keyOf := func(e logEnt) []byte { return arena[e.off:e.end] }
+	cmp := func(a, b logEnt) int { return bytes.Compare(keyOf(a), keyOf(b)) }
 	if inOrder {
 		ents, sc.merged = mergeRuns(ents, sc.merged, runs, cmp)
 	} else {
 		slices.SortStableFunc(ents, cmp)
 	}
 	entries = sc.entries[:0]
-	defer func() { sc.entries = entries }()
 	for _, e := range ents {
 		if n := len(entries); n > 0 && bytes.Equal(entries[n-1].key, keyOf(e)) {
 			entries[n-1].n += e.n
@@ -718,6 +675,7 @@ func takeLog(ctx context.Context, log *bolt.Bucket, kind rollupKind, group []byt
 		}
 		entries = append(entries, servedEntry{keyOf(e), e.n})
 	}
+	sc.arena, sc.ents, sc.entries = arena, ents, entries // kept for the next merge
 	return entries, doomed, left, nil
 }
 
@@ -732,9 +690,6 @@ func mergeRuns[E any](s, buf []E, runs []int, cmp func(a, b E) int) (sorted, spa
 		return s, buf
 	}
 	bounds := append(slices.Clone(runs), len(s))
-	if bounds[0] != 0 {
-		bounds = append([]int{0}, bounds...)
-	}
 	if cap(buf) < len(s) {
 		buf = make([]E, len(s))
 	}

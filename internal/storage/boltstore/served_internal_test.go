@@ -232,3 +232,46 @@ func TestGroupServedAll(t *testing.T) {
 		}
 	}
 }
+
+// groupServed sums the rows by their key in rollup r (without the day)
+// and splits them by day and hour. Every rollup's groups of the same rows
+// are the same days and hours, in the same order. The keys are written one
+// after another into one buffer and sorted there, and the groups' keys are
+// pieces of it. It is how AddServed grouped a flush, rollup by rollup,
+// before groupServedAll: the reference TestGroupServedAll holds that to.
+func groupServed(r rollupKind, rows []storage.ServedCount) []servedGroup {
+	type entry struct {
+		start, end int
+		n          uint64
+	}
+	es := make([]entry, len(rows))
+	size := 0
+	for i := range rows {
+		size += servedGroupLen + rollupBodyLen(r, &rows[i].Key)
+	}
+	buf := make([]byte, 0, size)
+	for i := range rows {
+		k := &rows[i].Key
+		start := len(buf)
+		buf = appendRollupBody(appendServedGroupKey(buf, k.Day, k.Hour), r, k)
+		es[i] = entry{start, len(buf), rows[i].N}
+	}
+	key := func(e entry) []byte { return buf[e.start:e.end:e.end] }
+	slices.SortFunc(es, func(a, b entry) int { return bytes.Compare(key(a), key(b)) })
+	var groups []servedGroup
+	for i := 0; i < len(es); i++ {
+		e := es[i]
+		for i+1 < len(es) && bytes.Equal(key(es[i+1]), key(e)) {
+			i++
+			e.n += es[i].n
+		}
+		k := key(e)
+		g, suffix := k[:servedGroupLen:servedGroupLen], k[servedGroupLen:]
+		if len(groups) == 0 || !bytes.Equal(groups[len(groups)-1].group, g) {
+			groups = append(groups, servedGroup{group: g})
+		}
+		last := &groups[len(groups)-1]
+		last.entries = append(last.entries, servedEntry{suffix, e.n})
+	}
+	return groups
+}
