@@ -132,8 +132,12 @@ type Store struct {
 	closed    atomic.Bool
 	pipe      groupPipe // Record and Caps.Reserve (pipeline.go)
 
-	// Served logs folded in the background (served.go): one at a time.
-	folding     atomic.Bool
+	// Served logs folded in the background (served.go): one at a time, in
+	// the order asked, each log queued once however often it is asked for.
+	foldMu      sync.Mutex
+	foldQueue   []foldJob
+	foldQueued  map[string]bool // by log key
+	folding     bool            // a goroutine is working through foldQueue
 	folds       sync.WaitGroup
 	onFoldError func(error)
 }

@@ -325,20 +325,52 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 	return nil
 }
 
-// foldLater folds a log in the background, unless a fold is running
-// already (the log's next append asks again).
+// foldJob is a log to fold into its hash.
+type foldJob struct{ log, hash, gen string }
+
+// foldLater folds a log in the background: queued behind the folds asked
+// for before it, one at a time, so that a log asked for while another is
+// folding is still folded though no append asks again. (Dropping the ask
+// when a fold was running left such a log past its length.)
 func (s *Store) foldLater(log, hash, gen string) {
-	if s.closed.Load() || !s.folding.CompareAndSwap(false, true) {
+	s.foldMu.Lock()
+	defer s.foldMu.Unlock()
+	if s.closed.Load() || s.foldQueued[log] {
 		return
 	}
+	if s.foldQueued == nil {
+		s.foldQueued = make(map[string]bool)
+	}
+	s.foldQueued[log] = true
+	s.foldQueue = append(s.foldQueue, foldJob{log, hash, gen})
+	if s.folding {
+		return
+	}
+	s.folding = true
 	s.folds.Add(1)
-	go func() {
-		defer s.folds.Done()
-		defer s.folding.Store(false)
-		if _, err := s.fold(context.Background(), log, hash, gen); err != nil && !errors.Is(err, ErrClosed) && s.onFoldError != nil {
+	go s.foldQueuedLogs()
+}
+
+// foldQueuedLogs folds foldLater's queue until it is empty or the Store
+// closes.
+func (s *Store) foldQueuedLogs() {
+	defer s.folds.Done()
+	for {
+		s.foldMu.Lock()
+		if len(s.foldQueue) == 0 || s.closed.Load() {
+			s.foldQueue, s.folding = nil, false
+			clear(s.foldQueued)
+			s.foldMu.Unlock()
+			return
+		}
+		j := s.foldQueue[0]
+		s.foldQueue = s.foldQueue[1:]
+		delete(s.foldQueued, j.log)
+		s.foldMu.Unlock()
+		if _, err := s.fold(context.Background(), j.log, j.hash, j.gen); err != nil && !errors.Is(err, ErrClosed) && s.onFoldError != nil {
 			s.onFoldError(err)
 		}
-	}()
+	}
 }
 
 // fold adds what log holds into hash, summed, and cuts it off the log; it
