@@ -314,6 +314,11 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.pipe.close()
+	// foldLater adds to folds under foldMu once it has seen the Store
+	// open: past this lock every such Add is done, and later ones see it
+	// closed, so none races the Wait.
+	s.foldMu.Lock()
+	s.foldMu.Unlock()
 	s.folds.Wait()
 	err := s.client.Close()
 	s.pipe.wait()
