@@ -100,6 +100,9 @@ type Result struct {
 	Latency    latency.Summary `json:"latency"`
 	// WithAds counts responses holding at least one ad.
 	WithAds uint64 `json:"with_ads"`
+	// Tail is when the successful requests slower than 10 ms were sent,
+	// by 250 ms of the measured window.
+	Tail Tail `json:"tail"`
 }
 
 // keptBody is how many bytes of each response the driver keeps (vegeta's
@@ -209,11 +212,12 @@ func attack(ctx context.Context, name string, targeter vegeta.Targeter, a Attack
 		pacer = vegeta.ConstantPacer{}
 	}
 	atk := vegeta.NewAttacker(opts...)
-	res := &Result{Target: name, Rate: a.Rate, Codes: map[int]uint64{}}
+	res := &Result{Target: name, Rate: a.Rate, Codes: map[int]uint64{}, Tail: Tail{Over: tailOver, Window: tailWindow}}
 	var h latency.Histogram
 	var first, last time.Time
 	stop := context.AfterFunc(ctx, func() { atk.Stop() })
 	defer stop()
+	start := time.Now()
 	for r := range atk.Attack(targeter, pacer, d, name) {
 		res.Requests++
 		res.Codes[int(r.Code)]++
@@ -231,6 +235,7 @@ func attack(ctx context.Context, name string, targeter vegeta.Targeter, a Attack
 		}
 		res.OK++
 		h.Record(r.Latency)
+		res.Tail.add(r.Timestamp.Sub(start), r.Latency)
 		if hasAds(r.Body) {
 			res.WithAds++
 		}

@@ -7,8 +7,10 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -267,5 +269,70 @@ func TestRunCountsAnswersWithAds(t *testing.T) {
 	}
 	if res.OK != 0 || res.Codes[400] == 0 || !strings.Contains(res.FirstError, `: {"error":{"code":"invalid","message":"q is bad;`) {
 		t.Fatalf("%d ok, codes %v, first error %q", res.OK, res.Codes, res.FirstError)
+	}
+}
+
+// TestTail: slow requests are counted by the window they were sent in,
+// fast ones not at all, and the worst second is the span of consecutive
+// windows holding the most.
+func TestTail(t *testing.T) {
+	tl := Tail{Over: 10 * time.Millisecond, Window: 250 * time.Millisecond}
+	if s := tl.String(); s != "none over 10ms" {
+		t.Errorf("empty tail: %q", s)
+	}
+	add := func(at time.Duration, n int, lat time.Duration) {
+		for range n {
+			tl.add(at, lat)
+		}
+	}
+	add(-time.Millisecond, 1, 20*time.Millisecond) // sent before the window began
+	add(100*time.Millisecond, 50, 5*time.Millisecond)
+	add(100*time.Millisecond, 2, 10*time.Millisecond) // not over
+	add(300*time.Millisecond, 3, 11*time.Millisecond)
+	add(5*time.Second, 4, time.Second)
+	add(5300*time.Millisecond, 5, 30*time.Millisecond)
+	add(6100*time.Millisecond, 6, 30*time.Millisecond)
+	want := make([]uint32, 25)
+	want[0], want[1], want[20], want[21], want[24] = 1, 3, 4, 5, 6
+	if !slices.Equal(tl.Counts, want) {
+		t.Fatalf("counts %v, want %v", tl.Counts, want)
+	}
+	if n := tl.Total(); n != 19 {
+		t.Errorf("total %d, want 19", n)
+	}
+	// [5.0 s, 6.0 s) holds 9; [5.25 s, 6.25 s) holds 11.
+	if n, at := tl.Worst(time.Second); n != 11 || at != 5250*time.Millisecond {
+		t.Errorf("worst second: %d from %v, want 11 from 5.25s", n, at)
+	}
+	if n, at := tl.Worst(0); n != 6 || at != 6*time.Second {
+		t.Errorf("worst window: %d from %v, want 6 from 6s", n, at)
+	}
+	if s := tl.String(); s != "19 over 10ms in 5 windows of 250ms; 11 (58%) in the worst second, from +5.25s" {
+		t.Errorf("summary %q", s)
+	}
+}
+
+// TestRunRecordsTheTail: a run counts in its tail every answer slower
+// than 10 ms.
+func TestRunRecordsTheTail(t *testing.T) {
+	var slow atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("q") == "遅い" {
+			time.Sleep(15 * time.Millisecond)
+			slow.Add(1)
+		}
+		_, _ = io.WriteString(w, `{"request_id":"r","ads":[]}`)
+	}))
+	defer srv.Close()
+	reqs := Requests{Keys: []string{"k"}, Searches: []dataset.Request{
+		{Lat: 35.69, Lng: 139.70, Query: "遅い", Mode: "walk"}, {Lat: 35.69, Lng: 139.70, Query: "駅", Mode: "walk"}}}
+	res, err := Run(context.Background(), "tail", []string{srv.URL}, reqs, Attack{Duration: 300 * time.Millisecond, Connections: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Every slow answer is in the tail; a fast one may be too, on a
+	// loaded machine, but never more than were answered.
+	if n := res.Tail.Total(); n == 0 || int64(n) < slow.Load()-2 || n > res.OK {
+		t.Fatalf("tail of %d for %d slow answers of %d", n, slow.Load(), res.OK)
 	}
 }

@@ -523,6 +523,7 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 			r.logf("round %d %-9s %8.0f req/s (sent %.0f/s) ok %d/%d  %v  ads in %.0f%%  server %v/req%s  load %s",
 				round, name, res.Throughput, res.Sent, res.OK, res.Requests, res.Latency, pct(res.WithAds, res.OK),
 				tr.ServerCPUPerReq.Round(100*time.Nanosecond), by, tr.Load)
+			r.logf("  tail: %v", &res.Tail)
 			if res.FirstError != "" {
 				r.logf("  first error: %s", res.FirstError)
 			}
@@ -720,6 +721,11 @@ func (r *runner) print(targets []string) {
 			if by := processCPU(t, med[name]); by != "" {
 				fmt.Fprintf(r.stdout, "%s server CPU/req by process: %s\n", name, by)
 			}
+		}
+	}
+	for _, name := range targets {
+		if med[name] != nil {
+			fmt.Fprintf(r.stdout, "%s tail (median round): %v\n", name, &med[name].Tail)
 		}
 	}
 	// Ratios: of the median rounds, and round by round (the targets of
