@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -47,6 +48,7 @@ type runFlags struct {
 	naiveRadius float64
 	x2Procs     int
 	kinds       string
+	driverHeap  int
 }
 
 func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -73,6 +75,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Float64Var(&f.naiveRadius, "naive-radius", 800, "the naive design's GEOSEARCH radius in metres")
 	fs.IntVar(&f.x2Procs, "x2-gomaxprocs", 0, "GOMAXPROCS of each navad of navad-x2 (0: the default, all CPUs)")
 	fs.StringVar(&f.kinds, "kinds", "trigger,neutral,blocked", "search families to replay (neutral alone measures navad's HTTP floor)")
+	fs.IntVar(&f.driverHeap, "driver-heap", 2048, "MiB the driver's heap may reach before it collects, while it measures (0: Go's default collector, which at 5,000/s runs about once a second, pausing the recording of answers)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -96,11 +99,23 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	r := &runner{f: f, stdout: stdout, stderr: stderr, report: &report{
 		Date: time.Now().UTC().Format(time.RFC3339), Machine: driver.ThisMachine(), LoadBefore: driver.LoadAverage(),
-		Args: args, Timezone: f.timezone, World: f.world.cfg, Results: map[string][]*targetResult{},
+		Args: args, Timezone: f.timezone, World: f.world.cfg, DriverHeap: f.driverHeap, Results: map[string][]*targetResult{},
 	}}
 	defer r.stopAll()
 	if err := r.prepare(ctx, targets); err != nil {
 		return err
+	}
+	if f.driverHeap > 0 {
+		// The driver keeps little alive while it measures (the searches,
+		// the histograms) but allocates for every request: with Go's
+		// default collector it collects about once a second at 5,000/s,
+		// and each collection both delays the answers it is reading (their
+		// latency then includes the driver's pause) and takes CPU from
+		// the servers on the same cores. Collecting only at a heap limit
+		// makes that rare.
+		runtime.GC()
+		defer debug.SetMemoryLimit(debug.SetMemoryLimit(int64(f.driverHeap) << 20))
+		defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	}
 	if err := r.measure(ctx, targets); err != nil {
 		return err
@@ -124,6 +139,7 @@ type report struct {
 	Args       []string                   `json:"args"`
 	Timezone   string                     `json:"timezone"`
 	World      dataset.Config             `json:"world"`
+	DriverHeap int                        `json:"driver_heap_mib"` // 0: Go's default collector
 	Navad      []navadInfo                `json:"navad"`
 	Results    map[string][]*targetResult `json:"results"` // by target, one per round
 }
@@ -688,9 +704,13 @@ func readBufferName(n int) string {
 func (r *runner) print(targets []string) {
 	w := tabwriter.NewWriter(r.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	rep := r.report
-	fmt.Fprintf(r.stdout, "\n%s: %d×%s, %d MB, %s; load %s → %s; rate %s, %d connections (read buffer %s), %v × %d rounds, business clock %s\n",
+	driverGC := "Go's default collector"
+	if rep.DriverHeap > 0 {
+		driverGC = fmt.Sprintf("collecting at %d MiB", rep.DriverHeap)
+	}
+	fmt.Fprintf(r.stdout, "\n%s: %d×%s, %d MB, %s; load %s → %s; rate %s, %d connections (read buffer %s), %v × %d rounds, business clock %s; driver %s\n",
 		rep.Date, rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.MemoryMB, rep.Machine.GoVersion,
-		rep.LoadBefore, rep.LoadAfter, rateName(r.f.attack.Rate), r.f.attack.Connections, readBufferName(r.f.attack.ReadBuffer), r.f.attack.Duration, r.f.rounds, r.f.timezone)
+		rep.LoadBefore, rep.LoadAfter, rateName(r.f.attack.Rate), r.f.attack.Connections, readBufferName(r.f.attack.ReadBuffer), r.f.attack.Duration, r.f.rounds, r.f.timezone, driverGC)
 	fmt.Fprintln(w, "target\treq/s (median)\tsent/s\terrors\tp50\tp90\tp99\tp99.9\tmax\twith ads\tserver CPU/req\tdriver CPU/req\tevery round req/s\t")
 	med := map[string]*targetResult{}
 	for _, name := range targets {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"testing"
 
@@ -54,6 +55,8 @@ func TestRunNavadRedis(t *testing.T) {
 	out := filepath.Join(dir, "run")
 	args := append(world, "-targets", "baseline,navad-redis", "-keys", keysPath, "-kinds", "trigger",
 		"-duration", "1s", "-warmup", "300ms", "-rounds", "1", "-requests", "500", "-connections", "8", "-out", out)
+	gcPercent := debug.SetGCPercent(100)
+	debug.SetGCPercent(gcPercent)
 	var stdout, stderr bytes.Buffer
 	if err := cmdRun(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
@@ -84,7 +87,16 @@ func TestRunNavadRedis(t *testing.T) {
 	if len(rep.Navad) != 1 || rep.Navad[0].Name != "navad-redis" || rep.Navad[0].RedisAfter == nil || rep.Navad[0].RedisLoad <= 0 || rep.Navad[0].Ready <= 0 {
 		t.Errorf("navad entries %+v", rep.Navad)
 	}
-	for _, want := range []string{"navad-redis / baseline throughput:", "navad-redis: the world written into Redis in", "navad-redis server CPU/req by process: navad-redis "} {
+	// The driver collected only at its heap limit while it measured, and
+	// gave the collector back its default afterwards.
+	if rep.DriverHeap != 2048 {
+		t.Errorf("driver heap %d MiB, want the default 2048", rep.DriverHeap)
+	}
+	if now := debug.SetGCPercent(gcPercent); now != gcPercent {
+		t.Errorf("GC percent %d after the run, want %d restored", now, gcPercent)
+	}
+	for _, want := range []string{"navad-redis / baseline throughput:", "navad-redis: the world written into Redis in", "navad-redis server CPU/req by process: navad-redis ",
+		"driver collecting at 2048 MiB", "navad-redis tail (median round): "} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout.String())
 		}
