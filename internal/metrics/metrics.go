@@ -11,6 +11,7 @@ package metrics
 import (
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -47,6 +48,13 @@ type Metrics struct {
 	// and those that held an ad, since the process started.
 	answered, filled atomic.Uint64
 
+	// series caches the request series by their labels, and decided the
+	// decision outcomes' counters, so that the request path hashes no
+	// label values (a Vec's lookup per request and series). Routes,
+	// methods and statuses are bounded, so series is too.
+	series  sync.Map              // requestLabels → *requestSeries
+	decided [3]prometheus.Counter // by outcome: none, ads, error
+
 	index   atomic.Pointer[serving.Index]
 	backlog atomic.Pointer[func() int]
 }
@@ -79,6 +87,9 @@ func New() *Metrics {
 		Name: "navad_decisions_total",
 		Help: "Ad decisions by outcome: ads (at least one ad), none (nothing filled), error (the engine failed).",
 	}, []string{"outcome"})
+	for i, o := range []string{OutcomeNone, OutcomeAds, OutcomeError} {
+		m.decided[i] = m.decisions.WithLabelValues(o)
+	}
 	m.adsWanted = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "navad_decision_ads_requested_total",
 		Help: "Sum of n over answered decisions: the ad slots publishers asked for.",
@@ -164,9 +175,24 @@ func (m *Metrics) InFlight() int {
 // path, so that the number of series stays bounded.
 func (m *Metrics) ObserveRequest(route, method string, status int, took time.Duration) {
 	m.inFlight.Dec()
-	labels := [3]string{route, knownMethod(method), statusLabel(status)}
-	m.requests.WithLabelValues(labels[:]...).Inc()
-	m.latency.WithLabelValues(labels[:]...).Observe(took.Seconds())
+	key := requestLabels{route, knownMethod(method), statusLabel(status)}
+	s, ok := m.series.Load(key)
+	if !ok {
+		labels := []string{key.route, key.method, key.status}
+		s, _ = m.series.LoadOrStore(key, &requestSeries{m.requests.WithLabelValues(labels...), m.latency.WithLabelValues(labels...)})
+	}
+	rs := s.(*requestSeries)
+	rs.count.Inc()
+	rs.latency.Observe(took.Seconds())
+}
+
+// requestLabels are the labels of a request series.
+type requestLabels struct{ route, method, status string }
+
+// requestSeries are the two series of one requestLabels.
+type requestSeries struct {
+	count   prometheus.Counter
+	latency prometheus.Observer
 }
 
 // ObserveDecision records one answered decision: wanted is the n asked for,
@@ -175,17 +201,17 @@ func (m *Metrics) ObserveDecision(wanted, served int) {
 	m.answered.Add(1)
 	m.adsWanted.Add(float64(wanted))
 	if served == 0 {
-		m.decisions.WithLabelValues(OutcomeNone).Inc()
+		m.decided[0].Inc()
 		return
 	}
 	m.filled.Add(1)
 	m.adsServed.Add(float64(served))
-	m.decisions.WithLabelValues(OutcomeAds).Inc()
+	m.decided[1].Inc()
 }
 
 // ObserveDecisionError records a decision the engine could not answer.
 func (m *Metrics) ObserveDecisionError() {
-	m.decisions.WithLabelValues(OutcomeError).Inc()
+	m.decided[2].Inc()
 }
 
 func (m *Metrics) fillRatio() float64 {

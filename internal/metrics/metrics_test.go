@@ -1,0 +1,73 @@
+package metrics
+
+import (
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+)
+
+// value returns what a counter or a histogram's count holds.
+func value(t *testing.T, m prometheus.Metric) float64 {
+	t.Helper()
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		t.Fatal(err)
+	}
+	if h := d.GetHistogram(); h != nil {
+		return float64(h.GetSampleCount())
+	}
+	return d.GetCounter().GetValue()
+}
+
+// TestObserveRequestCountsBySeries: requests are counted and timed in the
+// series of their own labels, whether the series is new or cached, and
+// decisions in the series of their outcome.
+func TestObserveRequestCountsBySeries(t *testing.T) {
+	m := New()
+	for range 3 {
+		m.RequestStarted()
+		m.ObserveRequest("/v1/ads", "GET", 200, time.Millisecond)
+	}
+	m.RequestStarted()
+	m.ObserveRequest("/v1/ads", "GET", 400, time.Millisecond)
+	m.RequestStarted()
+	m.ObserveRequest("unmatched", "BREW", 404, time.Millisecond)
+	for _, tt := range []struct {
+		labels []string
+		want   float64
+	}{
+		{[]string{"/v1/ads", "GET", "200"}, 3},
+		{[]string{"/v1/ads", "GET", "400"}, 1},
+		{[]string{"unmatched", "other", "404"}, 1},
+		{[]string{"/v1/ads", "POST", "200"}, 0},
+	} {
+		if got := value(t, m.requests.WithLabelValues(tt.labels...)); got != tt.want {
+			t.Errorf("requests %v = %v, want %v", tt.labels, got, tt.want)
+		}
+		if got := value(t, m.latency.WithLabelValues(tt.labels...).(prometheus.Metric)); got != tt.want {
+			t.Errorf("latency count %v = %v, want %v", tt.labels, got, tt.want)
+		}
+	}
+	if got := m.InFlight(); got != 0 {
+		t.Errorf("%v in flight after every request ended", got)
+	}
+	m.ObserveDecision(3, 2)
+	m.ObserveDecision(3, 0)
+	m.ObserveDecision(3, 0)
+	m.ObserveDecisionError()
+	for outcome, want := range map[string]float64{OutcomeAds: 1, OutcomeNone: 2, OutcomeError: 1} {
+		if got := value(t, m.decisions.WithLabelValues(outcome)); got != want {
+			t.Errorf("decisions %s = %v, want %v", outcome, got, want)
+		}
+	}
+}
+
+func BenchmarkObserveRequest(b *testing.B) {
+	m := New()
+	for b.Loop() {
+		m.RequestStarted()
+		m.ObserveRequest("/v1/ads", "GET", 200, 80*time.Microsecond)
+	}
+}
