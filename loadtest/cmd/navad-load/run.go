@@ -112,10 +112,19 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		// and each collection both delays the answers it is reading (their
 		// latency then includes the driver's pause) and takes CPU from
 		// the servers on the same cores. Collecting only at a heap limit
-		// makes that rare.
+		// makes that rare; unless what the driver keeps is already near
+		// the limit, where collecting at it would mean collecting all
+		// the time.
 		runtime.GC()
-		defer debug.SetMemoryLimit(debug.SetMemoryLimit(int64(f.driverHeap) << 20))
-		defer debug.SetGCPercent(debug.SetGCPercent(-1))
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		if limit := int64(f.driverHeap) << 20; int64(m.HeapAlloc) < limit/2 {
+			defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
+			defer debug.SetGCPercent(debug.SetGCPercent(-1))
+		} else {
+			fmt.Fprintf(stderr, "the driver keeps %d MiB: it collects as Go does by default (-driver-heap %d is too small)\n", m.HeapAlloc>>20, f.driverHeap)
+			r.report.DriverHeap = 0
+		}
 	}
 	if err := r.measure(ctx, targets); err != nil {
 		return err
