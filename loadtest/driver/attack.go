@@ -212,7 +212,7 @@ func attack(ctx context.Context, name string, targeter vegeta.Targeter, a Attack
 		pacer = vegeta.ConstantPacer{}
 	}
 	atk := vegeta.NewAttacker(opts...)
-	res := &Result{Target: name, Rate: a.Rate, Codes: map[int]uint64{}, Tail: Tail{Over: tailOver, Window: tailWindow}}
+	res := &Result{Target: name, Rate: a.Rate, Codes: map[int]uint64{}, Tail: Tail{Over: tailOver, Window: tailWindow, Counts: []uint32{}}}
 	var h latency.Histogram
 	var first, last time.Time
 	stop := context.AfterFunc(ctx, func() { atk.Stop() })

@@ -2,6 +2,7 @@ package driver
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -334,5 +335,14 @@ func TestRunRecordsTheTail(t *testing.T) {
 	// loaded machine, but never more than were answered.
 	if n := res.Tail.Total(); n == 0 || int64(n) < slow.Load()-2 || n > res.OK {
 		t.Fatalf("tail of %d for %d slow answers of %d", n, slow.Load(), res.OK)
+	}
+	// A run without a slow answer reports an empty tail, not none.
+	fast := Requests{Keys: []string{"k"}, Searches: reqs.Searches[1:]}
+	res, err = Run(context.Background(), "fast", []string{srv.URL}, fast, Attack{Duration: 100 * time.Millisecond, Connections: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(res.Tail); res.Tail.Total() == 0 && !strings.Contains(string(b), `"counts":[]`) {
+		t.Errorf("empty tail as %s", b)
 	}
 }
