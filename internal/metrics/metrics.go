@@ -48,12 +48,13 @@ type Metrics struct {
 	// and those that held an ad, since the process started.
 	answered, filled atomic.Uint64
 
-	// series caches the request series by their labels, and decided the
-	// decision outcomes' counters, so that the request path hashes no
-	// label values (a Vec's lookup per request and series). Routes,
-	// methods and statuses are bounded, so series is too.
-	series  sync.Map              // requestLabels → *requestSeries
-	decided [3]prometheus.Counter // by outcome: none, ads, error
+	// series caches the request series by their labels, and decidedNone,
+	// decidedAds and decidedError are the decision outcomes' counters, so
+	// that the request path hashes no label values (a Vec's lookup per
+	// request and series). Routes, methods and statuses are bounded, so
+	// series is too.
+	series                                sync.Map // requestLabels → *requestSeries
+	decidedNone, decidedAds, decidedError prometheus.Counter
 
 	index   atomic.Pointer[serving.Index]
 	backlog atomic.Pointer[func() int]
@@ -87,9 +88,9 @@ func New() *Metrics {
 		Name: "navad_decisions_total",
 		Help: "Ad decisions by outcome: ads (at least one ad), none (nothing filled), error (the engine failed).",
 	}, []string{"outcome"})
-	for i, o := range []string{OutcomeNone, OutcomeAds, OutcomeError} {
-		m.decided[i] = m.decisions.WithLabelValues(o)
-	}
+	m.decidedNone = m.decisions.WithLabelValues(OutcomeNone)
+	m.decidedAds = m.decisions.WithLabelValues(OutcomeAds)
+	m.decidedError = m.decisions.WithLabelValues(OutcomeError)
 	m.adsWanted = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "navad_decision_ads_requested_total",
 		Help: "Sum of n over answered decisions: the ad slots publishers asked for.",
@@ -201,17 +202,17 @@ func (m *Metrics) ObserveDecision(wanted, served int) {
 	m.answered.Add(1)
 	m.adsWanted.Add(float64(wanted))
 	if served == 0 {
-		m.decided[0].Inc()
+		m.decidedNone.Inc()
 		return
 	}
 	m.filled.Add(1)
 	m.adsServed.Add(float64(served))
-	m.decided[1].Inc()
+	m.decidedAds.Inc()
 }
 
 // ObserveDecisionError records a decision the engine could not answer.
 func (m *Metrics) ObserveDecisionError() {
-	m.decided[2].Inc()
+	m.decidedError.Inc()
 }
 
 func (m *Metrics) fillRatio() float64 {

@@ -189,7 +189,7 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open redis store: %w", err)
 	}
-	s := &Store{client: client, retention: o.retention, origin: randomID(), pipe: groupPipe{client: client}, onFoldError: o.onError}
+	s := &Store{client: client, retention: o.retention, origin: randomID(), pipe: groupPipe{client: client}, foldQueued: make(map[string]bool), onFoldError: o.onError}
 	if s.shards, s.epoch, err = s.initMeta(ctx, o.shards); err != nil {
 		_ = client.Close() // the meta error is the one to report
 		return nil, fmt.Errorf("open redis store: %w", err)

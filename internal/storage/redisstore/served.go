@@ -338,9 +338,6 @@ func (s *Store) foldLater(log, hash, gen string) {
 	if s.closed.Load() || s.foldQueued[log] {
 		return
 	}
-	if s.foldQueued == nil {
-		s.foldQueued = make(map[string]bool)
-	}
 	s.foldQueued[log] = true
 	s.foldQueue = append(s.foldQueue, foldJob{log, hash, gen})
 	if s.folding {

@@ -105,27 +105,8 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := r.prepare(ctx, targets); err != nil {
 		return err
 	}
-	if f.driverHeap > 0 {
-		// The driver keeps little alive while it measures (the searches,
-		// the histograms) but allocates for every request: with Go's
-		// default collector it collects about once a second at 5,000/s,
-		// and each collection both delays the answers it is reading (their
-		// latency then includes the driver's pause) and takes CPU from
-		// the servers on the same cores. Collecting only at a heap limit
-		// makes that rare; unless what the driver keeps is already near
-		// the limit, where collecting at it would mean collecting all
-		// the time.
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		if limit := int64(f.driverHeap) << 20; int64(m.HeapAlloc) < limit/2 {
-			defer debug.SetMemoryLimit(debug.SetMemoryLimit(limit))
-			defer debug.SetGCPercent(debug.SetGCPercent(-1))
-		} else {
-			fmt.Fprintf(stderr, "the driver keeps %d MiB: it collects as Go does by default (-driver-heap %d is too small)\n", m.HeapAlloc>>20, f.driverHeap)
-			r.report.DriverHeap = 0
-		}
-	}
+	restore := collectAtLimit(&r.report.DriverHeap, stderr)
+	defer restore()
 	if err := r.measure(ctx, targets); err != nil {
 		return err
 	}
@@ -138,6 +119,36 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, "report: %s; server logs in %s\n", path, f.out)
 	return nil
+}
+
+// collectAtLimit makes the driver collect its garbage only when its heap
+// reaches *mib MiB, and returns what gives Go's collector back. The driver
+// keeps little alive while it measures (the searches, the histograms) but
+// allocates for every request: with Go's default collector it collects
+// about once a second at 5,000/s, and each collection both delays the
+// answers it is reading (their latency then includes the pause) and takes
+// CPU from the servers on the same cores. With *mib 0, or when what the
+// driver keeps is half the limit or more (it would collect all the time),
+// it leaves the collector as it is and sets *mib to 0.
+func collectAtLimit(mib *int, stderr io.Writer) (restore func()) {
+	if *mib <= 0 {
+		*mib = 0
+		return func() {}
+	}
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	limit := int64(*mib) << 20
+	if int64(m.HeapAlloc) >= limit/2 {
+		fmt.Fprintf(stderr, "the driver keeps %d MiB: it collects as Go does by default (-driver-heap %d is too small)\n", m.HeapAlloc>>20, *mib)
+		*mib = 0
+		return func() {}
+	}
+	oldLimit, oldPercent := debug.SetMemoryLimit(limit), debug.SetGCPercent(-1)
+	return func() {
+		debug.SetGCPercent(oldPercent)
+		debug.SetMemoryLimit(oldLimit)
+	}
 }
 
 type report struct {
