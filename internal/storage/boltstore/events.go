@@ -278,7 +278,11 @@ func (d *keyDecoder) decode(r rollupKind, b []byte, k *storage.AggKey) error {
 }
 
 func encodeCounts(c *storage.Counts) []byte {
-	b := make([]byte, 0, 5*3)
+	return appendCounts(make([]byte, 0, 5*3), c)
+}
+
+// appendCounts appends encodeCounts' encoding of c to b.
+func appendCounts(b []byte, c *storage.Counts) []byte {
 	for _, x := range [...]uint64{c.Served, c.Impressions, c.Clicks, c.Navigations, c.Visits} {
 		b = binary.AppendUvarint(b, x)
 	}
@@ -455,8 +459,12 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 		}
 	}
 	// Sum rows that share a rollup key before the transaction, sorted, a
-	// group per day and hour: the records of the served logs.
-	groups := groupServedAll(rows)
+	// group per day and hour: the records of the served logs. Their
+	// buffers go back to the pool once the merges that the flush makes due
+	// are done with the groups' keys.
+	sc := flushScratches.Get().(*flushScratch)
+	defer flushScratches.Put(sc)
+	groups := groupServedAll(rows, sc)
 	now := s.now()
 	today := utcDay(now)
 	var due []dueGroup
@@ -472,7 +480,8 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 			return err
 		}
 		var err error
-		due, err = s.appendServedLog(tx, now.Unix(), &groups)
+		sc.blocks = sc.blocks[:0]
+		due, err = s.appendServedLog(tx, now.Unix(), &groups, &sc.blocks)
 		return err
 	})
 	if err != nil {

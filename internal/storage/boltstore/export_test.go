@@ -53,12 +53,13 @@ func addInPlace(tx *bolt.Tx, rows []storage.ServedCount, rs []rollup) error {
 // place in agg_a, agg_p and agg_h, agg_c's to the served log.
 func (s *Store) AddServedV2(rows []storage.ServedCount) error {
 	var groups [len(rollups)][]servedGroup
-	groups[rollupC] = groupServedAll(rows)[rollupC]
+	var sc flushScratch
+	groups[rollupC] = groupServedAll(rows, &sc)[rollupC]
 	return s.db.Update(func(tx *bolt.Tx) error {
 		if err := addInPlace(tx, rows, rollups[:rollupC]); err != nil {
 			return err
 		}
-		_, err := s.appendServedLog(tx, s.now().Unix(), &groups)
+		_, err := s.appendServedLog(tx, s.now().Unix(), &groups, &sc.blocks)
 		return err
 	})
 }

@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -106,10 +107,19 @@ type servedEntry struct {
 // blocks of about servedBlockBytes, each of one lead ID (the first part of
 // the keys: the advertiser, or in agg_p the publisher), under the keys
 // record (group and sequence number), lead ID, sep, block number.
-func putServedBlocks(b *bolt.Bucket, record []byte, written int64, entries []servedEntry) error {
+//
+// The blocks are written end to end into *arena, from its length on, and
+// bbolt keeps pointing into it until the transaction ends: the caller may
+// truncate and reuse it only then. (When the arena grows, the blocks
+// already put stay in the old array, which bbolt keeps alive. bbolt copies
+// keys, so one buffer serves them all.)
+func putServedBlocks(b *bolt.Bucket, record []byte, written int64, entries []servedEntry, arena *[]byte) error {
 	// New keys of the current hour come last in the bucket: pages filled
 	// full, not split in half.
 	b.FillPercent = 1
+	buf := *arena
+	defer func() { *arena = buf }()
+	var key []byte
 	for block := uint32(0); len(entries) > 0; block++ {
 		adv := keyLead(entries[0].key)
 		n, size := 0, 0
@@ -117,9 +127,10 @@ func putServedBlocks(b *bolt.Bucket, record []byte, written int64, entries []ser
 			size += len(entries[n].key) // an upper bound of its encoding, but for varints
 			n++
 		}
-		key := make([]byte, 0, len(record)+len(adv)+1+4)
-		key = binary.BigEndian.AppendUint32(append(append(append(key, record...), adv...), sep), block)
-		if err := b.Put(key, appendServedBlock(make([]byte, 0, size+64), written, entries[:n])); err != nil {
+		key = binary.BigEndian.AppendUint32(append(append(append(key[:0], record...), adv...), sep), block)
+		start := len(buf)
+		buf = appendServedBlock(slices.Grow(buf, size+64), written, entries[:n])
+		if err := b.Put(key, buf[start:len(buf):len(buf)]); err != nil {
 			return err
 		}
 		entries = entries[n:]
@@ -225,49 +236,57 @@ type servedGroup struct {
 // sep is 0, below every byte of an ID), so agg_c's order is theirs too
 // and they are summed from it in one pass; agg_p's (publisher first) is
 // agg_h's sorted stably by publisher, group by group.
-func groupServedAll(rows []storage.ServedCount) (out [len(rollups)][]servedGroup) {
-	type entry struct {
-		start, end int
-		n          uint64
-		row        int // a row with the key, for its fields
-	}
+//
+// The keys and entries are in sc's buffers, valid until its next use.
+func groupServedAll(rows []storage.ServedCount, sc *flushScratch) (out [len(rollups)][]servedGroup) {
 	var sizes [len(rollups)]int
 	for i := range rows {
 		for r := range sizes {
 			sizes[r] += rollupBodyLen(rollupKind(r), &rows[i].Key)
 		}
 	}
-	buf := make([]byte, 0, sizes[rollupC]+len(rows)*servedGroupLen)
-	es := make([]entry, len(rows))
+	buf := slices.Grow(sc.keys[rollupC][:0], sizes[rollupC]+len(rows)*servedGroupLen)
+	es := slices.Grow(sc.sorted[:0], len(rows))[:len(rows)]
+	// Each rollup's groups' entries, end to end: no rollup has more
+	// entries than there are rows, so appending never moves them.
+	var all [len(rollups)][]servedEntry
+	for r := range all {
+		all[r] = slices.Grow(sc.entries[r][:0], len(rows))
+	}
+	defer func() { sc.keys[rollupC], sc.sorted, sc.entries = buf, es, all }()
 	for i := range rows {
 		k := &rows[i].Key
 		start := len(buf)
 		buf = appendRollupBody(appendServedGroupKey(buf, k.Day, k.Hour), rollupC, k)
-		es[i] = entry{start, len(buf), rows[i].N, i}
+		es[i] = servedSortEntry{start, len(buf), rows[i].N, i}
 	}
-	key := func(e entry) []byte { return buf[e.start:e.end:e.end] }
-	slices.SortFunc(es, func(a, b entry) int { return bytes.Compare(key(a), key(b)) })
-	var bufs [len(rollups)][]byte // the coarse rollups' keys
+	key := func(e servedSortEntry) []byte { return buf[e.start:e.end:e.end] }
+	slices.SortFunc(es, func(a, b servedSortEntry) int { return bytes.Compare(key(a), key(b)) })
+	var bufs [len(rollups)][]byte // the coarse rollups' keys; never grown, so never moved
 	for r := range bufs {
 		if rollupKind(r) != rollupC {
-			bufs[r] = make([]byte, 0, sizes[r])
+			bufs[r] = slices.Grow(sc.keys[r][:0], sizes[r])
 		}
 	}
-	appendEntry := func(g *servedGroup, r rollupKind, row int, n uint64) {
+	defer func() {
+		for r := range bufs {
+			if rollupKind(r) != rollupC {
+				sc.keys[r] = bufs[r]
+			}
+		}
+	}()
+	appendEntry := func(r rollupKind, row int, n uint64) {
 		start := len(bufs[r])
 		bufs[r] = appendRollupBody(bufs[r], r, &rows[row].Key)
-		g.entries = append(g.entries, servedEntry{bufs[r][start:len(bufs[r]):len(bufs[r])], n})
+		all[r] = append(all[r], servedEntry{bufs[r][start:len(bufs[r]):len(bufs[r])], n})
 	}
-	type sum struct {
-		row int
-		n   uint64
-	}
-	var hs, as []sum
+	hs, as := sc.hs[:0], sc.as[:0]
+	defer func() { sc.hs, sc.as = hs, as }()
 	for i := 0; i < len(es); {
 		g := key(es[i])[:servedGroupLen:servedGroupLen]
-		groups := [len(rollups)]servedGroup{}
-		for r := range groups {
-			groups[r].group = g
+		var from [len(rollups)]int // where the group's entries start in all
+		for r := range from {
+			from[r] = len(all[r])
 		}
 		hs, as = hs[:0], as[:0]
 		for ; i < len(es) && bytes.Equal(key(es[i])[:servedGroupLen], g); i++ {
@@ -276,8 +295,7 @@ func groupServedAll(rows []storage.ServedCount) (out [len(rollups)][]servedGroup
 				i++
 				e.n += es[i].n
 			}
-			c := &groups[rollupC]
-			c.entries = append(c.entries, servedEntry{key(e)[servedGroupLen:], e.n})
+			all[rollupC] = append(all[rollupC], servedEntry{key(e)[servedGroupLen:], e.n})
 			k := &rows[e.row].Key
 			if n := len(hs); n > 0 {
 				if p := &rows[hs[n-1].row].Key; p.AdvertiserID == k.AdvertiserID && p.CampaignID == k.CampaignID && p.PublisherID == k.PublisherID {
@@ -285,10 +303,10 @@ func groupServedAll(rows []storage.ServedCount) (out [len(rollups)][]servedGroup
 					continue
 				}
 			}
-			hs = append(hs, sum{e.row, e.n})
+			hs = append(hs, servedSum{e.row, e.n})
 		}
 		for _, h := range hs {
-			appendEntry(&groups[rollupH], rollupH, h.row, h.n)
+			appendEntry(rollupH, h.row, h.n)
 			k := &rows[h.row].Key
 			if n := len(as); n > 0 {
 				if p := &rows[as[n-1].row].Key; p.AdvertiserID == k.AdvertiserID && p.CampaignID == k.CampaignID {
@@ -299,19 +317,48 @@ func groupServedAll(rows []storage.ServedCount) (out [len(rollups)][]servedGroup
 			as = append(as, h)
 		}
 		for _, a := range as {
-			appendEntry(&groups[rollupA], rollupA, a.row, a.n)
+			appendEntry(rollupA, a.row, a.n)
 		}
-		slices.SortStableFunc(hs, func(a, b sum) int {
+		slices.SortStableFunc(hs, func(a, b servedSum) int {
 			return strings.Compare(rows[a.row].Key.PublisherID, rows[b.row].Key.PublisherID)
 		})
 		for _, h := range hs {
-			appendEntry(&groups[rollupP], rollupP, h.row, h.n)
+			appendEntry(rollupP, h.row, h.n)
 		}
 		for r := range out {
-			out[r] = append(out[r], groups[r])
+			out[r] = append(out[r], servedGroup{g, all[r][from[r]:len(all[r]):len(all[r])]})
 		}
 	}
 	return out
+}
+
+// flushScratch is the buffers of one AddServed: groupServedAll's and
+// putServedBlocks' arena. A flush at national scale fills a few
+// megabytes of them, every second; kept in flushScratches from one flush
+// to the next, they are allocated about once a collection rather than
+// once a flush.
+type flushScratch struct {
+	keys    [len(rollups)][]byte        // each rollup's keys, end to end
+	sorted  []servedSortEntry           // agg_c's keys, sorted
+	entries [len(rollups)][]servedEntry // each rollup's groups' entries, end to end
+	hs, as  []servedSum
+	blocks  []byte // putServedBlocks' keys and blocks
+}
+
+var flushScratches = sync.Pool{New: func() any { return new(flushScratch) }}
+
+// servedSortEntry is a row's agg_c key in flushScratch.keys[rollupC]:
+// [start, end), and its count.
+type servedSortEntry struct {
+	start, end int
+	n          uint64
+	row        int // a row with the key, for its fields
+}
+
+// servedSum is a count summed over rows that share a coarse key.
+type servedSum struct {
+	row int
+	n   uint64
 }
 
 // nextServedSeq returns the next number of a log record or run, unique
@@ -359,8 +406,8 @@ type dueGroup struct {
 // records of one group under one sequence number, and returns the groups
 // that are due for compaction: whose finest log, or whose coarse logs
 // together, have grown to s.compactBytes. It runs in AddServed's
-// transaction.
-func (s *Store) appendServedLog(tx *bolt.Tx, written int64, groups *[len(rollups)][]servedGroup) ([]dueGroup, error) {
+// transaction; arena is putServedBlocks'.
+func (s *Store) appendServedLog(tx *bolt.Tx, written int64, groups *[len(rollups)][]servedGroup, arena *[]byte) ([]dueGroup, error) {
 	var due []dueGroup
 	for j, g := range groups[rollupC] {
 		seq, err := nextServedSeq(tx)
@@ -377,7 +424,7 @@ func (s *Store) appendServedLog(tx *bolt.Tx, written int64, groups *[len(rollups
 				return nil, fmt.Errorf("served groups of %s and agg_c differ", r.bucket)
 			}
 			log := tx.Bucket(r.log)
-			if err := putServedBlocks(log, record, written, groups[i][j].entries); err != nil {
+			if err := putServedBlocks(log, record, written, groups[i][j].entries, arena); err != nil {
 				return nil, err
 			}
 			if r.kind != rollupC {
@@ -538,6 +585,7 @@ func (s *Store) compactGroup(ctx context.Context, group []byte, parts servedPart
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		merged, left = 0, 0
 		coarseLeft := 0
+		s.logScratch.blocks = s.logScratch.blocks[:0] // the last transaction's are written
 		for _, r := range rollups {
 			if r.kind == rollupC && parts&finestLog == 0 || r.kind != rollupC && parts&coarseLogs == 0 {
 				continue
@@ -561,10 +609,10 @@ func (s *Store) compactGroup(ctx context.Context, group []byte, parts servedPart
 					return err
 				}
 				runKey := binary.BigEndian.AppendUint64(bytes.Clone(group), seq)
-				if err := putServedBlocks(tx.Bucket(bucketServedRun), runKey, s.now().Unix(), entries); err != nil {
+				if err := putServedBlocks(tx.Bucket(bucketServedRun), runKey, s.now().Unix(), entries, &s.logScratch.blocks); err != nil {
 					return err
 				}
-			} else if err := foldServed(ctx, tx.Bucket(r.bucket), group[:4], entries); err != nil {
+			} else if err := foldServed(ctx, tx.Bucket(r.bucket), group[:4], entries, &s.logScratch.blocks); err != nil {
 				return err
 			}
 			for _, k := range doomed {
@@ -590,6 +638,7 @@ type logScratch struct {
 	arena        []byte // every key read, end to end
 	ents, merged []logEnt
 	entries      []servedEntry
+	blocks       []byte // putServedBlocks' and foldServed's arena
 }
 
 // logEnt is a key read by takeLog: arena[off:end], and its count.
@@ -726,8 +775,15 @@ func mergeRuns[E any](s, buf []E, runs []int, cmp func(a, b E) int) (sorted, spa
 // key order) into b, a coarse rollup's B+tree, on day (encoded): one
 // update per distinct key of the records merged, in key order, where the
 // flushes they came from would each have updated theirs.
-func foldServed(ctx context.Context, b *bolt.Bucket, day []byte, entries []servedEntry) error {
+//
+// It reads with one cursor, repositioned by every Seek after a Put, and
+// writes the values end to end into *arena, as putServedBlocks does: a
+// merge makes a few allocations rather than several a key.
+func foldServed(ctx context.Context, b *bolt.Bucket, day []byte, entries []servedEntry, arena *[]byte) error {
 	key := make([]byte, 0, 4+maxCellKeyLen)
+	buf := *arena
+	defer func() { *arena = buf }()
+	c := b.Cursor()
 	for i, e := range entries {
 		if i%ctxEvery == 0 {
 			if err := ctx.Err(); err != nil {
@@ -735,7 +791,17 @@ func foldServed(ctx context.Context, b *bolt.Bucket, day []byte, entries []serve
 			}
 		}
 		key = append(append(key[:0], day...), e.key...)
-		if err := addCounts(b, key, &storage.Counts{Served: e.n}); err != nil {
+		counts := storage.Counts{Served: e.n}
+		if k, v := c.Seek(key); v != nil && bytes.Equal(k, key) {
+			var old storage.Counts
+			if err := decodeCounts(v, &old); err != nil {
+				return fmt.Errorf("counters %q: %w", key, err)
+			}
+			counts.Add(old)
+		}
+		start := len(buf)
+		buf = appendCounts(buf, &counts)
+		if err := b.Put(key, buf[start:len(buf):len(buf)]); err != nil {
 			return err
 		}
 	}
