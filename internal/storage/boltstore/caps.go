@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -67,7 +68,8 @@ type Caps struct {
 	windows atomic.Int64 // open user windows, all campaigns
 	full    atomic.Uint64
 
-	flushMu sync.Mutex // one flush at a time
+	flushMu sync.Mutex  // one flush at a time
+	scratch capsScratch // Flush's buffers, under flushMu
 	stop    chan struct{}
 	done    chan struct{}
 }
@@ -109,6 +111,18 @@ type capCampaign struct {
 	head  int                  // queue[:head] are done with
 	dirty bool                 // counts changed since the last flush
 	gone  []string             // days dropped since the last flush
+	// daysDue is when the first of days is to be dropped (Unix ns; 0 when
+	// there are none), so that a flush looks through the days of a
+	// campaign only then, not every second.
+	daysDue int64
+}
+
+// addDay adds a day's count. cc.mu is held.
+func (cc *capCampaign) addDay(name string, d *capDay) {
+	cc.days[name] = d
+	if due := d.end + int64(dayKeep); cc.daysDue == 0 || due < cc.daysDue {
+		cc.daysDue = due
+	}
 }
 
 type capDay struct {
@@ -159,7 +173,7 @@ func (c *Caps) load(tx *bolt.Tx) error {
 		case ok && string(rest) == "t" && len(v) == 8:
 			c.campaign(id).total = int64(binary.BigEndian.Uint64(v))
 		case ok && len(rest) > 2 && rest[0] == 'd' && rest[1] == sep && len(v) == 16:
-			c.campaign(id).days[string(rest[2:])] = &capDay{n: int64(binary.BigEndian.Uint64(v)), end: int64(binary.BigEndian.Uint64(v[8:]))}
+			c.campaign(id).addDay(string(rest[2:]), &capDay{n: int64(binary.BigEndian.Uint64(v)), end: int64(binary.BigEndian.Uint64(v[8:]))})
 		default:
 			return fmt.Errorf("caps key %q: %w", k, errCorrupt)
 		}
@@ -321,7 +335,7 @@ func (cc *capCampaign) count(r *storage.CapRequest, day *capDay, n int64) {
 	cc.total += n
 	if day == nil {
 		day = &capDay{end: r.DayEnd.UnixNano()}
-		cc.days[r.Day] = day
+		cc.addDay(r.Day, day)
 	}
 	day.n += n
 	cc.dirty = true
@@ -449,58 +463,69 @@ func (c *Caps) Flush() error {
 	c.flushMu.Lock()
 	defer c.flushMu.Unlock()
 	latest := c.latest.Load()
-	type row struct {
-		id    string
-		total int64
-		days  map[string]capDay
-		gone  []string
-		cc    *capCampaign
-	}
-	var rows []row
+	// The buffers of the last flush (guarded by flushMu): a flush a second
+	// of thousands of campaigns otherwise allocates a megabyte or so.
+	sc := &c.scratch
+	defer sc.reset()
 	c.cmu.RLock()
-	all := make([]*capCampaign, 0, len(c.campaigns))
-	ids := make([]string, 0, len(c.campaigns))
 	for id, cc := range c.campaigns {
-		all = append(all, cc)
-		ids = append(ids, id)
+		sc.all = append(sc.all, cc)
+		sc.ids = append(sc.ids, id)
 	}
 	c.cmu.RUnlock()
-	for i, cc := range all {
+	for i, cc := range sc.all {
 		cc.mu.Lock()
 		c.expire(cc, latest)
 		if cc.dirty || len(cc.gone) > 0 {
-			r := row{id: ids[i], total: cc.total, days: make(map[string]capDay, len(cc.days)), gone: cc.gone, cc: cc}
+			from := len(sc.days)
 			for d, v := range cc.days {
-				r.days[d] = *v
+				sc.days = append(sc.days, capDayRow{d, *v})
 			}
-			rows = append(rows, r)
+			// A piece of sc.days: when it grows later, the piece stays in
+			// the old array.
+			days := sc.days[from:len(sc.days):len(sc.days)]
+			sc.rows = append(sc.rows, capRow{id: sc.ids[i], total: cc.total, days: days, gone: cc.gone, cc: cc})
 			cc.dirty, cc.gone = false, nil
 		}
 		cc.mu.Unlock()
 	}
+	rows := sc.rows
 	if len(rows) == 0 {
 		return nil
 	}
+	// In key order, each Put lands beside the last one in the B+tree.
+	slices.SortFunc(rows, func(a, b capRow) int { return strings.Compare(a.id, b.id) })
 	err := c.db.update(context.Background(), func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketCaps)
 		if err != nil {
 			return err
 		}
-		var v [16]byte
+		// bbolt copies keys, so one buffer serves them all; it keeps values
+		// until commit, so they are written end to end into sc.vals.
+		var key []byte
+		vals := sc.vals[:0]
+		defer func() { sc.vals = vals }()
+		put := func(v ...int64) error {
+			start := len(vals)
+			for _, x := range v {
+				vals = binary.BigEndian.AppendUint64(vals, uint64(x))
+			}
+			return b.Put(key, vals[start:len(vals):len(vals)])
+		}
 		for _, r := range rows {
-			binary.BigEndian.PutUint64(v[:8], uint64(r.total))
-			if err := b.Put(joinKey(r.id, "t"), bytesCopy(v[:8])); err != nil {
+			key = append(append(append(key[:0], r.id...), sep), 't')
+			if err := put(r.total); err != nil {
 				return err
 			}
-			for d, n := range r.days {
-				binary.BigEndian.PutUint64(v[:8], uint64(n.n))
-				binary.BigEndian.PutUint64(v[8:], uint64(n.end))
-				if err := b.Put(joinKey(r.id, "d", d), bytesCopy(v[:])); err != nil {
+			for _, d := range r.days {
+				key = append(append(append(key[:0], r.id...), sep, 'd', sep), d.day...)
+				if err := put(d.n, d.end); err != nil {
 					return err
 				}
 			}
 			for _, d := range r.gone {
-				if err := b.Delete(joinKey(r.id, "d", d)); err != nil {
+				key = append(append(append(key[:0], r.id...), sep, 'd', sep), d...)
+				if err := b.Delete(key); err != nil {
 					return err
 				}
 			}
@@ -520,8 +545,39 @@ func (c *Caps) Flush() error {
 	return nil
 }
 
-// bytesCopy returns a copy of b: bbolt keeps values until commit.
-func bytesCopy(b []byte) []byte { return append([]byte(nil), b...) }
+// capsScratch is the buffers of Caps.Flush, kept from one flush to the
+// next.
+type capsScratch struct {
+	all  []*capCampaign
+	ids  []string
+	rows []capRow
+	days []capDayRow // the rows' days, end to end
+	vals []byte      // the values written, end to end
+}
+
+// capRow is what a flush writes of one campaign.
+type capRow struct {
+	id    string
+	total int64
+	days  []capDayRow
+	gone  []string
+	cc    *capCampaign
+}
+
+type capDayRow struct {
+	day string
+	capDay
+}
+
+// reset empties sc for the next flush, keeping its arrays but not what
+// they point to (campaigns deleted since stay collectable).
+func (sc *capsScratch) reset() {
+	clear(sc.all)
+	clear(sc.ids)
+	clear(sc.rows)
+	clear(sc.days)
+	sc.all, sc.ids, sc.rows, sc.days = sc.all[:0], sc.ids[:0], sc.rows[:0], sc.days[:0]
+}
 
 // expire drops cc's windows closed by latest and its days long over.
 // Callers hold cc.mu.
@@ -539,10 +595,16 @@ func (c *Caps) expire(cc *capCampaign, latest int64) {
 		cc.queue = append(cc.queue[:0], cc.queue[cc.head:]...)
 		cc.head = 0
 	}
+	if cc.daysDue == 0 || latest < cc.daysDue {
+		return
+	}
+	cc.daysDue = 0
 	for d, v := range cc.days {
-		if v.end+int64(dayKeep) <= latest {
+		if due := v.end + int64(dayKeep); due <= latest {
 			delete(cc.days, d)
 			cc.gone = append(cc.gone, d)
+		} else if cc.daysDue == 0 || due < cc.daysDue {
+			cc.daysDue = due
 		}
 	}
 }
