@@ -28,7 +28,7 @@ const adminKey = "test-admin-key-0123456789"
 
 // env is a complete navad edge over the embedded store.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	handler http.Handler
 	server  *httpapi.Server
 	index   *serving.Index
@@ -109,7 +109,7 @@ type response struct {
 	Body   []byte
 }
 
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.Body, &m); err != nil {
@@ -120,7 +120,7 @@ func (r response) json(t *testing.T) map[string]any {
 
 // errorCode returns the code of an error body, failing the test when the
 // body is not the API's error shape.
-func (r response) errorCode(t *testing.T) string {
+func (r response) errorCode(t testing.TB) string {
 	t.Helper()
 	var body struct {
 		Error struct {

@@ -134,9 +134,8 @@ func New(d Deps, opt Options) (*Server, error) {
 	g.GET("/openapi.json", openAPIHandler(doc))
 
 	v1 := g.Group("/v1")
-	pub := v1.Group("", s.authenticate(campaigns.Publisher, campaigns.Admin))
-	pub.GET("/ads", s.getAds)
-	pub.POST("/ads", s.postAds)
+	v1.GET("/ads", s.authenticated(s.getAds, campaigns.Publisher, campaigns.Admin))
+	v1.POST("/ads", s.authenticated(s.postAds, campaigns.Publisher, campaigns.Admin))
 
 	acct := v1.Group("", s.authenticate(campaigns.Admin, campaigns.Agency, campaigns.Advertiser, campaigns.Publisher))
 	acct.POST("/accounts", s.createAccount)
@@ -202,37 +201,56 @@ func (s *Server) readyz(c *gin.Context) {
 
 const principalKey = "navad.principal"
 
-// authenticate admits requests whose API key belongs to one of roles: no or
-// a bad key is 401, a key over its account's rate limit 429, a good key of
-// another role 403.
+// authenticate admits requests whose API key belongs to one of roles (see
+// admit) and keeps the key's principal for the handler, which reads it
+// with principal(c).
 func (s *Server) authenticate(roles ...campaigns.Role) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		key, ok := bearer(c.GetHeader("Authorization"))
-		if !ok {
-			s.fail(c, campaigns.Errorf(campaigns.Unauthenticated, "an API key is required: Authorization: Bearer <key>"))
-			return
+		if p, ok := s.admit(c, roles); ok {
+			c.Set(principalKey, p)
+			c.Next()
 		}
-		p, err := s.Keys.Authenticate(c.Request.Context(), key)
-		if err != nil {
-			s.fail(c, err)
-			return
-		}
-		if ok, wait := s.limits.allow(p); !ok {
-			c.Header("Retry-After", strconv.Itoa(wait))
-			s.fail(c, campaigns.Errorf(campaigns.RateLimited, "this key is over its rate limit; retry in %d s", wait))
-			return
-		}
-		allowed := false
-		for _, r := range roles {
-			allowed = allowed || p.Role == r
-		}
-		if !allowed {
-			s.fail(c, campaigns.Errorf(campaigns.PermissionDenied, "a %s key may not call %s %s", p.Role, c.Request.Method, c.FullPath()))
-			return
-		}
-		c.Set(principalKey, p)
-		c.Next()
 	}
+}
+
+// authenticated is authenticate for the decision routes, called on every
+// search: it hands the principal to h as an argument rather than through
+// gin's Keys, a map made for each request that sets one.
+func (s *Server) authenticated(h func(*gin.Context, *auth.Principal), roles ...campaigns.Role) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if p, ok := s.admit(c, roles); ok {
+			h(c, p)
+		}
+	}
+}
+
+// admit returns the principal of the request's API key if it belongs to
+// one of roles; otherwise it answers the request (no or a bad key is 401, a
+// key over its account's rate limit 429, a good key of another role 403)
+// and returns false.
+func (s *Server) admit(c *gin.Context, roles []campaigns.Role) (*auth.Principal, bool) {
+	key, ok := bearer(c.GetHeader("Authorization"))
+	if !ok {
+		s.fail(c, campaigns.Errorf(campaigns.Unauthenticated, "an API key is required: Authorization: Bearer <key>"))
+		return nil, false
+	}
+	p, err := s.Keys.Authenticate(c.Request.Context(), key)
+	if err != nil {
+		s.fail(c, err)
+		return nil, false
+	}
+	if ok, wait := s.limits.allow(p); !ok {
+		c.Header("Retry-After", strconv.Itoa(wait))
+		s.fail(c, campaigns.Errorf(campaigns.RateLimited, "this key is over its rate limit; retry in %d s", wait))
+		return nil, false
+	}
+	for _, r := range roles {
+		if p.Role == r {
+			return p, true
+		}
+	}
+	s.fail(c, campaigns.Errorf(campaigns.PermissionDenied, "a %s key may not call %s %s", p.Role, c.Request.Method, c.FullPath()))
+	return nil, false
 }
 
 func bearer(h string) (string, bool) {

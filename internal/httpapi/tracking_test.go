@@ -97,10 +97,7 @@ func newTrackedEnv(t testing.TB) *trackedEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	te.env = &env{handler: srv.Handler(), server: srv}
-	if tt, ok := t.(*testing.T); ok {
-		te.env.t = tt
-	}
+	te.env = &env{t: t, handler: srv.Handler(), server: srv}
 	return te
 }
 
@@ -147,7 +144,7 @@ func (te *trackedEnv) ads(pubKey string) []trackedAd {
 }
 
 // path returns the path of a tracking URL, for the handler.
-func path(t *testing.T, link string) string {
+func path(t testing.TB, link string) string {
 	t.Helper()
 	if !strings.HasPrefix(link, publicURL+"/v1/") {
 		t.Fatalf("tracking URL %q is not under %s", link, publicURL)
