@@ -125,7 +125,7 @@ func referenceDecision(cs []*campaigns.Campaign, stores []campaigns.Store, req R
 			}
 		}
 		if best != nil {
-			cands = append(cands, Ad{Campaign: &Campaign{Campaign: c}, Store: &Store{ID: best.ID}, DistanceM: bestD})
+			cands = append(cands, Ad{Campaign: &Campaign{Campaign: c}, Store: storeOf(best.ID), DistanceM: bestD})
 		}
 	}
 	slices.SortFunc(cands, func(a, b Ad) int {
@@ -146,7 +146,7 @@ func referenceDecision(cs []*campaigns.Campaign, stores []campaigns.Store, req R
 func describeAds(ads []Ad) string {
 	var s string
 	for _, ad := range ads {
-		s += fmt.Sprintf("%s→%s@%.3f ", ad.Campaign.ID, ad.Store.ID, ad.DistanceM)
+		s += fmt.Sprintf("%s→%s@%.3f ", ad.Campaign.ID, ad.Store.ID(), ad.DistanceM)
 	}
 	return s
 }

@@ -25,17 +25,34 @@ import (
 
 // Store is a store as served: where it is, what it is called, when it opens.
 // It is immutable once published.
+//
+// A national catalogue holds a million of them, and every pointer in them
+// is one more word for each garbage collection to trace: the ID, name and
+// address are one string, and the opening hours are the index of a schedule
+// in Index.weeks, which every offer holds, rather than a slice a store.
 type Store struct {
-	ID           string
-	AdvertiserID string
-	Name         string
-	Address      string
-	Lat, Lng     float64
-	Cell         uint64 // H3 cell at geo.IndexResolution
-	Products     []string
-	Hours        campaigns.Week
-	week         uint16 // Hours in Index.weeks, or noWeek
+	text           string // ID, name and address, end to end
+	idEnd, nameEnd uint32 // where the ID and the name end in text
+	Lat, Lng       float64
+	Cell           uint64 // H3 cell at geo.IndexResolution
+	Products       []string
+	week           uint16         // the opening hours in Index.weeks, or noWeek
+	hours          campaigns.Week // the opening hours when week is noWeek
 }
+
+// newStore returns a store of id, name and address, its hours to be set.
+func newStore(id, name, address string) Store {
+	return Store{text: id + name + address, idEnd: uint32(len(id)), nameEnd: uint32(len(id) + len(name))}
+}
+
+// ID returns the store's ID, unique within its advertiser's stores.
+func (s *Store) ID() string { return s.text[:s.idEnd] }
+
+// Name returns the store's name.
+func (s *Store) Name() string { return s.text[s.idEnd:s.nameEnd] }
+
+// Address returns the store's address.
+func (s *Store) Address() string { return s.text[s.nameEnd:] }
 
 // Campaign is a campaign as served: the advertiser's campaign and what the
 // decision path needs precomputed. It is immutable once published.
@@ -464,7 +481,7 @@ func (ix *Index) planStores(advertiserID string, stores []*campaigns.Store) (*of
 	// The stores as served, built before taking mu: cells come from cgo.
 	// Their product lists are interned into one scratch slice here;
 	// keepStores copies those of the stores kept.
-	built, err := servedStores(advertiserID, stores)
+	built, err := servedStores(stores)
 	if err != nil {
 		return nil, err
 	}
@@ -481,9 +498,8 @@ func (ix *Index) planStores(advertiserID string, stores []*campaigns.Store) (*of
 			ps[j] = ix.intern(p)
 		}
 		st.Products = ps
-		st.week = ix.weekID(st.Hours)
-		if st.week != noWeek {
-			st.Hours = ix.weeks[st.week] // one copy of each schedule
+		if st.week = ix.weekID(st.hours); st.week != noWeek {
+			st.hours = campaigns.Week{} // Index.weeks has it
 		}
 	}
 
@@ -497,7 +513,7 @@ func (ix *Index) planStores(advertiserID string, stores []*campaigns.Store) (*of
 	kept := make([]int, 0, len(built)) // the stores of built that replace or join adv's
 	for i := range built {
 		st := &built[i]
-		old, existed := adv[st.ID]
+		old, existed := adv[st.ID()]
 		if !existed {
 			ix.storeN++
 		}
@@ -505,8 +521,8 @@ func (ix *Index) planStores(advertiserID string, stores []*campaigns.Store) (*of
 			// Same place, same products: the presence marks stand. A store
 			// that is the same in every way changes nothing at all, so
 			// uploading a list again costs a comparison a store.
-			if old.Name != st.Name || old.Address != st.Address || !old.Hours.Equal(st.Hours) {
-				adv[st.ID] = st
+			if old.text != st.text || old.week != st.week || !old.hours.Equal(st.hours) {
+				adv[st.ID()] = st
 				kept = append(kept, i)
 				for _, p := range st.Products {
 					ch.refresh[p] = true
@@ -524,7 +540,7 @@ func (ix *Index) planStores(advertiserID string, stores []*campaigns.Store) (*of
 				ch.full[p] = true
 			}
 		}
-		adv[st.ID] = st
+		adv[st.ID()] = st
 		kept = append(kept, i)
 	}
 	ix.keepStores(adv, built, kept)
@@ -546,7 +562,7 @@ func pointers(stores []campaigns.Store) []*campaigns.Store {
 // (the slices are the caller's). A large upload's cells and hours are
 // computed on every processor: at national scale they are seconds of cgo
 // calls and parsing at start-up.
-func servedStores(advertiserID string, stores []*campaigns.Store) ([]Store, error) {
+func servedStores(stores []*campaigns.Store) ([]Store, error) {
 	const chunk = 4096
 	built := make([]Store, len(stores))
 	errs := make([]error, (len(stores)+chunk-1)/chunk)
@@ -559,17 +575,10 @@ func servedStores(advertiserID string, stores []*campaigns.Store) ([]Store, erro
 				return
 			}
 			week, _ := s.Hours.Compile()
-			built[i] = Store{
-				ID:           s.ID,
-				AdvertiserID: advertiserID,
-				Name:         s.Name,
-				Address:      s.Address,
-				Lat:          s.Lat,
-				Lng:          s.Lng,
-				Cell:         uint64(cell),
-				Products:     s.Products,
-				Hours:        week,
-			}
+			built[i] = newStore(s.ID, s.Name, s.Address)
+			st := &built[i]
+			st.Lat, st.Lng, st.Cell = s.Lat, s.Lng, uint64(cell)
+			st.Products, st.hours = s.Products, week
 		}
 	})
 	for _, err := range errs {
@@ -583,9 +592,9 @@ func servedStores(advertiserID string, stores []*campaigns.Store) ([]Store, erro
 // keepStores moves the stores of built that adv now holds (those of kept
 // that a later one of the same ID did not replace) into memory of their
 // own, where adv points instead: the stores share one allocation, their
-// product lists another and their IDs, names and addresses one string. A
-// national catalogue is then about 2 million objects for the collector to
-// mark instead of 6.9 million. A store replaced later leaves its slot and
+// product lists another and their texts (IDs, names and addresses) one
+// string. A national catalogue is then about 2 million objects for the
+// collector to mark instead of 6.9 million. A store replaced later leaves its slot and
 // text unused until every store of its upload is replaced or deleted: at
 // worst twice the stores' memory (about 200 bytes each), for an advertiser
 // who changes a few stores of a large list at a time. Callers hold mu.
@@ -593,18 +602,16 @@ func (ix *Index) keepStores(adv map[string]*Store, built []Store, kept []int) {
 	live := kept[:0]
 	products, size := 0, 0
 	for _, i := range kept {
-		if st := &built[i]; adv[st.ID] == st {
+		if st := &built[i]; adv[st.ID()] == st {
 			live = append(live, i)
 			products += len(st.Products)
-			size += len(st.ID) + len(st.Name) + len(st.Address)
+			size += len(st.text)
 		}
 	}
 	var b strings.Builder
 	b.Grow(size)
 	for _, i := range live {
-		b.WriteString(built[i].ID)
-		b.WriteString(built[i].Name)
-		b.WriteString(built[i].Address)
+		b.WriteString(built[i].text)
 	}
 	text := b.String()
 	cut := func(n int) string {
@@ -616,10 +623,10 @@ func (ix *Index) keepStores(adv map[string]*Store, built []Store, kept []int) {
 	for k, i := range live {
 		st := &slab[k]
 		*st = built[i]
-		st.ID, st.Name, st.Address = cut(len(st.ID)), cut(len(st.Name)), cut(len(st.Address))
+		st.text = cut(len(st.text))
 		n := copy(lists, st.Products)
 		st.Products, lists = lists[:n:n], lists[n:]
-		adv[st.ID] = st
+		adv[st.ID()] = st
 	}
 }
 

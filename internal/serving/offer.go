@@ -48,7 +48,7 @@ func newOffer(id uint32, key offerKey, stores []*Store, weeks []campaigns.Week) 
 		case a.Cell > b.Cell:
 			return 1
 		}
-		return strings.Compare(a.ID, b.ID)
+		return strings.Compare(a.ID(), b.ID())
 	})
 	o := &offer{
 		id:     id,
@@ -75,7 +75,7 @@ func (o *offer) open(i, m int) bool {
 	case 0:
 		return true
 	case noWeek:
-		return o.stores[i].Hours.ContainsMinute(m)
+		return o.stores[i].hours.ContainsMinute(m)
 	default:
 		return o.weeks[w].ContainsMinute(m)
 	}
@@ -85,7 +85,7 @@ func (o *offer) open(i, m int) bool {
 func (o *offer) position(s *Store) int {
 	i, _ := slices.BinarySearch(o.cells, s.Cell)
 	for ; i < len(o.cells) && o.cells[i] == s.Cell; i++ {
-		if o.stores[i].ID == s.ID {
+		if o.stores[i].ID() == s.ID() {
 			return i
 		}
 	}

@@ -60,7 +60,7 @@ func TestKDNearestMatchesScan(t *testing.T) {
 			last = v
 			o.kd[i] = kdPoint{v: v, i: int32(i)}
 			// IDs are unique in an offer, in no particular order.
-			o.stores[i] = &Store{ID: fmt.Sprintf("%c%c-%d", 'a'+r.IntN(26), 'a'+r.IntN(26), i)}
+			o.stores[i] = storeOf(fmt.Sprintf("%c%c-%d", 'a'+r.IntN(26), 'a'+r.IntN(26), i))
 			if r.IntN(7) == 0 {
 				o.out[i/64] |= 1 << (i % 64)
 			}
@@ -81,4 +81,10 @@ func TestKDNearestMatchesScan(t *testing.T) {
 			}
 		}
 	}
+}
+
+// storeOf returns a store with an ID alone.
+func storeOf(id string) *Store {
+	s := newStore(id, "", "")
+	return &s
 }

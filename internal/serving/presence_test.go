@@ -129,7 +129,7 @@ func describeIndex(ix *Index) string {
 			if o.isOut(i) {
 				mark = " (out)"
 			}
-			ids = append(ids, fmt.Sprintf("%s@%v,%v:%s%s", s.ID, s.Lat, s.Lng, s.Name, mark))
+			ids = append(ids, fmt.Sprintf("%s@%v,%v:%s%s", s.ID(), s.Lat, s.Lng, s.Name(), mark))
 		}
 		lines = append(lines, fmt.Sprintf("offer %v: %v", o.key, ids))
 	}
@@ -169,7 +169,7 @@ func TestStockAndCampaignsDoNotWaitForStoreWriters(t *testing.T) {
 		if len(ads) == 0 {
 			return ""
 		}
-		return ads[0].Store.ID
+		return ads[0].Store.ID()
 	}
 
 	inRebuild, release := make(chan struct{}), make(chan struct{})

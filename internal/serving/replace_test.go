@@ -30,7 +30,7 @@ func TestReplaceStoresAndCampaigns(t *testing.T) {
 		t.Helper()
 		for _, ad := range decide(t, e, Request{Lat: 35.6909, Lng: 139.7003, Query: q}) {
 			if ad.Campaign.ID == campaignID {
-				return ad.Store.ID
+				return ad.Store.ID()
 			}
 		}
 		return ""

@@ -192,11 +192,11 @@ func TestNearestMatchesBruteForce(t *testing.T) {
 			checked++
 			switch {
 			case wantID == "" && ok:
-				t.Fatalf("fix %.6f,%.6f campaign %s: got store %s at %.1f m, want none", lat, lng, id, ad.Store.ID, ad.DistanceM)
+				t.Fatalf("fix %.6f,%.6f campaign %s: got store %s at %.1f m, want none", lat, lng, id, ad.Store.ID(), ad.DistanceM)
 			case wantID != "" && !ok && len(ads) < 10:
 				t.Fatalf("fix %.6f,%.6f campaign %s: got none, want store %s at %.1f m", lat, lng, id, wantID, wantD)
 			case ok && ad.DistanceM != wantD:
-				t.Fatalf("fix %.6f,%.6f campaign %s: got store %s at %.3f m, want %s at %.3f m", lat, lng, id, ad.Store.ID, ad.DistanceM, wantID, wantD)
+				t.Fatalf("fix %.6f,%.6f campaign %s: got store %s at %.3f m, want %s at %.3f m", lat, lng, id, ad.Store.ID(), ad.DistanceM, wantID, wantD)
 			case ok:
 				found++
 			}
@@ -225,7 +225,7 @@ func TestStockChangesWithoutRebuild(t *testing.T) {
 		if len(ads) == 0 {
 			return ""
 		}
-		return ads[0].Store.ID
+		return ads[0].Store.ID()
 	}
 	if got := storeOf(); got != "near" {
 		t.Fatalf("got %q, want near", got)
@@ -366,8 +366,8 @@ func TestRankingAndLimits(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Fatalf("at s2: got %v, want %v", got, want)
 	}
-	if ads[2].Store.ID != "s2" || ads[3].Store.ID != "s1" {
-		t.Fatalf("at s2: z-mid should lead to s2 and a-twin to s1, got %s and %s", ads[2].Store.ID, ads[3].Store.ID)
+	if ads[2].Store.ID() != "s2" || ads[3].Store.ID() != "s1" {
+		t.Fatalf("at s2: z-mid should lead to s2 and a-twin to s1, got %s and %s", ads[2].Store.ID(), ads[3].Store.ID())
 	}
 }
 
@@ -398,7 +398,7 @@ func testStoreHours(t *testing.T, tableFull bool) {
 	}
 	for _, st := range ix.stores["adv"] {
 		if got := st.week == noWeek; got != tableFull {
-			t.Fatalf("store %s: week %d with the table full %v", st.ID, st.week, tableFull)
+			t.Fatalf("store %s: week %d with the table full %v", st.ID(), st.week, tableFull)
 		}
 	}
 	ix.PutCampaign(campaign("c", "adv", "beer", 800, "居酒屋"))
@@ -416,7 +416,7 @@ func testStoreHours(t *testing.T, tableFull bool) {
 		ads := decide(t, e, Request{Lat: 35.6900, Lng: 139.7000, Query: "居酒屋", Now: tt.at})
 		got := ""
 		if len(ads) > 0 {
-			got = ads[0].Store.ID
+			got = ads[0].Store.ID()
 		}
 		if got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.at.Format(time.RFC3339), got, tt.want)
@@ -440,7 +440,7 @@ func TestUpdatesAndDeletes(t *testing.T) {
 		if len(ads) == 0 {
 			return ""
 		}
-		return ads[0].Store.ID
+		return ads[0].Store.ID()
 	}
 	if got := first(); got != "a" {
 		t.Fatalf("got %q, want a", got)
@@ -504,7 +504,7 @@ func TestReadersDuringWrites(t *testing.T) {
 					return
 				}
 				for _, ad := range ads {
-					if ad.DistanceM > 1000 || ad.Store.AdvertiserID != "adv" {
+					if ad.DistanceM > 1000 || ad.Campaign.AdvertiserID != "adv" {
 						t.Errorf("bad ad %+v", ad)
 					}
 				}

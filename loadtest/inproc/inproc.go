@@ -177,7 +177,7 @@ func Digest(ctx context.Context, e *serving.Engine, ds Decisions) (ads int, dige
 		}
 		fmt.Fprintf(h, "%d:", i)
 		for _, a := range out {
-			fmt.Fprintf(h, "%s/%s/%.0f;", a.Campaign.ID, a.Store.ID, a.DistanceM*1000)
+			fmt.Fprintf(h, "%s/%s/%.0f;", a.Campaign.ID, a.Store.ID(), a.DistanceM*1000)
 		}
 		ads += len(out)
 		dst = out
