@@ -28,14 +28,15 @@ import (
 //
 // A national catalogue holds a million of them, and every pointer in them
 // is one more word for each garbage collection to trace: the ID, name and
-// address are one string, and the opening hours are the index of a schedule
-// in Index.weeks, which every offer holds, rather than a slice a store.
+// address are one string, the products are numbers (Index.productName has
+// their IDs), and the opening hours are the index of a schedule in
+// Index.weeks, which every offer holds, rather than a slice a store.
 type Store struct {
 	text           string // ID, name and address, end to end
 	idEnd, nameEnd uint32 // where the ID and the name end in text
 	Lat, Lng       float64
-	Cell           uint64 // H3 cell at geo.IndexResolution
-	Products       []string
+	Cell           uint64         // H3 cell at geo.IndexResolution
+	products       []uint32       // in Index.productName
 	week           uint16         // the opening hours in Index.weeks, or noWeek
 	hours          campaigns.Week // the opening hours when week is noWeek
 }
@@ -113,8 +114,11 @@ func (s *Snapshot) Offers() int {
 type Index struct {
 	cur atomic.Pointer[Snapshot]
 
-	storesMu sync.Mutex // serializes store writers; guards interned and weeks
-	interned map[string]string
+	storesMu sync.Mutex // serializes store writers; guards the products and weeks
+	// The products that stores carry, numbered in the order first seen:
+	// stores keep the numbers. Append only.
+	productNum  map[string]uint32
+	productName []string
 	// The stores' opening hours, each schedule once: weeks[0] is always
 	// open. An offer keeps each store's index into it, so that checking a
 	// store's hours reads two dense arrays rather than the store. Append
@@ -151,16 +155,16 @@ type stockKey struct{ store, product string }
 // NewIndex returns an empty index.
 func NewIndex() *Index {
 	ix := &Index{
-		campaigns: make(map[string]*Campaign),
-		slotOf:    make(map[string]uint32),
-		delta:     make(map[uint32]struct{}),
-		stores:    make(map[string]map[string]*Store),
-		offerIDs:  make(map[offerKey]uint32),
-		negLists:  make(map[string]negList),
-		out:       make(map[string]map[stockKey]struct{}),
-		interned:  make(map[string]string),
-		weeks:     []campaigns.Week{{}},
-		weekIDs:   map[string]uint16{"": 0},
+		campaigns:  make(map[string]*Campaign),
+		slotOf:     make(map[string]uint32),
+		delta:      make(map[uint32]struct{}),
+		stores:     make(map[string]map[string]*Store),
+		offerIDs:   make(map[offerKey]uint32),
+		negLists:   make(map[string]negList),
+		out:        make(map[string]map[stockKey]struct{}),
+		productNum: make(map[string]uint32),
+		weeks:      []campaigns.Week{{}},
+		weekIDs:    map[string]uint16{"": 0},
 	}
 	for t := range numTiers {
 		ix.presence[t] = newPresence()
@@ -464,7 +468,8 @@ func (ix *Index) DeleteStore(advertiserID, storeID string) {
 	delete(adv, storeID)
 	ix.storeN--
 	ch := offerChanges{full: make(map[string]bool)}
-	for _, p := range old.Products {
+	for _, n := range old.products {
+		p := ix.productName[n]
 		delete(ix.out[advertiserID], stockKey{storeID, p})
 		ch.full[p] = true
 	}
@@ -479,25 +484,23 @@ func (ix *Index) DeleteStore(advertiserID, storeID string) {
 // Callers hold storesMu and pass the plan to rebuild.
 func (ix *Index) planStores(advertiserID string, stores []*campaigns.Store) (*offerRebuild, error) {
 	// The stores as served, built before taking mu: cells come from cgo.
-	// Their product lists are interned into one scratch slice here;
+	// Their products are numbered into one scratch slice here;
 	// keepStores copies those of the stores kept.
 	built, err := servedStores(stores)
 	if err != nil {
 		return nil, err
 	}
 	n := 0
-	for i := range built {
-		n += len(built[i].Products)
+	for _, s := range stores {
+		n += len(s.Products)
 	}
-	products := make([]string, n)
+	products := make([]uint32, n)
 	for i := range built {
-		st := &built[i]
-		ps := products[:len(st.Products):len(st.Products)]
-		products = products[len(st.Products):]
-		for j, p := range st.Products {
-			ps[j] = ix.intern(p)
+		st, src := &built[i], stores[i].Products
+		st.products, products = products[:len(src):len(src)], products[len(src):]
+		for j, p := range src {
+			st.products[j] = ix.productNumber(p)
 		}
-		st.Products = ps
 		if st.week = ix.weekID(st.hours); st.week != noWeek {
 			st.hours = campaigns.Week{} // Index.weeks has it
 		}
@@ -517,27 +520,27 @@ func (ix *Index) planStores(advertiserID string, stores []*campaigns.Store) (*of
 		if !existed {
 			ix.storeN++
 		}
-		if existed && old.Lat == st.Lat && old.Lng == st.Lng && slices.Equal(old.Products, st.Products) {
+		if existed && old.Lat == st.Lat && old.Lng == st.Lng && slices.Equal(old.products, st.products) {
 			// Same place, same products: the presence marks stand. A store
 			// that is the same in every way changes nothing at all, so
 			// uploading a list again costs a comparison a store.
 			if old.text != st.text || old.week != st.week || !old.hours.Equal(st.hours) {
 				adv[st.ID()] = st
 				kept = append(kept, i)
-				for _, p := range st.Products {
-					ch.refresh[p] = true
+				for _, n := range st.products {
+					ch.refresh[ix.productName[n]] = true
 				}
 			}
 			continue
 		}
 		// Joined, moved or changed products: the offers it leaves and
 		// those it joins recompute their marks.
-		for _, p := range st.Products {
-			ch.full[p] = true
+		for _, n := range st.products {
+			ch.full[ix.productName[n]] = true
 		}
 		if existed {
-			for _, p := range old.Products {
-				ch.full[p] = true
+			for _, n := range old.products {
+				ch.full[ix.productName[n]] = true
 			}
 		}
 		adv[st.ID()] = st
@@ -558,8 +561,8 @@ func pointers(stores []campaigns.Store) []*campaigns.Store {
 	return ps
 }
 
-// servedStores returns stores as served, their products not yet interned
-// (the slices are the caller's). A large upload's cells and hours are
+// servedStores returns stores as served, their products not yet
+// numbered. A large upload's cells and hours are
 // computed on every processor: at national scale they are seconds of cgo
 // calls and parsing at start-up.
 func servedStores(stores []*campaigns.Store) ([]Store, error) {
@@ -578,7 +581,7 @@ func servedStores(stores []*campaigns.Store) ([]Store, error) {
 			built[i] = newStore(s.ID, s.Name, s.Address)
 			st := &built[i]
 			st.Lat, st.Lng, st.Cell = s.Lat, s.Lng, uint64(cell)
-			st.Products, st.hours = s.Products, week
+			st.hours = week
 		}
 	})
 	for _, err := range errs {
@@ -604,7 +607,7 @@ func (ix *Index) keepStores(adv map[string]*Store, built []Store, kept []int) {
 	for _, i := range kept {
 		if st := &built[i]; adv[st.ID()] == st {
 			live = append(live, i)
-			products += len(st.Products)
+			products += len(st.products)
 			size += len(st.text)
 		}
 	}
@@ -619,13 +622,13 @@ func (ix *Index) keepStores(adv map[string]*Store, built []Store, kept []int) {
 		text = text[n:]
 		return s
 	}
-	slab, lists := make([]Store, len(live)), make([]string, products)
+	slab, lists := make([]Store, len(live)), make([]uint32, products)
 	for k, i := range live {
 		st := &slab[k]
 		*st = built[i]
 		st.text = cut(len(st.text))
-		n := copy(lists, st.Products)
-		st.Products, lists = lists[:n:n], lists[n:]
+		n := copy(lists, st.products)
+		st.products, lists = lists[:n:n], lists[n:]
 		adv[st.ID()] = st
 	}
 }
@@ -659,12 +662,16 @@ func (ix *Index) weekID(w campaigns.Week) uint16 {
 	return id
 }
 
-func (ix *Index) intern(s string) string {
-	if v, ok := ix.interned[s]; ok {
-		return v
+// productNumber returns product's number, numbering it if it is new.
+// Callers hold storesMu.
+func (ix *Index) productNumber(product string) uint32 {
+	if n, ok := ix.productNum[product]; ok {
+		return n
 	}
-	ix.interned[s] = s
-	return s
+	n := uint32(len(ix.productName))
+	ix.productName = append(ix.productName, product)
+	ix.productNum[product] = n
+	return n
 }
 
 // offerRebuild is one store writer's rebuild of an advertiser's offers:
@@ -791,7 +798,8 @@ func (ix *Index) buildOffers(rs []*offerRebuild) (prev, next [numTiers]map[uint3
 			byProduct[p] = nil
 		}
 		for _, st := range ix.stores[r.adv] {
-			for _, p := range st.Products {
+			for _, n := range st.products {
+				p := ix.productName[n]
 				if list, ok := byProduct[p]; ok {
 					byProduct[p] = append(list, st)
 				}

@@ -46,8 +46,8 @@ func (ix *Index) ReplaceStores(sets ...StoreSet) error {
 			if !keep[id] {
 				delete(ix.stores[adv], id)
 				ix.storeN--
-				for _, p := range st.Products {
-					gone.full[p] = true
+				for _, n := range st.products {
+					gone.full[ix.productName[n]] = true
 				}
 			}
 		}
@@ -66,8 +66,8 @@ func (ix *Index) ReplaceStores(sets ...StoreSet) error {
 		ix.mu.Lock()
 		all := offerChanges{refresh: make(map[string]bool)}
 		for _, st := range ix.stores[adv] {
-			for _, p := range st.Products {
-				all.refresh[p] = true
+			for _, n := range st.products {
+				all.refresh[ix.productName[n]] = true
 			}
 		}
 		rs = append(rs, ix.planLocked(adv, all))
