@@ -41,11 +41,6 @@ type Store struct {
 	hours          campaigns.Week // the opening hours when week is noWeek
 }
 
-// newStore returns a store of id, name and address, its hours to be set.
-func newStore(id, name, address string) Store {
-	return Store{text: id + name + address, idEnd: uint32(len(id)), nameEnd: uint32(len(id) + len(name))}
-}
-
 // ID returns the store's ID, unique within its advertiser's stores.
 func (s *Store) ID() string { return s.text[:s.idEnd] }
 
@@ -570,7 +565,22 @@ func servedStores(stores []*campaigns.Store) ([]Store, error) {
 	built := make([]Store, len(stores))
 	errs := make([]error, (len(stores)+chunk-1)/chunk)
 	parallel(len(errs), func(_, c int) {
-		for i := c * chunk; i < min(len(stores), (c+1)*chunk); i++ {
+		lo, hi := c*chunk, min(len(stores), (c+1)*chunk)
+		// The chunk's texts end to end in one string, not one a store:
+		// keepStores copies those of the stores it keeps.
+		size := 0
+		for _, s := range stores[lo:hi] {
+			size += len(s.ID) + len(s.Name) + len(s.Address)
+		}
+		var b strings.Builder
+		b.Grow(size)
+		for _, s := range stores[lo:hi] {
+			b.WriteString(s.ID)
+			b.WriteString(s.Name)
+			b.WriteString(s.Address)
+		}
+		text := b.String()
+		for i := lo; i < hi; i++ {
 			s := stores[i]
 			cell, err := geo.Cell(s.Lat, s.Lng, geo.IndexResolution)
 			if err != nil {
@@ -578,10 +588,10 @@ func servedStores(stores []*campaigns.Store) ([]Store, error) {
 				return
 			}
 			week, _ := s.Hours.Compile()
-			built[i] = newStore(s.ID, s.Name, s.Address)
-			st := &built[i]
-			st.Lat, st.Lng, st.Cell = s.Lat, s.Lng, uint64(cell)
-			st.hours = week
+			n := len(s.ID) + len(s.Name) + len(s.Address)
+			built[i] = Store{text: text[:n], idEnd: uint32(len(s.ID)), nameEnd: uint32(len(s.ID) + len(s.Name)),
+				Lat: s.Lat, Lng: s.Lng, Cell: uint64(cell), hours: week}
+			text = text[n:]
 		}
 	})
 	for _, err := range errs {

@@ -85,6 +85,5 @@ func TestKDNearestMatchesScan(t *testing.T) {
 
 // storeOf returns a store with an ID alone.
 func storeOf(id string) *Store {
-	s := newStore(id, "", "")
-	return &s
+	return &Store{text: id, idEnd: uint32(len(id)), nameEnd: uint32(len(id))}
 }

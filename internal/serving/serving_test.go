@@ -603,3 +603,39 @@ func TestDecisionStopsWhenOutOfTime(t *testing.T) {
 		t.Fatalf("%d ads after %d reservations; want none after 1", len(ads), p.calls)
 	}
 }
+
+// TestStoreAsServed: a store's ID, name and address come back as they were
+// put, kept in one string; a rename or a new address in place (same place,
+// same products) reaches decisions too.
+func TestStoreAsServed(t *testing.T) {
+	ix := NewIndex()
+	put := func(name, address string) {
+		t.Helper()
+		err := ix.PutStores("adv", []campaigns.Store{
+			{ID: "店-1", Name: name, Address: address, Lat: 35.6901, Lng: 139.7000, Products: []string{"beer"}},
+			{ID: "s2", Name: "far", Address: "x", Lat: 35.6990, Lng: 139.7000, Products: []string{"beer"}},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("居酒屋 新宿店", "東京都新宿区西新宿1-1-1")
+	ix.PutCampaign(campaign("c", "adv", "beer", 800, "居酒屋"))
+	e := newEngine(t, ix, nil)
+	req := Request{Lat: 35.6900, Lng: 139.7000, Query: "居酒屋"}
+	for _, want := range []struct{ name, address string }{
+		{"居酒屋 新宿店", "東京都新宿区西新宿1-1-1"},
+		{"居酒屋 新宿本店", "東京都新宿区西新宿1-1-1"}, // renamed
+		{"居酒屋 新宿本店", ""},               // its address removed
+		{"新宿", "東京都新宿区西新宿2-2-2"},       // both changed
+	} {
+		put(want.name, want.address)
+		ads := decide(t, e, req)
+		if len(ads) == 0 {
+			t.Fatalf("%q: no ad", want.name)
+		}
+		if st := ads[0].Store; st.ID() != "店-1" || st.Name() != want.name || st.Address() != want.address {
+			t.Fatalf("store %q %q %q, want 店-1 %q %q", st.ID(), st.Name(), st.Address(), want.name, want.address)
+		}
+	}
+}

@@ -342,7 +342,7 @@ type flushScratch struct {
 	sorted  []servedSortEntry           // agg_c's keys, sorted
 	entries [len(rollups)][]servedEntry // each rollup's groups' entries, end to end
 	hs, as  []servedSum
-	blocks  []byte // putServedBlocks' keys and blocks
+	blocks  []byte // putServedBlocks' arena
 }
 
 var flushScratches = sync.Pool{New: func() any { return new(flushScratch) }}
