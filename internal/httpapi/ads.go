@@ -292,17 +292,20 @@ type routeJSON struct {
 type linksJSON struct {
 	Geo        string `json:"geo"`
 	GoogleMaps string `json:"google_maps"`
+
+	// Set by renderAd instead of the two URLs above: the links are to the
+	// route's target, and appendAd writes them straight into the answer
+	// rather than into two strings an ad.
+	ofTarget bool
+	drive    bool // Google Maps' driving directions, not walking
 }
 
 func (s *Server) renderAd(rid string, i int, mode campaigns.Mode, ad serving.Ad) adJSON {
 	c, st := ad.Campaign, ad.Store
-	est, mapsURL := geo.Walk(ad.DistanceM), geo.GoogleMapsWalkURL
+	est := geo.Walk(ad.DistanceM)
 	if mode == campaigns.Car {
-		est, mapsURL = geo.Drive(ad.DistanceM), geo.GoogleMapsDriveURL
+		est = geo.Drive(ad.DistanceM)
 	}
-	// Stored coordinates are valid, so the links cannot fail.
-	geoURI, _ := geo.GeoURI(st.Lat, st.Lng)
-	maps, _ := mapsURL(st.Lat, st.Lng)
 	return adJSON{
 		AdID:       rid + "." + strconv.Itoa(i+1),
 		CampaignID: c.ID,
@@ -318,10 +321,7 @@ func (s *Server) renderAd(rid string, i int, mode campaigns.Mode, ad serving.Ad)
 			DistanceM:      int(math.Round(ad.DistanceM)),
 			RouteDistanceM: est.DistanceM,
 			ETASeconds:     est.ETASeconds,
-			Links: linksJSON{
-				Geo:        geoURI,
-				GoogleMaps: maps,
-			},
+			Links:          linksJSON{ofTarget: true, drive: mode == campaigns.Car},
 		},
 	}
 }

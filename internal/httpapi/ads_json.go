@@ -6,6 +6,7 @@ import (
 	"sync"
 	"unicode/utf8"
 
+	"github.com/navad/navad/geo"
 	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/internal/tracking"
 )
@@ -110,10 +111,7 @@ func appendAd(b []byte, a *adJSON, linkBase string) []byte {
 	b = strconv.AppendInt(b, int64(r.RouteDistanceM), 10)
 	b = append(b, `,"eta_s":`...)
 	b = strconv.AppendInt(b, int64(r.ETASeconds), 10)
-	b = append(b, `,"links":{"geo":`...)
-	b = appendJSONString(b, r.Links.Geo)
-	b = append(b, `,"google_maps":`...)
-	b = appendJSONString(b, r.Links.GoogleMaps)
+	b = appendLinks(b, r)
 	b = append(b, "}}"...)
 	if a.token != nil {
 		// The URLs from their parts: the base escaped once a request, the
@@ -275,4 +273,37 @@ func plain3(s string, i int) bool {
 		return false
 	}
 	return c != 0xE2 || c1 != 0x80 || (c2 != 0xA8 && c2 != 0xA9)
+}
+
+// appendLinks appends the "links" member of r: the two URLs given, or when
+// they are to the route's target, the URLs made from it, as encoding/json
+// would write the strings that geo.GeoURI and geo.GoogleMapsWalkURL (or
+// DriveURL) return. Those hold no byte that JSON escapes but '&', which
+// encoding/json writes as \u0026.
+func appendLinks(b []byte, r *routeJSON) []byte {
+	b = append(b, `,"links":{"geo":`...)
+	if !r.Links.ofTarget {
+		b = appendJSONString(b, r.Links.Geo)
+		b = append(b, `,"google_maps":`...)
+		return appendJSONString(b, r.Links.GoogleMaps)
+	}
+	// The target is a stored store's place, valid, so neither fails.
+	b = append(b, '"')
+	b, _ = geo.AppendGeoURI(b, r.Target.Lat, r.Target.Lng)
+	b = append(b, `","google_maps":"`...)
+	var buf [160]byte
+	var u []byte
+	if r.Links.drive {
+		u, _ = geo.AppendGoogleMapsDriveURL(buf[:0], r.Target.Lat, r.Target.Lng)
+	} else {
+		u, _ = geo.AppendGoogleMapsWalkURL(buf[:0], r.Target.Lat, r.Target.Lng)
+	}
+	for _, c := range u {
+		if c == '&' {
+			b = append(b, `\u0026`...)
+		} else {
+			b = append(b, c)
+		}
+	}
+	return append(b, '"')
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/navad/navad/geo"
 	"github.com/navad/navad/internal/tracking"
 )
 
@@ -95,7 +96,8 @@ func TestJSONStringMatchesEncodingJSON(t *testing.T) {
 }
 
 func TestDecisionJSONAllocs(t *testing.T) {
-	d := decisionJSON{RequestID: "abc", Ads: []adJSON{{AdID: "abc.1", Title: "乾杯", ImpressionURL: "http://x/v1/i/AAAA"}}}
+	d := decisionJSON{RequestID: "abc", Ads: []adJSON{{AdID: "abc.1", Title: "乾杯", ImpressionURL: "http://x/v1/i/AAAA"},
+		{AdID: "abc.2", Route: routeJSON{Target: latLngJSON{Lat: 35.69, Lng: 139.7}, Links: linksJSON{ofTarget: true, drive: true}}}}}
 	b := make([]byte, 0, 4096)
 	if n := testing.AllocsPerRun(100, func() { b = appendDecision(b[:0], &d) }); n != 0 {
 		t.Fatalf("%v allocations, want 0", n)
@@ -155,4 +157,41 @@ func BenchmarkAppendDecision(b *testing.B) {
 		buf = appendDecision(buf[:0], &d)
 	}
 	b.SetBytes(int64(len(buf)))
+}
+
+// TestLinksOfTargetMatchStrings: the links appendAd writes from the route's
+// target are the bytes it writes for the strings geo makes of it (which
+// TestDecisionJSONMatchesEncodingJSON holds to encoding/json), walking and
+// driving, at the edges of the coordinates and at random.
+func TestLinksOfTargetMatchStrings(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	places := [][2]float64{{90, 139.7}, {-90, -12.5}, {0, 0}, {-0.0000004, 180}, {35.6909004999, -180}, {35.69, 139.7003}}
+	for range 2000 {
+		places = append(places, [2]float64{r.Float64()*180 - 90, r.Float64()*360 - 180})
+	}
+	for _, p := range places {
+		for _, drive := range []bool{false, true} {
+			a := adJSON{AdID: "r.1", Route: routeJSON{Mode: "walk", Target: latLngJSON{Lat: p[0], Lng: p[1]},
+				Links: linksJSON{ofTarget: true, drive: drive}}}
+			got := appendAd(nil, &a, "")
+			maps := geo.GoogleMapsWalkURL
+			if drive {
+				maps = geo.GoogleMapsDriveURL
+			}
+			var err error
+			a.Route.Links = linksJSON{}
+			if a.Route.Links.Geo, err = geo.GeoURI(p[0], p[1]); err != nil {
+				t.Fatal(err)
+			}
+			if a.Route.Links.GoogleMaps, err = maps(p[0], p[1]); err != nil {
+				t.Fatal(err)
+			}
+			if want := appendAd(nil, &a, ""); string(got) != string(want) {
+				t.Fatalf("%v drive %v: got\n%s\nwant\n%s", p, drive, got, want)
+			}
+			if !json.Valid(got) {
+				t.Fatalf("invalid JSON: %s", got)
+			}
+		}
+	}
 }
