@@ -96,9 +96,7 @@ func TestCapsUserWindowsExpire(t *testing.T) {
 // what was counted since the last flush, never what was flushed.
 func TestCapsCrashKeepsFlushedCounts(t *testing.T) {
 	dir := t.TempDir()
-	store := open(t, dir)
-	caps, err := boltstore.NewCaps(store, boltstore.CapsOptions{FlushInterval: time.Hour})
-	must(t, err)
+	store, caps := handFlushedCaps(t, dir)
 	ctx := t.Context()
 	t0 := time.Date(2026, 11, 27, 19, 0, 0, 0, time.UTC)
 	r := capRequest("cmp_1", "u1", t0, 5, time.Hour)
@@ -132,9 +130,7 @@ func TestCapsCrashKeepsFlushedCounts(t *testing.T) {
 // the same campaign and its total stay, and are dropped in their turn.
 func TestCapsDropsOldDays(t *testing.T) {
 	dir := t.TempDir()
-	store := open(t, dir)
-	caps, err := boltstore.NewCaps(store, boltstore.CapsOptions{FlushInterval: time.Hour})
-	must(t, err)
+	store, caps := handFlushedCaps(t, dir)
 	ctx := t.Context()
 	t0 := time.Date(2026, 11, 27, 19, 0, 0, 0, time.UTC)
 	days := make([]storage.CapRequest, 3)
@@ -176,10 +172,7 @@ func TestCapsDropsOldDays(t *testing.T) {
 	must(t, caps.Close())
 	must(t, store.Close())
 
-	store = open(t, dir)
-	again, err := boltstore.NewCaps(store, boltstore.CapsOptions{FlushInterval: time.Hour})
-	must(t, err)
-	t.Cleanup(func() { _ = again.Close() })
+	_, again := handFlushedCaps(t, dir)
 	check(again, "reopened", 2, 0, 1)
 	reserve(again, days[2])
 	pass(again, 1, 48*time.Hour+time.Minute)
@@ -225,10 +218,7 @@ func BenchmarkCapsReserve(b *testing.B) {
 // served since the last (of 10,000 known), as a national second brings:
 // ns/op and allocations are per flush.
 func BenchmarkCapsFlush(b *testing.B) {
-	store := open(b, b.TempDir())
-	caps, err := boltstore.NewCaps(store, boltstore.CapsOptions{FlushInterval: time.Hour})
-	must(b, err)
-	b.Cleanup(func() { _ = caps.Close() })
+	_, caps := handFlushedCaps(b, b.TempDir())
 	t0 := time.Date(2026, 11, 27, 19, 0, 0, 0, time.UTC)
 	reqs := make([]storage.CapRequest, 10_000)
 	for i := range reqs {
@@ -252,4 +242,15 @@ func BenchmarkCapsFlush(b *testing.B) {
 		b.StartTimer()
 		must(b, caps.Flush())
 	}
+}
+
+// handFlushedCaps opens the store in dir and Caps on it that flush when
+// told to (and at Close, which the test's cleanup calls).
+func handFlushedCaps(t testing.TB, dir string) (*boltstore.Store, *boltstore.Caps) {
+	t.Helper()
+	store := open(t, dir)
+	caps, err := boltstore.NewCaps(store, boltstore.CapsOptions{FlushInterval: time.Hour})
+	must(t, err)
+	t.Cleanup(func() { _ = caps.Close() })
+	return store, caps
 }
