@@ -671,10 +671,12 @@ func (r *runner) profile(ctx context.Context, name string, np *driver.NavadProce
 	}()
 	return func() error {
 		err := <-done
-		// allocs first: heap?gc=1 collects garbage before it profiles, so
-		// that in-use figures are the live heap, not the state at the last
-		// collection (which may date from start-up).
-		for _, kind := range []string{"allocs", "heap?gc=1"} {
+		// heap?gc=1 first: it collects garbage before it profiles, so that
+		// in-use figures are the live heap, and Go publishes both profiles'
+		// figures at a collection: the allocations profiled after it run
+		// to now, not to the last collection of the round (which at a
+		// collection a minute may date from start-up).
+		for _, kind := range []string{"heap?gc=1", "allocs"} {
 			err = errors.Join(err, fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/%s", np.PprofAddr, kind),
 				filepath.Join(r.f.out, name+"-"+strings.TrimSuffix(kind, "?gc=1")+".pprof")))
 		}
