@@ -382,15 +382,21 @@ func tokenSplits(toks []tokenizer.Token, text func(tokenizer.Token) (string, boo
 }
 
 // tokenReading returns a token's reading in katakana: its own text for kana.
-func tokenReading(tk tokenizer.Token) (string, bool) {
+func (d *dictionary) tokenReading(tk tokenizer.Token) (string, bool) {
 	s := Normalize(tk.Surface)
 	if isKatakanaWord(s) {
 		return s, true
 	}
-	r, ok := tk.Reading()
-	if tk.Class == tokenizer.USER {
+	var r string
+	var ok bool
+	switch tk.Class {
+	case tokenizer.KNOWN:
+		_, r, ok = d.entries.entry(tk.ID) // kagome's own features are dropped: see ipaEntries
+	case tokenizer.USER:
 		r, ok = tk.FeatureAt(2) // user dictionary: pos, tokens, readings
 		r = strings.ReplaceAll(r, "/", "")
+	default:
+		r, ok = tk.Reading()
 	}
 	if !ok || r == "" || r == "*" {
 		return "", false
@@ -433,7 +439,7 @@ func (d *dictionary) readings(h string, searchToks []tokenizer.Token) []reading 
 		}
 		alts := make([][]string, len(toks))
 		for i, tk := range toks {
-			r, ok := tokenReading(tk)
+			r, ok := d.tokenReading(tk)
 			if !ok {
 				alts = nil
 				break
@@ -530,7 +536,8 @@ func (d *dictionary) entryReadings(s string, part bool) []string {
 	var out []string
 	pos := d.dict.POSTable
 	for _, id := range d.dict.Index.Search(s) {
-		if id >= len(d.dict.Contents) || len(d.dict.Contents[id]) <= ipaReading || len(pos.POSs[id]) < 2 {
+		_, reading, has := d.entries.entry(id)
+		if !has || len(pos.POSs[id]) < 2 {
 			continue
 		}
 		p0, p1 := pos.NameList[pos.POSs[id][0]], pos.NameList[pos.POSs[id][1]]
@@ -543,7 +550,7 @@ func (d *dictionary) entryReadings(s string, part bool) []string {
 		if !ok {
 			continue
 		}
-		if r := Normalize(d.dict.Contents[id][ipaReading]); isKatakanaWord(r) && !slices.Contains(out, r) {
+		if r := Normalize(reading); isKatakanaWord(r) && !slices.Contains(out, r) {
 			out = append(out, r)
 		}
 	}
@@ -647,7 +654,7 @@ func (d *dictionary) straddlers(s string) (out, readingOut []blockWord) {
 			if !w.bigPlace {
 				continue
 			}
-			if rsp, rd := tokenSplits(toks, tokenReading); rd != "" {
+			if rsp, rd := tokenSplits(toks, d.tokenReading); rd != "" {
 				m := utf8.RuneCountInString(rd)
 				if m <= maxBlockRunes {
 					readingOut = append(readingOut, blockWord{rd, rsp | ends(m) | anchored})
@@ -714,7 +721,7 @@ func (d *dictionary) splitOf(w *lexWord) uint64 {
 	}
 	if w.readingOf != "" {
 		toks := d.tok.Analyze(normalizeKeepHiragana(w.readingOf), tokenizer.Search)
-		if sp, r := tokenSplits(toks, tokenReading); r == w.text {
+		if sp, r := tokenSplits(toks, d.tokenReading); r == w.text {
 			s |= sp
 		}
 	}

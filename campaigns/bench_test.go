@@ -17,11 +17,11 @@ func benchVocabulary(n int) []string {
 	pos := d.dict.POSTable
 	seen := map[string]bool{}
 	var all []string
-	for id, c := range d.dict.Contents {
-		if len(c) <= ipaReading || len(pos.POSs[id]) < 2 || pos.NameList[pos.POSs[id][0]] != "名詞" || pos.NameList[pos.POSs[id][1]] != "一般" {
+	for id := range pos.POSs {
+		w, _, ok := d.entries.entry(id)
+		if !ok || len(pos.POSs[id]) < 2 || pos.NameList[pos.POSs[id][0]] != "名詞" || pos.NameList[pos.POSs[id][1]] != "一般" {
 			continue
 		}
-		w := c[ipaBase]
 		if l := utf8.RuneCountInString(w); l < 2 || l > 4 || seen[w] || !hasJapanese(w) {
 			continue
 		}

@@ -1,0 +1,65 @@
+package campaigns
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/ikawaha/kagome/v2/tokenizer"
+)
+
+// TestEntryTable: the table of base forms and readings answers for every
+// entry what kagome's contents held, uninflected or not, and nothing for
+// entries without a reading or out of range.
+func TestEntryTable(t *testing.T) {
+	contents := [][]string{
+		{"*", "*", "新宿", "シンジュク", "シンジュク"},
+		{"五段・ラ行", "連用形", "走る", "ハシリ", "ハシリ"},
+		{"*", "*"}, // no reading
+		{"一段", "基本形", "", "", ""},
+	}
+	for i := range 200 { // past a word of bits
+		contents = append(contents, []string{"*", "*", fmt.Sprint("語", i), fmt.Sprint("ゴ", i), ""})
+	}
+	tab := newEntryTable(contents)
+	for id, c := range contents {
+		base, reading, ok := tab.entry(id)
+		if want := len(c) > ipaReading; ok != want {
+			t.Fatalf("entry %d: ok %v, want %v", id, ok, want)
+		}
+		if !ok {
+			if tab.uninflected(id) {
+				t.Fatalf("entry %d without a reading is uninflected", id)
+			}
+			continue
+		}
+		if base != c[ipaBase] || reading != c[ipaReading] {
+			t.Fatalf("entry %d: %q %q, want %q %q", id, base, reading, c[ipaBase], c[ipaReading])
+		}
+		if want := c[ipaInflForm] == "*" || c[ipaInflForm] == "基本形"; tab.uninflected(id) != want {
+			t.Fatalf("entry %d: uninflected %v, want %v", id, tab.uninflected(id), want)
+		}
+	}
+	for _, id := range []int{-1, len(contents), 1 << 20} {
+		if _, _, ok := tab.entry(id); ok || tab.uninflected(id) {
+			t.Fatalf("entry %d out of range answered", id)
+		}
+	}
+}
+
+// TestDictionaryReadsItsTable: once loaded, kagome's own contents are gone
+// and the readings of known words come from the table.
+func TestDictionaryReadsItsTable(t *testing.T) {
+	d := japaneseDictionary()
+	if d.dict.Contents != nil {
+		t.Fatal("kagome's contents kept")
+	}
+	for word, want := range map[string]string{"新宿": "シンジュク", "居酒屋": "イザカヤ", "珈琲": "コーヒー"} {
+		toks := d.tok.Analyze(word, tokenizer.Normal)
+		if len(toks) != 1 || toks[0].Class != tokenizer.KNOWN {
+			t.Fatalf("%s: tokens %v, want one known word", word, toks)
+		}
+		if r, ok := d.tokenReading(toks[0]); !ok || r != want {
+			t.Fatalf("%s: reading %q %v, want %q", word, r, ok, want)
+		}
+	}
+}
