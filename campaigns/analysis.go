@@ -493,12 +493,12 @@ func (d *dictionary) okuriganaVariants(t string, forms []termForm) []termForm {
 	var rarest string
 	for _, r := range skel {
 		k := string(r)
-		if rarest == "" || len(d.postings[uint64(r)<<32|0xFFFFFFFF]) < len(d.postings[uint64([]rune(rarest)[0])<<32|0xFFFFFFFF]) {
+		if rarest == "" || len(d.postings.get(uint64(r)<<32|0xFFFFFFFF)) < len(d.postings.get(uint64([]rune(rarest)[0])<<32|0xFFFFFFFF)) {
 			rarest = k
 		}
 	}
 	var out []termForm
-	for _, id := range d.postings[uint64([]rune(rarest)[0])<<32|0xFFFFFFFF] {
+	for _, id := range d.postings.get(uint64([]rune(rarest)[0])<<32 | 0xFFFFFFFF) {
 		w := &d.words[id]
 		if w.surface == "" || w.text == t || kanjiOnly(w.text) != skel {
 			continue

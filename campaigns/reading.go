@@ -30,7 +30,7 @@ type dictionary struct {
 	// runes (r1<<32 | r2) or a rune (r<<32 | 0xFFFFFFFF), to find the words
 	// that contain a keyword without a scan.
 	words    []lexWord
-	postings map[uint64][]int32
+	postings postingIndex
 	// placesByLast lists the place names of two or three kanji by their
 	// last kanji, for straddlers.
 	placesByLast map[rune][]int32
@@ -172,7 +172,7 @@ func LoadDictionary() { japaneseDictionary() }
 
 func loadDictionary() *dictionary {
 	t0 := time.Now()
-	d := &dictionary{dict: ipa.Dict(), postings: map[uint64][]int32{}}
+	d := &dictionary{dict: ipa.Dict()}
 	d.entries = ipaEntries(d.dict)
 	records, err := dict.NewUserDicRecords(strings.NewReader(userDictText))
 	if err != nil {
@@ -259,24 +259,7 @@ func (d *dictionary) buildLexicon() {
 			w.readingOf = u.Text
 		}
 	}
-	// Postings by rune pair (and by rune, for one-rune strings).
-	var buf []uint64
-	for i, w := range d.words {
-		buf = buf[:0]
-		prev := rune(-1)
-		for _, r := range w.text {
-			buf = append(buf, uint64(r)<<32|0xFFFFFFFF)
-			if prev >= 0 {
-				buf = append(buf, uint64(prev)<<32|uint64(r))
-			}
-			prev = r
-		}
-		slices.Sort(buf)
-		buf = slices.Compact(buf)
-		for _, k := range buf {
-			d.postings[k] = append(d.postings[k], int32(i))
-		}
-	}
+	d.postings = newPostingIndex(d.words)
 	d.placesByLast = map[rune][]int32{}
 	for i, w := range d.words {
 		if n := utf8.RuneCountInString(w.text); w.place && n >= 2 && n <= 3 && allHan(w.text) {
@@ -293,6 +276,79 @@ func (d *dictionary) buildLexicon() {
 	d.kata.maxRunes = min(d.kata.maxRunes, maxKataWord)
 }
 
+// postingIndex lists the words that contain a pair of runes (r1<<32 | r2)
+// or a rune (r<<32 | 0xFFFFFFFF), each list in word order. The lists are
+// pieces of one array, found through a map of numbers: 150,000 lists of
+// their own would be as many objects, and pointers, for every garbage
+// collection to trace.
+type postingIndex struct {
+	at  map[uint64]uint32 // key → its list's number n
+	end []uint32          // list n is ids[end[n-1]:end[n]] (from 0 for n = 0)
+	ids []int32
+}
+
+func newPostingIndex(words []lexWord) postingIndex {
+	var buf []uint64
+	keys := func(w string) []uint64 { // w's keys, each once
+		buf = buf[:0]
+		prev := rune(-1)
+		for _, r := range w {
+			buf = append(buf, uint64(r)<<32|0xFFFFFFFF)
+			if prev >= 0 {
+				buf = append(buf, uint64(prev)<<32|uint64(r))
+			}
+			prev = r
+		}
+		slices.Sort(buf)
+		return slices.Compact(buf)
+	}
+	p := postingIndex{at: map[uint64]uint32{}}
+	var count []uint32 // by list number
+	for _, w := range words {
+		for _, k := range keys(w.text) {
+			n, ok := p.at[k]
+			if !ok {
+				n = uint32(len(count))
+				p.at[k] = n
+				count = append(count, 0)
+			}
+			count[n]++
+		}
+	}
+	p.end = make([]uint32, len(count))
+	total := uint32(0)
+	for n, c := range count {
+		total += c
+		p.end[n] = total
+	}
+	p.ids = make([]int32, total)
+	next := count // reused: where list n's next id goes
+	for n := range next {
+		next[n] = p.end[n] - count[n]
+	}
+	for i, w := range words {
+		for _, k := range keys(w.text) {
+			n := p.at[k]
+			p.ids[next[n]] = int32(i)
+			next[n]++
+		}
+	}
+	return p
+}
+
+// get returns the list of key k, nil when no word has it.
+func (p *postingIndex) get(k uint64) []int32 {
+	n, ok := p.at[k]
+	if !ok {
+		return nil
+	}
+	start := uint32(0)
+	if n > 0 {
+		start = p.end[n-1]
+	}
+	return p.ids[start:p.end[n]:p.end[n]]
+}
+
 // containing returns the ids of the dictionary words that contain s and are
 // longer than s. It scans the words that share s's rarest pair of runes.
 func (d *dictionary) containing(s string) []int32 {
@@ -300,7 +356,7 @@ func (d *dictionary) containing(s string) []int32 {
 	first := true
 	prev := rune(-1)
 	try := func(k uint64) {
-		if l := d.postings[k]; first || len(l) < len(best) {
+		if l := d.postings.get(k); first || len(l) < len(best) {
 			best, first = l, false
 		}
 	}

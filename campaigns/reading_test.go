@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/ikawaha/kagome/v2/tokenizer"
@@ -61,5 +62,41 @@ func TestDictionaryReadsItsTable(t *testing.T) {
 		if r, ok := d.tokenReading(toks[0]); !ok || r != want {
 			t.Fatalf("%s: reading %q %v, want %q", word, r, ok, want)
 		}
+	}
+}
+
+// TestPostingIndex: the lists are the words that hold each rune pair (and
+// each rune), in word order, as a map of slices would hold them.
+func TestPostingIndex(t *testing.T) {
+	words := []lexWord{{text: "居酒屋"}, {text: "酒"}, {text: "酒屋"}, {text: "居間"}, {text: "屋"}, {text: "酒酒"}}
+	want := map[uint64][]int32{}
+	for i, w := range words {
+		seen := map[uint64]bool{}
+		prev := rune(-1)
+		for _, r := range w.text {
+			ks := []uint64{uint64(r)<<32 | 0xFFFFFFFF}
+			if prev >= 0 {
+				ks = append(ks, uint64(prev)<<32|uint64(r))
+			}
+			for _, k := range ks {
+				if !seen[k] {
+					seen[k] = true
+					want[k] = append(want[k], int32(i))
+				}
+			}
+			prev = r
+		}
+	}
+	p := newPostingIndex(words)
+	if len(p.at) != len(want) {
+		t.Fatalf("%d lists, want %d", len(p.at), len(want))
+	}
+	for k, ids := range want {
+		if got := p.get(k); !slices.Equal(got, ids) {
+			t.Errorf("%x: %v, want %v", k, got, ids)
+		}
+	}
+	if got := p.get(uint64('犬')<<32 | 0xFFFFFFFF); got != nil {
+		t.Errorf("a rune no word has: %v", got)
 	}
 }
