@@ -39,23 +39,23 @@ type adRequestJSON struct {
 	UID  *string  `json:"uid"`
 }
 
-func (s *Server) getAds(c *gin.Context, p *auth.Principal) {
+func (s *Server) getAds(c *gin.Context, who *auth.Principal) {
 	req, err := parseDecisionQuery(c.Request.URL.RawQuery, s.opt.MaxAds)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	s.decide(c, p, &req)
+	s.decide(c, who, &req)
 }
 
-func (s *Server) postAds(c *gin.Context, p *auth.Principal) {
+func (s *Server) postAds(c *gin.Context, who *auth.Principal) {
 	body := limitBody(c, s.opt.MaxJSONBodyBytes)
 	req, err := parseDecisionJSON(body, s.opt.MaxAds)
 	if err != nil {
 		s.fail(c, body.fail(err))
 		return
 	}
-	s.decide(c, p, &req)
+	s.decide(c, who, &req)
 }
 
 // parseDecisionQuery reads and validates the raw query of GET /v1/ads. It
@@ -212,8 +212,8 @@ func (in decisionInput) request(p *campaigns.Problems, maxAds int) (serving.Requ
 }
 
 // decide answers a validated request: the one path shared by GET and POST.
-func (s *Server) decide(c *gin.Context, p *auth.Principal, req *serving.Request) {
-	req.PublisherID = p.ID
+func (s *Server) decide(c *gin.Context, who *auth.Principal, req *serving.Request) {
+	req.PublisherID = who.ID
 	ctx := newDecisionCtx(c.Request.Context(), s.opt.DecisionTimeout)
 	defer ctx.stop()
 	sb := decisionBufs.Get().(*decisionScratch)

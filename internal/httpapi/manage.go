@@ -11,6 +11,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/auth"
 )
 
 // ---- Accounts ----
@@ -26,13 +27,13 @@ type accountJSON struct {
 	APIKey string `json:"api_key,omitempty"`
 }
 
-func (s *Server) createAccount(c *gin.Context) {
+func (s *Server) createAccount(c *gin.Context, who *auth.Principal) {
 	var body accountRequest
 	if err := s.readJSON(c, s.opt.MaxJSONBodyBytes, &body, true); err != nil {
 		s.fail(c, err)
 		return
 	}
-	a, key, err := s.Catalog.CreateAccount(c.Request.Context(), principal(c), campaigns.Account{Type: body.Type, Name: body.Name, AgencyID: body.AgencyID})
+	a, key, err := s.Catalog.CreateAccount(c.Request.Context(), who, campaigns.Account{Type: body.Type, Name: body.Name, AgencyID: body.AgencyID})
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -40,8 +41,8 @@ func (s *Server) createAccount(c *gin.Context) {
 	c.JSON(http.StatusCreated, accountJSON{Account: a, APIKey: key})
 }
 
-func (s *Server) getAccount(c *gin.Context) {
-	a, err := s.Catalog.Account(c.Request.Context(), principal(c), c.Param("id"))
+func (s *Server) getAccount(c *gin.Context, who *auth.Principal) {
+	a, err := s.Catalog.Account(c.Request.Context(), who, c.Param("id"))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -51,9 +52,9 @@ func (s *Server) getAccount(c *gin.Context) {
 
 // rotateKey issues a new key; ?keep_old=true keeps the old ones working
 // until DELETE /v1/accounts/{id}/keys/old.
-func (s *Server) rotateKey(c *gin.Context) {
+func (s *Server) rotateKey(c *gin.Context, who *auth.Principal) {
 	keep := c.Query("keep_old") == "true"
-	key, err := s.Catalog.RotateKey(c.Request.Context(), principal(c), c.Param("id"), keep)
+	key, err := s.Catalog.RotateKey(c.Request.Context(), who, c.Param("id"), keep)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -61,8 +62,8 @@ func (s *Server) rotateKey(c *gin.Context) {
 	c.JSON(http.StatusCreated, gin.H{"id": c.Param("id"), "api_key": key})
 }
 
-func (s *Server) revokeOldKeys(c *gin.Context) {
-	if err := s.Catalog.RevokeOldKeys(c.Request.Context(), principal(c), c.Param("id")); err != nil {
+func (s *Server) revokeOldKeys(c *gin.Context, who *auth.Principal) {
+	if err := s.Catalog.RevokeOldKeys(c.Request.Context(), who, c.Param("id")); err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -80,7 +81,7 @@ func (s *Server) readCampaign(c *gin.Context) (campaigns.Campaign, bool) {
 	return body, true
 }
 
-func (s *Server) createCampaign(c *gin.Context) {
+func (s *Server) createCampaign(c *gin.Context, who *auth.Principal) {
 	body, ok := s.readCampaign(c)
 	if !ok {
 		return
@@ -88,7 +89,7 @@ func (s *Server) createCampaign(c *gin.Context) {
 	if body.AdvertiserID == "" {
 		body.AdvertiserID = c.Query("advertiser_id")
 	}
-	out, err := s.Catalog.CreateCampaign(c.Request.Context(), principal(c), body)
+	out, err := s.Catalog.CreateCampaign(c.Request.Context(), who, body)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -97,8 +98,8 @@ func (s *Server) createCampaign(c *gin.Context) {
 	c.JSON(http.StatusCreated, out)
 }
 
-func (s *Server) listCampaigns(c *gin.Context) {
-	list, err := s.Catalog.Campaigns(c.Request.Context(), principal(c), c.Query("advertiser_id"))
+func (s *Server) listCampaigns(c *gin.Context, who *auth.Principal) {
+	list, err := s.Catalog.Campaigns(c.Request.Context(), who, c.Query("advertiser_id"))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -109,8 +110,8 @@ func (s *Server) listCampaigns(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"campaigns": list})
 }
 
-func (s *Server) getCampaign(c *gin.Context) {
-	out, err := s.Catalog.Campaign(c.Request.Context(), principal(c), c.Param("id"))
+func (s *Server) getCampaign(c *gin.Context, who *auth.Principal) {
+	out, err := s.Catalog.Campaign(c.Request.Context(), who, c.Param("id"))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -118,12 +119,12 @@ func (s *Server) getCampaign(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-func (s *Server) replaceCampaign(c *gin.Context) {
+func (s *Server) replaceCampaign(c *gin.Context, who *auth.Principal) {
 	body, ok := s.readCampaign(c)
 	if !ok {
 		return
 	}
-	out, err := s.Catalog.ReplaceCampaign(c.Request.Context(), principal(c), c.Param("id"), body)
+	out, err := s.Catalog.ReplaceCampaign(c.Request.Context(), who, c.Param("id"), body)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -131,14 +132,14 @@ func (s *Server) replaceCampaign(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-func (s *Server) patchCampaign(c *gin.Context) {
+func (s *Server) patchCampaign(c *gin.Context, who *auth.Principal) {
 	body := limitBody(c, s.opt.MaxJSONBodyBytes)
 	patch, err := io.ReadAll(body)
 	if err != nil {
 		s.fail(c, body.fail(err))
 		return
 	}
-	out, err := s.Catalog.PatchCampaign(c.Request.Context(), principal(c), c.Param("id"), patch)
+	out, err := s.Catalog.PatchCampaign(c.Request.Context(), who, c.Param("id"), patch)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -146,19 +147,23 @@ func (s *Server) patchCampaign(c *gin.Context) {
 	c.JSON(http.StatusOK, out)
 }
 
-func (s *Server) deleteCampaign(c *gin.Context) {
-	if err := s.Catalog.DeleteCampaign(c.Request.Context(), principal(c), c.Param("id")); err != nil {
+func (s *Server) deleteCampaign(c *gin.Context, who *auth.Principal) {
+	if err := s.Catalog.DeleteCampaign(c.Request.Context(), who, c.Param("id")); err != nil {
 		s.fail(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
 }
 
-func (s *Server) pauseCampaign(c *gin.Context)  { s.setStatus(c, campaigns.Paused) }
-func (s *Server) resumeCampaign(c *gin.Context) { s.setStatus(c, campaigns.Active) }
+func (s *Server) pauseCampaign(c *gin.Context, who *auth.Principal) {
+	s.setStatus(c, who, campaigns.Paused)
+}
+func (s *Server) resumeCampaign(c *gin.Context, who *auth.Principal) {
+	s.setStatus(c, who, campaigns.Active)
+}
 
-func (s *Server) setStatus(c *gin.Context, st campaigns.Status) {
-	out, err := s.Catalog.SetCampaignStatus(c.Request.Context(), principal(c), c.Param("id"), st)
+func (s *Server) setStatus(c *gin.Context, who *auth.Principal, st campaigns.Status) {
+	out, err := s.Catalog.SetCampaignStatus(c.Request.Context(), who, c.Param("id"), st)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -206,7 +211,7 @@ func uploadFormat(c *gin.Context, body *bufio.Reader) (campaigns.UploadFormat, e
 	return "", campaigns.Errorf(campaigns.Invalid, "Content-Type must be application/json, text/csv or application/geo+json, got %q", truncate(mt, 40))
 }
 
-func (s *Server) putStores(c *gin.Context) {
+func (s *Server) putStores(c *gin.Context, who *auth.Principal) {
 	raw := limitBody(c, s.opt.MaxBodyBytes)
 	body := bufio.NewReaderSize(raw, 64<<10)
 	format, err := uploadFormat(c, body)
@@ -219,7 +224,7 @@ func (s *Server) putStores(c *gin.Context) {
 		s.fail(c, raw.fail(err))
 		return
 	}
-	adv, err := s.Catalog.PutStores(c.Request.Context(), principal(c), c.Query("advertiser_id"), up.Stores, up.Rows)
+	adv, err := s.Catalog.PutStores(c.Request.Context(), who, c.Query("advertiser_id"), up.Stores, up.Rows)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -227,11 +232,11 @@ func (s *Server) putStores(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"advertiser_id": adv, "stores": len(up.Stores)})
 }
 
-func (s *Server) listStores(c *gin.Context) {
+func (s *Server) listStores(c *gin.Context, who *auth.Principal) {
 	// Stream the list: an advertiser may have tens of thousands of stores.
 	first := true
 	started := false
-	err := s.Catalog.Stores(c.Request.Context(), principal(c), c.Query("advertiser_id"), func(st *campaigns.Store) bool {
+	err := s.Catalog.Stores(c.Request.Context(), who, c.Query("advertiser_id"), func(st *campaigns.Store) bool {
 		if !started {
 			c.Header("Content-Type", "application/json; charset=utf-8")
 			c.Status(http.StatusOK)
@@ -260,8 +265,8 @@ func (s *Server) listStores(c *gin.Context) {
 	_, _ = io.WriteString(c.Writer, "]}")
 }
 
-func (s *Server) getStore(c *gin.Context) {
-	st, err := s.Catalog.Store(c.Request.Context(), principal(c), c.Query("advertiser_id"), c.Param("id"))
+func (s *Server) getStore(c *gin.Context, who *auth.Principal) {
+	st, err := s.Catalog.Store(c.Request.Context(), who, c.Query("advertiser_id"), c.Param("id"))
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -269,15 +274,15 @@ func (s *Server) getStore(c *gin.Context) {
 	c.JSON(http.StatusOK, st)
 }
 
-func (s *Server) deleteStore(c *gin.Context) {
-	if err := s.Catalog.DeleteStore(c.Request.Context(), principal(c), c.Query("advertiser_id"), c.Param("id")); err != nil {
+func (s *Server) deleteStore(c *gin.Context, who *auth.Principal) {
+	if err := s.Catalog.DeleteStore(c.Request.Context(), who, c.Query("advertiser_id"), c.Param("id")); err != nil {
 		s.fail(c, err)
 		return
 	}
 	c.Status(http.StatusNoContent)
 }
 
-func (s *Server) putInventory(c *gin.Context) {
+func (s *Server) putInventory(c *gin.Context, who *auth.Principal) {
 	var rows []campaigns.StockUpdate
 	limit := s.opt.MaxJSONBodyBytes
 	// A full batch of 10,000 rows needs more than the default JSON limit.
@@ -292,7 +297,7 @@ func (s *Server) putInventory(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	if err := s.Catalog.PutStock(c.Request.Context(), principal(c), c.Query("advertiser_id"), rows, s.opt.MaxStockRows); err != nil {
+	if err := s.Catalog.PutStock(c.Request.Context(), who, c.Query("advertiser_id"), rows, s.opt.MaxStockRows); err != nil {
 		s.fail(c, err)
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/auth"
 	"github.com/navad/navad/internal/reports"
 	"github.com/navad/navad/internal/storage"
 )
@@ -19,14 +20,14 @@ func (s *Server) routeReports(v1 *gin.RouterGroup) {
 	if s.Reports == nil {
 		return
 	}
-	r := v1.Group("", s.authenticate(campaigns.Admin, campaigns.Agency, campaigns.Advertiser, campaigns.Publisher))
-	r.GET("/reports", s.getReport)
-	r.GET("/reports/cells.geojson", s.getCellsGeoJSON)
+	anyKey := s.keyed(campaigns.Admin, campaigns.Agency, campaigns.Advertiser, campaigns.Publisher)
+	v1.GET("/reports", anyKey(s.getReport))
+	v1.GET("/reports/cells.geojson", anyKey(s.getCellsGeoJSON))
 }
 
 // getReport answers GET /v1/reports: JSON by default, CSV with
 // format=csv (and a UTF-8 byte order mark with bom=true).
-func (s *Server) getReport(c *gin.Context) {
+func (s *Server) getReport(c *gin.Context, who *auth.Principal) {
 	qs := c.Request.URL.Query()
 	var p campaigns.Problems
 	q := s.reportQuery(qs, &p)
@@ -53,7 +54,7 @@ func (s *Server) getReport(c *gin.Context) {
 		s.fail(c, err)
 		return
 	}
-	rep, err := s.Reports.Report(c.Request.Context(), principal(c), q)
+	rep, err := s.Reports.Report(c.Request.Context(), who, q)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -73,7 +74,7 @@ func (s *Server) getReport(c *gin.Context) {
 
 // getCellsGeoJSON answers GET /v1/reports/cells.geojson: the report
 // grouped by cell, as hexagons.
-func (s *Server) getCellsGeoJSON(c *gin.Context) {
+func (s *Server) getCellsGeoJSON(c *gin.Context, who *auth.Principal) {
 	var p campaigns.Problems
 	q := s.reportQuery(c.Request.URL.Query(), &p)
 	if err := p.Err(); err != nil {
@@ -81,7 +82,7 @@ func (s *Server) getCellsGeoJSON(c *gin.Context) {
 		return
 	}
 	q.GroupBy = storage.DimsOf(storage.DimCell)
-	rep, err := s.Reports.Report(c.Request.Context(), principal(c), q)
+	rep, err := s.Reports.Report(c.Request.Context(), who, q)
 	if err != nil {
 		s.fail(c, err)
 		return

@@ -134,29 +134,30 @@ func New(d Deps, opt Options) (*Server, error) {
 	g.GET("/openapi.json", openAPIHandler(doc))
 
 	v1 := g.Group("/v1")
-	v1.GET("/ads", s.authenticated(s.getAds, campaigns.Publisher, campaigns.Admin))
-	v1.POST("/ads", s.authenticated(s.postAds, campaigns.Publisher, campaigns.Admin))
+	publisher := s.keyed(campaigns.Publisher, campaigns.Admin)
+	v1.GET("/ads", publisher(s.getAds))
+	v1.POST("/ads", publisher(s.postAds))
 
-	acct := v1.Group("", s.authenticate(campaigns.Admin, campaigns.Agency, campaigns.Advertiser, campaigns.Publisher))
-	acct.POST("/accounts", s.createAccount)
-	acct.GET("/accounts/:id", s.getAccount)
-	acct.POST("/accounts/:id/keys", s.rotateKey)
-	acct.DELETE("/accounts/:id/keys/old", s.revokeOldKeys)
+	anyKey := s.keyed(campaigns.Admin, campaigns.Agency, campaigns.Advertiser, campaigns.Publisher)
+	v1.POST("/accounts", anyKey(s.createAccount))
+	v1.GET("/accounts/:id", anyKey(s.getAccount))
+	v1.POST("/accounts/:id/keys", anyKey(s.rotateKey))
+	v1.DELETE("/accounts/:id/keys/old", anyKey(s.revokeOldKeys))
 
-	m := v1.Group("", s.authenticate(campaigns.Admin, campaigns.Agency, campaigns.Advertiser))
-	m.POST("/campaigns", s.createCampaign)
-	m.GET("/campaigns", s.listCampaigns)
-	m.GET("/campaigns/:id", s.getCampaign)
-	m.PUT("/campaigns/:id", s.replaceCampaign)
-	m.PATCH("/campaigns/:id", s.patchCampaign)
-	m.DELETE("/campaigns/:id", s.deleteCampaign)
-	m.POST("/campaigns/:id/pause", s.pauseCampaign)
-	m.POST("/campaigns/:id/resume", s.resumeCampaign)
-	m.PUT("/stores", s.putStores)
-	m.GET("/stores", s.listStores)
-	m.GET("/stores/:id", s.getStore)
-	m.DELETE("/stores/:id", s.deleteStore)
-	m.PUT("/inventory", s.putInventory)
+	manager := s.keyed(campaigns.Admin, campaigns.Agency, campaigns.Advertiser)
+	v1.POST("/campaigns", manager(s.createCampaign))
+	v1.GET("/campaigns", manager(s.listCampaigns))
+	v1.GET("/campaigns/:id", manager(s.getCampaign))
+	v1.PUT("/campaigns/:id", manager(s.replaceCampaign))
+	v1.PATCH("/campaigns/:id", manager(s.patchCampaign))
+	v1.DELETE("/campaigns/:id", manager(s.deleteCampaign))
+	v1.POST("/campaigns/:id/pause", manager(s.pauseCampaign))
+	v1.POST("/campaigns/:id/resume", manager(s.resumeCampaign))
+	v1.PUT("/stores", manager(s.putStores))
+	v1.GET("/stores", manager(s.listStores))
+	v1.GET("/stores/:id", manager(s.getStore))
+	v1.DELETE("/stores/:id", manager(s.deleteStore))
+	v1.PUT("/inventory", manager(s.putInventory))
 
 	s.routeTracking(v1)
 	s.routeReports(v1)
@@ -199,27 +200,16 @@ func (s *Server) readyz(c *gin.Context) {
 
 // ---- Middleware ----
 
-const principalKey = "navad.principal"
-
-// authenticate admits requests whose API key belongs to one of roles (see
-// admit) and keeps the key's principal for the handler, which reads it
-// with principal(c).
-func (s *Server) authenticate(roles ...campaigns.Role) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		if p, ok := s.admit(c, roles); ok {
-			c.Set(principalKey, p)
-			c.Next()
-		}
-	}
-}
-
-// authenticated is authenticate for the decision routes, called on every
-// search: it hands the principal to h as an argument rather than through
-// gin's Keys, a map made for each request that sets one.
-func (s *Server) authenticated(h func(*gin.Context, *auth.Principal), roles ...campaigns.Role) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		if p, ok := s.admit(c, roles); ok {
-			h(c, p)
+// keyed returns what makes a route's handler of one that needs an API key
+// of one of roles (see admit): the handler gets the key's principal as an
+// argument, rather than through gin's Keys, a map made for each request
+// that sets one (on the decision routes, every search).
+func (s *Server) keyed(roles ...campaigns.Role) func(func(*gin.Context, *auth.Principal)) gin.HandlerFunc {
+	return func(h func(*gin.Context, *auth.Principal)) gin.HandlerFunc {
+		return func(c *gin.Context) {
+			if who, ok := s.admit(c, roles); ok {
+				h(c, who)
+			}
 		}
 	}
 }
@@ -260,10 +250,6 @@ func bearer(h string) (string, bool) {
 	}
 	key := strings.TrimSpace(h[len(prefix):])
 	return key, key != ""
-}
-
-func principal(c *gin.Context) *auth.Principal {
-	return c.MustGet(principalKey).(*auth.Principal)
 }
 
 const requestIDHeader = "X-Request-Id" // canonical, as http.Header keeps it
