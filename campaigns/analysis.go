@@ -490,15 +490,16 @@ func (d *dictionary) okuriganaVariants(t string, forms []termForm) []termForm {
 	if skel == "" {
 		return nil
 	}
-	var rarest string
+	// The words holding skel's rarest kanji (the first of equals).
+	var rarest []int32
+	first := true
 	for _, r := range skel {
-		k := string(r)
-		if rarest == "" || len(d.postings.get(uint64(r)<<32|0xFFFFFFFF)) < len(d.postings.get(uint64([]rune(rarest)[0])<<32|0xFFFFFFFF)) {
-			rarest = k
+		if l := d.postings.get(uint64(r)<<32 | 0xFFFFFFFF); first || len(l) < len(rarest) {
+			rarest, first = l, false
 		}
 	}
 	var out []termForm
-	for _, id := range d.postings.get(uint64([]rune(rarest)[0])<<32 | 0xFFFFFFFF) {
+	for _, id := range rarest {
 		w := &d.words[id]
 		if w.surface == "" || w.text == t || kanjiOnly(w.text) != skel {
 			continue

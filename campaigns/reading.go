@@ -141,11 +141,18 @@ func (t *entryTable) entry(id int) (base, reading string, ok bool) {
 	if !bit(t.has, id) {
 		return "", "", false
 	}
-	start := uint32(0)
-	if id > 0 {
-		start = t.ends[2*id-1]
+	b0, b1 := piece(t.ends, 2*id)
+	r0, r1 := piece(t.ends, 2*id+1)
+	return t.text[b0:b1], t.text[r0:r1], true
+}
+
+// piece returns where piece i of a run of pieces end to end starts and
+// ends, given where each ends.
+func piece(ends []uint32, i int) (start, end uint32) {
+	if i > 0 {
+		start = ends[i-1]
 	}
-	return t.text[start:t.ends[2*id]], t.text[t.ends[2*id]:t.ends[2*id+1]], true
+	return start, ends[i]
 }
 
 // uninflected reports whether entry id is a word's base form (or does not
@@ -322,9 +329,9 @@ func newPostingIndex(words []lexWord) postingIndex {
 		p.end[n] = total
 	}
 	p.ids = make([]int32, total)
-	next := count // reused: where list n's next id goes
+	next := count // reused: where list n's next id goes, from its start
 	for n := range next {
-		next[n] = p.end[n] - count[n]
+		next[n], _ = piece(p.end, n)
 	}
 	for i, w := range words {
 		for _, k := range keys(w.text) {
@@ -342,11 +349,8 @@ func (p *postingIndex) get(k uint64) []int32 {
 	if !ok {
 		return nil
 	}
-	start := uint32(0)
-	if n > 0 {
-		start = p.end[n-1]
-	}
-	return p.ids[start:p.end[n]:p.end[n]]
+	start, end := piece(p.end, int(n))
+	return p.ids[start:end:end]
 }
 
 // containing returns the ids of the dictionary words that contain s and are
