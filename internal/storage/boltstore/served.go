@@ -253,7 +253,6 @@ func groupServedAll(rows []storage.ServedCount, sc *flushScratch) (out [len(roll
 	for r := range all {
 		all[r] = slices.Grow(sc.entries[r][:0], len(rows))
 	}
-	defer func() { sc.keys[rollupC], sc.sorted, sc.entries = buf, es, all }()
 	for i := range rows {
 		k := &rows[i].Key
 		start := len(buf)
@@ -268,20 +267,12 @@ func groupServedAll(rows []storage.ServedCount, sc *flushScratch) (out [len(roll
 			bufs[r] = slices.Grow(sc.keys[r][:0], sizes[r])
 		}
 	}
-	defer func() {
-		for r := range bufs {
-			if rollupKind(r) != rollupC {
-				sc.keys[r] = bufs[r]
-			}
-		}
-	}()
 	appendEntry := func(r rollupKind, row int, n uint64) {
 		start := len(bufs[r])
 		bufs[r] = appendRollupBody(bufs[r], r, &rows[row].Key)
 		all[r] = append(all[r], servedEntry{bufs[r][start:len(bufs[r]):len(bufs[r])], n})
 	}
 	hs, as := sc.hs[:0], sc.as[:0]
-	defer func() { sc.hs, sc.as = hs, as }()
 	for i := 0; i < len(es); {
 		g := key(es[i])[:servedGroupLen:servedGroupLen]
 		var from [len(rollups)]int // where the group's entries start in all
@@ -329,6 +320,9 @@ func groupServedAll(rows []storage.ServedCount, sc *flushScratch) (out [len(roll
 			out[r] = append(out[r], servedGroup{g, all[r][from[r]:len(all[r]):len(all[r])]})
 		}
 	}
+	// The buffers, grown, for the next flush.
+	bufs[rollupC] = buf
+	sc.keys, sc.sorted, sc.entries, sc.hs, sc.as = bufs, es, all, hs, as
 	return out
 }
 
