@@ -314,10 +314,10 @@ func (s *Server) renderAd(rid string, i int, mode campaigns.Mode, ad serving.Ad)
 		Text:       c.Creative.Text,
 		ImageURL:   c.Creative.ImageURL,
 		LandingURL: c.Creative.LandingURL,
-		Store:      storeJSON{ID: st.ID(), Name: st.Name(), Address: st.Address(), Lat: st.Lat, Lng: st.Lng},
+		Store:      storeJSON{ID: st.ID(), Name: st.Name(), Address: st.Address(), Lat: st.Lat(), Lng: st.Lng()},
 		Route: routeJSON{
 			Mode:           string(mode),
-			Target:         latLngJSON{Lat: st.Lat, Lng: st.Lng},
+			Target:         latLngJSON{Lat: st.Lat(), Lng: st.Lng()},
 			DistanceM:      int(math.Round(ad.DistanceM)),
 			RouteDistanceM: est.DistanceM,
 			ETASeconds:     est.ETASeconds,

@@ -105,7 +105,7 @@ func (s *Server) trackAds(req *serving.Request, ads []serving.Ad, out []adJSON, 
 		from := len(tokens)
 		tokens = s.Tracking.AppendServe(tokens, &d, &tracking.Ad{
 			AdID: out[i].AdID, CampaignID: cmp.ID, AdvertiserID: cmp.AdvertiserID,
-			StoreID: st.ID(), StoreLat: st.Lat, StoreLng: st.Lng,
+			StoreID: st.ID(), StoreLat: st.Lat(), StoreLng: st.Lng(),
 		})
 		// A later append may move tokens; this ad's bytes stay where they
 		// are, in the array they were written to.

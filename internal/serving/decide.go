@@ -25,7 +25,7 @@ type Request struct {
 // Ad is one chosen campaign and the store it leads to.
 type Ad struct {
 	Campaign  *Campaign
-	Store     *Store
+	Store     Store
 	DistanceM float64 // great-circle metres from the fix to the store
 }
 

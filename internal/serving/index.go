@@ -20,35 +20,7 @@ import (
 	"time"
 
 	"github.com/navad/navad/campaigns"
-	"github.com/navad/navad/geo"
 )
-
-// Store is a store as served: where it is, what it is called, when it opens.
-// It is immutable once published.
-//
-// A national catalogue holds a million of them, and every pointer in them
-// is one more word for each garbage collection to trace: the ID, name and
-// address are one string, the products are numbers (Index.productName has
-// their IDs), and the opening hours are the index of a schedule in
-// Index.weeks, which every offer holds, rather than a slice a store.
-type Store struct {
-	text           string // ID, name and address, end to end
-	idEnd, nameEnd uint32 // where the ID and the name end in text
-	Lat, Lng       float64
-	Cell           uint64         // H3 cell at geo.IndexResolution
-	products       []uint32       // in Index.productName
-	week           uint16         // the opening hours in Index.weeks, or noWeek
-	hours          campaigns.Week // the opening hours when week is noWeek
-}
-
-// ID returns the store's ID, unique within its advertiser's stores.
-func (s *Store) ID() string { return s.text[:s.idEnd] }
-
-// Name returns the store's name.
-func (s *Store) Name() string { return s.text[s.idEnd:s.nameEnd] }
-
-// Address returns the store's address.
-func (s *Store) Address() string { return s.text[s.nameEnd:] }
 
 // Campaign is a campaign as served: the advertiser's campaign and what the
 // decision path needs precomputed. It is immutable once published.
@@ -127,11 +99,11 @@ type Index struct {
 	// may read them holding storesMu alone.
 	mu        sync.Mutex
 	campaigns map[string]*Campaign
-	slotOf    map[string]uint32            // campaign ID → slot, kept after deletion
-	bySlot    []*Campaign                  // nil where deleted
-	kwBase    *campaigns.KeywordIndex      // see Snapshot
-	delta     map[uint32]struct{}          // slots changed since kwBase was built
-	stores    map[string]map[string]*Store // advertiser → store ID → store
+	slotOf    map[string]uint32       // campaign ID → slot, kept after deletion
+	bySlot    []*Campaign             // nil where deleted
+	kwBase    *campaigns.KeywordIndex // see Snapshot
+	delta     map[uint32]struct{}     // slots changed since kwBase was built
+	stores    map[string]*storeDir    // by advertiser
 	storeN    int
 	offerIDs  map[offerKey]uint32
 	negLists  map[string]negList // a list of negative keywords, sorted and joined → its ID and compiled form
@@ -153,7 +125,7 @@ func NewIndex() *Index {
 		campaigns:  make(map[string]*Campaign),
 		slotOf:     make(map[string]uint32),
 		delta:      make(map[uint32]struct{}),
-		stores:     make(map[string]map[string]*Store),
+		stores:     make(map[string]*storeDir),
 		offerIDs:   make(map[offerKey]uint32),
 		negLists:   make(map[string]negList),
 		out:        make(map[string]map[stockKey]struct{}),
@@ -454,16 +426,14 @@ func (ix *Index) DeleteStore(advertiserID, storeID string) {
 	ix.storesMu.Lock()
 	defer ix.storesMu.Unlock()
 	ix.mu.Lock()
-	adv := ix.stores[advertiserID]
-	old, ok := adv[storeID]
+	old, ok := ix.stores[advertiserID].del(storeID)
 	if !ok {
 		ix.mu.Unlock()
 		return
 	}
-	delete(adv, storeID)
 	ix.storeN--
 	ch := offerChanges{full: make(map[string]bool)}
-	for _, n := range old.products {
+	for _, n := range old.products() {
 		p := ix.productName[n]
 		delete(ix.out[advertiserID], stockKey{storeID, p})
 		ch.full[p] = true
@@ -479,50 +449,33 @@ func (ix *Index) DeleteStore(advertiserID, storeID string) {
 // Callers hold storesMu and pass the plan to rebuild.
 func (ix *Index) planStores(advertiserID string, stores []*campaigns.Store) (*offerRebuild, error) {
 	// The stores as served, built before taking mu: cells come from cgo.
-	// Their products are numbered into one scratch slice here;
-	// keepStores copies those of the stores kept.
-	built, err := servedStores(stores)
+	slab, hours, err := servedStores(stores)
 	if err != nil {
 		return nil, err
 	}
-	n := 0
-	for _, s := range stores {
-		n += len(s.Products)
-	}
-	products := make([]uint32, n)
-	for i := range built {
-		st, src := &built[i], stores[i].Products
-		st.products, products = products[:len(src):len(src)], products[len(src):]
-		for j, p := range src {
-			st.products[j] = ix.productNumber(p)
-		}
-		if st.week = ix.weekID(st.hours); st.week != noWeek {
-			st.hours = campaigns.Week{} // Index.weeks has it
-		}
-	}
+	ix.numberStores(slab, stores, hours)
 
 	ix.mu.Lock()
-	adv := ix.stores[advertiserID]
-	if adv == nil {
-		adv = make(map[string]*Store, len(stores))
-		ix.stores[advertiserID] = adv
+	dir := ix.stores[advertiserID]
+	if dir == nil {
+		dir = newStoreDir()
+		ix.stores[advertiserID] = dir
 	}
 	ch := offerChanges{full: make(map[string]bool), refresh: make(map[string]bool)}
-	kept := make([]int, 0, len(built)) // the stores of built that replace or join adv's
-	for i := range built {
-		st := &built[i]
-		old, existed := adv[st.ID()]
+	slot := dir.add(slab)
+	for i := range slab.recs {
+		st := Store{slab, uint32(i)}
+		old, existed := dir.get(st.ID())
 		if !existed {
 			ix.storeN++
 		}
-		if existed && old.Lat == st.Lat && old.Lng == st.Lng && slices.Equal(old.products, st.products) {
+		if existed && old.samePlace(st) {
 			// Same place, same products: the presence marks stand. A store
 			// that is the same in every way changes nothing at all, so
 			// uploading a list again costs a comparison a store.
-			if old.text != st.text || old.week != st.week || !old.hours.Equal(st.hours) {
-				adv[st.ID()] = st
-				kept = append(kept, i)
-				for _, n := range st.products {
+			if !old.sameAs(st) {
+				dir.put(slot, uint32(i))
+				for _, n := range st.products() {
 					ch.refresh[ix.productName[n]] = true
 				}
 			}
@@ -530,18 +483,17 @@ func (ix *Index) planStores(advertiserID string, stores []*campaigns.Store) (*of
 		}
 		// Joined, moved or changed products: the offers it leaves and
 		// those it joins recompute their marks.
-		for _, n := range st.products {
+		for _, n := range st.products() {
 			ch.full[ix.productName[n]] = true
 		}
 		if existed {
-			for _, n := range old.products {
+			for _, n := range old.products() {
 				ch.full[ix.productName[n]] = true
 			}
 		}
-		adv[st.ID()] = st
-		kept = append(kept, i)
+		dir.put(slot, uint32(i))
 	}
-	ix.keepStores(adv, built, kept)
+	keepStores(dir, slot)
 	r := ix.planLocked(advertiserID, ch)
 	ix.mu.Unlock()
 	return r, nil
@@ -554,93 +506,6 @@ func pointers(stores []campaigns.Store) []*campaigns.Store {
 		ps[i] = &stores[i]
 	}
 	return ps
-}
-
-// servedStores returns stores as served, their products not yet
-// numbered. A large upload's cells and hours are
-// computed on every processor: at national scale they are seconds of cgo
-// calls and parsing at start-up.
-func servedStores(stores []*campaigns.Store) ([]Store, error) {
-	const chunk = 4096
-	built := make([]Store, len(stores))
-	errs := make([]error, (len(stores)+chunk-1)/chunk)
-	parallel(len(errs), func(_, c int) {
-		lo, hi := c*chunk, min(len(stores), (c+1)*chunk)
-		// The chunk's texts end to end in one string, not one a store:
-		// keepStores copies those of the stores it keeps.
-		size := 0
-		for _, s := range stores[lo:hi] {
-			size += len(s.ID) + len(s.Name) + len(s.Address)
-		}
-		var b strings.Builder
-		b.Grow(size)
-		for _, s := range stores[lo:hi] {
-			b.WriteString(s.ID)
-			b.WriteString(s.Name)
-			b.WriteString(s.Address)
-		}
-		text := b.String()
-		for i := lo; i < hi; i++ {
-			s := stores[i]
-			cell, err := geo.Cell(s.Lat, s.Lng, geo.IndexResolution)
-			if err != nil {
-				errs[c] = err
-				return
-			}
-			week, _ := s.Hours.Compile()
-			n := len(s.ID) + len(s.Name) + len(s.Address)
-			built[i] = Store{text: text[:n], idEnd: uint32(len(s.ID)), nameEnd: uint32(len(s.ID) + len(s.Name)),
-				Lat: s.Lat, Lng: s.Lng, Cell: uint64(cell), hours: week}
-			text = text[n:]
-		}
-	})
-	for _, err := range errs {
-		if err != nil {
-			return nil, err
-		}
-	}
-	return built, nil
-}
-
-// keepStores moves the stores of built that adv now holds (those of kept
-// that a later one of the same ID did not replace) into memory of their
-// own, where adv points instead: the stores share one allocation, their
-// product lists another and their texts (IDs, names and addresses) one
-// string. A national catalogue is then about 2 million objects for the
-// collector to mark instead of 6.9 million. A store replaced later leaves its slot and
-// text unused until every store of its upload is replaced or deleted: at
-// worst twice the stores' memory (about 200 bytes each), for an advertiser
-// who changes a few stores of a large list at a time. Callers hold mu.
-func (ix *Index) keepStores(adv map[string]*Store, built []Store, kept []int) {
-	live := kept[:0]
-	products, size := 0, 0
-	for _, i := range kept {
-		if st := &built[i]; adv[st.ID()] == st {
-			live = append(live, i)
-			products += len(st.products)
-			size += len(st.text)
-		}
-	}
-	var b strings.Builder
-	b.Grow(size)
-	for _, i := range live {
-		b.WriteString(built[i].text)
-	}
-	text := b.String()
-	cut := func(n int) string {
-		s := text[:n]
-		text = text[n:]
-		return s
-	}
-	slab, lists := make([]Store, len(live)), make([]uint32, products)
-	for k, i := range live {
-		st := &slab[k]
-		*st = built[i]
-		st.text = cut(len(st.text))
-		n := copy(lists, st.products)
-		st.products, lists = lists[:n:n], lists[n:]
-		adv[st.ID()] = st
-	}
 }
 
 // offerChanges says how an advertiser's offers changed, by product: full
@@ -670,6 +535,61 @@ func (ix *Index) weekID(w campaigns.Week) uint16 {
 	ix.weeks = append(ix.weeks, w)
 	ix.weekIDs[string(ix.weekKey)] = id
 	return id
+}
+
+// numberStores numbers the products and opening hours of slab's stores,
+// which servedStores built from stores, compiling hours. Callers hold
+// storesMu.
+func (ix *Index) numberStores(slab *storeSlab, stores []*campaigns.Store, hours []campaigns.Week) {
+	n := 0
+	for _, s := range stores {
+		n += len(s.Products)
+	}
+	slab.products = make([]uint32, 0, n)
+	for i := range slab.recs {
+		r := &slab.recs[i]
+		r.prod = uint32(len(slab.products))
+		for _, p := range stores[i].Products {
+			slab.products = append(slab.products, ix.productNumber(p))
+		}
+		r.prodEnd = uint32(len(slab.products))
+		if r.week = ix.weekID(hours[i]); r.week == noWeek {
+			if slab.hours == nil {
+				slab.hours = make(map[uint32]campaigns.Week)
+			}
+			slab.hours[uint32(i)] = hours[i]
+		}
+	}
+}
+
+// keepStores settles the upload in slot of dir once its stores have been
+// put: a slab none of whose stores was kept is dropped, and one only some
+// of whose were (the others unchanged, or replaced by a later store of the
+// same ID) is copied down to those, so that an upload that changes a few
+// stores keeps only those few. A slab still holds stores replaced after it
+// was kept until the last of its stores is: at worst twice the stores'
+// memory, for an advertiser who changes a few stores of a large list at a
+// time. Callers hold mu.
+func keepStores(dir *storeDir, slot uint32) {
+	ds := dir.slots[slot]
+	if ds.live == len(ds.slab.recs) {
+		return
+	}
+	if ds.live == 0 {
+		dir.settle(slot)
+		return
+	}
+	keep := make([]uint32, 0, ds.live)
+	for i := range ds.slab.recs {
+		st := Store{ds.slab, uint32(i)}
+		if cur, _ := dir.get(st.ID()); cur == st {
+			keep = append(keep, uint32(i))
+		}
+	}
+	to := dir.add(ds.slab.compact(keep))
+	for k := range keep {
+		dir.put(to, uint32(k)) // replaces, and at the last drops, the upload's
+	}
 }
 
 // productNumber returns product's number, numbering it if it is new.
@@ -757,7 +677,7 @@ func (ix *Index) rebuild(rs ...*offerRebuild) {
 			if o == nil {
 				continue
 			}
-			if st := ix.stores[r.adv][k.store]; st != nil {
+			if st, ok := ix.stores[r.adv].get(k.store); ok {
 				if i := o.position(st); i >= 0 {
 					o.out[i/64] |= 1 << (i % 64) // not yet published
 				}
@@ -798,17 +718,17 @@ func (ix *Index) buildOffers(rs []*offerRebuild) (prev, next [numTiers]map[uint3
 	type job struct {
 		r      *offerRebuild
 		p      string
-		stores []*Store
+		stores []Store
 		o      *offer
 	}
 	var jobs []job
 	for _, r := range rs {
-		byProduct := make(map[string][]*Store, len(r.ids))
+		byProduct := make(map[string][]Store, len(r.ids))
 		for p := range r.ids {
 			byProduct[p] = nil
 		}
-		for _, st := range ix.stores[r.adv] {
-			for _, n := range st.products {
+		for st := range ix.stores[r.adv].all() {
+			for _, n := range st.products() {
 				p := ix.productName[n]
 				if list, ok := byProduct[p]; ok {
 					byProduct[p] = append(list, st)
@@ -862,7 +782,7 @@ func (ix *Index) buildOffers(rs []*offerRebuild) (prev, next [numTiers]map[uint3
 		if o == nil {
 			return 0
 		}
-		return len(o.stores)
+		return len(o.refs)
 	}
 	covers := largestFirst(len(changes)*numTiers, func(i int) int {
 		c := &changes[i/numTiers]
@@ -875,10 +795,10 @@ func (ix *Index) buildOffers(rs []*offerRebuild) (prev, next [numTiers]map[uint3
 		sc := &scratch[w]
 		m := &c.marks[t]
 		if c.was != nil {
-			m.old = coverCells(c.was.stores, t, cc, sc)
+			m.old = coverCells(c.was, t, cc, sc)
 		}
 		if c.o != nil {
-			m.cells = coverCells(c.o.stores, t, cc, sc)
+			m.cells = coverCells(c.o, t, cc, sc)
 		}
 	})
 	for t := range numTiers {
@@ -947,8 +867,8 @@ func (ix *Index) SetStock(advertiserID string, rows []campaigns.StockUpdate) {
 		} else {
 			delete(out, k)
 		}
-		st := ix.stores[advertiserID][r.StoreID]
-		if st == nil {
+		st, ok := ix.stores[advertiserID].get(r.StoreID)
+		if !ok {
 			continue
 		}
 		id, ok := ix.offerIDs[offerKey{advertiserID, r.ProductID}]

@@ -185,7 +185,7 @@ func (o *offer) consider(s *search, sc *scan, p *kdPoint) {
 	if o.isOut(n) || !o.open(n, s.minute) {
 		return
 	}
-	if sc.best < 0 || c < sc.bestC || o.stores[n].ID() < o.stores[sc.best].ID() {
+	if sc.best < 0 || c < sc.bestC || o.store(n).ID() < o.store(sc.best).ID() {
 		sc.best, sc.bestC = n, c
 	}
 }

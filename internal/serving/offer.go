@@ -1,6 +1,7 @@
 package serving
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strings"
@@ -26,44 +27,60 @@ type offerKey struct {
 // An offer is immutable once published except for out, whose bits stock
 // updates flip atomically in place: a stock change needs no rebuild.
 type offer struct {
-	id     uint32
-	key    offerKey
-	cells  []uint64  // sorted ascending
-	stores []*Store  // stores[i] sits in cells[i]
-	kd     []kdPoint // the stores' positions as a k-d tree (kdtree.go), inline so a search never chases a pointer
-	tops   kdTops    // the tree's first splits, where a search starts
-	week   []uint16  // stores[i]'s hours: weeks[week[i]] (0, always open, needs no check), or noWeek
-	weeks  []campaigns.Week
-	out    []uint64 // bit i set: stores[i] is out of stock for the product
+	id    uint32
+	key   offerKey
+	cells []uint64     // sorted ascending
+	slabs []*storeSlab // the slabs its stores are in, each once
+	refs  []storeRef   // entry i's store (store(i)), which sits in cells[i]
+	kd    []kdPoint    // the stores' positions as a k-d tree (kdtree.go), inline so a search never chases a pointer
+	tops  kdTops       // the tree's first splits, where a search starts
+	week  []uint16     // entry i's hours: weeks[week[i]] (0, always open, needs no check), or noWeek
+	weeks []campaigns.Week
+	out   []uint64 // bit i set: entry i's store is out of stock for the product
+}
+
+// storeRef names an offer's store by number: record i of slabs[slab].
+type storeRef struct{ slab, i uint32 }
+
+// store returns entry i's store.
+func (o *offer) store(i int) Store {
+	r := o.refs[i]
+	return Store{o.slabs[r.slab], r.i}
 }
 
 // newOffer builds the offer of stores, all in stock; markOut then marks
 // those that are not, before the offer is published. weeks is the index's
 // table of schedules, which the stores' week fields index.
-func newOffer(id uint32, key offerKey, stores []*Store, weeks []campaigns.Week) *offer {
-	slices.SortFunc(stores, func(a, b *Store) int {
-		switch {
-		case a.Cell < b.Cell:
-			return -1
-		case a.Cell > b.Cell:
-			return 1
+func newOffer(id uint32, key offerKey, stores []Store, weeks []campaigns.Week) *offer {
+	slices.SortFunc(stores, func(a, b Store) int {
+		if c := cmp.Compare(a.Cell(), b.Cell()); c != 0 {
+			return c
 		}
 		return strings.Compare(a.ID(), b.ID())
 	})
 	o := &offer{
-		id:     id,
-		key:    key,
-		cells:  make([]uint64, len(stores)),
-		stores: stores,
-		kd:     make([]kdPoint, len(stores)),
-		week:   make([]uint16, len(stores)),
-		weeks:  weeks,
-		out:    make([]uint64, (len(stores)+63)/64),
+		id:    id,
+		key:   key,
+		cells: make([]uint64, len(stores)),
+		refs:  make([]storeRef, len(stores)),
+		kd:    make([]kdPoint, len(stores)),
+		week:  make([]uint16, len(stores)),
+		weeks: weeks,
+		out:   make([]uint64, (len(stores)+63)/64),
 	}
+	slab := -1 // the last store's, in o.slabs: an advertiser's stores are mostly in one
 	for i, s := range stores {
-		o.cells[i] = s.Cell
-		o.kd[i] = kdPoint{v: toUnit(s.Lat, s.Lng), i: int32(i)}
-		o.week[i] = s.week
+		if slab < 0 || o.slabs[slab] != s.slab {
+			if slab = slices.Index(o.slabs, s.slab); slab < 0 {
+				slab = len(o.slabs)
+				o.slabs = append(o.slabs, s.slab)
+			}
+		}
+		r := s.rec()
+		o.cells[i] = r.cell
+		o.refs[i] = storeRef{uint32(slab), s.i}
+		o.kd[i] = kdPoint{v: toUnit(r.lat, r.lng), i: int32(i)}
+		o.week[i] = r.week
 	}
 	o.buildTree()
 	return o
@@ -75,17 +92,18 @@ func (o *offer) open(i, m int) bool {
 	case 0:
 		return true
 	case noWeek:
-		return o.stores[i].hours.ContainsMinute(m)
+		return o.store(i).hours().ContainsMinute(m)
 	default:
 		return o.weeks[w].ContainsMinute(m)
 	}
 }
 
 // position returns the entry index of store s, or -1.
-func (o *offer) position(s *Store) int {
-	i, _ := slices.BinarySearch(o.cells, s.Cell)
-	for ; i < len(o.cells) && o.cells[i] == s.Cell; i++ {
-		if o.stores[i].ID() == s.ID() {
+func (o *offer) position(s Store) int {
+	cell, id := s.Cell(), s.ID()
+	i, _ := slices.BinarySearch(o.cells, cell)
+	for ; i < len(o.cells) && o.cells[i] == cell; i++ {
+		if o.store(i).ID() == id {
 			return i
 		}
 	}
@@ -115,18 +133,18 @@ func (o *offer) isOut(i int) bool {
 // orders exactly as great-circle distance does but needs no trigonometry;
 // only the winner's distance is computed (by geo.DistanceM, so it equals
 // what any other caller computes). It allocates nothing.
-func (o *offer) nearest(s *search, maxM float64) (*Store, float64, bool) {
+func (o *offer) nearest(s *search, maxM float64) (Store, float64, bool) {
 	// Stores beyond the radius never qualify, so the bound starts there
 	// (widened by a hair: the exact distance decides at the end).
 	sc := scan{best: -1, bestC: chord2Of(maxM) * (1 + 1e-9)}
 	o.searchTree(s, &sc)
 	if sc.best < 0 {
-		return nil, 0, false
+		return Store{}, 0, false
 	}
-	st := o.stores[sc.best]
-	d := geo.DistanceM(s.lat, s.lng, st.Lat, st.Lng)
+	st := o.store(sc.best)
+	d := geo.DistanceM(s.lat, s.lng, st.Lat(), st.Lng())
 	if d > maxM {
-		return nil, 0, false
+		return Store{}, 0, false
 	}
 	return st, d, true
 }

@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -49,8 +50,9 @@ func TestKDNearestMatchesScan(t *testing.T) {
 	r := rand.New(rand.NewPCG(5, 6))
 	for trial := range 300 {
 		n := r.IntN(3000)
-		o := &offer{kd: make([]kdPoint, n), stores: make([]*Store, n),
+		o := &offer{kd: make([]kdPoint, n), refs: make([]storeRef, n),
 			week: make([]uint16, n), out: make([]uint64, (n+63)/64)}
+		ids := make([]string, n)
 		var last [3]float64
 		for i := range n {
 			v := toUnit(35.6+r.Float64()*0.1, 139.6+r.Float64()*0.1)
@@ -60,11 +62,13 @@ func TestKDNearestMatchesScan(t *testing.T) {
 			last = v
 			o.kd[i] = kdPoint{v: v, i: int32(i)}
 			// IDs are unique in an offer, in no particular order.
-			o.stores[i] = storeOf(fmt.Sprintf("%c%c-%d", 'a'+r.IntN(26), 'a'+r.IntN(26), i))
+			ids[i] = fmt.Sprintf("%c%c-%d", 'a'+r.IntN(26), 'a'+r.IntN(26), i)
+			o.refs[i] = storeRef{0, uint32(i)}
 			if r.IntN(7) == 0 {
 				o.out[i/64] |= 1 << (i % 64)
 			}
 		}
+		o.slabs = []*storeSlab{slabOf(ids...)}
 		plain := slices.Clone(o.kd)
 		o.buildTree()
 		for range 20 {
@@ -84,6 +88,16 @@ func TestKDNearestMatchesScan(t *testing.T) {
 }
 
 // storeOf returns a store with an ID alone.
-func storeOf(id string) *Store {
-	return &Store{text: id, idEnd: uint32(len(id)), nameEnd: uint32(len(id))}
+func storeOf(id string) Store { return Store{slabOf(id), 0} }
+
+// slabOf returns a slab of stores with IDs alone.
+func slabOf(ids ...string) *storeSlab {
+	s := &storeSlab{recs: make([]storeRec, len(ids)), text: strings.Join(ids, "")}
+	at := uint32(0)
+	for i, id := range ids {
+		end := at + uint32(len(id))
+		s.recs[i] = storeRec{text: at, idEnd: end, nameEnd: end, end: end}
+		at = end
+	}
+	return s
 }

@@ -260,7 +260,7 @@ func (s *offerSet) appendIDs(dst []uint32) []uint32 {
 	return dst
 }
 
-// coverCells returns the tier-t cells that stores mark, sorted and
+// coverCells returns the tier-t cells that o's stores mark, sorted and
 // deduplicated, in a slice of its own. Each store marks the cells of its own
 // cover, the cells of its tier cell's cover (geo.CellCover) that come within
 // the radius of the store itself (geo.PointCovers): about half as many as
@@ -271,23 +271,24 @@ func (s *offerSet) appendIDs(dst []uint32) []uint32 {
 // Cells are gathered in scratch, then sorted and compacted rather than
 // deduplicated in a map: a 100,000-store upload marks tens of millions of
 // (offer, cell) pairs, and hashing each was most of the upload's time.
-func coverCells(stores []*Store, t int, cc *coverCache, sc *coverScratch) []uint64 {
+func coverCells(o *offer, t int, cc *coverCache, sc *coverScratch) []uint64 {
 	dst := sc.cells[:0]
 	res := tiers[t].res
 	// Stores come sorted by cell, so those of a tier cell are a run: each
 	// run appends the union of its stores' covers, once.
-	for i := 0; i < len(stores); {
-		tc := geo.Parent(stores[i].Cell, res)
+	for i := 0; i < len(o.cells); {
+		tc := geo.Parent(o.cells[i], res)
 		j := i + 1
-		for j < len(stores) && geo.Parent(stores[j].Cell, res) == tc {
+		for j < len(o.cells) && geo.Parent(o.cells[j], res) == tc {
 			j++
 		}
 		if pc := cc.get(t, tc); pc != nil {
 			if w := pc.Words(); len(sc.near) < w {
 				sc.near = make([]uint64, w)
 			}
-			for _, st := range stores[i:j] {
-				pc.Mark(sc.near, st.Lat, st.Lng)
+			for k := i; k < j; k++ {
+				st := o.store(k)
+				pc.Mark(sc.near, st.Lat(), st.Lng())
 			}
 			dst = pc.AppendMarked(dst, sc.near)
 		}

@@ -124,12 +124,12 @@ func describeIndex(ix *Index) string {
 			continue
 		}
 		var ids []string
-		for i, s := range o.stores {
-			mark := ""
+		for i := range o.refs {
+			s, mark := o.store(i), ""
 			if o.isOut(i) {
 				mark = " (out)"
 			}
-			ids = append(ids, fmt.Sprintf("%s@%v,%v:%s%s", s.ID(), s.Lat, s.Lng, s.Name(), mark))
+			ids = append(ids, fmt.Sprintf("%s@%v,%v:%s%s", s.ID(), s.Lat(), s.Lng(), s.Name(), mark))
 		}
 		lines = append(lines, fmt.Sprintf("offer %v: %v", o.key, ids))
 	}

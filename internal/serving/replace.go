@@ -42,11 +42,12 @@ func (ix *Index) ReplaceStores(sets ...StoreSet) error {
 		}
 		ix.out[adv] = out
 		gone := offerChanges{full: make(map[string]bool)}
-		for id, st := range ix.stores[adv] {
-			if !keep[id] {
-				delete(ix.stores[adv], id)
+		dir := ix.stores[adv]
+		for st := range dir.all() {
+			if !keep[st.ID()] {
+				dir.del(st.ID())
 				ix.storeN--
-				for _, n := range st.products {
+				for _, n := range st.products() {
 					gone.full[ix.productName[n]] = true
 				}
 			}
@@ -65,8 +66,8 @@ func (ix *Index) ReplaceStores(sets ...StoreSet) error {
 		// bits from the new marks even where no store changed.
 		ix.mu.Lock()
 		all := offerChanges{refresh: make(map[string]bool)}
-		for _, st := range ix.stores[adv] {
-			for _, n := range st.products {
+		for st := range ix.stores[adv].all() {
+			for _, n := range st.products() {
 				all.refresh[ix.productName[n]] = true
 			}
 		}
@@ -94,7 +95,7 @@ func (ix *Index) Advertisers() []string {
 	defer ix.mu.Unlock()
 	advs := make([]string, 0, len(ix.stores))
 	for adv, stores := range ix.stores {
-		if len(stores) > 0 {
+		if stores.len() > 0 {
 			advs = append(advs, adv)
 		}
 	}

@@ -30,7 +30,7 @@ type search struct {
 // share an offer share its answer.
 type found struct {
 	maxM  float64
-	store *Store
+	store Store
 	d     float64
 	ok    bool
 }
@@ -41,7 +41,7 @@ type found struct {
 // within a larger radius" means none within a smaller one. So the latest
 // search of an offer answers everything an earlier one did (it was made
 // only because they could not answer it), and it alone is kept.
-func (s *search) nearest(o *offer, maxM float64) (*Store, float64, bool) {
+func (s *search) nearest(o *offer, maxM float64) (Store, float64, bool) {
 	id := int(o.id)
 	if id >= len(s.head) {
 		s.head = append(s.head, make([]int32, id+1-len(s.head))...)
@@ -56,7 +56,7 @@ func (s *search) nearest(o *offer, maxM float64) (*Store, float64, bool) {
 	case f.ok && f.d <= maxM:
 		return f.store, f.d, true
 	case f.ok, f.maxM >= maxM:
-		return nil, 0, false
+		return Store{}, 0, false
 	}
 	f.store, f.d, f.ok = o.nearest(s, maxM)
 	f.maxM = maxM

@@ -396,9 +396,9 @@ func testStoreHours(t *testing.T, tableFull bool) {
 	if err := ix.PutStores("adv", stores); err != nil {
 		t.Fatal(err)
 	}
-	for _, st := range ix.stores["adv"] {
-		if got := st.week == noWeek; got != tableFull {
-			t.Fatalf("store %s: week %d with the table full %v", st.ID(), st.week, tableFull)
+	for st := range ix.stores["adv"].all() {
+		if got := st.week() == noWeek; got != tableFull {
+			t.Fatalf("store %s: week %d with the table full %v", st.ID(), st.week(), tableFull)
 		}
 	}
 	ix.PutCampaign(campaign("c", "adv", "beer", 800, "居酒屋"))
