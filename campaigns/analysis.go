@@ -500,7 +500,7 @@ func (d *dictionary) okuriganaVariants(t string, forms []termForm) []termForm {
 	}
 	var out []termForm
 	for _, id := range rarest {
-		w := &d.words[id]
+		w := d.word(id)
 		if w.surface == "" || w.text == t || kanjiOnly(w.text) != skel {
 			continue
 		}
@@ -585,7 +585,7 @@ func (d *dictionary) blockers(s string) []blockWord {
 	n := utf8.RuneCountInString(s)
 	var out []blockWord
 	for _, id := range d.containing(s) {
-		w := &d.words[id]
+		w := d.word(id)
 		for from := 0; from < len(w.text); {
 			i := strings.Index(w.text[from:], s)
 			if i < 0 {
@@ -627,7 +627,7 @@ func (d *dictionary) straddlers(s string) (out, readingOut []blockWord) {
 	for k := 1; k < len(rs); k++ {
 		p, rest := string(rs[:k]), string(rs[k:])
 		for _, id := range d.placesByLast[rs[k-1]] {
-			w := &d.words[id]
+			w := d.word(id)
 			if len(w.text) <= len(p) || !strings.HasSuffix(w.text, p) {
 				continue
 			}
@@ -684,7 +684,7 @@ func allHan(s string) bool {
 }
 
 // splitsAt reports whether w may be split at both rune offsets a and b.
-func (d *dictionary) splitsAt(w *lexWord, a, b int) bool {
+func (d *dictionary) splitsAt(w lexWord, a, b int) bool {
 	if w.surface != "" {
 		if h := normalizeKeepHiragana(w.surface); utf8.RuneCountInString(h) == utf8.RuneCountInString(w.text) {
 			sc := scriptSplits(h) | ends(utf8.RuneCountInString(w.text))
@@ -701,9 +701,10 @@ func (d *dictionary) splitsAt(w *lexWord, a, b int) bool {
 // word (西新宿 → 西|新宿) or the spelling whose reading it is, plus where its
 // script changes. Computed once per word (or twice, by a race of two
 // analyses, which agree).
-func (d *dictionary) splitOf(w *lexWord) uint64 {
+func (d *dictionary) splitOf(w lexWord) uint64 {
+	e := &d.lex[w.id]
 	d.splitMu.Lock()
-	split, done := w.split, w.splitDone
+	split, done := e.split, e.splitDone
 	d.splitMu.Unlock()
 	if done {
 		return split
@@ -727,7 +728,7 @@ func (d *dictionary) splitOf(w *lexWord) uint64 {
 		}
 	}
 	d.splitMu.Lock()
-	w.split, w.splitDone = s, true
+	e.split, e.splitDone = s, true
 	d.splitMu.Unlock()
 	return s
 }

@@ -173,11 +173,11 @@ func TestDictionaryCost(t *testing.T) {
 	runtime.GC()
 	runtime.ReadMemStats(&after)
 	heap := float64(after.HeapAlloc) - float64(before.HeapAlloc)
-	if len(d.words) == 0 || heap <= 0 {
-		t.Fatalf("dictionary: %d lexicon words, heap %+.0f bytes", len(d.words), heap)
+	if len(d.lex) == 0 || heap <= 0 {
+		t.Fatalf("dictionary: %d lexicon words, heap %+.0f bytes", len(d.lex), heap)
 	}
 	t.Logf("dictionary: kagome IPA loaded in %v, with navad's lexicon in %v; heap %.0f MB; %d lexicon words, %d katakana words",
-		d.analyserTime.Round(time.Millisecond), d.loadTime.Round(time.Millisecond), heap/1e6, len(d.words), len(d.kata.words))
+		d.analyserTime.Round(time.Millisecond), d.loadTime.Round(time.Millisecond), heap/1e6, len(d.lex), len(d.kata.words))
 }
 
 // TestIndexBuildCost reports what building the index of 10,000 campaigns

@@ -25,18 +25,20 @@ type dictionary struct {
 	entries *entryTable
 	tok     *tokenizer.Tokenizer // safe for concurrent use
 
-	// words is every uninflected dictionary word, by normalized spelling
-	// and by reading. postings lists the words that contain a pair of
-	// runes (r1<<32 | r2) or a rune (r<<32 | 0xFFFFFFFF), to find the words
-	// that contain a keyword without a scan.
-	words    []lexWord
+	// lex is every uninflected dictionary word, by normalized spelling
+	// and by reading (word reads one), its strings in lexText. postings
+	// lists the words that contain a pair of runes (r1<<32 | r2) or a rune
+	// (r<<32 | 0xFFFFFFFF), to find the words that contain a keyword
+	// without a scan.
+	lex      []lexEntry
+	lexText  string
 	postings postingIndex
 	// placesByLast lists the place names of two or three kanji by their
 	// last kanji, for straddlers.
 	placesByLast map[rune][]int32
 	kata         *kataLexicon
 	user         dict.UserDictRecords
-	splitMu      sync.Mutex // guards lexWord.split and splitDone
+	splitMu      sync.Mutex // guards lexEntry.split and splitDone
 
 	// Start-up costs, for docs/matching.md: loading kagome's IPA
 	// dictionary, then all of it with the lexicon.
@@ -46,15 +48,67 @@ type dictionary struct {
 // lexWord is a string the dictionary knows as a word: the normalized
 // spelling of some entries, or the reading of some, or both.
 type lexWord struct {
+	id        int32  // in dictionary.lex
 	text      string // normalized
 	surface   string // a dictionary spelling that normalizes to text, or ""
 	readingOf string // a dictionary spelling whose reading is text, or ""
 	reading   string // the reading of surface
 
-	place     bool   // a place name (名詞,固有名詞,地域)
-	bigPlace  bool   // a place name the dictionary rates common (see majorPlaceCost)
-	split     uint64 // where kagome splits the word; see analysis.splitOf
-	splitDone bool
+	place    bool // a place name (名詞,固有名詞,地域)
+	bigPlace bool // a place name the dictionary rates common (see majorPlaceCost)
+}
+
+// lexEntry is a lexicon word as the dictionary keeps it: its four strings
+// end to end in dictionary.lexText, from at. A quarter of a million words
+// are then one array and one string, which a garbage collection marks as
+// two objects, rather than a million strings it traces one by one.
+type lexEntry struct {
+	at                                     uint32 // text starts here in lexText
+	textEnd, surfaceEnd, readingOfEnd, end uint32 // and ends, then surface, readingOf, reading
+	place, bigPlace                        bool
+	splitDone                              bool   // split is known
+	split                                  uint64 // where kagome splits the word; see analysis.splitOf
+}
+
+// word returns lexicon word id.
+func (d *dictionary) word(id int32) lexWord {
+	e := &d.lex[id]
+	return lexWord{
+		id:        id,
+		text:      d.lexText[e.at:e.textEnd],
+		surface:   d.lexText[e.textEnd:e.surfaceEnd],
+		readingOf: d.lexText[e.surfaceEnd:e.readingOfEnd],
+		reading:   d.lexText[e.readingOfEnd:e.end],
+		place:     e.place,
+		bigPlace:  e.bigPlace,
+	}
+}
+
+// keepLexicon keeps words as d.lex and d.lexText.
+func (d *dictionary) keepLexicon(words []lexWord) {
+	size := 0
+	for i := range words {
+		w := &words[i]
+		size += len(w.text) + len(w.surface) + len(w.readingOf) + len(w.reading)
+	}
+	var b strings.Builder
+	b.Grow(size)
+	d.lex = make([]lexEntry, len(words))
+	for i := range words {
+		w := &words[i]
+		e := &d.lex[i]
+		e.at = uint32(b.Len())
+		b.WriteString(w.text)
+		e.textEnd = uint32(b.Len())
+		b.WriteString(w.surface)
+		e.surfaceEnd = uint32(b.Len())
+		b.WriteString(w.readingOf)
+		e.readingOfEnd = uint32(b.Len())
+		b.WriteString(w.reading)
+		e.end = uint32(b.Len())
+		e.place, e.bigPlace = w.place, w.bigPlace
+	}
+	d.lexText = b.String()
 }
 
 // majorPlaceCost is the highest dictionary cost (kagome's word weight,
@@ -205,14 +259,15 @@ func loadDictionary() *dictionary {
 // base forms of the rest) by normalized spelling and by reading.
 func (d *dictionary) buildLexicon() {
 	index := map[string]int32{}
+	var words []lexWord
 	add := func(text string) *lexWord {
 		i, ok := index[text]
 		if !ok {
-			i = int32(len(d.words))
+			i = int32(len(words))
 			index[text] = i
-			d.words = append(d.words, lexWord{text: text})
+			words = append(words, lexWord{id: i, text: text})
 		}
-		return &d.words[i]
+		return &words[i]
 	}
 	kata := map[string]struct{}{}
 	pos := d.dict.POSTable
@@ -266,9 +321,9 @@ func (d *dictionary) buildLexicon() {
 			w.readingOf = u.Text
 		}
 	}
-	d.postings = newPostingIndex(d.words)
+	d.postings = newPostingIndex(words)
 	d.placesByLast = map[rune][]int32{}
-	for i, w := range d.words {
+	for i, w := range words {
 		if n := utf8.RuneCountInString(w.text); w.place && n >= 2 && n <= 3 && allHan(w.text) {
 			last, _ := utf8.DecodeLastRuneInString(w.text)
 			d.placesByLast[last] = append(d.placesByLast[last], int32(i))
@@ -281,6 +336,7 @@ func (d *dictionary) buildLexicon() {
 		}
 	}
 	d.kata.maxRunes = min(d.kata.maxRunes, maxKataWord)
+	d.keepLexicon(words)
 }
 
 // postingIndex lists the words that contain a pair of runes (r1<<32 | r2)
@@ -377,7 +433,7 @@ func (d *dictionary) containing(s string) []int32 {
 	}
 	var out []int32
 	for _, i := range best {
-		if w := d.words[i].text; len(w) > len(s) && strings.Contains(w, s) {
+		if w := d.word(i).text; len(w) > len(s) && strings.Contains(w, s) {
 			out = append(out, i)
 		}
 	}

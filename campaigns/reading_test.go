@@ -100,3 +100,38 @@ func TestPostingIndex(t *testing.T) {
 		t.Errorf("a rune no word has: %v", got)
 	}
 }
+
+// TestKeepLexicon: the lexicon's words read back from its one string and
+// array as they were built, empty strings and flags included, and a word's
+// split is kept for it alone.
+func TestKeepLexicon(t *testing.T) {
+	words := []lexWord{
+		{text: "居酒屋", surface: "居酒屋", reading: "イザカヤ"},
+		{text: "イザカヤ", readingOf: "居酒屋"},
+		{text: "新宿", surface: "新宿", readingOf: "新宿", reading: "シンジュク", place: true, bigPlace: true},
+		{text: "x"},
+		{text: "カフェ", surface: "カフェ", reading: "カフェ"},
+	}
+	for i := range words {
+		words[i].id = int32(i)
+	}
+	d := &dictionary{}
+	d.keepLexicon(words)
+	if len(d.lex) != len(words) {
+		t.Fatalf("%d words kept, want %d", len(d.lex), len(words))
+	}
+	for i, want := range words {
+		if got := d.word(int32(i)); got != want {
+			t.Errorf("word %d: %+v, want %+v", i, got, want)
+		}
+	}
+	d.splitMu.Lock()
+	d.lex[2].split, d.lex[2].splitDone = 0b101, true
+	d.splitMu.Unlock()
+	if got := d.splitOf(d.word(2)); got != 0b101 {
+		t.Errorf("split of 新宿 %b, want the one kept, 101", got)
+	}
+	if d.lex[0].splitDone || d.lex[1].splitDone {
+		t.Error("another word's split marked known")
+	}
+}
