@@ -572,11 +572,11 @@ func (ix *Index) numberStores(slab *storeSlab, stores []*campaigns.Store, hours 
 // time. Callers hold mu.
 func keepStores(dir *storeDir, slot uint32) {
 	ds := dir.slots[slot]
-	if ds.live == len(ds.slab.recs) {
+	if ds.live == 0 { // an empty upload too
+		dir.settle(slot)
 		return
 	}
-	if ds.live == 0 {
-		dir.settle(slot)
+	if ds.live == len(ds.slab.recs) {
 		return
 	}
 	keep := make([]uint32, 0, ds.live)

@@ -628,6 +628,7 @@ func TestStoreAsServed(t *testing.T) {
 		{"居酒屋 新宿本店", "東京都新宿区西新宿1-1-1"}, // renamed
 		{"居酒屋 新宿本店", ""},               // its address removed
 		{"新宿", "東京都新宿区西新宿2-2-2"},       // both changed
+		{"新宿東京都", "新宿区西新宿2-2-2"},       // the same text end to end, split elsewhere
 	} {
 		put(want.name, want.address)
 		ads := decide(t, e, req)

@@ -87,16 +87,10 @@ func (s Store) week() uint16 { return s.rec().week }
 // hours returns the store's opening hours when its week is noWeek.
 func (s Store) hours() campaigns.Week { return s.slab.hours[s.i] }
 
-// texts returns the store's ID, name and address end to end.
-func (s Store) texts() string {
-	r := s.rec()
-	return s.slab.text[r.text:r.end]
-}
-
 // sameAs reports whether s and t are served the same way in every respect.
 func (s Store) sameAs(t Store) bool {
 	a, b := s.rec(), t.rec()
-	return a.lat == b.lat && a.lng == b.lng && s.sameProducts(t) && s.texts() == t.texts() &&
+	return a.lat == b.lat && a.lng == b.lng && s.sameProducts(t) && s.Name() == t.Name() && s.Address() == t.Address() &&
 		a.week == b.week && (a.week != noWeek || s.hours().Equal(t.hours()))
 }
 

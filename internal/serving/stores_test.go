@@ -159,6 +159,8 @@ func TestUploadKeepsOnlyChangedStores(t *testing.T) {
 
 	put(list...) // the same again
 	check(list, 1, 100)
+	put() // nothing
+	check(list, 1, 100)
 
 	// Two changed, one of them twice in the upload (the later wins), and
 	// the rest the same: a slab of the two.
