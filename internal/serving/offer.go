@@ -68,12 +68,18 @@ func newOffer(id uint32, key offerKey, stores []Store, weeks []campaigns.Week) *
 		weeks: weeks,
 		out:   make([]uint64, (len(stores)+63)/64),
 	}
-	slab := -1 // the last store's, in o.slabs: an advertiser's stores are mostly in one
+	// An advertiser's stores are mostly in one slab, but one who uploads
+	// them a few at a time has as many slabs as uploads: a slab's place in
+	// o.slabs is looked up only when a store is not in the last one's.
+	slab := -1 // the last store's, in o.slabs
+	slabOf := make(map[*storeSlab]int)
 	for i, s := range stores {
 		if slab < 0 || o.slabs[slab] != s.slab {
-			if slab = slices.Index(o.slabs, s.slab); slab < 0 {
+			var ok bool
+			if slab, ok = slabOf[s.slab]; !ok {
 				slab = len(o.slabs)
 				o.slabs = append(o.slabs, s.slab)
+				slabOf[s.slab] = slab
 			}
 		}
 		r := s.rec()

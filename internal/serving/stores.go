@@ -1,8 +1,10 @@
 package serving
 
 import (
+	"errors"
 	"hash/maphash"
 	"iter"
+	"math"
 	"strings"
 
 	"github.com/navad/navad/campaigns"
@@ -132,6 +134,13 @@ func servedStores(stores []*campaigns.Store) (*storeSlab, []campaigns.Week, erro
 		}
 		at[c+1] = at[c] + n
 	}
+	products := 0
+	for _, s := range stores {
+		products += len(s.Products)
+	}
+	if at[len(at)-1] > math.MaxUint32 || products > math.MaxUint32 {
+		return nil, nil, errors.New("stores: an upload too large for one slab")
+	}
 	text := make([]byte, at[len(at)-1])
 	errs := make([]error, len(at)-1)
 	parallel(len(errs), func(_, c int) {
@@ -179,9 +188,9 @@ func (s *storeSlab) compact(keep []uint32) *storeSlab {
 	b.Grow(size)
 	for k, i := range keep {
 		r := s.recs[i]
-		shift := uint32(b.Len()) - r.text
+		at := uint32(b.Len())
 		b.WriteString(s.text[r.text:r.end])
-		r.text, r.idEnd, r.nameEnd, r.end = r.text+shift, r.idEnd+shift, r.nameEnd+shift, r.end+shift
+		r.text, r.idEnd, r.nameEnd, r.end = at, at+(r.idEnd-r.text), at+(r.nameEnd-r.text), at+(r.end-r.text)
 		from := uint32(len(c.products))
 		c.products = append(c.products, s.products[r.prod:r.prodEnd]...)
 		r.prod, r.prodEnd = from, uint32(len(c.products))
