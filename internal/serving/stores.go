@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"iter"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/navad/navad/campaigns"
@@ -92,7 +93,7 @@ func (s Store) hours() campaigns.Week { return s.slab.hours[s.i] }
 // sameAs reports whether s and t are served the same way in every respect.
 func (s Store) sameAs(t Store) bool {
 	a, b := s.rec(), t.rec()
-	return a.lat == b.lat && a.lng == b.lng && s.sameProducts(t) && s.Name() == t.Name() && s.Address() == t.Address() &&
+	return a.lat == b.lat && a.lng == b.lng && slices.Equal(s.products(), t.products()) && s.Name() == t.Name() && s.Address() == t.Address() &&
 		a.week == b.week && (a.week != noWeek || s.hours().Equal(t.hours()))
 }
 
@@ -100,20 +101,7 @@ func (s Store) sameAs(t Store) bool {
 // products: their offers' presence marks then stand.
 func (s Store) samePlace(t Store) bool {
 	a, b := s.rec(), t.rec()
-	return a.lat == b.lat && a.lng == b.lng && s.sameProducts(t)
-}
-
-func (s Store) sameProducts(t Store) bool {
-	p, q := s.products(), t.products()
-	if len(p) != len(q) {
-		return false
-	}
-	for i := range p {
-		if p[i] != q[i] {
-			return false
-		}
-	}
-	return true
+	return a.lat == b.lat && a.lng == b.lng && slices.Equal(s.products(), t.products())
 }
 
 // servedStores returns a slab of stores as served, in order, their products
