@@ -14,7 +14,7 @@ package serving
 // most kdLeaf entries scanned in order.
 
 // kdPoint is one entry of the tree: a store's position, its index in the
-// offer's cell-ordered arrays (stores, out, week), and, when it is a split,
+// offer's cell-ordered arrays (refs, out, week), and, when it is a split,
 // the axis it splits (kept in the entry, so that a visit touches one cache
 // line; the struct is 32 bytes either way).
 type kdPoint struct {
