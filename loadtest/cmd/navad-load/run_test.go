@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/metrics"
 	"strings"
 	"testing"
 
@@ -57,9 +58,20 @@ func TestRunNavadRedis(t *testing.T) {
 		"-duration", "1s", "-warmup", "300ms", "-rounds", "1", "-requests", "500", "-connections", "8", "-out", out)
 	gcPercent := debug.SetGCPercent(100)
 	debug.SetGCPercent(gcPercent)
+	forced := func() uint64 {
+		m := []metrics.Sample{{Name: "/gc/cycles/forced:gc-cycles"}}
+		metrics.Read(m)
+		return m[0].Value.Uint64()
+	}
+	forced0 := forced()
 	var stdout, stderr bytes.Buffer
 	if err := cmdRun(context.Background(), args, &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\n%s", err, stderr.String())
+	}
+	// The driver collected before it set its limit and again before each
+	// target's round, so that its own collection never lands in one.
+	if n := forced() - forced0; n < 1+2 {
+		t.Errorf("%d forced collections in the run, want at least 3 (one, then one a target and round)", n)
 	}
 
 	var rep report
