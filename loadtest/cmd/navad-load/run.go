@@ -75,7 +75,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.Float64Var(&f.naiveRadius, "naive-radius", 800, "the naive design's GEOSEARCH radius in metres")
 	fs.IntVar(&f.x2Procs, "x2-gomaxprocs", 0, "GOMAXPROCS of each navad of navad-x2 (0: the default, all CPUs)")
 	fs.StringVar(&f.kinds, "kinds", "trigger,neutral,blocked", "search families to replay (neutral alone measures navad's HTTP floor)")
-	fs.IntVar(&f.driverHeap, "driver-heap", 2048, "MiB the driver's heap may reach before it collects, while it measures (0: Go's default collector, which at 5,000/s runs about once a second, pausing the recording of answers)")
+	fs.IntVar(&f.driverHeap, "driver-heap", 2048, "MiB the driver's heap may reach before it collects, while it measures; it also collects between targets (0: Go's default collector, which at 5,000/s runs about once a second, pausing the recording of answers)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
