@@ -94,7 +94,7 @@ type Index struct {
 	weekIDs map[string]uint16 // by Week.AppendKey
 	weekKey []byte            // weekID's scratch
 
-	// mu guards the fields below. stores, storeN, offers and presence are
+	// mu guards the fields below. stores, offers and presence are
 	// written only by store writers, holding both locks, so a store writer
 	// may read them holding storesMu alone.
 	mu        sync.Mutex
@@ -104,7 +104,6 @@ type Index struct {
 	kwBase    *campaigns.KeywordIndex // see Snapshot
 	delta     map[uint32]struct{}     // slots changed since kwBase was built
 	stores    map[string]*storeDir    // by advertiser
-	storeN    int
 	offerIDs  map[offerKey]uint32
 	negLists  map[string]negList // a list of negative keywords, sorted and joined → its ID and compiled form
 	offers    []*offer
@@ -404,7 +403,10 @@ func (ix *Index) publish(s *Snapshot) {
 	}
 	s.offers = ix.offers
 	s.presence = ix.presence
-	s.stores = ix.storeN
+	s.stores = 0
+	for _, d := range ix.stores {
+		s.stores += d.len()
+	}
 	ix.cur.Store(s)
 }
 
@@ -431,7 +433,6 @@ func (ix *Index) DeleteStore(advertiserID, storeID string) {
 		ix.mu.Unlock()
 		return
 	}
-	ix.storeN--
 	ch := offerChanges{full: make(map[string]bool)}
 	for _, n := range old.products() {
 		p := ix.productName[n]
@@ -466,9 +467,6 @@ func (ix *Index) planStores(advertiserID string, stores []*campaigns.Store) (*of
 	for i := range slab.recs {
 		st := Store{slab, uint32(i)}
 		old, existed := dir.get(st.ID())
-		if !existed {
-			ix.storeN++
-		}
 		if existed && old.samePlace(st) {
 			// Same place, same products: the presence marks stand. A store
 			// that is the same in every way changes nothing at all, so
@@ -493,7 +491,7 @@ func (ix *Index) planStores(advertiserID string, stores []*campaigns.Store) (*of
 		}
 		dir.put(slot, uint32(i))
 	}
-	keepStores(dir, slot)
+	dir.settleUpload(slot)
 	r := ix.planLocked(advertiserID, ch)
 	ix.mu.Unlock()
 	return r, nil
@@ -559,36 +557,6 @@ func (ix *Index) numberStores(slab *storeSlab, stores []*campaigns.Store, hours 
 			}
 			slab.hours[uint32(i)] = hours[i]
 		}
-	}
-}
-
-// keepStores settles the upload in slot of dir once its stores have been
-// put: a slab none of whose stores was kept is dropped, and one only some
-// of whose were (the others unchanged, or replaced by a later store of the
-// same ID) is copied down to those, so that an upload that changes a few
-// stores keeps only those few. A slab still holds stores replaced after it
-// was kept until the last of its stores is: at worst twice the stores'
-// memory, for an advertiser who changes a few stores of a large list at a
-// time. Callers hold mu.
-func keepStores(dir *storeDir, slot uint32) {
-	ds := dir.slots[slot]
-	if ds.live == 0 { // an empty upload too
-		dir.settle(slot)
-		return
-	}
-	if ds.live == len(ds.slab.recs) {
-		return
-	}
-	keep := make([]uint32, 0, ds.live)
-	for i := range ds.slab.recs {
-		st := Store{ds.slab, uint32(i)}
-		if cur, _ := dir.get(st.ID()); cur == st {
-			keep = append(keep, uint32(i))
-		}
-	}
-	to := dir.add(ds.slab.compact(keep))
-	for k := range keep {
-		dir.put(to, uint32(k)) // replaces, and at the last drops, the upload's
 	}
 }
 

@@ -46,7 +46,6 @@ func (ix *Index) ReplaceStores(sets ...StoreSet) error {
 		for st := range dir.all() {
 			if !keep[st.ID()] {
 				dir.del(st.ID())
-				ix.storeN--
 				for _, n := range st.products() {
 					gone.full[ix.productName[n]] = true
 				}

@@ -311,6 +311,36 @@ func (d *storeDir) del(id string) (Store, bool) {
 	return Store{}, false
 }
 
+// settleUpload settles the upload in slot once its stores have been put:
+// a slab none of whose stores was kept is dropped, and one only some of
+// whose were (the others unchanged, or replaced by a later store of the
+// same ID) is copied down to those, so that an upload that changes a few
+// stores keeps only those few. A slab still holds stores replaced after it
+// was kept until the last of its stores is: at worst twice the stores'
+// memory, for an advertiser who changes a few stores of a large list at a
+// time.
+func (d *storeDir) settleUpload(slot uint32) {
+	ds := d.slots[slot]
+	if ds.live == 0 { // an empty upload too
+		d.settle(slot)
+		return
+	}
+	if ds.live == len(ds.slab.recs) {
+		return
+	}
+	keep := make([]uint32, 0, ds.live)
+	for i := range ds.slab.recs {
+		st := Store{ds.slab, uint32(i)}
+		if cur, _ := d.get(st.ID()); cur == st {
+			keep = append(keep, uint32(i))
+		}
+	}
+	to := d.add(ds.slab.compact(keep))
+	for k := range keep {
+		d.put(to, uint32(k)) // replaces, and at the last drops, the upload's
+	}
+}
+
 // release notes that ref is no longer current, dropping its slab with the
 // last of its stores.
 func (d *storeDir) release(ref uint64) {
