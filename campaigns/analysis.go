@@ -93,12 +93,13 @@ func splitParticles(w string) []string {
 	if !strings.ContainsFunc(w, isHiragana) || utf8.RuneCountInString(w) < 3 {
 		return []string{w}
 	}
-	toks := japaneseDictionary().tok.Analyze(w, tokenizer.Normal)
+	d := japaneseDictionary()
+	toks := d.tok.Analyze(w, tokenizer.Normal)
 	var out []string
 	from := 0
 	for i := 1; i+1 < len(toks); i++ {
 		t := toks[i]
-		if !particles[t.Surface] || t.POS()[0] != "助詞" {
+		if pos := d.tokenPOS(t); !particles[t.Surface] || len(pos) == 0 || pos[0] != "助詞" {
 			continue
 		}
 		before, _ := utf8.DecodeLastRuneInString(toks[i-1].Surface)
@@ -381,6 +382,16 @@ func tokenSplits(toks []tokenizer.Token, text func(tokenizer.Token) (string, boo
 	return split, b.String()
 }
 
+// tokenPOS returns a token's part of speech: a known word's from the
+// entry table (kagome's own is dropped: see ipaEntries). The caller must
+// not modify it.
+func (d *dictionary) tokenPOS(tk tokenizer.Token) []string {
+	if tk.Class == tokenizer.KNOWN {
+		return d.entries.pos(tk.ID)
+	}
+	return tk.POS()
+}
+
 // tokenReading returns a token's reading in katakana: its own text for kana.
 func (d *dictionary) tokenReading(tk tokenizer.Token) (string, bool) {
 	s := Normalize(tk.Surface)
@@ -535,13 +546,13 @@ const maxReadings = 12
 // part is set the prefixes and suffixes a compound is made of too.
 func (d *dictionary) entryReadings(s string, part bool) []string {
 	var out []string
-	pos := d.dict.POSTable
 	for _, id := range d.dict.Index.Search(s) {
 		_, reading, has := d.entries.entry(id)
-		if !has || len(pos.POSs[id]) < 2 {
+		pos := d.entries.pos(id)
+		if !has || len(pos) < 2 {
 			continue
 		}
-		p0, p1 := pos.NameList[pos.POSs[id][0]], pos.NameList[pos.POSs[id][1]]
+		p0, p1 := pos[0], pos[1]
 		ok := p0 == "名詞" && p1 != "固有名詞"
 		if part {
 			ok = ok || p0 == "接頭詞"

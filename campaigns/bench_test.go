@@ -14,12 +14,11 @@ import (
 // characters, with kanji or katakana), deterministically.
 func benchVocabulary(n int) []string {
 	d := japaneseDictionary()
-	pos := d.dict.POSTable
 	seen := map[string]bool{}
 	var all []string
-	for id := range pos.POSs {
+	for id := range d.entries.size() {
 		w, _, ok := d.entries.entry(id)
-		if !ok || len(pos.POSs[id]) < 2 || pos.NameList[pos.POSs[id][0]] != "名詞" || pos.NameList[pos.POSs[id][1]] != "一般" {
+		if pos := d.entries.pos(id); !ok || len(pos) < 2 || pos[0] != "名詞" || pos[1] != "一般" {
 			continue
 		}
 		if l := utf8.RuneCountInString(w); l < 2 || l > 4 || seen[w] || !hasJapanese(w) {

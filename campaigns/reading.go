@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	_ "embed"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -21,7 +22,7 @@ import (
 // It is loaded once per process, lazily, by the first keyword that needs it,
 // and shared; see docs/matching.md for what it costs.
 type dictionary struct {
-	dict    *dict.Dict // kagome's IPA dictionary, without its Contents (see ipaEntries)
+	dict    *dict.Dict // kagome's IPA dictionary, without its Contents and parts of speech (see ipaEntries)
 	entries *entryTable
 	tok     *tokenizer.Tokenizer // safe for concurrent use
 
@@ -137,18 +138,24 @@ var (
 )
 
 // ipaEntries returns the entry table of kagome's IPA dictionary d, built
-// on the first call, which then drops d's Contents. kagome keeps an
-// entry's features as a slice of strings: 2.4 million pointers and 390,000
-// objects that every garbage collection of the server would trace, for the
-// base forms and readings that are all navad reads of them (the rest of
-// the dictionary, which the tokenizer uses, stays). d is ipa.Dict()'s,
-// shared by the process, so every dictionary loaded reads the one table;
-// the tokenizer's tokens then have no features of their own, and
-// tokenReading reads the table instead.
+// on the first call, which then drops d's Contents and its parts of speech
+// (POSTable.POSs). kagome keeps an entry's features as a slice of strings
+// and its part of speech as a slice of numbers: 2.8 million pointers and
+// 590,000 objects that every garbage collection of the server would trace
+// (7 of the 38 ms a collection of the national index took on one
+// processor), for the base forms, readings and parts of speech that are
+// all navad reads of them. The rest of the dictionary, which the tokenizer
+// uses, stays. d is ipa.Dict()'s, shared by the process, so every
+// dictionary loaded reads the one table.
+//
+// kagome's tokens of known words then have no features of their own:
+// their Features, FeatureAt, POS and Reading would index the dropped
+// slices. tokenReading and tokenPOS read the table instead.
 func ipaEntries(d *dict.Dict) *entryTable {
 	ipaOnce.Do(func() {
-		ipaTable = newEntryTable(d.Contents)
+		ipaTable = newEntryTable(d.Contents, d.POSTable)
 		d.Contents = nil
+		d.POSTable.POSs = nil
 	})
 	return ipaTable
 }
@@ -159,17 +166,48 @@ var (
 )
 
 // entryTable holds what navad reads of kagome's dictionary entries, by
-// entry ID: the base form and the reading, end to end in one string, and
-// whether the entry is uninflected.
+// entry ID: the base form and the reading, end to end in one string,
+// whether the entry is uninflected, and its part of speech.
 type entryTable struct {
 	text        string
 	ends        []uint32 // entry id's base form ends at ends[2*id], its reading at ends[2*id+1]
 	has, uninfl []uint64 // bit id: the entry has a base form and a reading; its inflected form is its base
+	posOf       []uint16 // entry id's part of speech is posList[posOf[id]]
+	posList     [][]string
 }
 
-func newEntryTable(contents [][]string) *entryTable {
+// newEntryTable builds the table of entries with the given contents
+// (features after the part of speech) and parts of speech, which kagome
+// keeps by entry ID in pos.POSs. Parts of speech are few (some hundreds
+// in the IPA dictionary), so each is kept once.
+func newEntryTable(contents [][]string, pos dict.POSTable) *entryTable {
 	n := len(contents)
 	t := &entryTable{ends: make([]uint32, 0, 2*n), has: make([]uint64, (n+63)/64), uninfl: make([]uint64, (n+63)/64)}
+	t.posOf = make([]uint16, len(pos.POSs))
+	seen := map[string]uint16{}
+	var key []byte
+	for id, p := range pos.POSs {
+		key = key[:0]
+		for _, x := range p {
+			key = append(key, byte(x>>8), byte(x))
+		}
+		i, ok := seen[string(key)]
+		if !ok {
+			if len(t.posList) > math.MaxUint16 {
+				panic("campaigns: more parts of speech than an entry table holds")
+			}
+			i = uint16(len(t.posList))
+			seen[string(key)] = i
+			names := make([]string, len(p))
+			for j, x := range p {
+				if int(x) < len(pos.NameList) {
+					names[j] = pos.NameList[x]
+				}
+			}
+			t.posList = append(t.posList, names)
+		}
+		t.posOf[id] = i
+	}
 	var b strings.Builder
 	for id, c := range contents {
 		if len(c) > ipaReading {
@@ -212,6 +250,18 @@ func piece(ends []uint32, i int) (start, end uint32) {
 // uninflected reports whether entry id is a word's base form (or does not
 // inflect).
 func (t *entryTable) uninflected(id int) bool { return bit(t.uninfl, id) }
+
+// pos returns entry id's part of speech (名詞, 固有名詞, 地域, ...), nil for
+// no such entry. The caller must not modify it.
+func (t *entryTable) pos(id int) []string {
+	if id < 0 || id >= len(t.posOf) {
+		return nil
+	}
+	return t.posList[t.posOf[id]]
+}
+
+// size returns how many entries the table holds.
+func (t *entryTable) size() int { return max(len(t.posOf), len(t.ends)/2) }
 
 func bit(set []uint64, i int) bool {
 	return i >= 0 && i/64 < len(set) && set[i/64]&(1<<(i%64)) != 0
@@ -270,17 +320,17 @@ func (d *dictionary) buildLexicon() {
 		return &words[i]
 	}
 	kata := map[string]struct{}{}
-	pos := d.dict.POSTable
-	for id := range pos.POSs {
+	for id := range d.entries.size() {
 		surface, reading, ok := d.entries.entry(id)
-		if !ok || len(pos.POSs[id]) == 0 || !d.entries.uninflected(id) {
+		pos := d.entries.pos(id)
+		if !ok || len(pos) == 0 || !d.entries.uninflected(id) {
 			continue
 		}
-		switch pos.NameList[pos.POSs[id][0]] {
+		switch pos[0] {
 		case "助詞", "助動詞", "記号", "フィラー", "その他":
 			continue
 		}
-		proper := len(pos.POSs[id]) > 1 && pos.NameList[pos.POSs[id][1]] == "固有名詞"
+		proper := len(pos) > 1 && pos[1] == "固有名詞"
 		text := Normalize(surface)
 		if text == "" || strings.IndexByte(text, ' ') >= 0 {
 			continue
@@ -290,7 +340,7 @@ func (d *dictionary) buildLexicon() {
 			w.surface = surface
 			w.reading = Normalize(reading)
 		}
-		if proper && len(pos.POSs[id]) > 2 && pos.NameList[pos.POSs[id][2]] == "地域" {
+		if proper && len(pos) > 2 && pos[2] == "地域" {
 			w.place = true
 			w.bigPlace = w.bigPlace || id < len(d.dict.Morphs) && d.dict.Morphs[id].Weight <= majorPlaceCost
 		}
@@ -299,7 +349,7 @@ func (d *dictionary) buildLexicon() {
 		// ウーバー) far more often than before a product, and would make
 		// those seem to end in バー. Other names stay (スナックユキ,
 		// カフェマリー, ボブカット are a word and a name).
-		person := proper && len(pos.POSs[id]) > 2 && pos.NameList[pos.POSs[id][2]] == "人名" &&
+		person := proper && len(pos) > 2 && pos[2] == "人名" &&
 			utf8.RuneCountInString(text) == 2 && strings.HasSuffix(text, "ー")
 		if !person && isKatakanaWord(normalizeKeepHiragana(surface)) && utf8.RuneCountInString(text) >= 2 {
 			kata[text] = struct{}{}

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/ikawaha/kagome-dict/dict"
 	"github.com/ikawaha/kagome/v2/tokenizer"
 )
 
@@ -21,7 +22,34 @@ func TestEntryTable(t *testing.T) {
 	for i := range 200 { // past a word of bits
 		contents = append(contents, []string{"*", "*", fmt.Sprint("語", i), fmt.Sprint("ゴ", i), ""})
 	}
-	tab := newEntryTable(contents)
+	names := []string{"名詞", "固有名詞", "地域", "動詞", "自立"}
+	pos := dict.POSTable{NameList: names}
+	for id := range contents {
+		switch id % 3 {
+		case 0:
+			pos.POSs = append(pos.POSs, dict.POS{0, 1, 2})
+		case 1:
+			pos.POSs = append(pos.POSs, dict.POS{3, 4})
+		default:
+			pos.POSs = append(pos.POSs, dict.POS{})
+		}
+	}
+	tab := newEntryTable(contents, pos)
+	if len(tab.posList) != 3 {
+		t.Fatalf("%d parts of speech kept, want the 3 distinct ones", len(tab.posList))
+	}
+	for id, p := range pos.POSs {
+		var want []string
+		for _, x := range p {
+			want = append(want, names[x])
+		}
+		if got := tab.pos(id); !slices.Equal(got, want) {
+			t.Fatalf("entry %d: part of speech %v, want %v", id, got, want)
+		}
+	}
+	if tab.size() != len(contents) {
+		t.Fatalf("size %d, want %d", tab.size(), len(contents))
+	}
 	for id, c := range contents {
 		base, reading, ok := tab.entry(id)
 		if want := len(c) > ipaReading; ok != want {
@@ -41,18 +69,32 @@ func TestEntryTable(t *testing.T) {
 		}
 	}
 	for _, id := range []int{-1, len(contents), 1 << 20} {
-		if _, _, ok := tab.entry(id); ok || tab.uninflected(id) {
+		if _, _, ok := tab.entry(id); ok || tab.uninflected(id) || tab.pos(id) != nil {
 			t.Fatalf("entry %d out of range answered", id)
 		}
 	}
 }
 
-// TestDictionaryReadsItsTable: once loaded, kagome's own contents are gone
-// and the readings of known words come from the table.
+// TestDictionaryReadsItsTable: once loaded, kagome's own contents and
+// parts of speech are gone and the readings and parts of speech of known
+// words come from the table.
 func TestDictionaryReadsItsTable(t *testing.T) {
 	d := japaneseDictionary()
-	if d.dict.Contents != nil {
-		t.Fatal("kagome's contents kept")
+	if d.dict.Contents != nil || d.dict.POSTable.POSs != nil {
+		t.Fatal("kagome's contents or parts of speech kept")
+	}
+	for word, want := range map[string][]string{
+		"新宿":  {"名詞", "固有名詞", "地域", "一般"},
+		"居酒屋": {"名詞", "一般", "*", "*"},
+		"走る":  {"動詞", "自立", "*", "*"},
+	} {
+		toks := d.tok.Analyze(word, tokenizer.Normal)
+		if len(toks) != 1 || toks[0].Class != tokenizer.KNOWN {
+			t.Fatalf("%s: tokens %v, want one known word", word, toks)
+		}
+		if got := d.tokenPOS(toks[0]); !slices.Equal(got, want) {
+			t.Fatalf("%s: part of speech %v, want %v", word, got, want)
+		}
 	}
 	for word, want := range map[string]string{"新宿": "シンジュク", "居酒屋": "イザカヤ", "珈琲": "コーヒー"} {
 		toks := d.tok.Analyze(word, tokenizer.Normal)
