@@ -108,15 +108,12 @@ type Index struct {
 	negLists  map[string]negList // a list of negative keywords, sorted and joined → its ID and compiled form
 	offers    []*offer
 	presence  [numTiers]presence
-	out       map[string]map[stockKey]struct{} // advertiser → (store, product) out of stock
+	out       map[string]*stockMarks // by advertiser: (store, product) out of stock
 
 	// rebuildHook, when set (by tests), runs while a store writer rebuilds
 	// without mu.
 	rebuildHook func()
 }
-
-// stockKey names a product at a store of an advertiser known from context.
-type stockKey struct{ store, product string }
 
 // NewIndex returns an empty index.
 func NewIndex() *Index {
@@ -127,7 +124,7 @@ func NewIndex() *Index {
 		stores:     make(map[string]*storeDir),
 		offerIDs:   make(map[offerKey]uint32),
 		negLists:   make(map[string]negList),
-		out:        make(map[string]map[stockKey]struct{}),
+		out:        make(map[string]*stockMarks),
 		productNum: make(map[string]uint32),
 		weeks:      []campaigns.Week{{}},
 		weekIDs:    map[string]uint16{"": 0},
@@ -155,7 +152,7 @@ func (ix *Index) Load(cs []*campaigns.Campaign, stores []*campaigns.Store, outOf
 	defer ix.storesMu.Unlock()
 	ix.mu.Lock()
 	for _, k := range outOfStock {
-		ix.outOf(k.AdvertiserID)[stockKey{k.StoreID, k.ProductID}] = struct{}{}
+		ix.outOf(k.AdvertiserID).add(stockKey{k.StoreID, k.ProductID})
 	}
 	ix.mu.Unlock()
 	byAdv := make(map[string][]*campaigns.Store)
@@ -188,10 +185,10 @@ func (ix *Index) Load(cs []*campaigns.Campaign, stores []*campaigns.Store, outOf
 
 // outOf returns the out-of-stock set of an advertiser, creating it. Callers
 // hold mu.
-func (ix *Index) outOf(advertiserID string) map[stockKey]struct{} {
+func (ix *Index) outOf(advertiserID string) *stockMarks {
 	m := ix.out[advertiserID]
 	if m == nil {
-		m = make(map[stockKey]struct{})
+		m = newStockMarks()
 		ix.out[advertiserID] = m
 	}
 	return m
@@ -436,7 +433,7 @@ func (ix *Index) DeleteStore(advertiserID, storeID string) {
 	ch := offerChanges{full: make(map[string]bool)}
 	for _, n := range old.products() {
 		p := ix.productName[n]
-		delete(ix.out[advertiserID], stockKey{storeID, p})
+		ix.out[advertiserID].del(stockKey{storeID, p})
 		ch.full[p] = true
 	}
 	r := ix.planLocked(advertiserID, ch)
@@ -640,7 +637,7 @@ func (ix *Index) rebuild(rs ...*offerRebuild) {
 	}
 	for _, r := range planned {
 		// Stock as it is now, including what changed while this rebuilt.
-		for k := range ix.out[r.adv] {
+		for k := range ix.out[r.adv].all() {
 			o := r.offers[k.product]
 			if o == nil {
 				continue
@@ -831,9 +828,9 @@ func (ix *Index) SetStock(advertiserID string, rows []campaigns.StockUpdate) {
 		k := stockKey{r.StoreID, r.ProductID}
 		isOut := !r.Available()
 		if isOut {
-			out[k] = struct{}{}
+			out.add(k)
 		} else {
-			delete(out, k)
+			out.del(k)
 		}
 		st, ok := ix.stores[advertiserID].get(r.StoreID)
 		if !ok {

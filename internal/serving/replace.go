@@ -34,10 +34,10 @@ func (ix *Index) ReplaceStores(sets ...StoreSet) error {
 			keep[set.Stores[i].ID] = true
 		}
 		ix.mu.Lock()
-		out := make(map[stockKey]struct{}, len(set.OutOfStock))
+		out := newStockMarks()
 		for _, k := range set.OutOfStock {
 			if k.AdvertiserID == adv {
-				out[stockKey{k.StoreID, k.ProductID}] = struct{}{}
+				out.add(stockKey{k.StoreID, k.ProductID})
 			}
 		}
 		ix.out[adv] = out
