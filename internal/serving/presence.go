@@ -2,6 +2,7 @@ package serving
 
 import (
 	"cmp"
+	"iter"
 	"maps"
 	mathbits "math/bits"
 	"slices"
@@ -71,16 +72,113 @@ const shardRes = 3
 // presence maps a tier cell to the offers with a store within the tier's
 // radius of some point of the cell. Published presences are immutable.
 type presence struct {
-	shards map[uint64]map[uint64]*offerSet
+	shards map[uint64]*presenceShard
+}
+
+// presenceShard holds the sets of the cells under one shard parent. A
+// national index marks some 260,000 cells; a set of its own for each (an
+// object, and its list or bitset another) was half a million objects that
+// every garbage collection traced. Here a shard's sets are spans of two
+// arrays, found through a map of numbers, none of which the collector
+// scans.
+type presenceShard struct {
+	cells map[uint64]uint32 // cell → its set's span, in spans
+	spans []setSpan
+	ids   []uint32 // the sparse sets' IDs, end to end
+	bits  []uint64 // the dense sets' words, end to end
+}
+
+// setSpan is where a set sits in its shard: n IDs of ids from at, or, if
+// dense, n words of bits from at.
+type setSpan struct {
+	at, n uint32
+	dense bool
 }
 
 func newPresence() presence {
-	return presence{shards: make(map[uint64]map[uint64]*offerSet)}
+	return presence{shards: make(map[uint64]*presenceShard)}
 }
 
-// set returns the offers marked in cell, or nil.
-func (p presence) set(cell uint64) *offerSet {
-	return p.shards[geo.Parent(cell, shardRes)][cell]
+// set returns the offers marked in cell (an empty set for none).
+func (p presence) set(cell uint64) offerSet {
+	sh := p.shards[geo.Parent(cell, shardRes)]
+	if sh == nil {
+		return offerSet{}
+	}
+	i, ok := sh.cells[cell]
+	if !ok {
+		return offerSet{}
+	}
+	return sh.set(i)
+}
+
+// set returns the set of span i.
+func (sh *presenceShard) set(i uint32) offerSet {
+	sp := sh.spans[i]
+	if sp.dense {
+		return offerSet{bits: sh.bits[sp.at : sp.at+sp.n : sp.at+sp.n]}
+	}
+	return offerSet{ids: sh.ids[sp.at : sp.at+sp.n : sp.at+sp.n]}
+}
+
+// all yields every marked cell and its set, shard by shard.
+func (p presence) all() iter.Seq2[uint64, offerSet] {
+	return func(yield func(uint64, offerSet) bool) {
+		for _, sh := range p.shards {
+			for c, i := range sh.cells {
+				if !yield(c, sh.set(i)) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// put adds cell's set: ids, sorted and unique, kept as a bitset of maxID
+// bits when that is smaller.
+func (sh *presenceShard) put(cell uint64, ids []uint32, maxID uint32) {
+	sp := setSpan{}
+	// A bitset costs maxID/8 bytes, a list 4 bytes an ID.
+	if uint64(len(ids))*32 >= uint64(maxID)+64 {
+		words := int(maxID/64 + 1)
+		sp = setSpan{at: uint32(len(sh.bits)), n: uint32(words), dense: true}
+		sh.bits = slices.Grow(sh.bits, words)[:len(sh.bits)+words]
+		bits := sh.bits[sp.at:]
+		clear(bits)
+		for _, id := range ids {
+			bits[id/64] |= 1 << (id % 64)
+		}
+	} else {
+		sp = setSpan{at: uint32(len(sh.ids)), n: uint32(len(ids))}
+		sh.ids = append(sh.ids, ids...)
+	}
+	sh.cells[cell] = uint32(len(sh.spans))
+	sh.spans = append(sh.spans, sp)
+}
+
+// keep adds cell's set as it is: a set of another shard's.
+func (sh *presenceShard) keep(cell uint64, s offerSet) {
+	sp := setSpan{at: uint32(len(sh.ids)), n: uint32(len(s.ids))}
+	if s.bits != nil {
+		sp = setSpan{at: uint32(len(sh.bits)), n: uint32(len(s.bits)), dense: true}
+		sh.bits = append(sh.bits, s.bits...)
+	} else {
+		sh.ids = append(sh.ids, s.ids...)
+	}
+	sh.cells[cell] = uint32(len(sh.spans))
+	sh.spans = append(sh.spans, sp)
+}
+
+// clip trims the shard's arrays to their length: a published shard does
+// not grow.
+func (sh *presenceShard) clip() {
+	sh.spans = slices.Clip(sh.spans)
+	if cap(sh.ids) > len(sh.ids)+len(sh.ids)/8 {
+		sh.ids = slices.Clone(sh.ids)
+	}
+	if cap(sh.bits) > len(sh.bits)+len(sh.bits)/8 {
+		sh.bits = slices.Clone(sh.bits)
+	}
 }
 
 // update returns a presence in which each changed offer's marks are exactly
@@ -120,7 +218,7 @@ func (p presence) update(prev, next map[uint32][]uint64, maxID uint32, res int) 
 
 	out := presence{shards: maps.Clone(p.shards)}
 	if out.shards == nil {
-		out.shards = make(map[uint64]map[uint64]*offerSet)
+		out.shards = make(map[uint64]*presenceShard)
 	}
 	// The edits of one shard: the cells it touches, and the offers each
 	// gains. Reused from shard to shard.
@@ -167,24 +265,36 @@ func (p presence) update(prev, next map[uint32][]uint64, maxID uint32, res int) 
 			}
 			r.cells = r.cells[n:]
 		}
-		shard := maps.Clone(out.shards[sk])
-		if shard == nil {
-			shard = make(map[uint64]*offerSet, len(cells))
+		// The shard is built anew: its untouched cells' sets copied as
+		// they are, the touched ones' edited.
+		old := out.shards[sk]
+		shard := &presenceShard{cells: make(map[uint64]uint32, len(cells))}
+		if old != nil {
+			shard.cells = make(map[uint64]uint32, len(old.cells)+len(cells))
+			shard.spans = make([]setSpan, 0, len(old.spans)+len(cells))
+			shard.ids = make([]uint32, 0, len(old.ids))
+			shard.bits = make([]uint64, 0, len(old.bits))
+			for c, i := range old.cells {
+				if _, touched := slot[c]; !touched {
+					shard.keep(c, old.set(i))
+				}
+			}
 		}
 		for k, c := range cells {
 			ids = ids[:0]
-			if old := shard[c]; old != nil {
-				ids = old.appendIDs(ids)
-				kept := ids[:0]
-				for _, id := range ids {
-					if changed[id/64]&(1<<(id%64)) == 0 {
-						kept = append(kept, id)
+			if old != nil {
+				if i, ok := old.cells[c]; ok {
+					ids = old.set(i).appendIDs(ids)
+					kept := ids[:0]
+					for _, id := range ids {
+						if changed[id/64]&(1<<(id%64)) == 0 {
+							kept = append(kept, id)
+						}
 					}
+					ids = kept
 				}
-				ids = kept
 			}
 			if len(ids) == 0 && len(gains[k]) == 0 {
-				delete(shard, c)
 				continue
 			}
 			// Kept and gained offers are each in order, and disjoint.
@@ -193,43 +303,28 @@ func (p presence) update(prev, next map[uint32][]uint64, maxID uint32, res int) 
 			if n > 0 && len(gains[k]) > 0 && ids[n-1] > ids[n] {
 				slices.Sort(ids)
 			}
-			shard[c] = sortedOfferSet(ids, maxID)
+			shard.put(c, ids, maxID)
 		}
-		if len(shard) == 0 {
+		if len(shard.cells) == 0 {
 			delete(out.shards, sk)
 		} else {
+			shard.clip()
 			out.shards[sk] = shard
 		}
 	}
 	return out
 }
 
-// offerSet is an immutable set of offer IDs: a sorted list when sparse, a
-// bitset when dense (a cell in central Tokyo holds most offers).
+// offerSet is an immutable set of offer IDs, a view of a shard's arrays: a
+// sorted list when sparse, a bitset when dense (a cell in central Tokyo
+// holds most offers). The zero set is empty.
 type offerSet struct {
 	ids  []uint32
 	bits []uint64
 }
 
-// sortedOfferSet returns the set of ids, which must be sorted and unique.
-// It keeps a copy, so the caller may reuse ids.
-func sortedOfferSet(ids []uint32, maxID uint32) *offerSet {
-	// A bitset costs maxID/8 bytes, a list 4 bytes an ID.
-	if uint64(len(ids))*32 >= uint64(maxID)+64 {
-		bits := make([]uint64, maxID/64+1)
-		for _, id := range ids {
-			bits[id/64] |= 1 << (id % 64)
-		}
-		return &offerSet{bits: bits}
-	}
-	return &offerSet{ids: slices.Clone(ids)}
-}
-
-// has reports whether id is in the set; a nil set is empty.
-func (s *offerSet) has(id uint32) bool {
-	if s == nil {
-		return false
-	}
+// has reports whether id is in the set.
+func (s offerSet) has(id uint32) bool {
 	if s.bits != nil {
 		w := id / 64
 		return int(w) < len(s.bits) && s.bits[w]&(1<<(id%64)) != 0
@@ -247,7 +342,7 @@ func (s *offerSet) has(id uint32) bool {
 	return ok
 }
 
-func (s *offerSet) appendIDs(dst []uint32) []uint32 {
+func (s offerSet) appendIDs(dst []uint32) []uint32 {
 	if s.bits == nil {
 		return append(dst, s.ids...)
 	}

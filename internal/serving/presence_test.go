@@ -134,15 +134,13 @@ func describeIndex(ix *Index) string {
 		lines = append(lines, fmt.Sprintf("offer %v: %v", o.key, ids))
 	}
 	for t := range numTiers {
-		for _, shard := range snap.presence[t].shards {
-			for cell, set := range shard {
-				var keys []string
-				for _, id := range set.appendIDs(nil) {
-					keys = append(keys, fmt.Sprint(keyOf[id]))
-				}
-				slices.Sort(keys)
-				lines = append(lines, fmt.Sprintf("tier %d cell %x: %v", t, cell, keys))
+		for cell, set := range snap.presence[t].all() {
+			var keys []string
+			for _, id := range set.appendIDs(nil) {
+				keys = append(keys, fmt.Sprint(keyOf[id]))
 			}
+			slices.Sort(keys)
+			lines = append(lines, fmt.Sprintf("tier %d cell %x: %v", t, cell, keys))
 		}
 	}
 	slices.Sort(lines)

@@ -13,7 +13,7 @@ type search struct {
 	minute   int
 	cell     uint64 // the fix's cell at geo.IndexResolution
 	haveCell bool
-	tierSet  [numTiers]*offerSet
+	tierSet  [numTiers]offerSet
 	tierDone [numTiers]bool
 	found    []found // nearest results so far, one per offer searched
 	err      error
@@ -73,6 +73,7 @@ func (s *search) reset(lat, lng float64, minute int) {
 		s.gen = 1
 	}
 	s.tierDone = [numTiers]bool{}
+	s.tierSet = [numTiers]offerSet{} // views of a snapshot's arrays: let a replaced one go
 	s.err = nil
 }
 
@@ -93,7 +94,7 @@ func (s *search) fixCell() uint64 {
 
 // presentSet returns the offers marked in the fix's tier-t cell: looked up
 // once per request and tier, then a bit test per campaign.
-func (s *search) presentSet(snap *Snapshot, t int) *offerSet {
+func (s *search) presentSet(snap *Snapshot, t int) offerSet {
 	if !s.tierDone[t] {
 		s.tierDone[t] = true
 		s.tierSet[t] = snap.presence[t].set(geo.Parent(s.fixCell(), tiers[t].res))
