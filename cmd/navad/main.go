@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"sync"
 	"syscall"
@@ -43,6 +44,10 @@ import (
 	"github.com/navad/navad/internal/storage/redisstore"
 	"github.com/navad/navad/internal/tracking"
 )
+
+// runtimeProcs is the runtime's own GOMAXPROCS (the CPUs it may use, within
+// a container's limit), as it was before Run changed it.
+var runtimeProcs = runtime.GOMAXPROCS(0)
 
 func main() {
 	if err := run(os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
@@ -137,6 +142,10 @@ func (m *Main) Addr() string {
 func (m *Main) Run(ctx context.Context) error {
 	cfg := &m.Config
 	m.Logger = newLogger(cfg, m.stderr)
+	if cfg.ProcsPerCPU > 0 {
+		runtime.GOMAXPROCS(runtimeProcs * cfg.ProcsPerCPU) // config.Config.ProcsPerCPU says why
+	}
+	m.Logger.Info("go processors", "gomaxprocs", runtime.GOMAXPROCS(0), "cpus", runtimeProcs)
 	if cfg.Demo {
 		if cfg.AdminKey == "" {
 			cfg.AdminKey = demo.AdminKey

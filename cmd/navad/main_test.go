@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -160,6 +161,21 @@ func TestRestartServesWhatItServedBefore(t *testing.T) {
 	after := c2.must(200, "GET", "/v1/campaigns/"+campID, adminKey, nil)
 	if fmt.Sprint(before) != fmt.Sprint(after) {
 		t.Fatalf("campaign changed across restart:\n%v\n%v", before, after)
+	}
+}
+
+// TestProcsPerCPU: the server runs the configured number of Go processors
+// per CPU the runtime found, and with 0 leaves the count alone.
+func TestProcsPerCPU(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	startMain(t, t.TempDir(), "--procs-per-cpu", "3")
+	if got := runtime.GOMAXPROCS(0); got != 3*runtimeProcs {
+		t.Fatalf("GOMAXPROCS %d with 3 per CPU, want %d", got, 3*runtimeProcs)
+	}
+	runtime.GOMAXPROCS(runtimeProcs + 1)
+	startMain(t, t.TempDir(), "--procs-per-cpu", "0")
+	if got := runtime.GOMAXPROCS(0); got != runtimeProcs+1 {
+		t.Fatalf("GOMAXPROCS %d with 0 per CPU, want it left at %d", got, runtimeProcs+1)
 	}
 }
 

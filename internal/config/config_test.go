@@ -49,6 +49,32 @@ func TestDetailRetention(t *testing.T) {
 	}
 }
 
+// TestProcsPerCPU: two Go processors per CPU by default, as set by
+// NAVAD_PROCS_PER_CPU or the flag, none of navad's own (0) when the
+// environment sets GOMAXPROCS, and out-of-range settings refused.
+func TestProcsPerCPU(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  []string
+		want int
+		ok   bool
+	}{
+		{nil, nil, 2, true},
+		{nil, []string{"NAVAD_PROCS_PER_CPU", "1"}, 1, true},
+		{nil, []string{"GOMAXPROCS", "3"}, 0, true},
+		{nil, []string{"GOMAXPROCS", "3", "NAVAD_PROCS_PER_CPU", "4"}, 0, true},
+		{[]string{"--procs-per-cpu", "3"}, []string{"GOMAXPROCS", "3"}, 3, true},
+		{nil, []string{"NAVAD_PROCS_PER_CPU", "0"}, 0, true},
+		{nil, []string{"NAVAD_PROCS_PER_CPU", "9"}, 0, false},
+		{[]string{"--procs-per-cpu", "-1"}, nil, 0, false},
+	} {
+		c, err := Parse(tc.args, env(tc.env...))
+		if (err == nil) != tc.ok || err == nil && c.ProcsPerCPU != tc.want {
+			t.Errorf("args %v, env %v: %d, %v; want ok %v, %d", tc.args, tc.env, c.ProcsPerCPU, err, tc.ok, tc.want)
+		}
+	}
+}
+
 func TestFlagsWinOverEnvironment(t *testing.T) {
 	c, err := Parse([]string{"--addr", "127.0.0.1:9999", "--demo"}, env(
 		"NAVAD_ADDR", "127.0.0.1:7777",
