@@ -74,13 +74,13 @@ func (c *Campaign) Packed() *Campaign {
 	}
 
 	p := *c
-	p.Status = constStatus(c.Status)
+	p.Status = constant(c.Status, Active, Paused)
 	p.ID, p.AdvertiserID, p.Name, p.ProductID = next(), next(), next(), next()
 	p.Creative = Creative{Title: next(), Text: next(), ImageURL: next(), LandingURL: next()}
 	if c.Keywords != nil {
 		p.Keywords = make([]Keyword, len(c.Keywords))
 		for i, k := range c.Keywords {
-			p.Keywords[i] = Keyword{Text: next(), Match: constMatch(k.Match)}
+			p.Keywords[i] = Keyword{Text: next(), Match: constant(k.Match, Exact, Phrase, Broad)}
 		}
 	}
 	p.NegativeKeywords = packStrings(c.NegativeKeywords, next)
@@ -88,7 +88,7 @@ func (c *Campaign) Packed() *Campaign {
 	if c.Modes != nil {
 		p.Modes = make([]Mode, len(c.Modes))
 		for i, m := range c.Modes {
-			p.Modes[i] = constMode(m)
+			p.Modes[i] = constant(m, Walk, Car)
 		}
 	}
 	if c.Hours != nil {
@@ -117,34 +117,13 @@ func packStrings(ss []string, next func() string) []string {
 	return out
 }
 
-func constStatus(s Status) Status {
-	switch s {
-	case Active:
-		return Active
-	case Paused:
-		return Paused
+// constant returns v as the constant of its value among consts, which a
+// program holds once, or a copy of v when it is none of them.
+func constant[T ~string](v T, consts ...T) T {
+	for _, c := range consts {
+		if v == c {
+			return c
+		}
 	}
-	return Status(strings.Clone(string(s)))
-}
-
-func constMatch(m MatchType) MatchType {
-	switch m {
-	case Exact:
-		return Exact
-	case Phrase:
-		return Phrase
-	case Broad:
-		return Broad
-	}
-	return MatchType(strings.Clone(string(m)))
-}
-
-func constMode(m Mode) Mode {
-	switch m {
-	case Walk:
-		return Walk
-	case Car:
-		return Car
-	}
-	return Mode(strings.Clone(string(m)))
+	return T(strings.Clone(string(v)))
 }
