@@ -69,7 +69,7 @@ type Config struct {
 	// decisions queued behind it wait; with two, the kernel shares the
 	// CPUs among them instead. At a steady 5,000 decisions a second on
 	// two cores beside the load driver, the p99 went from 5.7-11.3 ms to
-	// 2.4-5.3 ms (median round 3.5 ms), for some 8% more CPU a request
+	// 2.4-5.3 ms (median round 3.4 ms), for some 8% more CPU a request
 	// (BENCHMARKS.md, "At a fixed rate"). 0 leaves the runtime's choice,
 	// as does a GOMAXPROCS in the environment. Set, the count is fixed at
 	// start: the runtime no longer follows a change of the container's

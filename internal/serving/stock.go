@@ -31,11 +31,9 @@ type stockMarks struct {
 	hash  func(stockKey) uint64
 }
 
-// stockSeed seeds the hash of pairs. A process-wide seed: the hashes are
+// hashStock hashes a pair with the stores' seed (idSeed): the hashes are
 // never stored.
-var stockSeed = maphash.MakeSeed()
-
-func hashStock(k stockKey) uint64 { return maphash.Comparable(stockSeed, k) }
+func hashStock(k stockKey) uint64 { return maphash.Comparable(idSeed, k) }
 
 func newStockMarks() *stockMarks {
 	return &stockMarks{at: make(map[uint64]uint32), hash: hashStock}
