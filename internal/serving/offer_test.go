@@ -71,6 +71,26 @@ func TestKDNearestMatchesScan(t *testing.T) {
 		o.slabs = []*storeSlab{slabOf(ids...)}
 		plain := slices.Clone(o.kd)
 		o.buildTree()
+		// The tops are the tree's splits of its first levels, and end
+		// after the last of them (none for a tree that is one leaf).
+		lastSplit := -1
+		var walk func(lo, hi, node int)
+		walk = func(lo, hi, node int) {
+			if node >= kdTop || hi-lo <= kdLeaf {
+				return
+			}
+			m := lo + (hi-lo)/2
+			if p := &o.kd[m]; node >= len(o.tops.split) || o.tops.split[node] != p.v[p.axis] || o.tops.axis[node] != p.axis {
+				t.Fatalf("trial %d, %d points: top %d is not the split of entries [%d, %d)", trial, n, node, lo, hi)
+			}
+			lastSplit = max(lastSplit, node)
+			walk(lo, m, 2*node+1)
+			walk(m+1, hi, 2*node+2)
+		}
+		walk(0, n, 0)
+		if len(o.tops.split) != lastSplit+1 || len(o.tops.axis) != lastSplit+1 {
+			t.Fatalf("trial %d, %d points: %d tops (%d axes), the last split is node %d", trial, n, len(o.tops.split), len(o.tops.axis), lastSplit)
+		}
 		for range 20 {
 			s := &search{fixV: toUnit(35.6+r.Float64()*0.1, 139.6+r.Float64()*0.1)}
 			bound := math.Pow(10, -9+r.Float64()*5) // about 6 m to 2 km

@@ -30,28 +30,31 @@ import (
 // A tier's cells are as fine as its marks can afford. The test stops a
 // search only where the fix's cell is farther than the radius plus the cell's
 // size from every store, so coarse cells let a national chain look present
-// almost anywhere in a city. The slowest 1% of national-scale decisions were
-// popular keywords where hundreds of campaigns passed the test and then
-// found nothing: with 1000 m the smallest tier (resolution 7, about 5 km² a
-// cell, so marks reach about 5.5 km from a store), 300–800 m campaigns
-// searched wherever a store was 5 km away. The 800 m tier at resolution 8
-// (then a disk of k = 3 around the store's cell, marks reaching about 3 km)
-// dropped 61% of those searches in the slowest decisions, for three times
-// the marks of the 1000 m tier; resolution 9 would have dropped 82% for four
-// times as many again. The 2000 m tier keeps 2 km campaigns off the 5 km
-// tier. Each store now marks only the cells of its cell's cover that come
-// within R of the store itself: about 12 at resolution 8 and 6 at the
-// coarser tiers, instead of 19–37.
+// almost anywhere in a city. The slowest 1% of national-scale decisions are
+// popular keywords: some 230 campaigns tested, a few dozen passing. With
+// tiers of 800 m at resolution 8 and 1000, 2000 and 5000 m each at the
+// finest resolution whose cover is a disk of k ≤ 2 (7, 6 and 5), those
+// decisions searched 21 offers to find 2.3; a 1000 m campaign passed
+// wherever a store was within about 4 km. With every tier one resolution
+// finer, and 500 m instead of 800 m for the smallest (300–500 m campaigns
+// get a tier of their own, 800 m ones share the 1000 m one), they search
+// 14–16 to find 2.5, for 16 MB more and a build of the national index
+// 38% longer (13.7 s against 9.9 s in one test binary); the slowest 2% of
+// decisions, with search.lookUp's bitsets and kdTop's deeper tops made
+// with it, took 36 µs rather than 50 cold. (800 m at resolution 9 as
+// well cut the searches to 10, but added some 20 s to the build.) Each
+// store marks only the cells of its cell's cover that come within R of the
+// store itself, about half of them.
 const numTiers = 4
 
 var tiers = [numTiers]struct {
 	radius float64
 	res    int
 }{
-	{radius: 800, res: 8},
-	{radius: 1000, res: geo.CellCoverResolution(1000)},
-	{radius: 2000, res: geo.CellCoverResolution(2000)},
-	{radius: 5000, res: geo.CellCoverResolution(5000)},
+	{radius: 500, res: 8},
+	{radius: 1000, res: 8},
+	{radius: 2000, res: 7},
+	{radius: 5000, res: 6},
 }
 
 // tierFor returns the smallest tier whose radius covers radiusM.

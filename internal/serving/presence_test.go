@@ -276,6 +276,7 @@ func TestPresenceNeverHidesANearStore(t *testing.T) {
 		}
 		lat, lng := walkFrom(base.Lat, base.Lng, r.Float64()*2*math.Pi, d)
 		s.reset(lat, lng, 0)
+		s.spread = r.IntN(2) == 0 // sparse sets searched as lists, or spread into bitsets
 		for tier, tr := range tiers {
 			for _, st := range stores {
 				if geo.DistanceM(lat, lng, st.Lat, st.Lng) > tr.radius {
@@ -283,7 +284,7 @@ func TestPresenceNeverHidesANearStore(t *testing.T) {
 				}
 				id := ix.offerIDs[offerKey{"adv", st.Products[0]}]
 				checked++
-				if !s.presentSet(snap, tier).has(id) {
+				if !s.present(snap, uint8(tier), id) {
 					t.Fatalf("fix %.6f,%.6f: store %s of %s is %.1f m away, but tier %d (%v m, resolution %d) says absent",
 						lat, lng, st.ID, st.Products[0], geo.DistanceM(lat, lng, st.Lat, st.Lng), tier, tr.radius, tr.res)
 				}
@@ -291,6 +292,59 @@ func TestPresenceNeverHidesANearStore(t *testing.T) {
 		}
 	}
 	t.Logf("%d (fix, tier, store within the tier's radius) checks", checked)
+}
+
+// TestPresentReadsEverySet checks search.present against the set it looks
+// up, dense or sparse, with sparse sets searched as lists or spread into a
+// bitset, and a spread bitset reused by the next decision.
+func TestPresentReadsEverySet(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	const lat, lng = 35.6896, 139.7006
+	fix, err := geo.Cell(lat, lng, geo.IndexResolution)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s search
+	for trial := range 200 {
+		maxID := uint32(1 + r.IntN(2000))
+		snap := &Snapshot{}
+		want := make([]map[uint32]bool, numTiers)
+		for tier := range numTiers {
+			want[tier] = map[uint32]bool{}
+			snap.presence[tier] = newPresence()
+			if r.IntN(8) == 0 {
+				continue // nothing marked in the fix's cell
+			}
+			// Mostly sparse sets, some dense (a list of 4 bytes an ID
+			// costs more than a bitset of maxID bits).
+			k := 1 + r.IntN(int(maxID)/32+2)
+			if r.IntN(4) == 0 {
+				k = int(maxID)/16 + 4
+			}
+			var ids []uint32
+			for range k {
+				id := uint32(r.IntN(int(maxID)))
+				if !want[tier][id] {
+					want[tier][id] = true
+					ids = append(ids, id)
+				}
+			}
+			slices.Sort(ids)
+			cell := uint64(geo.Parent(uint64(fix), tiers[tier].res))
+			sh := &presenceShard{cells: map[uint64]uint32{}}
+			sh.put(cell, ids, maxID)
+			snap.presence[tier].shards[geo.Parent(cell, shardRes)] = sh
+		}
+		s.reset(lat, lng, 0)
+		s.spread = trial%3 != 0
+		for tier := range numTiers {
+			for id := range maxID + 100 {
+				if got := s.present(snap, uint8(tier), id); got != want[tier][id] {
+					t.Fatalf("trial %d (spread %v), tier %d: present(%d) = %v, want %v", trial, s.spread, tier, id, got, !got)
+				}
+			}
+		}
+	}
 }
 
 func TestTierForCoversTheRadius(t *testing.T) {

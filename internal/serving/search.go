@@ -15,6 +15,14 @@ type search struct {
 	haveCell bool
 	tierSet  [numTiers]offerSet
 	tierDone [numTiers]bool
+	// With spread set (a query that triggers many campaigns), a sparse
+	// tier set is spread into a bitset of spare once looked up, so that
+	// each campaign's test is one bit rather than a search of the list;
+	// tierBits is the tier set's bitset (its own when dense), nil when
+	// there is none.
+	spread   bool
+	tierBits [numTiers][]uint64
+	spare    [numTiers][]uint64
 	found    []found // nearest results so far, one per offer searched
 	err      error
 
@@ -74,6 +82,8 @@ func (s *search) reset(lat, lng float64, minute int) {
 	}
 	s.tierDone = [numTiers]bool{}
 	s.tierSet = [numTiers]offerSet{} // views of a snapshot's arrays: let a replaced one go
+	s.tierBits = [numTiers][]uint64{}
+	s.spread = false
 	s.err = nil
 }
 
@@ -92,12 +102,39 @@ func (s *search) fixCell() uint64 {
 	return s.cell
 }
 
-// presentSet returns the offers marked in the fix's tier-t cell: looked up
-// once per request and tier, then a bit test per campaign.
-func (s *search) presentSet(snap *Snapshot, t int) offerSet {
+// present reports whether offer id is marked in the fix's tier-t cell: the
+// cell's set is looked up once per request and tier, then tested per
+// campaign.
+func (s *search) present(snap *Snapshot, t uint8, id uint32) bool {
 	if !s.tierDone[t] {
-		s.tierDone[t] = true
-		s.tierSet[t] = snap.presence[t].set(geo.Parent(s.fixCell(), tiers[t].res))
+		s.lookUp(snap, t)
 	}
-	return s.tierSet[t]
+	if b := s.tierBits[t]; b != nil {
+		w := id / 64
+		return int(w) < len(b) && b[w]&(1<<(id%64)) != 0
+	}
+	return s.tierSet[t].has(id)
+}
+
+// lookUp finds the fix's tier-t set, and spreads it into a bitset when it
+// is sparse and s.spread is set.
+func (s *search) lookUp(snap *Snapshot, t uint8) {
+	s.tierDone[t] = true
+	set := snap.presence[t].set(geo.Parent(s.fixCell(), tiers[t].res))
+	s.tierSet[t], s.tierBits[t] = set, set.bits
+	if set.bits != nil || !s.spread || len(set.ids) == 0 {
+		return
+	}
+	n := int(set.ids[len(set.ids)-1]/64 + 1) // the IDs are sorted
+	b := s.spare[t]
+	if cap(b) < n {
+		b = make([]uint64, n, max(n, 2*cap(b)))
+	} else {
+		b = b[:n]
+		clear(b)
+	}
+	for _, id := range set.ids {
+		b[id/64] |= 1 << (id % 64)
+	}
+	s.spare[t], s.tierBits[t] = b, b
 }
