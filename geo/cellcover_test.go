@@ -1,6 +1,7 @@
 package geo
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"slices"
@@ -102,7 +103,7 @@ func TestCellCoverHoldsForEveryFixInTheCell(t *testing.T) {
 // are drawn over the globe, in Japan, around the twelve pentagons, along
 // the icosahedron edges, at high latitudes and on the antimeridian, half of
 // them within centimetres of a vertex of their cell, where the cover is
-// tightest; the tiers' radii and resolutions and some finer ones.
+// tightest; the presence tiers' radii and resolutions, and others.
 //
 // It checks that its fixes would catch a cover one ring too small: for some
 // stores of every case, a fix lies outside the disk one ring smaller than
@@ -115,6 +116,10 @@ func TestCellCoverHoldsEveryNearFix(t *testing.T) {
 		radius float64
 		res    int
 	}{
+		{radius: 500, res: 8},
+		{radius: 1000, res: 8},
+		{radius: 2000, res: 7},
+		{radius: 5000, res: 6},
 		{radius: 800, res: 8},
 		{radius: 1000, res: CellCoverResolution(1000)},
 		{radius: 2000, res: CellCoverResolution(2000)},
@@ -197,6 +202,22 @@ func TestCellCoverHoldsEveryNearFix(t *testing.T) {
 			for _, x := range pc.Append(nil, st.Lat, st.Lng) {
 				own[h3.Cell(x)] = true
 			}
+			// The same radius within the covers of twice it (or of the
+			// radius itself where twice is too large a cover).
+			wide, err := NewPointCovers(c, 2*tt.radius)
+			if errors.Is(err, ErrCoverTooLarge) {
+				wide = pc
+			} else if err != nil {
+				t.Fatalf("NewPointCovers(%v, %v): %v", c, 2*tt.radius, err)
+			}
+			within, err := wide.Within(tt.radius)
+			if err != nil {
+				t.Fatalf("Within(%v): %v", tt.radius, err)
+			}
+			ownWithin := map[h3.Cell]bool{}
+			for _, x := range within.Append(nil, st.Lat, st.Lng) {
+				ownWithin[h3.Cell(x)] = true
+			}
 			ownN += len(own)
 			escaped := false
 			const around = 64
@@ -222,6 +243,10 @@ func TestCellCoverHoldsEveryNearFix(t *testing.T) {
 					if !own[x] {
 						t.Fatalf("%v m at resolution %d: store %.7f,%.7f in %v (own cover of %d cells), fix %.7f,%.7f %.2f m away in %v, outside the store's own cover",
 							tt.radius, tt.res, st.Lat, st.Lng, c, len(own), p.Lat, p.Lng, DistanceM(st.Lat, st.Lng, p.Lat, p.Lng), x)
+					}
+					if !ownWithin[x] {
+						t.Fatalf("%v m at resolution %d: store %.7f,%.7f in %v (own cover of %d cells within twice the radius's), fix %.7f,%.7f %.2f m away in %v, outside it",
+							tt.radius, tt.res, st.Lat, st.Lng, c, len(ownWithin), p.Lat, p.Lng, DistanceM(st.Lat, st.Lng, p.Lat, p.Lng), x)
 					}
 				}
 			}

@@ -20,6 +20,8 @@ type PointCovers struct {
 	cells   []uint64
 	centres []vec3
 	minDot  float64 // cos of the farthest a kept cell's centre may lie
+	radiusM float64
+	res     int
 }
 
 // NewPointCovers returns the covers of radiusM for the points filed under
@@ -39,16 +41,36 @@ func NewPointCovers(c h3.Cell, radiusM float64) (*PointCovers, error) {
 		}
 		pc.cells[i], pc.centres[i] = uint64(x), unitVec(ll)
 	}
-	// Why a cell whose centre lies farther than this from the point can be
-	// left out: a fix within radiusM of the point lies in its cell at the
-	// resolution, or at most the children's fringe outside the cell it is
-	// filed under (see childFringe), and no point of a cell lies farther
-	// than maxCentreOffset from its centre.
-	res := c.Resolution()
+	pc.radiusM, pc.res = radiusM, c.Resolution()
+	pc.minDot = reachDot(radiusM, pc.res)
+	return pc, nil
+}
+
+// reachDot returns the cosine of the farthest from a point the centre of a
+// cell at resolution res in the point's cover of radiusM may lie. Why a
+// cell whose centre lies farther can be left out: a fix within radiusM of
+// the point lies in its cell at the resolution, or at most the children's
+// fringe outside the cell it is filed under (see childFringe), and no point
+// of a cell lies farther than maxCentreOffset from its centre.
+func reachDot(radiusM float64, res int) float64 {
 	reach := radiusM + fringeM[res] + maxCentreOffset*avgEdgeM[res]
 	reach = reach*(1+boundarySlack) + boundarySlackM
-	pc.minDot = math.Cos(min(reach/EarthRadiusM, math.Pi))
-	return pc, nil
+	return math.Cos(min(reach/EarthRadiusM, math.Pi))
+}
+
+// Within returns the point covers of a radius no larger than pc's over
+// pc's cells, which hold the smaller cover of every point filed under the
+// cell: no cgo call, and the cells and centres are shared. A caller that
+// needs covers of several radii at one resolution (navad's presence tiers)
+// makes the largest once per cell; the smaller ones cost one more dot
+// product a point for each cell between the two covers.
+func (pc *PointCovers) Within(radiusM float64) (*PointCovers, error) {
+	if !(radiusM >= 0 && radiusM <= pc.radiusM) {
+		return nil, fmt.Errorf("point covers: %w: radius %v m not in [0, %v]", ErrInvalid, radiusM, pc.radiusM)
+	}
+	w := *pc
+	w.radiusM, w.minDot = radiusM, reachDot(radiusM, pc.res)
+	return &w, nil
 }
 
 // Append appends to dst the cells of the cover of radiusM around the point

@@ -757,19 +757,31 @@ func (ix *Index) buildOffers(rs []*offerRebuild) (prev, next [numTiers]map[uint3
 		c := &changes[i/numTiers]
 		return size(c.was) + size(c.o)
 	})
+	// The tiers whose covers others are taken within (coverBase) first, so
+	// that the others find them made rather than wait for them.
+	var first, then []int
+	for _, k := range covers {
+		if t := k % numTiers; coverBase[t] == t {
+			first = append(first, k)
+		} else {
+			then = append(then, k)
+		}
+	}
 	cc := newCoverCache()
 	scratch := make([]coverScratch, workers())
-	parallel(len(covers), func(w, k int) {
-		c, t := &changes[covers[k]/numTiers], covers[k]%numTiers
-		sc := &scratch[w]
-		m := &c.marks[t]
-		if c.was != nil {
-			m.old = coverCells(c.was, t, cc, sc)
-		}
-		if c.o != nil {
-			m.cells = coverCells(c.o, t, cc, sc)
-		}
-	})
+	for _, covers := range [][]int{first, then} {
+		parallel(len(covers), func(w, k int) {
+			c, t := &changes[covers[k]/numTiers], covers[k]%numTiers
+			sc := &scratch[w]
+			m := &c.marks[t]
+			if c.was != nil {
+				m.old = coverCells(c.was, t, cc, sc)
+			}
+			if c.o != nil {
+				m.cells = coverCells(c.o, t, cc, sc)
+			}
+		})
+	}
 	for t := range numTiers {
 		prev[t], next[t] = make(map[uint32][]uint64), make(map[uint32][]uint64)
 		for _, c := range changes {

@@ -406,9 +406,12 @@ type coverScratch struct {
 
 // coverCache holds the point covers of the tier cells one rebuild has met,
 // computed once each (a chain's stores each carry several products, so sit
-// in several offers) and shared by the goroutines that cover its offers.
-// It is sharded by cell so that they seldom wait for one another; two that
-// miss the same cell at once both compute it and keep the first.
+// in several offers, and the tiers at one resolution share a cell's covers)
+// and shared by the goroutines that cover its offers. It is sharded by cell
+// so that they seldom wait for one another on a lock; one that needs a cell
+// another is computing waits for it rather than computing it again (the
+// largest offers' tiers are covered side by side, and meet the same cells
+// at the same time).
 type coverCache struct {
 	shards [numTiers][coverShards]coverShard
 }
@@ -417,15 +420,21 @@ const coverShards = 64
 
 type coverShard struct {
 	mu     sync.Mutex
-	covers map[uint64]*geo.PointCovers
+	covers map[uint64]*coverEntry
 	_      [48]byte // a shard to a cache line: they are locked from several cores
+}
+
+// coverEntry is a cell's covers, made once.
+type coverEntry struct {
+	once sync.Once
+	pc   *geo.PointCovers
 }
 
 func newCoverCache() *coverCache {
 	cc := &coverCache{}
 	for t := range numTiers {
 		for i := range coverShards {
-			cc.shards[t][i].covers = make(map[uint64]*geo.PointCovers)
+			cc.shards[t][i].covers = make(map[uint64]*coverEntry)
 		}
 	}
 	return cc
@@ -437,21 +446,41 @@ func newCoverCache() *coverCache {
 func (cc *coverCache) get(t int, tc uint64) *geo.PointCovers {
 	sh := &cc.shards[t][(tc*0x9E3779B97F4A7C15)>>58]
 	sh.mu.Lock()
-	pc, ok := sh.covers[tc]
-	sh.mu.Unlock()
-	if ok {
-		return pc
-	}
-	pc, _ = geo.NewPointCovers(h3.Cell(tc), tiers[t].radius)
-	sh.mu.Lock()
-	if first, ok := sh.covers[tc]; ok {
-		pc = first
-	} else {
-		sh.covers[tc] = pc
+	e := sh.covers[tc]
+	if e == nil {
+		e = new(coverEntry)
+		sh.covers[tc] = e
 	}
 	sh.mu.Unlock()
-	return pc
+	e.once.Do(func() {
+		if b := coverBase[t]; b != t {
+			if base := cc.get(b, tc); base != nil {
+				e.pc, _ = base.Within(tiers[t].radius)
+			}
+			return
+		}
+		e.pc, _ = geo.NewPointCovers(h3.Cell(tc), tiers[t].radius)
+	})
+	return e.pc
 }
+
+// coverBase[t] is the tier whose point covers tier t's are taken within
+// (geo.PointCovers.Within): the widest at t's resolution, t itself if none
+// is wider. Making a cell's covers costs some 30 µs of cgo calls, a
+// quarter of the CPU building the national index takes, and the 500 m
+// tier's cells are the 1000 m tier's: taken within those, the build spends
+// 1.8 s less CPU, and is some 0.8 s (7%) shorter.
+var coverBase = func() (base [numTiers]int) {
+	for t := range tiers {
+		base[t] = t
+		for u := range tiers {
+			if tiers[u].res == tiers[t].res && tiers[u].radius > tiers[base[t]].radius {
+				base[t] = u
+			}
+		}
+	}
+	return base
+}()
 
 // sortCells sorts cells ascending, using tmp (returned, perhaps grown) as
 // working memory: an LSD radix sort on the bytes that vary, since the cells
