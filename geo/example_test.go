@@ -194,5 +194,5 @@ func ExamplePointCovers() {
 	own := pc.Append(nil, fixLat, fixLng)
 	fmt.Printf("cell's cover %d cells, the store's %d\n", len(pc.Cells()), len(own))
 	// Output:
-	// cell's cover 19 cells, the store's 12
+	// cell's cover 21 cells, the store's 12
 }

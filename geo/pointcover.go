@@ -8,12 +8,13 @@ import (
 	"github.com/uber/h3-go/v4"
 )
 
-// PointCovers is the [CellCover] of a cell c with the centre of each of its
-// cells, from which [PointCovers.Append] (or [PointCovers.Mark], for many)
-// picks the cover of one point filed under c: the cells that come within
-// the radius of that point, rather than of any point of c. Where many points share a cell (the stores of a
-// national chain), it gives each a cover about half the size of the cell's
-// for one dot product a cell of it.
+// PointCovers is a set of cells around a cell c, each with its centre, that
+// holds the cover of every point filed under c, from which
+// [PointCovers.Append] (or [PointCovers.Mark], for many) picks the cover of
+// one point filed under c: the cells that come within the radius of that
+// point, rather than of any point of c. Where many points share a cell (the
+// stores of a national chain), it gives each a cover about half the size of
+// the cell's for one dot product a cell of it.
 //
 // A PointCovers is immutable once made, so safe for concurrent use.
 type PointCovers struct {
@@ -25,37 +26,72 @@ type PointCovers struct {
 }
 
 // NewPointCovers returns the covers of radiusM for the points filed under
-// c, that is whose IndexResolution cell descends from c. It makes the cgo
-// calls of CellCover and one more for each cell of the cover, some 20–50 µs
-// at the resolution CellCoverResolution picks.
+// c, that is whose IndexResolution cell descends from c. Its cells are those
+// of the worst-case disk that [CellCover] starts from whose centres some
+// point filed under c could reach: a superset of the cells each point's cover
+// may hold. It makes one cgo call for the disk and one for each of its cells'
+// centres (about 37–61 at the resolution CellCoverResolution picks, or one
+// finer), and none of CellCover's boundary measurements, which cost twice as
+// much where a caller makes covers for every cell of a national catalogue.
 func NewPointCovers(c h3.Cell, radiusM float64) (*PointCovers, error) {
-	cells, err := CellCover(c, radiusM)
+	if !c.IsValid() {
+		return nil, fmt.Errorf("point covers: %w: %v is not a cell", ErrInvalid, c)
+	}
+	if !(radiusM >= 0 && radiusM <= MaxCoverRadiusM) {
+		return nil, fmt.Errorf("point covers: %w: radius %v m not in [0, %d]", ErrInvalid, radiusM, MaxCoverRadiusM)
+	}
+	res := c.Resolution()
+	// CellCover's bound for the worst cell and the worst fix in it: every
+	// cell a point's cover needs is within this disk.
+	kMax := diskK((radiusM+2*fringeM[res])/avgEdgeM[res] + maxCentreOffset)
+	if kMax > maxCoverK {
+		return nil, fmt.Errorf("point covers: radius %v m at resolution %d: %w", radiusM, res, ErrCoverTooLarge)
+	}
+	disk, err := h3.GridDisk(c, kMax)
 	if err != nil {
 		return nil, fmt.Errorf("point covers: %w", err)
 	}
-	pc := &PointCovers{cells: make([]uint64, len(cells)), centres: make([]vec3, len(cells))}
-	for i, x := range cells {
+	home, err := c.LatLng()
+	if err != nil {
+		return nil, fmt.Errorf("point covers: %w", err)
+	}
+	hc := unitVec(home)
+	pc := &PointCovers{radiusM: radiusM, res: res, minDot: reachDot(radiusM, res)}
+	// A point filed under c lies within maxCentreOffset edges of c's centre,
+	// or the fringe beyond (see childFringe): a cell whose centre is farther
+	// than that plus a point's reach from c's centre is in no point's cover.
+	far := (maxCentreOffset*avgEdgeM[res] + fringeM[res]) * (1 + boundarySlack)
+	candDot := math.Cos(min((reachM(radiusM, res)+far)/EarthRadiusM, math.Pi))
+	for _, x := range disk {
+		if x == 0 {
+			continue // pentagon distortion leaves gaps
+		}
 		ll, err := x.LatLng()
 		if err != nil {
 			return nil, fmt.Errorf("point covers: %w", err)
 		}
-		pc.cells[i], pc.centres[i] = uint64(x), unitVec(ll)
+		if v := unitVec(ll); hc.dot(v) >= candDot {
+			pc.cells = append(pc.cells, uint64(x))
+			pc.centres = append(pc.centres, v)
+		}
 	}
-	pc.radiusM, pc.res = radiusM, c.Resolution()
-	pc.minDot = reachDot(radiusM, pc.res)
 	return pc, nil
 }
 
-// reachDot returns the cosine of the farthest from a point the centre of a
-// cell at resolution res in the point's cover of radiusM may lie. Why a
-// cell whose centre lies farther can be left out: a fix within radiusM of
-// the point lies in its cell at the resolution, or at most the children's
-// fringe outside the cell it is filed under (see childFringe), and no point
-// of a cell lies farther than maxCentreOffset from its centre.
-func reachDot(radiusM float64, res int) float64 {
+// reachM returns the farthest from a point the centre of a cell at
+// resolution res in the point's cover of radiusM may lie. Why a cell whose
+// centre lies farther can be left out: a fix within radiusM of the point
+// lies in its cell at the resolution, or at most the children's fringe
+// outside the cell it is filed under (see childFringe), and no point of a
+// cell lies farther than maxCentreOffset from its centre.
+func reachM(radiusM float64, res int) float64 {
 	reach := radiusM + fringeM[res] + maxCentreOffset*avgEdgeM[res]
-	reach = reach*(1+boundarySlack) + boundarySlackM
-	return math.Cos(min(reach/EarthRadiusM, math.Pi))
+	return reach*(1+boundarySlack) + boundarySlackM
+}
+
+// reachDot is the cosine of reachM's angle.
+func reachDot(radiusM float64, res int) float64 {
+	return math.Cos(min(reachM(radiusM, res)/EarthRadiusM, math.Pi))
 }
 
 // Within returns the point covers of a radius no larger than pc's over
@@ -76,8 +112,8 @@ func (pc *PointCovers) Within(radiusM float64) (*PointCovers, error) {
 // Append appends to dst the cells of the cover of radiusM around the point
 // lat, lng, which must be filed under the cell pc was made for: every cell
 // at the resolution that holds, or is the ancestor of the finer cells of, a
-// point within radiusM of lat, lng. They are a subset of CellCover's, in its
-// order. Append is pure Go and does not allocate beyond growing dst: about
+// point within radiusM of lat, lng. They are a subset of
+// [PointCovers.Cells], in its order. Append is pure Go and does not allocate beyond growing dst: about
 // 0.1 µs for 19 cells.
 func (pc *PointCovers) Append(dst []uint64, lat, lng float64) []uint64 {
 	p := unitVec(h3.LatLng{Lat: lat, Lng: lng})
@@ -125,6 +161,7 @@ func (pc *PointCovers) AppendMarked(dst, near []uint64) []uint64 {
 	return dst
 }
 
-// Cells returns the cover of the whole cell, CellCover's, which holds every
-// point's. The slice is pc's own: the caller must not change it.
+// Cells returns the cells of every point's cover: a cover of the whole cell,
+// like [CellCover]'s but from the worst-case disk by centres alone, so a
+// ring's few cells larger. The slice is pc's own: the caller must not change it.
 func (pc *PointCovers) Cells() []uint64 { return pc.cells }

@@ -466,8 +466,8 @@ func (cc *coverCache) get(t int, tc uint64) *geo.PointCovers {
 
 // coverBase[t] is the tier whose point covers tier t's are taken within
 // (geo.PointCovers.Within): the widest at t's resolution, t itself if none
-// is wider. Making a cell's covers costs some 30 µs of cgo calls, a
-// quarter of the CPU building the national index takes, and the 500 m
+// is wider. Making a cell's covers costs tens of µs of cgo calls (a
+// quarter of the CPU building the national index took), and the 500 m
 // tier's cells are the 1000 m tier's: taken within those, the build spends
 // 1.8 s less CPU, and is some 0.8 s (7%) shorter.
 var coverBase = func() (base [numTiers]int) {
