@@ -31,18 +31,11 @@ import (
 // cell it measures at the next ring or two, about 20 calls and 20–40 µs at
 // the resolution CellCoverResolution picks, and allocates the disk.
 func CellCover(c h3.Cell, radiusM float64) ([]h3.Cell, error) {
-	if !c.IsValid() {
-		return nil, fmt.Errorf("cell cover: %w: %v is not a cell", ErrInvalid, c)
-	}
-	if !(radiusM >= 0 && radiusM <= MaxCoverRadiusM) {
-		return nil, fmt.Errorf("cell cover: %w: radius %v m not in [0, %d]", ErrInvalid, radiusM, MaxCoverRadiusM)
+	kMax, err := worstDiskK(c, radiusM)
+	if err != nil {
+		return nil, fmt.Errorf("cell cover: %w", err)
 	}
 	res := c.Resolution()
-	// The bound for the worst cell and the worst fix in it, as Cover's.
-	kMax := diskK((radiusM+2*fringeM[res])/avgEdgeM[res] + maxCentreOffset)
-	if kMax > maxCoverK {
-		return nil, fmt.Errorf("cell cover: radius %v m at resolution %d: %w", radiusM, res, ErrCoverTooLarge)
-	}
 	rings, err := h3.GridDiskDistances(c, kMax)
 	if err != nil {
 		return nil, fmt.Errorf("cell cover: %w", err)
@@ -60,6 +53,24 @@ func CellCover(c h3.Cell, radiusM float64) ([]h3.Cell, error) {
 		}
 	}
 	return cells, nil
+}
+
+// worstDiskK checks c and radiusM and returns the radius of the grid disk
+// around c that holds the cover of radiusM for every fix filed under c: the
+// bound for the worst cell and the worst fix in it, as Cover's.
+func worstDiskK(c h3.Cell, radiusM float64) (int, error) {
+	if !c.IsValid() {
+		return 0, fmt.Errorf("%w: %v is not a cell", ErrInvalid, c)
+	}
+	if !(radiusM >= 0 && radiusM <= MaxCoverRadiusM) {
+		return 0, fmt.Errorf("%w: radius %v m not in [0, %d]", ErrInvalid, radiusM, MaxCoverRadiusM)
+	}
+	res := c.Resolution()
+	kMax := diskK((radiusM+2*fringeM[res])/avgEdgeM[res] + maxCentreOffset)
+	if kMax > maxCoverK {
+		return 0, fmt.Errorf("radius %v m at resolution %d: %w", radiusM, res, ErrCoverTooLarge)
+	}
+	return kMax, nil
 }
 
 // boundarySlack widens the distance that tightDiskK asks of cell boundaries,

@@ -286,15 +286,29 @@ func TestCellCoverRejectsBadInput(t *testing.T) {
 		{"NaN radius", c, math.NaN()},
 		{"negative radius", c, -1},
 		{"huge radius", c, 1e7},
+		{"too large a cover at the resolution", c, 90_000},
 	} {
 		if _, err := CellCover(tt.cell, tt.r); err == nil {
 			t.Errorf("%s: no error", tt.name)
+		}
+		if _, err := NewPointCovers(tt.cell, tt.r); err == nil {
+			t.Errorf("%s: NewPointCovers: no error", tt.name)
+		}
+	}
+	// Within takes no radius beyond its covers'.
+	pc, err := NewPointCovers(c, 800)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []float64{801, -1, math.NaN()} {
+		if _, err := pc.Within(r); !errors.Is(err, ErrInvalid) {
+			t.Errorf("Within(%v): %v, want ErrInvalid", r, err)
 		}
 	}
 }
 
 // TestPointCoversMark: marking many points and appending the marked cells
-// gives each cell of their Append covers once, in the cell cover's order.
+// gives each cell of their Append covers once, in the order of Cells.
 func TestPointCoversMark(t *testing.T) {
 	rng := rand.New(rand.NewPCG(13, 14))
 	for range 50 {

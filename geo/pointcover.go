@@ -34,19 +34,12 @@ type PointCovers struct {
 // finer), and none of CellCover's boundary measurements, which cost twice as
 // much where a caller makes covers for every cell of a national catalogue.
 func NewPointCovers(c h3.Cell, radiusM float64) (*PointCovers, error) {
-	if !c.IsValid() {
-		return nil, fmt.Errorf("point covers: %w: %v is not a cell", ErrInvalid, c)
-	}
-	if !(radiusM >= 0 && radiusM <= MaxCoverRadiusM) {
-		return nil, fmt.Errorf("point covers: %w: radius %v m not in [0, %d]", ErrInvalid, radiusM, MaxCoverRadiusM)
+	// Every cell a point's cover needs is within CellCover's worst-case disk.
+	kMax, err := worstDiskK(c, radiusM)
+	if err != nil {
+		return nil, fmt.Errorf("point covers: %w", err)
 	}
 	res := c.Resolution()
-	// CellCover's bound for the worst cell and the worst fix in it: every
-	// cell a point's cover needs is within this disk.
-	kMax := diskK((radiusM+2*fringeM[res])/avgEdgeM[res] + maxCentreOffset)
-	if kMax > maxCoverK {
-		return nil, fmt.Errorf("point covers: radius %v m at resolution %d: %w", radiusM, res, ErrCoverTooLarge)
-	}
 	disk, err := h3.GridDisk(c, kMax)
 	if err != nil {
 		return nil, fmt.Errorf("point covers: %w", err)
