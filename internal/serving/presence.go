@@ -329,8 +329,7 @@ type offerSet struct {
 // has reports whether id is in the set.
 func (s offerSet) has(id uint32) bool {
 	if s.bits != nil {
-		w := id / 64
-		return int(w) < len(s.bits) && s.bits[w]&(1<<(id%64)) != 0
+		return hasBit(s.bits, id)
 	}
 	// Sparse sets are short: a linear scan beats binary search below ~16.
 	if len(s.ids) <= 16 {
@@ -343,6 +342,12 @@ func (s offerSet) has(id uint32) bool {
 	}
 	_, ok := slices.BinarySearch(s.ids, id)
 	return ok
+}
+
+// hasBit reports whether bit id of bits is set (false past its end).
+func hasBit(bits []uint64, id uint32) bool {
+	w := id / 64
+	return int(w) < len(bits) && bits[w]&(1<<(id%64)) != 0
 }
 
 func (s offerSet) appendIDs(dst []uint32) []uint32 {

@@ -16,15 +16,13 @@ type search struct {
 	tierSet  [numTiers]offerSet
 	tierDone [numTiers]bool
 	// With spread set (a query that triggers many campaigns), a sparse
-	// tier set is spread into a bitset of spare once looked up, so that
-	// each campaign's test is one bit rather than a search of the list;
-	// tierBits is the tier set's bitset (its own when dense), nil when
-	// there is none.
-	spread   bool
-	tierBits [numTiers][]uint64
-	spare    [numTiers][]uint64
-	found    []found // nearest results so far, one per offer searched
-	err      error
+	// tier set is spread into a bitset of spare once looked up, and
+	// tierSet holds that bitset instead, so that each campaign's test is
+	// one bit rather than a search of the list.
+	spread bool
+	spare  [numTiers][]uint64
+	found  []found // nearest results so far, one per offer searched
+	err    error
 
 	// The found entry of each offer, by offer ID, valid where headGen
 	// matches gen: a popular keyword can search hundreds of offers, and a
@@ -82,7 +80,6 @@ func (s *search) reset(lat, lng float64, minute int) {
 	}
 	s.tierDone = [numTiers]bool{}
 	s.tierSet = [numTiers]offerSet{} // views of a snapshot's arrays: let a replaced one go
-	s.tierBits = [numTiers][]uint64{}
 	s.spread = false
 	s.err = nil
 }
@@ -109,11 +106,11 @@ func (s *search) present(snap *Snapshot, t uint8, id uint32) bool {
 	if !s.tierDone[t] {
 		s.lookUp(snap, t)
 	}
-	if b := s.tierBits[t]; b != nil {
-		w := id / 64
-		return int(w) < len(b) && b[w]&(1<<(id%64)) != 0
+	set := &s.tierSet[t]
+	if set.bits != nil {
+		return hasBit(set.bits, id) // inlined: dense and spread sets, most tests
 	}
-	return s.tierSet[t].has(id)
+	return set.has(id)
 }
 
 // lookUp finds the fix's tier-t set, and spreads it into a bitset when it
@@ -121,7 +118,7 @@ func (s *search) present(snap *Snapshot, t uint8, id uint32) bool {
 func (s *search) lookUp(snap *Snapshot, t uint8) {
 	s.tierDone[t] = true
 	set := snap.presence[t].set(geo.Parent(s.fixCell(), tiers[t].res))
-	s.tierSet[t], s.tierBits[t] = set, set.bits
+	s.tierSet[t] = set
 	if set.bits != nil || !s.spread || len(set.ids) == 0 {
 		return
 	}
@@ -136,5 +133,5 @@ func (s *search) lookUp(snap *Snapshot, t uint8) {
 	for _, id := range set.ids {
 		b[id/64] |= 1 << (id % 64)
 	}
-	s.spare[t], s.tierBits[t] = b, b
+	s.spare[t], s.tierSet[t] = b, offerSet{bits: b}
 }
