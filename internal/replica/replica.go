@@ -76,6 +76,7 @@ type Config struct {
 type Follower struct {
 	cfg     Config
 	streams []redisstore.Stream
+	order   []int // indexes of streams in the order a poll applies them (step)
 
 	// Owned by the goroutine (and by Start before it runs).
 	epoch   string
@@ -89,6 +90,10 @@ type Follower struct {
 	errSince time.Time // when the current run of errors began
 	applied  int64     // records applied, for tests and logs
 	reloads  int64     // streams reloaded
+
+	// afterApply, when set (by tests, before the goroutine runs), is
+	// called after each stream's records of a poll are applied.
+	afterApply func(redisstore.Stream)
 }
 
 // Start loads the index from the store, then follows the feed until Close.
@@ -118,6 +123,13 @@ func load(ctx context.Context, cfg Config) (*Follower, error) {
 		cfg.Check = DefaultCheck
 	}
 	f := &Follower{cfg: cfg, streams: cfg.Store.Streams()}
+	for _, campaignsLast := range []bool{false, true} {
+		for i, st := range f.streams {
+			if (st == redisstore.CampaignsStream) == campaignsLast {
+				f.order = append(f.order, i)
+			}
+		}
+	}
 	var err error
 	if f.epoch, err = cfg.Store.Epoch(ctx); err != nil {
 		return nil, fmt.Errorf("start replica: %w", err)
@@ -229,13 +241,23 @@ func (f *Follower) step(ctx context.Context, check bool) (more bool, err error) 
 	if err != nil {
 		return false, err
 	}
-	for i, changes := range batches {
+	// Store shards first, the campaigns' stream last: when one poll brings
+	// a new advertiser's stores and its campaigns, the campaigns go live
+	// with their stores already indexed, never for a moment with nothing
+	// to lead to. (The other way round, a campaign going with its stores,
+	// the stores leave first: a campaign served meanwhile leads to one of
+	// the stores still listed, never to one removed.)
+	for _, i := range f.order {
+		changes := batches[i]
 		if len(changes) == 0 {
 			continue
 		}
 		more = more || len(changes) == batch
 		if err := f.apply(ctx, i, changes); err != nil {
 			return false, err
+		}
+		if f.afterApply != nil {
+			f.afterApply(f.streams[i])
 		}
 	}
 	return more, nil
@@ -250,7 +272,7 @@ func (f *Follower) verify(ctx context.Context) error {
 	}
 	if epoch != f.epoch {
 		f.cfg.Logger.Warn("replica: Redis lost its data (new epoch); reloading everything", "was", f.epoch, "now", epoch)
-		for i := range f.streams {
+		for _, i := range f.order {
 			if err := f.reload(ctx, i, "new epoch"); err != nil {
 				return err
 			}
@@ -262,8 +284,8 @@ func (f *Follower) verify(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for i, seq := range seqs {
-		if seq < f.cursors[i].Seq {
+	for _, i := range f.order {
+		if seq := seqs[i]; seq < f.cursors[i].Seq {
 			if err := f.reload(ctx, i, fmt.Sprintf("Redis went back from record %d to %d", f.cursors[i].Seq, seq)); err != nil {
 				return err
 			}

@@ -128,6 +128,37 @@ func TestFollowerAppliesOthersChanges(t *testing.T) {
 	}
 }
 
+// TestFollowerAppliesStoresBeforeCampaigns: when one poll brings a new
+// advertiser's campaign and its stores, the campaign is never live on the
+// follower without its stores, even when it was written first.
+func TestFollowerAppliesStoresBeforeCampaigns(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	fb := b.follower(t)
+	ctx := t.Context()
+	c := &campaigns.Campaign{ID: "cmp", AdvertiserID: "adv", Name: "c", ProductID: "beer", RadiusM: 500,
+		Keywords: []campaigns.Keyword{{Text: "居酒屋", Match: campaigns.Broad}}, Creative: campaigns.Creative{Title: "t", LandingURL: "https://example.com/"}}
+	c.ApplyDefaults()
+	must(t, a.store.PutCampaign(ctx, c))
+	must(t, a.store.PutStores(ctx, "adv", stores("s1", "s2")))
+
+	var seen []redisstore.Stream
+	fb.afterApply = func(st redisstore.Stream) {
+		seen = append(seen, st)
+		snap := b.index.Snapshot()
+		if snap.Campaigns() > 0 && snap.Stores() < 2 {
+			t.Errorf("after stream %d the campaign is live with %d of its 2 stores", st, snap.Stores())
+		}
+	}
+	step(t, fb, false)
+	if len(seen) != 2 || seen[1] != redisstore.CampaignsStream {
+		t.Fatalf("applied streams %v, want a store shard then the campaigns' stream", seen)
+	}
+	if got := b.index.Snapshot().Campaigns(); got != 1 {
+		t.Fatalf("b serves %d campaigns, want 1", got)
+	}
+}
+
 // TestFollowerReloadsAfterTrimmedRecords: a replica that missed records
 // trimmed from the feed reloads the shard and ends up exact, deletions
 // included.

@@ -61,7 +61,12 @@ type Change struct {
 	Stock        []campaigns.StockUpdate
 }
 
-// Streams returns every stream of the database: 0, then one per shard.
+// CampaignsStream records accounts and campaigns; every other stream is a
+// store shard's.
+const CampaignsStream Stream = 0
+
+// Streams returns every stream of the database: CampaignsStream, then one
+// per shard.
 func (s *Store) Streams() []Stream {
 	all := make([]Stream, s.shards+1)
 	for i := range all {
