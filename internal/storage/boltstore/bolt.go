@@ -50,6 +50,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -291,10 +292,8 @@ func checkKey(what, id string) error {
 	if len(id) > campaigns.MaxIDLen*4 {
 		return fmt.Errorf("%s of %d bytes is too long", what, len(id))
 	}
-	for i := 0; i < len(id); i++ {
-		if id[i] == sep {
-			return fmt.Errorf("%s %q contains a NUL byte", what, id)
-		}
+	if strings.IndexByte(id, sep) >= 0 { // a vector scan: this runs for every ad served
+		return fmt.Errorf("%s %q contains a NUL byte", what, id)
 	}
 	return nil
 }
