@@ -108,17 +108,19 @@ func BenchmarkGoogleMapsWalkURL(b *testing.B) {
 	}
 }
 
-// BenchmarkCellCover is a presence tier's cover of a cell by Shinjuku: an
-// index build computes one for each cell holding stores, at each tier.
-func BenchmarkCellCover(b *testing.B) {
+// BenchmarkNewPointCovers is the covers of a cell by Shinjuku at each of
+// the presence tiers NewPointCovers makes (the 500 m tier's are the 1000 m
+// tier's, taken Within): an index build makes them once for each cell
+// holding stores, at each of these tiers.
+func BenchmarkNewPointCovers(b *testing.B) {
 	for _, bb := range []struct {
 		name    string
 		radiusM float64
 		res     int
 	}{
-		{name: "800m_res8", radiusM: 800, res: 8},
-		{name: "1km", radiusM: 1000, res: CellCoverResolution(1000)},
-		{name: "5km", radiusM: 5000, res: CellCoverResolution(5000)},
+		{name: "1km_res8", radiusM: 1000, res: 8},
+		{name: "2km_res7", radiusM: 2000, res: 7},
+		{name: "5km_res6", radiusM: 5000, res: 6},
 	} {
 		c, err := Cell(benchLat, benchLng, bb.res)
 		if err != nil {
@@ -126,11 +128,11 @@ func BenchmarkCellCover(b *testing.B) {
 		}
 		b.Run(bb.name, func(b *testing.B) {
 			for b.Loop() {
-				cells, err := CellCover(c, bb.radiusM)
+				pc, err := NewPointCovers(c, bb.radiusM)
 				if err != nil {
 					b.Fatal(err)
 				}
-				sink += uint64(len(cells))
+				sink += uint64(len(pc.Cells()))
 			}
 		})
 	}

@@ -109,8 +109,60 @@ func TestCoverBounds(t *testing.T) {
 	}
 }
 
+// Exact spherical geometry, for measuring the bounds from cell boundaries.
+
 func (a vec3) latLng() h3.LatLng {
 	return h3.LatLng{Lat: math.Asin(max(-1, min(1, a.z))) / degToRad, Lng: math.Atan2(a.y, a.x) / degToRad}
+}
+
+func (a vec3) add(b vec3) vec3      { return vec3{a.x + b.x, a.y + b.y, a.z + b.z} }
+func (a vec3) scale(f float64) vec3 { return vec3{a.x * f, a.y * f, a.z * f} }
+func (a vec3) unit() vec3           { return a.scale(1 / math.Sqrt(a.dot(a))) }
+func (a vec3) cross(b vec3) vec3 {
+	return vec3{a.y*b.z - a.z*b.y, a.z*b.x - a.x*b.z, a.x*b.y - a.y*b.x}
+}
+
+// angle is the angle in radians between a and b, accurate at small angles.
+func angle(a, b vec3) float64 {
+	c := a.cross(b)
+	return math.Atan2(math.Sqrt(c.dot(c)), a.dot(b))
+}
+
+// arcDistance is the angle in radians from p to the minor great-circle arc
+// from a to b.
+func arcDistance(p, a, b vec3) float64 {
+	n := a.cross(b).unit()
+	s := p.dot(n)
+	q := p.add(n.scale(-s)) // p projected on the arc's plane
+	if a.cross(q).dot(n) >= 0 && q.cross(b).dot(n) >= 0 {
+		return math.Abs(math.Asin(max(-1, min(1, s))))
+	}
+	return min(angle(p, a), angle(p, b))
+}
+
+// cellBoundary appends the vertices of c's boundary, on the unit sphere, to
+// dst[:0].
+func cellBoundary(dst []vec3, c h3.Cell) ([]vec3, error) {
+	b, err := c.Boundary()
+	if err != nil {
+		return nil, err
+	}
+	dst = dst[:0]
+	for _, v := range b {
+		dst = append(dst, unitVec(v))
+	}
+	return dst, nil
+}
+
+// pointDistance is the angle from p to the nearest edge of the polygon poly:
+// p's distance to the polygon if p lies outside it. Cells are far smaller
+// than a hemisphere, so edges are minor arcs.
+func pointDistance(p vec3, poly []vec3) float64 {
+	d := math.Inf(1)
+	for i := range poly {
+		d = min(d, arcDistance(p, poly[i], poly[(i+1)%len(poly)]))
+	}
+	return d
 }
 
 // measureChildFringe returns how far, in metres, the children of c reach

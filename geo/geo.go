@@ -10,9 +10,9 @@
 //
 // Covers: [Cover] lists the cells to look up for every store within a
 // radius, never missing one; [CoverResolution] picks the resolution that
-// keeps that list at 19 cells or fewer. [CellCover] is the cover for any
-// point filed under a cell, and [PointCovers] picks from it the smaller
-// cover of one such point: the cells a store marks as "near".
+// keeps that list at 19 cells or fewer. [NewPointCovers] makes the cover
+// for any point filed under a cell, and [PointCovers] picks from it the
+// smaller cover of one such point: the cells a store marks as "near".
 //
 // Distance and travel: [DistanceM] is the great-circle distance; [Walk] and
 // [Drive] turn it into a route length and ETA.

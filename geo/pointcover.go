@@ -27,14 +27,14 @@ type PointCovers struct {
 
 // NewPointCovers returns the covers of radiusM for the points filed under
 // c, that is whose IndexResolution cell descends from c. Its cells are those
-// of the worst-case disk that [CellCover] starts from whose centres some
-// point filed under c could reach: a superset of the cells each point's cover
-// may hold. It makes one cgo call for the disk and one for each of its cells'
-// centres (about 37–61 at the resolution CellCoverResolution picks, or one
-// finer), and none of CellCover's boundary measurements, which cost twice as
-// much where a caller makes covers for every cell of a national catalogue.
+// of the worst-case disk around c (see worstDiskK) whose centres some point
+// filed under c could reach: a superset of the cells each point's cover may
+// hold. It makes one cgo call for the disk and one for each of its cells'
+// centres (37–61 at navad's presence tiers: 500 m to 5 km at resolutions 8
+// to 6), and measures no cell boundaries, which would cost twice as much
+// where a caller makes covers for every cell of a national catalogue.
 func NewPointCovers(c h3.Cell, radiusM float64) (*PointCovers, error) {
-	// Every cell a point's cover needs is within CellCover's worst-case disk.
+	// Every cell a point's cover needs is within the worst-case disk.
 	kMax, err := worstDiskK(c, radiusM)
 	if err != nil {
 		return nil, fmt.Errorf("point covers: %w", err)
@@ -70,6 +70,36 @@ func NewPointCovers(c h3.Cell, radiusM float64) (*PointCovers, error) {
 	}
 	return pc, nil
 }
+
+// worstDiskK checks c and radiusM and returns the radius of the grid disk
+// around c that holds the cover of radiusM for every point filed under c:
+// [Cover]'s bound (diskReach, from the worst cell on the globe) for a point
+// maxCentreOffset from c's centre, with the children's fringe (see
+// childFringe) added twice, since a point filed under c lies up to the
+// fringe outside c and a covered cell's descendants up to it outside that
+// cell.
+func worstDiskK(c h3.Cell, radiusM float64) (int, error) {
+	if !c.IsValid() {
+		return 0, fmt.Errorf("%w: %v is not a cell", ErrInvalid, c)
+	}
+	if !(radiusM >= 0 && radiusM <= MaxCoverRadiusM) {
+		return 0, fmt.Errorf("%w: radius %v m not in [0, %d]", ErrInvalid, radiusM, MaxCoverRadiusM)
+	}
+	res := c.Resolution()
+	kMax := diskK((radiusM+2*fringeM[res])/avgEdgeM[res] + maxCentreOffset)
+	if kMax > maxCoverK {
+		return 0, fmt.Errorf("radius %v m at resolution %d: %w", radiusM, res, ErrCoverTooLarge)
+	}
+	return kMax, nil
+}
+
+// boundarySlack widens the reach NewPointCovers allows a cell's centre,
+// relatively and in metres, for rounding in H3's geometry and in the
+// arithmetic here (both far smaller).
+const (
+	boundarySlack  = 0.01
+	boundarySlackM = 1
+)
 
 // reachM returns the farthest from a point the centre of a cell at
 // resolution res in the point's cover of radiusM may lie. Why a cell whose
@@ -155,6 +185,6 @@ func (pc *PointCovers) AppendMarked(dst, near []uint64) []uint64 {
 }
 
 // Cells returns the cells of every point's cover: a cover of the whole cell,
-// like [CellCover]'s but from the worst-case disk by centres alone, so a
-// ring's few cells larger. The slice is pc's own: the caller must not change it.
+// which holds for any point filed under it. The slice is pc's own: the
+// caller must not change it.
 func (pc *PointCovers) Cells() []uint64 { return pc.cells }
