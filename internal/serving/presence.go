@@ -365,8 +365,8 @@ func (s offerSet) appendIDs(dst []uint32) []uint32 {
 
 // coverCells returns the tier-t cells that o's stores mark, sorted and
 // deduplicated, in a slice of its own. Each store marks the cells of its own
-// cover, the cells of its tier cell's cover (geo.CellCover) that come within
-// the radius of the store itself (geo.PointCovers): about half as many as
+// cover, the cells of its tier cell's cover (geo.PointCovers.Cells) that
+// come within the radius of the store itself (geo.PointCovers.Mark): about half as many as
 // the whole cell's, which must hold for a store anywhere in it. Stores in
 // one tier cell share the cell's cover, computed once a rebuild (cc), and
 // mark the union of their own covers once.
