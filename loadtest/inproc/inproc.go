@@ -37,6 +37,46 @@ var Tokyo = func() *time.Location {
 type Decisions struct {
 	Requests []serving.Request
 	Kinds    []dataset.Kind
+	// users, when set (FreshUsers), holds for each request the user keys
+	// of successive passes, end to end and each as long: pass p of request
+	// i is its user's key with the pass as a suffix.
+	users []string
+}
+
+// FreshUsers makes Run give every pass over the requests users of its own,
+// for up to passes passes (then it goes round again): replaying a few
+// thousand searches many times otherwise has the same users search again
+// and again, until their frequency caps refuse most budgeted campaigns,
+// which real traffic of millions of users does not. The keys are built
+// here, so that Run allocates none.
+func (d *Decisions) FreshUsers(passes int) {
+	passes = min(max(passes, 1), 256)
+	d.users = make([]string, len(d.Requests))
+	for i := range d.Requests {
+		uid := d.Requests[i].UID
+		if uid == "" {
+			continue
+		}
+		b := make([]byte, 0, passes*(len(uid)+3))
+		for p := range passes {
+			b = fmt.Appendf(b, "%s~%02x", uid, p)
+		}
+		d.users[i] = string(b)
+	}
+}
+
+// at returns decision k of a run, request k modulo their number, by
+// value: with the user of its pass when FreshUsers was called.
+func (d *Decisions) at(k uint64) (serving.Request, dataset.Kind) {
+	i := int(k % uint64(len(d.Requests)))
+	r := d.Requests[i]
+	if d.users != nil && d.users[i] != "" {
+		w := len(r.UID) + 3
+		passes := uint64(len(d.users[i]) / w)
+		p := int((k / uint64(len(d.Requests))) % passes)
+		r.UID = d.users[i][p*w : (p+1)*w]
+	}
+	return r, d.Kinds[i]
 }
 
 // Prepare turns searches into engine requests at time now.
@@ -76,8 +116,9 @@ func (r Result) String() string {
 	return s
 }
 
-// Run calls e.Decide on the decisions, in order and round again, from
-// parallel goroutines, for about d; each call is timed.
+// Run calls e.Decide on the decisions, in order and round again (with
+// fresh users each pass, after FreshUsers), from parallel goroutines, for
+// about d; each call is timed.
 func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, parallel int) (Result, error) {
 	parallel = max(parallel, 1)
 	type part struct {
@@ -104,16 +145,16 @@ func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, 
 			pt := &parts[p]
 			dst := make([]serving.Ad, 0, 10)
 			for !stop.Load() && ctx.Err() == nil {
-				i := int((next.Add(1) - 1) % uint64(len(ds.Requests)))
+				req, kind := ds.at(next.Add(1) - 1)
 				t0 := time.Now()
-				out, err := e.Decide(ctx, &ds.Requests[i], dst[:0])
+				out, err := e.Decide(ctx, &req, dst[:0])
 				el := time.Since(t0)
 				if err != nil {
 					pt.err = err
 					return
 				}
 				pt.all.Record(el)
-				pt.byKind[ds.Kinds[i]].Record(el)
+				pt.byKind[kind].Record(el)
 				pt.n++
 				if len(out) > 0 {
 					pt.with++

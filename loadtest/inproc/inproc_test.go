@@ -47,3 +47,45 @@ func TestDigest(t *testing.T) {
 		t.Fatalf("moved searches gave the same digest %s (%v)", sum3, err)
 	}
 }
+
+// TestFreshUsers: after FreshUsers each pass over the requests has users
+// of its own, the same for a pass whichever decision asks, and the same
+// searches otherwise; passes go round after the last; without it, a
+// request is itself every pass.
+func TestFreshUsers(t *testing.T) {
+	ds := Decisions{
+		Requests: []serving.Request{{Query: "居酒屋", UID: "u7"}, {Query: "歯医者"}, {Query: "カフェ", UID: "u12345"}},
+		Kinds:    []dataset.Kind{dataset.Trigger, dataset.Neutral, dataset.Trigger},
+	}
+	n := uint64(len(ds.Requests))
+	if r, _ := ds.at(2 + 5*n); r.UID != "u12345" {
+		t.Fatalf("without FreshUsers: user %q, want u12345", r.UID)
+	}
+	ds.FreshUsers(3)
+	seen := map[string]bool{}
+	for pass := range uint64(3) {
+		for i := range n {
+			r, kind := ds.at(pass*n + i)
+			if r.Query != ds.Requests[i].Query || kind != ds.Kinds[i] {
+				t.Fatalf("pass %d, request %d: %q (%v), want %q (%v)", pass, i, r.Query, kind, ds.Requests[i].Query, ds.Kinds[i])
+			}
+			if ds.Requests[i].UID == "" {
+				if r.UID != "" {
+					t.Fatalf("pass %d: a search without a user got %q", pass, r.UID)
+				}
+				continue
+			}
+			want := ds.Requests[i].UID + "~0" + string(rune('0'+pass))
+			if r.UID != want || seen[r.UID] {
+				t.Fatalf("pass %d, request %d: user %q, want %q, new", pass, i, r.UID, want)
+			}
+			seen[r.UID] = true
+		}
+	}
+	if r, _ := ds.at(3*n + 2); r.UID != "u12345~00" {
+		t.Fatalf("pass 3 of 3: user %q, want the first pass's again", r.UID)
+	}
+	if ds.Requests[0].UID != "u7" {
+		t.Fatalf("the requests themselves changed: %q", ds.Requests[0].UID)
+	}
+}

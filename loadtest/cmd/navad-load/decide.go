@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"os"
 	"runtime"
@@ -13,7 +14,9 @@ import (
 	"time"
 
 	"github.com/navad/navad/internal/hugepages"
+	"github.com/navad/navad/internal/pacing"
 	"github.com/navad/navad/internal/serving"
+	"github.com/navad/navad/internal/storage/boltstore"
 	"github.com/navad/navad/loadtest/dataset"
 	"github.com/navad/navad/loadtest/inproc"
 )
@@ -29,6 +32,8 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	memProfile := fs.String("memprofile", "", "write an allocation profile (after the run) here")
 	indexProfile := fs.String("indexprofile", "", "write a CPU profile of building the index here")
 	digest := fs.Bool("digest", false, "first decide every search once and print a digest of the ads chosen (to check that a change chooses the same ads)")
+	withCaps := fs.Bool("caps", true, "reserve every ad against the budgets and frequency caps, as navad does with its embedded store (caps in a temporary bolt file); the digest is taken without them")
+	fresh := fs.Bool("fresh-users", true, "give each pass over the searches users of their own (up to 64 passes), so that replaying them does not pile up frequency caps no real user would reach (matters with -caps)")
 	huge := fs.Bool("huge-pages", true, "once the index is built, ask for huge pages for the heap, as navad does (internal/hugepages)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -52,7 +57,21 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	measured := e
+	if *withCaps {
+		pacer, closeCaps, err := embeddedPacer()
+		if err != nil {
+			return err
+		}
+		defer closeCaps()
+		if measured, err = serving.NewEngine(ix, inproc.Tokyo, nil, pacer); err != nil {
+			return err
+		}
+	}
 	ds := inproc.Prepare(w, w.Requests(*n, 1), inproc.EveningPeak)
+	if *fresh {
+		ds.FreshUsers(64)
+	}
 	stores, camps := len(w.Stores), len(w.Campaigns)
 	w = nil // keep only the index, as a server would
 	runtime.GC()
@@ -82,20 +101,27 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 
 	// Warm up: fill the pools and the caches.
-	if _, err := inproc.Run(ctx, e, ds, min(*d/5, 2*time.Second), *par); err != nil {
+	if _, err := inproc.Run(ctx, measured, ds, min(*d/5, 2*time.Second), *par); err != nil {
 		return err
 	}
 	stopProfile, err = startCPUProfile(*cpuProfile)
 	if err != nil {
 		return err
 	}
-	res, err := inproc.Run(ctx, e, ds, *d, *par)
+	res, err := inproc.Run(ctx, measured, ds, *d, *par)
 	stopProfile()
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "in-process decisions, %d goroutine(s), GOMAXPROCS %d, business time %s:\n%v\n",
-		*par, runtime.GOMAXPROCS(0), inproc.EveningPeak.Format("Mon 15:04 MST"), res)
+	caps := "without caps"
+	if *withCaps {
+		caps = "every ad reserved against the caps (embedded store)"
+		if *fresh {
+			caps += ", fresh users each pass"
+		}
+	}
+	fmt.Fprintf(stdout, "in-process decisions, %d goroutine(s), GOMAXPROCS %d, business time %s, %s:\n%v\n",
+		*par, runtime.GOMAXPROCS(0), inproc.EveningPeak.Format("Mon 15:04 MST"), caps, res)
 	if *memProfile != "" {
 		f, err := os.Create(*memProfile)
 		if err != nil {
@@ -108,6 +134,47 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 	runtime.KeepAlive(ix)
 	return nil
+}
+
+// embeddedPacer returns the pacer navad runs with its embedded store:
+// budgets and frequency caps counted in memory and saved to a bolt file,
+// here a temporary one that done removes.
+func embeddedPacer() (p *pacing.Pacer, done func(), err error) {
+	dir, err := os.MkdirTemp("", "navad-decide-caps-")
+	if err != nil {
+		return nil, nil, err
+	}
+	var (
+		st   *boltstore.Store
+		caps *boltstore.Caps
+	)
+	done = func() {
+		if p != nil {
+			_ = p.Close()
+		}
+		if caps != nil {
+			_ = caps.Close()
+		}
+		if st != nil {
+			_ = st.Close()
+		}
+		_ = os.RemoveAll(dir)
+	}
+	defer func() {
+		if err != nil {
+			done()
+		}
+	}()
+	if st, err = boltstore.Open(dir); err != nil {
+		return nil, nil, err
+	}
+	if caps, err = boltstore.NewCaps(st, boltstore.CapsOptions{}); err != nil {
+		return nil, nil, err
+	}
+	if p, err = pacing.New(caps, inproc.Tokyo, slog.New(slog.DiscardHandler)); err != nil {
+		return nil, nil, err
+	}
+	return p, done, nil
 }
 
 // startCPUProfile starts a CPU profile into path ("" profiles nothing) and
