@@ -88,7 +88,7 @@ type Pacer struct {
 	day       atomic.Pointer[businessDay]
 	errs      atomic.Uint64
 	lastLog   atomic.Int64 // Unix ns of the last error logged
-	downUntil atomic.Int64 // Unix ns: the backend is not asked before
+	downUntil atomic.Int64 // Unix ns: the backend is not asked before; 0 when not resting
 	lastOK    atomic.Int64 // Unix ns: when a reservation last succeeded (to the millisecond)
 }
 
@@ -175,9 +175,9 @@ func (p *Pacer) Close() error {
 // allowed without asking the backend; a request without uid is never
 // capped per user. It allocates nothing but what the backend does.
 func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now time.Time) bool {
-	fc := c.FrequencyCap
-	userCapped := fc != nil && fc.Impressions > 0 && uid != ""
-	budgeted := c.Budget.DailyImpressions > 0 || c.Budget.TotalImpressions > 0
+	l := c.Limits()
+	userCapped := l.PerUser > 0 && uid != ""
+	budgeted := l.Daily > 0 || l.Total > 0
 	if !budgeted && !userCapped {
 		return true
 	}
@@ -185,16 +185,13 @@ func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now 
 	r := storage.CapRequest{
 		CampaignID: c.ID,
 		Now:        now,
-		TotalLimit: c.Budget.TotalImpressions,
+		TotalLimit: l.Total,
 		Day:        day.name,
 		DayEnd:     day.end,
-		DailyLimit: c.Budget.DailyImpressions,
+		DailyLimit: l.Daily,
 	}
 	if userCapped {
-		period, err := fc.Per.Duration() // validated when the campaign was written
-		if err == nil && period > 0 {
-			r.UID, r.UserLimit, r.UserPeriod = uid, int64(fc.Impressions), period
-		}
+		r.UID, r.UserLimit, r.UserPeriod = uid, l.PerUser, l.Period
 	}
 	if p.leases != nil && budgeted {
 		if ok, err := p.allowLeased(ctx, &r); !errors.Is(err, errLeasesClosed) {
@@ -258,7 +255,17 @@ func (p *Pacer) down() bool {
 }
 
 // resting reports whether the backend is not to be asked now.
-func (p *Pacer) resting() bool { return time.Now().UnixNano() < p.downUntil.Load() }
+func (p *Pacer) resting() bool {
+	until := p.downUntil.Load()
+	if until == 0 { // never found down, or the last rest is over: no clock to read
+		return false
+	}
+	if time.Now().UnixNano() < until {
+		return true
+	}
+	p.downUntil.CompareAndSwap(until, 0)
+	return false
+}
 
 // answered notes how a call to the backend went: live says whether its
 // context was still live when it was made.

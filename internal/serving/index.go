@@ -27,11 +27,45 @@ import (
 type Campaign struct {
 	*campaigns.Campaign
 
+	limits     Limits         // the caps, from Campaign, for the pacer (Limits)
 	slot       uint32         // stable for the campaign's life in this process
 	ranked     rankedCampaign // its entry in Snapshot.ranked, but for group
 	week       campaigns.Week
 	publishers []string
 	negatives  campaigns.Negatives
+}
+
+// Limits are a campaign's delivery and frequency caps as a pacer reads
+// them for every ad: the budget's and the frequency cap's numbers, its
+// period parsed.
+type Limits struct {
+	Daily, Total int64         // impressions a business day and in all; 0: none
+	PerUser      int64         // impressions a user may see in Period; 0: none
+	Period       time.Duration // the frequency cap's period; > 0 when PerUser is
+	set          bool
+}
+
+// LimitsOf reads c's caps. A frequency cap whose period does not parse (a
+// campaign's is validated when it is written) caps nothing.
+func LimitsOf(c *campaigns.Campaign) Limits {
+	l := Limits{Daily: c.Budget.DailyImpressions, Total: c.Budget.TotalImpressions, set: true}
+	if fc := c.FrequencyCap; fc != nil && fc.Impressions > 0 {
+		if d, err := fc.Per.Duration(); err == nil && d > 0 {
+			l.PerUser, l.Period = int64(fc.Impressions), d
+		}
+	}
+	return l
+}
+
+// Limits returns c's caps, read once when it was indexed (by LimitsOf, for
+// a Campaign made outside an index): a pacer that reads them for every ad
+// reads one line of memory instead of following the campaign to its
+// frequency cap and parsing its period.
+func (c *Campaign) Limits() Limits {
+	if !c.limits.set {
+		return LimitsOf(c.Campaign)
+	}
+	return c.limits
 }
 
 // Snapshot is one consistent state of the index. It is safe for concurrent
@@ -230,6 +264,7 @@ func (ix *Index) putCampaignLocked(c *campaigns.Campaign) uint32 {
 	week, _ := c.Hours.Compile() // validated when written
 	negID, negatives := ix.negatives(c.NegativeKeywords)
 	sc := &Campaign{
+		limits:     LimitsOf(c),
 		slot:       slot,
 		Campaign:   c,
 		week:       week,

@@ -640,3 +640,37 @@ func TestStoreAsServed(t *testing.T) {
 		}
 	}
 }
+
+// TestCampaignLimits: the caps a pacer reads are the campaign's, read when
+// it is indexed (and by LimitsOf for a Campaign made outside an index),
+// and follow a campaign rewritten with other caps.
+func TestCampaignLimits(t *testing.T) {
+	ix := NewIndex()
+	c := campaign("c1", "adv", "beer", 800, "居酒屋")
+	c.Budget = campaigns.Budget{DailyImpressions: 1000, TotalImpressions: 50_000}
+	c.FrequencyCap = &campaigns.FrequencyCap{Impressions: 3, Per: "7d"}
+	ix.PutCampaign(c)
+	got := ix.Snapshot().Campaign("c1").Limits()
+	want := Limits{Daily: 1000, Total: 50_000, PerUser: 3, Period: 7 * 24 * time.Hour, set: true}
+	if got != want {
+		t.Fatalf("indexed: %+v, want %+v", got, want)
+	}
+	if got := (&Campaign{Campaign: c}).Limits(); got != want {
+		t.Fatalf("outside an index: %+v, want %+v", got, want)
+	}
+
+	c2 := campaign("c1", "adv", "beer", 800, "居酒屋")
+	c2.FrequencyCap = &campaigns.FrequencyCap{Impressions: 2, Per: "90m"}
+	ix.PutCampaign(c2)
+	want = Limits{PerUser: 2, Period: 90 * time.Minute, set: true}
+	if got := ix.Snapshot().Campaign("c1").Limits(); got != want {
+		t.Fatalf("rewritten: %+v, want %+v", got, want)
+	}
+	for _, fc := range []*campaigns.FrequencyCap{nil, {Impressions: 0, Per: "24h"}, {Impressions: 3, Per: "soon"}, {Impressions: 3, Per: "0s"}} {
+		c3 := campaign("c3", "adv", "beer", 800, "居酒屋")
+		c3.FrequencyCap = fc
+		if got := LimitsOf(c3); got.PerUser != 0 || got.Period != 0 {
+			t.Errorf("frequency cap %+v: %+v, want no user cap", fc, got)
+		}
+	}
+}

@@ -106,20 +106,39 @@ type capCampaign struct {
 	mu    sync.Mutex
 	total int64
 	days  map[string]*capDay
-	users map[uint64]capWindow // by xxhash of the uid
-	queue []capExpiry          // windows in the order they opened
-	head  int                  // queue[:head] are done with
-	dirty bool                 // counts changed since the last flush
-	gone  []string             // days dropped since the last flush
+	// today is the day of the last reservation, and todayName its name
+	// (the pacer's string, so usually the same pointer): most reservations
+	// are for it, and find it without hashing into days.
+	today     *capDay
+	todayName string
+	users     map[uint64]capWindow // by xxhash of the uid
+	queue     []capExpiry          // windows in the order they opened
+	head      int                  // queue[:head] are done with
+	dirty     bool                 // counts changed since the last flush
+	gone      []string             // days dropped since the last flush
 	// daysDue is when the first of days is to be dropped (Unix ns; 0 when
 	// there are none), so that a flush looks through the days of a
 	// campaign only then, not every second.
 	daysDue int64
 }
 
+// day returns the count of the day called name, nil when there is none.
+// cc.mu is held.
+func (cc *capCampaign) day(name string) *capDay {
+	if cc.today != nil && cc.todayName == name {
+		return cc.today
+	}
+	d := cc.days[name]
+	if d != nil {
+		cc.today, cc.todayName = d, name
+	}
+	return d
+}
+
 // addDay adds a day's count. cc.mu is held.
 func (cc *capCampaign) addDay(name string, d *capDay) {
 	cc.days[name] = d
+	cc.today, cc.todayName = d, name
 	if due := d.end + int64(dayKeep); cc.daysDue == 0 || due < cc.daysDue {
 		cc.daysDue = due
 	}
@@ -271,7 +290,7 @@ func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) 
 	cc := c.campaign(r.CampaignID)
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	day := cc.days[r.Day]
+	day := cc.day(r.Day)
 	if !r.Leased {
 		if r.TotalLimit > 0 && cc.total >= r.TotalLimit {
 			return false, nil
@@ -358,7 +377,7 @@ func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64) (gra
 	cc := c.campaign(r.CampaignID)
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
-	day := cc.days[r.Day]
+	day := cc.day(r.Day)
 	left = math.MaxInt64
 	if r.TotalLimit > 0 {
 		left = max(r.TotalLimit-cc.total, 0)
@@ -398,7 +417,7 @@ func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64) erro
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	cc.total = max(cc.total-n, 0)
-	if d := cc.days[day]; d != nil {
+	if d := cc.day(day); d != nil {
 		d.n = max(d.n-n, 0)
 	}
 	cc.dirty = true
@@ -420,7 +439,7 @@ func (c *Caps) Served(ctx context.Context, campaignID, day, uid string, now time
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	n := storage.CapCounts{Total: cc.total}
-	if d := cc.days[day]; d != nil {
+	if d := cc.day(day); d != nil {
 		n.Daily = d.n
 	}
 	if uid != "" {
@@ -603,6 +622,9 @@ func (c *Caps) expire(cc *capCampaign, latest int64) {
 		if due := v.end + int64(dayKeep); due <= latest {
 			delete(cc.days, d)
 			cc.gone = append(cc.gone, d)
+			if d == cc.todayName {
+				cc.today, cc.todayName = nil, ""
+			}
 		} else if cc.daysDue == 0 || due < cc.daysDue {
 			cc.daysDue = due
 		}

@@ -179,6 +179,10 @@ func TestCapsDropsOldDays(t *testing.T) {
 	check(again, "two days after day 1", 3, 0, 0, 1)
 	pass(again, 2, 48*time.Hour+time.Minute)
 	check(again, "two days after day 2", 3, 0, 0, 0)
+	// A late ad of a dropped day counts in a day begun afresh, not in
+	// the count dropped (the last day reserved is remembered apart).
+	reserve(again, days[2])
+	check(again, "a late ad of day 2", 4, 0, 0, 1)
 }
 
 // BenchmarkCapsReserve measures one reservation on the decision path: a
