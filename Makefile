@@ -85,6 +85,8 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchmem ./internal/serving/ ./geo/ ./campaigns/ ./internal/tracking/ ./internal/httpapi/
 	$(GO) test -run '^$$' -bench DecideNational -benchtime 200000x -timeout 30m ./loadtest/inproc/
 	$(GO) build -o $(LOAD) ./loadtest/cmd/navad-load
+	$(LOAD) decide -duration 20s -digest
+	$(LOAD) decide -duration 20s -caps=false
 	test -f $(DATA)/navad.db || $(LOAD) load-bolt -data-dir $(DATA)
 	$(LOAD) startup -data-dir $(DATA) -runs 3
 	$(LOAD) run -data-dir $(DATA) -targets baseline,navad,naive -duration 15s -rounds 3 -out loadtest/out/flat

@@ -54,7 +54,9 @@ type benchWorld struct {
 // generated search mix, and reports its latency quantiles from a histogram
 // of every call besides the mean (ns/op) and allocations (allocs/op).
 // Sub-benchmarks split the mix: searches that trigger campaigns, neutral
-// ones that trigger none, and ones the campaigns' negatives block.
+// ones that trigger none, and ones the campaigns' negatives block. The
+// engine has no pacer here: `navad-load decide` measures decisions with
+// every ad reserved against the caps, as navad makes them.
 //
 //	go test -run '^$' -bench DecideNational -benchtime 200000x ./loadtest/inproc/
 func BenchmarkDecideNational(b *testing.B) {
