@@ -39,11 +39,11 @@ func createCampaign(c client, w world, keyword string, extra map[string]any) str
 
 // servesAll reports whether m's replica (answering at c) holds n campaigns
 // and serves the izakaya ad from the store in stock. Campaigns, stores and
-// stock reach a replica on different streams, and a poll that brings both
-// applies the campaigns' stream first (replica.Follower.step), so a replica
-// can hold every campaign a moment before the stores they lead to: a
-// clean-clone run once had four izakaya searches on b answered with no ad
-// when the wait was for the campaigns alone.
+// stock reach a replica on different streams, which one poll need not
+// bring together (and before replica.Follower.step applied the stores'
+// streams first, a poll that did could make the campaigns live a moment
+// before their stores): a clean-clone run once had four izakaya searches
+// on b answered with no ad when the wait was for the campaigns alone.
 func servesAll(m *Main, c client, key string, n int) bool {
 	if m.Index.Snapshot().Campaigns() != n {
 		return false

@@ -61,10 +61,6 @@ type Change struct {
 	Stock        []campaigns.StockUpdate
 }
 
-// CampaignsStream records accounts and campaigns; every other stream is a
-// store shard's.
-const CampaignsStream Stream = 0
-
 // Streams returns every stream of the database: CampaignsStream, then one
 // per shard.
 func (s *Store) Streams() []Stream {
@@ -226,7 +222,7 @@ func (s *Store) Advertisers(ctx context.Context, st Stream) ([]string, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	if st < 1 || int(st) > s.shards {
+	if st <= CampaignsStream || int(st) > s.shards {
 		return nil, fmt.Errorf("%s: stream %d is not a store shard", op, st)
 	}
 	advs, err := s.client.ZRange(ctx, advertisersKey(st), 0, -1).Result()

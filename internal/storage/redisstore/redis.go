@@ -422,12 +422,16 @@ const (
 	keyCampaignsByAdv = "{navad}:campaigns_by_adv"
 )
 
-// Stream names one change feed: stream 0 is the global one (accounts and
-// campaigns), stream n ≥ 1 that of store shard n-1.
+// Stream names one change feed: CampaignsStream (0) is the global one
+// (accounts and campaigns), stream n ≥ 1 that of store shard n-1.
 type Stream int
 
+// CampaignsStream records accounts and campaigns; every other stream is a
+// store shard's.
+const CampaignsStream Stream = 0
+
 func (st Stream) tag() string {
-	if st == 0 {
+	if st == CampaignsStream {
 		return "{navad}"
 	}
 	return "{navad:" + strconv.Itoa(int(st)-1) + "}"
