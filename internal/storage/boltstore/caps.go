@@ -42,14 +42,17 @@ var _ storage.Caps = (*Caps)(nil)
 //
 // # Memory
 //
-// A per-user window costs about 60 bytes (a 64-bit hash of the uid, the
-// count and the closing time, plus its place in the expiry queue), and is
-// dropped within FlushInterval after it closes, so memory follows the users
-// served within the last frequency period. MaxUserWindows bounds it against
-// floods of fresh uids: when that many windows are open, a user without one
-// is served as if the request had no uid (not capped per user, still
-// counted against delivery caps), and Stats counts it. Daily counts are
-// dropped two days after their day ends.
+// The per-user windows of all campaigns share one table (userWindows)
+// sized once from MaxUserWindows: 48 bytes a window allowed (a slot of 24
+// bytes, the table at most half full), allocated in 64 parts as windows
+// first land in them, 96 MB at the default. A window (a 64-bit hash of the
+// uid, the count and the closing time) also takes 16 bytes in its
+// campaign's expiry queue until it is dropped, within FlushInterval after
+// it closes. MaxUserWindows bounds them against floods of fresh uids: when
+// that many windows are open, a user without one is served as if the
+// request had no uid (not capped per user, still counted against delivery
+// caps), and Stats counts it. Daily counts are dropped two days after their
+// day ends.
 //
 // Layout: bucket caps holds "campaign NUL t" → total and "campaign NUL d NUL
 // day" → count and the day's end; bucket caps_users holds, between a Close
@@ -61,8 +64,10 @@ type Caps struct {
 	mu     sync.RWMutex // held for reading by every call; Close takes it to write
 	closed bool
 
-	cmu       sync.RWMutex // guards campaigns
+	cmu       sync.RWMutex // guards campaigns and nums
 	campaigns map[string]*capCampaign
+	nums      uint32 // the last capCampaign.num given
+	users     *userWindows
 
 	latest  atomic.Int64 // the latest Now reserved, Unix ns: the clock of expiry
 	windows atomic.Int64 // open user windows, all campaigns
@@ -80,7 +85,7 @@ type CapsOptions struct {
 	// often closed user windows are dropped: 1s by default.
 	FlushInterval time.Duration
 	// MaxUserWindows bounds the open per-user windows: 2,000,000 by default
-	// (about 120 MB).
+	// (a table of 96 MB, and 16 bytes a window open).
 	MaxUserWindows int64
 	// OnError is told of a background flush that failed (it is retried at
 	// the next). nil ignores them; Close reports the last flush's error.
@@ -103,6 +108,7 @@ var (
 const dayKeep = 48 * time.Hour
 
 type capCampaign struct {
+	num   uint32 // its number in Caps.users, from 1
 	mu    sync.Mutex
 	total int64
 	days  map[string]*capDay
@@ -111,11 +117,9 @@ type capCampaign struct {
 	// are for it, and find it without hashing into days.
 	today     *capDay
 	todayName string
-	users     map[uint64]capWindow // by xxhash of the uid
-	queue     []capExpiry          // windows in the order they opened
-	head      int                  // queue[:head] are done with
-	dirty     bool                 // counts changed since the last flush
-	gone      []string             // days dropped since the last flush
+	queue     expiryQueue // its user windows in the order they opened
+	dirty     bool        // counts changed since the last flush
+	gone      []string    // days dropped since the last flush
 	// daysDue is when the first of days is to be dropped (Unix ns; 0 when
 	// there are none), so that a flush looks through the days of a
 	// campaign only then, not every second.
@@ -154,11 +158,6 @@ type capWindow struct {
 	end int64 // Unix ns: the window is open before it
 }
 
-type capExpiry struct {
-	key uint64
-	end int64
-}
-
 // NewCaps opens the caps kept in s, loads them, and starts writing them back
 // every opt.FlushInterval until Close, which must come before s.Close.
 func NewCaps(s *Store, opt CapsOptions) (*Caps, error) {
@@ -171,7 +170,8 @@ func NewCaps(s *Store, opt CapsOptions) (*Caps, error) {
 	if opt.MaxUserWindows <= 0 {
 		opt.MaxUserWindows = 2_000_000
 	}
-	c := &Caps{db: s, opt: opt, campaigns: make(map[string]*capCampaign), stop: make(chan struct{}), done: make(chan struct{})}
+	c := &Caps{db: s, opt: opt, campaigns: make(map[string]*capCampaign), users: newUserWindows(opt.MaxUserWindows),
+		stop: make(chan struct{}), done: make(chan struct{})}
 	if err := s.update(context.Background(), c.load); err != nil {
 		return nil, fmt.Errorf("new caps: %w", err)
 	}
@@ -202,17 +202,26 @@ func (c *Caps) load(tx *bolt.Tx) error {
 		return err
 	}
 	if users := tx.Bucket(bucketCapsUsers); users != nil {
+		var queue []capExpiry
 		err := users.ForEach(func(k, v []byte) error {
 			if len(v)%24 != 0 {
 				return fmt.Errorf("caps users of %q: %w", k, errCorrupt)
 			}
 			cc := c.campaign(string(k))
+			queue = queue[:0]
 			for ; len(v) > 0; v = v[24:] {
 				key := binary.BigEndian.Uint64(v)
 				w := capWindow{n: int64(binary.BigEndian.Uint64(v[8:])), end: int64(binary.BigEndian.Uint64(v[16:]))}
-				cc.users[key] = w
-				cc.queue = append(cc.queue, capExpiry{key, w.end})
-				c.windows.Add(1)
+				// Past MaxUserWindows (lowered since they were saved) a
+				// window is left out: its user is served afresh.
+				if c.windows.Load() < c.opt.MaxUserWindows && c.users.put(cc.num, key, w) {
+					queue = append(queue, capExpiry{key, w.end})
+					c.windows.Add(1)
+				}
+			}
+			slices.SortFunc(queue, func(a, b capExpiry) int { return cmp.Compare(a.end, b.end) })
+			for _, e := range queue {
+				cc.queue.push(e)
 			}
 			return nil
 		})
@@ -221,9 +230,6 @@ func (c *Caps) load(tx *bolt.Tx) error {
 		}
 		if err := tx.DeleteBucket(bucketCapsUsers); err != nil {
 			return err
-		}
-		for _, cc := range c.campaigns {
-			slices.SortFunc(cc.queue, func(a, b capExpiry) int { return cmp.Compare(a.end, b.end) })
 		}
 	}
 	return nil
@@ -249,7 +255,8 @@ func (c *Caps) campaign(id string) *capCampaign {
 	c.cmu.Lock()
 	defer c.cmu.Unlock()
 	if cc = c.campaigns[id]; cc == nil {
-		cc = &capCampaign{days: make(map[string]*capDay), users: make(map[uint64]capWindow)}
+		c.nums++
+		cc = &capCampaign{num: c.nums, days: make(map[string]*capDay)}
 		c.campaigns[id] = cc
 	}
 	return cc
@@ -272,7 +279,8 @@ func (c *Caps) end() { c.mu.RUnlock() }
 
 // Reserve counts one served ad if no cap of r is reached (storage.Caps).
 // It takes the campaign's mutex for a few map operations and allocates only
-// for a campaign's first ad, a new day and a new user window. Safe for
+// for a campaign's first ad, a new day, and for every 1,024th user window
+// of a campaign the first time its queue gets that long. Safe for
 // concurrent use.
 func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) {
 	if err := r.Check(); err != nil {
@@ -304,10 +312,11 @@ func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) 
 		w          capWindow
 		userCapped = r.UserCapped()
 		known      bool
+		opened     bool
 	)
 	if userCapped {
 		key = xxhash.Sum64String(r.UID)
-		w, known = cc.users[key]
+		w, known = c.users.get(cc.num, key)
 		if !known && c.windows.Load() >= c.opt.MaxUserWindows {
 			c.expire(cc, c.latest.Load()) // perhaps this campaign's closed windows make room
 		}
@@ -320,18 +329,23 @@ func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) 
 			c.full.Add(1)
 			userCapped = false // served as if without uid
 		default: // no window open: this ad opens one
-			w = capWindow{n: 1, end: now + int64(r.UserPeriod)}
-			cc.queue = append(cc.queue, capExpiry{key, w.end})
+			w, opened = capWindow{n: 1, end: now + int64(r.UserPeriod)}, true
 		}
 	}
 	if !r.Leased {
 		cc.count(&r, day, 1)
 	}
-	if userCapped {
+	switch {
+	case !userCapped:
+	case !c.users.put(cc.num, key, w): // a new window, and its part of the table is full
+		c.full.Add(1)
+	default:
 		if !known {
 			c.windows.Add(1)
 		}
-		cc.users[key] = w
+		if opened {
+			cc.queue.push(capExpiry{key, w.end})
+		}
 	}
 	return true, nil
 }
@@ -443,7 +457,7 @@ func (c *Caps) Served(ctx context.Context, campaignID, day, uid string, now time
 		n.Daily = d.n
 	}
 	if uid != "" {
-		if w, ok := cc.users[xxhash.Sum64String(uid)]; ok && now.UnixNano() < w.end {
+		if w, ok := c.users.get(cc.num, xxhash.Sum64String(uid)); ok && now.UnixNano() < w.end {
 			n.User = w.n
 		}
 	}
@@ -601,18 +615,13 @@ func (sc *capsScratch) reset() {
 // expire drops cc's windows closed by latest and its days long over.
 // Callers hold cc.mu.
 func (c *Caps) expire(cc *capCampaign, latest int64) {
-	for cc.head < len(cc.queue) && cc.queue[cc.head].end <= latest {
-		e := cc.queue[cc.head]
-		// A window reopened since is queued again with its new end.
-		if w, ok := cc.users[e.key]; ok && w.end <= latest {
-			delete(cc.users, e.key)
+	for e, ok := cc.queue.first(); ok && e.end <= latest; e, ok = cc.queue.first() {
+		// A window reopened since is queued again with its new end, and
+		// dropped by that entry.
+		if c.users.drop(cc.num, e.key, latest) {
 			c.windows.Add(-1)
 		}
-		cc.head++
-	}
-	if cc.head > 1024 && cc.head*2 > len(cc.queue) {
-		cc.queue = append(cc.queue[:0], cc.queue[cc.head:]...)
-		cc.head = 0
+		cc.queue.pop()
 	}
 	if cc.daysDue == 0 || latest < cc.daysDue {
 		return
@@ -662,20 +671,18 @@ func (c *Caps) saveWindows() error {
 		if err != nil {
 			return err
 		}
+		byNum := make(map[uint32][]byte)
+		c.users.each(func(camp uint32, key uint64, w capWindow) {
+			if w.end <= latest {
+				return
+			}
+			v := byNum[camp]
+			v = binary.BigEndian.AppendUint64(v, key)
+			v = binary.BigEndian.AppendUint64(v, uint64(w.n))
+			byNum[camp] = binary.BigEndian.AppendUint64(v, uint64(w.end))
+		})
 		for id, cc := range c.campaigns {
-			if len(cc.users) == 0 {
-				continue
-			}
-			v := make([]byte, 0, 24*len(cc.users))
-			for key, w := range cc.users {
-				if w.end <= latest {
-					continue
-				}
-				v = binary.BigEndian.AppendUint64(v, key)
-				v = binary.BigEndian.AppendUint64(v, uint64(w.n))
-				v = binary.BigEndian.AppendUint64(v, uint64(w.end))
-			}
-			if len(v) > 0 {
+			if v := byNum[cc.num]; len(v) > 0 {
 				if err := b.Put([]byte(id), v); err != nil {
 					return err
 				}

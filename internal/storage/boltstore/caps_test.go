@@ -92,6 +92,69 @@ func TestCapsUserWindowsExpire(t *testing.T) {
 	}
 }
 
+// TestCapsWindowsSurviveClose: the windows of many users of several
+// campaigns, closed and opened again, keep their counts, still close when
+// their period ends, and are left out past a lowered MaxUserWindows.
+func TestCapsWindowsSurviveClose(t *testing.T) {
+	dir := t.TempDir()
+	ctx := t.Context()
+	t0 := time.Date(2026, 11, 27, 19, 0, 0, 0, time.UTC)
+	req := func(c, u int, at time.Time) storage.CapRequest {
+		// Campaign c caps a user at c+1 ads in c hours.
+		return capRequest(fmt.Sprint("cmp_", c), fmt.Sprint("u", u), at, int64(c+1), time.Duration(c)*time.Hour)
+	}
+	store := open(t, dir)
+	caps, err := boltstore.NewCaps(store, boltstore.CapsOptions{FlushInterval: time.Hour})
+	must(t, err)
+	for c := 1; c <= 3; c++ {
+		for u := range 2000 {
+			for range 1 + u%(c+1) { // u's count: 1 + u mod (c+1), at most the cap
+				if ok, err := caps.Reserve(ctx, req(c, u, t0)); err != nil || !ok {
+					t.Fatalf("cmp_%d u%d refused: %v", c, u, err)
+				}
+			}
+		}
+	}
+	must(t, caps.Close())
+	must(t, store.Close())
+
+	store = open(t, dir)
+	caps, err = boltstore.NewCaps(store, boltstore.CapsOptions{FlushInterval: time.Hour})
+	must(t, err)
+	if n := caps.Stats().UserWindows; n != 6000 {
+		t.Fatalf("%d windows after the restart, want 6000", n)
+	}
+	for c := 1; c <= 3; c++ {
+		for u := range 2000 {
+			n, err := caps.Served(ctx, fmt.Sprint("cmp_", c), req(c, u, t0).Day, fmt.Sprint("u", u), t0)
+			must(t, err)
+			if want := int64(1 + u%(c+1)); n.User != want {
+				t.Fatalf("cmp_%d u%d: %d in its window after the restart, want %d", c, u, n.User, want)
+			}
+		}
+	}
+	// Two hours on, cmp_1's windows have closed and cmp_2's close then: a
+	// flush drops them, and keeps cmp_3's.
+	r := req(3, 0, t0.Add(2*time.Hour))
+	if ok, err := caps.Reserve(ctx, r); err != nil || !ok { // u0 of cmp_3 had 1 of 4
+		t.Fatalf("cmp_3 u0 refused two hours on: %v", err)
+	}
+	must(t, caps.Flush())
+	if n := caps.Stats().UserWindows; n != 2000 {
+		t.Fatalf("%d windows two hours on, want cmp_3's 2000", n)
+	}
+	must(t, caps.Close())
+	must(t, store.Close())
+
+	store = open(t, dir)
+	caps, err = boltstore.NewCaps(store, boltstore.CapsOptions{FlushInterval: time.Hour, MaxUserWindows: 500})
+	must(t, err)
+	t.Cleanup(func() { _ = caps.Close() })
+	if n := caps.Stats().UserWindows; n != 500 {
+		t.Fatalf("%d windows loaded under a limit of 500", n)
+	}
+}
+
 // TestCapsCrashKeepsFlushedCounts: a kill -9 loses the user windows and
 // what was counted since the last flush, never what was flushed.
 func TestCapsCrashKeepsFlushedCounts(t *testing.T) {
