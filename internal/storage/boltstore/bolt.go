@@ -292,7 +292,7 @@ func checkKey(what, id string) error {
 	if len(id) > campaigns.MaxIDLen*4 {
 		return fmt.Errorf("%s of %d bytes is too long", what, len(id))
 	}
-	if strings.IndexByte(id, sep) >= 0 { // a vector scan: this runs for every ad served
+	if strings.IndexByte(id, sep) >= 0 { // a vector scan: this runs for every served count
 		return fmt.Errorf("%s %q contains a NUL byte", what, id)
 	}
 	return nil

@@ -244,6 +244,23 @@ func cutKey(k []byte) (string, []byte, bool) {
 	return "", nil, false
 }
 
+// counters returns the counters of id for a reservation or a lease,
+// creating them when it has none. The ID is checked then, before it can
+// become part of a key in the file: once, not on every ad (it was 1.6% of
+// a decision's time in process).
+func (c *Caps) counters(id string) (*capCampaign, error) {
+	c.cmu.RLock()
+	cc := c.campaigns[id]
+	c.cmu.RUnlock()
+	if cc != nil {
+		return cc, nil
+	}
+	if err := checkKey("campaign id", id); err != nil {
+		return nil, campaigns.Errorf(campaigns.Invalid, "%v", err)
+	}
+	return c.campaign(id), nil
+}
+
 // campaign returns the counters of id, creating them.
 func (c *Caps) campaign(id string) *capCampaign {
 	c.cmu.RLock()
@@ -286,16 +303,16 @@ func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) 
 	if err := r.Check(); err != nil {
 		return false, err
 	}
-	if err := checkKey("campaign id", r.CampaignID); err != nil {
-		return false, campaigns.Errorf(campaigns.Invalid, "%v", err)
-	}
 	if err := c.begin(ctx); err != nil {
 		return false, fmt.Errorf("reserve: %w", err)
 	}
 	defer c.end()
 	now := r.Now.UnixNano()
 	c.advance(now)
-	cc := c.campaign(r.CampaignID)
+	cc, err := c.counters(r.CampaignID)
+	if err != nil {
+		return false, err
+	}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	day := cc.day(r.Day)
@@ -380,15 +397,15 @@ func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64) (gra
 	if err := r.CheckLease(want); err != nil {
 		return 0, 0, err
 	}
-	if err := checkKey("campaign id", r.CampaignID); err != nil {
-		return 0, 0, campaigns.Errorf(campaigns.Invalid, "%v", err)
-	}
 	if err := c.begin(ctx); err != nil {
 		return 0, 0, fmt.Errorf("lease: %w", err)
 	}
 	defer c.end()
 	c.advance(r.Now.UnixNano())
-	cc := c.campaign(r.CampaignID)
+	cc, err := c.counters(r.CampaignID)
+	if err != nil {
+		return 0, 0, err
+	}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
 	day := cc.day(r.Day)

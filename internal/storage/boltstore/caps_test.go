@@ -2,9 +2,11 @@ package boltstore_test
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/boltstore"
 	"github.com/navad/navad/internal/storage/storagetest"
@@ -152,6 +154,37 @@ func TestCapsWindowsSurviveClose(t *testing.T) {
 	t.Cleanup(func() { _ = caps.Close() })
 	if n := caps.Stats().UserWindows; n != 500 {
 		t.Fatalf("%d windows loaded under a limit of 500", n)
+	}
+}
+
+// TestCapsRefusesBadCampaignIDs: an ID that cannot be part of a key in the
+// file is Invalid for a reservation and a lease, and leaves no counters;
+// one checked once is not checked again, and still counts.
+func TestCapsRefusesBadCampaignIDs(t *testing.T) {
+	_, caps := handFlushedCaps(t, t.TempDir())
+	ctx := t.Context()
+	t0 := time.Date(2026, 11, 27, 19, 0, 0, 0, time.UTC)
+	for _, id := range []string{"cmp\x001", strings.Repeat("c", 1000)} {
+		ok, err := caps.Reserve(ctx, capRequest(id, "", t0, 0, 0))
+		if ok || campaigns.ErrorCode(err) != campaigns.Invalid {
+			t.Fatalf("reserve for %.20q: %v, %v; want Invalid", id, ok, err)
+		}
+		if _, _, err := caps.Lease(ctx, capRequest(id, "", t0, 0, 0), 5); campaigns.ErrorCode(err) != campaigns.Invalid {
+			t.Fatalf("lease for %.20q: %v; want Invalid", id, err)
+		}
+	}
+	if n := caps.Stats().Campaigns; n != 0 {
+		t.Fatalf("%d campaigns counted after bad IDs only", n)
+	}
+	for range 2 {
+		if ok, err := caps.Reserve(ctx, capRequest("cmp_1", "", t0, 0, 0)); err != nil || !ok {
+			t.Fatalf("cmp_1 refused: %v", err)
+		}
+	}
+	n, err := caps.Served(ctx, "cmp_1", t0.Format("2006-01-02"), "", t0)
+	must(t, err)
+	if n.Total != 2 {
+		t.Fatalf("cmp_1 served %d, want 2", n.Total)
 	}
 }
 
