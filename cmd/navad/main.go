@@ -179,7 +179,8 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Caps = redis.Caps()
 	} else {
 		m.Caps, err = boltstore.NewCaps(backend.(*boltstore.Store), boltstore.CapsOptions{
-			OnError: func(err error) { m.Logger.Error("caps", "err", err) },
+			Prefault: true, // before the index loads, so that the table goes into huge pages with it
+			OnError:  func(err error) { m.Logger.Error("caps", "err", err) },
 		})
 		if err != nil {
 			return err

@@ -165,3 +165,23 @@ func TestExpiryQueue(t *testing.T) {
 		t.Fatalf("%v allocations a chunk filled and emptied, want 0", allocs)
 	}
 }
+
+// TestUserWindowsPrefault: prefault allocates every shard in full, and the
+// table works as before: a window put after it is found, a shard holds as
+// many as without it.
+func TestUserWindowsPrefault(t *testing.T) {
+	tab := newUserWindows(10_000)
+	tab.put(7, 1, capWindow{n: 1, end: 5}) // a shard allocated before: kept
+	tab.prefault()
+	for k := range tab.shards {
+		if len(tab.shards[k].slots) != tab.size {
+			t.Fatalf("shard %d has %d slots after prefault, want %d", k, len(tab.shards[k].slots), tab.size)
+		}
+	}
+	if w, ok := tab.get(7, 1); !ok || w.n != 1 {
+		t.Fatalf("a window put before prefault: %v %v", w, ok)
+	}
+	if tab.size != 512 {
+		t.Fatalf("%d slots a shard for 10,000 windows, want 512 (twice, rounded up)", tab.size)
+	}
+}
