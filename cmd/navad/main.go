@@ -179,8 +179,7 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Caps = redis.Caps()
 	} else {
 		m.Caps, err = boltstore.NewCaps(backend.(*boltstore.Store), boltstore.CapsOptions{
-			Prefault: true, // before the index loads, so that the table goes into huge pages with it
-			OnError:  func(err error) { m.Logger.Error("caps", "err", err) },
+			OnError: func(err error) { m.Logger.Error("caps", "err", err) },
 		})
 		if err != nil {
 			return err
@@ -236,6 +235,11 @@ func (m *Main) Run(ctx context.Context) error {
 		if err := bs.ReleaseResident(); err != nil {
 			m.Logger.Warn("release resident pages", "err", err)
 		}
+	}
+	// The frequency caps' table of user windows, reserved now that the
+	// load's garbage is gone and before the heap goes into huge pages.
+	if c, ok := m.Caps.(*boltstore.Caps); ok {
+		c.Prefault()
 	}
 	snap := m.Index.Snapshot()
 	m.Logger.Info("index loaded", "campaigns", snap.Campaigns(), "stores", snap.Stores(), "took", time.Since(start).Round(time.Millisecond))

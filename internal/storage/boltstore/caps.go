@@ -45,8 +45,7 @@ var _ storage.Caps = (*Caps)(nil)
 // The per-user windows of all campaigns share one table (userWindows)
 // sized once from MaxUserWindows: 48 bytes a window allowed (a slot of 24
 // bytes, the table at most half full), allocated in 64 parts as windows
-// first land in them (or all at start, with Prefault), 96 MB at the
-// default. A window (a 64-bit hash of the
+// first land in them (or all at once, by Prefault), 96 MB at the default. A window (a 64-bit hash of the
 // uid, the count and the closing time) also takes 16 bytes in its
 // campaign's expiry queue until it is dropped, within FlushInterval after
 // it closes. MaxUserWindows bounds them against floods of fresh uids: when
@@ -88,11 +87,6 @@ type CapsOptions struct {
 	// MaxUserWindows bounds the open per-user windows: 2,000,000 by default
 	// (a table of 96 MB, and 16 bytes a window open).
 	MaxUserWindows int64
-	// Prefault allocates the table of user windows in full at start and
-	// has the kernel back it at once, rather than page by page as windows
-	// first land in it: memory reserved up front (96 MB at the default
-	// MaxUserWindows), no page faults on the decision path. navad sets it.
-	Prefault bool
 	// OnError is told of a background flush that failed (it is retried at
 	// the next). nil ignores them; Close reports the last flush's error.
 	OnError func(error)
@@ -178,15 +172,21 @@ func NewCaps(s *Store, opt CapsOptions) (*Caps, error) {
 	}
 	c := &Caps{db: s, opt: opt, campaigns: make(map[string]*capCampaign), users: newUserWindows(opt.MaxUserWindows),
 		stop: make(chan struct{}), done: make(chan struct{})}
-	if opt.Prefault {
-		c.users.prefault()
-	}
 	if err := s.update(context.Background(), c.load); err != nil {
 		return nil, fmt.Errorf("new caps: %w", err)
 	}
 	go c.run()
 	return c, nil
 }
+
+// Prefault allocates the table of user windows in full and has the
+// kernel back it now, rather than page by page as windows first land in
+// it: memory reserved up front (96 MB at the default MaxUserWindows), and
+// no page faults on the decision path. navad calls it once its index is
+// loaded, so that the table does not add to the load's peak, and before it
+// moves its memory into huge pages, so that the table goes with it. Safe
+// for concurrent use.
+func (c *Caps) Prefault() { c.users.prefault() }
 
 // load reads the counts and the windows saved by the last Close, which are
 // then removed: a crash later must not bring back stale windows.

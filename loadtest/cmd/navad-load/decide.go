@@ -168,9 +168,10 @@ func embeddedPacer() (p *pacing.Pacer, done func(), err error) {
 	if st, err = boltstore.Open(dir); err != nil {
 		return nil, nil, err
 	}
-	if caps, err = boltstore.NewCaps(st, boltstore.CapsOptions{Prefault: true}); err != nil { // as navad does
+	if caps, err = boltstore.NewCaps(st, boltstore.CapsOptions{}); err != nil {
 		return nil, nil, err
 	}
+	caps.Prefault() // as navad does once loaded
 	if p, err = pacing.New(caps, inproc.Tokyo, slog.New(slog.DiscardHandler)); err != nil {
 		return nil, nil, err
 	}
