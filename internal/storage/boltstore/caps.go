@@ -45,10 +45,10 @@ var _ storage.Caps = (*Caps)(nil)
 // The per-user windows of all campaigns share one table (userWindows)
 // sized once from MaxUserWindows: 48 bytes a window allowed (a slot of 24
 // bytes, the table at most half full), allocated in 64 parts as windows
-// first land in them (or all at once, by Prefault), 96 MB at the default. A window (a 64-bit hash of the
-// uid, the count and the closing time) also takes 16 bytes in its
-// campaign's expiry queue until it is dropped, within FlushInterval after
-// it closes. MaxUserWindows bounds them against floods of fresh uids: when
+// first land in them (or all at once, by Prefault), 96 MB at the default.
+// A window (a 64-bit hash of the uid, the count and the closing time) also
+// takes 16 bytes in its campaign's expiry queue until it is dropped, within
+// FlushInterval after it closes. MaxUserWindows bounds them against floods of fresh uids: when
 // that many windows are open, a user without one is served as if the
 // request had no uid (not capped per user, still counted against delivery
 // caps), and Stats counts it. Daily counts are dropped two days after their
