@@ -82,13 +82,88 @@ type presence struct {
 // national index marks some 260,000 cells; a set of its own for each (an
 // object, and its list or bitset another) was half a million objects that
 // every garbage collection traced. Here a shard's sets are spans of two
-// arrays, found through a map of numbers, none of which the collector
-// scans.
+// arrays, none of which the collector scans.
+//
+// While a shard is built, a map finds each cell's span. Once published
+// (clip), an open-addressing table does, holding the span in the cell's
+// slot: a decision looks up the fix's cell in up to four tiers, and the
+// map's lookup (its directory, its table, a group's control word and
+// slots) and then the span were half a dozen cache misses a tier where
+// the table's is one or two (BENCHMARKS.md, "In process", item 17).
 type presenceShard struct {
-	cells map[uint64]uint32 // cell → its set's span, in spans
-	spans []setSpan
-	ids   []uint32 // the sparse sets' IDs, end to end
-	bits  []uint64 // the dense sets' words, end to end
+	cells map[uint64]uint32 // while built: cell → its set's span, in spans
+	spans []setSpan         // while built
+	index []cellSlot        // once published: by cellHash, linear probing
+	shift uint8             // 64 − log₂ len(index)
+	ids   []uint32          // the sparse sets' IDs, end to end
+	bits  []uint64          // the dense sets' words, end to end
+}
+
+// cellSlot is a cell of a published shard and its set's span: 16 bytes.
+// An empty slot has cell 0, which is no H3 cell.
+type cellSlot struct {
+	cell uint64
+	at   uint32
+	n    uint32 // the span's length; denseBit set when the set is a bitset
+}
+
+const denseBit = 1 << 31
+
+// cellHash spreads H3 cells, whose low bits are often the same digits
+// (7, unused), over a table of 2^(64−shift) slots.
+func cellHash(cell uint64, shift uint8) uint64 { return (cell * 0x9e3779b97f4a7c15) >> shift }
+
+// find returns cell's span.
+func (sh *presenceShard) find(cell uint64) (setSpan, bool) {
+	if sh.index == nil {
+		i, ok := sh.cells[cell]
+		if !ok {
+			return setSpan{}, false
+		}
+		return sh.spans[i], true
+	}
+	mask := uint64(len(sh.index) - 1)
+	for i := cellHash(cell, sh.shift); ; i = (i + 1) & mask {
+		s := &sh.index[i]
+		switch s.cell {
+		case 0: // first: cell 0 (no cell) must not match an empty slot
+			return setSpan{}, false
+		case cell:
+			return setSpan{at: s.at, n: s.n &^ denseBit, dense: s.n&denseBit != 0}, true
+		}
+	}
+}
+
+// each yields every cell of the shard and its span.
+func (sh *presenceShard) each(yield func(uint64, setSpan) bool) bool {
+	if sh.index == nil {
+		for c, i := range sh.cells {
+			if !yield(c, sh.spans[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, s := range sh.index {
+		if s.cell != 0 && !yield(s.cell, setSpan{at: s.at, n: s.n &^ denseBit, dense: s.n&denseBit != 0}) {
+			return false
+		}
+	}
+	return true
+}
+
+// len returns the number of cells in the shard.
+func (sh *presenceShard) len() int {
+	if sh.index == nil {
+		return len(sh.cells)
+	}
+	n := 0
+	for _, s := range sh.index {
+		if s.cell != 0 {
+			n++
+		}
+	}
+	return n
 }
 
 // setSpan is where a set sits in its shard: n IDs of ids from at, or, if
@@ -108,16 +183,15 @@ func (p presence) set(cell uint64) offerSet {
 	if sh == nil {
 		return offerSet{}
 	}
-	i, ok := sh.cells[cell]
+	sp, ok := sh.find(cell)
 	if !ok {
 		return offerSet{}
 	}
-	return sh.set(i)
+	return sh.set(sp)
 }
 
-// set returns the set of span i.
-func (sh *presenceShard) set(i uint32) offerSet {
-	sp := sh.spans[i]
+// set returns the set of span sp.
+func (sh *presenceShard) set(sp setSpan) offerSet {
 	if sp.dense {
 		return offerSet{bits: sh.bits[sp.at : sp.at+sp.n : sp.at+sp.n]}
 	}
@@ -128,10 +202,8 @@ func (sh *presenceShard) set(i uint32) offerSet {
 func (p presence) all() iter.Seq2[uint64, offerSet] {
 	return func(yield func(uint64, offerSet) bool) {
 		for _, sh := range p.shards {
-			for c, i := range sh.cells {
-				if !yield(c, sh.set(i)) {
-					return
-				}
+			if !sh.each(func(c uint64, sp setSpan) bool { return yield(c, sh.set(sp)) }) {
+				return
 			}
 		}
 	}
@@ -172,10 +244,26 @@ func (sh *presenceShard) keep(cell uint64, s offerSet) {
 	sh.spans = append(sh.spans, sp)
 }
 
-// clip trims the shard's arrays to their length: a published shard does
-// not grow.
+// clip publishes the shard: its cells go into the table the decisions
+// look them up in, and its arrays are trimmed to their length, since a
+// published shard does not grow.
 func (sh *presenceShard) clip() {
-	sh.spans = slices.Clip(sh.spans)
+	bits := mathbits.Len(uint(max(2*len(sh.cells)-1, 7))) // at most half full, 8 slots or more
+	sh.index, sh.shift = make([]cellSlot, 1<<bits), uint8(64-bits)
+	mask := uint64(len(sh.index) - 1)
+	for c, i := range sh.cells {
+		sp := sh.spans[i]
+		n := sp.n
+		if sp.dense {
+			n |= denseBit
+		}
+		j := cellHash(c, sh.shift)
+		for sh.index[j].cell != 0 {
+			j = (j + 1) & mask
+		}
+		sh.index[j] = cellSlot{cell: c, at: sp.at, n: n}
+	}
+	sh.cells, sh.spans = nil, nil
 	if cap(sh.ids) > len(sh.ids)+len(sh.ids)/8 {
 		sh.ids = slices.Clone(sh.ids)
 	}
@@ -273,21 +361,23 @@ func (p presence) update(prev, next map[uint32][]uint64, maxID uint32, res int) 
 		old := out.shards[sk]
 		shard := &presenceShard{cells: make(map[uint64]uint32, len(cells))}
 		if old != nil {
-			shard.cells = make(map[uint64]uint32, len(old.cells)+len(cells))
-			shard.spans = make([]setSpan, 0, len(old.spans)+len(cells))
+			n := old.len()
+			shard.cells = make(map[uint64]uint32, n+len(cells))
+			shard.spans = make([]setSpan, 0, n+len(cells))
 			shard.ids = make([]uint32, 0, len(old.ids))
 			shard.bits = make([]uint64, 0, len(old.bits))
-			for c, i := range old.cells {
+			old.each(func(c uint64, sp setSpan) bool {
 				if _, touched := slot[c]; !touched {
-					shard.keep(c, old.set(i))
+					shard.keep(c, old.set(sp))
 				}
-			}
+				return true
+			})
 		}
 		for k, c := range cells {
 			ids = ids[:0]
 			if old != nil {
-				if i, ok := old.cells[c]; ok {
-					ids = old.set(i).appendIDs(ids)
+				if sp, ok := old.find(c); ok {
+					ids = old.set(sp).appendIDs(ids)
 					kept := ids[:0]
 					for _, id := range ids {
 						if changed[id/64]&(1<<(id%64)) == 0 {

@@ -370,3 +370,71 @@ func walkFrom(lat, lng, bearing, d float64) (float64, float64) {
 	λ2 := λ1 + math.Atan2(math.Sin(bearing)*math.Sin(δ)*math.Cos(φ1), math.Cos(δ)-math.Sin(φ1)*math.Sin(φ2))
 	return φ2 * 180 / math.Pi, math.Remainder(λ2*180/math.Pi, 360) // into [-180, 180]
 }
+
+// TestPublishedShardFindsWhatItsMapDid: a shard's cells, published into its
+// open-addressing table, are found with the sets the building map gave
+// them, sparse and dense alike; cells around them and the null cell are
+// not found; each yields every cell once.
+func TestPublishedShardFindsWhatItsMapDid(t *testing.T) {
+	centre, err := geo.Cell(35.6909, 139.7003, 8)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk, err := centre.GridDisk(20) // 1,261 neighbouring cells: H3 indexes differ in few bits
+	if err != nil {
+		t.Fatal(err)
+	}
+	ring, err := centre.GridRing(21)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const maxID = 300
+	sh := &presenceShard{cells: map[uint64]uint32{}}
+	want := map[uint64][]uint32{}
+	for k, c := range disk {
+		ids := []uint32{}
+		for id := uint32(k % 5); id < maxID; id += uint32(1 + k%40) { // from 8 to 300 IDs: some sets dense
+			ids = append(ids, id)
+		}
+		sh.put(uint64(c), ids, maxID)
+		want[uint64(c)] = ids
+	}
+	dense := 0
+	for _, sp := range sh.spans {
+		if sp.dense {
+			dense++
+		}
+	}
+	if dense == 0 || dense == len(sh.spans) {
+		t.Fatalf("%d of %d sets dense: the test wants both kinds", dense, len(sh.spans))
+	}
+	sh.clip()
+	if sh.cells != nil || len(sh.index) < 2*len(disk) {
+		t.Fatalf("published with the map kept (%v) or a table of %d slots for %d cells", sh.cells != nil, len(sh.index), len(disk))
+	}
+	for c, ids := range want {
+		sp, ok := sh.find(c)
+		if !ok {
+			t.Fatalf("cell %x not found once published", c)
+		}
+		if got := sh.set(sp).appendIDs(nil); !slices.Equal(got, ids) {
+			t.Fatalf("cell %x: set %v once published, want %v", c, got, ids)
+		}
+	}
+	for _, c := range append(ring, 0) {
+		if _, ok := sh.find(uint64(c)); ok {
+			t.Fatalf("cell %x found, never put", uint64(c))
+		}
+	}
+	seen := map[uint64]bool{}
+	sh.each(func(c uint64, sp setSpan) bool {
+		if seen[c] || want[c] == nil {
+			t.Fatalf("each yields %x again or unput", c)
+		}
+		seen[c] = true
+		return true
+	})
+	if len(seen) != len(want) || sh.len() != len(want) {
+		t.Fatalf("each yields %d cells, len says %d, want %d", len(seen), sh.len(), len(want))
+	}
+}
