@@ -84,19 +84,20 @@ type presence struct {
 // every garbage collection traced. Here a shard's sets are spans of two
 // arrays, none of which the collector scans.
 //
-// While a shard is built, a map finds each cell's span. Once published
-// (clip), an open-addressing table does, holding the span in the cell's
-// slot: a decision looks up the fix's cell in up to four tiers, and the
-// map's lookup (its directory, its table, a group's control word and
-// slots) and then the span were half a dozen cache misses a tier where
-// the table's is one or two (BENCHMARKS.md, "In process", item 17).
+// A shard is built by put and keep, then published by clip, which puts
+// its cells into an open-addressing table holding each cell's span in its
+// slot. Only a published shard is looked up: a decision looks up the fix's
+// cell in up to four tiers, and a Go map's lookup (its directory, its
+// table, a group's control word and slots) and then the span were half a
+// dozen cache misses a tier where the table's is one or two (BENCHMARKS.md,
+// "In process", item 17).
 type presenceShard struct {
-	cells map[uint64]uint32 // while built: cell → its set's span, in spans
-	spans []setSpan         // while built
-	index []cellSlot        // once published: by cellHash, linear probing
-	shift uint8             // 64 − log₂ len(index)
-	ids   []uint32          // the sparse sets' IDs, end to end
-	bits  []uint64          // the dense sets' words, end to end
+	built []uint64   // while built: the cells, in the order of spans
+	spans []setSpan  // while built
+	index []cellSlot // once published: by cellHash, linear probing
+	shift uint8      // 64 − log₂ len(index)
+	ids   []uint32   // the sparse sets' IDs, end to end
+	bits  []uint64   // the dense sets' words, end to end
 }
 
 // cellSlot is a cell of a published shard and its set's span: 16 bytes.
@@ -109,19 +110,16 @@ type cellSlot struct {
 
 const denseBit = 1 << 31
 
+func (s *cellSlot) span() setSpan {
+	return setSpan{at: s.at, n: s.n &^ denseBit, dense: s.n&denseBit != 0}
+}
+
 // cellHash spreads H3 cells, whose low bits are often the same digits
 // (7, unused), over a table of 2^(64−shift) slots.
 func cellHash(cell uint64, shift uint8) uint64 { return (cell * 0x9e3779b97f4a7c15) >> shift }
 
-// find returns cell's span.
+// find returns cell's span in the published shard.
 func (sh *presenceShard) find(cell uint64) (setSpan, bool) {
-	if sh.index == nil {
-		i, ok := sh.cells[cell]
-		if !ok {
-			return setSpan{}, false
-		}
-		return sh.spans[i], true
-	}
 	mask := uint64(len(sh.index) - 1)
 	for i := cellHash(cell, sh.shift); ; i = (i + 1) & mask {
 		s := &sh.index[i]
@@ -129,41 +127,19 @@ func (sh *presenceShard) find(cell uint64) (setSpan, bool) {
 		case 0: // first: cell 0 (no cell) must not match an empty slot
 			return setSpan{}, false
 		case cell:
-			return setSpan{at: s.at, n: s.n &^ denseBit, dense: s.n&denseBit != 0}, true
+			return s.span(), true
 		}
 	}
 }
 
-// each yields every cell of the shard and its span.
+// each yields every cell of the published shard and its span.
 func (sh *presenceShard) each(yield func(uint64, setSpan) bool) bool {
-	if sh.index == nil {
-		for c, i := range sh.cells {
-			if !yield(c, sh.spans[i]) {
-				return false
-			}
-		}
-		return true
-	}
-	for _, s := range sh.index {
-		if s.cell != 0 && !yield(s.cell, setSpan{at: s.at, n: s.n &^ denseBit, dense: s.n&denseBit != 0}) {
+	for i := range sh.index {
+		if s := &sh.index[i]; s.cell != 0 && !yield(s.cell, s.span()) {
 			return false
 		}
 	}
 	return true
-}
-
-// len returns the number of cells in the shard.
-func (sh *presenceShard) len() int {
-	if sh.index == nil {
-		return len(sh.cells)
-	}
-	n := 0
-	for _, s := range sh.index {
-		if s.cell != 0 {
-			n++
-		}
-	}
-	return n
 }
 
 // setSpan is where a set sits in its shard: n IDs of ids from at, or, if
@@ -227,7 +203,7 @@ func (sh *presenceShard) put(cell uint64, ids []uint32, maxID uint32) {
 		sp = setSpan{at: uint32(len(sh.ids)), n: uint32(len(ids))}
 		sh.ids = append(sh.ids, ids...)
 	}
-	sh.cells[cell] = uint32(len(sh.spans))
+	sh.built = append(sh.built, cell)
 	sh.spans = append(sh.spans, sp)
 }
 
@@ -240,18 +216,18 @@ func (sh *presenceShard) keep(cell uint64, s offerSet) {
 	} else {
 		sh.ids = append(sh.ids, s.ids...)
 	}
-	sh.cells[cell] = uint32(len(sh.spans))
+	sh.built = append(sh.built, cell)
 	sh.spans = append(sh.spans, sp)
 }
 
 // clip publishes the shard: its cells go into the table the decisions
 // look them up in, and its arrays are trimmed to their length, since a
-// published shard does not grow.
+// published shard does not grow. Each cell was put or kept once.
 func (sh *presenceShard) clip() {
-	bits := mathbits.Len(uint(max(2*len(sh.cells)-1, 7))) // at most half full, 8 slots or more
+	bits := mathbits.Len(uint(max(2*len(sh.built)-1, 7))) // at most half full, 8 slots or more
 	sh.index, sh.shift = make([]cellSlot, 1<<bits), uint8(64-bits)
 	mask := uint64(len(sh.index) - 1)
-	for c, i := range sh.cells {
+	for i, c := range sh.built {
 		sp := sh.spans[i]
 		n := sp.n
 		if sp.dense {
@@ -263,7 +239,7 @@ func (sh *presenceShard) clip() {
 		}
 		sh.index[j] = cellSlot{cell: c, at: sp.at, n: n}
 	}
-	sh.cells, sh.spans = nil, nil
+	sh.built, sh.spans = nil, nil
 	if cap(sh.ids) > len(sh.ids)+len(sh.ids)/8 {
 		sh.ids = slices.Clone(sh.ids)
 	}
@@ -359,11 +335,11 @@ func (p presence) update(prev, next map[uint32][]uint64, maxID uint32, res int) 
 		// The shard is built anew: its untouched cells' sets copied as
 		// they are, the touched ones' edited.
 		old := out.shards[sk]
-		shard := &presenceShard{cells: make(map[uint64]uint32, len(cells))}
+		shard := &presenceShard{}
 		if old != nil {
-			n := old.len()
-			shard.cells = make(map[uint64]uint32, n+len(cells))
-			shard.spans = make([]setSpan, 0, n+len(cells))
+			n := len(old.index)/2 + len(cells) // at most
+			shard.built = make([]uint64, 0, n)
+			shard.spans = make([]setSpan, 0, n)
 			shard.ids = make([]uint32, 0, len(old.ids))
 			shard.bits = make([]uint64, 0, len(old.bits))
 			old.each(func(c uint64, sp setSpan) bool {
@@ -398,7 +374,7 @@ func (p presence) update(prev, next map[uint32][]uint64, maxID uint32, res int) 
 			}
 			shard.put(c, ids, maxID)
 		}
-		if len(shard.cells) == 0 {
+		if len(shard.built) == 0 {
 			delete(out.shards, sk)
 		} else {
 			shard.clip()

@@ -331,8 +331,9 @@ func TestPresentReadsEverySet(t *testing.T) {
 			}
 			slices.Sort(ids)
 			cell := uint64(geo.Parent(uint64(fix), tiers[tier].res))
-			sh := &presenceShard{cells: map[uint64]uint32{}}
+			sh := &presenceShard{}
 			sh.put(cell, ids, maxID)
+			sh.clip()
 			snap.presence[tier].shards[geo.Parent(cell, shardRes)] = sh
 		}
 		s.reset(lat, lng, 0)
@@ -371,11 +372,11 @@ func walkFrom(lat, lng, bearing, d float64) (float64, float64) {
 	return φ2 * 180 / math.Pi, math.Remainder(λ2*180/math.Pi, 360) // into [-180, 180]
 }
 
-// TestPublishedShardFindsWhatItsMapDid: a shard's cells, published into its
-// open-addressing table, are found with the sets the building map gave
-// them, sparse and dense alike; cells around them and the null cell are
-// not found; each yields every cell once.
-func TestPublishedShardFindsWhatItsMapDid(t *testing.T) {
+// TestPublishedShardFindsEveryCell: a shard's cells, published into its
+// open-addressing table, are found with the sets they were put with,
+// sparse and dense alike; cells around them and the null cell are not
+// found; each yields every cell once.
+func TestPublishedShardFindsEveryCell(t *testing.T) {
 	centre, err := geo.Cell(35.6909, 139.7003, 8)
 	if err != nil {
 		t.Fatal(err)
@@ -389,7 +390,7 @@ func TestPublishedShardFindsWhatItsMapDid(t *testing.T) {
 		t.Fatal(err)
 	}
 	const maxID = 300
-	sh := &presenceShard{cells: map[uint64]uint32{}}
+	sh := &presenceShard{}
 	want := map[uint64][]uint32{}
 	for k, c := range disk {
 		ids := []uint32{}
@@ -409,8 +410,8 @@ func TestPublishedShardFindsWhatItsMapDid(t *testing.T) {
 		t.Fatalf("%d of %d sets dense: the test wants both kinds", dense, len(sh.spans))
 	}
 	sh.clip()
-	if sh.cells != nil || len(sh.index) < 2*len(disk) {
-		t.Fatalf("published with the map kept (%v) or a table of %d slots for %d cells", sh.cells != nil, len(sh.index), len(disk))
+	if sh.built != nil || len(sh.index) < 2*len(disk) {
+		t.Fatalf("published with the building list kept (%v) or a table of %d slots for %d cells", sh.built != nil, len(sh.index), len(disk))
 	}
 	for c, ids := range want {
 		sp, ok := sh.find(c)
@@ -434,7 +435,7 @@ func TestPublishedShardFindsWhatItsMapDid(t *testing.T) {
 		seen[c] = true
 		return true
 	})
-	if len(seen) != len(want) || sh.len() != len(want) {
-		t.Fatalf("each yields %d cells, len says %d, want %d", len(seen), sh.len(), len(want))
+	if len(seen) != len(want) {
+		t.Fatalf("each yields %d cells, want %d", len(seen), len(want))
 	}
 }

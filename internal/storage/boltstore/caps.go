@@ -304,7 +304,7 @@ func (c *Caps) begin(ctx context.Context) error {
 func (c *Caps) end() { c.mu.RUnlock() }
 
 // Reserve counts one served ad if no cap of r is reached (storage.Caps).
-// It takes the campaign's mutex for a few map operations and allocates only
+// It takes the campaign's mutex for a few lookups and allocates only
 // for a campaign's first ad, a new day, and for every 1,024th user window
 // of a campaign the first time its queue gets that long. Safe for
 // concurrent use.

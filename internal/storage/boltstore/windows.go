@@ -253,6 +253,3 @@ func (q *expiryQueue) pop() {
 		q.head = 0
 	}
 }
-
-// len reports the entries queued.
-func (q *expiryQueue) len() int { return q.n }

@@ -140,11 +140,11 @@ func TestExpiryQueue(t *testing.T) {
 			q.pop()
 			out++
 		}
-		if q.len() != int(next-out) {
-			t.Fatalf("round %d: len %d, want %d", round, q.len(), next-out)
+		if q.n != int(next-out) {
+			t.Fatalf("round %d: len %d, want %d", round, q.n, next-out)
 		}
 	}
-	for q.len() > 0 {
+	for q.n > 0 {
 		q.pop()
 		out++
 	}
