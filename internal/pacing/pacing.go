@@ -189,6 +189,7 @@ func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now 
 		Day:        day.name,
 		DayEnd:     day.end,
 		DailyLimit: l.Daily,
+		Slot:       c.CapSlot(),
 	}
 	if userCapped {
 		r.UID, r.UserLimit, r.UserPeriod = uid, l.PerUser, l.Period

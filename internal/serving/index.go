@@ -68,6 +68,17 @@ func (c *Campaign) Limits() Limits {
 	return c.limits
 }
 
+// CapSlot returns c's number for a pacer's backend
+// (storage.CapRequest.Slot): its slot in the index, from 1, the same for
+// the campaign's ID as long as the index lives; 0 for a Campaign made
+// outside an index.
+func (c *Campaign) CapSlot() uint32 {
+	if !c.limits.set {
+		return 0
+	}
+	return c.slot + 1
+}
+
 // Snapshot is one consistent state of the index. It is safe for concurrent
 // use and never changes, except for stock bits flipped atomically.
 type Snapshot struct {

@@ -674,3 +674,45 @@ func TestCampaignLimits(t *testing.T) {
 		}
 	}
 }
+
+// TestCapSlots: a campaign's number for the pacer's backend is its own
+// for as long as the index lives, through updates and a deletion, and 0
+// for a campaign made outside an index.
+func TestCapSlots(t *testing.T) {
+	ix := NewIndex()
+	if err := ix.PutStores("adv", []campaigns.Store{{ID: "s", Name: "s", Lat: 35.69, Lng: 139.70, Products: []string{"a"}}}); err != nil {
+		t.Fatal(err)
+	}
+	slot := func(id string) uint32 {
+		t.Helper()
+		c := ix.Snapshot().Campaign(id)
+		if c == nil {
+			t.Fatalf("campaign %s not indexed", id)
+		}
+		return c.CapSlot()
+	}
+	ix.PutCampaign(campaign("ca", "adv", "a", 800, "居酒屋"))
+	ix.PutCampaign(campaign("cb", "adv", "a", 800, "居酒屋"))
+	a, b := slot("ca"), slot("cb")
+	if a == 0 || b == 0 || a == b {
+		t.Fatalf("slots %d and %d: want two distinct ones from 1", a, b)
+	}
+	changed := campaign("ca", "adv", "a", 500, "居酒屋")
+	changed.Priority = 3
+	ix.PutCampaign(changed)
+	ix.DeleteCampaign("cb")
+	ix.PutCampaign(campaign("cc", "adv", "a", 800, "居酒屋"))
+	ix.PutCampaign(campaign("cb", "adv", "a", 800, "居酒屋"))
+	if got := slot("ca"); got != a {
+		t.Fatalf("ca's slot %d after an update, want %d", got, a)
+	}
+	if got := slot("cb"); got != b {
+		t.Fatalf("cb's slot %d after its deletion and return, want %d", got, b)
+	}
+	if c := slot("cc"); c == a || c == b || c == 0 {
+		t.Fatalf("cc's slot %d, want one of its own (ca %d, cb %d)", c, a, b)
+	}
+	if got := (&Campaign{Campaign: campaign("cx", "adv", "a", 800, "x")}).CapSlot(); got != 0 {
+		t.Fatalf("a campaign outside an index has slot %d, want 0", got)
+	}
+}

@@ -107,6 +107,12 @@ type CapRequest struct {
 	// the total and the day: Reserve then checks and counts r.UID's window
 	// only. It needs a user cap (else Invalid).
 	Leased bool
+
+	// Slot is the caller's number for the campaign, from 1, the same for
+	// CampaignID in every request of this process; 0 for none. A backend
+	// may use it to find the campaign's counters without hashing the ID
+	// (and must still find them by ID when the slot names another).
+	Slot uint32
 }
 
 // Check reports what is wrong with r as an Invalid *campaigns.Error, or nil.

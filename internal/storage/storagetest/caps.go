@@ -53,6 +53,7 @@ var capsTests = []struct {
 	{"NoUserNoUserCap", testCapsNoUser},
 	{"RefusalCountsNothing", testCapsRefusalCountsNothing},
 	{"CampaignsApart", testCapsCampaignsApart},
+	{"SlotsNameNoCampaign", testCapsSlots},
 	{"OpaqueUserKeys", testCapsOpaqueUserKeys},
 	{"ConcurrentExact", testCapsConcurrentExact},
 	{"RestartKeepsCounts", testCapsRestart},
@@ -275,6 +276,55 @@ func testCapsCampaignsApart(t *testing.T, open func() storage.Caps) {
 			t.Fatalf("%s: %d reserved, want 2 (campaigns count apart)", id, got)
 		}
 	}
+}
+
+// testCapsSlots: a request's Slot may spare a backend the campaign ID's
+// hash, but the ID decides. A slot that named another campaign in an
+// earlier request (another index's), the same campaign under several
+// slots, and slots out of any table's range all count by ID.
+func testCapsSlots(t *testing.T, open func() storage.Caps) {
+	c := open()
+	req := func(id string, slot uint32) storage.CapRequest {
+		r := capReq(id, capsT0)
+		r.TotalLimit, r.Slot = 3, slot
+		r.UID, r.UserLimit, r.UserPeriod = "u1", 2, time.Hour
+		return r
+	}
+	steps := []struct {
+		id   string
+		slot uint32
+		want bool
+	}{
+		{"cmp_a", 1, true},
+		{"cmp_b", 1, true},  // slot 1 now names cmp_b
+		{"cmp_a", 1, true},  // and cmp_a again: its user's second ad
+		{"cmp_a", 7, false}, // cmp_a under another slot: u1 is at 2 of 2
+		{"cmp_b", 0, true},
+		{"cmp_b", 1 << 31, false}, // cmp_b at 2 of 2 for u1, whatever the slot
+		{"cmp_c", 1<<32 - 1, true},
+		{"cmp_c", 7, true},
+		{"cmp_c", 1, false},
+	}
+	for i, st := range steps {
+		if got := reserve(t, c, req(st.id, st.slot)); got != st.want {
+			t.Fatalf("step %d: %s at slot %d reserved %v, want %v", i, st.id, st.slot, got, st.want)
+		}
+	}
+	for _, id := range []string{"cmp_a", "cmp_b", "cmp_c"} {
+		wantCounts(t, served(t, c, id, capsT0.Format("2006-01-02"), "u1", capsT0), storage.CapCounts{Total: 2, Daily: 2, User: 2})
+	}
+	// The total limit, with a fresh user each ad: cmp_a's third, under the
+	// slot cmp_c had last.
+	r := req("cmp_a", 1)
+	r.UID = "u2"
+	if !reserve(t, c, r) {
+		t.Fatal("cmp_a's third ad refused under a total of 3")
+	}
+	r.UID = "u3"
+	if reserve(t, c, r) {
+		t.Fatal("cmp_a's fourth ad reserved under a total of 3")
+	}
+	wantCounts(t, served(t, c, "cmp_c", capsT0.Format("2006-01-02"), "u2", capsT0), storage.CapCounts{Total: 2, Daily: 2})
 }
 
 func testCapsOpaqueUserKeys(t *testing.T, open func() storage.Caps) {
