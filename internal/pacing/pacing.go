@@ -182,14 +182,15 @@ func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now 
 		return true
 	}
 	day := p.businessDay(now)
+	id, slot := c.CapKey()
 	r := storage.CapRequest{
-		CampaignID: c.ID,
+		CampaignID: id,
 		Now:        now,
 		TotalLimit: l.Total,
 		Day:        day.name,
 		DayEnd:     day.end,
 		DailyLimit: l.Daily,
-		Slot:       c.CapSlot(),
+		Slot:       slot,
 	}
 	if userCapped {
 		r.UID, r.UserLimit, r.UserPeriod = uid, l.PerUser, l.Period

@@ -25,10 +25,14 @@ import (
 // Campaign is a campaign as served: the advertiser's campaign and what the
 // decision path needs precomputed. It is immutable once published.
 type Campaign struct {
+	// What a pacer reads for every ad it reserves (CapKey, Limits) comes
+	// first, 64 bytes together, rather than in the campaign's own record.
+	id     string // Campaign.ID
+	slot   uint32 // stable for the campaign's life in this process
+	limits Limits // the caps, from Campaign, for the pacer (Limits)
+
 	*campaigns.Campaign
 
-	limits     Limits         // the caps, from Campaign, for the pacer (Limits)
-	slot       uint32         // stable for the campaign's life in this process
 	ranked     rankedCampaign // its entry in Snapshot.ranked, but for group
 	week       campaigns.Week
 	publishers []string
@@ -68,15 +72,15 @@ func (c *Campaign) Limits() Limits {
 	return c.limits
 }
 
-// CapSlot returns c's number for a pacer's backend
+// CapKey returns c's ID and its number for a pacer's backend
 // (storage.CapRequest.Slot): its slot in the index, from 1, the same for
-// the campaign's ID as long as the index lives; 0 for a Campaign made
-// outside an index.
-func (c *Campaign) CapSlot() uint32 {
+// the ID as long as the index lives; 0 for a Campaign made outside an
+// index.
+func (c *Campaign) CapKey() (id string, slot uint32) {
 	if !c.limits.set {
-		return 0
+		return c.ID, 0
 	}
-	return c.slot + 1
+	return c.id, c.slot + 1
 }
 
 // Snapshot is one consistent state of the index. It is safe for concurrent
@@ -275,6 +279,7 @@ func (ix *Index) putCampaignLocked(c *campaigns.Campaign) uint32 {
 	week, _ := c.Hours.Compile() // validated when written
 	negID, negatives := ix.negatives(c.NegativeKeywords)
 	sc := &Campaign{
+		id:         c.ID,
 		limits:     LimitsOf(c),
 		slot:       slot,
 		Campaign:   c,

@@ -689,7 +689,11 @@ func TestCapSlots(t *testing.T) {
 		if c == nil {
 			t.Fatalf("campaign %s not indexed", id)
 		}
-		return c.CapSlot()
+		got, slot := c.CapKey()
+		if got != id {
+			t.Fatalf("campaign %s has the cap key %q", id, got)
+		}
+		return slot
 	}
 	ix.PutCampaign(campaign("ca", "adv", "a", 800, "居酒屋"))
 	ix.PutCampaign(campaign("cb", "adv", "a", 800, "居酒屋"))
@@ -712,7 +716,7 @@ func TestCapSlots(t *testing.T) {
 	if c := slot("cc"); c == a || c == b || c == 0 {
 		t.Fatalf("cc's slot %d, want one of its own (ca %d, cb %d)", c, a, b)
 	}
-	if got := (&Campaign{Campaign: campaign("cx", "adv", "a", 800, "x")}).CapSlot(); got != 0 {
-		t.Fatalf("a campaign outside an index has slot %d, want 0", got)
+	if id, got := (&Campaign{Campaign: campaign("cx", "adv", "a", 800, "x")}).CapKey(); id != "cx" || got != 0 {
+		t.Fatalf("a campaign outside an index has the cap key %q, slot %d; want cx, 0", id, got)
 	}
 }
