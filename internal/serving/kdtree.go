@@ -1,5 +1,7 @@
 package serving
 
+import "slices"
+
 // An offer's stores are also held as an implicit k-d tree over their unit
 // vectors, which answers "the nearest eligible store within r" in about
 // log₂(n) node visits whatever the density around the fix, and rejects a
@@ -15,8 +17,8 @@ package serving
 
 // kdPoint is one entry of the tree: a store's position, its index in the
 // offer's cell-ordered arrays (refs, out, week), and, when it is a split,
-// the axis it splits (kept in the entry, so that a visit touches one cache
-// line; the struct is 32 bytes either way).
+// the axis it splits (read when the tree's blocks are written; the struct
+// is 32 bytes either way).
 type kdPoint struct {
 	v    [3]float64
 	i    int32
@@ -26,57 +28,70 @@ type kdPoint struct {
 // kdLeaf is the largest subrange scanned without splitting.
 const kdLeaf = 12
 
-// kdTop is how many splits of the tree's first levels the offer also holds
-// in breadth-first order (the first seven levels): in the tree itself they
-// lie far apart, the root mid-array and its children a quarter in, so each
-// level of a descent missed the cache. Only a split that must be considered
-// as a store is read from the tree. Seven levels rather than five: the
-// offers a popular keyword searches keep their tops in cache from one
-// decision to the next, where their trees' deeper levels are not (with
-// five, the in-process p99 at national scale was 46.1 µs against 43.1 µs
-// on average over four back-to-back runs each; eight levels did no better
-// than seven).
-const kdTop = 127
-
-// kdTops is the first kdTop splits of an offer's tree: node t's children
-// are 2t+1 (the lower half) and 2t+2. Nodes past a leaf are never read. The
-// arrays end after the last split they hold: a small offer's tree has few
-// levels, or none.
-type kdTops struct {
-	split []float64 // the split entry's coordinate on its axis
-	axis  []uint8
+// kdBlock holds the splits of a subtree of the tree three levels deep
+// (seven nodes, 63 bytes), so that a descent reads one cache line for every
+// three levels: node l of the subtree (breadth-first within it, 0 its root)
+// splits its entries at split[l] on axis[l], the coordinate of the median
+// entry the tree keeps in its middle.
+//
+// The blocks are numbered as an 8-ary heap: block b's subtrees below its
+// four lowest nodes are blocks 8b+1 to 8b+8, in order. Before them, the
+// tree's first seven levels were copied breadth-first into flat arrays
+// beside the tree, and every deeper level was read from the tree's entries:
+// a search that found nothing read some six lines of the copy and one
+// entry of 32 bytes per deeper level, each in another line, three or four
+// of them for a national chain. Blocks cover every level, in four lines for
+// twelve.
+type kdBlock struct {
+	split [7]float64
+	axis  [7]uint8
+	_     byte
 }
 
-// buildTree arranges o.kd into the tree and copies its first splits.
+// kdChild returns the block and node of the lower child of node l of
+// block b (the upper is the next node, or the next block).
+func kdChild(b, l int) (int, int) {
+	if l < 3 {
+		return b, 2*l + 1
+	}
+	return 8*b + 1 + 2*(l-3), 0
+}
+
+// kdNext returns the node after (b, l) among its siblings: the upper child
+// when (b, l) is a lower one.
+func kdNext(b, l int) (int, int) {
+	if l == 0 {
+		return b + 1, 0
+	}
+	return b, l + 1
+}
+
+// buildTree arranges o.kd into the tree and writes its splits into blocks.
 func (o *offer) buildTree() {
 	buildKD(o.kd)
-	var tops struct {
-		split [kdTop]float64
-		axis  [kdTop]uint8
-		n     int // one past the last split filled
-	}
-	var fill func(lo, hi, t int)
-	fill = func(lo, hi, t int) {
-		if t >= kdTop || hi-lo <= kdLeaf {
+	o.splits = nil
+	var fill func(lo, hi, b, l int)
+	fill = func(lo, hi, b, l int) {
+		if hi-lo <= kdLeaf {
 			return
+		}
+		if b >= len(o.splits) {
+			o.splits = append(o.splits, make([]kdBlock, b+1-len(o.splits))...)
 		}
 		m := lo + (hi-lo)/2
 		p := &o.kd[m]
-		tops.split[t], tops.axis[t] = p.v[p.axis], p.axis
-		tops.n = max(tops.n, t+1)
-		fill(lo, m, 2*t+1)
-		fill(m+1, hi, 2*t+2)
+		o.splits[b].split[l], o.splits[b].axis[l] = p.v[p.axis], p.axis
+		cb, cl := kdChild(b, l)
+		fill(lo, m, cb, cl)
+		nb, nl := kdNext(cb, cl)
+		fill(m+1, hi, nb, nl)
 	}
-	fill(0, len(o.kd), 0)
-	o.tops = kdTops{}
-	if tops.n > 0 {
-		o.tops.split = append([]float64(nil), tops.split[:tops.n]...)
-		o.tops.axis = append([]uint8(nil), tops.axis[:tops.n]...)
-	}
+	fill(0, len(o.kd), 0, 0)
+	o.splits = slices.Clip(o.splits)
 }
 
 // searchTree searches the whole tree for a store nearer than sc's bound.
-func (o *offer) searchTree(s *search, sc *scan) { o.kdNearest(s, sc, 0, len(o.kd), 0) }
+func (o *offer) searchTree(s *search, sc *scan) { o.kdNearest(s, sc, 0, len(o.kd), 0, 0) }
 
 // buildKD arranges pts into the tree.
 func buildKD(pts []kdPoint) {
@@ -155,26 +170,22 @@ func selectKth(pts []kdPoint, k int, a uint8) {
 	}
 }
 
-// kdNearest searches entries [lo, hi) of the tree, node t in breadth-first
-// order, for a store nearer than sc's bound, updating sc.
-func (o *offer) kdNearest(s *search, sc *scan, lo, hi, t int) {
+// kdNearest searches entries [lo, hi) of the tree, node l of block b, for
+// a store nearer than sc's bound, updating sc.
+func (o *offer) kdNearest(s *search, sc *scan, lo, hi, b, l int) {
 	q := &s.fixV
 	for hi-lo > kdLeaf {
 		m := lo + (hi-lo)/2
-		var d float64
-		if t < len(o.tops.split) {
-			d = q[o.tops.axis[t]] - o.tops.split[t]
-		} else {
-			p := &o.kd[m]
-			d = q[p.axis] - p.v[p.axis]
-		}
+		blk := &o.splits[b]
+		d := q[blk.axis[l]] - blk.split[l]
 		nearLo, nearHi, farLo, farHi := lo, m, m+1, hi
-		nearT, farT := 2*t+1, 2*t+2
+		nearB, nearL := kdChild(b, l)
+		farB, farL := kdNext(nearB, nearL)
 		if d >= 0 {
 			nearLo, nearHi, farLo, farHi = m+1, hi, lo, m
-			nearT, farT = farT, nearT
+			nearB, nearL, farB, farL = farB, farL, nearB, nearL
 		}
-		o.kdNearest(s, sc, nearLo, nearHi, nearT)
+		o.kdNearest(s, sc, nearLo, nearHi, nearB, nearL)
 		// A point across the split plane lies at least |d| away; ties
 		// (d² equal to the bound) are visited, since an equally near store
 		// with a smaller ID wins.
@@ -182,7 +193,7 @@ func (o *offer) kdNearest(s *search, sc *scan, lo, hi, t int) {
 			return
 		}
 		o.consider(s, sc, &o.kd[m])
-		lo, hi, t = farLo, farHi, farT
+		lo, hi, b, l = farLo, farHi, farB, farL
 	}
 	for k := lo; k < hi; k++ {
 		o.consider(s, sc, &o.kd[k])

@@ -27,16 +27,16 @@ type offerKey struct {
 // An offer is immutable once published except for out, whose bits stock
 // updates flip atomically in place: a stock change needs no rebuild.
 type offer struct {
-	id    uint32
-	key   offerKey
-	cells []uint64     // sorted ascending
-	slabs []*storeSlab // the slabs its stores are in, each once
-	refs  []storeRef   // entry i's store (store(i)), which sits in cells[i]
-	kd    []kdPoint    // the stores' positions as a k-d tree (kdtree.go), inline so a search never chases a pointer
-	tops  kdTops       // the tree's first splits, where a search starts
-	week  []uint16     // entry i's hours: weeks[week[i]] (0, always open, needs no check), or noWeek
-	weeks []campaigns.Week
-	out   []uint64 // bit i set: entry i's store is out of stock for the product
+	id     uint32
+	key    offerKey
+	cells  []uint64     // sorted ascending
+	slabs  []*storeSlab // the slabs its stores are in, each once
+	refs   []storeRef   // entry i's store (store(i)), which sits in cells[i]
+	kd     []kdPoint    // the stores' positions as a k-d tree (kdtree.go), inline so a search never chases a pointer
+	splits []kdBlock    // the tree's splits, three levels to a cache line
+	week   []uint16     // entry i's hours: weeks[week[i]] (0, always open, needs no check), or noWeek
+	weeks  []campaigns.Week
+	out    []uint64 // bit i set: entry i's store is out of stock for the product
 }
 
 // storeRef names an offer's store by number: record i of slabs[slab].

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 func TestSelectKthPlacesTheKthPoint(t *testing.T) {
@@ -47,6 +48,9 @@ func TestSelectKthPlacesTheKthPoint(t *testing.T) {
 // on clustered points with exact duplicates (stores in one building), for
 // bounds from nothing in range to everything.
 func TestKDNearestMatchesScan(t *testing.T) {
+	if size := unsafe.Sizeof(kdBlock{}); size != 64 {
+		t.Fatalf("a block of splits is %d bytes, want one cache line of 64", size)
+	}
 	r := rand.New(rand.NewPCG(5, 6))
 	for trial := range 300 {
 		n := r.IntN(3000)
@@ -71,25 +75,32 @@ func TestKDNearestMatchesScan(t *testing.T) {
 		o.slabs = []*storeSlab{slabOf(ids...)}
 		plain := slices.Clone(o.kd)
 		o.buildTree()
-		// The tops are the tree's splits of its first levels, and end
-		// after the last of them (none for a tree that is one leaf).
-		lastSplit := -1
-		var walk func(lo, hi, node int)
-		walk = func(lo, hi, node int) {
-			if node >= kdTop || hi-lo <= kdLeaf {
+		// The blocks hold the split of every node, and end after the
+		// last of them (none for a tree that is one leaf).
+		lastBlock := -1
+		seen := map[[2]int]bool{}
+		var walk func(lo, hi, b, l int)
+		walk = func(lo, hi, b, l int) {
+			if hi-lo <= kdLeaf {
 				return
 			}
-			m := lo + (hi-lo)/2
-			if p := &o.kd[m]; node >= len(o.tops.split) || o.tops.split[node] != p.v[p.axis] || o.tops.axis[node] != p.axis {
-				t.Fatalf("trial %d, %d points: top %d is not the split of entries [%d, %d)", trial, n, node, lo, hi)
+			if seen[[2]int{b, l}] {
+				t.Fatalf("trial %d, %d points: two nodes share node %d of block %d", trial, n, l, b)
 			}
-			lastSplit = max(lastSplit, node)
-			walk(lo, m, 2*node+1)
-			walk(m+1, hi, 2*node+2)
+			seen[[2]int{b, l}] = true
+			m := lo + (hi-lo)/2
+			if p := &o.kd[m]; b >= len(o.splits) || o.splits[b].split[l] != p.v[p.axis] || o.splits[b].axis[l] != p.axis {
+				t.Fatalf("trial %d, %d points: node %d of block %d is not the split of entries [%d, %d)", trial, n, l, b, lo, hi)
+			}
+			lastBlock = max(lastBlock, b)
+			cb, cl := kdChild(b, l)
+			walk(lo, m, cb, cl)
+			nb, nl := kdNext(cb, cl)
+			walk(m+1, hi, nb, nl)
 		}
-		walk(0, n, 0)
-		if len(o.tops.split) != lastSplit+1 || len(o.tops.axis) != lastSplit+1 {
-			t.Fatalf("trial %d, %d points: %d tops (%d axes), the last split is node %d", trial, n, len(o.tops.split), len(o.tops.axis), lastSplit)
+		walk(0, n, 0, 0)
+		if len(o.splits) != lastBlock+1 {
+			t.Fatalf("trial %d, %d points: %d blocks, the last split is in block %d", trial, n, len(o.splits), lastBlock)
 		}
 		for range 20 {
 			s := &search{fixV: toUnit(35.6+r.Float64()*0.1, 139.6+r.Float64()*0.1)}
