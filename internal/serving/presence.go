@@ -40,8 +40,8 @@ import (
 // get a tier of their own, 800 m ones share the 1000 m one), they search
 // 14–16 to find 2.5, for 16 MB more and a build of the national index
 // 38% longer (13.7 s against 9.9 s in one test binary); the slowest 2% of
-// decisions, with search.lookUp's bitsets and the k-d tree's deeper copied tops made
-// with it, took 36 µs rather than 50 cold. (800 m at resolution 9 as
+// decisions, with search.lookUp's bitsets and the k-d tree's deeper
+// copied tops made with it, took 36 µs rather than 50 cold. (800 m at resolution 9 as
 // well cut the searches to 10, but added some 20 s to the build.) Each
 // store marks only the cells of its cell's cover that come within R of the
 // store itself, about half of them.
