@@ -282,17 +282,19 @@ func (c *Caps) counters(id string, slot uint32) (*capCampaign, error) {
 		}
 		cc = c.campaign(id)
 	}
-	if slot > 0 && slot <= maxCapSlot {
+	if slot > 0 && slot < maxCapSlot {
 		c.slotFor(slot).Store(cc)
 	}
 	return cc, nil
 }
 
-// maxCapSlot is the largest slot found without the map: bySlot is at most
+// maxCapSlot bounds the slots found without the map: bySlot is at most
 // 8 MB, whatever a caller passes.
 const maxCapSlot = 1 << 20
 
 // slotFor returns bySlot's entry for slot, growing the table if need be.
+// An entry set in the table being replaced may be lost: that slot then
+// costs the map once more.
 func (c *Caps) slotFor(slot uint32) *atomic.Pointer[capCampaign] {
 	if t := c.bySlot.Load(); t != nil && slot < uint32(len(*t)) {
 		return &(*t)[slot]
