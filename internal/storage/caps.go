@@ -108,10 +108,11 @@ type CapRequest struct {
 	// only. It needs a user cap (else Invalid).
 	Leased bool
 
-	// Slot is the caller's number for the campaign, from 1, the same for
-	// CampaignID in every request of this process; 0 for none. A backend
-	// may use it to find the campaign's counters without hashing the ID
-	// (and must still find them by ID when the slot names another).
+	// Slot is the caller's number for the campaign, from 1 (0 for none),
+	// usually the same for CampaignID in every request of this process. A
+	// backend may use it to find the campaign's counters without hashing
+	// the ID, but the ID decides: a slot that named another campaign
+	// before, or a campaign under another slot, counts by ID.
 	Slot uint32
 }
 
