@@ -40,11 +40,11 @@ import (
 // get a tier of their own, 800 m ones share the 1000 m one), they search
 // 14–16 to find 2.5, for 16 MB more and a build of the national index
 // 38% longer (13.7 s against 9.9 s in one test binary); the slowest 2% of
-// decisions, with search.lookUp's bitsets and the k-d tree's deeper
-// copied tops made with it, took 36 µs rather than 50 cold. (800 m at resolution 9 as
-// well cut the searches to 10, but added some 20 s to the build.) Each
-// store marks only the cells of its cell's cover that come within R of the
-// store itself, about half of them.
+// decisions, with search.lookUp's bitsets and the k-d tree's deeper copied
+// tops made with it, took 36 µs rather than 50 cold. (800 m at resolution
+// 9 as well cut the searches to 10, but added some 20 s to the build.)
+// Each store marks only the cells of its cell's cover that come within R
+// of the store itself, about half of them.
 const numTiers = 4
 
 var tiers = [numTiers]struct {
@@ -109,6 +109,15 @@ type cellSlot struct {
 }
 
 const denseBit = 1 << 31
+
+// newCellSlot returns the slot of cell and its span; span reads it back.
+func newCellSlot(cell uint64, sp setSpan) cellSlot {
+	n := sp.n
+	if sp.dense {
+		n |= denseBit
+	}
+	return cellSlot{cell: cell, at: sp.at, n: n}
+}
 
 func (s *cellSlot) span() setSpan {
 	return setSpan{at: s.at, n: s.n &^ denseBit, dense: s.n&denseBit != 0}
@@ -228,16 +237,11 @@ func (sh *presenceShard) clip() {
 	sh.index, sh.shift = make([]cellSlot, 1<<bits), uint8(64-bits)
 	mask := uint64(len(sh.index) - 1)
 	for i, c := range sh.built {
-		sp := sh.spans[i]
-		n := sp.n
-		if sp.dense {
-			n |= denseBit
-		}
 		j := cellHash(c, sh.shift)
 		for sh.index[j].cell != 0 {
 			j = (j + 1) & mask
 		}
-		sh.index[j] = cellSlot{cell: c, at: sp.at, n: n}
+		sh.index[j] = newCellSlot(c, sh.spans[i])
 	}
 	sh.built, sh.spans = nil, nil
 	if cap(sh.ids) > len(sh.ids)+len(sh.ids)/8 {

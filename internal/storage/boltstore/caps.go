@@ -48,11 +48,11 @@ var _ storage.Caps = (*Caps)(nil)
 // first land in them (or all at once, by Prefault), 96 MB at the default.
 // A window (a 64-bit hash of the uid, the count and the closing time) also
 // takes 16 bytes in its campaign's expiry queue until it is dropped, within
-// FlushInterval after it closes. MaxUserWindows bounds them against floods of fresh uids: when
-// that many windows are open, a user without one is served as if the
-// request had no uid (not capped per user, still counted against delivery
-// caps), and Stats counts it. Daily counts are dropped two days after their
-// day ends.
+// FlushInterval after it closes. MaxUserWindows bounds them against floods
+// of fresh uids: when that many windows are open, a user without one is
+// served as if the request had no uid (not capped per user, still counted
+// against delivery caps), and Stats counts it. Daily counts are dropped two
+// days after their day ends.
 //
 // Layout: bucket caps holds "campaign NUL t" → total and "campaign NUL d NUL
 // day" → count and the day's end; bucket caps_users holds, between a Close

@@ -71,14 +71,23 @@ func (t *userWindows) prefault() {
 	for k := range t.shards {
 		sh := &t.shards[k]
 		sh.mu.Lock()
-		if sh.slots == nil {
-			sh.slots = make([]windowSlot, t.size)
+		if sh.allocate(t.size) {
 			for i := 0; i < len(sh.slots); i += perPage {
 				sh.slots[i] = windowSlot{}
 			}
 		}
 		sh.mu.Unlock()
 	}
+}
+
+// allocate gives the shard its size slots, unless it has them, and
+// reports whether it did. sh.mu is held.
+func (sh *windowShard) allocate(size int) bool {
+	if sh.slots != nil {
+		return false
+	}
+	sh.slots = make([]windowSlot, size)
+	return true
 }
 
 // windowHash mixes a campaign's number into a user's hash: its top bits
@@ -132,9 +141,7 @@ func (t *userWindows) put(camp uint32, uid uint64, w capWindow) bool {
 	sh := t.shard(h)
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	if sh.slots == nil {
-		sh.slots = make([]windowSlot, t.size)
-	}
+	sh.allocate(t.size)
 	i, ok := sh.find(h, camp, uid)
 	if !ok {
 		if sh.n >= len(sh.slots)/4*3 {
