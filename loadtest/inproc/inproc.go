@@ -103,6 +103,7 @@ type Result struct {
 	BytesPerOp  float64
 	WithAds     float64 // share of decisions with at least one ad
 	AdsPerOp    float64
+	Yields      uint64 // times a goroutine yielded between decisions
 }
 
 func (r Result) String() string {
@@ -118,14 +119,26 @@ func (r Result) String() string {
 
 // Run calls e.Decide on the decisions, in order and round again (with
 // fresh users each pass, after FreshUsers), from parallel goroutines, for
-// about d; each call is timed.
-func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, parallel int) (Result, error) {
+// about d; each call is timed. A goroutine yields its processor
+// (runtime.Gosched) after every yieldEvery decisions, between two timed
+// calls; 0 never yields.
+//
+// A server's goroutines yield between requests, waiting on their
+// connections. A goroutine that never does is preempted by the runtime
+// every 10 ms, with a signal, and on this project's benchmark machine (a
+// 2-core VM) the decisions around those preemptions are slower: in one
+// process, alternating every 250 ms between yielding every 64 decisions
+// and never, the p99 was 45.3 and 45.1 µs against 49.2 and 48.9 µs, the
+// p99.9 69 and 67 µs against 86 and 83 µs (BENCHMARKS.md, "In process",
+// item 20).
+func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, parallel, yieldEvery int) (Result, error) {
 	parallel = max(parallel, 1)
 	type part struct {
 		all     latency.Histogram
 		byKind  [3]latency.Histogram
 		n, with uint64
 		ads     uint64
+		yields  uint64
 		err     error
 	}
 	parts := make([]part, parallel)
@@ -145,6 +158,10 @@ func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, 
 			pt := &parts[p]
 			dst := make([]serving.Ad, 0, 10)
 			for !stop.Load() && ctx.Err() == nil {
+				if yieldEvery > 0 && pt.n > 0 && pt.n%uint64(yieldEvery) == 0 {
+					runtime.Gosched()
+					pt.yields++
+				}
 				req, kind := ds.at(next.Add(1) - 1)
 				t0 := time.Now()
 				out, err := e.Decide(ctx, &req, dst[:0])
@@ -179,6 +196,7 @@ func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, 
 			byKind[k].Merge(&pt.byKind[k])
 		}
 		r.Decisions += pt.n
+		r.Yields += pt.yields
 		r.WithAds += float64(pt.with)
 		r.AdsPerOp += float64(pt.ads)
 	}
@@ -202,6 +220,40 @@ func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, 
 	r.WithAds /= n
 	r.AdsPerOp /= n
 	return r, nil
+}
+
+// CompareYield times decisions as Run does with one goroutine, for about
+// d, alternating every 250 ms between yielding every yieldEvery decisions
+// and never yielding, and returns the two histograms' summaries: the
+// machine's drift, as large as the difference between runs a minute
+// apart, falls on both alike.
+func CompareYield(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, yieldEvery int) (yielding, never latency.Summary, err error) {
+	var hy, hn latency.Histogram
+	dst := make([]serving.Ad, 0, 10)
+	start := time.Now()
+	for k, n := uint64(0), 0; ctx.Err() == nil; k++ {
+		el := time.Since(start)
+		if el >= d {
+			break
+		}
+		yield := el/(250*time.Millisecond)%2 == 0
+		if n++; yield && yieldEvery > 0 && n%yieldEvery == 0 {
+			runtime.Gosched()
+		}
+		req, _ := ds.at(k)
+		t0 := time.Now()
+		_, err := e.Decide(ctx, &req, dst[:0])
+		took := time.Since(t0)
+		if err != nil {
+			return yielding, never, err
+		}
+		if yield {
+			hy.Record(took)
+		} else {
+			hn.Record(took)
+		}
+	}
+	return hy.Summary(), hn.Summary(), nil
 }
 
 // Digest decides every request once, in order, and returns the number of

@@ -3,6 +3,7 @@ package inproc
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/loadtest/dataset"
@@ -45,6 +46,67 @@ func TestDigest(t *testing.T) {
 	}
 	if _, sum3, err := Digest(ctx, e, ds); err != nil || sum3 == sum {
 		t.Fatalf("moved searches gave the same digest %s (%v)", sum3, err)
+	}
+}
+
+// TestRun: every decision of a run is timed and counted once, by kind;
+// with yieldEvery, each goroutine yields once per that many decisions.
+func TestRun(t *testing.T) {
+	cfg := dataset.Default()
+	cfg.Stores, cfg.Campaigns = 5000, 200
+	w, err := dataset.Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := dataset.BuildIndex(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := serving.NewEngine(ix, Tokyo, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := Prepare(w, w.Requests(500, 1), EveningPeak)
+	for _, yield := range []int{0, 1, 7} {
+		r, err := Run(context.Background(), e, ds, 50*time.Millisecond, 2, yield)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Decisions == 0 || r.Latency.Count != r.Decisions {
+			t.Fatalf("yield %d: %d decisions, %d timed", yield, r.Decisions, r.Latency.Count)
+		}
+		var byKind uint64
+		for _, l := range r.ByKind {
+			byKind += l.Count
+		}
+		if byKind != r.Decisions {
+			t.Fatalf("yield %d: %d decisions, %d by kind", yield, r.Decisions, byKind)
+		}
+		// A goroutine yields before its decisions k·yield+1, so each
+		// yields ⌊(n−1)/yield⌋ times: between n/yield − 2 and n/yield
+		// for both together.
+		switch {
+		case yield == 0 && r.Yields != 0:
+			t.Fatalf("never yielding: %d yields", r.Yields)
+		case yield > 0 && (r.Yields > r.Decisions/uint64(yield) || r.Yields+2 < r.Decisions/uint64(yield)):
+			t.Fatalf("yield every %d: %d yields in %d decisions", yield, r.Yields, r.Decisions)
+		}
+	}
+	// CompareYield times decisions in both modes, by turns.
+	y, n, err := CompareYield(context.Background(), e, ds, 600*time.Millisecond, 4)
+	if err != nil || y.Count == 0 || n.Count == 0 {
+		t.Fatalf("CompareYield: %d decisions yielding, %d never (%v)", y.Count, n.Count, err)
+	}
+}
+
+// TestJitter: the fixed computation is timed over and over, whether it
+// yields or not.
+func TestJitter(t *testing.T) {
+	for _, yield := range []int{0, 3} {
+		s := Jitter(context.Background(), 5*time.Microsecond, 20*time.Millisecond, yield)
+		if s.Count < 10 || s.P50 <= 0 || s.P99 < s.P50 || s.Max < s.P99 {
+			t.Fatalf("yield %d: %+v", yield, s)
+		}
 	}
 }
 

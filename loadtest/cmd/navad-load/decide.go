@@ -27,6 +27,7 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	wf.register(fs)
 	d := fs.Duration("duration", 10*time.Second, "how long to measure")
 	par := fs.Int("parallel", 1, "goroutines deciding at once")
+	yield := fs.Int("yield", 64, "decisions a goroutine makes between two yields of its processor (runtime.Gosched, outside the timed calls), as a server's goroutines yield between requests; 0 never yields, and the runtime then preempts each goroutine every 10 ms with a signal")
 	n := fs.Int("requests", 1<<16, "distinct searches replayed in turn")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured window here")
 	memProfile := fs.String("memprofile", "", "write an allocation profile (after the run) here")
@@ -34,6 +35,7 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	digest := fs.Bool("digest", false, "first decide every search once and print a digest of the ads chosen (to check that a change chooses the same ads)")
 	withCaps := fs.Bool("caps", true, "reserve every ad against the budgets and frequency caps, as navad does with its embedded store (caps in a temporary bolt file); the digest is taken without them")
 	fresh := fs.Bool("fresh-users", true, "give each pass over the searches users of their own (up to 64 passes), so that replaying them does not pile up frequency caps no real user would reach (matters with -caps)")
+	compareYield := fs.Bool("compare-yield", false, "instead of the usual run, alternate every 250 ms between yielding every -yield decisions and never, and print both histograms")
 	huge := fs.Bool("huge-pages", true, "once the index is built, ask for huge pages for the heap, as navad does (internal/hugepages)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -101,14 +103,22 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	}
 
 	// Warm up: fill the pools and the caches.
-	if _, err := inproc.Run(ctx, measured, ds, min(*d/5, 2*time.Second), *par); err != nil {
+	if _, err := inproc.Run(ctx, measured, ds, min(*d/5, 2*time.Second), *par, *yield); err != nil {
 		return err
+	}
+	if *compareYield {
+		y, n, err := inproc.CompareYield(ctx, measured, ds, *d, *yield)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "in-process decisions, 1 goroutine, alternating every 250 ms:\n  yielding every %d  %v\n  never yielding     %v\n", *yield, y, n)
+		return nil
 	}
 	stopProfile, err = startCPUProfile(*cpuProfile)
 	if err != nil {
 		return err
 	}
-	res, err := inproc.Run(ctx, measured, ds, *d, *par)
+	res, err := inproc.Run(ctx, measured, ds, *d, *par, *yield)
 	stopProfile()
 	if err != nil {
 		return err
@@ -120,8 +130,12 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			caps += ", fresh users each pass"
 		}
 	}
-	fmt.Fprintf(stdout, "in-process decisions, %d goroutine(s), GOMAXPROCS %d, business time %s, %s:\n%v\n",
-		*par, runtime.GOMAXPROCS(0), inproc.EveningPeak.Format("Mon 15:04 MST"), caps, res)
+	yields := "never yielding"
+	if *yield > 0 {
+		yields = fmt.Sprintf("yielding every %d decisions", *yield)
+	}
+	fmt.Fprintf(stdout, "in-process decisions, %d goroutine(s) %s, GOMAXPROCS %d, business time %s, %s:\n%v\n",
+		*par, yields, runtime.GOMAXPROCS(0), inproc.EveningPeak.Format("Mon 15:04 MST"), caps, res)
 	if *memProfile != "" {
 		f, err := os.Create(*memProfile)
 		if err != nil {

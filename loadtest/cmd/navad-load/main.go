@@ -7,6 +7,7 @@
 //	navad-load load-bolt -data-dir DIR        load the world straight into an embedded store
 //	navad-load load-api -url URL -dir DIR     load the files through a running navad's API
 //	navad-load decide                         in-process decisions: latency histogram, allocations
+//	navad-load jitter                         the machine's own tail under decide's harness
 //	navad-load startup  -data-dir DIR         navad's start-up time and memory with the world loaded
 //	navad-load run      -data-dir DIR         HTTP load: navad (embedded or on Redis) vs the bare-gin baseline vs naive Redis
 //
@@ -49,6 +50,7 @@ var commands = map[string]command{
 	"load-bolt":      {"load the world straight into an embedded (bbolt) data dir", cmdLoadBolt},
 	"load-api":       {"load files written by gen through a running navad's public API", cmdLoadAPI},
 	"decide":         {"measure in-process decisions (latency histogram, allocations)", cmdDecide},
+	"jitter":         {"measure the machine's own tail: a fixed computation timed as decide times a decision", cmdJitter},
 	"startup":        {"measure navad's start-up time and resident memory on a data dir", cmdStartup},
 	"run":            {"HTTP load test: navad vs bare gin vs naive Redis GEOSEARCH", cmdRun},
 	"serve-baseline": {"serve the bare gin baseline (started by run)", cmdServeBaseline},
