@@ -87,6 +87,8 @@ bench: deps
 	$(GO) build -o $(LOAD) ./loadtest/cmd/navad-load
 	$(LOAD) decide -duration 20s -digest
 	$(LOAD) decide -duration 20s -caps=false
+	$(LOAD) decide -duration 20s -compare-yield
+	$(LOAD) jitter -duration 10s
 	test -f $(DATA)/navad.db || $(LOAD) load-bolt -data-dir $(DATA)
 	$(LOAD) startup -data-dir $(DATA) -runs 3
 	$(LOAD) run -data-dir $(DATA) -targets baseline,navad,naive -duration 15s -rounds 3 -out loadtest/out/flat
