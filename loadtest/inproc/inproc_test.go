@@ -92,10 +92,42 @@ func TestRun(t *testing.T) {
 			t.Fatalf("yield every %d: %d yields in %d decisions", yield, r.Yields, r.Decisions)
 		}
 	}
+	// MeasureSpread decides each search once a pass.
+	sp, err := MeasureSpread(context.Background(), e, ds, 3, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sp.Searches != 500 || sp.Passes != 3 || sp.Top != 5 || len(sp.Kept) != 2 || sp.Kept[0] > 5 || sp.Kept[1] > 5 ||
+		sp.FastestP99 <= 0 || sp.FastestP99 > sp.MedianP99 {
+		t.Fatalf("spread of 500 searches, 3 passes: %+v", sp)
+	}
 	// CompareYield times decisions in both modes, by turns.
 	y, n, err := CompareYield(context.Background(), e, ds, 600*time.Millisecond, 4)
 	if err != nil || y.Count == 0 || n.Count == 0 {
 		t.Fatalf("CompareYield: %d decisions yielding, %d never (%v)", y.Count, n.Count, err)
+	}
+}
+
+// TestSlowest: the slowest percent, at least one, by index.
+func TestSlowest(t *testing.T) {
+	took := make([]time.Duration, 300)
+	for i := range took {
+		took[i] = time.Duration((i*7919)%300) * time.Microsecond // a permutation of 0–299 µs
+	}
+	top := slowest(took)
+	if len(top) != 3 {
+		t.Fatalf("%d slowest of 300, want 3", len(top))
+	}
+	for i := range top {
+		if took[i] < 297*time.Microsecond {
+			t.Fatalf("search %d (%v) among the slowest", i, took[i])
+		}
+	}
+	if top := slowest(took[:50]); len(top) != 1 {
+		t.Fatalf("%d slowest of 50, want 1", len(top))
+	}
+	if got := p99(took); got != 296*time.Microsecond {
+		t.Fatalf("p99 of 0–299 µs: %v, want 296µs", got)
 	}
 }
 

@@ -36,6 +36,7 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	withCaps := fs.Bool("caps", true, "reserve every ad against the budgets and frequency caps, as navad does with its embedded store (caps in a temporary bolt file); the digest is taken without them")
 	fresh := fs.Bool("fresh-users", true, "give each pass over the searches users of their own (up to 64 passes), so that replaying them does not pile up frequency caps no real user would reach (matters with -caps)")
 	compareYield := fs.Bool("compare-yield", false, "instead of the usual run, alternate every 250 ms between yielding every -yield decisions and never, and print both histograms")
+	spread := fs.Int("spread", 0, "instead of the usual run, decide every search once in each of this many passes and print how the slowest percent is made up (the same searches each pass, or not)")
 	huge := fs.Bool("huge-pages", true, "once the index is built, ask for huge pages for the heap, as navad does (internal/hugepages)")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -105,6 +106,14 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	// Warm up: fill the pools and the caches.
 	if _, err := inproc.Run(ctx, measured, ds, min(*d/5, 2*time.Second), *par, *yield); err != nil {
 		return err
+	}
+	if *spread > 0 {
+		sp, err := inproc.MeasureSpread(ctx, measured, ds, *spread, *yield)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "in-process decisions, 1 goroutine, every search once a pass:\n  %v\n", sp)
+		return nil
 	}
 	if *compareYield {
 		y, n, err := inproc.CompareYield(ctx, measured, ds, *d, *yield)
