@@ -128,9 +128,9 @@ func (r Result) String() string {
 // every 10 ms, with a signal, and on this project's benchmark machine (a
 // 2-core VM) the decisions around those preemptions are slower: in one
 // process, alternating every 250 ms between yielding every 64 decisions
-// and never, the p99 was 45.3 and 45.1 µs against 49.2 and 48.9 µs, the
-// p99.9 69 and 67 µs against 86 and 83 µs (BENCHMARKS.md, "In process",
-// item 20).
+// and never (CompareYield), the p99 was 39.9–47.9 µs against 42.2–51.2 µs
+// in three runs, the p99.9 64–81 µs against 71–103 µs (BENCHMARKS.md, "In
+// process", item 20).
 func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, parallel, yieldEvery int) (Result, error) {
 	parallel = max(parallel, 1)
 	type part struct {
