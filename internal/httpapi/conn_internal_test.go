@@ -124,3 +124,19 @@ func TestHeldConnClosedWhenReleaseFails(t *testing.T) {
 		t.Fatalf("read after a failed release: %v, want the connection closed", err)
 	}
 }
+
+// TestHTTPDate: the Date header's value is net/http's format of the time,
+// formatted once for each second and shared within it.
+func TestHTTPDate(t *testing.T) {
+	at := time.Date(2026, 11, 27, 19, 30, 5, 100, time.FixedZone("JST", 9*3600))
+	v := httpDate(at)
+	if len(v) != 1 || v[0] != "Fri, 27 Nov 2026 10:30:05 GMT" {
+		t.Fatalf("httpDate(%v) = %q", at, v)
+	}
+	if w := httpDate(at.Add(800 * time.Millisecond)); &w[0] != &v[0] {
+		t.Fatalf("the same second formatted again: %q", w)
+	}
+	if w := httpDate(at.Add(time.Second)); w[0] != "Fri, 27 Nov 2026 10:30:06 GMT" || v[0] != "Fri, 27 Nov 2026 10:30:05 GMT" {
+		t.Fatalf("the next second: %q (the last one now %q)", w, v)
+	}
+}

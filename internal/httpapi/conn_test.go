@@ -117,6 +117,12 @@ func TestDecisionLeavesInOneWrite(t *testing.T) {
 			if resp.StatusCode != 200 || json.Unmarshal(body, &got) != nil || len(got.Ads) != 3 {
 				t.Fatalf("held %v, request %d: status %d, body %.300s", held, i, resp.StatusCode, body)
 			}
+			// One Date header, of now (httpDate's, once a second).
+			if dates := resp.Header.Values("Date"); len(dates) != 1 {
+				t.Fatalf("held %v: Date headers %q, want one", held, dates)
+			} else if d, err := http.ParseTime(dates[0]); err != nil || time.Since(d).Abs() > 5*time.Second {
+				t.Fatalf("held %v: Date %q is not now (%v)", held, dates[0], err)
+			}
 			if resp.ContentLength != int64(len(body)) || len(body) <= 4<<10 {
 				t.Fatalf("held %v: Content-Length %d, body of %d bytes, want over 4 KB", held, resp.ContentLength, len(body))
 			}
