@@ -9,11 +9,12 @@ import (
 	"github.com/navad/navad/loadtest/dataset"
 )
 
-// TestDigest: the digest is the same for the same engine and searches, and
-// changes when the ads do.
-func TestDigest(t *testing.T) {
+// smallWorld generates a world of stores and campaigns and returns it with
+// an engine over its index, without caps.
+func smallWorld(t *testing.T, stores, campaigns int) (*dataset.World, *serving.Engine) {
+	t.Helper()
 	cfg := dataset.Default()
-	cfg.Stores, cfg.Campaigns = 20000, 500
+	cfg.Stores, cfg.Campaigns = stores, campaigns
 	w, err := dataset.Generate(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -26,6 +27,13 @@ func TestDigest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return w, e
+}
+
+// TestDigest: the digest is the same for the same engine and searches, and
+// changes when the ads do.
+func TestDigest(t *testing.T) {
+	w, e := smallWorld(t, 20000, 500)
 	ds := Prepare(w, w.Requests(2000, 1), EveningPeak)
 	ctx := context.Background()
 	ads, sum, err := Digest(ctx, e, ds)
@@ -52,20 +60,7 @@ func TestDigest(t *testing.T) {
 // TestRun: every decision of a run is timed and counted once, by kind;
 // with yieldEvery, each goroutine yields once per that many decisions.
 func TestRun(t *testing.T) {
-	cfg := dataset.Default()
-	cfg.Stores, cfg.Campaigns = 5000, 200
-	w, err := dataset.Generate(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ix, err := dataset.BuildIndex(w)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := serving.NewEngine(ix, Tokyo, nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, e := smallWorld(t, 5000, 200)
 	ds := Prepare(w, w.Requests(500, 1), EveningPeak)
 	for _, yield := range []int{0, 1, 7} {
 		r, err := Run(context.Background(), e, ds, 50*time.Millisecond, 2, yield)
