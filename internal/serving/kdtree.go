@@ -69,7 +69,6 @@ func kdNext(b, l int) (int, int) {
 // buildTree arranges o.kd into the tree and writes its splits into blocks.
 func (o *offer) buildTree() {
 	buildKD(o.kd)
-	o.splits = nil
 	var fill func(lo, hi, b, l int)
 	fill = func(lo, hi, b, l int) {
 		if hi-lo <= kdLeaf {

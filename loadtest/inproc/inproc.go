@@ -138,7 +138,7 @@ func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, 
 		byKind  [3]latency.Histogram
 		n, with uint64
 		ads     uint64
-		yields  uint64
+		yield   yielder
 		err     error
 	}
 	parts := make([]part, parallel)
@@ -156,12 +156,10 @@ func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, 
 		go func() {
 			defer wg.Done()
 			pt := &parts[p]
+			pt.yield.every = yieldEvery
 			dst := make([]serving.Ad, 0, 10)
 			for !stop.Load() && ctx.Err() == nil {
-				if yieldEvery > 0 && pt.n > 0 && pt.n%uint64(yieldEvery) == 0 {
-					runtime.Gosched()
-					pt.yields++
-				}
+				pt.yield.next()
 				req, kind := ds.at(next.Add(1) - 1)
 				t0 := time.Now()
 				out, err := e.Decide(ctx, &req, dst[:0])
@@ -196,7 +194,7 @@ func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, 
 			byKind[k].Merge(&pt.byKind[k])
 		}
 		r.Decisions += pt.n
-		r.Yields += pt.yields
+		r.Yields += pt.yield.yields
 		r.WithAds += float64(pt.with)
 		r.AdsPerOp += float64(pt.ads)
 	}
@@ -222,6 +220,23 @@ func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, 
 	return r, nil
 }
 
+// yielder yields the processor after every `every` timed calls, before
+// the next (Run says why); every ≤ 0 never yields.
+type yielder struct {
+	every  int
+	done   int    // calls timed, or about to be
+	yields uint64 // times it yielded
+}
+
+// next is called before each timed call.
+func (y *yielder) next() {
+	if y.every > 0 && y.done > 0 && y.done%y.every == 0 {
+		runtime.Gosched()
+		y.yields++
+	}
+	y.done++
+}
+
 // CompareYield times decisions as Run does with one goroutine, for about
 // d, alternating every 250 ms between yielding every yieldEvery decisions
 // and never yielding, and returns the two histograms' summaries: the
@@ -229,16 +244,17 @@ func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, 
 // apart, falls on both alike.
 func CompareYield(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, yieldEvery int) (yielding, never latency.Summary, err error) {
 	var hy, hn latency.Histogram
+	y := yielder{every: yieldEvery}
 	dst := make([]serving.Ad, 0, 10)
 	start := time.Now()
-	for k, n := uint64(0), 0; ctx.Err() == nil; k++ {
+	for k := uint64(0); ctx.Err() == nil; k++ {
 		el := time.Since(start)
 		if el >= d {
 			break
 		}
 		yield := el/(250*time.Millisecond)%2 == 0
-		if n++; yield && yieldEvery > 0 && n%yieldEvery == 0 {
-			runtime.Gosched()
+		if yield {
+			y.next()
 		}
 		req, _ := ds.at(k)
 		t0 := time.Now()

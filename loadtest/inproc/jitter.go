@@ -2,7 +2,6 @@ package inproc
 
 import (
 	"context"
-	"runtime"
 	"slices"
 	"time"
 
@@ -18,14 +17,13 @@ func Jitter(ctx context.Context, work, d time.Duration, yieldEvery int) latency.
 	n := calibrate(work)
 	var h latency.Histogram
 	var sink uint64
+	y := yielder{every: yieldEvery}
 	end := time.Now().Add(d)
 	for k := 0; ctx.Err() == nil; k++ {
 		if k&255 == 0 && time.Now().After(end) {
 			break
 		}
-		if yieldEvery > 0 && k > 0 && k%yieldEvery == 0 {
-			runtime.Gosched()
-		}
+		y.next()
 		t0 := time.Now()
 		sink += spin(n)
 		h.Record(time.Since(t0))

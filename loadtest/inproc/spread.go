@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"runtime"
 	"slices"
 	"time"
 
@@ -41,13 +40,11 @@ func MeasureSpread(ctx context.Context, e *serving.Engine, ds Decisions, passes,
 	passes = max(passes, 2)
 	took := make([][]time.Duration, passes)
 	dst := make([]serving.Ad, 0, 10)
-	k := 0
+	y := yielder{every: yieldEvery}
 	for p := range took {
 		took[p] = make([]time.Duration, n)
 		for i := range n {
-			if k++; yieldEvery > 0 && k%yieldEvery == 0 {
-				runtime.Gosched()
-			}
+			y.next()
 			req, _ := ds.at(uint64(p*n + i))
 			t0 := time.Now()
 			_, err := e.Decide(ctx, &req, dst[:0])
@@ -57,18 +54,19 @@ func MeasureSpread(ctx context.Context, e *serving.Engine, ds Decisions, passes,
 			}
 		}
 	}
-	all := make([]time.Duration, 0, passes*n)
-	fastest, median := make([]time.Duration, n), make([]time.Duration, n)
+	// The same histograms as Run's, so that the p99s compare with its.
+	var all, fastest, median latency.Histogram
 	one := make([]time.Duration, passes)
 	for i := range n {
 		for p := range passes {
 			one[p] = took[p][i]
+			all.Record(one[p])
 		}
-		all = append(all, one...)
 		slices.Sort(one)
-		fastest[i], median[i] = one[0], one[passes/2]
+		fastest.Record(one[0])
+		median.Record(one[passes/2])
 	}
-	s := Spread{Passes: passes, Searches: n, P99: p99(all), FastestP99: p99(fastest), MedianP99: p99(median)}
+	s := Spread{Passes: passes, Searches: n, P99: all.Quantile(0.99), FastestP99: fastest.Quantile(0.99), MedianP99: median.Quantile(0.99)}
 	prev := slowest(took[0])
 	s.Top = len(prev)
 	for p := 1; p < passes; p++ {
@@ -83,12 +81,6 @@ func MeasureSpread(ctx context.Context, e *serving.Engine, ds Decisions, passes,
 		prev = cur
 	}
 	return s, nil
-}
-
-// p99 returns the 99th percentile of xs, reordering them.
-func p99(xs []time.Duration) time.Duration {
-	slices.Sort(xs)
-	return xs[(len(xs)-1)*99/100]
 }
 
 // slowest returns the indexes of the slowest percent of took (at least
