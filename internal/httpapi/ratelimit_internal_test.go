@@ -2,6 +2,8 @@ package httpapi
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -67,5 +69,89 @@ func TestLimiterMemoryIsBounded(t *testing.T) {
 	l.allow(&auth.Principal{ID: "fresh", Role: campaigns.Advertiser})
 	if l.size() != 1 {
 		t.Fatalf("after idling, %d buckets kept, want 1", l.size())
+	}
+}
+
+// TestBucketUnderContention: goroutines taking from one bucket at once,
+// at a clock that does not move, get exactly its burst between them.
+func TestBucketUnderContention(t *testing.T) {
+	const burst, workers, tries = 1000, 8, 500
+	b := newBucket(0.001, burst)
+	var got atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range tries {
+				if ok, _ := b.take(5e9); ok {
+					got.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if got.Load() != burst {
+		t.Fatalf("%d tokens taken from a bucket of %d", got.Load(), burst)
+	}
+	// A token comes back every interval (1,000 s at 0.001/s), and not
+	// before.
+	if ok, wait := b.take(5e9 + 999e9); ok || wait != 1e9 {
+		t.Fatalf("1 s before the first token is back: ok=%v wait=%v ns, want refused, 1e9", ok, wait)
+	}
+	if ok, _ := b.take(5e9 + 1000e9); !ok {
+		t.Fatal("refused once a token is back")
+	}
+}
+
+// TestBucketExtremes: rates and bursts at the ends of what the
+// configuration accepts neither overflow nor grant what they should not.
+func TestBucketExtremes(t *testing.T) {
+	slow := newBucket(1e-30, 1<<40) // slower than the clamp, burst past the span's
+	for i := range 3 {
+		if ok, _ := slow.take(int64(i)); !ok {
+			t.Fatalf("take %d from a huge bucket refused", i)
+		}
+	}
+	if slow.span != maxSpan || slow.interval != maxInterval {
+		t.Fatalf("interval %d span %d, want clamped to %d and %d", slow.interval, slow.span, int64(maxInterval), int64(maxSpan))
+	}
+	fast := newBucket(1e12, 1) // faster than the clock's grain: one token a nanosecond
+	if ok, _ := fast.take(0); !ok {
+		t.Fatal("first take refused")
+	}
+	if ok, _ := fast.take(0); ok {
+		t.Fatal("a second token in the same nanosecond from a bucket of one")
+	}
+	if ok, _ := fast.take(1); !ok {
+		t.Fatal("refused a nanosecond later")
+	}
+	empty := newBucket(1, 0)
+	if ok, _ := empty.take(1e12); ok {
+		t.Fatal("a bucket of no tokens granted one")
+	}
+}
+
+// TestBucketTakesALateReadingAtTheLatest: a taker whose clock reading is
+// older than one another taker has brought (its goroutine was descheduled
+// between reading the clock and taking) is not refused for it.
+func TestBucketTakesALateReadingAtTheLatest(t *testing.T) {
+	b := newBucket(1e7, 200) // the load tests' rate: refills in 20 µs
+	if ok, _ := b.take(1e9); !ok {
+		t.Fatal("first take refused")
+	}
+	if ok, wait := b.take(1e9 - 1e6); !ok {
+		t.Fatalf("a reading 1 ms older than the last refused (wait %d ns)", wait)
+	}
+	// The bucket still holds its burst at the latest reading, no more.
+	n := 0
+	for {
+		if ok, _ := b.take(1e9 - 1e6); !ok {
+			break
+		}
+		n++
+	}
+	if n != 198 {
+		t.Fatalf("%d more tokens taken, want 198 of 200", n)
 	}
 }
