@@ -28,7 +28,7 @@ import (
 )
 
 // Targets run can drive.
-var targetNames = []string{"baseline", "navad", "navad-x2", "naive", "navad-redis"}
+var targetNames = []string{"baseline", "navad", "navad-x2", "naive", "navad-redis", "navad-b"}
 
 // runFlags are the flags of run.
 type runFlags struct {
@@ -40,6 +40,7 @@ type runFlags struct {
 	rounds      int
 	requests    int
 	navadBin    string
+	navadBBin   string
 	out         string
 	profile     bool
 	freshUsers  bool
@@ -67,6 +68,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&f.rounds, "rounds", 3, "rounds; each drives every target in turn, and the median round is reported")
 	fs.IntVar(&f.requests, "requests", 100_000, "distinct searches replayed in turn")
 	fs.StringVar(&f.navadBin, "navad-bin", "", "navad binary to run (default: build ./cmd/navad into -out)")
+	fs.StringVar(&f.navadBBin, "navad-b-bin", "", "navad binary of the navad-b target: another build of navad, driven in the same rounds as navad, so that the two compare under the same load on the machine (an A/B test of a change)")
 	fs.StringVar(&f.out, "out", "loadtest/out/run", "directory for logs, the JSON report and profiles")
 	fs.BoolVar(&f.freshUsers, "fresh-users", false, "give each round users of its own (a suffix on every user key), so that no round finds the frequency windows an earlier one opened")
 	fs.BoolVar(&f.profile, "profile", false, "build navad with pprof and profile it (CPU, heap, allocs) during round 1, and the driver itself (CPU, labelled by target)")
@@ -87,6 +89,9 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if err := f.attack.Validate(); err != nil {
 		return err
+	}
+	if slices.Contains(targets, "navad-b") != (f.navadBBin != "") {
+		return errors.New("the navad-b target and -navad-b-bin go together")
 	}
 	if f.rounds < 1 {
 		return errors.New("rounds must be at least 1")
@@ -402,7 +407,7 @@ func (r *runner) start(ctx context.Context, name string) (*target, error) {
 			return nil, err
 		}
 		t.urls, t.procs = []string{url}, []*driver.Process{r.started(p), rp}
-	case "navad", "navad-x2":
+	case "navad", "navad-x2", "navad-b":
 		bin, err := r.navadBin(ctx)
 		if err != nil {
 			return nil, err
@@ -411,8 +416,11 @@ func (r *runner) start(ctx context.Context, name string) (*target, error) {
 		// and a bigger file makes the next run's writes dearer: every run
 		// starts from a copy of the world as loaded.
 		only := filepath.Join(r.f.out, "data-navad")
+		if name == "navad-b" {
+			bin, only = r.f.navadBBin, filepath.Join(r.f.out, "data-navad-b")
+		}
 		_ = os.RemoveAll(only)
-		if name == "navad" {
+		if name != "navad-x2" {
 			if err := driver.CopyDataDir(r.f.dataDir, only); err != nil {
 				return nil, err
 			}
@@ -807,6 +815,8 @@ func (r *runner) print(targets []string) {
 	ratio("navad", "naive")
 	ratio("navad-redis", "baseline")
 	ratio("navad-redis", "navad")
+	ratio("navad-b", "navad")
+	ratio("navad-b", "baseline")
 	for _, n := range rep.Navad {
 		fmt.Fprintf(r.stdout, "%s: ready in %v (index load %v); RSS %d MB when ready, %d MB after the run (%d MB anonymous, %d MB of mapped file; peak %d MB)\n",
 			n.Name, n.Ready.Round(time.Millisecond), n.IndexLoad, n.Ready0.RSS>>20, n.After.RSS>>20, n.After.Anon>>20, n.After.File>>20, n.After.Peak>>20)

@@ -140,3 +140,19 @@ func TestRunNavadRedis(t *testing.T) {
 	}
 	t.Logf("%s", stderr.String())
 }
+
+// TestRunNavadBNeedsItsBinary: the navad-b target (an A/B test of two
+// builds) is refused without its binary, and the binary without the
+// target, before anything starts.
+func TestRunNavadBNeedsItsBinary(t *testing.T) {
+	for _, args := range [][]string{
+		{"-targets", "baseline,navad,navad-b"},
+		{"-targets", "baseline,navad", "-navad-b-bin", "/bin/true"},
+	} {
+		var stdout, stderr bytes.Buffer
+		err := cmdRun(context.Background(), append(args, "-out", t.TempDir()), &stdout, &stderr)
+		if err == nil || !strings.Contains(err.Error(), "navad-b") {
+			t.Errorf("run %v: error %v, want one about navad-b", args, err)
+		}
+	}
+}
