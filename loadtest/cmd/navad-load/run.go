@@ -450,7 +450,8 @@ func (r *runner) start(ctx context.Context, name string) (*target, error) {
 			}
 			r.logf("starting %s on %s", pname, dir)
 			if _, err := r.startNavad(ctx, t, driver.NavadOptions{
-				Bin: bin, Name: pname, DataDir: dir, Timezone: r.f.timezone, Pprof: r.f.profile,
+				// navad-b's binary is another build, not one made with pprof.
+				Bin: bin, Name: pname, DataDir: dir, Timezone: r.f.timezone, Pprof: r.f.profile && name != "navad-b",
 				LogDir: r.f.out, GOMAXPROCS: gomax,
 			}); err != nil {
 				return nil, err
