@@ -71,7 +71,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.StringVar(&f.navadBBin, "navad-b-bin", "", "navad binary of the navad-b target: another build of navad, driven in the same rounds as navad, so that the two compare under the same load on the machine (an A/B test of a change)")
 	fs.StringVar(&f.out, "out", "loadtest/out/run", "directory for logs, the JSON report and profiles")
 	fs.BoolVar(&f.freshUsers, "fresh-users", false, "give each round users of its own (a suffix on every user key), so that no round finds the frequency windows an earlier one opened")
-	fs.BoolVar(&f.profile, "profile", false, "build navad with pprof and profile it (CPU, heap, allocs) during round 1, and the driver itself (CPU, labelled by target)")
+	fs.BoolVar(&f.profile, "profile", false, "build navad with pprof and profile it (CPU, heap, allocs, and lock contention since it started) during round 1, and the driver itself (CPU, labelled by target)")
 	fs.IntVar(&f.eveningHour, "evening-hour", 19, "run the servers' business clock at this hour (see driver.EveningZone); -1 keeps -timezone as is")
 	fs.StringVar(&f.timezone, "timezone", "Asia/Tokyo", "business time zone when -evening-hour is -1")
 	fs.Float64Var(&f.naiveRadius, "naive-radius", 800, "the naive design's GEOSEARCH radius in metres")
@@ -695,12 +695,12 @@ func (r *runner) profile(ctx context.Context, name string, np *driver.NavadProce
 		// figures at a collection: the allocations profiled after it run
 		// to now, not to the last collection of the round (which at a
 		// collection a minute may date from start-up).
-		for _, kind := range []string{"heap?gc=1", "allocs"} {
+		for _, kind := range []string{"heap?gc=1", "allocs", "mutex"} {
 			err = errors.Join(err, fetch(ctx, fmt.Sprintf("http://%s/debug/pprof/%s", np.PprofAddr, kind),
 				filepath.Join(r.f.out, name+"-"+strings.TrimSuffix(kind, "?gc=1")+".pprof")))
 		}
 		if err == nil {
-			r.logf("profiles of %s in %s/%s-{cpu,heap,allocs}.pprof (go tool pprof -top %s %s/%s-cpu.pprof)",
+			r.logf("profiles of %s in %s/%s-{cpu,heap,allocs,mutex}.pprof (go tool pprof -top %s %s/%s-cpu.pprof)",
 				name, r.f.out, name, r.f.navadBin, r.f.out, name)
 		}
 		return err
