@@ -139,12 +139,8 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			caps += ", fresh users each pass"
 		}
 	}
-	yields := "never yielding"
-	if *yield > 0 {
-		yields = fmt.Sprintf("yielding every %d decisions", *yield)
-	}
 	fmt.Fprintf(stdout, "in-process decisions, %d goroutine(s) %s, GOMAXPROCS %d, business time %s, %s:\n%v\n",
-		*par, yields, runtime.GOMAXPROCS(0), inproc.EveningPeak.Format("Mon 15:04 MST"), caps, res)
+		*par, yielding(*yield, " decisions"), runtime.GOMAXPROCS(0), inproc.EveningPeak.Format("Mon 15:04 MST"), caps, res)
 	if *memProfile != "" {
 		f, err := os.Create(*memProfile)
 		if err != nil {

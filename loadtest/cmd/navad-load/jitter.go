@@ -22,11 +22,16 @@ func cmdJitter(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	s := inproc.Jitter(ctx, *work, *d, *yield)
-	yields := "never yielding"
-	if *yield > 0 {
-		yields = fmt.Sprintf("yielding every %d", *yield)
-	}
 	fmt.Fprintf(stdout, "a fixed computation of about %v, timed as decide times a decision (1 goroutine %s, GOMAXPROCS %d):\n  %v\n",
-		*work, yields, runtime.GOMAXPROCS(0), s)
+		*work, yielding(*yield, ""), runtime.GOMAXPROCS(0), s)
 	return nil
+}
+
+// yielding describes how often a goroutine of decide's harness yields its
+// processor: every `every` units (a -yield flag's value), or never.
+func yielding(every int, units string) string {
+	if every <= 0 {
+		return "never yielding"
+	}
+	return fmt.Sprintf("yielding every %d%s", every, units)
 }
