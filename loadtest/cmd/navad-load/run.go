@@ -756,11 +756,7 @@ func (r *runner) print(targets []string) {
 	med := map[string]*targetResult{}
 	for _, name := range targets {
 		rs := rep.Results[name]
-		plain := make([]*driver.Result, len(rs))
-		for i, x := range rs {
-			plain[i] = x.Result
-		}
-		m := driver.Median(plain)
+		m := driver.Median(plainResults(rs))
 		var tr *targetResult
 		var rounds []string
 		for _, x := range rs {
@@ -790,24 +786,21 @@ func (r *runner) print(targets []string) {
 		}
 	}
 	// Ratios: of the median rounds, and round by round (the targets of
-	// one round ran minutes apart, so under a changing load on a shared
-	// machine the per-round ratios are the fairer comparison).
+	// one round ran seconds apart, so under a changing load on a shared
+	// machine the per-round ratios are the fairer comparison: their mean,
+	// with its 95% confidence interval, is the figure to judge a target by).
 	ratio := func(a, b string) {
 		if med[a] == nil || med[b] == nil || med[b].Throughput == 0 {
 			return
 		}
-		var per []string
-		var vals []float64
-		for i, x := range rep.Results[a] {
-			if i < len(rep.Results[b]) && rep.Results[b][i].Throughput > 0 {
-				v := 100 * x.Throughput / rep.Results[b][i].Throughput
-				vals = append(vals, v)
-				per = append(per, fmt.Sprintf("%.1f%%", v))
-			}
+		c := driver.CompareRounds(plainResults(rep.Results[a]), plainResults(rep.Results[b]))
+		per := make([]string, len(c.Rounds))
+		for i, v := range c.Rounds {
+			per[i] = fmt.Sprintf("%.1f%%", 100*v)
 		}
-		slices.Sort(vals)
-		fmt.Fprintf(r.stdout, "%s / %s throughput: %.1f%% (%.2f×) of the medians; by round %s, median %.1f%%\n",
-			a, b, 100*med[a].Throughput/med[b].Throughput, med[a].Throughput/med[b].Throughput, strings.Join(per, " "), vals[len(vals)/2])
+		fmt.Fprintf(r.stdout, "%s / %s throughput: %.1f%% (%.2f×) of the medians; by round %s, median %.1f%%, mean %.1f%% (95%% interval %.1f–%.1f%%)\n",
+			a, b, 100*med[a].Throughput/med[b].Throughput, med[a].Throughput/med[b].Throughput, strings.Join(per, " "),
+			100*c.Median, 100*c.Mean, 100*c.Low, 100*c.High)
 	}
 	ratio("navad", "baseline")
 	ratio("navad-x2", "baseline")
@@ -826,6 +819,15 @@ func (r *runner) print(targets []string) {
 				n.Name, n.RedisLoad.Round(time.Millisecond), n.RedisUsed>>20, n.RedisAfter.RSS>>20, n.RedisAfter.Peak>>20)
 		}
 	}
+}
+
+// plainResults returns the driver's results of a target's rounds.
+func plainResults(rs []*targetResult) []*driver.Result {
+	out := make([]*driver.Result, len(rs))
+	for i, x := range rs {
+		out[i] = x.Result
+	}
+	return out
 }
 
 func rateName(rate int) string {

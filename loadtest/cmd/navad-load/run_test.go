@@ -108,7 +108,7 @@ func TestRunNavadRedis(t *testing.T) {
 		t.Errorf("GC percent %d after the run, want %d restored", now, gcPercent)
 	}
 	for _, want := range []string{"navad-redis / baseline throughput:", "navad-redis: the world written into Redis in", "navad-redis server CPU/req by process: navad-redis ",
-		"driver collecting at 2048 MiB", "navad-redis tail (median round): "} {
+		"driver collecting at 2048 MiB", "navad-redis tail (median round): ", "(95% interval "} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("summary lacks %q:\n%s", want, stdout.String())
 		}
