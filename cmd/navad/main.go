@@ -178,12 +178,18 @@ func (m *Main) Run(ctx context.Context) error {
 		// fail closed and frequency caps open (package pacing says why).
 		m.Caps = redis.Caps()
 	} else {
-		m.Caps, err = boltstore.NewCaps(backend.(*boltstore.Store), boltstore.CapsOptions{
-			OnError: func(err error) { m.Logger.Error("caps", "err", err) },
+		caps, err := boltstore.NewCaps(backend.(*boltstore.Store), boltstore.CapsOptions{
+			MaxUserWindows: cfg.MaxUserWindows,
+			OnError:        func(err error) { m.Logger.Error("caps", "err", err) },
 		})
 		if err != nil {
 			return err
 		}
+		m.Caps = caps
+		m.Metrics.SetUserWindows(func() (int64, uint64) {
+			st := caps.Stats()
+			return st.UserWindows, st.Unwindowed
+		})
 	}
 	var leases []pacing.Option
 	if redis != nil {

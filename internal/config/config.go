@@ -51,6 +51,12 @@ type Config struct {
 	// cell reach back (NAVAD_DETAIL_RETENTION_DAYS); 0 keeps them for good.
 	DetailRetention int
 	SpoolMaxEvents  int // NAVAD_SPOOL_MAX_EVENTS: with Redis, tracking events kept on disk during an outage
+	// MaxUserWindows bounds the frequency caps' open per-user windows on
+	// the embedded store (NAVAD_MAX_USER_WINDOWS): a table of 48 bytes a
+	// window is reserved at start, 96 MB at the default 2,000,000. When
+	// that many are open, a new user is served as if without uid. Redis
+	// keeps its windows itself and ignores it.
+	MaxUserWindows int64
 
 	// Requests per second and burst per account (its keys share one
 	// bucket), by role.
@@ -81,6 +87,11 @@ type Config struct {
 	HugePages bool
 }
 
+// MaxUserWindowsLimit is the most MaxUserWindows may be: a table of 48 GB,
+// beyond any machine navad is meant for, so that a mistyped setting is
+// refused rather than reserved.
+const MaxUserWindowsLimit = 1_000_000_000
+
 // Default returns the built-in settings.
 func Default() Config {
 	return Config{
@@ -108,6 +119,7 @@ func Default() Config {
 		EventRetention:    90,
 		DetailRetention:   35,
 		SpoolMaxEvents:    1_000_000,
+		MaxUserWindows:    2_000_000,
 		RatePublisher:     5000,
 		RateManagement:    50,
 		RateBurst:         200,
@@ -204,6 +216,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	env("NAVAD_EVENT_RETENTION_DAYS", integer(&c.EventRetention))
 	env("NAVAD_DETAIL_RETENTION_DAYS", integer(&c.DetailRetention))
 	env("NAVAD_SPOOL_MAX_EVENTS", integer(&c.SpoolMaxEvents))
+	env("NAVAD_MAX_USER_WINDOWS", int64v(&c.MaxUserWindows))
 	env("NAVAD_RATE_PUBLISHER", float(&c.RatePublisher))
 	env("NAVAD_RATE_MANAGEMENT", float(&c.RateManagement))
 	env("NAVAD_RATE_BURST", integer(&c.RateBurst))
@@ -230,6 +243,7 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.Int64Var(&c.MaxBodyBytes, "max-body-bytes", c.MaxBodyBytes, "largest store upload body (NAVAD_MAX_BODY_BYTES)")
 	fs.StringVar(&c.DashboardTiles, "dashboard-tiles", c.DashboardTiles, "base-map tile URL template for /dashboard/, such as https://tile.example.com/{z}/{x}/{y}.png; none by default (NAVAD_DASHBOARD_TILES)")
 	fs.BoolVar(&c.HugePages, "huge-pages", c.HugePages, "once the index is loaded, move it into huge pages where the kernel allows, for faster decisions (NAVAD_HUGE_PAGES)")
+	fs.Int64Var(&c.MaxUserWindows, "max-user-windows", c.MaxUserWindows, "most open per-user frequency-cap windows on the embedded store, 48 bytes each reserved at start (NAVAD_MAX_USER_WINDOWS)")
 	fs.IntVar(&c.ProcsPerCPU, "procs-per-cpu", c.ProcsPerCPU, "Go processors (GOMAXPROCS) per CPU, 1-8; 0 leaves the runtime's choice, as GOMAXPROCS in the environment does (NAVAD_PROCS_PER_CPU)")
 	fs.StringVar(&c.DashboardTilesAttribution, "dashboard-tiles-attribution", c.DashboardTilesAttribution, "the tile provider's credit line (NAVAD_DASHBOARD_TILES_ATTRIBUTION)")
 	if err := fs.Parse(args); err != nil {
@@ -318,6 +332,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SpoolMaxEvents < 1 {
 		p = append(p, "spool max events must be at least 1")
+	}
+	if c.MaxUserWindows < 1 || c.MaxUserWindows > MaxUserWindowsLimit {
+		p = append(p, fmt.Sprintf("max user windows %d must be between 1 and %d", c.MaxUserWindows, MaxUserWindowsLimit))
 	}
 	if c.RatePublisher <= 0 || c.RateManagement <= 0 || c.RateBurst < 1 {
 		p = append(p, "rate limits must be positive")

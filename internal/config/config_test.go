@@ -27,6 +27,33 @@ func TestDefaultsAreValid(t *testing.T) {
 	}
 }
 
+// TestMaxUserWindows: 2,000,000 by default, set by environment or flag
+// (the flag wins), refused below 1 or above MaxUserWindowsLimit.
+func TestMaxUserWindows(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  []string
+		want int64
+		ok   bool
+	}{
+		{nil, nil, 2_000_000, true},
+		{nil, []string{"NAVAD_MAX_USER_WINDOWS", "10000000"}, 10_000_000, true},
+		{[]string{"--max-user-windows", "500"}, []string{"NAVAD_MAX_USER_WINDOWS", "10000000"}, 500, true},
+		{[]string{"--max-user-windows", "1000000000"}, nil, MaxUserWindowsLimit, true},
+		{[]string{"--max-user-windows", "1000000001"}, nil, 0, false},
+		{[]string{"--max-user-windows", "0"}, nil, 0, false},
+		{nil, []string{"NAVAD_MAX_USER_WINDOWS", "lots"}, 0, false},
+	} {
+		c, err := Parse(tc.args, env(tc.env...))
+		if (err == nil) != tc.ok || err == nil && c.MaxUserWindows != tc.want {
+			t.Errorf("args %v, env %v: %d, %v; want ok %v, %d", tc.args, tc.env, c.MaxUserWindows, err, tc.ok, tc.want)
+		}
+		if err != nil && !tc.ok && !strings.Contains(err.Error(), "user windows") && !strings.Contains(err.Error(), "NAVAD_MAX_USER_WINDOWS") {
+			t.Errorf("args %v, env %v: the error %q does not name the setting", tc.args, tc.env, err)
+		}
+	}
+}
+
 // TestDetailRetention: 35 days by default, 0 keeps the detail for good,
 // and a retention shorter than the token lifetime and a day is refused.
 func TestDetailRetention(t *testing.T) {

@@ -55,6 +55,7 @@ func TestMetricsCountTraffic(t *testing.T) {
 	e := newEnv(t)
 	w := e.world()
 	e.server.Metrics.SetTrackingBacklog(func() int { return 7 })
+	e.server.Metrics.SetUserWindows(func() (int64, uint64) { return 3, 5 })
 	before := e.scrape()
 
 	// 3 decisions with ads, 2 with none, 1 bad request, 2 unmatched paths
@@ -113,6 +114,9 @@ func TestMetricsCountTraffic(t *testing.T) {
 	}
 	if got := after["navad_tracking_backlog_events"]; got != 7 {
 		t.Errorf("tracking backlog %v, want 7 from the hook", got)
+	}
+	if got, n := after["navad_caps_user_windows"], after["navad_caps_unwindowed_ads_total"]; got != 3 || n != 5 {
+		t.Errorf("user windows %v and unwindowed ads %v, want 3 and 5 from the hook", got, n)
 	}
 	for _, series := range []string{"go_goroutines", "go_memstats_heap_alloc_bytes", "process_resident_memory_bytes"} {
 		if _, ok := after[series]; !ok {

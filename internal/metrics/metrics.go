@@ -58,6 +58,7 @@ type Metrics struct {
 
 	index   atomic.Pointer[serving.Index]
 	backlog atomic.Pointer[func() int]
+	windows atomic.Pointer[func() (int64, uint64)]
 }
 
 // Latency buckets: a decision is tens of microseconds inside navad, a store
@@ -126,8 +127,22 @@ func New() *Metrics {
 		}
 		return 0
 	})
+	userWindows := func() (int64, uint64) {
+		if fn := m.windows.Load(); fn != nil {
+			return (*fn)()
+		}
+		return 0, 0
+	}
+	openWindows := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "navad_caps_user_windows",
+		Help: "Open per-user frequency-cap windows on the embedded store, at most NAVAD_MAX_USER_WINDOWS; 0 on Redis, which keeps its own.",
+	}, func() float64 { n, _ := userWindows(); return float64(n) })
+	unwindowed := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "navad_caps_unwindowed_ads_total",
+		Help: "Ads served to a user for whom no frequency-cap window could be opened, NAVAD_MAX_USER_WINDOWS being open: served as if without uid, their frequency caps did not count them. Raise the setting if this grows.",
+	}, func() float64 { _, n := userWindows(); return float64(n) })
 	m.reg.MustRegister(
-		m.requests, m.latency, m.inFlight, m.decisions, m.adsWanted, m.adsServed, fill, m.storage, backlog,
+		m.requests, m.latency, m.inFlight, m.decisions, m.adsWanted, m.adsServed, fill, m.storage, backlog, openWindows, unwindowed,
 		sizes("navad_index_campaigns", "Active campaigns in the serving index.", (*serving.Snapshot).Campaigns),
 		sizes("navad_index_stores", "Stores in the serving index.", (*serving.Snapshot).Stores),
 		sizes("navad_index_offers", "(advertiser, product) store sets in the serving index.", (*serving.Snapshot).Offers),
@@ -159,6 +174,19 @@ func (m *Metrics) SetTrackingBacklog(fn func() int) {
 		return
 	}
 	m.backlog.Store(&fn)
+}
+
+// SetUserWindows makes navad_caps_user_windows and
+// navad_caps_unwindowed_ads_total report fn(), called at scrape time: the
+// open per-user windows of the embedded store's frequency caps, and the ads
+// served without one because the table was full. fn must be safe for
+// concurrent use. nil reports 0 again.
+func (m *Metrics) SetUserWindows(fn func() (open int64, unwindowed uint64)) {
+	if fn == nil {
+		m.windows.Store(nil)
+		return
+	}
+	m.windows.Store(&fn)
 }
 
 // RequestStarted counts a request in flight until its ObserveRequest.
