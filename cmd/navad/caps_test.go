@@ -1,11 +1,7 @@
 package main
 
 import (
-	"bufio"
-	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"testing"
 )
 
@@ -70,26 +66,4 @@ func TestMaxUserWindows(t *testing.T) {
 		t.Errorf("metrics: %v open windows, %v unwindowed ads; want 1 and 2",
 			got["navad_caps_user_windows"], got["navad_caps_unwindowed_ads_total"])
 	}
-}
-
-// scrape returns the unlabelled series of base's /metrics.
-func scrape(t *testing.T, base string) map[string]float64 {
-	t.Helper()
-	resp, err := http.Get(base + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out := map[string]float64{}
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		name, value, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") || strings.Contains(name, "{") {
-			continue
-		}
-		if v, err := strconv.ParseFloat(value, 64); err == nil {
-			out[name] = v
-		}
-	}
-	return out
 }

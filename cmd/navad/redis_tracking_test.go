@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -398,17 +397,9 @@ func TestRedisOutageKeepsTrackingExact(t *testing.T) {
 		c client
 		m *Main
 	}{{a, ma}, {b, mb}} {
-		resp, err := http.Get(r.c.base + "/metrics")
-		if err != nil {
-			t.Fatal(err)
-		}
-		text, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		var gauge float64 = -1
-		for _, line := range strings.Split(string(text), "\n") {
-			if v, ok := strings.CutPrefix(line, "navad_tracking_backlog_events "); ok {
-				gauge, _ = strconv.ParseFloat(v, 64)
-			}
+		gauge, ok := scrape(t, r.c.base)["navad_tracking_backlog_events"]
+		if !ok {
+			gauge = -1
 		}
 		if spooled := r.m.Spool.Len(); spooled == 0 || gauge < float64(spooled) {
 			t.Errorf("%s: navad_tracking_backlog_events %v with %d events spooled", r.c.base, gauge, spooled)
