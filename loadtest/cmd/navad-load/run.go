@@ -65,7 +65,7 @@ func cmdRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs.IntVar(&f.attack.Connections, "connections", 32, "requests in flight flat out (initial workers at a fixed rate)")
 	fs.IntVar(&f.attack.ReadBuffer, "read-buffer", 16<<10, "bytes of each connection's read buffer (0: net/http's 4 KB, which reads a three-ad answer in two system calls)")
 	fs.IntVar(&f.attack.MaxWorkers, "max-workers", 1024, "most requests in flight at a fixed rate")
-	fs.IntVar(&f.rounds, "rounds", 3, "rounds; each drives every target in turn, and the median round is reported")
+	fs.IntVar(&f.rounds, "rounds", 3, "rounds; each drives every target in turn; the median round is reported, and the mean of the rounds' ratios with its 95% interval")
 	fs.IntVar(&f.requests, "requests", 100_000, "distinct searches replayed in turn")
 	fs.StringVar(&f.navadBin, "navad-bin", "", "navad binary to run (default: build ./cmd/navad into -out)")
 	fs.StringVar(&f.navadBBin, "navad-b-bin", "", "navad binary of the navad-b target: another build of navad, driven in the same rounds as navad, so that the two compare under the same load on the machine (an A/B test of a change)")
