@@ -125,9 +125,9 @@ type capCampaign struct {
 	// are for it, and find it without hashing into days.
 	today     *capDay
 	todayName string
-	queue     expiryQueue // its user windows in the order they opened
-	dirty     bool        // counts changed since the last flush
-	gone      []string    // days dropped since the last flush
+	queues    expiryQueues // its user windows, by period, in the order they opened
+	dirty     bool         // counts changed since the last flush
+	gone      []string     // days dropped since the last flush
 	// daysDue is when the first of days is to be dropped (Unix ns; 0 when
 	// there are none), so that a flush looks through the days of a
 	// campaign only then, not every second.
@@ -238,7 +238,7 @@ func (c *Caps) load(tx *bolt.Tx) error {
 			}
 			slices.SortFunc(queue, func(a, b capExpiry) int { return cmp.Compare(a.end, b.end) })
 			for _, e := range queue {
-				cc.queue.push(e)
+				cc.queues.push(loadedPeriod, e)
 			}
 			return nil
 		})
@@ -422,7 +422,7 @@ func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) 
 			c.windows.Add(1)
 		}
 		if opened {
-			cc.queue.push(capExpiry{key, w.end})
+			cc.queues.push(int64(r.UserPeriod), capExpiry{key, w.end})
 		}
 	}
 	return true, nil
@@ -693,14 +693,13 @@ func (sc *capsScratch) reset() {
 // expire drops cc's windows closed by latest and its days long over.
 // Callers hold cc.mu.
 func (c *Caps) expire(cc *capCampaign, latest int64) {
-	for e, ok := cc.queue.first(); ok && e.end <= latest; e, ok = cc.queue.first() {
+	cc.queues.expire(latest, func(e capExpiry) {
 		// A window reopened since is queued again with its new end, and
 		// dropped by that entry.
 		if c.users.drop(cc.num, e.key, latest) {
 			c.windows.Add(-1)
 		}
-		cc.queue.pop()
-	}
+	})
 	if cc.daysDue == 0 || latest < cc.daysDue {
 		return
 	}

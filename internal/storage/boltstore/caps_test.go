@@ -94,6 +94,60 @@ func TestCapsUserWindowsExpire(t *testing.T) {
 	}
 }
 
+// TestCapsShortenedPeriodWindowsClose: a campaign's windows close when
+// their own period ends, also behind a longer window opened before its
+// period was shortened, and also after a restart.
+func TestCapsShortenedPeriodWindowsClose(t *testing.T) {
+	dir := t.TempDir()
+	store := open(t, dir)
+	caps, err := boltstore.NewCaps(store, boltstore.CapsOptions{FlushInterval: time.Hour, MaxUserWindows: 100})
+	must(t, err)
+	ctx := t.Context()
+	t0 := time.Date(2026, 11, 27, 10, 0, 0, 0, time.UTC)
+	reserve := func(c *boltstore.Caps, campaign, uid string, at time.Time, period time.Duration) bool {
+		t.Helper()
+		ok, err := c.Reserve(ctx, capRequest(campaign, uid, at, 1, period))
+		must(t, err)
+		return ok
+	}
+	tick := func(c *boltstore.Caps, at time.Time) { // moves the caps' clock on
+		t.Helper()
+		_, err := c.Reserve(ctx, capRequest("cmp_2", "x", at, 0, 0))
+		must(t, err)
+	}
+	reserve(caps, "cmp_1", "old", t0, 24*time.Hour) // then the period is shortened
+	for i := range 99 {
+		reserve(caps, "cmp_1", fmt.Sprintf("u%d", i), t0.Add(time.Second), time.Minute)
+	}
+	t1 := t0.Add(10 * time.Minute)
+	tick(caps, t1)
+	must(t, caps.Flush())
+	if n := caps.Stats().UserWindows; n != 1 {
+		t.Fatalf("%d windows open after the minute-long ones closed, want 1 (the day-long one)", n)
+	}
+	if !reserve(caps, "cmp_1", "new", t1, time.Minute) || reserve(caps, "cmp_1", "new", t1, time.Minute) {
+		t.Fatal("a new user was not capped at one ad a minute: the table was still full")
+	}
+	if reserve(caps, "cmp_1", "old", t1, time.Minute) {
+		t.Fatal("old was served again within its day-long window")
+	}
+
+	// After a restart the windows read back close in order of their ends,
+	// and those opened since, with their own period, too.
+	must(t, caps.Close())
+	caps, err = boltstore.NewCaps(store, boltstore.CapsOptions{FlushInterval: time.Hour, MaxUserWindows: 100})
+	must(t, err)
+	t.Cleanup(func() { _ = caps.Close() })
+	for i := range 50 {
+		reserve(caps, "cmp_1", fmt.Sprintf("v%d", i), t1, time.Minute)
+	}
+	tick(caps, t1.Add(10*time.Minute))
+	must(t, caps.Flush())
+	if n := caps.Stats().UserWindows; n != 1 {
+		t.Fatalf("after a restart %d windows open, want 1 (the day-long one)", n)
+	}
+}
+
 // TestCapsWindowsSurviveClose: the windows of many users of several
 // campaigns, closed and opened again, keep their counts, still close when
 // their period ends, and are left out past a lowered MaxUserWindows.

@@ -204,8 +204,57 @@ func (t *userWindows) each(f func(camp uint32, uid uint64, w capWindow)) {
 	}
 }
 
-// expiryQueue is a campaign's windows in the order they opened, each with
-// the end it opened with, for expiry to find the closed ones first. It is
+// expiryQueues are a campaign's windows, each with the end it opened with,
+// in one expiryQueue per frequency period: windows of one period close in
+// the order they opened, so expiry finds the closed ones at the queues'
+// heads. A single queue held up every window behind the first one still
+// open: after a campaign's period was shortened from a day to a minute, its
+// minute windows waited out the day-long one before them, filled the
+// table, and every new user went uncapped. Usually there is one queue; one
+// more while windows of a former period are still open.
+type expiryQueues []periodQueue
+
+type periodQueue struct {
+	period int64 // ns; loadedPeriod for windows read back at start
+	q      expiryQueue
+}
+
+// loadedPeriod names the queue of windows read back from the file at
+// start, whose periods are not stored: they are queued sorted by end.
+const loadedPeriod = -1
+
+// push queues e, a window of the given period.
+func (qs *expiryQueues) push(period int64, e capExpiry) {
+	for i := len(*qs) - 1; i >= 0; i-- {
+		if (*qs)[i].period == period {
+			(*qs)[i].q.push(e)
+			return
+		}
+	}
+	*qs = append(*qs, periodQueue{period: period})
+	(*qs)[len(*qs)-1].q.push(e)
+}
+
+// expire pops every entry ended by latest, handing each to drop, and
+// forgets the queues left empty but the latest one pushed to, which keeps
+// its spare chunk for the windows to come.
+func (qs *expiryQueues) expire(latest int64, drop func(capExpiry)) {
+	kept := (*qs)[:0]
+	for i, pq := range *qs {
+		for e, ok := pq.q.first(); ok && e.end <= latest; e, ok = pq.q.first() {
+			drop(e)
+			pq.q.pop()
+		}
+		if pq.q.n > 0 || i == len(*qs)-1 {
+			kept = append(kept, pq)
+		}
+	}
+	clear((*qs)[len(kept):])
+	*qs = kept
+}
+
+// expiryQueue is windows in the order they opened, each with the end it
+// opened with, for expiry to find the closed ones first. It is
 // kept in chunks that are never copied: a slice that doubled, then copied
 // hundreds of thousands of entries, did so under the campaign's mutex. A
 // chunk done with is kept for the next, so that a campaign whose audience
