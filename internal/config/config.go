@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/url"
 	"strconv"
@@ -183,8 +184,8 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	float := func(p *float64) func(string) error {
 		return func(v string) error {
 			f, err := strconv.ParseFloat(v, 64)
-			if err != nil {
-				return fmt.Errorf("not a number: %q", v)
+			if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+				return fmt.Errorf("not a finite number: %q", v)
 			}
 			*p = f
 			return nil
@@ -336,7 +337,8 @@ func (c *Config) Validate() error {
 	if c.MaxUserWindows < 1 || c.MaxUserWindows > MaxUserWindowsLimit {
 		p = append(p, fmt.Sprintf("max user windows %d must be between 1 and %d", c.MaxUserWindows, MaxUserWindowsLimit))
 	}
-	if c.RatePublisher <= 0 || c.RateManagement <= 0 || c.RateBurst < 1 {
+	// Written so that NaN, which compares false with everything, fails.
+	if !(c.RatePublisher > 0) || !(c.RateManagement > 0) || math.IsInf(c.RatePublisher, 0) || math.IsInf(c.RateManagement, 0) || c.RateBurst < 1 {
 		p = append(p, "rate limits must be positive")
 	}
 	if err := c.Dashboard().Validate(); err != nil {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +25,26 @@ func TestDefaultsAreValid(t *testing.T) {
 	}
 	if c.Location().String() != "Asia/Tokyo" {
 		t.Fatalf("location %v", c.Location())
+	}
+}
+
+// TestRatesMustBeFinite: NaN and infinite rates are refused, as text in
+// the environment and as values.
+func TestRatesMustBeFinite(t *testing.T) {
+	for _, kv := range [][]string{
+		{"NAVAD_RATE_PUBLISHER", "NaN"}, {"NAVAD_RATE_PUBLISHER", "+Inf"}, {"NAVAD_RATE_MANAGEMENT", "nan"},
+		{"NAVAD_RATE_MANAGEMENT", "-inf"}, {"NAVAD_RATE_PUBLISHER", "0"}, {"NAVAD_RATE_PUBLISHER", "1e999"},
+	} {
+		if _, err := Parse(nil, env(kv...)); err == nil || !strings.Contains(err.Error(), kv[0]) && !strings.Contains(err.Error(), "rate") {
+			t.Errorf("%s=%s: %v, want refused", kv[0], kv[1], err)
+		}
+	}
+	c := Default()
+	for _, r := range []float64{math.NaN(), math.Inf(1)} {
+		c.RatePublisher = r
+		if err := c.Validate(); err == nil {
+			t.Errorf("rate %v validated", r)
+		}
 	}
 }
 

@@ -116,8 +116,8 @@ func parseDecisionJSON(r io.Reader, maxAds int) (serving.Request, error) {
 	if err := dec.Decode(&body); err != nil {
 		return serving.Request{}, campaigns.JSONError(err)
 	}
-	if dec.More() {
-		return serving.Request{}, campaigns.Errorf(campaigns.Invalid, "unexpected data after the JSON document")
+	if err := atEnd(dec); err != nil {
+		return serving.Request{}, err
 	}
 	var p campaigns.Problems
 	in := decisionInput{q: body.Q, n: body.N, mode: body.Mode, acc: body.Acc, uid: body.UID}

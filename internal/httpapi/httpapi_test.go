@@ -353,8 +353,12 @@ func TestBadInput(t *testing.T) {
 		{"POST q as number", "POST", "/v1/ads", w.publisherKey, `{"lat": 35.6, "lng": 139.7, "q": 5}`, nil, 400, "invalid_argument", "q"},
 		{"POST not an object", "POST", "/v1/ads", w.publisherKey, `[1,2]`, nil, 400, "invalid_argument", "object"},
 		{"POST empty body", "POST", "/v1/ads", w.publisherKey, ``, nil, 400, "invalid_argument", "empty"},
+		{"POST a stray brace after the object", "POST", "/v1/ads", w.publisherKey, `{"lat": 35.6909, "lng": 139.7003, "q": "居酒屋"}}`, nil, 400, "invalid_argument", "after the JSON"},
+		{"POST a stray bracket after the object", "POST", "/v1/ads", w.publisherKey, `{"lat": 35.6909, "lng": 139.7003, "q": "居酒屋"} ]`, nil, 400, "invalid_argument", "after the JSON"},
+		{"POST two objects", "POST", "/v1/ads", w.publisherKey, `{"lat": 35.6909, "lng": 139.7003, "q": "居酒屋"} {"q": "x"}`, nil, 400, "invalid_argument", "after the JSON"},
 		{"campaign malformed JSON", "POST", "/v1/campaigns", w.advBKey, `{"name":`, nil, 400, "invalid_argument", "JSON"},
 		{"campaign radius as string", "POST", "/v1/campaigns", w.advBKey, `{"name":"x","radius_m":"800"}`, nil, 400, "invalid_argument", "radius_m"},
+		{"campaign with a stray brace", "POST", "/v1/campaigns", w.advBKey, `{"name":"x"}}`, nil, 400, "invalid_argument", "after the JSON"},
 		{"campaign unknown field", "POST", "/v1/campaigns", w.advBKey, `{"name":"x","radius":800}`, nil, 400, "invalid_argument", "radius"},
 		{"campaign invalid fields", "POST", "/v1/campaigns", w.advBKey, map[string]any{"name": "", "keywords": []any{}, "radius_m": 10, "product_id": "a/b", "creative": map[string]any{"title": "t", "landing_url": "javascript:alert(1)"}}, nil, 400, "invalid_argument", "radius_m"},
 		{"store outside lat range", "PUT", "/v1/stores", w.advBKey, `[{"id":"s","name":"s","lat":95,"lng":139.7,"products":["p"]}]`, nil, 400, "invalid_argument", "lat"},
@@ -369,6 +373,8 @@ func TestBadInput(t *testing.T) {
 		{"advertiser asks for ads", "GET", adsPath(shinjuku("居酒屋")), w.advBKey, nil, nil, 403, "permission_denied", "advertiser"},
 		{"publisher writes a campaign", "POST", "/v1/campaigns", w.publisherKey, beerCampaign(w.advB), nil, 403, "permission_denied", "publisher"},
 		{"unknown route", "GET", "/v1/nothing", w.publisherKey, nil, nil, 404, "not_found", "endpoint"},
+		{"trailing slash", "GET", "/v1/ads/?lat=35.6909&lng=139.7003&q=x", w.publisherKey, nil, nil, 404, "not_found", "endpoint"},
+		{"POST to a trailing slash", "POST", "/v1/ads/", w.publisherKey, `{"lat": 35.6909, "lng": 139.7003, "q": "x"}`, nil, 404, "not_found", "endpoint"},
 		{"unknown campaign", "GET", "/v1/campaigns/cmp_nope", w.advBKey, nil, nil, 404, "not_found", "cmp_nope"},
 	}
 	for _, tt := range tests {
@@ -382,6 +388,10 @@ func TestBadInput(t *testing.T) {
 			}
 			if !strings.Contains(strings.ToLower(string(r.Body)), strings.ToLower(tt.field)) {
 				t.Fatalf("the error does not name %q: %s", tt.field, r.Body)
+			}
+			// Every error passes through the middleware: it has an ID.
+			if r.Header.Get("X-Request-Id") == "" {
+				t.Fatal("no X-Request-Id")
 			}
 		})
 	}

@@ -1,8 +1,11 @@
 package httpapi_test
 
 import (
+	"math"
 	"strconv"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/navad/navad/internal/httpapi"
 	"github.com/navad/navad/internal/storage/boltstore"
@@ -52,5 +55,26 @@ func TestRateLimitPerAccount(t *testing.T) {
 	// No key, or a bad one, is 401 before any limit.
 	if r := e.do("GET", ads, "nvd_wrong", nil); r.Status != 401 {
 		t.Fatalf("bad key: %d", r.Status)
+	}
+}
+
+// TestNewRefusesRatesNotFinite: a rate that is NaN, infinite or negative
+// is refused when the server is built. (A NaN rate passed the checks once,
+// and its bucket's arithmetic then refused every request for 146 years.)
+func TestNewRefusesRatesNotFinite(t *testing.T) {
+	deps := newEnv(t).server.Deps // real ones, built by the harness
+	base := httpapi.Options{MaxBodyBytes: 1 << 20, MaxJSONBodyBytes: 1 << 16, MaxUploadRows: 10, MaxStockRows: 10,
+		DecisionTimeout: time.Second, RatePublisher: 100, RateManagement: 10, RateBurst: 10}
+	if _, err := httpapi.New(deps, base); err != nil {
+		t.Fatalf("finite rates refused: %v", err)
+	}
+	for _, r := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), -1} {
+		pub, mgmt := base, base
+		pub.RatePublisher, mgmt.RateManagement = r, r
+		for _, opt := range []httpapi.Options{pub, mgmt} {
+			if _, err := httpapi.New(deps, opt); err == nil || !strings.Contains(err.Error(), "finite") {
+				t.Errorf("rates %v and %v: %v, want refused as not finite", opt.RatePublisher, opt.RateManagement, err)
+			}
+		}
 	}
 }

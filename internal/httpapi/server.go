@@ -11,7 +11,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -101,8 +103,9 @@ func New(d Deps, opt Options) (*Server, error) {
 	if opt.MaxAds < 1 || opt.MaxAds > maxN {
 		return nil, fmt.Errorf("new http server: max ads must be between 1 and %d", maxN)
 	}
-	if opt.RatePublisher < 0 || opt.RateManagement < 0 || ((opt.RatePublisher > 0 || opt.RateManagement > 0) && opt.RateBurst < 1) {
-		return nil, errors.New("new http server: rates must not be negative, and a rate needs a burst of at least 1")
+	finite := func(r float64) bool { return r >= 0 && !math.IsInf(r, 0) } // false for NaN too
+	if !finite(opt.RatePublisher) || !finite(opt.RateManagement) || ((opt.RatePublisher > 0 || opt.RateManagement > 0) && opt.RateBurst < 1) {
+		return nil, errors.New("new http server: rates must be finite and not negative, and a rate needs a burst of at least 1")
 	}
 	if d.Metrics == nil {
 		d.Metrics = metrics.New()
@@ -118,6 +121,10 @@ func New(d Deps, opt Options) (*Server, error) {
 		s.linkBase = jsonEscaped(d.Tracking.BaseURL())
 	}
 	g := gin.New()
+	// gin answers a path with a stray trailing slash with a redirect of
+	// its own, before any middleware: an HTML body, no request ID, unseen
+	// by metrics and the rate limit. Such a path is an unknown endpoint.
+	g.RedirectTrailingSlash = false
 	g.HandleMethodNotAllowed = true
 	g.ContextWithFallback = true
 	g.Use(s.requestID, s.instrument, s.accessLog, s.recover)
@@ -390,7 +397,18 @@ func (s *Server) readJSON(c *gin.Context, limit int64, dst any, strict bool) err
 	if err := dec.Decode(dst); err != nil {
 		return body.fail(err)
 	}
-	if dec.More() {
+	if err := atEnd(dec); err != nil {
+		return body.fail(err)
+	}
+	return nil
+}
+
+// atEnd checks that nothing but white space follows the document dec has
+// decoded: a body is one JSON document. (Decoder.More is no test: it
+// reports false before a stray '}' or ']'.) A read error is answered as
+// the caller's body says.
+func atEnd(dec *json.Decoder) error {
+	if _, err := dec.Token(); err != io.EOF {
 		return campaigns.Errorf(campaigns.Invalid, "unexpected data after the JSON document")
 	}
 	return nil
