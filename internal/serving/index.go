@@ -600,7 +600,12 @@ func (ix *Index) numberStores(slab *storeSlab, stores []*campaigns.Store, hours 
 		r := &slab.recs[i]
 		r.prod = uint32(len(slab.products))
 		for _, p := range stores[i].Products {
-			slab.products = append(slab.products, ix.productNumber(p))
+			// A product listed twice is carried once: twice, the store
+			// would be two entries of the offer, and a stock update flips
+			// only the one it finds.
+			if n := ix.productNumber(p); !slices.Contains(slab.products[r.prod:], n) {
+				slab.products = append(slab.products, n)
+			}
 		}
 		r.prodEnd = uint32(len(slab.products))
 		if r.week = ix.weekID(hours[i]); r.week == noWeek {

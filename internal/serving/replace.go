@@ -77,14 +77,18 @@ func (ix *Index) ReplaceStores(sets ...StoreSet) error {
 	return nil
 }
 
-// ReplaceCampaigns makes the index's campaigns exactly cs.
+// ReplaceCampaigns makes the index's campaigns exactly cs, keywords
+// included: the keyword index is built afresh over them, as at a load.
 func (ix *Index) ReplaceCampaigns(cs []*campaigns.Campaign) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	clear(ix.campaigns)
+	clear(ix.bySlot) // slots stay reserved in slotOf; a campaign not in cs has none filled
 	for _, c := range cs {
 		ix.putCampaignLocked(c)
 	}
+	ix.kwBase = nil
+	clear(ix.delta)
 	ix.publishCampaigns()
 }
 

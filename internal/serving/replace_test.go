@@ -70,6 +70,20 @@ func TestReplaceStoresAndCampaigns(t *testing.T) {
 	if got := ix.Snapshot().Campaigns(); got != 1 {
 		t.Errorf("%d campaigns, want 1", got)
 	}
+	// What the replacing campaigns are triggered by is theirs: wine's new
+	// keyword, a new campaign's, and no longer a keyword dropped (the
+	// keyword index was once left as it was).
+	ix.ReplaceCampaigns([]*campaigns.Campaign{
+		campaign("cmp_wine", "adv", "beer", 2000, "日本酒"), // now for beer, on another keyword
+		campaign("cmp_cafe", "adv", "beer", 2000, "カフェ"),
+	})
+	for _, tt := range []struct{ q, campaign, want string }{
+		{"日本酒", "cmp_wine", "mid"}, {"カフェ", "cmp_cafe", "mid"}, {"ワイン", "cmp_wine", ""}, {"居酒屋", "cmp_beer", ""},
+	} {
+		if got := storeOf(tt.q, tt.campaign); got != tt.want {
+			t.Errorf("after replacing the campaigns: %s for %s at %q, want %q", tt.q, tt.campaign, got, tt.want)
+		}
+	}
 
 	if err := ix.ReplaceStores(StoreSet{AdvertiserID: "adv"}); err != nil {
 		t.Fatal(err)

@@ -208,6 +208,37 @@ func TestNearestMatchesBruteForce(t *testing.T) {
 	t.Logf("%d campaign checks, %d with a store", checked, found)
 }
 
+// TestProductListedTwice: a store whose upload lists a product twice (as
+// "beer|beer" in a CSV) carries it once: out of stock, it is not served,
+// before and after a rebuild of the offer.
+func TestProductListedTwice(t *testing.T) {
+	st := campaigns.Store{ID: "s", AdvertiserID: "adv", Name: "s", Lat: 35.6910, Lng: 139.7003, Products: []string{"beer", "wine", "beer"}}
+	if err := campaigns.CheckStores([]campaigns.Store{st}, nil); err != nil {
+		t.Fatalf("the upload is refused, so this cannot happen: %v", err)
+	}
+	ix := NewIndex()
+	if err := ix.PutStores("adv", []campaigns.Store{st}); err != nil {
+		t.Fatal(err)
+	}
+	ix.PutCampaign(campaign("c", "adv", "beer", 800, "居酒屋"))
+	e := newEngine(t, ix, nil)
+	req := Request{Lat: 35.6909, Lng: 139.7003, Query: "居酒屋"}
+	if ads := decide(t, e, req); len(ads) != 1 {
+		t.Fatalf("in stock: %d ads, want 1", len(ads))
+	}
+	no := false
+	ix.SetStock("adv", []campaigns.StockUpdate{{StoreID: "s", ProductID: "beer", InStock: &no}})
+	if ads := decide(t, e, req); len(ads) != 0 {
+		t.Fatalf("out of stock, yet served: %s", ads[0].Store.ID())
+	}
+	if err := ix.PutStores("adv", []campaigns.Store{{ID: "t", AdvertiserID: "adv", Name: "t", Lat: 36, Lng: 140, Products: []string{"beer"}}}); err != nil {
+		t.Fatal(err)
+	}
+	if ads := decide(t, e, req); len(ads) != 0 {
+		t.Fatalf("out of stock after a rebuild, yet served: %s", ads[0].Store.ID())
+	}
+}
+
 func TestStockChangesWithoutRebuild(t *testing.T) {
 	ix := NewIndex()
 	stores := []campaigns.Store{
@@ -456,6 +487,12 @@ func TestUpdatesAndDeletes(t *testing.T) {
 	if got := first(); got != "" {
 		t.Fatalf("after deleting b: got %q, want none", got)
 	}
+	// Deleting a store of an advertiser the index has no stores of (a
+	// replica that saw a store put and deleted only as missing) is nothing,
+	// not a panic, and writes go on.
+	ix.DeleteStore("never-seen", "b")
+	ix.DeleteStore("adv", "no-such-store")
+	ix.SetStock("adv", nil)
 	// Another advertiser's store never serves this campaign.
 	if err := ix.PutStores("other", []campaigns.Store{{ID: "x", Name: "x", Lat: 35.6900, Lng: 139.7000, Products: []string{"beer"}}}); err != nil {
 		t.Fatal(err)

@@ -294,6 +294,9 @@ func (d *storeDir) put(slot, i uint32) {
 
 // del removes the store with the given ID and returns it.
 func (d *storeDir) del(id string) (Store, bool) {
+	if d == nil { // an advertiser without stores
+		return Store{}, false
+	}
 	h := d.hash(id)
 	if ref, ok := d.byID[h]; ok {
 		if st := d.at(ref); st.ID() == id {
