@@ -35,7 +35,7 @@ func JSONError(err error) error {
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
-			return Errorf(Invalid, "the body must be a JSON %s, not %s", jsonKind(typ.Type.Kind().String()), typ.Value)
+			return Errorf(Invalid, "the body must be %s, not %s", jsonKind(typ.Type.Kind().String()), typ.Value)
 		}
 		return &Error{Code: Invalid, Message: field + " must be " + jsonKind(typ.Type.Kind().String()) + ", not " + typ.Value,
 			Details: []Detail{{Field: field, Message: "must be " + jsonKind(typ.Type.Kind().String())}}}
@@ -61,6 +61,8 @@ func jsonKind(goKind string) string {
 		return "an array"
 	case "struct", "map", "ptr":
 		return "an object"
+	case "int", "int8", "int16", "int32", "int64", "uint", "uint8", "uint16", "uint32", "uint64":
+		return "a whole number"
 	}
 	return "a number"
 }
