@@ -236,17 +236,18 @@ func (qs *expiryQueues) push(period int64, e capExpiry) {
 }
 
 // expire pops every entry ended by latest, handing each to drop, and
-// forgets the queues left empty but the latest one pushed to, which keeps
-// its spare chunk for the windows to come.
+// forgets the queues left empty but the newest, which keeps its spare
+// chunk for the windows to come.
 func (qs *expiryQueues) expire(latest int64, drop func(capExpiry)) {
 	kept := (*qs)[:0]
-	for i, pq := range *qs {
+	for i := range *qs {
+		pq := &(*qs)[i]
 		for e, ok := pq.q.first(); ok && e.end <= latest; e, ok = pq.q.first() {
 			drop(e)
 			pq.q.pop()
 		}
 		if pq.q.n > 0 || i == len(*qs)-1 {
-			kept = append(kept, pq)
+			kept = append(kept, *pq) // into a slot already visited
 		}
 	}
 	clear((*qs)[len(kept):])
