@@ -3,8 +3,10 @@ package httpapi_test
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -91,4 +93,36 @@ func TestAccessLogHoldsNoFixOrKey(t *testing.T) {
 			t.Errorf("request %s: logged route %q, want %q", id, routes[id], route)
 		}
 	}
+}
+
+// TestClientGoneIsNoServerError: a request whose client has gone (its
+// context cancelled before the store was reached) is answered 499, as
+// proxies log a request the client closed, and logged at info, not as an
+// internal error: a mobile client dropping its connection is not a fault
+// of the server, and a 500 would set off the alert on any 5xx.
+func TestClientGoneIsNoServerError(t *testing.T) {
+	var logs syncBuffer
+	store, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	e := newEnvOpts(t, store, httpapi.Options{}, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	w := e.world()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for _, path := range []string{"/v1/campaigns", "/v1/stores"} {
+		req := httptest.NewRequest("GET", path, nil).WithContext(ctx)
+		req.Header.Set("Authorization", "Bearer "+w.advBKey)
+		rec := httptest.NewRecorder()
+		e.handler.ServeHTTP(rec, req)
+		if rec.Code != 499 {
+			t.Errorf("GET %s, client gone: %d %s, want 499", path, rec.Code, rec.Body)
+		}
+	}
+	if log := logs.String(); strings.Contains(log, `"level":"ERROR"`) || !strings.Contains(log, "client closed the request") {
+		t.Errorf("the log has an error, or does not say the client left:\n%s", log)
+	}
+	// A live request still gets its answer.
+	e.must(200, e.do("GET", "/v1/campaigns", w.advBKey, nil))
 }

@@ -362,6 +362,11 @@ func statusOf(code string) int {
 	return http.StatusInternalServerError
 }
 
+// statusClientClosed is the status a request is logged and counted with
+// when its client left before the answer (as proxies log it): no one reads
+// the answer, and it is no server error.
+const statusClientClosed = 499
+
 // fail writes err as the API's error body; internal errors are logged here
 // and only here, and their text never reaches the client.
 func (s *Server) fail(c *gin.Context, err error) {
@@ -370,6 +375,13 @@ func (s *Server) fail(c *gin.Context, err error) {
 
 func (s *Server) failStatus(c *gin.Context, status int, err error) {
 	code := campaigns.ErrorCode(err)
+	if code == campaigns.Internal && errors.Is(err, context.Canceled) && c.Request.Context().Err() != nil {
+		// The client left (a phone that lost its signal) and the store
+		// gave up on the request for it: not a fault of the server.
+		s.Logger.Info("client closed the request", "request_id", requestIDOf(c), "route", c.FullPath())
+		c.AbortWithStatus(statusClientClosed)
+		return
+	}
 	if code == campaigns.Internal {
 		s.Logger.Error("internal error", "request_id", requestIDOf(c), "route", c.FullPath(), "err", err)
 	}
