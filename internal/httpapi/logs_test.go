@@ -34,17 +34,24 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// TestAccessLogHoldsNoFixOrKey: with every request logged (debug), the log
-// carries the request ID and route of each, and never a coordinate, a
-// search, or an API key, wherever the client put them.
-func TestAccessLogHoldsNoFixOrKey(t *testing.T) {
-	var logs syncBuffer
+// newLoggedEnv returns an edge whose every log line, debug included, goes
+// to the returned buffer as JSON.
+func newLoggedEnv(t *testing.T) (*env, *syncBuffer) {
+	t.Helper()
+	logs := new(syncBuffer)
 	store, err := boltstore.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	e := newEnvOpts(t, store, httpapi.Options{}, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	return newEnvOpts(t, store, httpapi.Options{}, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))), logs
+}
+
+// TestAccessLogHoldsNoFixOrKey: with every request logged (debug), the log
+// carries the request ID and route of each, and never a coordinate, a
+// search, or an API key, wherever the client put them.
+func TestAccessLogHoldsNoFixOrKey(t *testing.T) {
+	e, logs := newLoggedEnv(t)
 	w := e.world()
 
 	// Fixes and keys everywhere a client might put them.
@@ -101,13 +108,7 @@ func TestAccessLogHoldsNoFixOrKey(t *testing.T) {
 // internal error: a mobile client dropping its connection is not a fault
 // of the server, and a 500 would set off the alert on any 5xx.
 func TestClientGoneIsNoServerError(t *testing.T) {
-	var logs syncBuffer
-	store, err := boltstore.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	e := newEnvOpts(t, store, httpapi.Options{}, slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
+	e, logs := newLoggedEnv(t)
 	w := e.world()
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
