@@ -404,9 +404,14 @@ func (s *Service) PatchCampaign(ctx context.Context, p *auth.Principal, id strin
 		if err := json.Unmarshal(patch, &changes); err != nil || changes == nil {
 			return nil, campaigns.Errorf(campaigns.Invalid, "the body must be a JSON object (a merge patch)")
 		}
-		for _, f := range []string{"id", "advertiser_id", "created_at", "updated_at"} {
-			if _, ok := changes[f]; ok {
-				return nil, invalid(f, "cannot be changed")
+		// Go's JSON decoder matches keys without regard to case (Unicode
+		// folding included: "advertiſer_id" sets advertiser_id), so the
+		// fixed fields are matched the same way.
+		for k := range changes {
+			for _, f := range []string{"id", "advertiser_id", "created_at", "updated_at"} {
+				if strings.EqualFold(k, f) {
+					return nil, invalid(f, "cannot be changed")
+				}
 			}
 		}
 		doc, err := json.Marshal(old)
@@ -446,6 +451,13 @@ func (s *Service) updateCampaign(ctx context.Context, p *auth.Principal, id stri
 	c, err := change(old)
 	if err != nil {
 		return nil, err
+	}
+	// Whatever the change, a campaign keeps its ID and its owner.
+	if c.ID != old.ID {
+		return nil, invalid("id", "cannot be changed")
+	}
+	if c.AdvertiserID != old.AdvertiserID {
+		return nil, invalid("advertiser_id", "cannot be changed")
 	}
 	if err := c.Validate(); err != nil {
 		return nil, err

@@ -1,21 +1,38 @@
 package catalog
 
 import (
+	"bytes"
 	"encoding/json"
+	"io"
 
 	"github.com/navad/navad/campaigns"
 )
 
-// mergePatch applies an RFC 7396 JSON merge patch to doc.
+// mergePatch applies an RFC 7396 JSON merge patch to doc. Numbers pass
+// through as written: as float64 a budget over 2^53 would change with any
+// patch.
 func mergePatch(doc, patch []byte) ([]byte, error) {
 	var d, p any
-	if err := json.Unmarshal(doc, &d); err != nil {
+	if err := decodeNumbers(doc, &d); err != nil {
 		return nil, err
 	}
-	if err := json.Unmarshal(patch, &p); err != nil {
+	if err := decodeNumbers(patch, &p); err != nil {
 		return nil, campaigns.JSONError(err)
 	}
 	return json.Marshal(merge(d, p))
+}
+
+// decodeNumbers decodes b into v, numbers as json.Number.
+func decodeNumbers(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return campaigns.Errorf(campaigns.Invalid, "unexpected data after the JSON document")
+	}
+	return nil
 }
 
 func merge(target, patch any) any {

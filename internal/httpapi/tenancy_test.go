@@ -416,3 +416,43 @@ func TestNotFoundDoesNotLeak(t *testing.T) {
 		t.Fatalf("ads: %v %s", err, r.Body)
 	}
 }
+
+// TestCampaignKeepsItsOwner: no PATCH or PUT moves a campaign to another
+// advertiser or renames it, however the key is spelt: Go's JSON decoder
+// matches keys without regard to case, Unicode folding included, so
+// "advertiſer_id" (a long s) once passed the check for advertiser_id and
+// moved the campaign into another account.
+func TestCampaignKeepsItsOwner(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	for _, patch := range []string{
+		`{"advertiſer_id": "` + w.advA + `"}`,
+		`{"Advertiser_ID": "` + w.advA + `"}`,
+		`{"ID": "cmp_stolen"}`,
+		`{"ıd": "cmp_stolen"}`,
+	} {
+		r := e.do("PATCH", "/v1/campaigns/"+w.campB, w.advBKey, patch)
+		if r.Status != 400 || r.errorCode(t) != "invalid_argument" {
+			t.Errorf("PATCH %s: %d %s, want 400", patch, r.Status, r.Body)
+		}
+	}
+	c := e.must(200, e.do("GET", "/v1/campaigns/"+w.campB, w.advBKey, nil)).json(t)
+	if c["advertiser_id"] != w.advB || c["id"] != w.campB {
+		t.Fatalf("the campaign is now %v of %v", c["id"], c["advertiser_id"])
+	}
+	e.must(404, e.do("GET", "/v1/campaigns/cmp_stolen", adminKey, nil))
+}
+
+// TestPatchKeepsLargeNumbers: a PATCH of one field leaves every other as
+// it was, numbers beyond float64's 2^53 included.
+func TestPatchKeepsLargeNumbers(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	const big = "9007199254740993" // 2^53 + 1
+	e.must(200, e.do("PATCH", "/v1/campaigns/"+w.campB, w.advBKey, `{"budget": {"total_impressions": `+big+`}}`))
+	e.must(200, e.do("PATCH", "/v1/campaigns/"+w.campB, w.advBKey, `{"name": "renamed"}`))
+	r := e.must(200, e.do("GET", "/v1/campaigns/"+w.campB, w.advBKey, nil))
+	if !strings.Contains(string(r.Body), `"total_impressions":`+big) || !strings.Contains(string(r.Body), `"name":"renamed"`) {
+		t.Fatalf("after two patches: %s", r.Body)
+	}
+}
