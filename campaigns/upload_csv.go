@@ -58,7 +58,8 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 	}
 	width := len(header)
 	up := &Upload{}
-	for row := 2; ; row++ {
+	rows := csvRows{row: 1, end: endLine(cr, header)}
+	for n := 0; ; {
 		rec, err := cr.Read()
 		if errors.Is(err, io.EOF) {
 			break
@@ -68,14 +69,20 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 			// error is malformed CSV, which ends the upload.
 			var pe *csv.ParseError
 			if !errors.As(err, &pe) || !errors.Is(pe.Err, csv.ErrFieldCount) {
-				return nil, csvError(row, err)
+				start := rows.end + 1
+				if pe != nil {
+					start = pe.StartLine
+				}
+				return nil, csvError(rows.next(start, start), err)
 			}
 		}
-		if row-1 > maxRows {
-			return nil, Errorf(Invalid, "an upload holds at most %d stores", maxRows)
-		}
+		start, _ := cr.FieldPos(0)
+		row := rows.next(start, endLine(cr, rec))
 		if len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
 			continue // a blank line, as spreadsheets leave at the end
+		}
+		if n++; n > maxRows {
+			return nil, Errorf(Invalid, "an upload holds at most %d stores", maxRows)
 		}
 		if len(rec) != width {
 			p.AddRow(row, "has %d fields, the header has %d", len(rec), width)
@@ -108,6 +115,28 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 		up.Rows = append(up.Rows, row)
 	}
 	return finish(up, &p)
+}
+
+// csvRows numbers records as a spreadsheet shows them: encoding/csv skips
+// empty lines, which are rows of the sheet, and a quoted field may span
+// lines of one row.
+type csvRows struct {
+	row int // the last record's row
+	end int // the line the last record ended on
+}
+
+// next returns the row of a record from line start to line end.
+func (r *csvRows) next(start, end int) int {
+	r.row += 1 + max(start-r.end-1, 0)
+	r.end = end
+	return r.row
+}
+
+// endLine returns the line rec, the record cr read last, ends on.
+func endLine(cr *csv.Reader, rec []string) int {
+	last := len(rec) - 1
+	line, _ := cr.FieldPos(last)
+	return line + strings.Count(rec[last], "\n")
 }
 
 func contains(list []string, s string) bool {

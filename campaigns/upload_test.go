@@ -64,6 +64,9 @@ func TestReadStoresListsEveryBadRow(t *testing.T) {
 			{"id":"c","name":"n","lat":35.69,"lng":139.70,"products":["p"]},
 			{"id":"a","name":"n","lat":95,"lng":139.70,"products":["p"]}]`, "[1 2 4]"},
 		{campaigns.CSV, "id,name,lat,lng,products\na,n,35.69,139.70,\nb,n,x,139.70,p\nc,n,35.69,139.70,p\nd,n,35.69\n", "[2 3 5]"},
+		// Rows as a spreadsheet shows them: an empty line is a row (the CSV
+		// reader skips it), and a quoted field over two lines is one.
+		{campaigns.CSV, "id,name,lat,lng,products\r\na,n,35.69,139.70,p\r\n\r\nb,n,x,139.70,p\r\n\"c\",\"two\r\nlines\",35.69,139.70,p\r\n\r\n\r\nd,n,95,139.70,p\r\n", "[4 5 8]"},
 		{campaigns.GeoJSON, `{"type":"FeatureCollection","features":[
 			{"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"a","name":"","products":["p"]}},
 			{"type":"Feature","geometry":{"type":"Polygon","coordinates":[[[139.70,35.69]]]},"properties":{"id":"b","name":"n","products":["p"]}},
