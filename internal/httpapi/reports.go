@@ -132,6 +132,10 @@ func (s *Server) reportQuery(qs url.Values, p *campaigns.Problems) reports.Query
 		if vs == nil {
 			return nil
 		}
+		if len(vs) == 0 { // present but empty: a filter that admits nothing is a mistake
+			p.Add(field, "must name at least one ID")
+			return nil
+		}
 		for _, id := range vs {
 			if err := campaigns.ValidateID(id); err != nil {
 				p.Add(field, "%s", err.Error())

@@ -379,6 +379,10 @@ func TestReportBadInput(t *testing.T) {
 		{"bad bom", "format=csv&bom=perhaps"},
 		{"bad campaign id", "campaign_id=%3Cscript%3E"},
 		{"bad publisher id", "publisher_id=.hidden"},
+		// A filter given empty would admit nothing: zero totals, silently.
+		{"empty campaign filter", "campaign_id="},
+		{"empty advertiser filter", "advertiser_id="},
+		{"empty publisher filter", "publisher_id=,"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, p := range []string{"/v1/reports?", "/v1/reports/cells.geojson?"} {

@@ -239,14 +239,29 @@ func (r *Report) WriteCSV(w io.Writer, bom bool) error {
 }
 
 // appendCSVField appends s as one CSV field, quoted (with quotes doubled)
-// when it holds a comma, a quote, a line break, or starts with a space.
+// when it holds a comma, a quote, a line break, or starts with a space. A
+// field a spreadsheet would run as a formula (an ID may begin with '-':
+// "-1-1" is a sum, "-A1" a reference) is defused with a leading "'", as
+// the dashboard's CSV does; a plain number is left alone.
 func appendCSVField(b []byte, s string) []byte {
+	if s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0 && !plainNumber(s) {
+		s = "'" + s
+	}
 	if s == "" || !strings.ContainsAny(s, ",\"\r\n") && s[0] != ' ' && s[0] != '\t' {
 		return append(b, s...)
 	}
 	b = append(b, '"')
 	b = append(b, strings.ReplaceAll(s, `"`, `""`)...)
 	return append(b, '"')
+}
+
+// plainNumber reports whether s is an optionally negative decimal number,
+// which a spreadsheet reads as that number.
+func plainNumber(s string) bool {
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, dot := strings.Cut(s, ".")
+	digits := func(t string) bool { return t != "" && strings.Trim(t, "0123456789") == "" }
+	return digits(whole) && (!dot || digits(frac))
 }
 
 // WriteGeoJSON writes the rows of a report grouped by cell as a GeoJSON

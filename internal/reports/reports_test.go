@@ -204,3 +204,32 @@ func TestRenderings(t *testing.T) {
 		t.Fatal("a report not grouped by cell rendered as GeoJSON")
 	}
 }
+
+// TestCSVDefusesFormulas: an ID a spreadsheet would run as a formula
+// ("-1-1" a sum, "-A1" a reference) is written with a leading "'", as the
+// dashboard's CSV does; plain numbers and ordinary IDs are left alone.
+func TestCSVDefusesFormulas(t *testing.T) {
+	for _, tt := range []struct{ give, want string }{
+		{"-1-1", "'-1-1"}, {"-A1", "'-A1"}, {"-", "'-"}, {"-1", "-1"}, {"-1.5", "-1.5"}, {"12", "12"},
+		{"cmp_1", "cmp_1"}, {"=1+1", "'=1+1"}, {"@SUM(A1)", "'@SUM(A1)"}, {"+1", "'+1"}, {"-1,2", `"'-1,2"`}, {"1.", "1."},
+	} {
+		if got := string(appendCSVField(nil, tt.give)); got != tt.want {
+			t.Errorf("appendCSVField(%q) = %s, want %s", tt.give, got, tt.want)
+		}
+	}
+	s := newService(t, []storage.Aggregate{{
+		AggKey: storage.AggKey{Day: 20400, AdvertiserID: "adv", CampaignID: "-1-1", StoreID: "-A1"},
+		Counts: storage.Counts{Impressions: 1},
+	}})
+	rep, err := s.Report(context.Background(), admin, Query{From: 20400, To: 20400, GroupBy: storage.DimsOf(storage.DimCampaign, storage.DimStore)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := rep.WriteCSV(&b, false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(b.String(), "\n'-1-1,") || !strings.Contains(b.String(), ",'-A1,") {
+		t.Fatalf("csv: %q", b.String())
+	}
+}
