@@ -34,7 +34,13 @@ import (
 // FileName is the spool's file in the data directory.
 const FileName = "tracking-spool.db"
 
-var bucketEvents = []byte("events")
+var (
+	bucketEvents = []byte("events")
+	// bucketUnreadable holds records Peek could not decode, set aside so
+	// that they do not stop the events behind them, and kept for whoever
+	// looks into them.
+	bucketUnreadable = []byte("unreadable")
+)
 
 // ErrClosed is returned (wrapped) by every method called after Close.
 var ErrClosed = errors.New("spool: closed")
@@ -53,8 +59,9 @@ type Spool struct {
 	leading bool
 	// used counts the events held plus those being added, so that the
 	// bound holds under concurrent Puts.
-	used   atomic.Int64
-	closed atomic.Bool
+	used     atomic.Int64
+	setAside atomic.Int64 // records Peek set aside since Open
+	closed   atomic.Bool
 }
 
 // Open opens (creating it) the spool file at path, holding at most max
@@ -182,28 +189,77 @@ func (s *Spool) commit(p *put) {
 	}
 }
 
-// Peek returns up to n events, in key order.
+// Peek returns up to n events, in key order. A record it cannot decode (a
+// damaged page, or one written by a newer version of navad) is moved to a
+// bucket of its own rather than returned: one such record used to fail
+// every Peek, so that nothing behind it was ever delivered. SetAside
+// counts them.
 func (s *Spool) Peek(n int) ([]*storage.Event, error) {
 	if s.closed.Load() {
 		return nil, fmt.Errorf("spool peek: %w", ErrClosed)
 	}
-	var out []*storage.Event
+	var (
+		out []*storage.Event
+		bad [][]byte
+	)
 	err := s.db.View(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketEvents).Cursor()
 		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
 			e, err := decodeEvent(k, v)
 			if err != nil {
-				return err
+				bad = append(bad, bytes.Clone(k))
+				continue
 			}
 			out = append(out, e)
 		}
 		return nil
 	})
+	if err == nil && len(bad) > 0 {
+		err = s.putAside(bad)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("spool peek: %w", err)
 	}
 	return out, nil
 }
+
+// putAside moves the records of keys from the events to the unreadable
+// bucket.
+func (s *Spool) putAside(keys [][]byte) error {
+	moved := 0
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		moved = 0
+		events := tx.Bucket(bucketEvents)
+		aside, err := tx.CreateBucketIfNotExists(bucketUnreadable)
+		if err != nil {
+			return err
+		}
+		for _, k := range keys {
+			v := events.Get(k)
+			if v == nil {
+				continue
+			}
+			if err := aside.Put(k, bytes.Clone(v)); err != nil {
+				return err
+			}
+			if err := events.Delete(k); err != nil {
+				return err
+			}
+			moved++
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	s.used.Add(-int64(moved))
+	s.setAside.Add(int64(moved))
+	return nil
+}
+
+// SetAside returns how many unreadable records Peek has set aside since
+// the spool was opened (they stay in the file, in a bucket of their own).
+func (s *Spool) SetAside() int { return int(s.setAside.Load()) }
 
 // Remove deletes events (by kind and token), durably, in one transaction.
 func (s *Spool) Remove(events []*storage.Event) error {

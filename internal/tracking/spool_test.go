@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/spool"
 	"github.com/navad/navad/internal/storage"
@@ -287,6 +289,7 @@ func (fullSpool) Peek(int) ([]*storage.Event, error) {
 	return nil, nil
 }
 func (fullSpool) Remove([]*storage.Event) error { return nil }
+func (fullSpool) SetAside() int                 { return 0 }
 
 // TestStoreTriedAgainWhenTheSpoolRefused: events the store and the spool
 // both refused leave nothing to deliver; once the store is back, the next
@@ -322,5 +325,51 @@ func TestStoreTriedAgainWhenTheSpoolRefused(t *testing.T) {
 			t.Fatalf("the store never tried again: %+v %v", res, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestUnreadableSpooledEventIsSetAside: a record the spool cannot decode
+// (a damaged page, or one a newer version wrote) is set aside in the file
+// rather than stopping delivery: the events behind it are delivered, and
+// new events go straight to the store again once it is back.
+func TestUnreadableSpooledEventIsSetAside(t *testing.T) {
+	dir := t.TempDir()
+	db, err := bolt.Open(filepath.Join(dir, spool.FileName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte("events"))
+		if err != nil {
+			return err
+		}
+		return b.Put(append([]byte{1}, make([]byte, 16)...), []byte{2, 0}) // a codec this version does not know
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f := newSpoolFixture(t, dir, 1000)
+	links := f.serve(3)
+	f.events.down.Store(true)
+	for _, l := range links {
+		if res, err := f.count(storage.Impression, l.Impression); err != nil || !res.Spooled {
+			t.Fatalf("during the outage: %+v %v", res, err)
+		}
+	}
+	f.events.down.Store(false)
+	if n, err := f.svc.Drain(context.Background()); err != nil || n != 3 {
+		t.Fatalf("drain: %d delivered, %v; want 3", n, err)
+	}
+	if got := f.totals().Impressions; got != 3 {
+		t.Errorf("%d impressions after the drain, want 3", got)
+	}
+	if f.spool.Len() != 0 || f.spool.SetAside() != 1 {
+		t.Errorf("spool holds %d, set aside %d; want 0 and 1", f.spool.Len(), f.spool.SetAside())
+	}
+	more := f.serve(1)
+	if res, err := f.count(storage.Impression, more[0].Impression); err != nil || res.Spooled || f.spool.Len() != 0 {
+		t.Errorf("after the store is back: %+v %v, spool %d; want the store to take it", res, err, f.spool.Len())
 	}
 }

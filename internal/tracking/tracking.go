@@ -121,6 +121,7 @@ type Spool interface {
 	Len() int
 	Peek(n int) ([]*storage.Event, error)
 	Remove(events []*storage.Event) error
+	SetAside() int // unreadable records Peek has set aside, for the log
 }
 
 // Service signs tracking URLs and counts events. Its methods are safe for
@@ -506,7 +507,11 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 	}
 	total := 0
 	for {
+		aside := sp.SetAside()
 		events, err := sp.Peek(drainChunk)
+		if n := sp.SetAside() - aside; n > 0 {
+			s.opt.Logger.Error("unreadable spooled events set aside in the spool file", "count", n)
+		}
 		if err != nil || len(events) == 0 {
 			return total, err
 		}
