@@ -35,6 +35,7 @@ type Service struct {
 	// Others commute, so a large store upload holds up neither other
 	// advertisers' stock nor campaign changes.
 	campaignMu sync.Mutex
+	keysMu     sync.Mutex             // key rotations and revocations: each reads the keys it rewrites
 	advMu      sync.Mutex             // guards advLocks
 	advLocks   map[string]*sync.Mutex // advertiser → its store and stock writes
 	// applying is held shared by every write above and exclusively by
@@ -191,6 +192,8 @@ func (s *Service) Account(ctx context.Context, p *auth.Principal, id string) (*c
 // working until RevokeOldKeys; otherwise they stop at once. The account
 // itself, its agency or admin may do it. NotFound.
 func (s *Service) RotateKey(ctx context.Context, p *auth.Principal, id string, keepOld bool) (string, error) {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
 	a, err := s.Account(ctx, p, id)
 	if err != nil {
 		return "", err
@@ -212,6 +215,8 @@ func (s *Service) RotateKey(ctx context.Context, p *auth.Principal, id string, k
 
 // RevokeOldKeys keeps only the newest key of an account. NotFound.
 func (s *Service) RevokeOldKeys(ctx context.Context, p *auth.Principal, id string) error {
+	s.keysMu.Lock()
+	defer s.keysMu.Unlock()
 	a, err := s.Account(ctx, p, id)
 	if err != nil {
 		return err

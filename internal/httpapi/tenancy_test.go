@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -454,5 +455,38 @@ func TestPatchKeepsLargeNumbers(t *testing.T) {
 	r := e.must(200, e.do("GET", "/v1/campaigns/"+w.campB, w.advBKey, nil))
 	if !strings.Contains(string(r.Body), `"total_impressions":`+big) || !strings.Contains(string(r.Body), `"name":"renamed"`) {
 		t.Fatalf("after two patches: %s", r.Body)
+	}
+}
+
+// TestConcurrentKeyRotationsKeepEveryKey: rotations of one account's key
+// that keep the old keys, at once, each hand out a key that works (each
+// read the keys and wrote them back with its own added, and one write
+// could drop another's key).
+func TestConcurrentKeyRotationsKeepEveryKey(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	const n = 8
+	keys := make([]string, n)
+	statuses := make([]int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			r := e.do("POST", "/v1/accounts/"+w.advB+"/keys?keep_old=true", adminKey, nil)
+			statuses[i] = r.Status
+			var body struct {
+				Key string `json:"api_key"`
+			}
+			_ = json.Unmarshal(r.Body, &body)
+			keys[i] = body.Key
+		})
+	}
+	wg.Wait()
+	for i, k := range append(keys, w.advBKey) {
+		if i < n && statuses[i] != 201 {
+			t.Fatalf("rotation %d: %d", i, statuses[i])
+		}
+		if r := e.do("GET", "/v1/stores", k, nil); r.Status != 200 {
+			t.Errorf("key %d of %d no longer works: %d", i+1, n+1, r.Status)
+		}
 	}
 }
