@@ -56,8 +56,9 @@ const (
 	// ad IDs are shorter.
 	maxIDLen = 256
 	// MaxTokenLen is the longest token Verify decodes; longer input is
-	// rejected before any work.
-	MaxTokenLen = 4 * (fixedLen + 5*(2+maxIDLen) + macLen) / 3
+	// rejected before any work. Unpadded base64 takes ⌈4n/3⌉ characters
+	// for n bytes.
+	MaxTokenLen = (4*(fixedLen+5*(2+maxIDLen)+macLen) + 2) / 3
 )
 
 // MinSecretLen is the shortest secret NewSigner accepts.

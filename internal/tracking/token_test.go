@@ -42,6 +42,11 @@ func TestTokenRoundTrip(t *testing.T) {
 		{"long IDs", tracking.Claims{AdID: strings.Repeat("r", 40), CampaignID: strings.Repeat("c", 128),
 			AdvertiserID: strings.Repeat("a", 128), PublisherID: strings.Repeat("p", 128), StoreID: strings.Repeat("s", 128),
 			Issued: time.Unix(1793577600, 0)}},
+		// The longest token there is: every ID at the 256 bytes a token
+		// keeps (1,770 characters; MaxTokenLen once rounded down to 1,769).
+		{"longest", tracking.Claims{AdID: strings.Repeat("r", 256), CampaignID: strings.Repeat("c", 256),
+			AdvertiserID: strings.Repeat("a", 256), PublisherID: strings.Repeat("p", 256), StoreID: strings.Repeat("s", 256),
+			Issued: time.Unix(1793577600, 0)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
