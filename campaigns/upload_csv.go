@@ -68,12 +68,11 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 			// Field counts are checked below, row by row; any other parse
 			// error is malformed CSV, which ends the upload.
 			var pe *csv.ParseError
-			if !errors.As(err, &pe) || !errors.Is(pe.Err, csv.ErrFieldCount) {
-				start := rows.end + 1
-				if pe != nil {
-					start = pe.StartLine
-				}
-				return nil, csvError(rows.next(start, start), err)
+			if !errors.As(err, &pe) {
+				return nil, readError(err)
+			}
+			if !errors.Is(pe.Err, csv.ErrFieldCount) {
+				return nil, csvError(rows.next(pe.StartLine, pe.StartLine), err)
 			}
 		}
 		start, _ := cr.FieldPos(0)

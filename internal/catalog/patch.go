@@ -3,12 +3,12 @@ package catalog
 import (
 	"bytes"
 	"encoding/json"
-	"io"
 
 	"github.com/navad/navad/campaigns"
 )
 
-// mergePatch applies an RFC 7396 JSON merge patch to doc. Numbers pass
+// mergePatch applies an RFC 7396 JSON merge patch to doc. Both are whole
+// JSON documents (PatchCampaign has parsed the patch already). Numbers pass
 // through as written: as float64 a budget over 2^53 would change with any
 // patch.
 func mergePatch(doc, patch []byte) ([]byte, error) {
@@ -26,13 +26,7 @@ func mergePatch(doc, patch []byte) ([]byte, error) {
 func decodeNumbers(b []byte, v any) error {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return campaigns.Errorf(campaigns.Invalid, "unexpected data after the JSON document")
-	}
-	return nil
+	return dec.Decode(v)
 }
 
 func merge(target, patch any) any {

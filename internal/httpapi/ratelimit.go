@@ -99,9 +99,10 @@ func (b *bucket) take(now int64) (bool, int64) {
 	}
 	for {
 		// full before seen: whoever moved full had brought seen up to
-		// the time it took at first.
+		// the time it took at first. seen is at least now: the loop
+		// above made it so, and it only grows.
 		full := b.full.Load()
-		t := max(now, b.seen.Load())
+		t := b.seen.Load()
 		next := max(full, t) + b.interval
 		if over := next - t - b.span; over > 0 {
 			return false, over
