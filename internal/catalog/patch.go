@@ -3,6 +3,10 @@ package catalog
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
 
 	"github.com/navad/navad/campaigns"
 )
@@ -19,7 +23,11 @@ func mergePatch(doc, patch []byte) ([]byte, error) {
 	if err := decodeNumbers(patch, &p); err != nil {
 		return nil, campaigns.JSONError(err)
 	}
-	return json.Marshal(merge(d, p))
+	m, err := merge(d, p, "")
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(m)
 }
 
 // decodeNumbers decodes b into v, numbers as json.Number.
@@ -29,23 +37,50 @@ func decodeNumbers(b []byte, v any) error {
 	return dec.Decode(v)
 }
 
-func merge(target, patch any) any {
+// merge applies patch to target. The merge is by exact member name, as
+// RFC 7396 says, but Go's JSON decoder matches names without regard to
+// case, so a patch member that differs only in case from another member
+// ("NAME" beside the document's "name") would leave two spellings of one
+// field, and which one the decoder applies would depend on their order: the
+// patch would be ignored or applied silently. Such a member is refused,
+// with the path to it.
+func merge(target, patch any, path string) (any, error) {
 	pm, ok := patch.(map[string]any)
 	if !ok {
-		return patch
+		return patch, nil
 	}
 	tm, ok := target.(map[string]any)
 	if !ok {
 		tm = map[string]any{}
+	}
+	keys := slices.Sorted(maps.Keys(pm)) // so that the error names the same member every time
+	for i, k := range keys {
+		for _, other := range keys[i+1:] {
+			if strings.EqualFold(other, k) {
+				return nil, invalid(path+k, fmt.Sprintf("and %q name the same field; field names are case-sensitive", other))
+			}
+		}
+		if _, ok := tm[k]; ok {
+			continue
+		}
+		for other := range tm {
+			if strings.EqualFold(other, k) {
+				return nil, invalid(path+k, fmt.Sprintf("is not a field name; the field is %q (field names are case-sensitive)", other))
+			}
+		}
 	}
 	for k, v := range pm {
 		if v == nil {
 			delete(tm, k)
 			continue
 		}
-		tm[k] = merge(tm[k], v)
+		m, err := merge(tm[k], v, path+k+".")
+		if err != nil {
+			return nil, err
+		}
+		tm[k] = m
 	}
-	return tm
+	return tm, nil
 }
 
 func describeJSONError(err error) string {

@@ -490,3 +490,38 @@ func TestConcurrentKeyRotationsKeepEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// TestPatchFieldNamesAreCaseSensitive: a merge patch member spelt in
+// another case than the field ("NAME" for "name") is refused. Go's JSON
+// decoder matches names without regard to case, so the merged document
+// held both spellings and the one that came last won: such a patch was
+// ignored, or applied, silently.
+func TestPatchFieldNamesAreCaseSensitive(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	path := "/v1/campaigns/" + w.campB
+	before := e.must(200, e.do("GET", path, w.advBKey, nil)).json(t)
+	for patch, field := range map[string]string{
+		`{"NAME": "renamed"}`:                  "NAME",
+		`{"Name": null}`:                       "Name",
+		`{"name": "a", "Name": "b"}`:           "Name",
+		`{"creative": {"TITLE": "new title"}}`: "creative.TITLE",
+	} {
+		r := e.do("PATCH", path, w.advBKey, patch)
+		if r.Status != 400 || r.errorCode(t) != "invalid_argument" || !strings.Contains(string(r.Body), `"field":"`+field+`"`) {
+			t.Errorf("PATCH %s: %d %s, want 400 naming %s", patch, r.Status, r.Body, field)
+		}
+	}
+	after := e.must(200, e.do("GET", path, w.advBKey, nil)).json(t)
+	if after["name"] != before["name"] || fmt.Sprint(after["creative"]) != fmt.Sprint(before["creative"]) {
+		t.Fatalf("refused patches changed the campaign: %v → %v", before, after)
+	}
+	// The canonical spelling still merges, keeping the object's other members.
+	e.must(200, e.do("PATCH", path, w.advBKey, `{"creative": {"title": "new title"}}`))
+	c := e.must(200, e.do("GET", path, w.advBKey, nil)).json(t)
+	cr, _ := c["creative"].(map[string]any)
+	old, _ := before["creative"].(map[string]any)
+	if cr["title"] != "new title" || cr["landing_url"] != old["landing_url"] {
+		t.Fatalf("creative after a canonical patch: %v", cr)
+	}
+}
