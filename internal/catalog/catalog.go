@@ -505,13 +505,17 @@ func (s *Service) PutStores(ctx context.Context, p *auth.Principal, advertiserID
 	for i := range stores {
 		stores[i].AdvertiserID = adv
 	}
+	// What can fail in the index is done before the store keeps the
+	// upload, so that the two never part.
+	prepared, err := serving.PrepareStores(stores)
+	if err != nil {
+		return "", fmt.Errorf("index stores: %w", err)
+	}
 	defer s.lockAdvertiser(adv)()
 	if err := s.store.PutStores(ctx, adv, stores); err != nil {
 		return "", err
 	}
-	if err := s.index.PutStores(adv, stores); err != nil {
-		return "", fmt.Errorf("index stores: %w", err)
-	}
+	s.index.PutPrepared(adv, prepared)
 	return adv, nil
 }
 

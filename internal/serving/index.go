@@ -463,16 +463,48 @@ func (ix *Index) publish(s *Snapshot) {
 }
 
 // PutStores upserts stores of one advertiser (by store ID) and rebuilds the
-// offers they touch. The stores must be valid.
+// offers they touch. The stores must be valid. It is PrepareStores and
+// PutPrepared.
 func (ix *Index) PutStores(advertiserID string, stores []campaigns.Store) error {
-	ix.storesMu.Lock()
-	defer ix.storesMu.Unlock()
-	r, err := ix.planStores(advertiserID, pointers(stores))
+	p, err := PrepareStores(stores)
 	if err != nil {
 		return err
 	}
-	ix.rebuild(r)
+	ix.PutPrepared(advertiserID, p)
 	return nil
+}
+
+// PreparedStores are stores made ready for the index (PrepareStores): what
+// can fail in an upload (an upload too large for the index, a position H3
+// refuses) has been computed, so that a writer can prepare an upload,
+// refuse it if that fails, and only then store it: once stored, putting it
+// in the index cannot fail, and the store and the index stay alike.
+type PreparedStores struct {
+	stores []*campaigns.Store
+	slab   *storeSlab
+	hours  []campaigns.Week
+	used   bool
+}
+
+// PrepareStores computes the stores as the index serves them: their cells,
+// texts and compiled opening hours. The stores must be valid, and must not
+// change until they are put.
+func PrepareStores(stores []campaigns.Store) (*PreparedStores, error) {
+	ps := pointers(stores)
+	slab, hours, err := servedStores(ps)
+	if err != nil {
+		return nil, err
+	}
+	return &PreparedStores{stores: ps, slab: slab, hours: hours}, nil
+}
+
+// PutPrepared upserts prepared stores of one advertiser and rebuilds the
+// offers they touch. Stores are prepared for one put: it panics if p was
+// put before.
+func (ix *Index) PutPrepared(advertiserID string, p *PreparedStores) {
+	ix.storesMu.Lock()
+	defer ix.storesMu.Unlock()
+	ix.rebuild(ix.planPrepared(advertiserID, p))
 }
 
 // DeleteStore removes one store of an advertiser and its stock marks.
@@ -496,17 +528,27 @@ func (ix *Index) DeleteStore(advertiserID, storeID string) {
 	ix.rebuild(r)
 }
 
-// planStores records upserted stores and plans the rebuild of the offers
-// they touch: an offer that gains, loses or moves a store recomputes its
-// presence marks; one whose stores only change in place keeps them.
-// Callers hold storesMu and pass the plan to rebuild.
+// planStores prepares stores and records them (planPrepared).
 func (ix *Index) planStores(advertiserID string, stores []*campaigns.Store) (*offerRebuild, error) {
 	// The stores as served, built before taking mu: cells come from cgo.
 	slab, hours, err := servedStores(stores)
 	if err != nil {
 		return nil, err
 	}
-	ix.numberStores(slab, stores, hours)
+	return ix.planPrepared(advertiserID, &PreparedStores{stores: stores, slab: slab, hours: hours}), nil
+}
+
+// planPrepared records upserted stores and plans the rebuild of the offers
+// they touch: an offer that gains, loses or moves a store recomputes its
+// presence marks; one whose stores only change in place keeps them.
+// Callers hold storesMu and pass the plan to rebuild.
+func (ix *Index) planPrepared(advertiserID string, p *PreparedStores) *offerRebuild {
+	if p.used {
+		panic("serving: prepared stores put twice")
+	}
+	p.used = true
+	slab := p.slab
+	ix.numberStores(slab, p.stores, p.hours)
 
 	ix.mu.Lock()
 	dir := ix.stores[advertiserID]
@@ -546,7 +588,7 @@ func (ix *Index) planStores(advertiserID string, stores []*campaigns.Store) (*of
 	dir.settleUpload(slot)
 	r := ix.planLocked(advertiserID, ch)
 	ix.mu.Unlock()
-	return r, nil
+	return r
 }
 
 // pointers returns pointers to the elements of stores.

@@ -189,3 +189,33 @@ func TestUploadKeepsOnlyChangedStores(t *testing.T) {
 	list = slices.Delete(list, 3, 4)
 	check(list, 1, 98)
 }
+
+// TestPrepareStoresChangesNothing: preparing an upload leaves the index as
+// it was (a writer prepares, stores, then puts), putting it adds the stores,
+// and a prepared upload goes in once.
+func TestPrepareStoresChangesNothing(t *testing.T) {
+	ix := NewIndex()
+	if err := ix.PutStores("adv", []campaigns.Store{{ID: "s0", Name: "zero", Lat: 35.69, Lng: 139.70, Products: []string{"p"}}}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := PrepareStores([]campaigns.Store{
+		{ID: "s1", Name: "one", Lat: 35.691, Lng: 139.701, Products: []string{"p"}},
+		{ID: "s2", Name: "two", Lat: 34.70, Lng: 135.50, Products: []string{"q"}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := ix.Snapshot().Stores(); n != 1 {
+		t.Fatalf("after PrepareStores the index holds %d stores, want 1", n)
+	}
+	ix.PutPrepared("adv", p)
+	if n := ix.Snapshot().Stores(); n != 3 {
+		t.Fatalf("after PutPrepared the index holds %d stores, want 3", n)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Fatal("a prepared upload was put twice")
+		}
+	}()
+	ix.PutPrepared("adv", p)
+}
