@@ -122,7 +122,9 @@ func (s *Spool) Put(e *storage.Event) error {
 		s.used.Add(-1)
 	}
 	if p.err != nil {
-		return fmt.Errorf("spool put: %w", p.err)
+		// Neither the store nor the spool can keep the event: the client
+		// is told to try again later (503), as when the spool is full.
+		return fmt.Errorf("spool put: %w: %w", campaigns.Errorf(campaigns.Unavailable, "the tracking spool cannot keep the event and the store is unreachable"), p.err)
 	}
 	return nil
 }
