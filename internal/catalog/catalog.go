@@ -35,7 +35,6 @@ type Service struct {
 	// Others commute, so a large store upload holds up neither other
 	// advertisers' stock nor campaign changes.
 	campaignMu sync.Mutex
-	keysMu     sync.Mutex             // key rotations and revocations: each reads the keys it rewrites
 	advMu      sync.Mutex             // guards advLocks
 	advLocks   map[string]*sync.Mutex // advertiser → its store and stock writes
 	// applying is held shared by every write above and exclusively by
@@ -188,12 +187,16 @@ func (s *Service) Account(ctx context.Context, p *auth.Principal, id string) (*c
 	return nil, notFound("account", id)
 }
 
+// MaxAccountKeys is the most keys an account holds: rotations that keep the
+// old keys stop there until RevokeOldKeys, so that a client rotating on a
+// schedule without revoking does not leave an ever longer list of live keys.
+const MaxAccountKeys = 10
+
 // RotateKey gives an account a new API key. With keepOld the old keys keep
 // working until RevokeOldKeys; otherwise they stop at once. The account
-// itself, its agency or admin may do it. NotFound.
+// itself, its agency or admin may do it. NotFound; Conflict when keepOld
+// and the account holds MaxAccountKeys keys.
 func (s *Service) RotateKey(ctx context.Context, p *auth.Principal, id string, keepOld bool) (string, error) {
-	s.keysMu.Lock()
-	defer s.keysMu.Unlock()
 	a, err := s.Account(ctx, p, id)
 	if err != nil {
 		return "", err
@@ -202,11 +205,18 @@ func (s *Service) RotateKey(ctx context.Context, p *auth.Principal, id string, k
 		return "", campaigns.Errorf(campaigns.Invalid, "the admin key comes from NAVAD_ADMIN_KEY; change it there")
 	}
 	key := campaigns.NewSecret("nvd")
-	hashes := []string{auth.HashKey(key)}
-	if keepOld {
-		hashes = append(hashes, a.KeyHashes...)
-	}
-	if err := s.store.SetAccountKeys(ctx, id, hashes); err != nil {
+	// The keys are read and rewritten in one atomic update, so that
+	// rotations at once, on this replica or others, keep each other's keys.
+	err = s.store.UpdateAccountKeys(ctx, id, func(current []string) ([]string, error) {
+		if !keepOld {
+			return []string{auth.HashKey(key)}, nil
+		}
+		if len(current) >= MaxAccountKeys {
+			return nil, campaigns.Errorf(campaigns.Conflict, "the account has %d keys, the most it keeps; revoke the old ones first (DELETE /v1/accounts/%s/keys/old)", len(current), id)
+		}
+		return append([]string{auth.HashKey(key)}, current...), nil
+	})
+	if err != nil {
 		return "", err
 	}
 	s.keys.ForgetAccount(id)
@@ -215,8 +225,6 @@ func (s *Service) RotateKey(ctx context.Context, p *auth.Principal, id string, k
 
 // RevokeOldKeys keeps only the newest key of an account. NotFound.
 func (s *Service) RevokeOldKeys(ctx context.Context, p *auth.Principal, id string) error {
-	s.keysMu.Lock()
-	defer s.keysMu.Unlock()
 	a, err := s.Account(ctx, p, id)
 	if err != nil {
 		return err
@@ -224,10 +232,11 @@ func (s *Service) RevokeOldKeys(ctx context.Context, p *auth.Principal, id strin
 	if a.Type == campaigns.Admin {
 		return campaigns.Errorf(campaigns.Invalid, "the admin key comes from NAVAD_ADMIN_KEY; change it there")
 	}
-	if len(a.KeyHashes) > 1 {
-		if err := s.store.SetAccountKeys(ctx, id, a.KeyHashes[:1]); err != nil {
-			return err
-		}
+	err = s.store.UpdateAccountKeys(ctx, id, func(current []string) ([]string, error) {
+		return current[:min(len(current), 1)], nil
+	})
+	if err != nil {
+		return err
 	}
 	s.keys.ForgetAccount(id)
 	return nil

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/navad/navad/internal/catalog"
 )
 
 // tenants is a world of two agencies and three advertisers, each advertiser
@@ -489,6 +491,34 @@ func TestConcurrentKeyRotationsKeepEveryKey(t *testing.T) {
 			t.Errorf("key %d of %d no longer works: %d", i+1, n+1, r.Status)
 		}
 	}
+}
+
+// TestKeptKeysAreBounded: rotations that keep the old keys stop at
+// catalog.MaxAccountKeys with a 409 that says what to do, every key still
+// working; once the old keys are revoked, rotations go on.
+func TestKeptKeysAreBounded(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	path := "/v1/accounts/" + w.advB + "/keys"
+	keys := []string{w.advBKey}
+	for len(keys) < catalog.MaxAccountKeys {
+		r := e.must(201, e.do("POST", path+"?keep_old=true", adminKey, nil))
+		keys = append(keys, r.json(t)["api_key"].(string))
+	}
+	r := e.do("POST", path+"?keep_old=true", adminKey, nil)
+	if r.Status != 409 || r.errorCode(t) != "conflict" || !strings.Contains(string(r.Body), "keys/old") {
+		t.Fatalf("rotation past %d keys: %d %s, want 409 naming keys/old", catalog.MaxAccountKeys, r.Status, r.Body)
+	}
+	for i, k := range keys {
+		if r := e.do("GET", "/v1/stores", k, nil); r.Status != 200 {
+			t.Errorf("key %d of %d stopped working after the refused rotation: %d", i+1, len(keys), r.Status)
+		}
+	}
+	e.must(204, e.do("DELETE", path+"/old", adminKey, nil))
+	newest := keys[len(keys)-1]
+	e.must(200, e.do("GET", "/v1/stores", newest, nil))
+	e.must(401, e.do("GET", "/v1/stores", keys[0], nil))
+	e.must(201, e.do("POST", path+"?keep_old=true", adminKey, nil))
 }
 
 // TestPatchFieldNamesAreCaseSensitive: a merge patch member spelt in

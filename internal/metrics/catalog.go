@@ -69,11 +69,11 @@ func (c *Catalog) Accounts(ctx context.Context) ([]*campaigns.Account, error) {
 	return as, err
 }
 
-// SetAccountKeys implements storage.Catalog.
-func (c *Catalog) SetAccountKeys(ctx context.Context, id string, keyHashes []string) error {
+// UpdateAccountKeys implements storage.Catalog.
+func (c *Catalog) UpdateAccountKeys(ctx context.Context, id string, change func([]string) ([]string, error)) error {
 	start := time.Now()
-	err := c.next.SetAccountKeys(ctx, id, keyHashes)
-	c.done("set_account_keys", start, err)
+	err := c.next.UpdateAccountKeys(ctx, id, change)
+	c.done("update_account_keys", start, err)
 	return err
 }
 

@@ -27,9 +27,14 @@ type Catalog interface {
 	AccountByKeyHash(ctx context.Context, keyHash string) (*campaigns.Account, error)
 	// Accounts returns every account, ordered by ID.
 	Accounts(ctx context.Context) ([]*campaigns.Account, error)
-	// SetAccountKeys replaces the key hashes of an account atomically.
-	// NotFound; Conflict if a new hash belongs to another account.
-	SetAccountKeys(ctx context.Context, id string, keyHashes []string) error
+	// UpdateAccountKeys replaces the key hashes of an account with what
+	// change makes of the current ones, atomically: no other write of the
+	// account comes between the keys change is given and the write, on
+	// any replica. change may be called more than once (again when another
+	// write came between) and must not keep its argument; an error it
+	// returns is returned as is. NotFound; Conflict if a new hash belongs
+	// to another account.
+	UpdateAccountKeys(ctx context.Context, id string, change func(current []string) ([]string, error)) error
 
 	// PutCampaign creates or replaces a campaign (by ID).
 	PutCampaign(ctx context.Context, c *campaigns.Campaign) error

@@ -135,18 +135,24 @@ func (s *Store) Accounts(ctx context.Context) ([]*campaigns.Account, error) {
 	return all, nil
 }
 
-// SetAccountKeys replaces the key hashes of an account atomically. NotFound;
-// Conflict if a new hash belongs to another account.
-func (s *Store) SetAccountKeys(ctx context.Context, id string, keyHashes []string) error {
-	for _, h := range keyHashes {
-		if err := checkKey("key hash", h); err != nil {
-			return fmt.Errorf("set account keys: %w", err)
-		}
-	}
+// UpdateAccountKeys implements storage.Catalog: the read, change and write
+// are one write transaction.
+func (s *Store) UpdateAccountKeys(ctx context.Context, id string, change func([]string) ([]string, error)) error {
+	var changeErr error
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		a, err := getAccount(tx, id)
 		if err != nil {
 			return err
+		}
+		keyHashes, err := change(slices.Clone(a.KeyHashes))
+		if err != nil {
+			changeErr = err
+			return err
+		}
+		for _, h := range keyHashes {
+			if err := checkKey("key hash", h); err != nil {
+				return err
+			}
 		}
 		keys := tx.Bucket(bucketKeys)
 		for _, h := range keyHashes {
@@ -173,8 +179,11 @@ func (s *Store) SetAccountKeys(ctx context.Context, id string, keyHashes []strin
 		}
 		return tx.Bucket(bucketAccounts).Put([]byte(id), v)
 	})
+	if changeErr != nil {
+		return changeErr
+	}
 	if err != nil {
-		return fmt.Errorf("set account keys: %w", err)
+		return fmt.Errorf("update account keys: %w", err)
 	}
 	return nil
 }

@@ -145,21 +145,16 @@ func (s *Store) Accounts(ctx context.Context) ([]*campaigns.Account, error) {
 	return all, nil
 }
 
-// SetAccountKeys replaces the key hashes of an account atomically. NotFound;
-// Conflict if a new hash belongs to another account.
+// UpdateAccountKeys implements storage.Catalog.
 //
-// The account is read, changed in Go and written back by a script that
-// first checks that the record is still the one read; when a concurrent
-// write got there first it starts again.
-func (s *Store) SetAccountKeys(ctx context.Context, id string, keyHashes []string) error {
-	const op = "set account keys"
+// The account is read, its keys changed in Go and the account written back
+// by a script that first checks that the record is still the one read;
+// when a concurrent write, from this replica or another, got there first
+// it starts again from the new record.
+func (s *Store) UpdateAccountKeys(ctx context.Context, id string, change func([]string) ([]string, error)) error {
+	const op = "update account keys"
 	if err := s.begin(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
-	}
-	for _, h := range keyHashes {
-		if err := checkKey("key hash", h); err != nil {
-			return fmt.Errorf("%s: %w", op, err)
-		}
 	}
 	if !validKey(id) {
 		return fmt.Errorf("%s: %w", op, notFound("account %q not found", id))
@@ -177,6 +172,15 @@ func (s *Store) SetAccountKeys(ctx context.Context, id string, keyHashes []strin
 			return fmt.Errorf("%s: %w", op, err)
 		}
 		old := a.KeyHashes
+		keyHashes, err := change(slices.Clone(old))
+		if err != nil {
+			return err
+		}
+		for _, h := range keyHashes {
+			if err := checkKey("key hash", h); err != nil {
+				return fmt.Errorf("%s: %w", op, err)
+			}
+		}
 		a.KeyHashes = slices.Clone(keyHashes)
 		next, err := encodeAccount(a)
 		if err != nil {

@@ -183,7 +183,7 @@ func testFeed(t *testing.T, srv *redistest.Server) {
 	}
 
 	must(t, s.CreateAccount(ctx, &campaigns.Account{ID: "adv_1", Type: campaigns.Advertiser, Name: "A", KeyHashes: []string{"h1"}}))
-	must(t, s.SetAccountKeys(ctx, "adv_1", []string{"h2"}))
+	must(t, s.UpdateAccountKeys(ctx, "adv_1", func([]string) ([]string, error) { return []string{"h2"}, nil }))
 	c := &campaigns.Campaign{ID: "cmp_1", AdvertiserID: "adv_1", Name: "C"}
 	must(t, s.PutCampaign(ctx, c))
 	must(t, s.DeleteCampaign(ctx, "cmp_1"))

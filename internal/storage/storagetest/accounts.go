@@ -1,6 +1,9 @@
 package storagetest
 
 import (
+	"context"
+	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -29,6 +32,8 @@ var accountTests = []test{
 	{name: "SetKeysRotation", run: testAccountKeyRotation},
 	{name: "SetKeysConflict", run: testAccountSetKeysConflict},
 	{name: "SetKeysNotFound", run: testAccountSetKeysNotFound},
+	{name: "UpdateKeysAtomic", run: testAccountUpdateKeysAtomic},
+	{name: "UpdateKeysChangeError", run: testAccountUpdateKeysChangeError},
 	{name: "ReturnsCopies", run: testAccountCopies},
 }
 
@@ -184,7 +189,7 @@ func testAccountKeyRotation(t *testing.T, c storage.Catalog) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			must(t, c.SetAccountKeys(ctx, id, st.give))
+			must(t, setKeys(ctx, c, id, st.give))
 			wantKeys(t, c, id, st.has, st.gone)
 		})
 	}
@@ -194,7 +199,7 @@ func testAccountKeyRotation(t *testing.T, c storage.Catalog) {
 	wantAccount(t, got, account(id, campaigns.Advertiser, "old"))
 
 	// A hash freed by rotation can be taken by another account.
-	must(t, c.SetAccountKeys(ctx, id, []string{"newest"}))
+	must(t, setKeys(ctx, c, id, []string{"newest"}))
 	must(t, c.CreateAccount(ctx, account("adv_2", campaigns.Advertiser, "old")))
 	wantKeys(t, c, "adv_2", []string{"old"}, nil)
 }
@@ -214,7 +219,7 @@ func testAccountSetKeysConflict(t *testing.T, c storage.Catalog) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			wantCode(t, c.SetAccountKeys(ctx, "adv_a", tt.give), campaigns.Conflict)
+			wantCode(t, setKeys(ctx, c, "adv_a", tt.give), campaigns.Conflict)
 			// Nothing changed, on either account.
 			wantKeys(t, c, "adv_a", []string{"a1"}, []string{"a2"})
 			wantKeys(t, c, "adv_b", []string{"b1", "b2"}, nil)
@@ -225,8 +230,8 @@ func testAccountSetKeysConflict(t *testing.T, c storage.Catalog) {
 func testAccountSetKeysNotFound(t *testing.T, c storage.Catalog) {
 	ctx := t.Context()
 	must(t, c.CreateAccount(ctx, account("adv_a", campaigns.Advertiser, "a1")))
-	wantCode(t, c.SetAccountKeys(ctx, "adv_nope", []string{"x1"}), campaigns.NotFound)
-	wantCode(t, c.SetAccountKeys(ctx, "", []string{"x1"}), campaigns.NotFound)
+	wantCode(t, setKeys(ctx, c, "adv_nope", []string{"x1"}), campaigns.NotFound)
+	wantCode(t, setKeys(ctx, c, "", []string{"x1"}), campaigns.NotFound)
 	_, err := c.AccountByKeyHash(ctx, "x1")
 	wantCode(t, err, campaigns.NotFound)
 	_, err = c.Account(ctx, "adv_nope")
@@ -249,4 +254,55 @@ func testAccountCopies(t *testing.T, c storage.Catalog) {
 	got, err = c.Account(ctx, "adv_1")
 	must(t, err)
 	wantAccount(t, got, want)
+}
+
+// setKeys replaces an account's keys with keyHashes.
+func setKeys(ctx context.Context, c storage.Catalog, id string, keyHashes []string) error {
+	return c.UpdateAccountKeys(ctx, id, func([]string) ([]string, error) { return keyHashes, nil })
+}
+
+// testAccountUpdateKeysAtomic: updates at once that each add a key to the
+// ones they are given keep every key. A read, then a separate write (the
+// catalog's rotation once did so, and a lock in one process could not
+// cover the replicas sharing Redis) let a write drop the key another had
+// just added.
+func testAccountUpdateKeysAtomic(t *testing.T, c storage.Catalog) {
+	ctx := t.Context()
+	must(t, c.CreateAccount(ctx, account("adv_1", campaigns.Advertiser, "k0")))
+	const n = 8
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			errs[i] = c.UpdateAccountKeys(ctx, "adv_1", func(cur []string) ([]string, error) {
+				// A pause between the read and the write, where another
+				// update can come.
+				time.Sleep(time.Millisecond)
+				return append(cur, fmt.Sprintf("k%d", i+1)), nil
+			})
+		})
+	}
+	wg.Wait()
+	want := []string{"k0"}
+	for i := range n {
+		must(t, errs[i])
+		want = append(want, fmt.Sprintf("k%d", i+1))
+	}
+	wantKeys(t, c, "adv_1", want, nil)
+}
+
+// testAccountUpdateKeysChangeError: an error from the change is returned as
+// it is, and the keys stay as they were.
+func testAccountUpdateKeysChangeError(t *testing.T, c storage.Catalog) {
+	ctx := t.Context()
+	must(t, c.CreateAccount(ctx, account("adv_1", campaigns.Advertiser, "k0", "k1")))
+	refuse := campaigns.Errorf(campaigns.Conflict, "too many keys")
+	err := c.UpdateAccountKeys(ctx, "adv_1", func(cur []string) ([]string, error) {
+		cur[0] = "scribbled" // the change's own copy
+		return nil, refuse
+	})
+	if err != refuse {
+		t.Fatalf("UpdateAccountKeys returned %v, want the change's error as is", err)
+	}
+	wantKeys(t, c, "adv_1", []string{"k0", "k1"}, []string{"scribbled"})
 }

@@ -52,8 +52,8 @@ func calls(visits *int) []call {
 			_, err := c.Accounts(ctx)
 			return err
 		}},
-		{"SetAccountKeys", func(ctx context.Context, c storage.Catalog) error {
-			return c.SetAccountKeys(ctx, "adv_1", []string{"k2"})
+		{"UpdateAccountKeys", func(ctx context.Context, c storage.Catalog) error {
+			return setKeys(ctx, c, "adv_1", []string{"k2"})
 		}},
 		{"PutCampaign", func(ctx context.Context, c storage.Catalog) error {
 			return c.PutCampaign(ctx, minimalCampaign("cmp_new", "adv_1"))

@@ -333,7 +333,7 @@ func (r *runner) loadRedis(ctx context.Context, w *dataset.World, keys map[strin
 	for _, pub := range w.Publishers {
 		if k, ok := keys[pub.ID]; ok {
 			hashes := []string{auth.HashKey(w.Key(pub.ID)), auth.HashKey(k)}
-			if err := st.SetAccountKeys(ctx, pub.ID, hashes); err != nil {
+			if err := st.UpdateAccountKeys(ctx, pub.ID, func([]string) ([]string, error) { return hashes, nil }); err != nil {
 				return fmt.Errorf("keys of %s: %w", pub.ID, err)
 			}
 		}
