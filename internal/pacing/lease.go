@@ -238,12 +238,15 @@ func (l *lease) want(now int64) int64 {
 	return max(min(w, 4*l.size, maxLease, l.remaining/fairShare), 1)
 }
 
-// giveBack puts back an ad taken from l and not served (its user's cap
-// refused it), if it still belongs to the lease's day.
-func (p *Pacer) giveBack(l *lease, day string) {
+// giveBack puts back an ad taken from l for r and not served (its user's
+// cap refused it), if the lease still holds r's day and limits: a lease
+// renewed meanwhile under a lowered budget must not take back an ad
+// counted under the old one, or the campaign could serve one past the new.
+func (p *Pacer) giveBack(l *lease, r *storage.CapRequest) {
+	day := r.Day
 	l.mu.Lock()
 	closed := p.closed.Load() // under l.mu, as Close's sweep of l reads it
-	if l.day == day && !l.gone && !closed {
+	if l.heldFor(r) && !l.gone && !closed {
 		l.left++
 		l.mu.Unlock()
 		return
@@ -330,7 +333,9 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 	// tried yet (the backend was found down) wait for the next round.
 	var first error
 	for i, r := range back {
-		if first != nil || p.resting() { // not a decision: Errors does not count it
+		// Close (all) has no next round: it tries each return once, even
+		// while the backend rests after a failure a moment ago.
+		if first != nil || !all && p.resting() { // not a decision: Errors does not count it
 			ls.later(r)
 			continue
 		}

@@ -228,7 +228,7 @@ func (p *Pacer) allowLeased(ctx context.Context, r *storage.CapRequest) (bool, e
 		ok = p.outage(false)
 	}
 	if !ok {
-		p.giveBack(l, r.Day)
+		p.giveBack(l, r)
 	}
 	return ok, nil
 }
@@ -351,12 +351,23 @@ func (p *Pacer) businessDay(now time.Time) *businessDay {
 	y, m, dd := t.Date()
 	d := &businessDay{
 		name:  t.Format(time.DateOnly),
-		start: time.Date(y, m, dd, 0, 0, 0, 0, p.loc),
-		end:   time.Date(y, m, dd+1, 0, 0, 0, 0, p.loc),
+		start: midnight(y, m, dd, p.loc),
+		end:   midnight(y, m, dd+1, p.loc),
 	}
 	// Only move forward: a late request from yesterday must not evict today.
 	if cur := p.day.Load(); cur == nil || d.start.After(cur.start) {
 		p.day.CompareAndSwap(cur, d)
 	}
 	return d
+}
+
+// midnight returns the instant day y-m-d begins in loc. Where the clocks
+// skip midnight (America/Santiago, America/Havana, …) time.Date names an
+// instant of the day before; the day then begins at the transition.
+func midnight(y int, m time.Month, d int, loc *time.Location) time.Time {
+	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
+	if t.Day() != time.Date(y, m, d, 12, 0, 0, 0, loc).Day() {
+		_, t = t.ZoneBounds()
+	}
+	return t
 }
