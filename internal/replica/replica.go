@@ -347,6 +347,15 @@ func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change) (bool, er
 			ix.PutCampaign(c)
 		}
 	case redisstore.OpStores:
+		if ch.Deleted {
+			// Deleted with their stock rows. A store put again since has a
+			// record of its own later in the feed; read back here, it would
+			// be upserted and keep the stock marks Redis no longer holds.
+			for _, id := range ch.StoreIDs {
+				ix.DeleteStore(ch.AdvertiserID, id)
+			}
+			return true, nil
+		}
 		found, missing, err := st.StoresByID(ctx, ch.AdvertiserID, ch.StoreIDs)
 		if err != nil {
 			return true, err

@@ -507,11 +507,26 @@ func (ix *Index) PutPrepared(advertiserID string, p *PreparedStores) {
 	ix.rebuild(ix.planPrepared(advertiserID, p))
 }
 
-// DeleteStore removes one store of an advertiser and its stock marks.
+// DeleteStore removes one store of an advertiser and every stock mark of
+// it, as storage does: a point-of-sale batch may mark products the store
+// does not list, and a mark left behind would keep the store out of stock
+// once it is uploaded again with that product. Deleting a store is a rare
+// management call, so the advertiser's marks are scanned.
 func (ix *Index) DeleteStore(advertiserID, storeID string) {
 	ix.storesMu.Lock()
 	defer ix.storesMu.Unlock()
 	ix.mu.Lock()
+	if out := ix.out[advertiserID]; out != nil {
+		var doomed []stockKey
+		for k := range out.all() {
+			if k.store == storeID {
+				doomed = append(doomed, k)
+			}
+		}
+		for _, k := range doomed {
+			out.del(k)
+		}
+	}
 	old, ok := ix.stores[advertiserID].del(storeID)
 	if !ok {
 		ix.mu.Unlock()
@@ -519,9 +534,7 @@ func (ix *Index) DeleteStore(advertiserID, storeID string) {
 	}
 	ch := offerChanges{full: make(map[string]bool)}
 	for _, n := range old.products() {
-		p := ix.productName[n]
-		ix.out[advertiserID].del(stockKey{storeID, p})
-		ch.full[p] = true
+		ch.full[ix.productName[n]] = true
 	}
 	r := ix.planLocked(advertiserID, ch)
 	ix.mu.Unlock()

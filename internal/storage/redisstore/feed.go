@@ -58,6 +58,7 @@ type Change struct {
 	ObjectID     string // the account or campaign (OpAccount, OpCampaign)
 	AdvertiserID string // OpStores, OpReload, OpStock
 	StoreIDs     []string
+	Deleted      bool // OpStores: StoreIDs were deleted, with all their stock rows
 	Stock        []campaigns.StockUpdate
 }
 
@@ -193,6 +194,7 @@ func decodeChange(m redis.XMessage) (Change, error) {
 		Origin:       get("origin"),
 		ObjectID:     get("id"),
 		AdvertiserID: get("adv"),
+		Deleted:      get("deleted") == "1",
 	}
 	if ids := get("ids"); ids != "" {
 		ch.StoreIDs = strings.Split(ids, sep)

@@ -123,7 +123,7 @@ var scriptDeleteStore = redis.NewScript(feedLua + `
 local id = ARGV[4]
 if redis.call('HDEL', KEYS[1], id) == 0 then return 0 end
 redis.call('ZREMRANGEBYLEX', KEYS[2], '[' .. id .. '\0', '(' .. id .. '\1')
-append_feed(KEYS[3], KEYS[4], ARGV[1], 'op', 'stores', 'origin', ARGV[2], 'adv', ARGV[3], 'ids', id)
+append_feed(KEYS[3], KEYS[4], ARGV[1], 'op', 'stores', 'origin', ARGV[2], 'adv', ARGV[3], 'ids', id, 'deleted', '1')
 return 1
 `)
 

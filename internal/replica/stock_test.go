@@ -1,0 +1,94 @@
+package replica
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/redistest"
+	"github.com/navad/navad/internal/serving"
+)
+
+// adsNear returns how many ads n's index serves for 居酒屋 at the stores.
+func adsNear(t *testing.T, n *node) int {
+	t.Helper()
+	e, err := serving.NewEngine(n.index, time.UTC, nil, nil)
+	must(t, err)
+	ads, err := e.Decide(context.Background(), &serving.Request{Lat: 35.69, Lng: 139.70, Query: "居酒屋", N: 3, Mode: campaigns.Walk}, nil)
+	must(t, err)
+	return len(ads)
+}
+
+// campaignFor returns a campaign of adv for product near the test stores.
+func campaignFor(product string) *campaigns.Campaign {
+	c := &campaigns.Campaign{ID: "cmp", AdvertiserID: "adv", Name: "c", ProductID: product, RadiusM: 500,
+		Keywords: []campaigns.Keyword{{Text: "居酒屋", Match: campaigns.Broad}}, Creative: campaigns.Creative{Title: "t", LandingURL: "https://example.com/"}}
+	c.ApplyDefaults()
+	return c
+}
+
+// TestFollowerDeleteThenRecreateClearsStock: a store deleted (which deletes
+// its stock rows in Redis) and put again before the follower polls ends up
+// in stock on the follower, as it is in Redis. The delete's record looked
+// like an upsert, the follower read the store back, found it, and kept its
+// old out-of-stock mark.
+func TestFollowerDeleteThenRecreateClearsStock(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	ctx := t.Context()
+	must(t, a.store.PutCampaign(ctx, campaignFor("beer")))
+	must(t, a.store.PutStores(ctx, "adv", stores("s1")))
+	fb := b.follower(t)
+	no := false
+	must(t, a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: &no}}))
+	step(t, fb, false)
+	if got := adsNear(t, b); got != 0 {
+		t.Fatalf("b serves %d ads for an out-of-stock store, want 0", got)
+	}
+
+	// Deleted and uploaded again between two polls of b.
+	must(t, a.store.DeleteStore(ctx, "adv", "s1"))
+	must(t, a.store.PutStores(ctx, "adv", stores("s1")))
+	step(t, fb, false)
+
+	fresh := newNode(t, srv.URL())
+	fresh.follower(t)
+	if got := adsNear(t, fresh); got != 1 {
+		t.Fatalf("a replica loaded from Redis serves %d ads, want 1", got)
+	}
+	if got := adsNear(t, b); got != 1 {
+		t.Fatalf("follower serves %d ads, a replica loaded from Redis 1: the deleted store's stock mark survived", got)
+	}
+}
+
+// TestFollowerDeleteStoreClearsUnlistedStock: Redis drops every stock row of
+// a deleted store, rows for products the store did not list included
+// (PutStock accepts those); the index drops them too, or the store, uploaded
+// again with that product, stays out of stock there.
+func TestFollowerDeleteStoreClearsUnlistedStock(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	ctx := t.Context()
+	must(t, a.store.PutCampaign(ctx, campaignFor("wine")))
+	must(t, a.store.PutStores(ctx, "adv", stores("s1"))) // lists beer only
+	fb := b.follower(t)
+	no := false
+	must(t, a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "wine", InStock: &no}}))
+	step(t, fb, false)
+	must(t, a.store.DeleteStore(ctx, "adv", "s1"))
+	step(t, fb, false)
+	st := stores("s1")
+	st[0].Products = []string{"beer", "wine"}
+	must(t, a.store.PutStores(ctx, "adv", st))
+	step(t, fb, false)
+
+	fresh := newNode(t, srv.URL())
+	fresh.follower(t)
+	if got := adsNear(t, fresh); got != 1 {
+		t.Fatalf("a replica loaded from Redis serves %d ads, want 1", got)
+	}
+	if got := adsNear(t, b); got != 1 {
+		t.Fatalf("follower serves %d ads, a replica loaded from Redis 1: the deleted store's wine mark survived", got)
+	}
+}
