@@ -717,7 +717,7 @@ func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int, error) 
 	if err != nil {
 		return n, fmt.Errorf("purge events: %w", err)
 	}
-	oldBatches := binary.BigEndian.AppendUint32(nil, utcDay(time.Now())-batchDays+1)
+	oldBatches := binary.BigEndian.AppendUint32(nil, utcDay(s.now())-batchDays+1)
 	if _, err := s.deleteBefore(ctx, bucketBatches, oldBatches, nil); err != nil {
 		return n, fmt.Errorf("purge events: %w", err)
 	}

@@ -556,3 +556,27 @@ func TestServedAdvertiserSeek(t *testing.T) {
 		}
 	}
 }
+
+// TestPurgeEventsKeepsBatchesByStoreClock: PurgeEvents forgets served batch
+// IDs by the Store's own clock, the one AddServed remembers them by (it used
+// the wall clock): a batch applied "today" and retried after a purge counts
+// once.
+func TestPurgeEventsKeepsBatchesByStoreClock(t *testing.T) {
+	ctx := t.Context()
+	c := newClock()
+	c.t = time.Now().UTC().Add(-30 * 24 * time.Hour) // the Store's clock, a month behind the wall clock
+	s := openServed(t, t.TempDir(), c, 1<<20)
+	rows := []storage.ServedCount{{Key: storage.AggKey{Day: storage.DayOf(c.now()), Hour: 1, AdvertiserID: "adv",
+		CampaignID: "cmp", PublisherID: "pub", StoreID: "s", Cell: 1}, N: 5}}
+	must(t, s.AddServed(ctx, "replica-a:1", rows))
+	// The hourly purge, by the same clock: raw events of two days ago.
+	_, err := s.PurgeEvents(ctx, c.now().Add(-48*time.Hour))
+	must(t, err)
+	must(t, s.AddServed(ctx, "replica-a:1", rows)) // a retry of the same flush
+	q := &storage.AggregateQuery{From: rows[0].Key.Day, To: rows[0].Key.Day}
+	var got uint64
+	must(t, s.Aggregates(ctx, q, func(a *storage.Aggregate) bool { got += a.Served; return true }))
+	if got != 5 {
+		t.Fatalf("served %d after a retried batch, want 5", got)
+	}
+}
