@@ -322,14 +322,9 @@ func (s *Service) CreateCampaign(ctx context.Context, p *auth.Principal, c campa
 	c.CreatedAt, c.UpdatedAt = now, now
 
 	defer s.lockCampaigns()()
-	switch _, err := s.store.Campaign(ctx, c.ID); campaigns.ErrorCode(err) {
-	case campaigns.NotFound:
-	case "":
-		return nil, campaigns.Errorf(campaigns.Conflict, "campaign %q already exists", c.ID)
-	default:
-		return nil, err
-	}
-	if err := s.store.PutCampaign(ctx, &c); err != nil {
+	// Conflict if the ID is taken, or was: a deleted campaign's ID is not
+	// given again (its counters and reports are kept by ID).
+	if err := s.store.CreateCampaign(ctx, &c); err != nil {
 		return nil, err
 	}
 	s.index.PutCampaign(&c)

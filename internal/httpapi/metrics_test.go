@@ -90,7 +90,7 @@ func TestMetricsCountTraffic(t *testing.T) {
 		{`navad_decisions_total{outcome="none"}`, 2},
 		{`navad_decision_ads_requested_total`, 3*3 + 5 + 3},
 		{`navad_decision_ads_served_total`, 3 * 2}, // both campaigns serve at Shinjuku
-		{`navad_storage_operation_duration_seconds_count{op="put_campaign",result="ok"}`, 1},
+		{`navad_storage_operation_duration_seconds_count{op="create_campaign",result="ok"}`, 1},
 	}
 	for _, tt := range tests {
 		if got := delta(tt.series); got != tt.want {

@@ -555,3 +555,26 @@ func TestPatchFieldNamesAreCaseSensitive(t *testing.T) {
 		t.Fatalf("creative after a canonical patch: %v", cr)
 	}
 }
+
+// TestDeletedCampaignIDIsNotGivenAgain: a campaign created with the ID of a
+// deleted one, by any advertiser, is a 409. Budgets and frequency windows
+// are counted by campaign ID, so such a campaign started with the deleted
+// one's counts: a total budget at or under them never served.
+func TestDeletedCampaignIDIsNotGivenAgain(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	c := beerCampaign("")
+	c["id"] = "cmp_spring"
+	e.must(201, e.do("POST", "/v1/campaigns", w.advBKey, c))
+	e.must(409, e.do("POST", "/v1/campaigns", w.advBKey, c))
+	e.must(204, e.do("DELETE", "/v1/campaigns/cmp_spring", w.advBKey, nil))
+	for _, key := range []string{w.advBKey, w.advAKey} {
+		r := e.do("POST", "/v1/campaigns", key, c)
+		if r.Status != 409 || r.errorCode(t) != "conflict" || !strings.Contains(string(r.Body), "deleted") {
+			t.Fatalf("creating a deleted campaign's ID: %d %s, want 409 saying it was deleted", r.Status, r.Body)
+		}
+	}
+	e.must(404, e.do("GET", "/v1/campaigns/cmp_spring", adminKey, nil))
+	c["id"] = "cmp_spring_2"
+	e.must(201, e.do("POST", "/v1/campaigns", w.advBKey, c))
+}

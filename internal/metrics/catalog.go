@@ -77,6 +77,14 @@ func (c *Catalog) UpdateAccountKeys(ctx context.Context, id string, change func(
 	return err
 }
 
+// CreateCampaign implements storage.Catalog.
+func (c *Catalog) CreateCampaign(ctx context.Context, cp *campaigns.Campaign) error {
+	start := time.Now()
+	err := c.next.CreateCampaign(ctx, cp)
+	c.done("create_campaign", start, err)
+	return err
+}
+
 // PutCampaign implements storage.Catalog.
 func (c *Catalog) PutCampaign(ctx context.Context, cp *campaigns.Campaign) error {
 	start := time.Now()

@@ -38,12 +38,18 @@ type Catalog interface {
 
 	// PutCampaign creates or replaces a campaign (by ID).
 	PutCampaign(ctx context.Context, c *campaigns.Campaign) error
+	// CreateCampaign stores a new campaign. Conflict if a campaign of its
+	// ID exists, or existed: the ID of a deleted campaign is not given
+	// again, so that the counters kept by campaign ID (budgets, frequency
+	// windows) and its reports stay its own.
+	CreateCampaign(ctx context.Context, c *campaigns.Campaign) error
 	// Campaign returns the campaign with the given ID. NotFound.
 	Campaign(ctx context.Context, id string) (*campaigns.Campaign, error)
 	// Campaigns returns the campaigns of one advertiser, or of all when
 	// advertiserID is "", ordered by ID.
 	Campaigns(ctx context.Context, advertiserID string) ([]*campaigns.Campaign, error)
-	// DeleteCampaign removes a campaign. NotFound.
+	// DeleteCampaign removes a campaign and keeps its ID as taken
+	// (CreateCampaign). NotFound.
 	DeleteCampaign(ctx context.Context, id string) error
 
 	// PutStores upserts stores of one advertiser (by store ID) all or

@@ -78,11 +78,14 @@ var (
 	bucketKeys      = []byte("keys")
 	bucketCampaigns = []byte("campaigns")
 	bucketByAdv     = []byte("by_adv")
-	bucketStores    = []byte("stores")
-	bucketStockOut  = []byte("stockout")
-	bucketMeta      = []byte("meta")
+	// bucketCampaignsGone holds the IDs of deleted campaigns, which
+	// CreateCampaign does not give again.
+	bucketCampaignsGone = []byte("campaigns_gone")
+	bucketStores        = []byte("stores")
+	bucketStockOut      = []byte("stockout")
+	bucketMeta          = []byte("meta")
 
-	allBuckets = append([][]byte{bucketAccounts, bucketKeys, bucketCampaigns, bucketByAdv, bucketStores, bucketStockOut, bucketMeta}, eventBuckets...)
+	allBuckets = append([][]byte{bucketAccounts, bucketKeys, bucketCampaigns, bucketByAdv, bucketCampaignsGone, bucketStores, bucketStockOut, bucketMeta}, eventBuckets...)
 
 	keySchema = []byte("schema")
 )

@@ -25,19 +25,37 @@ func decodeCampaign(v []byte) (*campaigns.Campaign, error) {
 
 // PutCampaign creates or replaces a campaign (by ID).
 func (s *Store) PutCampaign(ctx context.Context, c *campaigns.Campaign) error {
+	return s.writeCampaign(ctx, "put campaign", c, false)
+}
+
+// CreateCampaign implements storage.Catalog.
+func (s *Store) CreateCampaign(ctx context.Context, c *campaigns.Campaign) error {
+	return s.writeCampaign(ctx, "create campaign", c, true)
+}
+
+// writeCampaign puts c; when create, only if its ID was never taken.
+func (s *Store) writeCampaign(ctx context.Context, op string, c *campaigns.Campaign, create bool) error {
 	if err := checkKey("campaign id", c.ID); err != nil {
-		return fmt.Errorf("put campaign: %w", err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	if err := checkKey("advertiser id", c.AdvertiserID); err != nil {
-		return fmt.Errorf("put campaign: %w", err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	v, err := json.Marshal(c)
 	if err != nil {
-		return fmt.Errorf("put campaign: %w", err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		all, byAdv := tx.Bucket(bucketCampaigns), tx.Bucket(bucketByAdv)
 		id := []byte(c.ID)
+		if create {
+			if all.Get(id) != nil {
+				return campaignExists(c.ID)
+			}
+			if tx.Bucket(bucketCampaignsGone).Get(id) != nil {
+				return campaignGone(c.ID)
+			}
+		}
 		if old := all.Get(id); old != nil {
 			prev, err := decodeCampaign(old)
 			if err != nil {
@@ -55,9 +73,19 @@ func (s *Store) PutCampaign(ctx context.Context, c *campaigns.Campaign) error {
 		return all.Put(id, v)
 	})
 	if err != nil {
-		return fmt.Errorf("put campaign: %w", err)
+		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
+}
+
+// campaignExists and campaignGone are CreateCampaign's conflicts, worded
+// for the API's caller.
+func campaignExists(id string) error {
+	return campaigns.Errorf(campaigns.Conflict, "campaign %q already exists", id)
+}
+
+func campaignGone(id string) error {
+	return campaigns.Errorf(campaigns.Conflict, "campaign ID %q belonged to a deleted campaign; IDs are not given again, so choose another", id)
 }
 
 // Campaign returns the campaign with the given ID. NotFound.
@@ -143,6 +171,9 @@ func (s *Store) DeleteCampaign(ctx context.Context, id string) error {
 			return err
 		}
 		if err := tx.Bucket(bucketByAdv).Delete(joinKey(c.AdvertiserID, id)); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketCampaignsGone).Put([]byte(id), empty); err != nil {
 			return err
 		}
 		return all.Delete([]byte(id))

@@ -30,12 +30,23 @@ func decodeCampaign(v string) (*campaigns.Campaign, error) {
 }
 
 func campaignKeys() []string {
-	return []string{keyCampaigns, keyCampaignAdv, keyCampaignsByAdv, Stream(0).seqKey(), Stream(0).feedKey()}
+	return []string{keyCampaigns, keyCampaignAdv, keyCampaignsByAdv, Stream(0).seqKey(), Stream(0).feedKey(), keyCampaignsGone}
 }
 
 // PutCampaign creates or replaces a campaign (by ID).
 func (s *Store) PutCampaign(ctx context.Context, c *campaigns.Campaign) error {
-	const op = "put campaign"
+	return s.writeCampaign(ctx, "put campaign", c, false)
+}
+
+// CreateCampaign implements storage.Catalog: the checks and the write are
+// one script, so that replicas creating the same ID at once cannot both
+// succeed.
+func (s *Store) CreateCampaign(ctx context.Context, c *campaigns.Campaign) error {
+	return s.writeCampaign(ctx, "create campaign", c, true)
+}
+
+// writeCampaign puts c; when create, only if its ID was never taken.
+func (s *Store) writeCampaign(ctx context.Context, op string, c *campaigns.Campaign, create bool) error {
 	if err := s.begin(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
@@ -49,9 +60,18 @@ func (s *Store) PutCampaign(ctx context.Context, c *campaigns.Campaign) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	err = scriptPutCampaign.Run(commitCtx(ctx), s.client, campaignKeys(), s.retentionArg(), s.origin, c.ID, c.AdvertiserID, v).Err()
-	if err != nil {
+	mode := "put"
+	if create {
+		mode = "create"
+	}
+	res, err := scriptPutCampaign.Run(commitCtx(ctx), s.client, campaignKeys(), s.retentionArg(), s.origin, c.ID, c.AdvertiserID, v, mode).Text()
+	switch {
+	case err != nil:
 		return s.fail(ctx, op, err)
+	case res == "exists":
+		return fmt.Errorf("%s: %w", op, campaigns.Errorf(campaigns.Conflict, "campaign %q already exists", c.ID))
+	case res == "gone":
+		return fmt.Errorf("%s: %w", op, campaigns.Errorf(campaigns.Conflict, "campaign ID %q belonged to a deleted campaign; IDs are not given again, so choose another", c.ID))
 	}
 	return nil
 }

@@ -19,6 +19,7 @@
 //	{navad}:campaigns            hash    campaign ID → JSON campaign
 //	{navad}:campaign_adv         hash    campaign ID → advertiser ID
 //	{navad}:campaigns_by_adv     zset    "advertiser ID NUL campaign ID", score 0 (lexical order)
+//	{navad}:campaigns_gone       set     IDs of deleted campaigns, which CreateCampaign does not give again
 //	{navad}:seq                  string  sequence number of the last record of {navad}:feed
 //	{navad}:feed                 stream  change records of accounts and campaigns
 //
@@ -420,6 +421,7 @@ const (
 	keyCampaigns      = "{navad}:campaigns"
 	keyCampaignAdv    = "{navad}:campaign_adv"
 	keyCampaignsByAdv = "{navad}:campaigns_by_adv"
+	keyCampaignsGone  = "{navad}:campaigns_gone" // set: IDs of deleted campaigns, not given again
 )
 
 // Stream names one change feed: CampaignsStream (0) is the global one

@@ -91,20 +91,26 @@ return redis.call('HGET', KEYS[1], id)
 `)
 
 // scriptPutCampaign: KEYS: campaigns, campaign_adv, campaigns_by_adv, seq,
-// feed. ARGV: retention, origin, id, advertiser, JSON.
+// feed, campaigns_gone. ARGV: retention, origin, id, advertiser, JSON, and
+// "create" to write only an ID never taken: it returns "exists" or "gone"
+// (a deleted campaign's) instead of writing. Returns "ok".
 var scriptPutCampaign = redis.NewScript(feedLua + `
 local id, adv = ARGV[3], ARGV[4]
 local old = redis.call('HGET', KEYS[2], id)
+if ARGV[6] == 'create' then
+  if old then return 'exists' end
+  if redis.call('SISMEMBER', KEYS[6], id) == 1 then return 'gone' end
+end
 if old and old ~= adv then redis.call('ZREM', KEYS[3], old .. '\0' .. id) end
 redis.call('ZADD', KEYS[3], 0, adv .. '\0' .. id)
 redis.call('HSET', KEYS[1], id, ARGV[5])
 redis.call('HSET', KEYS[2], id, adv)
 append_feed(KEYS[4], KEYS[5], ARGV[1], 'op', 'campaign', 'origin', ARGV[2], 'id', id)
-return 1
+return 'ok'
 `)
 
-// scriptDeleteCampaign: same KEYS; ARGV: retention, origin, id. Returns 0
-// when there is no such campaign.
+// scriptDeleteCampaign: same KEYS; ARGV: retention, origin, id. It keeps
+// the ID in campaigns_gone. Returns 0 when there is no such campaign.
 var scriptDeleteCampaign = redis.NewScript(feedLua + `
 local id = ARGV[3]
 local adv = redis.call('HGET', KEYS[2], id)
@@ -112,6 +118,7 @@ if not adv then return 0 end
 redis.call('ZREM', KEYS[3], adv .. '\0' .. id)
 redis.call('HDEL', KEYS[1], id)
 redis.call('HDEL', KEYS[2], id)
+redis.call('SADD', KEYS[6], id)
 append_feed(KEYS[4], KEYS[5], ARGV[1], 'op', 'campaign', 'origin', ARGV[2], 'id', id)
 return 1
 `)

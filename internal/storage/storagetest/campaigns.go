@@ -69,6 +69,7 @@ var campaignTests = []test{
 	{name: "ListOrderedByID", run: testCampaignList},
 	{name: "NotFound", run: testCampaignNotFound},
 	{name: "Delete", run: testCampaignDelete},
+	{name: "CreateOnlyNewIDs", run: testCampaignCreate},
 	{name: "ReturnsCopies", run: testCampaignCopies},
 }
 
@@ -254,4 +255,41 @@ func testCampaignCopies(t *testing.T, c storage.Catalog) {
 	got, err = c.Campaign(ctx, "cmp_1")
 	must(t, err)
 	wantCampaign(t, got, fullCampaign("cmp_1", "adv_1"))
+}
+
+// testCampaignCreate: CreateCampaign stores a campaign whose ID was never
+// taken, and refuses one that exists or was deleted, by any advertiser:
+// counters are kept by campaign ID, so a deleted campaign's ID given again
+// handed its budget and frequency windows to the new campaign.
+func testCampaignCreate(t *testing.T, c storage.Catalog) {
+	ctx := t.Context()
+	must(t, c.CreateCampaign(ctx, minimalCampaign("cmp_1", "adv_1")))
+	got, err := c.Campaign(ctx, "cmp_1")
+	must(t, err)
+	if got.AdvertiserID != "adv_1" {
+		t.Fatalf("created campaign of %q", got.AdvertiserID)
+	}
+	list, err := c.Campaigns(ctx, "adv_1")
+	must(t, err)
+	if len(list) != 1 {
+		t.Fatalf("adv_1 lists %d campaigns, want 1", len(list))
+	}
+
+	again := minimalCampaign("cmp_1", "adv_2")
+	again.Name = "another"
+	wantCode(t, c.CreateCampaign(ctx, again), campaigns.Conflict)
+	got, err = c.Campaign(ctx, "cmp_1")
+	must(t, err)
+	if got.AdvertiserID != "adv_1" || got.Name == "another" {
+		t.Fatalf("a refused create changed the campaign: %+v", got)
+	}
+
+	must(t, c.DeleteCampaign(ctx, "cmp_1"))
+	for _, adv := range []string{"adv_1", "adv_2"} {
+		wantCode(t, c.CreateCampaign(ctx, minimalCampaign("cmp_1", adv)), campaigns.Conflict)
+		_, err := c.Campaign(ctx, "cmp_1")
+		wantCode(t, err, campaigns.NotFound)
+	}
+	// Other IDs are free as before.
+	must(t, c.CreateCampaign(ctx, minimalCampaign("cmp_2", "adv_1")))
 }
