@@ -20,6 +20,20 @@ func adsNear(t *testing.T, n *node) int {
 	return len(ads)
 }
 
+// servesLikeFresh checks that follower b serves the one ad that a replica
+// loaded from Redis now serves; why says what it would mean if not.
+func servesLikeFresh(t *testing.T, url string, b *node, why string) {
+	t.Helper()
+	fresh := newNode(t, url)
+	fresh.follower(t)
+	if got := adsNear(t, fresh); got != 1 {
+		t.Fatalf("a replica loaded from Redis serves %d ads, want 1", got)
+	}
+	if got := adsNear(t, b); got != 1 {
+		t.Fatalf("follower serves %d ads, a replica loaded from Redis 1: %s", got, why)
+	}
+}
+
 // campaignFor returns a campaign of adv for product near the test stores.
 func campaignFor(product string) *campaigns.Campaign {
 	c := &campaigns.Campaign{ID: "cmp", AdvertiserID: "adv", Name: "c", ProductID: product, RadiusM: 500,
@@ -51,15 +65,7 @@ func TestFollowerDeleteThenRecreateClearsStock(t *testing.T) {
 	must(t, a.store.DeleteStore(ctx, "adv", "s1"))
 	must(t, a.store.PutStores(ctx, "adv", stores("s1")))
 	step(t, fb, false)
-
-	fresh := newNode(t, srv.URL())
-	fresh.follower(t)
-	if got := adsNear(t, fresh); got != 1 {
-		t.Fatalf("a replica loaded from Redis serves %d ads, want 1", got)
-	}
-	if got := adsNear(t, b); got != 1 {
-		t.Fatalf("follower serves %d ads, a replica loaded from Redis 1: the deleted store's stock mark survived", got)
-	}
+	servesLikeFresh(t, srv.URL(), b, "the deleted store's stock mark survived")
 }
 
 // TestFollowerDeleteStoreClearsUnlistedStock: Redis drops every stock row of
@@ -82,13 +88,5 @@ func TestFollowerDeleteStoreClearsUnlistedStock(t *testing.T) {
 	st[0].Products = []string{"beer", "wine"}
 	must(t, a.store.PutStores(ctx, "adv", st))
 	step(t, fb, false)
-
-	fresh := newNode(t, srv.URL())
-	fresh.follower(t)
-	if got := adsNear(t, fresh); got != 1 {
-		t.Fatalf("a replica loaded from Redis serves %d ads, want 1", got)
-	}
-	if got := adsNear(t, b); got != 1 {
-		t.Fatalf("follower serves %d ads, a replica loaded from Redis 1: the deleted store's wine mark survived", got)
-	}
+	servesLikeFresh(t, srv.URL(), b, "the deleted store's wine mark survived")
 }
