@@ -83,7 +83,9 @@ func (p Period) Duration() (time.Duration, error) {
 	s := string(p)
 	if n, ok := strings.CutSuffix(s, "d"); ok {
 		days, err := strconv.Atoi(n)
-		if err != nil {
+		// Past maxDays the product wraps: "213504d" came out as 25 minutes.
+		const maxDays = math.MaxInt64 / int64(24*time.Hour)
+		if err != nil || days < 0 || int64(days) > maxDays {
 			return 0, fmt.Errorf("bad period %q", s)
 		}
 		return time.Duration(days) * 24 * time.Hour, nil
