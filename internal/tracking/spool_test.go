@@ -373,3 +373,31 @@ func TestUnreadableSpooledEventIsSetAside(t *testing.T) {
 		t.Errorf("after the store is back: %+v %v, spool %d; want the store to take it", res, err, f.spool.Len())
 	}
 }
+
+// ctxEvents answers a done context as redisstore does ("A done context: the
+// context's error, wrapped in Unavailable").
+type ctxEvents struct{ storage.Events }
+
+func (c ctxEvents) Record(ctx context.Context, e *storage.Event) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		return false, fmt.Errorf("record event: %w: %w", campaigns.Errorf(campaigns.Unavailable, "redis unavailable"), err)
+	}
+	return c.Events.Record(ctx, e)
+}
+
+// TestClientHangupIsNoOutage: a client that hangs up (its request context
+// cancelled) says nothing about the store; the next event, from a client
+// that stays, goes to the store, not to the spool. A hang-up sent every
+// replica's events to the spool until the next drain.
+func TestClientHangupIsNoOutage(t *testing.T) {
+	f := newSpoolFixture(t, t.TempDir(), 100)
+	f.events.Events = ctxEvents{f.store}
+	links := f.serve(2)
+	gone, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _ = f.svc.Count(gone, storage.Impression, token(links[0].Impression), false)
+	res, err := f.svc.Count(context.Background(), storage.Impression, token(links[1].Impression), false)
+	if err != nil || res.Spooled || !res.Counted {
+		t.Fatalf("impression after another client hung up: %+v %v, want counted by the store", res, err)
+	}
+}

@@ -180,7 +180,7 @@ func New(events storage.Events, opt Options) (*Service, error) {
 		signer:  signer,
 		opt:     opt,
 		base:    strings.TrimRight(opt.PublicURL, "/"),
-		keep:    max(time.Duration(opt.RetentionDays)*24*time.Hour, opt.TTL+DefaultClockSkew+24*time.Hour),
+		keep:    retention(opt.RetentionDays, opt.TTL),
 		batches: newBatchIDs(),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -465,6 +465,7 @@ func (s *Service) record(ctx context.Context, kind storage.Kind, id storage.Toke
 		// The store failed a moment ago: join the events waiting.
 		return false, true, s.spool(&e, nil)
 	}
+	caller := ctx
 	if sp != nil {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, recordTimeout)
@@ -476,6 +477,12 @@ func (s *Service) record(ctx context.Context, kind storage.Kind, id storage.Toke
 	}
 	if sp != nil && campaigns.ErrorCode(err) == campaigns.Unavailable {
 		// It may have landed all the same; delivering it again is safe.
+		if caller.Err() != nil {
+			// The client left (the store answers a done context as
+			// Unavailable): that says nothing about the store, and other
+			// clients' events still go to it.
+			return false, true, s.spool(&e, nil)
+		}
 		s.storeDown.Store(true)
 		return false, true, s.spool(&e, err)
 	}
@@ -781,6 +788,17 @@ func (s *Service) flushLoop() {
 }
 
 // ---- Retention ----
+
+// retention is how long raw events are kept: days, but at least the token
+// lifetime, the clock skew and a day. Days too many for a time.Duration
+// (more than 106,751) keep them for good rather than overflow.
+func retention(days int, ttl time.Duration) time.Duration {
+	keep := time.Duration(math.MaxInt64)
+	if int64(days) < int64(keep/(24*time.Hour)) {
+		keep = time.Duration(days) * 24 * time.Hour
+	}
+	return max(keep, ttl+DefaultClockSkew+24*time.Hour)
+}
 
 // Purge deletes raw events of tokens issued before the retention period
 // (and before the token lifetime and a day, whichever is longer), and the

@@ -638,3 +638,41 @@ func TestSecret(t *testing.T) {
 		t.Fatal("a second start generated another secret")
 	}
 }
+
+// TestLongRetentionKeepsTheRecordOfCountedTokens: a retention that reaches
+// back before 1970 (100 years, to keep raw events "for ever") must not make
+// the purge delete the raw events of live tokens, which are the record of
+// which tokens have counted: the embedded store's unsigned day wrapped round
+// to the next century and deleted them all, and every token counted again.
+func TestLongRetentionKeepsTheRecordOfCountedTokens(t *testing.T) {
+	f := newFixture(t, func(o *tracking.Options) { o.RetentionDays = 36_500 })
+	l := f.serve(1)[0]
+	if res, err := f.count(storage.Impression, l.Impression); err != nil || !res.Counted {
+		t.Fatalf("first impression: %+v %v", res, err)
+	}
+	f.clock.add(time.Hour)
+	if n, _, err := f.svc.Purge(context.Background()); err != nil || n != 0 {
+		t.Fatalf("purge deleted %d raw events (%v), want 0", n, err)
+	}
+	if res, err := f.count(storage.Impression, l.Impression); err != nil || res.Counted {
+		t.Fatalf("replay after the purge: %+v %v, want not counted", res, err)
+	}
+	if got := f.totals(); got != (storage.Counts{Impressions: 1}) {
+		t.Fatalf("counts %+v, want one impression", got)
+	}
+}
+
+// TestHugeRetentionIsNotShortened: a retention whose hours overflow a
+// time.Duration (more than 106,751 days) keeps raw events at least as long
+// as any shorter retention; it fell back to the token lifetime.
+func TestHugeRetentionIsNotShortened(t *testing.T) {
+	f := newFixture(t, func(o *tracking.Options) { o.RetentionDays = 200_000 })
+	l := f.serve(1)[0]
+	if _, err := f.count(storage.Impression, l.Impression); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.add(30 * 24 * time.Hour)
+	if n, _, err := f.svc.Purge(context.Background()); err != nil || n != 0 {
+		t.Fatalf("purge after 30 days with 200,000 days of retention deleted %d raw events (%v), want 0", n, err)
+	}
+}

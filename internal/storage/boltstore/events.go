@@ -712,10 +712,17 @@ func (s *Store) RawEvents(ctx context.Context, fn func(*storage.Event) bool) err
 // are not held up for long, and forgets served batch IDs applied before
 // yesterday (UTC); see storage.Events.
 func (s *Store) PurgeEvents(ctx context.Context, before time.Time) (int, error) {
-	cutoff := binary.BigEndian.AppendUint32(nil, utcDay(before)*86400) // the UTC day's first second
-	n, err := s.deleteBefore(ctx, bucketEvents, cutoff, nil)
-	if err != nil {
-		return n, fmt.Errorf("purge events: %w", err)
+	var n int
+	// Raw events are keyed by unsigned Unix seconds: a cutoff before 1970
+	// (a retention of a century) would wrap round to the next one and
+	// delete them all. No token was issued before 1970.
+	if before.Unix() > 0 {
+		cutoff := binary.BigEndian.AppendUint32(nil, utcDay(before)*86400) // the UTC day's first second
+		var err error
+		n, err = s.deleteBefore(ctx, bucketEvents, cutoff, nil)
+		if err != nil {
+			return n, fmt.Errorf("purge events: %w", err)
+		}
 	}
 	oldBatches := binary.BigEndian.AppendUint32(nil, utcDay(s.now())-batchDays+1)
 	if _, err := s.deleteBefore(ctx, bucketBatches, oldBatches, nil); err != nil {
