@@ -548,7 +548,11 @@ func (q *Query) adjacent(a, b int32) bool {
 		return false
 	}
 	gap := q.cmp[q.start[a]:q.start[b]]
-	if !q.boundary(int(a), oneChar, nil, false) || !q.boundary(int(b), oneChar, nil, true) {
+	// The words on either side were found standing as words; the particle
+	// must be set off by a space or a change of script, or sit inside
+	// hiragana (しんじゅくのいざかや), never inside a run of Latin letters or
+	// katakana.
+	if !q.boundary(int(a), notShort, nil, false) || !q.boundary(int(b), notShort, nil, true) {
 		return false
 	}
 	return isParticle(gap)
@@ -559,7 +563,7 @@ func (q *Query) adjacent(a, b int32) bool {
 // of Google's function words: 新宿の居酒屋 is 新宿 居酒屋.
 func isParticle(b []byte) bool {
 	switch string(b) {
-	case "ノ", "ト", "ヤ", "デ", "ニ", "ヘ", "no", "de", "ni", "to", "ya":
+	case "ノ", "ト", "ヤ", "デ", "ニ", "ヘ", "ヲ", "ガ", "no", "de", "ni", "to", "ya":
 		return true
 	}
 	return false

@@ -227,9 +227,12 @@ func (n *normalizer) slowRunes(s string) {
 	cur := n.src[:0]
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
-		if r == utf8.RuneError && size == 1 {
+		switch {
+		case r == utf8.RuneError && size == 1:
 			cur = append(cur, ' ')
-		} else {
+		case isVariationSelector(r):
+			// Invisible: neither a word nor part of one (☕️, 葛󠄀).
+		default:
 			cur = append(cur, s[i:i+size]...)
 		}
 		i += size
@@ -295,7 +298,8 @@ func (n *normalizer) fold(keepHiragana bool) {
 			switch {
 			case isKana(prev) && isKana(next):
 				k = 0x30FC
-			case r == '-' && isAlnum(prev) && isAlnum(next):
+			case (r == '-' || r == 0x2010 || r == 0x2212) && isAlnum(prev) && isAlnum(next):
+				k = '-' // HYPHEN and MINUS SIGN as the ASCII hyphen (7‐Eleven)
 			default:
 				k = -1
 			}
@@ -356,6 +360,12 @@ func isHyphenLike(r rune) bool {
 		return true
 	}
 	return false
+}
+
+// isVariationSelector reports the variation selectors, which choose a glyph
+// (emoji or text presentation, a kanji's variant) and add nothing to a word.
+func isVariationSelector(r rune) bool {
+	return 0xFE00 <= r && r <= 0xFE0F || 0xE0100 <= r && r <= 0xE01EF
 }
 
 // isKana reports hiragana, katakana and the long-vowel mark.
