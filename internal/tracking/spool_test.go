@@ -30,6 +30,11 @@ type outageEvents struct {
 }
 
 func (o *outageEvents) Record(ctx context.Context, e *storage.Event) (bool, error) {
+	if err := ctx.Err(); err != nil {
+		// As redisstore answers a done context: its error, wrapped in
+		// Unavailable.
+		return false, fmt.Errorf("record event: %w: %w", campaigns.Errorf(campaigns.Unavailable, "redis unavailable"), err)
+	}
 	if o.down.Load() {
 		if o.landing.Load() {
 			_, _ = o.Events.Record(ctx, e)
@@ -374,24 +379,12 @@ func TestUnreadableSpooledEventIsSetAside(t *testing.T) {
 	}
 }
 
-// ctxEvents answers a done context as redisstore does ("A done context: the
-// context's error, wrapped in Unavailable").
-type ctxEvents struct{ storage.Events }
-
-func (c ctxEvents) Record(ctx context.Context, e *storage.Event) (bool, error) {
-	if err := ctx.Err(); err != nil {
-		return false, fmt.Errorf("record event: %w: %w", campaigns.Errorf(campaigns.Unavailable, "redis unavailable"), err)
-	}
-	return c.Events.Record(ctx, e)
-}
-
 // TestClientHangupIsNoOutage: a client that hangs up (its request context
 // cancelled) says nothing about the store; the next event, from a client
 // that stays, goes to the store, not to the spool. A hang-up sent every
 // replica's events to the spool until the next drain.
 func TestClientHangupIsNoOutage(t *testing.T) {
 	f := newSpoolFixture(t, t.TempDir(), 100)
-	f.events.Events = ctxEvents{f.store}
 	links := f.serve(2)
 	gone, cancel := context.WithCancel(context.Background())
 	cancel()
