@@ -230,8 +230,9 @@ func (n *normalizer) slowRunes(s string) {
 		switch {
 		case r == utf8.RuneError && size == 1:
 			cur = append(cur, ' ')
-		case isVariationSelector(r):
-			// Invisible: neither a word nor part of one (☕️, 葛󠄀).
+		case isInvisible(r):
+			// Neither a word nor a space between words (☕️, 葛󠄀,
+			// iza-kaya with a soft hyphen).
 		default:
 			cur = append(cur, s[i:i+size]...)
 		}
@@ -362,10 +363,19 @@ func isHyphenLike(r rune) bool {
 	return false
 }
 
-// isVariationSelector reports the variation selectors, which choose a glyph
-// (emoji or text presentation, a kanji's variant) and add nothing to a word.
-func isVariationSelector(r rune) bool {
-	return 0xFE00 <= r && r <= 0xFE0F || 0xE0100 <= r && r <= 0xE01EF
+// isInvisible reports the characters that change nothing a reader sees of a
+// word: the variation selectors, which choose a glyph (emoji or text
+// presentation, a kanji's variant), the soft hyphen, and the zero-width
+// space, joiners and no-break space that text copied from web pages and
+// documents carries.
+func isInvisible(r rune) bool {
+	switch {
+	case 0xFE00 <= r && r <= 0xFE0F, 0xE0100 <= r && r <= 0xE01EF:
+		return true
+	case r == 0x00AD, 0x200B <= r && r <= 0x200D, r == 0x2060, r == 0xFEFF:
+		return true
+	}
+	return false
 }
 
 // isKana reports hiragana, katakana and the long-vowel mark.

@@ -98,3 +98,17 @@ func TestUnicodeHyphenBetweenLatin(t *testing.T) {
 		t.Errorf("negative part-time does not block izakaya part+U+2010+time")
 	}
 }
+
+// TestInvisibleCharacters: a soft hyphen or a zero-width character inside a
+// word, as text copied from a web page carries, leaves the word whole; they
+// split it, and "iza\u00ADkaya" did not match izakaya.
+func TestInvisibleCharacters(t *testing.T) {
+	for _, s := range []string{"iza\u00ADkaya", "iza\u200Bkaya", "iza\u200Dkaya", "\uFEFFizakaya", "iza\u2060kaya"} {
+		if n := Normalize(s); n != "izakaya" {
+			t.Errorf("Normalize(%+q) = %+q, want izakaya", s, n)
+		}
+		if !matches("居酒屋", Exact, s) {
+			t.Errorf("exact 居酒屋 not triggered by %+q", s)
+		}
+	}
+}
