@@ -154,6 +154,9 @@ func (s *Store) UpdateAccountKeys(ctx context.Context, id string, change func([]
 				return err
 			}
 		}
+		if slices.Equal(keyHashes, a.KeyHashes) {
+			return nil
+		}
 		keys := tx.Bucket(bucketKeys)
 		for _, h := range keyHashes {
 			if owner := keys.Get([]byte(h)); owner != nil && string(owner) != id {

@@ -181,6 +181,9 @@ func (s *Store) UpdateAccountKeys(ctx context.Context, id string, change func([]
 				return fmt.Errorf("%s: %w", op, err)
 			}
 		}
+		if slices.Equal(keyHashes, old) {
+			return nil // nothing to write, and nothing for replicas to hear of
+		}
 		a.KeyHashes = slices.Clone(keyHashes)
 		next, err := encodeAccount(a)
 		if err != nil {

@@ -184,6 +184,8 @@ func testFeed(t *testing.T, srv *redistest.Server) {
 
 	must(t, s.CreateAccount(ctx, &campaigns.Account{ID: "adv_1", Type: campaigns.Advertiser, Name: "A", KeyHashes: []string{"h1"}}))
 	must(t, s.UpdateAccountKeys(ctx, "adv_1", func([]string) ([]string, error) { return []string{"h2"}, nil }))
+	// An update that changes nothing writes nothing: no record.
+	must(t, s.UpdateAccountKeys(ctx, "adv_1", func(cur []string) ([]string, error) { return cur, nil }))
 	c := &campaigns.Campaign{ID: "cmp_1", AdvertiserID: "adv_1", Name: "C"}
 	must(t, s.PutCampaign(ctx, c))
 	must(t, s.DeleteCampaign(ctx, "cmp_1"))
@@ -227,8 +229,8 @@ func testFeed(t *testing.T, srv *redistest.Server) {
 	if len(recs[2].Stock) != 1 || recs[2].Stock[0].StoreID != stores[0].ID || recs[2].Stock[0].Available() {
 		t.Fatalf("stock record carries %+v", recs[2].Stock)
 	}
-	if len(recs[3].StoreIDs) != 1 || recs[3].StoreIDs[0] != stores[1].ID {
-		t.Fatalf("delete record lists %v", recs[3].StoreIDs)
+	if len(recs[3].StoreIDs) != 1 || recs[3].StoreIDs[0] != stores[1].ID || !recs[3].Deleted || recs[0].Deleted {
+		t.Fatalf("delete record lists %v (deleted %v; the upload's %v)", recs[3].StoreIDs, recs[3].Deleted, recs[0].Deleted)
 	}
 
 	heads2, err := s.Heads(ctx, streams)
