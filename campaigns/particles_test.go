@@ -6,15 +6,23 @@ import "testing"
 // the particle を or が, which keywordTerms splits at, matches a search typed
 // exactly like it; only の と や で に へ were taken between words.
 func TestKeywordWithWoGaMatchesItself(t *testing.T) {
-	for _, c := range []struct {
-		kw string
-		m  MatchType
-		q  string
-	}{
+	mustTrigger(t, []triggerCase{
 		{"ビールを飲む", Exact, "ビールを飲む"},
 		{"ビールを飲む", Phrase, "ビールを飲む 新宿"},
 		{"ビールが飲める店", Exact, "ビールが飲める店"},
-	} {
+	})
+}
+
+// triggerCase is a keyword, its match type and a search that triggers it.
+type triggerCase struct {
+	kw string
+	m  MatchType
+	q  string
+}
+
+func mustTrigger(t *testing.T, cases []triggerCase) {
+	t.Helper()
+	for _, c := range cases {
 		if !matches(c.kw, c.m, c.q) {
 			t.Errorf("%s %q: search %q does not trigger it", c.m, c.kw, c.q)
 		}
@@ -26,20 +34,12 @@ func TestKeywordWithWoGaMatchesItself(t *testing.T) {
 // section 5), as it does after kanji (新宿のラーメン) or with spaces
 // (しんじゅく の いざかや); it needed a space or a change of script.
 func TestParticleBetweenHiraganaWords(t *testing.T) {
-	for _, c := range []struct {
-		kw string
-		m  MatchType
-		q  string
-	}{
+	mustTrigger(t, []triggerCase{
 		{"新宿 ラーメン", Phrase, "新宿のらーめん"},
 		{"新宿 ラーメン", Exact, "新宿のらーめん"},
 		{"新宿 居酒屋", Phrase, "しんじゅくのいざかや"},
 		{"新宿の居酒屋", Exact, "しんじゅくのいざかや"},
-	} {
-		if !matches(c.kw, c.m, c.q) {
-			t.Errorf("%s %q: search %q does not trigger it", c.m, c.kw, c.q)
-		}
-	}
+	})
 	// Inside katakana or Latin a particle's letter is part of a word.
 	for _, c := range []struct {
 		kw, q string
