@@ -747,7 +747,14 @@ func (s *Service) Flush(ctx context.Context) error {
 		for len(s.batches.pending) > 0 {
 			b := s.batches.pending[0]
 			if err := s.events.AddServed(ctx, b.id, b.rows); err != nil {
-				return fmt.Errorf("flush served counts: %w", err)
+				if campaigns.ErrorCode(err) != campaigns.Invalid {
+					return fmt.Errorf("flush served counts: %w", err)
+				}
+				// Refused for good: the store will not keep a row of it.
+				// Retried, it would be refused at every flush while every
+				// later batch waited behind it and memory grew, so its
+				// counts are given up, loudly.
+				s.opt.Logger.Error("served counts refused by the store and dropped", "batch", b.id, "rows", len(b.rows), "err", err)
 			}
 			s.batches.pending = s.batches.pending[1:]
 			var n int64

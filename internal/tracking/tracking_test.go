@@ -676,3 +676,47 @@ func TestHugeRetentionIsNotShortened(t *testing.T) {
 		t.Fatalf("purge after 30 days with 200,000 days of retention deleted %d raw events (%v), want 0", n, err)
 	}
 }
+
+// refusingEvents refuses the first batch of served counts as invalid, for
+// good (every time it comes again), as a store refuses a row it cannot keep.
+type refusingEvents struct {
+	storage.Events
+	mu      sync.Mutex
+	refused string
+}
+
+func (r *refusingEvents) AddServed(ctx context.Context, id string, rows []storage.ServedCount) error {
+	r.mu.Lock()
+	if r.refused == "" {
+		r.refused = id
+	}
+	bad := id == r.refused
+	r.mu.Unlock()
+	if bad {
+		return campaigns.Errorf(campaigns.Invalid, "row 1: bad key")
+	}
+	return r.Events.AddServed(ctx, id, rows)
+}
+
+// TestRefusedServedBatchIsDropped: a batch the store refuses for good is
+// dropped, so the ads served after it are counted and the backlog does not
+// grow; it was retried at every flush, and everything after it waited
+// behind it in memory.
+func TestRefusedServedBatchIsDropped(t *testing.T) {
+	f := newFixtureOver(t, func(ev storage.Events) storage.Events { return &refusingEvents{Events: ev} })
+	ctx := context.Background()
+	f.serve(2)
+	if err := f.svc.Flush(ctx); err != nil {
+		t.Fatalf("flush of a refused batch: %v", err)
+	}
+	f.serve(3)
+	if err := f.svc.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := f.totals(); got.Served != 3 {
+		t.Fatalf("served %d, want the 3 served after the refused batch", got.Served)
+	}
+	if n := f.svc.Backlog(); n != 0 {
+		t.Fatalf("backlog %d after every batch was written or dropped, want 0", n)
+	}
+}
