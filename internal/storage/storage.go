@@ -79,3 +79,12 @@ type Catalog interface {
 	// Close releases the backend. Further calls fail.
 	Close() error
 }
+
+// CampaignIDTaken is CreateCampaign's Conflict, worded for the API's
+// caller: id is a campaign's, or was one's until it was deleted.
+func CampaignIDTaken(id string, deleted bool) error {
+	if deleted {
+		return campaigns.Errorf(campaigns.Conflict, "campaign ID %q belonged to a deleted campaign; IDs are not given again, so choose another", id)
+	}
+	return campaigns.Errorf(campaigns.Conflict, "campaign %q already exists", id)
+}

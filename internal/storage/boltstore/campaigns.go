@@ -9,6 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/storage"
 )
 
 // Campaigns are stored as JSON: there are thousands, not millions, they are
@@ -48,15 +49,14 @@ func (s *Store) writeCampaign(ctx context.Context, op string, c *campaigns.Campa
 	err = s.update(ctx, func(tx *bolt.Tx) error {
 		all, byAdv := tx.Bucket(bucketCampaigns), tx.Bucket(bucketByAdv)
 		id := []byte(c.ID)
-		if create {
-			if all.Get(id) != nil {
-				return campaignExists(c.ID)
-			}
-			if tx.Bucket(bucketCampaignsGone).Get(id) != nil {
-				return campaignGone(c.ID)
-			}
+		old := all.Get(id)
+		if create && old != nil {
+			return storage.CampaignIDTaken(c.ID, false)
 		}
-		if old := all.Get(id); old != nil {
+		if create && tx.Bucket(bucketCampaignsGone).Get(id) != nil {
+			return storage.CampaignIDTaken(c.ID, true)
+		}
+		if old != nil {
 			prev, err := decodeCampaign(old)
 			if err != nil {
 				return err
@@ -76,16 +76,6 @@ func (s *Store) writeCampaign(ctx context.Context, op string, c *campaigns.Campa
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
-}
-
-// campaignExists and campaignGone are CreateCampaign's conflicts, worded
-// for the API's caller.
-func campaignExists(id string) error {
-	return campaigns.Errorf(campaigns.Conflict, "campaign %q already exists", id)
-}
-
-func campaignGone(id string) error {
-	return campaigns.Errorf(campaigns.Conflict, "campaign ID %q belonged to a deleted campaign; IDs are not given again, so choose another", id)
 }
 
 // Campaign returns the campaign with the given ID. NotFound.

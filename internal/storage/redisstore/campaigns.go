@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/navad/navad/campaigns"
+	"github.com/navad/navad/internal/storage"
 )
 
 // Campaigns are stored as JSON, as in the embedded store: there are
@@ -68,10 +69,8 @@ func (s *Store) writeCampaign(ctx context.Context, op string, c *campaigns.Campa
 	switch {
 	case err != nil:
 		return s.fail(ctx, op, err)
-	case res == "exists":
-		return fmt.Errorf("%s: %w", op, campaigns.Errorf(campaigns.Conflict, "campaign %q already exists", c.ID))
-	case res == "gone":
-		return fmt.Errorf("%s: %w", op, campaigns.Errorf(campaigns.Conflict, "campaign ID %q belonged to a deleted campaign; IDs are not given again, so choose another", c.ID))
+	case res == "exists", res == "gone":
+		return fmt.Errorf("%s: %w", op, storage.CampaignIDTaken(c.ID, res == "gone"))
 	}
 	return nil
 }
