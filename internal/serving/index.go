@@ -490,12 +490,15 @@ type PreparedStores struct {
 // texts and compiled opening hours. The stores must be valid, and must not
 // change until they are put.
 func PrepareStores(stores []campaigns.Store) (*PreparedStores, error) {
-	ps := pointers(stores)
-	slab, hours, err := servedStores(ps)
+	return prepare(pointers(stores))
+}
+
+func prepare(stores []*campaigns.Store) (*PreparedStores, error) {
+	slab, hours, err := servedStores(stores)
 	if err != nil {
 		return nil, err
 	}
-	return &PreparedStores{stores: ps, slab: slab, hours: hours}, nil
+	return &PreparedStores{stores: stores, slab: slab, hours: hours}, nil
 }
 
 // PutPrepared upserts prepared stores of one advertiser and rebuilds the
@@ -544,11 +547,11 @@ func (ix *Index) DeleteStore(advertiserID, storeID string) {
 // planStores prepares stores and records them (planPrepared).
 func (ix *Index) planStores(advertiserID string, stores []*campaigns.Store) (*offerRebuild, error) {
 	// The stores as served, built before taking mu: cells come from cgo.
-	slab, hours, err := servedStores(stores)
+	p, err := prepare(stores)
 	if err != nil {
 		return nil, err
 	}
-	return ix.planPrepared(advertiserID, &PreparedStores{stores: stores, slab: slab, hours: hours}), nil
+	return ix.planPrepared(advertiserID, p), nil
 }
 
 // planPrepared records upserted stores and plans the rebuild of the offers
