@@ -205,16 +205,17 @@ func (s *Service) RotateKey(ctx context.Context, p *auth.Principal, id string, k
 		return "", campaigns.Errorf(campaigns.Invalid, "the admin key comes from NAVAD_ADMIN_KEY; change it there")
 	}
 	key := campaigns.NewSecret("nvd")
+	hash := auth.HashKey(key)
 	// The keys are read and rewritten in one atomic update, so that
 	// rotations at once, on this replica or others, keep each other's keys.
 	err = s.store.UpdateAccountKeys(ctx, id, func(current []string) ([]string, error) {
 		if !keepOld {
-			return []string{auth.HashKey(key)}, nil
+			return []string{hash}, nil
 		}
 		if len(current) >= MaxAccountKeys {
 			return nil, campaigns.Errorf(campaigns.Conflict, "the account has %d keys, the most it keeps; revoke the old ones first (DELETE /v1/accounts/%s/keys/old)", len(current), id)
 		}
-		return append([]string{auth.HashKey(key)}, current...), nil
+		return append([]string{hash}, current...), nil
 	})
 	if err != nil {
 		return "", err
