@@ -35,7 +35,7 @@ func env(pairs ...string) func(string) string {
 }
 
 // startMain runs the real wiring in-process on a free loopback port.
-func startMain(t *testing.T, dataDir string, args ...string) *Main {
+func startMain(t testing.TB, dataDir string, args ...string) *Main {
 	t.Helper()
 	m := NewMain(io.Discard, io.Discard)
 	args = append([]string{"--addr", "127.0.0.1:0", "--data-dir", dataDir}, args...)
