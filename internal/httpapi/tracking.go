@@ -39,7 +39,9 @@ func isBot(c *gin.Context) bool {
 }
 
 // countEvent answers an impression or navigation URL with 204, a click URL
-// with 302 to the landing page, after the event is durably counted.
+// with 302 to the landing page, after the event is durably counted. Neither
+// has a body: the click's answer is its Location header (c.Redirect would
+// add net/http's HTML "<a href=…>Found</a>." and a text/html type).
 func (s *Server) countEvent(kind storage.Kind) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		res, err := s.Tracking.Count(c.Request.Context(), kind, c.Param("token"), isBot(c))
@@ -50,7 +52,8 @@ func (s *Server) countEvent(kind storage.Kind) gin.HandlerFunc {
 		c.Header("Cache-Control", "no-store")
 		if kind == storage.Click {
 			c.Header("Referrer-Policy", "no-referrer")
-			c.Redirect(http.StatusFound, res.Landing)
+			c.Header("Location", res.Landing)
+			c.Status(http.StatusFound)
 			return
 		}
 		c.Status(http.StatusNoContent)

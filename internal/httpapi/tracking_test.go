@@ -350,6 +350,55 @@ func TestForgedAlteredExpiredTokens(t *testing.T) {
 	}
 }
 
+// TestTrackingAnswersHaveNoBody: a tracking URL answers with its status
+// and headers alone. The click's 302 says where to go in Location, as the
+// 204s say everything in their status: no HTML body (net/http's
+// "<a href=…>Found</a>."), no Content-Type, from a JSON API.
+func TestTrackingAnswersHaveNoBody(t *testing.T) {
+	te := newTrackedEnv(t)
+	w := te.world()
+	ad := te.ads(w.publisherKey)[0]
+	bot := []string{"User-Agent", "Slackbot-LinkExpanding 1.0 (+https://api.slack.com/robots)"}
+	at := map[string]any{"lat": ad.Store.Lat, "lng": ad.Store.Lng}
+	tests := []struct {
+		name, method, link string
+		body               any
+		header             []string
+		want               int
+	}{
+		{"click", "GET", ad.ClickURL, nil, nil, 302},
+		{"repeat click", "GET", ad.ClickURL, nil, nil, 302},
+		{"bot click", "GET", ad.ClickURL, nil, bot, 302},
+		{"click checked", "HEAD", ad.ClickURL, nil, nil, 302},
+		{"impression", "GET", ad.ImpressionURL, nil, nil, 204},
+		{"bot impression", "GET", ad.ImpressionURL, nil, bot, 204},
+		{"impression checked", "HEAD", ad.ImpressionURL, nil, nil, 204},
+		{"navigation", "GET", ad.NavigateURL, nil, nil, 204},
+		{"navigation checked", "HEAD", ad.NavigateURL, nil, nil, 204},
+		{"visit", "POST", ad.VisitURL, at, nil, 204},
+		{"bot visit", "POST", ad.VisitURL, at, bot, 204},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := te.must(tt.want, te.do(tt.method, path(t, tt.link), "", tt.body, tt.header...))
+			if len(r.Body) != 0 {
+				t.Errorf("body %q, want none", r.Body)
+			}
+			if ct := r.Header.Get("Content-Type"); ct != "" {
+				t.Errorf("Content-Type %q for no body", ct)
+			}
+			if cc := r.Header.Get("Cache-Control"); cc != "no-store" {
+				t.Errorf("Cache-Control %q, want no-store", cc)
+			}
+			if loc := r.Header.Get("Location"); tt.want == 302 && loc != ad.LandingURL {
+				t.Errorf("Location %q, want %q", loc, ad.LandingURL)
+			} else if tt.want != 302 && loc != "" {
+				t.Errorf("Location %q on a %d", loc, tt.want)
+			}
+		})
+	}
+}
+
 func TestBotsGetTheSameAnswer(t *testing.T) {
 	te := newTrackedEnv(t)
 	w := te.world()
