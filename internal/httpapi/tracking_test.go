@@ -399,6 +399,54 @@ func TestTrackingAnswersHaveNoBody(t *testing.T) {
 	}
 }
 
+// TestClickAfterCampaignDeleted: a click's answer follows its campaign as
+// it is now, whether or not the token clicked before. Once the campaign is
+// deleted there is no landing page to send anyone to, so a repeat of a
+// counted click and a first click alike get 410 gone and count nothing;
+// the other URLs, which need no landing page, still count.
+func TestClickAfterCampaignDeleted(t *testing.T) {
+	te := newTrackedEnv(t)
+	w := te.world()
+	var clicked, fresh trackedAd
+	for _, ad := range te.ads(w.publisherKey) {
+		if ad.CampaignID == w.campA {
+			clicked = ad
+		}
+	}
+	for _, ad := range te.ads(w.publisherKey) {
+		if ad.CampaignID == w.campA {
+			fresh = ad
+		}
+	}
+	if clicked.ClickURL == "" || fresh.ClickURL == "" || clicked.ClickURL == fresh.ClickURL {
+		t.Fatalf("want two ads of campaign A from two decisions: %q, %q", clicked.ClickURL, fresh.ClickURL)
+	}
+	te.must(302, te.do("GET", path(t, clicked.ClickURL), "", nil))
+	te.must(204, te.do("DELETE", "/v1/campaigns/"+w.campA, w.agencyKey, nil))
+
+	repeat := te.must(410, te.do("GET", path(t, clicked.ClickURL), "", nil))
+	first := te.must(410, te.do("GET", path(t, fresh.ClickURL), "", nil))
+	for _, r := range []response{repeat, first} {
+		if got := r.errorCode(t); got != campaigns.Gone {
+			t.Fatalf("code %s, want %s", got, campaigns.Gone)
+		}
+		if loc := r.Header.Get("Location"); loc != "" {
+			t.Fatalf("Location %q on a 410", loc)
+		}
+	}
+	if !bytes.Equal(repeat.Body, first.Body) {
+		t.Fatalf("repeat click %s, first click %s: want the same answer", repeat.Body, first.Body)
+	}
+	te.must(410, te.do("HEAD", path(t, clicked.ClickURL), "", nil))
+	te.must(204, te.do("GET", path(t, fresh.ImpressionURL), "", nil))
+	te.must(204, te.do("GET", path(t, clicked.NavigateURL), "", nil))
+	te.flush()
+	want := storage.Counts{Served: 2, Impressions: 1, Clicks: 1, Navigations: 1}
+	if got := te.report(adminKey, "campaign_id="+w.campA).Totals.counts(); got != want {
+		t.Fatalf("campaign A %+v, want %+v: only the click before the deletion counts", got, want)
+	}
+}
+
 func TestBotsGetTheSameAnswer(t *testing.T) {
 	te := newTrackedEnv(t)
 	w := te.world()
