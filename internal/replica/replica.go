@@ -403,7 +403,8 @@ func (f *Follower) reload(ctx context.Context, i int, reason string) error {
 				return err
 			}
 			// Advertisers the index holds but Redis no longer knows (it
-			// lost them) must lose their stores too.
+			// lost them) must lose their stores and stock marks too,
+			// marks of an advertiser without stores included.
 			for _, adv := range f.cfg.Index.Advertisers() {
 				if f.cfg.Store.StreamOf(adv) == st && !slices.Contains(advs, adv) {
 					advs = append(advs, adv)

@@ -90,3 +90,40 @@ func TestFollowerDeleteStoreClearsUnlistedStock(t *testing.T) {
 	step(t, fb, false)
 	servesLikeFresh(t, srv.URL(), b, "the deleted store's wine mark survived")
 }
+
+// TestFollowerReloadDropsStockOfAdvertiserWithoutStores: a replica can hold
+// stock marks of an advertiser it holds no store of (a poll applied a stock
+// record of a store deleted since, and the delete's record was in the next
+// batch). When Redis then loses its data, the full reload must drop those
+// marks with the rest; kept, they put the store out of stock on this replica
+// alone once it is uploaded again into the emptied Redis.
+func TestFollowerReloadDropsStockOfAdvertiserWithoutStores(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	ctx := t.Context()
+	fb := b.follower(t)
+	// One batch of b's poll (batch records): s1 put, then stock rows, the
+	// last marking beer out; s1's delete comes first in the next batch.
+	must(t, a.store.PutStores(ctx, "adv", stores("s1")))
+	yes, no := true, false
+	for i := 1; i < batch; i++ {
+		inStock := &yes
+		if i == batch-1 {
+			inStock = &no
+		}
+		must(t, a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: inStock}}))
+	}
+	must(t, a.store.DeleteStore(ctx, "adv", "s1"))
+	more, err := fb.step(ctx, false)
+	must(t, err)
+	if !more || indexed(b) != 0 {
+		t.Fatalf("after one poll: more %v, %d stores; want a batch left and no store (s1 read back deleted)", more, indexed(b))
+	}
+
+	srv.Flush(t)
+	step(t, fb, true) // a new epoch: reload everything, from nothing
+	must(t, a.store.PutCampaign(ctx, campaignFor("beer")))
+	must(t, a.store.PutStores(ctx, "adv", stores("s1")))
+	step(t, fb, false)
+	servesLikeFresh(t, srv.URL(), b, "the reload kept a stock mark Redis lost")
+}

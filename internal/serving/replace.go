@@ -92,13 +92,23 @@ func (ix *Index) ReplaceCampaigns(cs []*campaigns.Campaign) {
 	ix.publishCampaigns()
 }
 
-// Advertisers returns the advertisers that have stores in the index, sorted.
+// Advertisers returns the advertisers of which the index holds stores or
+// out-of-stock marks, sorted: those whose StoreSet a resync must replace.
+// An advertiser may have marks and no store (a point-of-sale batch may come
+// before the store list, or a replica applies a stock record of a store
+// deleted since, before the delete's record); left out, its marks would
+// outlive a resync that found it gone.
 func (ix *Index) Advertisers() []string {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	advs := make([]string, 0, len(ix.stores))
 	for adv, stores := range ix.stores {
 		if stores.len() > 0 {
+			advs = append(advs, adv)
+		}
+	}
+	for adv, out := range ix.out {
+		if out.len() > 0 && ix.stores[adv].len() == 0 {
 			advs = append(advs, adv)
 		}
 	}
