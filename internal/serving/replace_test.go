@@ -118,3 +118,53 @@ func TestLargeUploadWithABadStoreChangesNothing(t *testing.T) {
 		t.Fatalf("%d stores after the failed upload, want 1", n)
 	}
 }
+
+// TestStockDuringReplaceStoresIsKept: stock flips made while ReplaceStores
+// (a replica's resync) rebuilds offers reach the rebuilt offers when they are
+// installed, out and back in alike: none is lost to the marks the resync
+// brought.
+func TestStockDuringReplaceStoresIsKept(t *testing.T) {
+	ix := NewIndex()
+	near := campaigns.Store{ID: "near", Name: "near", Lat: 35.6901, Lng: 139.7000, Products: []string{"beer"}}
+	mid := campaigns.Store{ID: "mid", Name: "mid", Lat: 35.6920, Lng: 139.7000, Products: []string{"beer"}}
+	far := campaigns.Store{ID: "far", Name: "far", Lat: 35.6950, Lng: 139.7000, Products: []string{"beer"}}
+	if err := ix.PutStores("adv", []campaigns.Store{near, mid, far}); err != nil {
+		t.Fatal(err)
+	}
+	ix.PutCampaign(campaign("c", "adv", "beer", 1000, "居酒屋"))
+	e := newEngine(t, ix, nil)
+	target := func() string {
+		ads := decide(t, e, Request{Lat: 35.6900, Lng: 139.7000, Query: "居酒屋"})
+		if len(ads) == 0 {
+			return ""
+		}
+		return ads[0].Store.ID()
+	}
+
+	inRebuild, release := make(chan struct{}), make(chan struct{})
+	ix.rebuildHook = func() {
+		close(inRebuild)
+		<-release
+	}
+	done := make(chan error)
+	go func() { // the resync says mid is out of stock
+		done <- ix.ReplaceStores(StoreSet{AdvertiserID: "adv", Stores: []campaigns.Store{near, mid, far},
+			OutOfStock: []campaigns.StockKey{{AdvertiserID: "adv", StoreID: "mid", ProductID: "beer"}}})
+	}()
+	<-inRebuild
+	out, in := false, true
+	waitFor(t, "stock write during a resync", func() {
+		ix.SetStock("adv", []campaigns.StockUpdate{
+			{StoreID: "near", ProductID: "beer", InStock: &out},
+			{StoreID: "mid", ProductID: "beer", InStock: &in},
+		})
+	})
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	ix.rebuildHook = nil
+	if got := target(); got != "mid" {
+		t.Fatalf("after the resync: target %q, want mid (near went out and mid back in during it)", got)
+	}
+}
