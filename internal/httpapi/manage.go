@@ -6,6 +6,8 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -53,13 +55,36 @@ func (s *Server) getAccount(c *gin.Context, who *auth.Principal) {
 // rotateKey issues a new key; ?keep_old=true keeps the old ones working
 // until DELETE /v1/accounts/{id}/keys/old.
 func (s *Server) rotateKey(c *gin.Context, who *auth.Principal) {
-	keep := c.Query("keep_old") == "true"
+	keep, err := keepOld(c.Request.URL.Query())
+	if err != nil {
+		s.fail(c, err)
+		return
+	}
 	key, err := s.Catalog.RotateKey(c.Request.Context(), who, c.Param("id"), keep)
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
 	c.JSON(http.StatusCreated, gin.H{"id": c.Param("id"), "api_key": key})
+}
+
+// keepOld reads keep_old as the boolean the OpenAPI document declares
+// (strconv.ParseBool's spellings). Anything else, an empty value or the
+// parameter twice is Invalid rather than false: false revokes every older
+// key at once, which a client that wrote keep_old=yes did not ask for.
+func keepOld(qs url.Values) (bool, error) {
+	vs, ok := qs["keep_old"]
+	if !ok {
+		return false, nil
+	}
+	if len(vs) == 1 {
+		if keep, err := strconv.ParseBool(vs[0]); err == nil {
+			return keep, nil
+		}
+	}
+	var p campaigns.Problems
+	p.Add("keep_old", "must be given once, as true or false")
+	return false, p.Err()
 }
 
 func (s *Server) revokeOldKeys(c *gin.Context, who *auth.Principal) {
