@@ -48,7 +48,7 @@ func newEnv(t *testing.T) *env {
 // newEnvOpts builds the edge over store, measured through an instrumented
 // catalog; zero fields of opt take the test defaults, and a nil logger
 // discards.
-func newEnvOpts(t *testing.T, store *boltstore.Store, opt httpapi.Options, logger *slog.Logger) *env {
+func newEnvOpts(t testing.TB, store *boltstore.Store, opt httpapi.Options, logger *slog.Logger) *env {
 	t.Helper()
 	if logger == nil {
 		logger = slog.New(slog.NewTextHandler(io.Discard, nil))
