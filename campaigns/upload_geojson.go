@@ -48,6 +48,12 @@ func readStoresGeoJSON(r io.Reader, maxRows int) (*Upload, error) {
 			}
 			sawType = true
 		case "features":
+			// Twice would be two lists whose rows both count from 1: two
+			// features with one row number, and each list held to the row
+			// limit on its own.
+			if sawFeatures {
+				return nil, Errorf(Invalid, `"features" appears twice in the FeatureCollection`)
+			}
 			sawFeatures = true
 			if err := expectDelim(dec, '['); err != nil {
 				if _, ok := err.(*Error); !ok {

@@ -362,3 +362,45 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// TestGeoJSONMembersOnce: a FeatureCollection whose "features" appears
+// twice is a 400 that stores nothing. Read one array after the
+// other, each counted rows from 1 against the row limit on its own, so that
+// two arrays of 400 slipped past a limit of 500 and a bad row's number named
+// two features.
+func TestGeoJSONMembersOnce(t *testing.T) {
+	e := newEnvWith(t, envConfig{maxUploadRows: 500})
+	_, key := e.account(adminKey, map[string]any{"type": "advertiser", "name": "Chain"})
+	features := func(from, n int) string {
+		var b strings.Builder
+		b.WriteString("[")
+		for i := range n {
+			if i > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `{"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"s%d","name":"n","products":["p"]}}`, from+i)
+		}
+		b.WriteString("]")
+		return b.String()
+	}
+	tests := []struct {
+		name, give, want string
+	}{
+		{"features twice", `{"type":"FeatureCollection","features":` + features(0, 400) + `,"features":` + features(400, 400) + `}`, `\"features\" appears twice`},
+		{"features twice, the first empty", `{"type":"FeatureCollection","features":[],"features":` + features(0, 2) + `}`, `\"features\" appears twice`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do("PUT", "/v1/stores", key, tt.give, "Content-Type", "application/geo+json")
+			if r.Status != 400 || r.errorCode(t) != "invalid_argument" || !strings.Contains(string(r.Body), tt.want) {
+				t.Fatalf("%d %s, want 400 saying %s", r.Status, r.Body, tt.want)
+			}
+			if n := e.index.Snapshot().Stores(); n != 0 {
+				t.Fatalf("%d stores served after a rejected upload", n)
+			}
+			if body := e.must(200, e.do("GET", "/v1/stores", key, nil)).Body; string(body) != `{"stores":[]}` {
+				t.Fatalf("stores after a rejected upload: %.200s", body)
+			}
+		})
+	}
+}
