@@ -153,6 +153,8 @@ func (c *Campaign) Validate() error {
 	if c.Status != Active && c.Status != Paused {
 		p.Add("status", "must be active or paused, got %q", c.Status)
 	}
+	checkTime(&p, "start", c.Start)
+	checkTime(&p, "end", c.End)
 	if !c.Start.IsZero() && !c.End.IsZero() && !c.End.After(c.Start) {
 		p.Add("end", "must be after start")
 	}
@@ -302,5 +304,19 @@ func CheckLatLng(p *Problems, latField, lngField string, lat, lng float64) {
 	}
 	if math.IsNaN(lng) || lng < -180 || lng > 180 {
 		p.Add(lngField, "must be between -180 and 180")
+	}
+}
+
+// checkTime refuses a schedule time outside the years 0001–9999 in UTC. RFC
+// 3339 lets an offset carry "0000-01-01T00:00:00+01:00" into the year 0 and
+// "9999-12-31T23:30:00-05:00" into 10000, where a time no longer has an RFC
+// 3339 form: any code that writes it in UTC (a report, a log, another
+// store) would fail on a campaign that was accepted.
+func checkTime(p *Problems, field string, t time.Time) {
+	if t.IsZero() {
+		return
+	}
+	if y := t.UTC().Year(); y < 1 || y > 9999 {
+		p.Add(field, "must be in the years 0001 to 9999 in UTC")
 	}
 }

@@ -36,3 +36,36 @@ func TestPeriodDuration(t *testing.T) {
 		t.Fatal(`a frequency cap "per": "213504d" passed validation`)
 	}
 }
+
+// TestScheduleYears: a start or end that an offset carries out of the years
+// 0001–9999 in UTC is refused; the same instants' neighbours inside the range
+// pass.
+func TestScheduleYears(t *testing.T) {
+	for _, tt := range []struct {
+		start, end string
+		ok         bool
+	}{
+		{"0001-01-01T00:00:00Z", "9999-12-31T23:59:59Z", true},
+		{"0001-01-01T01:00:00+01:00", "9999-12-31T18:59:59-05:00", true},
+		{"0000-01-01T00:00:00+01:00", "", false},
+		{"", "9999-12-31T23:30:00-05:00", false},
+	} {
+		c := Campaign{ID: "cmp", AdvertiserID: "adv", Name: "c", ProductID: "p", RadiusM: 500,
+			Keywords: []Keyword{{Text: "居酒屋", Match: Broad}}, Creative: Creative{Title: "t", LandingURL: "https://example.com/"}}
+		for _, f := range []struct {
+			dst  *time.Time
+			text string
+		}{{&c.Start, tt.start}, {&c.End, tt.end}} {
+			if f.text == "" {
+				continue
+			}
+			if err := f.dst.UnmarshalText([]byte(f.text)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		c.ApplyDefaults()
+		if err := c.Validate(); (err == nil) != tt.ok {
+			t.Errorf("start %q end %q: Validate() = %v, want ok %v", tt.start, tt.end, err, tt.ok)
+		}
+	}
+}
