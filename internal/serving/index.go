@@ -11,6 +11,7 @@ package serving
 
 import (
 	"cmp"
+	"errors"
 	"math"
 	"runtime"
 	"slices"
@@ -188,18 +189,29 @@ func NewIndex() *Index {
 // Snapshot returns the current state. It is one atomic load.
 func (ix *Index) Snapshot() *Snapshot { return ix.cur.Load() }
 
-// Load replaces the whole index at once with the given catalog: the way to
-// start from storage, cheaper than one write at a time. It sets the elements
+// ErrIndexWritten is returned by Load on an index that holds anything.
+var ErrIndexWritten = errors.New("load index: the index is not empty; a replica catches up with ReplaceCampaigns and ReplaceStores")
+
+// Load fills a new index (NewIndex) with the given catalog at once: the way
+// to start from storage, cheaper than one write at a time. On an index that
+// holds a campaign, a store or an out-of-stock mark it returns
+// ErrIndexWritten and changes nothing: it would add to what is there, not
+// replace it, and what the catalog no longer holds would go on being
+// served. After a Load that failed, use a new index. It sets the elements
 // of stores to nil as it goes: the index keeps copies of its own, and a
 // national catalogue's records (hundreds of megabytes) can then be freed
 // while the index is built rather than after.
 func (ix *Index) Load(cs []*campaigns.Campaign, stores []*campaigns.Store, outOfStock []campaigns.StockKey) error {
-	// The campaigns' keywords, analysed last, need the dictionary: load it
-	// while the stores are indexed, unless the caller has already.
-	go campaigns.LoadDictionary()
 	ix.storesMu.Lock()
 	defer ix.storesMu.Unlock()
 	ix.mu.Lock()
+	if len(ix.campaigns) > 0 || len(ix.slotOf) > 0 || len(ix.stores) > 0 || len(ix.out) > 0 {
+		ix.mu.Unlock()
+		return ErrIndexWritten
+	}
+	// The campaigns' keywords, analysed last, need the dictionary: load it
+	// while the stores are indexed, unless the caller has already.
+	go campaigns.LoadDictionary()
 	for _, k := range outOfStock {
 		ix.outOf(k.AdvertiserID).add(stockKey{k.StoreID, k.ProductID})
 	}

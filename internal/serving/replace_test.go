@@ -168,3 +168,47 @@ func TestStockDuringReplaceStoresIsKept(t *testing.T) {
 		t.Fatalf("after the resync: target %q, want mid (near went out and mid back in during it)", got)
 	}
 }
+
+// TestLoadRefusesAWrittenIndex: Load fills a new index; on one that holds
+// anything it would add to it (a campaign or a store gone from the catalog
+// would still be served), so it refuses and changes nothing.
+func TestLoadRefusesAWrittenIndex(t *testing.T) {
+	st := func(id string) *campaigns.Store {
+		return &campaigns.Store{ID: id, AdvertiserID: "adv", Name: id, Lat: 35.6910, Lng: 139.7003, Products: []string{"beer"}}
+	}
+	tests := []struct {
+		name  string
+		write func(t *testing.T, ix *Index)
+	}{
+		{"loaded", func(t *testing.T, ix *Index) {
+			if err := ix.Load([]*campaigns.Campaign{campaign("cmp_old", "adv", "beer", 2000, "居酒屋")}, []*campaigns.Store{st("old")}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"campaign put", func(t *testing.T, ix *Index) {
+			ix.PutCampaign(campaign("cmp_old", "adv", "beer", 2000, "居酒屋"))
+		}},
+		{"stores put", func(t *testing.T, ix *Index) {
+			if err := ix.PutStores("adv", []campaigns.Store{*st("old")}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ix := NewIndex()
+			tt.write(t, ix)
+			before := ix.Snapshot()
+			err := ix.Load([]*campaigns.Campaign{campaign("cmp_new", "adv", "beer", 2000, "居酒屋")}, []*campaigns.Store{st("new")}, nil)
+			if err == nil {
+				t.Fatal("Load on a written index: nil error")
+			}
+			if ix.Snapshot() != before {
+				t.Fatal("a refused Load published a new snapshot")
+			}
+			if _, ok := ix.campaigns["cmp_new"]; ok {
+				t.Fatal("a refused Load added its campaign")
+			}
+		})
+	}
+}
