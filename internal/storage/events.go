@@ -3,7 +3,10 @@ package storage
 import (
 	"context"
 	"fmt"
+	"iter"
 	"time"
+
+	"github.com/navad/navad/campaigns"
 )
 
 // Events keeps what the tracking URLs and the decision path count: raw
@@ -62,7 +65,8 @@ type Events interface {
 	AddServed(ctx context.Context, batchID string, rows []ServedCount) error
 
 	// Aggregates calls fn with aggregate rows for the days q.From to q.To
-	// (inclusive) that pass q's filters, until fn returns false. Each row
+	// (inclusive) that pass q's filters, until fn returns false. Invalid
+	// when the days are more than MaxAggregateDays (q.Check). Each row
 	// sets at least the key fields of the dimensions in q.Dims; other key
 	// fields may be zero. Rows may be finer than q.Dims, and one group may
 	// span many rows: summing the rows by the dimensions of q.Dims gives the
@@ -347,6 +351,31 @@ type AggregateQuery struct {
 	Advertisers []string
 	Campaigns   []string
 	Publishers  []string
+}
+
+// MaxAggregateDays bounds the days of one AggregateQuery, a century:
+// backends plan their reads day by day (a report covers at most a year).
+const MaxAggregateDays = 100 * 366
+
+// Check reports an Invalid *campaigns.Error when q covers more than
+// MaxAggregateDays days, else nil (To before From is no days).
+func (q *AggregateQuery) Check() error {
+	if n := int64(q.To) - int64(q.From) + 1; n > MaxAggregateDays {
+		return campaigns.Errorf(campaigns.Invalid, "aggregates of %d days: at most %d", n, MaxAggregateDays)
+	}
+	return nil
+}
+
+// Days yields the days q.From to q.To in order. It counts in int64, so a
+// range that ends on the last Day (math.MaxInt32) ends.
+func (q *AggregateQuery) Days() iter.Seq[Day] {
+	return func(yield func(Day) bool) {
+		for d := int64(q.From); d <= int64(q.To); d++ {
+			if !yield(Day(d)) {
+				return
+			}
+		}
+	}
 }
 
 // KeyFilter admits the aggregate keys of the advertisers, campaigns and

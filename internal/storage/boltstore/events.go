@@ -98,6 +98,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -164,6 +165,15 @@ const (
 
 func encodeDay(dst []byte, d storage.Day) []byte {
 	return binary.BigEndian.AppendUint32(dst, uint32(int64(d)+1<<31))
+}
+
+// encodeDayAfter returns the first key after those of day d: nil, no
+// bound, after the last Day, whose d+1 would wrap round to the first.
+func encodeDayAfter(d storage.Day) []byte {
+	if d == math.MaxInt32 {
+		return nil
+	}
+	return encodeDay(nil, d+1)
 }
 
 func decodeDay(b []byte) storage.Day {
@@ -533,7 +543,7 @@ func plan(q *storage.AggregateQuery) (rollup, []keyRange) {
 	var ranges []keyRange
 	switch {
 	case r.kind == rollupP && pubs != nil:
-		for d := q.From; d <= q.To; d++ {
+		for d := range q.Days() {
 			for _, p := range pubs {
 				if advs == nil {
 					ranges = append(ranges, prefixRange(dayPrefix(d, p)))
@@ -545,13 +555,13 @@ func plan(q *storage.AggregateQuery) (rollup, []keyRange) {
 			}
 		}
 	case r.kind != rollupP && advs != nil:
-		for d := q.From; d <= q.To; d++ {
+		for d := range q.Days() {
 			for _, a := range advs {
 				ranges = append(ranges, prefixRange(dayPrefix(d, a)))
 			}
 		}
 	default:
-		ranges = []keyRange{{encodeDay(nil, q.From), encodeDay(nil, q.To+1)}}
+		ranges = []keyRange{{encodeDay(nil, q.From), encodeDayAfter(q.To)}}
 	}
 	return r, ranges
 }
@@ -586,6 +596,9 @@ func sortedSet(s []string) []string {
 func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn func(*storage.Aggregate) bool) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("aggregates: %w", err)
+	}
+	if err := q.Check(); err != nil {
+		return err
 	}
 	if q.To < q.From || q.Advertisers != nil && len(q.Advertisers) == 0 ||
 		q.Campaigns != nil && len(q.Campaigns) == 0 || q.Publishers != nil && len(q.Publishers) == 0 {

@@ -872,7 +872,7 @@ type servedCursor struct {
 // for reading across its calls, so that no block moves or changes between
 // them.
 func readServed(tx *bolt.Tx, sc *servedCursor, buckets [][]byte, kind rollupKind, from, to storage.Day, leads []string, filter *storage.KeyFilter, dec *keyDecoder, items []storage.Aggregate) (_ []storage.Aggregate, done bool, _ error) {
-	lo, hi := encodeDay(nil, from), encodeDay(nil, to+1)
+	lo, hi := encodeDay(nil, from), encodeDayAfter(to)
 	full := make([]byte, 0, 4+maxCellKeyLen)
 	var seek []byte
 	for ; sc.bucket < len(buckets); sc.bucket, sc.after, sc.inside = sc.bucket+1, nil, false {
@@ -892,7 +892,7 @@ func readServed(tx *bolt.Tx, sc *servedCursor, buckets [][]byte, kind rollupKind
 				k, v = c.Next()
 			}
 		}
-		for k != nil && bytes.Compare(k, hi) < 0 {
+		for k != nil && (hi == nil || bytes.Compare(k, hi) < 0) {
 			adv := servedKeyLead(k)
 			if adv == nil {
 				return items, false, fmt.Errorf("served key %x: %w", k, errCorrupt)

@@ -604,6 +604,9 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 	if err := s.begin(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	if err := q.Check(); err != nil {
+		return err
+	}
 	if q.To < q.From || q.Advertisers != nil && len(q.Advertisers) == 0 ||
 		q.Campaigns != nil && len(q.Campaigns) == 0 || q.Publishers != nil && len(q.Publishers) == 0 {
 		return nil
@@ -616,15 +619,15 @@ func (s *Store) Aggregates(ctx context.Context, q *storage.AggregateQuery, fn fu
 	var hashes []*hashScan
 	if filter != nil {
 		parts := slices.Compact(slices.Sorted(slices.Values(filter)))
-		for d := q.From; d <= q.To; d++ {
+		for d := range q.Days() {
 			for _, p := range parts {
 				hashes = append(hashes, r.scan(d, p))
 			}
 		}
 	} else {
 		pipe := s.client.Pipeline()
-		cmds := make([]*redis.StringSliceCmd, 0, q.To-q.From+1)
-		for d := q.From; d <= q.To; d++ {
+		cmds := make([]*redis.StringSliceCmd, 0, int(q.To)-int(q.From)+1)
+		for d := range q.Days() {
 			cmds = append(cmds, pipe.SMembers(ctx, r.partsKey(d)))
 		}
 		if _, err := pipe.Exec(ctx); err != nil {

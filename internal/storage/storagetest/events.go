@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"sync"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/storage"
 )
 
@@ -48,6 +50,7 @@ func RunEvents(t *testing.T, open func(t *testing.T) EventsBackend) {
 		{"AggregatesFilters", testAggregatesFilters},
 		{"AggregatesManyRows", testAggregatesManyRows},
 		{"AggregatesEarlyStop", testAggregatesEarlyStop},
+		{"AggregatesDayRangeEnds", testAggregatesDayRangeEnds},
 		{"Purge", testPurge},
 		{"PurgeDetail", testPurgeDetail},
 		{"TrackingSecret", testTrackingSecret},
@@ -482,6 +485,73 @@ func testAggregatesEarlyStop(t *testing.T, ev EventsBackend) {
 	if n != 5 {
 		t.Fatalf("fn called %d times, want it to stop at 5", n)
 	}
+}
+
+// testAggregatesDayRangeEnds: a range that ends on the last Day (or starts
+// on the first) is read to its end, with every kind of filter, and returns;
+// a range of more than storage.MaxAggregateDays is Invalid. (A loop over the
+// days up to To == math.MaxInt32 never ended: d++ wrapped round.)
+func testAggregatesDayRangeEnds(t *testing.T, ev EventsBackend) {
+	const first, last = storage.Day(math.MinInt32), storage.Day(math.MaxInt32)
+	row := func(d storage.Day, n uint64) storage.ServedCount {
+		return storage.ServedCount{Key: storage.AggKey{Day: d, Hour: 10, AdvertiserID: "adv_1", CampaignID: "cmp_1", PublisherID: "pub_1", StoreID: "s1", Cell: 1}, N: n}
+	}
+	must(t, ev.AddServed(t.Context(), "ends", []storage.ServedCount{row(first, 3), row(first+1, 5), row(last-1, 7), row(last, 11)}))
+	tests := []struct {
+		name     string
+		from, to storage.Day
+		want     uint64
+	}{
+		{"last day", last, last, 11},
+		{"last two days", last - 1, last, 18},
+		{"first day", first, first, 3},
+		{"first two days", first, first + 1, 8},
+	}
+	filters := []struct {
+		name string
+		q    storage.AggregateQuery
+	}{
+		{"no filter", storage.AggregateQuery{}},
+		{"advertisers", storage.AggregateQuery{Advertisers: []string{"adv_1"}}},
+		{"publishers", storage.AggregateQuery{Publishers: []string{"pub_1"}, Dims: storage.DimsOf(storage.DimPublisher)}},
+		{"campaigns", storage.AggregateQuery{Campaigns: []string{"cmp_1"}}},
+	}
+	for _, tt := range tests {
+		for _, f := range filters {
+			q := f.q
+			q.From, q.To = tt.from, tt.to
+			done := make(chan struct{})
+			var got uint64
+			var err error
+			go func() {
+				defer close(done)
+				err = ev.Aggregates(t.Context(), &q, func(a *storage.Aggregate) bool { got += a.Counts.Served; return true })
+			}()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s, %s: Aggregates of days %d to %d has not returned in 10 s", tt.name, f.name, q.From, q.To)
+			}
+			if err != nil {
+				t.Fatalf("%s, %s: %v", tt.name, f.name, err)
+			}
+			if got != tt.want {
+				t.Errorf("%s, %s: served %d, want %d", tt.name, f.name, got, tt.want)
+			}
+		}
+	}
+	for _, q := range []storage.AggregateQuery{
+		{From: first, To: last},
+		{From: 0, To: storage.MaxAggregateDays},
+		{From: 0, To: storage.MaxAggregateDays, Advertisers: []string{"adv_1"}},
+	} {
+		err := ev.Aggregates(t.Context(), &q, func(*storage.Aggregate) bool { return true })
+		if campaigns.ErrorCode(err) != campaigns.Invalid {
+			t.Errorf("Aggregates of days %d to %d: %v, want Invalid", q.From, q.To, err)
+		}
+	}
+	q := storage.AggregateQuery{From: 0, To: storage.MaxAggregateDays - 1}
+	must(t, ev.Aggregates(t.Context(), &q, func(*storage.Aggregate) bool { return true }))
 }
 
 func testPurge(t *testing.T, ev EventsBackend) {
