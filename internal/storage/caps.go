@@ -62,7 +62,7 @@ type Caps interface {
 	// and DailyLimit leave), and returns it with what the limits leave
 	// after it (the smaller of the two; math.MaxInt64 when neither is
 	// set). A lease counts nothing per user: r must not name a uid, and
-	// want must be at least 1 (else Invalid).
+	// want must be from 1 to MaxLease (else Invalid).
 	Lease(ctx context.Context, r CapRequest, want int64) (granted, left int64, err error)
 	// Return gives back n ads of a lease that were not served: the
 	// campaign's total and its count on day go down by n, never below
@@ -143,6 +143,12 @@ func (r *CapRequest) Check() error {
 	return p.Err()
 }
 
+// MaxLease bounds the ads one Lease asks for (package pacing asks for at
+// most a thousand): without limits a lease grants what it is asked, and a
+// larger want would wrap a campaign's total round to a negative count, or,
+// on Redis, pass the integers that Lua's numbers hold exactly.
+const MaxLease = 1 << 31
+
 // CheckLease reports what is wrong with a Lease of want ads of r, as an
 // Invalid *campaigns.Error, or nil.
 func (r *CapRequest) CheckLease(want int64) error {
@@ -153,8 +159,8 @@ func (r *CapRequest) CheckLease(want int64) error {
 	if r.UID != "" || r.Leased {
 		p.Add("uid", "a lease counts nothing per user")
 	}
-	if want < 1 {
-		p.Add("want", "must be at least 1")
+	if want < 1 || want > MaxLease {
+		p.Add("want", "must be from 1 to %d", MaxLease)
 	}
 	return p.Err()
 }

@@ -64,6 +64,7 @@ var capsTests = []struct {
 	{"Return", testCapsReturn},
 	{"LeasedReserve", testCapsLeasedReserve},
 	{"LeaseInvalid", testCapsLeaseInvalid},
+	{"LeaseBounded", testCapsLeaseBounded},
 	{"ConcurrentLeases", testCapsConcurrentLeases},
 	{"ConcurrentLeasedReserves", testCapsConcurrentLeasedReserves},
 }
@@ -615,6 +616,28 @@ func testCapsLeaseInvalid(t *testing.T, open func() storage.Caps) {
 		t.Fatalf("leased reserve without a user cap: %v, %v; want Invalid", ok, err)
 	}
 	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{})
+}
+
+// testCapsLeaseBounded: without limits a lease grants what is asked, so a
+// want beyond storage.MaxLease is Invalid: it would wrap a campaign's total
+// round to a negative count (or, on Redis, pass Lua's exact integers).
+func testCapsLeaseBounded(t *testing.T, open func() storage.Caps) {
+	c := open()
+	r := capReq("cmp_1", capsT0)
+	if !reserve(t, c, r) {
+		t.Fatal("reserve without limits refused")
+	}
+	for _, want := range []int64{math.MaxInt64, storage.MaxLease + 1} {
+		g, _, err := c.Lease(t.Context(), r, want)
+		if g != 0 || campaigns.ErrorCode(err) != campaigns.Invalid {
+			t.Fatalf("lease of %d without limits: granted %d, err %v; want Invalid", want, g, err)
+		}
+	}
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{Total: 1, Daily: 1})
+	if g, l := lease(t, c, r, storage.MaxLease); g != storage.MaxLease || l != math.MaxInt64 {
+		t.Fatalf("lease of MaxLease without limits: granted %d, left %d", g, l)
+	}
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{Total: 1 + storage.MaxLease, Daily: 1 + storage.MaxLease})
 }
 
 // testCapsConcurrentLeasedReserves: ads taken from leases and reserved for
