@@ -62,7 +62,7 @@ type Config struct {
 	// Requests per second and burst per account (its keys share one
 	// bucket), by role.
 	RatePublisher  float64 // NAVAD_RATE_PUBLISHER
-	RateManagement float64 // NAVAD_RATE_MANAGEMENT: admin, agency, advertiser
+	RateManagement float64 // NAVAD_RATE_MANAGEMENT: admin, agency, advertiser, and publishers' calls other than decisions
 	RateBurst      int     // NAVAD_RATE_BURST
 
 	// The dashboard's optional base map (see internal/dashboard).

@@ -15,9 +15,13 @@ import (
 const DefaultMaxRateLimited = 100_000
 
 // limiter is a token bucket per account, with a rate and burst per role:
-// one for publishers (decisions), one for management keys (admin, agency,
-// advertiser). An account's keys share its bucket, so a rotation with
-// keep_old does not double the limit.
+// one for publishers' decisions, one for management keys (admin, agency,
+// advertiser). A publisher's other calls (its account, its keys, its
+// reports) are management calls: they take the management rate, from a
+// bucket of their own, so that neither kind of call can starve the other
+// and the decision rate is no way around the management limit. An
+// account's keys share its buckets, so a rotation with keep_old does not
+// double the limit.
 //
 // Memory is bounded: past max buckets, full buckets are dropped (a full
 // bucket is the same as a new one, so nothing is forgotten), and if every
@@ -116,17 +120,23 @@ func (b *bucket) take(now int64) (bool, int64) {
 // isFull reports whether the bucket holds all its tokens at now.
 func (b *bucket) isFull(now int64) bool { return b.full.Load() <= now }
 
-// allow takes a token from p's bucket. When there is none it returns
-// false and the whole seconds until there is one, at least 1.
-func (l *limiter) allow(p *auth.Principal) (bool, int) {
-	limit := l.management
+// allow takes a token from p's bucket for a call that is a decision or
+// not. When there is none it returns false and the whole seconds until
+// there is one, at least 1.
+func (l *limiter) allow(p *auth.Principal, decision bool) (bool, int) {
+	limit, id := l.management, p.ID
 	if p.Role == campaigns.Publisher {
-		limit = l.publisher
+		if decision {
+			limit = l.publisher
+		} else {
+			// Not the decisions' bucket: a NUL can be in no account ID.
+			id = "\x00management:" + p.ID
+		}
 	}
 	if limit <= 0 {
 		return true, 0
 	}
-	b := l.bucket(p.ID, limit)
+	b := l.bucket(id, limit)
 	if ok, wait := b.take(l.sinceEpoch()); !ok {
 		return false, max(1, int(math.Ceil(float64(wait)/1e9)))
 	}

@@ -19,30 +19,30 @@ func TestLimiterRefillsAndSaysWhen(t *testing.T) {
 	clock := &fakeClock{t: time.Unix(1_700_000_000, 0)}
 	l := newLimiter(0.5, 100, 1, 0, clock.now) // publishers: one call every 2 s
 	pub := &auth.Principal{ID: "pub_1", Role: campaigns.Publisher}
-	if ok, _ := l.allow(pub); !ok {
+	if ok, _ := l.allow(pub, true); !ok {
 		t.Fatal("first call refused")
 	}
-	ok, wait := l.allow(pub)
+	ok, wait := l.allow(pub, true)
 	if ok || wait != 2 {
 		t.Fatalf("second call: ok=%v wait=%d, want refused, 2 s", ok, wait)
 	}
 	clock.t = clock.t.Add(1500 * time.Millisecond)
-	if ok, wait := l.allow(pub); ok || wait != 1 {
+	if ok, wait := l.allow(pub, true); ok || wait != 1 {
 		t.Fatalf("after 1.5 s: ok=%v wait=%d, want refused, 1 s (rounded up)", ok, wait)
 	}
 	clock.t = clock.t.Add(500 * time.Millisecond)
-	if ok, _ := l.allow(pub); !ok {
+	if ok, _ := l.allow(pub, true); !ok {
 		t.Fatal("refused after the refill")
 	}
 	// Management roles use the other rate.
 	adv := &auth.Principal{ID: "adv_1", Role: campaigns.Advertiser}
-	if ok, _ := l.allow(adv); !ok {
+	if ok, _ := l.allow(adv, false); !ok {
 		t.Fatal("advertiser refused")
 	}
 	// A rate of 0 is unlimited and keeps no bucket.
 	u := newLimiter(0, 0, 0, 0, clock.now)
 	for range 100 {
-		if ok, _ := u.allow(pub); !ok {
+		if ok, _ := u.allow(pub, true); !ok {
 			t.Fatal("unlimited refused")
 		}
 	}
@@ -58,7 +58,7 @@ func TestLimiterMemoryIsBounded(t *testing.T) {
 	// 10,000 accounts each in use (their buckets are not full): the
 	// limiter never keeps more than max.
 	for i := range 10_000 {
-		l.allow(&auth.Principal{ID: fmt.Sprintf("adv_%d", i), Role: campaigns.Advertiser})
+		l.allow(&auth.Principal{ID: fmt.Sprintf("adv_%d", i), Role: campaigns.Advertiser}, false)
 		if l.size() > max {
 			t.Fatalf("after %d accounts the limiter keeps %d buckets, max %d", i+1, l.size(), max)
 		}
@@ -66,7 +66,7 @@ func TestLimiterMemoryIsBounded(t *testing.T) {
 	// Once idle long enough to be full again, buckets are dropped first,
 	// losing nothing: the next insert frees them all.
 	clock.t = clock.t.Add(time.Minute)
-	l.allow(&auth.Principal{ID: "fresh", Role: campaigns.Advertiser})
+	l.allow(&auth.Principal{ID: "fresh", Role: campaigns.Advertiser}, false)
 	if l.size() != 1 {
 		t.Fatalf("after idling, %d buckets kept, want 1", l.size())
 	}

@@ -78,3 +78,40 @@ func TestNewRefusesRatesNotFinite(t *testing.T) {
 		}
 	}
 }
+
+// TestPublisherManagementCallsHaveTheManagementLimit: a publisher key's
+// calls other than decisions (its account, its keys, its reports) draw on
+// the management rate, in a bucket of their own, not on the far larger
+// decision rate: the management limit protects storage from runaway
+// scripts, whichever role runs them. (They were limited at the decision
+// rate, 5,000 a second by default.) Its decisions are not held up by them.
+func TestPublisherManagementCallsHaveTheManagementLimit(t *testing.T) {
+	store, err := boltstore.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = store.Close() })
+	// Decisions: no limit a test reaches; management: a bucket of 3 that
+	// refills once in 1,000 s.
+	e := newEnvOpts(t, store, httpapi.Options{RatePublisher: 1e6, RateManagement: 0.001, RateBurst: 3}, nil)
+	pub, pubKey := e.account(adminKey, map[string]any{"type": "publisher", "name": "Navi"})
+	ads := adsPath(shinjuku("居酒屋"))
+	for range 3 {
+		e.must(200, e.do("GET", "/v1/accounts/"+pub, pubKey, nil))
+	}
+	r := e.do("GET", "/v1/accounts/"+pub, pubKey, nil)
+	if r.Status != 429 || r.errorCode(t) != "rate_limited" || r.Header.Get("Retry-After") == "" {
+		t.Fatalf("a publisher's 4th management call in a bucket of 3: %d %s, want 429 with Retry-After", r.Status, r.Body)
+	}
+	r = e.do("POST", "/v1/accounts/"+pub+"/keys?keep_old=true", pubKey, nil)
+	if r.Status != 429 {
+		t.Fatalf("a key rotation over the management limit: %d %s, want 429", r.Status, r.Body)
+	}
+	// Decisions have their own bucket: still served, more than the
+	// management burst of them.
+	for i := range 10 {
+		if r := e.do("GET", ads, pubKey, nil); r.Status != 200 {
+			t.Fatalf("decision %d after the management bucket ran dry: %d %s", i+1, r.Status, r.Body)
+		}
+	}
+}

@@ -43,9 +43,10 @@ type Options struct {
 	// a larger n is served up to it. 0 means 10.
 	MaxAds int
 
-	// Token buckets per account: requests per second for publisher
-	// accounts and for management ones (admin, agency, advertiser), and the
-	// bucket size. A rate of 0 is unlimited. MaxRateLimited bounds the
+	// Token buckets per account: requests per second for publishers'
+	// decisions and for management calls (every call of admin, agency and
+	// advertiser keys, and a publisher's calls other than decisions, from
+	// a bucket apart from its decisions'), and the bucket size. A rate of 0 is unlimited. MaxRateLimited bounds the
 	// buckets kept; 0 means DefaultMaxRateLimited.
 	RatePublisher  float64
 	RateManagement float64
@@ -141,7 +142,7 @@ func New(d Deps, opt Options) (*Server, error) {
 	g.GET("/openapi.json", openAPIHandler(doc))
 
 	v1 := g.Group("/v1")
-	publisher := s.keyed(campaigns.Publisher, campaigns.Admin)
+	publisher := s.keyedDecisions(campaigns.Publisher, campaigns.Admin)
 	v1.GET("/ads", publisher(s.getAds))
 	v1.POST("/ads", publisher(s.postAds))
 
@@ -212,9 +213,19 @@ func (s *Server) readyz(c *gin.Context) {
 // argument, rather than through gin's Keys, a map made for each request
 // that sets one (on the decision routes, every search).
 func (s *Server) keyed(roles ...campaigns.Role) func(func(*gin.Context, *auth.Principal)) gin.HandlerFunc {
+	return s.keyedAs(false, roles)
+}
+
+// keyedDecisions is keyed for the decision routes, whose calls draw on a
+// publisher's decision rate rather than the management rate.
+func (s *Server) keyedDecisions(roles ...campaigns.Role) func(func(*gin.Context, *auth.Principal)) gin.HandlerFunc {
+	return s.keyedAs(true, roles)
+}
+
+func (s *Server) keyedAs(decision bool, roles []campaigns.Role) func(func(*gin.Context, *auth.Principal)) gin.HandlerFunc {
 	return func(h func(*gin.Context, *auth.Principal)) gin.HandlerFunc {
 		return func(c *gin.Context) {
-			if who, ok := s.admit(c, roles); ok {
+			if who, ok := s.admit(c, decision, roles); ok {
 				h(c, who)
 			}
 		}
@@ -224,8 +235,9 @@ func (s *Server) keyed(roles ...campaigns.Role) func(func(*gin.Context, *auth.Pr
 // admit returns the principal of the request's API key if it belongs to
 // one of roles; otherwise it answers the request (no or a bad key is 401, a
 // key over its account's rate limit 429, a good key of another role 403)
-// and returns false.
-func (s *Server) admit(c *gin.Context, roles []campaigns.Role) (*auth.Principal, bool) {
+// and returns false. decision says which of a publisher's limits the call
+// draws on.
+func (s *Server) admit(c *gin.Context, decision bool, roles []campaigns.Role) (*auth.Principal, bool) {
 	key, ok := bearer(c.GetHeader("Authorization"))
 	if !ok {
 		s.fail(c, campaigns.Errorf(campaigns.Unauthenticated, "an API key is required: Authorization: Bearer <key>"))
@@ -236,7 +248,7 @@ func (s *Server) admit(c *gin.Context, roles []campaigns.Role) (*auth.Principal,
 		s.fail(c, err)
 		return nil, false
 	}
-	if ok, wait := s.limits.allow(p); !ok {
+	if ok, wait := s.limits.allow(p, decision); !ok {
 		c.Header("Retry-After", strconv.Itoa(wait))
 		s.fail(c, campaigns.Errorf(campaigns.RateLimited, "this key is over its rate limit; retry in %d s", wait))
 		return nil, false
