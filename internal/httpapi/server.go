@@ -46,8 +46,9 @@ type Options struct {
 	// Token buckets per account: requests per second for publishers'
 	// decisions and for management calls (every call of admin, agency and
 	// advertiser keys, and a publisher's calls other than decisions, from
-	// a bucket apart from its decisions'), and the bucket size. A rate of 0 is unlimited. MaxRateLimited bounds the
-	// buckets kept; 0 means DefaultMaxRateLimited.
+	// a bucket apart from its decisions'), and the bucket size. A rate of
+	// 0 is unlimited. MaxRateLimited bounds the buckets kept; 0 means
+	// DefaultMaxRateLimited.
 	RatePublisher  float64
 	RateManagement float64
 	RateBurst      int
