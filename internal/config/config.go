@@ -274,7 +274,11 @@ func (c *Config) Validate() error {
 		p = append(p, "data dir is required (the embedded store, or with Redis the tracking spool)")
 	}
 	if c.RedisURL != "" {
-		if u, err := url.Parse(c.RedisURL); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "redis+cluster" && u.Scheme != "rediss+cluster") {
+		// Go's parse error quotes the whole URL, password and all: it is
+		// not passed on.
+		if u, err := url.Parse(c.RedisURL); err != nil {
+			p = append(p, fmt.Sprintf("redis url %q is not a URL (a character in the password or path may need %%-escaping)", redact(c.RedisURL)))
+		} else if u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "redis+cluster" && u.Scheme != "rediss+cluster" {
 			p = append(p, fmt.Sprintf("redis url %q must start with redis://, rediss:// (one node), redis+cluster:// or rediss+cluster:// (Redis Cluster)", redact(c.RedisURL)))
 		}
 	}
@@ -364,10 +368,31 @@ func (c *Config) Location() *time.Location {
 	return loc
 }
 
-// redact hides a password in a URL so that it can be logged.
+// redact hides a password in a URL so that it can be logged. A URL Go
+// cannot parse is cut by hand: everything of its authority up to the last
+// '@' (the user information) is masked.
 func redact(raw string) string {
 	u, err := url.Parse(raw)
-	if err != nil || u.User == nil {
+	if err != nil {
+		rest, scheme := raw, ""
+		if i := strings.Index(raw, "://"); i >= 0 {
+			scheme, rest = raw[:i+3], raw[i+3:]
+		}
+		authority := rest
+		if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+			authority = rest[:i]
+		}
+		if at := strings.LastIndex(authority, "@"); at >= 0 {
+			return scheme + "xxxxx" + rest[at:]
+		}
+		if at := strings.LastIndex(rest, "@"); at >= 0 {
+			// An '@' past a '/', '?' or '#' that Go could not parse: the
+			// password may hold one of those characters unescaped.
+			return scheme + "xxxxx" + rest[at:]
+		}
+		return raw
+	}
+	if u.User == nil {
 		return raw
 	}
 	if _, ok := u.User.Password(); ok {

@@ -178,3 +178,31 @@ func TestRedacted(t *testing.T) {
 		t.Fatalf("redacted %q", got)
 	}
 }
+
+// TestRedisPasswordNeverInErrors: a Redis URL the validation refuses,
+// whether Go can parse it or not, is named in the error without its
+// password, which would otherwise go to standard error and the logs.
+func TestRedisPasswordNeverInErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		give string
+	}{
+		{"wrong scheme", "http://app:hunter2@redis.internal:6379"},
+		{"bad escape in the path", "redis://app:hunter2@redis.internal:6379/%zz"},
+		{"bad port", "redis://app:hunter2@redis.internal:port/0"},
+		{"bad escape in the password", "redis://app:hunter2%zz@redis.internal:6379/0"},
+		{"no user name", "rediss://:hunter2@redis.internal:6379/%"},
+		{"unescaped slash in the password", "redis://app:hunter2/x@redis.internal:6379/0"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(nil, env("NAVAD_REDIS_URL", tt.give))
+			if err == nil {
+				t.Fatal("accepted")
+			}
+			if msg := err.Error(); strings.Contains(msg, "hunter2") || !strings.Contains(msg, "redis url") || !strings.Contains(msg, "redis.internal") {
+				t.Fatalf("error %q: want the URL named, without its password", msg)
+			}
+		})
+	}
+}
