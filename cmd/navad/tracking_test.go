@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
@@ -196,7 +197,18 @@ func noFixWritten(t *testing.T, args, dirs []string, srv *redistest.Server) {
 	}
 	t.Cleanup(func() { _ = m.Close() })
 	c := client{t, "http://" + m.Addr()}
-	pubKey, _ := seed(c)
+	pubKey, campID := seed(c)
+	// A campaign with caps, so that decisions with a uid write frequency
+	// windows and delivery counts too.
+	advID := c.must(200, "GET", "/v1/campaigns/"+campID, adminKey, nil)["advertiser_id"].(string)
+	c.must(201, "POST", "/v1/campaigns", adminKey, map[string]any{
+		"advertiser_id": advID, "name": "capped beer", "keywords": []map[string]any{{"text": "居酒屋", "match": "broad"}},
+		"product_id": "beer", "radius_m": 1000,
+		"creative":      map[string]any{"title": "乾杯", "landing_url": "https://example.com/capped"},
+		"budget":        map[string]any{"daily_impressions": 1000},
+		"frequency_cap": map[string]any{"impressions": 100, "per": "24h"},
+	})
+	const uid = "uid-8c1f5e2a9b7d4306" // the user key: never written either
 
 	// Decision fixes near Shinjuku station, and arrival fixes by the store
 	// "far" (35.6950, 139.7005), each with digits found nowhere else.
@@ -208,6 +220,9 @@ func noFixWritten(t *testing.T, args, dirs []string, srv *redistest.Server) {
 		ads = append(ads, decide(c, pubKey, f[0], f[1])...)
 		// The fix in a POST body and in a bad request's echo.
 		c.must(200, "POST", "/v1/ads", pubKey, map[string]any{"lat": f[0], "lng": f[1], "q": "歯医者"})
+		if got := c.must(200, "POST", "/v1/ads", pubKey, map[string]any{"lat": f[0], "lng": f[1], "q": "居酒屋", "uid": uid}); len(got["ads"].([]any)) != 2 {
+			t.Fatalf("a decision with a uid: %v, want both campaigns' ads", got)
+		}
 		c.must(400, "GET", fmt.Sprintf("/v1/ads?lat=%v&lng=%v&q=", f[0], f[1]), pubKey, nil)
 	}
 	if srv != nil {
@@ -244,16 +259,35 @@ func noFixWritten(t *testing.T, args, dirs []string, srv *redistest.Server) {
 	if got := reportTotals(c); got.Visits != 3 {
 		t.Fatalf("%v visits, want 3", got.Visits)
 	}
+	// What a scraper reads.
+	status, metricsText := c.call("GET", "/metrics", "", nil)
+	if status != 200 || !bytes.Contains(metricsText, []byte("navad_decisions_total")) {
+		t.Fatalf("/metrics: %d %.200s", status, metricsText)
+	}
+	// What goes to the client and comes back: the tracking tokens' bytes.
+	var tokens []byte
+	for _, ad := range ads {
+		for _, u := range []string{ad.Impression, ad.Click, ad.Navigate, ad.Visit} {
+			b, err := base64.RawURLEncoding.DecodeString(u[strings.LastIndexByte(u, '/')+1:])
+			if err != nil {
+				t.Fatalf("token of %s: %v", u, err)
+			}
+			tokens = append(tokens, b...)
+		}
+	}
 	if err := m.Close(); err != nil {
 		t.Fatal(err)
 	}
+	written := [][]byte{logs.Bytes(), metricsText, tokens}
+	names := []string{"logs", "/metrics", "tracking tokens"}
 	if srv != nil {
+		// Every key and value Redis holds, read back by type (the
+		// append-only file has what was written; this is what is kept).
+		names, written = append(names, "redis keyspace"), append(written, redisKeyspace(t, srv))
 		srv.Stop() // Redis writes out its append-only file
 	}
 
 	// Everything navad wrote.
-	written := [][]byte{logs.Bytes()}
-	names := []string{"logs"}
 	for _, dir := range dirs {
 		err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 			if err != nil || d.IsDir() {
@@ -278,6 +312,9 @@ func noFixWritten(t *testing.T, args, dirs []string, srv *redistest.Server) {
 		}
 		return ""
 	}
+	if where := find([]byte(uid)); where != "" {
+		t.Errorf("the uid found in %s", where)
+	}
 	for _, group := range []struct {
 		what  string
 		fixes [][2]float64
@@ -296,6 +333,86 @@ func noFixWritten(t *testing.T, args, dirs []string, srv *redistest.Server) {
 	if find(binary.LittleEndian.AppendUint64(nil, math.Float64bits(35.6950))) == "" {
 		t.Fatal("the search cannot even find a store's position, which is stored")
 	}
+	// The other sources searched, each on something it holds: tokens the
+	// store's position in micro-degrees, /metrics the decisions made.
+	if !bytes.Contains(tokens, binary.BigEndian.AppendUint32(nil, uint32(int32(35.6950*1e6)))) {
+		t.Fatal("the tokens' bytes do not even hold the store's position")
+	}
+}
+
+// redisKeyspace returns every key srv holds and every value under it, read
+// with SCAN and the reads of each type, scores and stream fields as text.
+func redisKeyspace(t *testing.T, srv *redistest.Server) []byte {
+	t.Helper()
+	ctx := t.Context()
+	rc := srv.Client(t)
+	var out bytes.Buffer
+	keys := 0
+	iter := rc.Scan(ctx, 0, "*", 1000).Iterator()
+	for iter.Next(ctx) {
+		key := iter.Val()
+		keys++
+		out.WriteString(key + "\n")
+		typ, err := rc.Type(ctx, key).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var vals []string
+		switch typ {
+		case "string":
+			v, err := rc.Get(ctx, key).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			vals = []string{v}
+		case "hash":
+			m, err := rc.HGetAll(ctx, key).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range m {
+				vals = append(vals, k, v)
+			}
+		case "list":
+			if vals, err = rc.LRange(ctx, key, 0, -1).Result(); err != nil {
+				t.Fatal(err)
+			}
+		case "set":
+			if vals, err = rc.SMembers(ctx, key).Result(); err != nil {
+				t.Fatal(err)
+			}
+		case "zset":
+			zs, err := rc.ZRangeWithScores(ctx, key, 0, -1).Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, z := range zs {
+				vals = append(vals, fmt.Sprint(z.Member), strconv.FormatFloat(z.Score, 'g', -1, 64))
+			}
+		case "stream":
+			msgs, err := rc.XRange(ctx, key, "-", "+").Result()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, msg := range msgs {
+				for k, v := range msg.Values {
+					vals = append(vals, k, fmt.Sprint(v))
+				}
+			}
+		default:
+			t.Fatalf("key %q of type %s: the search does not read it", key, typ)
+		}
+		for _, v := range vals {
+			out.WriteString(v + "\n")
+		}
+	}
+	if err := iter.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if keys == 0 {
+		t.Fatal("Redis holds no keys to search")
+	}
+	return out.Bytes()
 }
 
 // encodings returns the ways a coordinate could be written: decimal text
