@@ -47,6 +47,11 @@ type Keys struct {
 
 	mu    sync.RWMutex
 	cache map[[sha256.Size]byte]cachedKey // by the key's SHA-256: no allocation a request
+	// forgotten counts Forget and ForgetAccount calls: an answer read
+	// from storage before one of them may be the state it made stale
+	// (a rotation committed between the read and the caching), so it is
+	// cached only if the count did not move meanwhile.
+	forgotten uint64
 }
 
 type cachedKey struct {
@@ -83,6 +88,7 @@ func (k *Keys) Authenticate(ctx context.Context, key string) (*Principal, error)
 	now := k.now()
 	k.mu.RLock()
 	c, ok := k.cache[sum]
+	gen := k.forgotten
 	k.mu.RUnlock()
 	if ok && now.Before(c.expires) {
 		if c.p == nil {
@@ -119,10 +125,12 @@ func (k *Keys) Authenticate(ctx context.Context, key string) (*Principal, error)
 		}
 	}
 	k.mu.Lock()
-	if len(k.cache) >= maxCached {
-		clear(k.cache)
+	if k.forgotten == gen {
+		if len(k.cache) >= maxCached {
+			clear(k.cache)
+		}
+		k.cache[sum] = cachedKey{p: p, expires: now.Add(k.ttl)}
 	}
-	k.cache[sum] = cachedKey{p: p, expires: now.Add(k.ttl)}
 	k.mu.Unlock()
 	if p == nil {
 		return nil, badKey()
@@ -135,6 +143,7 @@ func (k *Keys) Authenticate(ctx context.Context, key string) (*Principal, error)
 func (k *Keys) Forget() {
 	k.mu.Lock()
 	clear(k.cache)
+	k.forgotten++
 	k.mu.Unlock()
 }
 
@@ -149,6 +158,7 @@ func (k *Keys) ForgetAccount(id string) {
 			delete(k.cache, h)
 		}
 	}
+	k.forgotten++
 	k.mu.Unlock()
 }
 

@@ -15,14 +15,61 @@ type lookup struct {
 	storage.Catalog
 	byHash map[string]*campaigns.Account
 	calls  int
+	// afterRead, when set, runs once a lookup has read its answer and
+	// before it returns: a key change committed in that gap.
+	afterRead func()
 }
 
 func (l *lookup) AccountByKeyHash(_ context.Context, h string) (*campaigns.Account, error) {
 	l.calls++
-	if a, ok := l.byHash[h]; ok {
+	a, ok := l.byHash[h]
+	if l.afterRead != nil {
+		l.afterRead()
+	}
+	if ok {
 		return a, nil
 	}
 	return nil, campaigns.Errorf(campaigns.NotFound, "no account")
+}
+
+// TestForgetDuringLookup: a key rotated (and the cache forgotten) while a
+// lookup of the old key is between its read and its caching stops working
+// at once, as a revocation must on the replica that made it. Before, the
+// lookup cached the answer it had read, and the old key went on working
+// for the cache's lifetime.
+func TestForgetDuringLookup(t *testing.T) {
+	const old, fresh = "nvd_the_old_key", "nvd_the_new_key"
+	acct := &campaigns.Account{ID: "adv_1", Type: campaigns.Advertiser, KeyHashes: []string{HashKey(old)}}
+	l := &lookup{byHash: map[string]*campaigns.Account{HashKey(old): acct}}
+	k, err := NewKeys(l, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, forget := range []struct {
+		name string
+		call func()
+	}{{"Forget", k.Forget}, {"ForgetAccount", func() { k.ForgetAccount("adv_1") }}} {
+		t.Run(forget.name, func(t *testing.T) {
+			acct.KeyHashes = []string{HashKey(old)}
+			l.byHash = map[string]*campaigns.Account{HashKey(old): acct}
+			k.Forget()
+			l.afterRead = func() {
+				l.afterRead = nil
+				rotated := &campaigns.Account{ID: acct.ID, Type: acct.Type, KeyHashes: []string{HashKey(fresh)}}
+				l.byHash = map[string]*campaigns.Account{HashKey(fresh): rotated}
+				forget.call()
+			}
+			if _, err := k.Authenticate(context.Background(), old); err != nil {
+				t.Fatalf("the lookup that raced the rotation: %v (it read the old state, so it may pass)", err)
+			}
+			if p, err := k.Authenticate(context.Background(), old); campaigns.ErrorCode(err) != campaigns.Unauthenticated {
+				t.Fatalf("the old key after its rotation: %+v, %v; want unauthenticated", p, err)
+			}
+			if p, err := k.Authenticate(context.Background(), fresh); err != nil || p.ID != "adv_1" {
+				t.Fatalf("the new key: %+v, %v", p, err)
+			}
+		})
+	}
 }
 
 func TestAuthenticate(t *testing.T) {
