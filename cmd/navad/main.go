@@ -364,6 +364,14 @@ func (m *Main) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		if err := m.server.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+			// Requests still running at the timeout: close their
+			// connections, which ends their contexts and their reads of
+			// a body, and give their handlers a moment to return before
+			// what they write to is closed under them.
+			_ = m.server.Close()
+			if n := m.awaitHandlers(closeGrace); n > 0 {
+				errs = append(errs, fmt.Errorf("shutdown: %d requests still running after their connections were closed", n))
+			}
 		}
 		cancel()
 		m.wg.Wait()
@@ -408,6 +416,23 @@ func (m *Main) Close() error {
 		_ = os.RemoveAll(m.tempDir)
 	}
 	return errors.Join(errs...)
+}
+
+// closeGrace is how long Close waits, after the shutdown timeout closed the
+// connections of requests still running, for their handlers to return.
+const closeGrace = 5 * time.Second
+
+// awaitHandlers waits up to d for the requests being handled to end, and
+// returns how many are left.
+func (m *Main) awaitHandlers(d time.Duration) int {
+	deadline := time.Now().Add(d)
+	for {
+		n := m.Metrics.InFlight()
+		if n <= 0 || time.Now().After(deadline) {
+			return max(n, 0)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 // startTracking starts event tracking and reports over the store.

@@ -119,6 +119,42 @@ func TestCloseDrainsInFlightAndFlushes(t *testing.T) {
 	}
 }
 
+// TestCloseEndsRequestsPastTheTimeout: a request still running when the
+// shutdown timeout passes (an upload whose body stalls) has its connection
+// closed, and Close returns only once its handler has, so that nothing it
+// touches (tracking, caps, the store) is closed under it; Close reports the
+// timeout. Before, Close went on to close everything while the handler ran.
+func TestCloseEndsRequestsPastTheTimeout(t *testing.T) {
+	m := startMain(t, t.TempDir(), "--shutdown-timeout", "200ms")
+	base := "http://" + m.Addr()
+	c := client{t, base}
+	adv := c.must(201, "POST", "/v1/accounts", adminKey, map[string]any{"type": "advertiser", "name": "Brewer"})
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	req, err := http.NewRequest("PUT", base+"/v1/stores", pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+adv["api_key"].(string))
+	req.Header.Set("Content-Type", "application/json")
+	go func() {
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	if _, err := io.WriteString(pw, `[{"id":"s1","name":"一号店","lat":35.6905,"lng":139.7005,"products":["beer"]},`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the upload to be in flight", func() bool { return m.Metrics.InFlight() == 1 })
+	err = m.Close()
+	if err == nil || !strings.Contains(err.Error(), "shutdown") {
+		t.Fatalf("Close: %v; want the shutdown timeout reported", err)
+	}
+	if n := m.Metrics.InFlight(); n != 0 {
+		t.Fatalf("Close returned with %d requests still being handled", n)
+	}
+}
+
 // TestCloseReportsFlushErrors: a flusher that fails makes Close fail, and
 // the other flushers still run.
 func TestCloseReportsFlushErrors(t *testing.T) {
