@@ -201,6 +201,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	m.Metrics.SetCapErrors(m.Pacer.Errors)
 	m.Engine, err = serving.NewEngine(m.Index, loc, nil, m.Pacer)
 	if err != nil {
 		return err

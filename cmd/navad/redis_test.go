@@ -315,3 +315,32 @@ func TestRedisOutage(t *testing.T) {
 		})
 	}
 }
+
+// TestCapErrorsInMetrics: with Redis down, a frequency-capped campaign's
+// reservations fail (it is served uncapped: it fails open, package pacing)
+// and navad_caps_errors_total counts them; before, the count was kept but
+// not exported, so only a log line at most every 10 s told of it.
+func TestCapErrorsInMetrics(t *testing.T) {
+	srv := redistest.Start(t)
+	_, c := startReplica(t, srv.URL())
+	w := seedWorld(c)
+	c.must(200, "PATCH", "/v1/campaigns/"+w.campaignID, w.advKey, map[string]any{"frequency_cap": map[string]any{"impressions": 5, "per": "24h"}})
+	search := "/v1/ads?lat=35.6909&lng=139.7003&q=" + url.QueryEscape("居酒屋") + "&uid="
+	within(t, propagation, "the capped campaign served", func() bool {
+		got := c.must(200, "GET", search+"alice", w.pubKey, nil)
+		return len(got["ads"].([]any)) == 1
+	})
+	if got := scrape(t, c.base)["navad_caps_errors_total"]; got != 0 {
+		t.Fatalf("navad_caps_errors_total %v with Redis up, want 0", got)
+	}
+	srv.Kill()
+	for i := range 3 {
+		got := c.must(200, "GET", search+fmt.Sprintf("user%d", i), w.pubKey, nil)
+		if n := len(got["ads"].([]any)); n != 1 {
+			t.Fatalf("decision %d with Redis down: %d ads of a frequency-capped campaign, want 1 (it fails open)", i, n)
+		}
+	}
+	if got := scrape(t, c.base)["navad_caps_errors_total"]; got < 1 {
+		t.Fatalf("navad_caps_errors_total %v after reservations failed with Redis down, want at least 1", got)
+	}
+}

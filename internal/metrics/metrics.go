@@ -59,6 +59,7 @@ type Metrics struct {
 	index   atomic.Pointer[serving.Index]
 	backlog atomic.Pointer[func() int]
 	windows atomic.Pointer[func() (int64, uint64)]
+	capErrs atomic.Pointer[func() uint64]
 }
 
 // Latency buckets: a decision is tens of microseconds inside navad, a store
@@ -141,8 +142,17 @@ func New() *Metrics {
 		Name: "navad_caps_unwindowed_ads_total",
 		Help: "Ads served to a user for whom no frequency-cap window could be opened, NAVAD_MAX_USER_WINDOWS being open: served as if without uid, their frequency caps did not count them. Raise the setting if this grows.",
 	}, func() float64 { _, n := userWindows(); return float64(n) })
+	capErrors := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "navad_caps_errors_total",
+		Help: "Budget and frequency-cap reservations that failed, or were not tried while the caps' store was found unavailable; the outage policy decided those ads (a budgeted campaign's refused, a frequency-capped one's served uncapped). A rise means the store (Redis) is out of reach or failing.",
+	}, func() float64 {
+		if fn := m.capErrs.Load(); fn != nil {
+			return float64((*fn)())
+		}
+		return 0
+	})
 	m.reg.MustRegister(
-		m.requests, m.latency, m.inFlight, m.decisions, m.adsWanted, m.adsServed, fill, m.storage, backlog, openWindows, unwindowed,
+		m.requests, m.latency, m.inFlight, m.decisions, m.adsWanted, m.adsServed, fill, m.storage, backlog, openWindows, unwindowed, capErrors,
 		sizes("navad_index_campaigns", "Active campaigns in the serving index.", (*serving.Snapshot).Campaigns),
 		sizes("navad_index_stores", "Stores in the serving index.", (*serving.Snapshot).Stores),
 		sizes("navad_index_offers", "(advertiser, product) store sets in the serving index.", (*serving.Snapshot).Offers),
@@ -281,4 +291,15 @@ func statusLabel(code int) string {
 		return statusLabels[code]
 	}
 	return "other"
+}
+
+// SetCapErrors makes navad_caps_errors_total report fn(), called at scrape
+// time: the pacer's count of failed reservations. fn must be safe for
+// concurrent use. nil reports 0 again.
+func (m *Metrics) SetCapErrors(fn func() uint64) {
+	if fn == nil {
+		m.capErrs.Store(nil)
+		return
+	}
+	m.capErrs.Store(&fn)
 }
