@@ -119,6 +119,11 @@ type Store struct {
 
 	mu     sync.RWMutex // guards closed against a concurrent Close
 	closed bool
+
+	// capsMu guards caps, the Caps open on this Store: DeleteCampaign
+	// tells them to forget the campaign's counters (caps.go).
+	capsMu sync.Mutex
+	caps   map[*Caps]struct{}
 }
 
 // Option changes how Open opens the database.

@@ -145,7 +145,9 @@ func (s *Store) Campaigns(ctx context.Context, advertiserID string) ([]*campaign
 	return list, nil
 }
 
-// DeleteCampaign removes a campaign. NotFound.
+// DeleteCampaign removes a campaign, and its caps' counters: from the file
+// in the same transaction, then from the memory of the Caps open on s.
+// NotFound.
 func (s *Store) DeleteCampaign(ctx context.Context, id string) error {
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		all := tx.Bucket(bucketCampaigns)
@@ -166,10 +168,14 @@ func (s *Store) DeleteCampaign(ctx context.Context, id string) error {
 		if err := tx.Bucket(bucketCampaignsGone).Put([]byte(id), empty); err != nil {
 			return err
 		}
+		if err := deleteCaps(tx, id); err != nil {
+			return err
+		}
 		return all.Delete([]byte(id))
 	})
 	if err != nil {
 		return fmt.Errorf("delete campaign: %w", err)
 	}
+	s.forgetCaps(id)
 	return nil
 }

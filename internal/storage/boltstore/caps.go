@@ -1,6 +1,7 @@
 package boltstore
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/binary"
@@ -53,6 +54,19 @@ var _ storage.Caps = (*Caps)(nil)
 // served as if the request had no uid (not capped per user, still counted
 // against delivery caps), and Stats counts it. Daily counts are dropped two
 // days after their day ends.
+//
+// # Deleted campaigns
+//
+// Store.DeleteCampaign removes a campaign's counters from the file in its
+// transaction, then has every Caps open on the Store forget them: they
+// leave the map, their user windows and expiry queues go, and the slot
+// table no longer points to them. A reservation still in flight may find
+// the campaign afterwards, by its slot or by creating its counters anew;
+// the first it refuses (the counters are marked deleted), the second
+// Flush drops, as it drops every campaign that campaigns_gone names rather
+// than write it: the ID is never given again, so nothing counted for it
+// can matter. NewCaps leaves out what the file still holds of deleted
+// campaigns (written before deletes freed it) and removes it.
 //
 // Layout: bucket caps holds "campaign NUL t" → total and "campaign NUL d NUL
 // day" → count and the day's end; bucket caps_users holds, between a Close
@@ -132,6 +146,9 @@ type capCampaign struct {
 	// there are none), so that a flush looks through the days of a
 	// campaign only then, not every second.
 	daysDue int64
+	// deleted says the campaign was deleted and these counters forgotten
+	// (Caps.drop): a reservation that still found them refuses.
+	deleted bool
 }
 
 // day returns the count of the day called name, nil when there is none.
@@ -183,6 +200,12 @@ func NewCaps(s *Store, opt CapsOptions) (*Caps, error) {
 	if err := s.update(context.Background(), c.load); err != nil {
 		return nil, fmt.Errorf("new caps: %w", err)
 	}
+	s.capsMu.Lock()
+	if s.caps == nil {
+		s.caps = make(map[*Caps]struct{})
+	}
+	s.caps[c] = struct{}{}
+	s.capsMu.Unlock()
 	go c.run()
 	return c, nil
 }
@@ -197,15 +220,20 @@ func NewCaps(s *Store, opt CapsOptions) (*Caps, error) {
 func (c *Caps) Prefault() { c.users.prefault() }
 
 // load reads the counts and the windows saved by the last Close, which are
-// then removed: a crash later must not bring back stale windows.
+// then removed: a crash later must not bring back stale windows. Those of
+// deleted campaigns are removed unread.
 func (c *Caps) load(tx *bolt.Tx) error {
 	b, err := tx.CreateBucketIfNotExists(bucketCaps)
 	if err != nil {
 		return err
 	}
+	gone := tx.Bucket(bucketCampaignsGone)
+	var stale [][]byte // keys of deleted campaigns, removed after the scan
 	err = b.ForEach(func(k, v []byte) error {
 		id, rest, ok := cutKey(k)
 		switch {
+		case ok && gone.Get([]byte(id)) != nil:
+			stale = append(stale, bytes.Clone(k))
 		case ok && string(rest) == "t" && len(v) == 8:
 			c.campaign(id).total = int64(binary.BigEndian.Uint64(v))
 		case ok && len(rest) > 2 && rest[0] == 'd' && rest[1] == sep && len(v) == 16:
@@ -218,11 +246,19 @@ func (c *Caps) load(tx *bolt.Tx) error {
 	if err != nil {
 		return err
 	}
+	for _, k := range stale {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
 	if users := tx.Bucket(bucketCapsUsers); users != nil {
 		var queue []capExpiry
 		err := users.ForEach(func(k, v []byte) error {
 			if len(v)%24 != 0 {
 				return fmt.Errorf("caps users of %q: %w", k, errCorrupt)
+			}
+			if gone.Get(k) != nil {
+				return nil // the bucket goes below
 			}
 			cc := c.campaign(string(k))
 			queue = queue[:0]
@@ -249,7 +285,98 @@ func (c *Caps) load(tx *bolt.Tx) error {
 			return err
 		}
 	}
+	// What the file holds is written already; a campaign created from now
+	// on is dirty, so that Flush sees it at least once (Caps.campaign).
+	for _, cc := range c.campaigns {
+		cc.dirty = false
+	}
 	return nil
+}
+
+// deleteCaps removes the counters of the campaign id from the file: its
+// keys in bucket caps and its windows in caps_users. DeleteCampaign calls
+// it in its transaction.
+func deleteCaps(tx *bolt.Tx, id string) error {
+	if b := tx.Bucket(bucketCaps); b != nil {
+		prefix := append([]byte(id), sep)
+		var keys [][]byte // bbolt's cursors skip a key after a Delete
+		cur := b.Cursor()
+		for k, _ := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = cur.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		for _, k := range keys {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+	}
+	if b := tx.Bucket(bucketCapsUsers); b != nil {
+		return b.Delete([]byte(id))
+	}
+	return nil
+}
+
+// forgetCaps has every Caps open on s forget the counters of the deleted
+// campaign id.
+func (s *Store) forgetCaps(id string) {
+	s.capsMu.Lock()
+	open := make([]*Caps, 0, len(s.caps))
+	for c := range s.caps {
+		open = append(open, c)
+	}
+	s.capsMu.Unlock()
+	// Not under capsMu: forget waits for a Close in progress, which
+	// takes capsMu.
+	for _, c := range open {
+		c.forget(id, nil)
+	}
+}
+
+// forget drops from memory the counters of the deleted campaign id: cc
+// when it is not nil (only if the map still holds it), else whatever the
+// map holds.
+func (c *Caps) forget(id string, cc *capCampaign) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if !c.closed {
+		c.release(id, cc)
+	}
+}
+
+// release is forget for callers that hold c.mu (Flush, under Close) or
+// need not.
+func (c *Caps) release(id string, cc *capCampaign) {
+	c.cmu.Lock()
+	if held := c.campaigns[id]; held != nil && (cc == nil || held == cc) {
+		delete(c.campaigns, id)
+		cc = held
+	}
+	c.cmu.Unlock()
+	if cc != nil {
+		c.drop(cc)
+	}
+}
+
+// drop marks cc deleted and frees what it holds: its user windows, its
+// expiry queues and days, and the slot table's entries for it. cc is out
+// of the map already. Its cost is the slot table's length (deletes are
+// rare).
+func (c *Caps) drop(cc *capCampaign) {
+	cc.mu.Lock()
+	cc.deleted = true
+	cc.queues.expire(math.MaxInt64, func(e capExpiry) {
+		if c.users.drop(cc.num, e.key, math.MaxInt64) {
+			c.windows.Add(-1)
+		}
+	})
+	cc.queues = nil
+	cc.days, cc.today, cc.todayName, cc.gone, cc.dirty = nil, nil, "", nil, false
+	cc.mu.Unlock()
+	if t := c.bySlot.Load(); t != nil {
+		for i := range *t {
+			(*t)[i].CompareAndSwap(cc, nil)
+		}
+	}
 }
 
 func cutKey(k []byte) (string, []byte, bool) {
@@ -334,7 +461,9 @@ func (c *Caps) campaign(id string) *capCampaign {
 	defer c.cmu.Unlock()
 	if cc = c.campaigns[id]; cc == nil {
 		c.nums++
-		cc = &capCampaign{id: id, num: c.nums, days: make(map[string]*capDay)}
+		// Dirty, so that the next Flush checks it against campaigns_gone
+		// even when only leased ads (no total, no day) count for it.
+		cc = &capCampaign{id: id, num: c.nums, days: make(map[string]*capDay), dirty: true}
 		c.campaigns[id] = cc
 	}
 	return cc
@@ -376,6 +505,10 @@ func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) 
 	}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
+	if cc.deleted {
+		c.unslot(r.Slot, cc)
+		return false, nil
+	}
 	day := cc.day(r.Day)
 	if !r.Leased {
 		if r.TotalLimit > 0 && cc.total >= r.TotalLimit {
@@ -428,6 +561,14 @@ func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) 
 	return true, nil
 }
 
+// unslot clears the slot table's entry for slot if it holds cc, which a
+// reservation may have set after Caps.drop cleared it.
+func (c *Caps) unslot(slot uint32, cc *capCampaign) {
+	if t := c.bySlot.Load(); t != nil && slot < uint32(len(*t)) {
+		(*t)[slot].CompareAndSwap(cc, nil)
+	}
+}
+
 // advance moves the clock of expiry to now, if it is later.
 func (c *Caps) advance(now int64) {
 	for {
@@ -469,6 +610,10 @@ func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64) (gra
 	}
 	cc.mu.Lock()
 	defer cc.mu.Unlock()
+	if cc.deleted {
+		c.unslot(r.Slot, cc)
+		return 0, 0, nil
+	}
 	day := cc.day(r.Day)
 	left = math.MaxInt64
 	if r.TotalLimit > 0 {
@@ -611,6 +756,7 @@ func (c *Caps) Flush() error {
 		if err != nil {
 			return err
 		}
+		gone := tx.Bucket(bucketCampaignsGone)
 		// bbolt copies keys, so one buffer serves them all; it keeps values
 		// until commit, so they are written end to end into sc.vals.
 		var key []byte
@@ -623,7 +769,15 @@ func (c *Caps) Flush() error {
 			}
 			return b.Put(key, vals[start:len(vals):len(vals)])
 		}
-		for _, r := range rows {
+		for i := range rows {
+			r := &rows[i]
+			// A campaign deleted since it counted: DeleteCampaign removed
+			// its keys (or will, if it commits after this), and nothing is
+			// written for it again.
+			if key = append(key[:0], r.id...); gone.Get(key) != nil {
+				r.deleted = true
+				continue
+			}
 			key = append(append(append(key[:0], r.id...), sep), 't')
 			if err := put(r.total); err != nil {
 				return err
@@ -653,6 +807,11 @@ func (c *Caps) Flush() error {
 		}
 		return fmt.Errorf("flush caps: %w", err)
 	}
+	for _, r := range rows {
+		if r.deleted {
+			c.release(r.id, r.cc)
+		}
+	}
 	return nil
 }
 
@@ -673,6 +832,9 @@ type capRow struct {
 	days  []capDayRow
 	gone  []string
 	cc    *capCampaign
+	// deleted says campaigns_gone names the campaign: the flush wrote
+	// nothing of it, and drops it from memory.
+	deleted bool
 }
 
 type capDayRow struct {
@@ -731,6 +893,9 @@ func (c *Caps) Close() error {
 	<-c.done
 	errFlush := c.Flush()
 	errUsers := c.saveWindows()
+	c.db.capsMu.Lock()
+	delete(c.db.caps, c)
+	c.db.capsMu.Unlock()
 	return errors.Join(errFlush, errUsers)
 }
 

@@ -408,3 +408,111 @@ func handFlushedCaps(t testing.TB, dir string) (*boltstore.Store, *boltstore.Cap
 	t.Cleanup(func() { _ = caps.Close() })
 	return store, caps
 }
+
+// TestCampaignCapsContract: deleting a campaign frees its counters, in the
+// file and in memory (storagetest.RunCampaignCaps). Caps flush every
+// millisecond, so that flushes race the deletes.
+func TestCampaignCapsContract(t *testing.T) {
+	storagetest.RunCampaignCaps(t, func(t *testing.T) (func() (storage.Catalog, storage.Caps), func(string) []string) {
+		dir := t.TempDir()
+		var store *boltstore.Store
+		var caps *boltstore.Caps
+		t.Cleanup(func() {
+			if caps != nil {
+				_ = caps.Close()
+			}
+			if store != nil {
+				_ = store.Close()
+			}
+		})
+		reopen := func() (storage.Catalog, storage.Caps) {
+			if store != nil {
+				must(t, store.Close())
+			}
+			store = open(t, dir)
+			var err error
+			caps, err = boltstore.NewCaps(store, boltstore.CapsOptions{FlushInterval: time.Millisecond, MaxUserWindows: 10_000})
+			must(t, err)
+			return store, caps
+		}
+		held := func(id string) []string { return append(store.CapsKeys(id), caps.Held(id)...) }
+		return reopen, held
+	})
+}
+
+// TestCapsDeleteFreesMemory: a deleted campaign leaves Caps' memory at
+// once: Stats no longer counts it nor its user windows, and all its counts
+// read zero.
+func TestCapsDeleteFreesMemory(t *testing.T) {
+	store := open(t, t.TempDir())
+	caps, err := boltstore.NewCaps(store, boltstore.CapsOptions{FlushInterval: time.Hour, MaxUserWindows: 1000})
+	must(t, err)
+	t.Cleanup(func() { _ = caps.Close() })
+	ctx := t.Context()
+	t0 := time.Date(2026, 11, 27, 19, 0, 0, 0, time.UTC)
+	for _, id := range []string{"cmp_1", "cmp_2"} {
+		must(t, store.CreateCampaign(ctx, &campaigns.Campaign{ID: id, AdvertiserID: "adv_1", Name: id}))
+		for i := range 10 {
+			r := capRequest(id, fmt.Sprintf("u%d", i), t0, 1, time.Hour)
+			r.Slot = 7 // both under one slot: the table keeps the last
+			ok, err := caps.Reserve(ctx, r)
+			must(t, err)
+			if !ok {
+				t.Fatalf("%s: u%d refused", id, i)
+			}
+		}
+	}
+	if got := caps.Stats(); got.Campaigns != 2 || got.UserWindows != 20 {
+		t.Fatalf("stats before the delete %+v, want 2 campaigns, 20 windows", got)
+	}
+	must(t, store.DeleteCampaign(ctx, "cmp_2"))
+	if got := caps.Stats(); got.Campaigns != 1 || got.UserWindows != 10 {
+		t.Fatalf("stats after the delete %+v, want 1 campaign, 10 windows", got)
+	}
+	n, err := caps.Served(ctx, "cmp_2", "2026-11-27", "u1", t0)
+	must(t, err)
+	if n != (storage.CapCounts{}) {
+		t.Fatalf("a deleted campaign's counts %+v, want none", n)
+	}
+	if held := caps.Held("cmp_2"); len(held) > 0 {
+		t.Fatalf("still held of cmp_2: %q", held)
+	}
+}
+
+// TestCapsDropLeftoversOfDeletedCampaigns: counters that an older build
+// left in the file for a deleted campaign, totals, days and the user
+// windows saved by Close, are neither loaded nor kept by NewCaps.
+func TestCapsDropLeftoversOfDeletedCampaigns(t *testing.T) {
+	store := open(t, t.TempDir())
+	caps, err := boltstore.NewCaps(store, boltstore.CapsOptions{FlushInterval: time.Hour, MaxUserWindows: 1000})
+	must(t, err)
+	ctx := t.Context()
+	t0 := time.Date(2026, 11, 27, 19, 0, 0, 0, time.UTC)
+	for _, id := range []string{"cmp_1", "cmp_2"} {
+		must(t, store.CreateCampaign(ctx, &campaigns.Campaign{ID: id, AdvertiserID: "adv_1", Name: id}))
+		for i := range 5 {
+			_, err := caps.Reserve(ctx, capRequest(id, fmt.Sprintf("u%d", i), t0, 1, time.Hour))
+			must(t, err)
+		}
+	}
+	must(t, caps.Close()) // writes counts and windows
+	must(t, store.DeleteCampaignOnly("cmp_2"))
+	if len(store.CapsKeys("cmp_2")) != 3 { // total, day, windows
+		t.Fatalf("leftovers before the reopen %q, want 3", store.CapsKeys("cmp_2"))
+	}
+
+	caps, err = boltstore.NewCaps(store, boltstore.CapsOptions{FlushInterval: time.Hour, MaxUserWindows: 1000})
+	must(t, err)
+	t.Cleanup(func() { _ = caps.Close() })
+	if got := caps.Stats(); got.Campaigns != 1 || got.UserWindows != 5 {
+		t.Fatalf("stats %+v, want 1 campaign and its 5 windows", got)
+	}
+	if keys := store.CapsKeys("cmp_2"); len(keys) > 0 {
+		t.Fatalf("leftovers after the reopen: %q", keys)
+	}
+	n, err := caps.Served(ctx, "cmp_1", "2026-11-27", "u1", t0)
+	must(t, err)
+	if n != (storage.CapCounts{Total: 5, Daily: 5, User: 1}) {
+		t.Fatalf("cmp_1 counts %+v, want its own kept", n)
+	}
+}

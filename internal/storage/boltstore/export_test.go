@@ -1,6 +1,8 @@
 package boltstore
 
 import (
+	"fmt"
+
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -91,4 +93,75 @@ func (s *Store) ServedLogBlocks() (map[string]int, error) {
 		return nil
 	})
 	return out, err
+}
+
+// CapsKeys returns the keys that the file holds of campaign id's caps:
+// in bucket caps, and in caps_users.
+func (s *Store) CapsKeys(id string) []string {
+	var keys []string
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketCaps); b != nil {
+			_ = b.ForEach(func(k, _ []byte) error {
+				if got, _, ok := cutKey(k); ok && got == id {
+					keys = append(keys, fmt.Sprintf("caps %q", k))
+				}
+				return nil
+			})
+		}
+		if b := tx.Bucket(bucketCapsUsers); b != nil && b.Get([]byte(id)) != nil {
+			keys = append(keys, fmt.Sprintf("caps_users %q", id))
+		}
+		return nil
+	})
+	return keys
+}
+
+// Held returns what c holds in memory of campaign id's counters, and any
+// user windows or slot table entries of counters no longer in its map
+// (which nothing would free).
+func (c *Caps) Held(id string) []string {
+	var held []string
+	c.cmu.RLock()
+	defer c.cmu.RUnlock()
+	if c.campaigns[id] != nil {
+		held = append(held, "counters in memory")
+	}
+	live := make(map[uint32]bool)
+	known := make(map[*capCampaign]bool)
+	for _, cc := range c.campaigns {
+		live[cc.num] = true
+		known[cc] = true
+	}
+	orphans := 0
+	c.users.each(func(camp uint32, _ uint64, _ capWindow) {
+		if !live[camp] {
+			orphans++
+		}
+	})
+	if orphans > 0 {
+		held = append(held, fmt.Sprintf("%d user windows of forgotten counters", orphans))
+	}
+	slots := 0
+	if t := c.bySlot.Load(); t != nil {
+		for i := range *t {
+			if cc := (*t)[i].Load(); cc != nil && !known[cc] {
+				slots++
+			}
+		}
+	}
+	if slots > 0 {
+		held = append(held, fmt.Sprintf("%d slot entries of forgotten counters", slots))
+	}
+	return held
+}
+
+// DeleteCampaignOnly deletes a campaign the way builds before deletes
+// freed caps did: its counters stay in the file.
+func (s *Store) DeleteCampaignOnly(id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketCampaignsGone).Put([]byte(id), empty); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketCampaigns).Delete([]byte(id))
+	})
 }
