@@ -153,7 +153,17 @@ func (s *Store) Campaigns(ctx context.Context, advertiserID string) ([]*campaign
 	return list, nil
 }
 
-// DeleteCampaign removes a campaign. NotFound.
+// DeleteCampaign removes a campaign, and frees its caps' total. NotFound.
+//
+// The total is the one counter of a campaign that Redis keeps without an
+// expiry (caps.go). It is under the campaign's own hash tag, in another
+// Cluster slot than the catalog, so it is freed by a second command once
+// the campaign is deleted (never before: a delete that then fails must not
+// reset a live campaign's total). It is set to 0 to expire with the days,
+// not removed, so that a reservation already in flight on another replica
+// increments a key that still expires rather than recreate one for ever
+// (INCR keeps a key's expiry). Should that command fail, the error says so
+// and the campaign stays deleted.
 func (s *Store) DeleteCampaign(ctx context.Context, id string) error {
 	const op = "delete campaign"
 	if err := s.begin(ctx); err != nil {
@@ -168,6 +178,12 @@ func (s *Store) DeleteCampaign(ctx context.Context, id string) error {
 	}
 	if n == 0 {
 		return fmt.Errorf("%s: %w", op, notFound("campaign %q not found", id))
+	}
+	if checkCampaignKey(id) != nil {
+		return nil // an ID that Caps refuses has no counters
+	}
+	if err := s.client.Set(commitCtx(ctx), capsTag(id)+":total", 0, capsDayKeep).Err(); err != nil {
+		return s.fail(ctx, op+": free caps", err)
 	}
 	return nil
 }

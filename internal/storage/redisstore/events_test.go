@@ -2,8 +2,11 @@ package redisstore_test
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/navad/navad/internal/redistest"
 	"github.com/navad/navad/internal/storage"
@@ -148,4 +151,67 @@ func TestFullWindowRefusedByTheReplica(t *testing.T) {
 	if ok, err := reserve(req("u1", 2, now.Add(time.Hour)), 5*time.Second); err != nil || !ok {
 		t.Fatalf("after the window's end: %v %v, want a new window", ok, err)
 	}
+}
+
+// TestCampaignCapsContract: deleting a campaign frees its counters
+// (storagetest.RunCampaignCaps), on both Redis modes. What Redis holds of
+// a campaign's counters for ever is its keys without an expiry, found by
+// SCAN on every node.
+func TestCampaignCapsContract(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		start func(testing.TB) *redistest.Server
+	}{
+		{"single node", redistest.Start},
+		{"cluster", redistest.StartCluster},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := tt.start(t)
+			client := srv.Client(t)
+			storagetest.RunCampaignCaps(t, func(t *testing.T) (func() (storage.Catalog, storage.Caps), func(string) []string) {
+				srv.Flush(t)
+				open := func() (storage.Catalog, storage.Caps) {
+					s := open(t, srv.URL())
+					return s, s.Caps()
+				}
+				return open, func(id string) []string { return keysForEver(t, client, "{navad:caps:"+id+"}:*") }
+			})
+		})
+	}
+}
+
+// keysForEver returns the keys matching pattern that have no expiry.
+func keysForEver(t *testing.T, c redis.UniversalClient, pattern string) []string {
+	t.Helper()
+	ctx := context.Background()
+	var (
+		mu   sync.Mutex
+		keys []string
+	)
+	scan := func(ctx context.Context, node *redis.Client) error {
+		iter := node.Scan(ctx, 0, pattern, 1000).Iterator()
+		for iter.Next(ctx) {
+			ttl, err := node.PTTL(ctx, iter.Val()).Result()
+			if err != nil {
+				return err
+			}
+			if ttl == -1 {
+				mu.Lock()
+				keys = append(keys, iter.Val())
+				mu.Unlock()
+			}
+		}
+		return iter.Err()
+	}
+	var err error
+	switch c := c.(type) {
+	case *redis.ClusterClient:
+		err = c.ForEachMaster(ctx, scan)
+	case *redis.Client:
+		err = scan(ctx, c)
+	default:
+		t.Fatalf("client %T", c)
+	}
+	must(t, err)
+	return keys
 }
