@@ -46,6 +46,10 @@ import (
 // refuse if any count is at its limit, else increment all three and
 // PEXPIRE the day and user keys relative to Now.
 //
+// A deleted campaign's counters are freed by the Catalog of the same
+// backend (Catalog.DeleteCampaign), even against reservations still in
+// flight for it.
+//
 // Package storagetest holds the contract suite (RunCaps) every backend
 // passes; methods return the error codes named in their comments, any other
 // error is internal, and after Close every method fails.

@@ -49,7 +49,10 @@ type Catalog interface {
 	// advertiserID is "", ordered by ID.
 	Campaigns(ctx context.Context, advertiserID string) ([]*campaigns.Campaign, error)
 	// DeleteCampaign removes a campaign and keeps its ID as taken
-	// (CreateCampaign). NotFound.
+	// (CreateCampaign). It frees the campaign's counters in the backend's
+	// Caps, which can no longer matter: its total reads 0 after it, and
+	// nothing of them is kept for ever (storagetest.RunCampaignCaps).
+	// NotFound.
 	DeleteCampaign(ctx context.Context, id string) error
 
 	// PutStores upserts stores of one advertiser (by store ID) all or

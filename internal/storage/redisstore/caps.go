@@ -10,7 +10,9 @@ package redisstore
 // different campaigns spread over the cluster (caps are written at the rate
 // ads are served):
 //
-//	{navad:caps:<campaign>}:total          string  ads served over the campaign's life
+//	{navad:caps:<campaign>}:total          string  ads served over the campaign's life; set
+//	                                               to 0, expiring in two days, when the
+//	                                               campaign is deleted (Store.DeleteCampaign)
 //	{navad:caps:<campaign>}:day:<day>      string  ads served on a business day (2006-01-02);
 //	                                               expires two days after the day ends
 //	{navad:caps:<campaign>}:user:<uid>     string  "<n> <end>": ads served in the user's

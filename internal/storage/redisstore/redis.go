@@ -46,7 +46,7 @@
 //	{navad:ev}:batch:<batch ID>          string  a served batch applied (expires after two days)
 //	{navad:ev}:advs:<day>, :pubs:<day>   set     advertisers, publishers with counts on a business day
 //	{navad:ev}:agg:<a|p|h|c>:<day>:<id>  hash    rollup key NUL counter → count, per advertiser (publisher for p)
-//	{navad:caps:<campaign>}:total        string  ads served in total
+//	{navad:caps:<campaign>}:total        string  ads served in total (0, expiring in two days, once the campaign is deleted)
 //	{navad:caps:<campaign>}:day:<day>    string  ads served on a business day (expires two days after it)
 //	{navad:caps:<campaign>}:user:<hash>  string  a user's window: count and end (expires when it closes)
 //
