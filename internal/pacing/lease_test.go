@@ -3,6 +3,7 @@ package pacing_test
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -84,6 +85,12 @@ func TestLeasesExactAcrossReplicas(t *testing.T) {
 				if p.Allow(t.Context(), c, "", time.Now()) {
 					allowed[i%2].Add(1)
 					refused = 0
+					// An ad from a lease takes some 100 ns: without a
+					// yield one goroutine could serve the whole budget
+					// in one time slice while the other replica's wait
+					// for a core (it did in a CI run), and the test
+					// would not be of two replicas sharing it.
+					runtime.Gosched()
 				} else {
 					refused++
 					time.Sleep(300 * time.Millisecond)
