@@ -330,6 +330,13 @@ func TestCapErrorsInMetrics(t *testing.T) {
 		got := c.must(200, "GET", search+"alice", w.pubKey, nil)
 		return len(got["ads"].([]any)) == 1
 	})
+	// The replica applies its own writes again from the feed, and an
+	// account's record empties the cache of the account's keys: wait for
+	// the records of seedWorld's accounts, then have the publisher's key
+	// cached again, so that decisions go on while Redis is down (a key
+	// not cached is 503 then).
+	time.Sleep(propagation)
+	c.must(200, "GET", search+"alice", w.pubKey, nil)
 	if got := scrape(t, c.base)["navad_caps_errors_total"]; got != 0 {
 		t.Fatalf("navad_caps_errors_total %v with Redis up, want 0", got)
 	}
