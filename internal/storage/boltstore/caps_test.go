@@ -12,29 +12,39 @@ import (
 	"github.com/navad/navad/internal/storage/storagetest"
 )
 
+// restartable returns a function that opens a Store and its Caps on one
+// file, and at each later call restarts them: the previous Caps was closed
+// by the suite, so it closes the Store and opens both again. The last pair
+// is closed when the test ends.
+func restartable(t *testing.T, opt boltstore.CapsOptions) func() (*boltstore.Store, *boltstore.Caps) {
+	dir := t.TempDir()
+	var store *boltstore.Store
+	var caps *boltstore.Caps
+	t.Cleanup(func() {
+		if caps != nil {
+			_ = caps.Close()
+		}
+		if store != nil {
+			_ = store.Close()
+		}
+	})
+	return func() (*boltstore.Store, *boltstore.Caps) {
+		if store != nil {
+			must(t, store.Close())
+		}
+		store = open(t, dir)
+		var err error
+		caps, err = boltstore.NewCaps(store, opt)
+		must(t, err)
+		return store, caps
+	}
+}
+
 func TestCapsContract(t *testing.T) {
 	storagetest.RunCaps(t, func(t *testing.T) func() storage.Caps {
-		dir := t.TempDir()
-		var store *boltstore.Store
-		var caps *boltstore.Caps
-		t.Cleanup(func() {
-			if caps != nil {
-				_ = caps.Close()
-			}
-			if store != nil {
-				_ = store.Close()
-			}
-		})
+		restart := restartable(t, boltstore.CapsOptions{})
 		return func() storage.Caps {
-			// A restart: the previous Caps was closed by the suite; close
-			// its Store and open both again on the same file.
-			if store != nil {
-				must(t, store.Close())
-			}
-			store = open(t, dir)
-			var err error
-			caps, err = boltstore.NewCaps(store, boltstore.CapsOptions{})
-			must(t, err)
+			_, caps := restart()
 			return caps
 		}
 	})
@@ -414,25 +424,11 @@ func handFlushedCaps(t testing.TB, dir string) (*boltstore.Store, *boltstore.Cap
 // millisecond, so that flushes race the deletes.
 func TestCampaignCapsContract(t *testing.T) {
 	storagetest.RunCampaignCaps(t, func(t *testing.T) (func() (storage.Catalog, storage.Caps), func(string) []string) {
-		dir := t.TempDir()
+		restart := restartable(t, boltstore.CapsOptions{FlushInterval: time.Millisecond, MaxUserWindows: 10_000})
 		var store *boltstore.Store
 		var caps *boltstore.Caps
-		t.Cleanup(func() {
-			if caps != nil {
-				_ = caps.Close()
-			}
-			if store != nil {
-				_ = store.Close()
-			}
-		})
 		reopen := func() (storage.Catalog, storage.Caps) {
-			if store != nil {
-				must(t, store.Close())
-			}
-			store = open(t, dir)
-			var err error
-			caps, err = boltstore.NewCaps(store, boltstore.CapsOptions{FlushInterval: time.Millisecond, MaxUserWindows: 10_000})
-			must(t, err)
+			store, caps = restart()
 			return store, caps
 		}
 		held := func(id string) []string { return append(store.CapsKeys(id), caps.Held(id)...) }
