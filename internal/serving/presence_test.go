@@ -162,19 +162,8 @@ func TestStockAndCampaignsDoNotWaitForStoreWriters(t *testing.T) {
 	}
 	ix.PutCampaign(campaign("c", "adv", "beer", 1000, "居酒屋"))
 	e := newEngine(t, ix, nil)
-	target := func() string {
-		ads := decide(t, e, Request{Lat: 35.6900, Lng: 139.7000, Query: "居酒屋"})
-		if len(ads) == 0 {
-			return ""
-		}
-		return ads[0].Store.ID()
-	}
-
-	inRebuild, release := make(chan struct{}), make(chan struct{})
-	ix.rebuildHook = func() {
-		close(inRebuild)
-		<-release
-	}
+	target := func() string { return nearestTarget(t, e) }
+	inRebuild, release := pauseRebuild(ix)
 	done := make(chan error)
 	go func() { // a new store of another product, and "near" renamed
 		done <- ix.PutStores("adv", []campaigns.Store{
@@ -438,4 +427,27 @@ func TestPublishedShardFindsEveryCell(t *testing.T) {
 	if len(seen) != len(want) {
 		t.Fatalf("each yields %d cells, want %d", len(seen), len(want))
 	}
+}
+
+// nearestTarget returns the store of the first ad an izakaya search at
+// 35.6900, 139.7000 gets, "" for none.
+func nearestTarget(t *testing.T, e *Engine) string {
+	t.Helper()
+	ads := decide(t, e, Request{Lat: 35.6900, Lng: 139.7000, Query: "居酒屋"})
+	if len(ads) == 0 {
+		return ""
+	}
+	return ads[0].Store.ID()
+}
+
+// pauseRebuild makes ix's next rebuild of offers stop before it installs:
+// inRebuild is closed when it gets there, and it goes on once release is
+// closed.
+func pauseRebuild(ix *Index) (inRebuild, release chan struct{}) {
+	inRebuild, release = make(chan struct{}), make(chan struct{})
+	ix.rebuildHook = func() {
+		close(inRebuild)
+		<-release
+	}
+	return inRebuild, release
 }

@@ -133,19 +133,8 @@ func TestStockDuringReplaceStoresIsKept(t *testing.T) {
 	}
 	ix.PutCampaign(campaign("c", "adv", "beer", 1000, "居酒屋"))
 	e := newEngine(t, ix, nil)
-	target := func() string {
-		ads := decide(t, e, Request{Lat: 35.6900, Lng: 139.7000, Query: "居酒屋"})
-		if len(ads) == 0 {
-			return ""
-		}
-		return ads[0].Store.ID()
-	}
-
-	inRebuild, release := make(chan struct{}), make(chan struct{})
-	ix.rebuildHook = func() {
-		close(inRebuild)
-		<-release
-	}
+	target := func() string { return nearestTarget(t, e) }
+	inRebuild, release := pauseRebuild(ix)
 	done := make(chan error)
 	go func() { // the resync says mid is out of stock
 		done <- ix.ReplaceStores(StoreSet{AdvertiserID: "adv", Stores: []campaigns.Store{near, mid, far},
