@@ -61,6 +61,18 @@ func StartDurable(t testing.TB) *Server {
 	return start(t, false, "always")
 }
 
+// EachMode runs test as a subtest on each way navad runs on Redis: a
+// single node (Start) and a Redis Cluster (StartCluster), each server of
+// its own.
+func EachMode(t *testing.T, test func(t *testing.T, srv *Server)) {
+	for _, m := range []struct {
+		name  string
+		start func(testing.TB) *Server
+	}{{"single node", Start}, {"cluster", StartCluster}} {
+		t.Run(m.name, func(t *testing.T) { test(t, m.start(t)) })
+	}
+}
+
 // StartCluster runs a redis-server in cluster mode that owns all 16,384 hash
 // slots: a one-node Redis Cluster. Redis checks slots on every multi-key
 // command as a real cluster does (CROSSSLOT), so a backend that passes here

@@ -20,41 +20,23 @@ var _ storagetest.EventsBackend = (*redisstore.Store)(nil)
 // emptied before each subtest, and again on a one-node Redis Cluster, which
 // refuses any script whose keys span slots.
 func TestEventsContract(t *testing.T) {
-	for _, tt := range []struct {
-		name  string
-		start func(testing.TB) *redistest.Server
-	}{
-		{"single node", redistest.Start},
-		{"cluster", redistest.StartCluster},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := tt.start(t)
-			storagetest.RunEvents(t, func(t *testing.T) storagetest.EventsBackend {
-				srv.Flush(t)
-				return open(t, srv.URL())
-			})
+	redistest.EachMode(t, func(t *testing.T, srv *redistest.Server) {
+		storagetest.RunEvents(t, func(t *testing.T) storagetest.EventsBackend {
+			srv.Flush(t)
+			return open(t, srv.URL())
 		})
-	}
+	})
 }
 
 // TestCapsContract runs the caps contract suite on both Redis modes. Each
 // open is a new connection to the same Redis, as a restarted replica makes.
 func TestCapsContract(t *testing.T) {
-	for _, tt := range []struct {
-		name  string
-		start func(testing.TB) *redistest.Server
-	}{
-		{"single node", redistest.Start},
-		{"cluster", redistest.StartCluster},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := tt.start(t)
-			storagetest.RunCaps(t, func(t *testing.T) func() storage.Caps {
-				srv.Flush(t)
-				return func() storage.Caps { return open(t, srv.URL()).Caps() }
-			})
+	redistest.EachMode(t, func(t *testing.T, srv *redistest.Server) {
+		storagetest.RunCaps(t, func(t *testing.T) func() storage.Caps {
+			srv.Flush(t)
+			return func() storage.Caps { return open(t, srv.URL()).Caps() }
 		})
-	}
+	})
 }
 
 // TestHashWindowsOfOlderReplicas: a user's window kept as a hash (n, end)
@@ -158,26 +140,17 @@ func TestFullWindowRefusedByTheReplica(t *testing.T) {
 // a campaign's counters for ever is its keys without an expiry, found by
 // SCAN on every node.
 func TestCampaignCapsContract(t *testing.T) {
-	for _, tt := range []struct {
-		name  string
-		start func(testing.TB) *redistest.Server
-	}{
-		{"single node", redistest.Start},
-		{"cluster", redistest.StartCluster},
-	} {
-		t.Run(tt.name, func(t *testing.T) {
-			srv := tt.start(t)
-			client := srv.Client(t)
-			storagetest.RunCampaignCaps(t, func(t *testing.T) (func() (storage.Catalog, storage.Caps), func(string) []string) {
-				srv.Flush(t)
-				open := func() (storage.Catalog, storage.Caps) {
-					s := open(t, srv.URL())
-					return s, s.Caps()
-				}
-				return open, func(id string) []string { return keysForEver(t, client, "{navad:caps:"+id+"}:*") }
-			})
+	redistest.EachMode(t, func(t *testing.T, srv *redistest.Server) {
+		client := srv.Client(t)
+		storagetest.RunCampaignCaps(t, func(t *testing.T) (func() (storage.Catalog, storage.Caps), func(string) []string) {
+			srv.Flush(t)
+			open := func() (storage.Catalog, storage.Caps) {
+				s := open(t, srv.URL())
+				return s, s.Caps()
+			}
+			return open, func(id string) []string { return keysForEver(t, client, "{navad:caps:"+id+"}:*") }
 		})
-	}
+	})
 }
 
 // keysForEver returns the keys matching pattern that have no expiry.

@@ -158,16 +158,7 @@ func TestUnavailable(t *testing.T) {
 // TestFeedRecordsEveryWrite checks the change feed: one record per write,
 // sequence numbers without gaps, in the stream of the slot written.
 func TestFeedRecordsEveryWrite(t *testing.T) {
-	servers := []struct {
-		name  string
-		start func(testing.TB) *redistest.Server
-	}{
-		{"single node", redistest.Start},
-		{"cluster", redistest.StartCluster},
-	}
-	for _, tt := range servers {
-		t.Run(tt.name, func(t *testing.T) { testFeed(t, tt.start(t)) })
-	}
+	redistest.EachMode(t, testFeed)
 }
 
 func testFeed(t *testing.T, srv *redistest.Server) {
