@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -119,14 +120,18 @@ type importResult struct {
 	AdvertiserID string `json:"advertiser_id"`
 	Stores       int    `json:"stores"`
 	Error        *struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-		Details []struct {
-			Row     int    `json:"row"`
-			Field   string `json:"field"`
-			Message string `json:"message"`
-		} `json:"details"`
+		Code    string         `json:"code"`
+		Message string         `json:"message"`
+		Details []importDetail `json:"details"`
 	} `json:"error"`
+}
+
+// importDetail is one problem the server found: a row of the file, or a
+// field of the request.
+type importDetail struct {
+	Row     int    `json:"row"`
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 func (im *storeImport) run(ctx context.Context, stdout, stderr io.Writer) error {
@@ -196,25 +201,33 @@ func (im *storeImport) run(ctx context.Context, stdout, stderr io.Writer) error 
 		return nil
 	}
 	msg := resp.Status
+	var details []importDetail
 	if res.Error != nil {
-		msg = res.Error.Message
+		msg, details = res.Error.Message, res.Error.Details
 	}
 	switch resp.StatusCode {
 	case http.StatusBadRequest:
+		// A row may have several problems (a CSV header: an unknown column
+		// and a missing one), so bad rows are counted apart from the lines
+		// printed. A detail without a row is about the request, not the
+		// file: advertiser_id missing or wrong.
 		var rows []string
-		for _, d := range res.Error.Details {
-			switch {
-			case d.Row > 0:
+		bad := make(map[int]bool)
+		for _, d := range details {
+			if d.Row > 0 {
 				rows = append(rows, fmt.Sprintf("  row %d: %s", d.Row, d.Message))
-			case d.Field != "":
-				rows = append(rows, fmt.Sprintf("  %s: %s", d.Field, d.Message))
+				bad[d.Row] = true
 			}
 		}
-		if len(rows) == 0 {
+		if len(bad) == 0 {
+			if slices.ContainsFunc(details, func(d importDetail) bool { return d.Field == "advertiser_id" }) {
+				msg += " (--advertiser)"
+			}
 			fmt.Fprintf(stderr, "the server rejected %s: %s\nnothing was stored\n", name, msg)
 			return fmt.Errorf("import: %s rejected: %s", name, msg)
 		}
-		fmt.Fprintf(stderr, "the server rejected %s: %d bad %s; nothing was stored\n", name, len(rows), plural(len(rows), "row", "rows"))
+		n := len(bad)
+		fmt.Fprintf(stderr, "the server rejected %s: %d bad %s; nothing was stored\n", name, n, plural(n, "row", "rows"))
 		shown := rows
 		if im.maxErrors > 0 && len(rows) > im.maxErrors {
 			shown = rows[:im.maxErrors]
@@ -224,7 +237,7 @@ func (im *storeImport) run(ctx context.Context, stdout, stderr io.Writer) error 
 			fmt.Fprintf(stderr, "  … and %d more (--max-errors 0 prints all)\n", len(rows)-len(shown))
 		}
 		return fmt.Errorf("import: %s has %d bad %s; fix %s and import the whole file again",
-			name, len(rows), plural(len(rows), "row", "rows"), plural(len(rows), "it", "them"))
+			name, n, plural(n, "row", "rows"), plural(n, "it", "them"))
 	case http.StatusRequestEntityTooLarge:
 		fmt.Fprintf(stderr, "%s (%s) is larger than the server accepts: %s\nnothing was stored\n", name, humanBytes(size), msg)
 		return fmt.Errorf("import: %s is too large for the server (its NAVAD_MAX_BODY_BYTES)", name)

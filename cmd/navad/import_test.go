@@ -181,3 +181,44 @@ func TestImportRefusals(t *testing.T) {
 		t.Fatalf("%d stores after refused imports", n)
 	}
 }
+
+// TestImportCountsBadRowsNotProblems checks what the importer says when the
+// server's details are not one per row: a CSV header with two problems (an
+// unknown column and a missing one, as the OpenStreetMap extract's header
+// id,category,name,lat,lng has) is one bad row, and an agency key without
+// --advertiser is a problem of the command, not a bad row of the file.
+func TestImportCountsBadRowsNotProblems(t *testing.T) {
+	m := startMain(t, t.TempDir())
+	server := "http://" + m.Addr()
+	c := client{t, server}
+	agency := c.must(201, "POST", "/v1/accounts", adminKey, map[string]any{"type": "agency", "name": "Agency"})
+	agencyKey := agency["api_key"].(string)
+	adv := c.must(201, "POST", "/v1/accounts", agencyKey, map[string]any{"type": "advertiser", "name": "Chain"})
+	advKey := adv["api_key"].(string)
+
+	osmHeader := writeFile(t, "pois.csv", []byte("id,category,name,lat,lng\nconv-00001,convenience,セブン-イレブン,43.759836,142.4041092\n"))
+	_, stderr, err := importer(t, env("NAVAD_API_KEY", advKey), "--file", osmHeader, "--server", server)
+	if err == nil {
+		t.Fatal("a file without products imported")
+	}
+	for _, want := range []string{"rejected pois.csv: 1 bad row;", `  row 1: unknown column "category"`, `  row 1: the header lacks the column "products"`} {
+		if !strings.Contains(stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, stderr)
+		}
+	}
+	if !strings.Contains(err.Error(), "has 1 bad row;") {
+		t.Errorf("error %v, want 1 bad row", err)
+	}
+
+	_, stderr, err = importer(t, env("NAVAD_API_KEY", agencyKey), "--file", writeFile(t, "stores.csv", chainCSV(3, nil)), "--server", server)
+	if err == nil {
+		t.Fatal("an agency's import without --advertiser succeeded")
+	}
+	all := err.Error() + "\n" + stderr
+	if strings.Contains(all, "bad row") || !strings.Contains(all, "advertiser_id") || !strings.Contains(all, "--advertiser") {
+		t.Errorf("an agency key without --advertiser: %s", all)
+	}
+	if n := storeCount(c, advKey); n != 0 {
+		t.Fatalf("%d stores after refused imports", n)
+	}
+}
