@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"math"
 	"strconv"
@@ -111,12 +112,8 @@ func parseDecisionQuery(raw string, maxAds int) (serving.Request, error) {
 // an Invalid *campaigns.Error. Pure apart from reading r: the fuzz target
 // FuzzDecisionJSON drives it directly.
 func parseDecisionJSON(r io.Reader, maxAds int) (serving.Request, error) {
-	var body adRequestJSON
-	dec := json.NewDecoder(r)
-	if err := dec.Decode(&body); err != nil {
-		return serving.Request{}, campaigns.JSONError(err)
-	}
-	if err := atEnd(dec); err != nil {
+	body, err := decodeDecisionJSON(r)
+	if err != nil {
 		return serving.Request{}, err
 	}
 	var p campaigns.Problems
@@ -132,6 +129,46 @@ func parseDecisionJSON(r io.Reader, maxAds int) (serving.Request, error) {
 		in.lng, in.haveLng = *body.Lng, true
 	}
 	return in.request(&p, maxAds)
+}
+
+// decodeDecisionJSON decodes a POST /v1/ads body, taking a member for a
+// field only under the field's exact name. Go's JSON decoder matches member
+// names without regard to case, so an app's own "N" or "Mode", which the
+// contract has navad ignore, was taken for n or mode (and a "Q" after the
+// q replaced the search). The members are read as raw values first: a few
+// allocations more a POST, none on GET.
+func decodeDecisionJSON(r io.Reader) (adRequestJSON, error) {
+	var (
+		body    adRequestJSON
+		members map[string]json.RawMessage
+	)
+	dec := json.NewDecoder(r)
+	if err := dec.Decode(&members); err != nil {
+		return body, campaigns.JSONError(err)
+	}
+	if err := atEnd(dec); err != nil {
+		return body, err
+	}
+	for _, f := range [...]struct {
+		name string
+		dst  any
+	}{
+		{"lat", &body.Lat}, {"lng", &body.Lng}, {"q", &body.Q}, {"n", &body.N},
+		{"mode", &body.Mode}, {"acc", &body.Acc}, {"uid", &body.UID},
+	} {
+		raw, ok := members[f.name]
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal(raw, f.dst); err != nil {
+			var typ *json.UnmarshalTypeError
+			if errors.As(err, &typ) {
+				typ.Field = f.name // named as the struct's decoder named it
+			}
+			return body, campaigns.JSONError(err)
+		}
+	}
+	return body, nil
 }
 
 func strPtr(s string, ok bool) *string {
