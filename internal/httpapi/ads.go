@@ -136,7 +136,8 @@ func parseDecisionJSON(r io.Reader, maxAds int) (serving.Request, error) {
 // names without regard to case, so an app's own "N" or "Mode", which the
 // contract has navad ignore, was taken for n or mode (and a "Q" after the
 // q replaced the search). The members are read as raw values first: a few
-// allocations more a POST, none on GET.
+// allocations more a POST, none on GET. A known member that is not UTF-8
+// is refused, as GET refuses it.
 func decodeDecisionJSON(r io.Reader) (adRequestJSON, error) {
 	var (
 		body    adRequestJSON
@@ -159,6 +160,14 @@ func decodeDecisionJSON(r io.Reader) (adRequestJSON, error) {
 		raw, ok := members[f.name]
 		if !ok {
 			continue
+		}
+		// The decoder would replace each byte that is not UTF-8 with
+		// U+FFFD: a body in Shift_JIS would be searched as replacement
+		// characters. GET refuses such a q or uid; so does POST.
+		if !utf8.Valid(raw) {
+			var p campaigns.Problems
+			p.Add(f.name, "must be valid UTF-8")
+			return body, p.Err()
 		}
 		if err := json.Unmarshal(raw, f.dst); err != nil {
 			var typ *json.UnmarshalTypeError

@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"encoding/json"
+	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -51,5 +53,44 @@ func TestPostAdsFieldNamesAreExact(t *testing.T) {
 	r := e.do("POST", "/v1/ads", w.publisherKey, `{"LAT":35.6909,"lng":139.7003,"q":"居酒屋"}`)
 	if r.Status != 400 || r.errorCode(t) != "invalid_argument" {
 		t.Fatalf("LAT for lat: status %d, want 400: %s", r.Status, r.Body)
+	}
+}
+
+// TestPostAdsRefusesInvalidUTF8: a q or uid that is not UTF-8 is a 400
+// naming the field on POST as on GET (API.md: JSON in UTF-8). Go's JSON
+// decoder replaces each bad byte with U+FFFD, so a body sent in Shift_JIS
+// was searched for as a string of replacement characters, or a uid of them
+// shared one user's frequency caps among many.
+func TestPostAdsRefusesInvalidUTF8(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	sjis := "\x8b\x8f\x8e\xf0\x89\xae" // 居酒屋 in Shift_JIS
+	tests := []struct {
+		name, give, field string
+	}{
+		{"q with a stray byte", "{\"lat\":35.6909,\"lng\":139.7003,\"q\":\"居酒屋\xff\"}", "q"},
+		{"q in Shift_JIS", "{\"lat\":35.6909,\"lng\":139.7003,\"q\":\"" + sjis + "\"}", "q"},
+		{"uid with a stray byte", "{\"lat\":35.6909,\"lng\":139.7003,\"q\":\"居酒屋\",\"uid\":\"u\xfe1\"}", "uid"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do("POST", "/v1/ads", w.publisherKey, tt.give)
+			if r.Status != 400 || r.errorCode(t) != "invalid_argument" {
+				t.Fatalf("status %d, want 400: %s", r.Status, r.Body)
+			}
+			if !strings.Contains(string(r.Body), `"field":"`+tt.field+`"`) {
+				t.Fatalf("the error does not name %s: %s", tt.field, r.Body)
+			}
+			// GET says the same of the same bytes.
+			g := e.do("GET", "/v1/ads?lat=35.6909&lng=139.7003&q="+url.QueryEscape(sjis), w.publisherKey, nil)
+			if g.Status != 400 {
+				t.Fatalf("GET: status %d, want 400: %s", g.Status, g.Body)
+			}
+		})
+	}
+	// Unknown members are not read, whatever their bytes.
+	r := e.do("POST", "/v1/ads", w.publisherKey, "{\"lat\":35.6909,\"lng\":139.7003,\"q\":\"居酒屋\",\"note\":\"\xff\"}")
+	if r.Status != 200 {
+		t.Fatalf("a bad byte in an unknown member: status %d, want 200: %s", r.Status, r.Body)
 	}
 }
