@@ -158,7 +158,7 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 	if now.IsZero() {
 		now = e.now()
 	}
-	unix := now.Unix()
+	at := now.UnixNano() // the period is exact to the instant (periodStart)
 	minute := campaigns.MinuteOfWeek(now.In(e.loc))
 	mode := modeBit(req.Mode)
 
@@ -187,7 +187,7 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 		// bit is found from the triggered set's copy of the campaign's
 		// ranked entry alone, without reading the campaign or its offer
 		// (a cache miss each).
-		if !h.live(unix, mode) || !sc.srch.present(snap, h.tier, h.offer) || int(h.offer) >= len(snap.offers) {
+		if !h.live(at, mode) || !sc.srch.present(snap, h.tier, h.offer) || int(h.offer) >= len(snap.offers) {
 			continue
 		}
 		o := snap.offers[h.offer]
@@ -273,7 +273,7 @@ const spreadFrom = 32
 // campaign (the slowest decisions spent a tenth of their time in that
 // first read of each campaign, and a twentieth reading each offer's ID).
 type rankedCampaign struct {
-	start, end int64 // Unix seconds; 0 means unbounded
+	start, end int64 // Unix nanoseconds, inclusive; 0 means unbounded (periodStart, periodEnd)
 	offer      uint32
 	group      uint32 // the rank of the first campaign of equal priority and bid
 	tier       uint8
@@ -289,8 +289,8 @@ const negUnshared = 1<<16 - 1
 
 // live reports whether the campaign may serve now and in this mode, as far
 // as h tells: Campaign.liveAt checks the rest when h.more is set.
-func (h *rankedCampaign) live(unix int64, mode uint8) bool {
-	return (h.start == 0 || unix >= h.start) && (h.end == 0 || unix <= h.end) && h.modes&mode != 0
+func (h *rankedCampaign) live(at int64, mode uint8) bool {
+	return (h.start == 0 || at >= h.start) && (h.end == 0 || at <= h.end) && h.modes&mode != 0
 }
 
 // liveAt reports whether c's schedule holds this minute and it serves this

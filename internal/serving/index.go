@@ -306,18 +306,51 @@ func (ix *Index) putCampaignLocked(c *campaigns.Campaign) uint32 {
 		radius: uint16(c.RadiusM), // at most campaigns.MaxRadiusM
 		neg:    negID,
 	}
-	if !c.Start.IsZero() {
-		sc.ranked.start = c.Start.Unix()
-	}
-	if !c.End.IsZero() {
-		sc.ranked.end = c.End.Unix()
-	}
+	sc.ranked.start, sc.ranked.end = periodStart(c.Start), periodEnd(c.End)
 	for _, m := range c.Modes {
 		sc.ranked.modes |= modeBit(m)
 	}
 	ix.campaigns[c.ID] = sc
 	ix.bySlot[slot] = sc
 	return slot
+}
+
+// The range of Unix nanoseconds (the years 1678 to 2262): a campaign may
+// name any year from 1 to 9999, a request's time is always within it.
+var (
+	minUnixNano = time.Unix(0, math.MinInt64)
+	maxUnixNano = time.Unix(0, math.MaxInt64)
+)
+
+// periodStart returns a campaign's start as rankedCampaign keeps it: Unix
+// nanoseconds, 0 for none. Nanoseconds rather than seconds: the period
+// holds from its start instant to its end instant inclusive, and a time
+// truncated to the second served a campaign within the second after its
+// end (one ending at midnight served into the next day) or before a start
+// with a fraction.
+func periodStart(t time.Time) int64 {
+	switch {
+	case t.IsZero() || !t.After(minUnixNano):
+		return 0 // none, or before any request's time
+	case t.After(maxUnixNano):
+		return math.MaxInt64
+	}
+	return t.UnixNano() // 0 for 1970-01-01T00:00:00Z: before any request's time too
+}
+
+// periodEnd returns a campaign's end as rankedCampaign keeps it, as
+// periodStart does its start.
+func periodEnd(t time.Time) int64 {
+	switch {
+	case t.IsZero() || t.After(maxUnixNano):
+		return 0 // none, or after any request's time
+	case !t.After(minUnixNano):
+		return math.MinInt64
+	}
+	if n := t.UnixNano(); n != 0 {
+		return n
+	}
+	return -1 // 1970-01-01T00:00:00Z, long past: 0 would mean no end
 }
 
 // negList is a list of negative keywords as campaigns share it: its ID
