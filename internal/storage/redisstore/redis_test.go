@@ -357,3 +357,49 @@ func TestHungRedisCallsEndAtTheirDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestStockReadsWhatRedisHolds: Stock answers each named row with its state
+// in Redis now, whatever the row given says: out when last reported out,
+// in when reported back in, never reported, or its store deleted since.
+func TestStockReadsWhatRedisHolds(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv.URL())
+	ctx := t.Context()
+	yes, no := true, false
+	must(t, s.PutStores(ctx, "adv", []campaigns.Store{
+		{ID: "s1", Name: "s1", Lat: 35.69, Lng: 139.70, Products: []string{"beer"}},
+		{ID: "s2", Name: "s2", Lat: 35.70, Lng: 139.70, Products: []string{"beer"}},
+	}))
+	must(t, s.PutStock(ctx, "adv", []campaigns.StockUpdate{
+		{StoreID: "s1", ProductID: "beer", InStock: &no},
+		{StoreID: "s1", ProductID: "wine", InStock: &no},
+		{StoreID: "s1", ProductID: "wine", InStock: &yes},
+		{StoreID: "s2", ProductID: "beer", InStock: &no},
+	}))
+	must(t, s.DeleteStore(ctx, "adv", "s2"))
+	tests := []struct {
+		name        string
+		give        campaigns.StockUpdate
+		wantInStock bool
+	}{
+		{"reported out", campaigns.StockUpdate{StoreID: "s1", ProductID: "beer", InStock: &yes}, false},
+		{"reported back in", campaigns.StockUpdate{StoreID: "s1", ProductID: "wine", InStock: &no}, true},
+		{"never reported", campaigns.StockUpdate{StoreID: "s1", ProductID: "sake", InStock: &no}, true},
+		{"store deleted", campaigns.StockUpdate{StoreID: "s2", ProductID: "beer", InStock: &no}, true},
+	}
+	give := make([]campaigns.StockUpdate, len(tests))
+	for i, tt := range tests {
+		give[i] = tt.give
+	}
+	got, err := s.Stock(ctx, "adv", give)
+	must(t, err)
+	if len(got) != len(tests) {
+		t.Fatalf("Stock returned %d rows for %d", len(got), len(tests))
+	}
+	for i, tt := range tests {
+		g := got[i]
+		if g.StoreID != tt.give.StoreID || g.ProductID != tt.give.ProductID || g.Available() != tt.wantInStock {
+			t.Errorf("%s: got %s/%s in stock %v, want %s/%s %v", tt.name, g.StoreID, g.ProductID, g.Available(), tt.give.StoreID, tt.give.ProductID, tt.wantInStock)
+		}
+	}
+}

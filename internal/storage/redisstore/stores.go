@@ -290,6 +290,43 @@ func (s *Store) PutStock(ctx context.Context, advertiserID string, rows []campai
 	return nil
 }
 
+// Stock returns the rows named, each as Redis holds it now: out of stock
+// when it was last reported out, in stock otherwise (never reported, reported
+// back in, or its store deleted since). One ZMSCORE, so the rows come from
+// one instant. A replica applies a stock record with it rather than with the
+// rows the record carries: those may be older than a write this replica has
+// since made, and applied as written they would undo it in its index.
+func (s *Store) Stock(ctx context.Context, advertiserID string, rows []campaigns.StockUpdate) ([]campaigns.StockUpdate, error) {
+	const op = "read stock"
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if len(rows) == 0 || !validKey(advertiserID) {
+		return nil, nil
+	}
+	args := make([]any, 0, 2+len(rows))
+	args = append(args, "ZMSCORE", outKey(s.shardOf(advertiserID), advertiserID))
+	for _, r := range rows {
+		args = append(args, r.StoreID+sep+r.ProductID)
+	}
+	scores, err := s.client.Do(ctx, args...).Slice()
+	if err != nil {
+		return nil, s.fail(ctx, op, err)
+	}
+	if len(scores) != len(rows) {
+		return nil, fmt.Errorf("%s: %d scores for %d rows: %w", op, len(scores), len(rows), errCorrupt)
+	}
+	yes, no := true, false
+	out := make([]campaigns.StockUpdate, len(rows))
+	for i, r := range rows {
+		out[i] = campaigns.StockUpdate{StoreID: r.StoreID, ProductID: r.ProductID, InStock: &yes}
+		if scores[i] != nil {
+			out[i].InStock = &no
+		}
+	}
+	return out, nil
+}
+
 func stockFlag(available bool) string {
 	if available {
 		return "1"
