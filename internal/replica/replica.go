@@ -6,7 +6,10 @@
 // redisstore appends to with every write (see redisstore/feed.go). It polls
 // every stream of the feed in one pipelined round trip, a few times a
 // second, and applies each record by re-reading what it names: a campaign,
-// some stores of an advertiser (stock records carry their rows). Records
+// some stores of an advertiser, some stock rows (a stock record carries its
+// rows, but they may be older than a write this replica made after the poll
+// read them; applied as written, they would undo that acknowledged write in
+// the index until its own record came, so they are read back too). Records
 // this replica wrote itself are applied too: re-reading makes the index
 // equal to the store whether or not the catalog applied the write already,
 // and it is the only way this replica learns of a write Redis executed but
@@ -91,8 +94,10 @@ type Follower struct {
 	applied  int64     // records applied, for tests and logs
 	reloads  int64     // streams reloaded
 
-	// afterApply, when set (by tests, before the goroutine runs), is
-	// called after each stream's records of a poll are applied.
+	// afterRead and afterApply, when set (by tests, before the goroutine
+	// runs), are called after a poll has read the feed, before applying
+	// it, and after each stream's records of a poll are applied.
+	afterRead  func()
 	afterApply func(redisstore.Stream)
 }
 
@@ -241,6 +246,9 @@ func (f *Follower) step(ctx context.Context, check bool) (more bool, err error) 
 	if err != nil {
 		return false, err
 	}
+	if f.afterRead != nil {
+		f.afterRead()
+	}
 	// Store shards first, the campaigns' stream last: when one poll brings
 	// a new advertiser's stores and its campaigns, the campaigns go live
 	// with their stores already indexed, never for a moment with nothing
@@ -347,18 +355,24 @@ func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change) (bool, er
 			ix.PutCampaign(c)
 		}
 	case redisstore.OpStores:
-		if ch.Deleted {
-			// Deleted with their stock rows. A store put again since has a
-			// record of its own later in the feed; read back here, it would
-			// be upserted and keep the stock marks Redis no longer holds.
-			for _, id := range ch.StoreIDs {
-				ix.DeleteStore(ch.AdvertiserID, id)
-			}
-			return true, nil
-		}
 		found, missing, err := st.StoresByID(ctx, ch.AdvertiserID, ch.StoreIDs)
 		if err != nil {
 			return true, err
+		}
+		if ch.Deleted {
+			// Deleted with their stock rows. A store Redis holds again was
+			// put since, perhaps by this replica, its write acknowledged and
+			// in the index: deleting it here would undo that until the put's
+			// own record came. Upserting it would keep the stock marks the
+			// delete removed from Redis, so the advertiser is reloaded (a
+			// delete and a put between two polls are rare).
+			if len(found) > 0 {
+				return true, f.reloadAdvertisers(ctx, ch.AdvertiserID)
+			}
+			for _, id := range missing {
+				ix.DeleteStore(ch.AdvertiserID, id)
+			}
+			return true, nil
 		}
 		if len(found) > 0 {
 			if err := ix.PutStores(ch.AdvertiserID, found); err != nil {
@@ -373,7 +387,14 @@ func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change) (bool, er
 			return true, err
 		}
 	case redisstore.OpStock:
-		ix.SetStock(ch.AdvertiserID, ch.Stock)
+		// The rows as Redis holds them now, not as the record wrote them:
+		// this replica may have written them since (after this poll read
+		// the feed), and its acknowledged write must not be undone.
+		rows, err := st.Stock(ctx, ch.AdvertiserID, ch.Stock)
+		if err != nil {
+			return true, err
+		}
+		ix.SetStock(ch.AdvertiserID, rows)
 	default:
 		return false, nil
 	}

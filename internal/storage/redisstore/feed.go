@@ -24,10 +24,13 @@ import (
 //	ids     store IDs, NUL-separated (stores: put or deleted)
 //	rows    stock rows (stock): store ID NUL product ID NUL "1"|"0" NUL, …
 //
-// A record says what changed, not (except stock rows) what it became: a
-// reader re-reads the named objects, so applying a record twice, or a record
-// overtaken by a later write, does no harm. "reload" stands for an upload too
-// big to list its IDs: re-read the advertiser's stores and stock.
+// A record says what changed; the rows of a stock record, which say what it
+// became, are for logs and tools. A reader re-reads the named objects (for
+// stock, Store.Stock), so applying a record twice, or a record overtaken by a
+// later write, does no harm: applied as written, a record read just before
+// a later write would undo it in the reader's index until the later write's
+// own record came. "reload" stands for an upload too big to list its IDs:
+// re-read the advertiser's stores and stock.
 //
 // A reader remembers, per stream, the last entry ID and seq it applied. A
 // record whose seq is not the next one means records were trimmed away (the
