@@ -308,12 +308,32 @@ func (f *Follower) verify(ctx context.Context) error {
 func (f *Follower) apply(ctx context.Context, i int, changes []redisstore.Change) error {
 	var reason string
 	err := f.cfg.Catalog.Apply(func() error {
+		// The stock records' rows as Redis holds them now, read inside
+		// Apply (no write of this replica's can land between the read and
+		// the index) and for all of them in one round trip.
+		var reads []redisstore.StockRead
+		for _, ch := range changes {
+			if ch.Op == redisstore.OpStock {
+				reads = append(reads, redisstore.StockRead{AdvertiserID: ch.AdvertiserID, Rows: ch.Stock})
+			}
+		}
+		var stock [][]campaigns.StockUpdate
+		if len(reads) > 0 {
+			var err error
+			if stock, err = f.cfg.Store.Stock(ctx, reads); err != nil {
+				return err
+			}
+		}
 		for _, ch := range changes {
 			if ch.Seq != f.cursors[i].Seq+1 {
 				reason = fmt.Sprintf("record %d follows %d: records were trimmed or lost", ch.Seq, f.cursors[i].Seq)
 				return nil
 			}
-			known, err := f.applyOne(ctx, ch)
+			var now []campaigns.StockUpdate
+			if ch.Op == redisstore.OpStock {
+				now, stock = stock[0], stock[1:]
+			}
+			known, err := f.applyOne(ctx, ch, now)
 			if err != nil {
 				return err
 			}
@@ -338,8 +358,9 @@ func (f *Follower) apply(ctx context.Context, i int, changes []redisstore.Change
 }
 
 // applyOne applies one record; called inside catalog.Apply. It reports false
-// for an operation it does not know.
-func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change) (bool, error) {
+// for an operation it does not know. stock is a stock record's rows as Redis
+// holds them now (Store.Stock), read for the whole batch by apply.
+func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change, stock []campaigns.StockUpdate) (bool, error) {
 	st, ix := f.cfg.Store, f.cfg.Index
 	switch ch.Op {
 	case redisstore.OpAccount:
@@ -390,11 +411,7 @@ func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change) (bool, er
 		// The rows as Redis holds them now, not as the record wrote them:
 		// this replica may have written them since (after this poll read
 		// the feed), and its acknowledged write must not be undone.
-		rows, err := st.Stock(ctx, ch.AdvertiserID, ch.Stock)
-		if err != nil {
-			return true, err
-		}
-		ix.SetStock(ch.AdvertiserID, rows)
+		ix.SetStock(ch.AdvertiserID, stock)
 	default:
 		return false, nil
 	}

@@ -391,8 +391,13 @@ func TestStockReadsWhatRedisHolds(t *testing.T) {
 	for i, tt := range tests {
 		give[i] = tt.give
 	}
-	got, err := s.Stock(ctx, "adv", give)
+	// Two reads in one call: the rows above, and an ID no write accepts.
+	all, err := s.Stock(ctx, []redisstore.StockRead{{AdvertiserID: "adv", Rows: give}, {AdvertiserID: "", Rows: give}})
 	must(t, err)
+	if len(all) != 2 || all[1] != nil {
+		t.Fatalf("Stock answered %d reads, the invalid one with %v; want 2 and none", len(all), all[len(all)-1])
+	}
+	got := all[0]
 	if len(got) != len(tests) {
 		t.Fatalf("Stock returned %d rows for %d", len(got), len(tests))
 	}

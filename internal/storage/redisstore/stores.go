@@ -290,38 +290,64 @@ func (s *Store) PutStock(ctx context.Context, advertiserID string, rows []campai
 	return nil
 }
 
-// Stock returns the rows named, each as Redis holds it now: out of stock
-// when it was last reported out, in stock otherwise (never reported, reported
-// back in, or its store deleted since). One ZMSCORE, so the rows come from
-// one instant. A replica applies a stock record with it rather than with the
-// rows the record carries: those may be older than a write this replica has
-// since made, and applied as written they would undo it in its index.
-func (s *Store) Stock(ctx context.Context, advertiserID string, rows []campaigns.StockUpdate) ([]campaigns.StockUpdate, error) {
+// StockRead names stock rows of one advertiser to read back (Store.Stock).
+type StockRead struct {
+	AdvertiserID string
+	Rows         []campaigns.StockUpdate
+}
+
+// Stock returns the rows each read names, each row as Redis holds it now:
+// out of stock when it was last reported out, in stock otherwise (never
+// reported, reported back in, or its store deleted since); reads[i]'s rows
+// are the answer's [i]. One ZMSCORE a read, all in one pipelined round trip,
+// so that a replica applying a poll's stock records waits once, not once a
+// record. A replica applies a stock record with what this returns rather
+// than with the rows the record carries: those may be older than a write
+// this replica has since made, and applied as written they would undo it in
+// its index. A read of an advertiser ID no write accepts gets no rows.
+func (s *Store) Stock(ctx context.Context, reads []StockRead) ([][]campaigns.StockUpdate, error) {
 	const op = "read stock"
 	if err := s.begin(ctx); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
-	if len(rows) == 0 || !validKey(advertiserID) {
-		return nil, nil
-	}
-	args := make([]any, 0, 2+len(rows))
-	args = append(args, "ZMSCORE", outKey(s.shardOf(advertiserID), advertiserID))
-	for _, r := range rows {
-		args = append(args, r.StoreID+sep+r.ProductID)
-	}
-	scores, err := s.client.Do(ctx, args...).Slice()
+	out := make([][]campaigns.StockUpdate, len(reads))
+	cmds := make([]*redis.Cmd, len(reads))
+	_, err := s.client.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, r := range reads {
+			if len(r.Rows) == 0 || !validKey(r.AdvertiserID) {
+				continue
+			}
+			args := make([]any, 0, 2+len(r.Rows))
+			args = append(args, "ZMSCORE", outKey(s.shardOf(r.AdvertiserID), r.AdvertiserID))
+			for _, row := range r.Rows {
+				args = append(args, row.StoreID+sep+row.ProductID)
+			}
+			cmds[i] = p.Do(ctx, args...)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, s.fail(ctx, op, err)
 	}
-	if len(scores) != len(rows) {
-		return nil, fmt.Errorf("%s: %d scores for %d rows: %w", op, len(scores), len(rows), errCorrupt)
-	}
 	yes, no := true, false
-	out := make([]campaigns.StockUpdate, len(rows))
-	for i, r := range rows {
-		out[i] = campaigns.StockUpdate{StoreID: r.StoreID, ProductID: r.ProductID, InStock: &yes}
-		if scores[i] != nil {
-			out[i].InStock = &no
+	for i, cmd := range cmds {
+		if cmd == nil {
+			continue
+		}
+		scores, err := cmd.Slice()
+		if err != nil {
+			return nil, s.fail(ctx, op, err)
+		}
+		rows := reads[i].Rows
+		if len(scores) != len(rows) {
+			return nil, fmt.Errorf("%s: %d scores for %d rows: %w", op, len(scores), len(rows), errCorrupt)
+		}
+		out[i] = make([]campaigns.StockUpdate, len(rows))
+		for j, r := range rows {
+			out[i][j] = campaigns.StockUpdate{StoreID: r.StoreID, ProductID: r.ProductID, InStock: &yes}
+			if scores[j] != nil {
+				out[i][j].InStock = &no
+			}
 		}
 	}
 	return out, nil
