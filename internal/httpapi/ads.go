@@ -22,7 +22,7 @@ const (
 	maxQueryChars = 100
 	defaultN      = 3
 	maxN          = 10
-	maxUIDLen     = 128
+	maxUIDChars   = 128
 	maxAccuracyM  = 100_000
 )
 
@@ -243,8 +243,11 @@ func (in decisionInput) request(p *campaigns.Problems, maxAds int) (serving.Requ
 	}
 	if in.uid != nil {
 		switch {
-		case len(*in.uid) > maxUIDLen:
-			p.Add("uid", "must be at most %d bytes", maxUIDLen)
+		// Characters, as the OpenAPI UID schema's maxLength counts them
+		// (and as q is counted); a uid of at most 128 bytes is at most 128
+		// characters, so the rune count is needed only past that.
+		case len(*in.uid) > maxUIDChars && utf8.RuneCountInString(*in.uid) > maxUIDChars:
+			p.Add("uid", "must be at most %d characters", maxUIDChars)
 		case !utf8.ValidString(*in.uid):
 			p.Add("uid", "must be valid UTF-8")
 		default:

@@ -39,7 +39,7 @@ func checkDecision(t *testing.T, req serving.Request, err error, maxAds int) {
 		t.Fatalf("n %d accepted with max %d", req.N, maxAds)
 	case req.Mode != campaigns.Walk && req.Mode != campaigns.Car:
 		t.Fatalf("mode %q accepted", req.Mode)
-	case len(req.UID) > maxUIDLen || !utf8.ValidString(req.UID):
+	case utf8.RuneCountInString(req.UID) > maxUIDChars || !utf8.ValidString(req.UID):
 		t.Fatalf("uid %q accepted", req.UID)
 	}
 }

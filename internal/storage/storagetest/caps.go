@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -30,7 +31,8 @@ type CapsBackend func(t *testing.T) (open func() storage.Caps)
 //     counts and open user windows;
 //   - a cancelled context makes Reserve and Served fail with an error that
 //     wraps ctx.Err(), counting nothing;
-//   - user keys are opaque bytes: any valid UTF-8 up to 128 bytes, NUL,
+//   - user keys are opaque bytes: any valid UTF-8 up to 128 characters
+//     (512 bytes, the API's limit), NUL,
 //     braces and colons included, and two keys differing in one byte are
 //     two users.
 func RunCaps(t *testing.T, backend CapsBackend) {
@@ -335,7 +337,8 @@ func testCapsOpaqueUserKeys(t *testing.T, open func() storage.Caps) {
 		long += "ユ" // 3 bytes: 96 bytes
 	}
 	long += "0123456789abcdef0123456789abcdef" // 128 bytes
-	for _, uid := range []string{"a", "a\x00", "a\x00b", "{cmp_1}", "a:b", "A", long, long[:125], "ü"} {
+	widest := strings.Repeat("😀", 128)         // the API's longest uid: 128 characters, 512 bytes
+	for _, uid := range []string{"a", "a\x00", "a\x00b", "{cmp_1}", "a:b", "A", long, long[:125], "ü", widest, widest[:508]} {
 		r := capReq("cmp_1", capsT0)
 		r.UID, r.UserLimit, r.UserPeriod = uid, 1, time.Hour
 		if !reserve(t, c, r) {
