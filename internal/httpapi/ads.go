@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -68,6 +69,11 @@ func parseDecisionQuery(raw string, maxAds int) (serving.Request, error) {
 		qs   = readDecisionQuery(raw)
 		have = qs.get
 	)
+	for i, f := range decisionFields {
+		if qs.twice[i] {
+			p.Add(f, "must be given once")
+		}
+	}
 	num := func(field string, required bool) (float64, bool) {
 		v, ok := have(field)
 		if !ok {
@@ -137,17 +143,21 @@ func parseDecisionJSON(r io.Reader, maxAds int) (serving.Request, error) {
 // contract has navad ignore, was taken for n or mode (and a "Q" after the
 // q replaced the search). The members are read as raw values first: a few
 // allocations more a POST, none on GET. A known member that is not UTF-8
-// is refused, as GET refuses it.
+// is refused, as GET refuses it; so is one given twice (repeatedMembers).
 func decodeDecisionJSON(r io.Reader) (adRequestJSON, error) {
 	var (
 		body    adRequestJSON
 		members map[string]json.RawMessage
+		read    bytes.Buffer // the body as read, for repeatedMembers
 	)
-	dec := json.NewDecoder(r)
+	dec := json.NewDecoder(io.TeeReader(r, &read))
 	if err := dec.Decode(&members); err != nil {
 		return body, campaigns.JSONError(err)
 	}
 	if err := atEnd(dec); err != nil {
+		return body, err
+	}
+	if err := repeatedMembers(read.Bytes()); err != nil {
 		return body, err
 	}
 	for _, f := range [...]struct {
@@ -178,6 +188,40 @@ func decodeDecisionJSON(r io.Reader) (adRequestJSON, error) {
 		}
 	}
 	return body, nil
+}
+
+// repeatedMembers returns an Invalid error naming each decision field that
+// obj, a valid JSON object, holds more than once, or nil. The map decoded
+// from it keeps the last of them, where GET would read the first: neither
+// is taken (RFC 8259 leaves a repeated name's meaning to the reader).
+func repeatedMembers(obj []byte) error {
+	var (
+		p    campaigns.Problems
+		seen [len(decisionFields)]int
+	)
+	dec := json.NewDecoder(bytes.NewReader(obj))
+	if _, err := dec.Token(); err != nil { // the '{'
+		return campaigns.JSONError(err)
+	}
+	for dec.More() {
+		k, err := dec.Token()
+		if err != nil {
+			return campaigns.JSONError(err)
+		}
+		var value json.RawMessage
+		if err := dec.Decode(&value); err != nil {
+			return campaigns.JSONError(err)
+		}
+		name, _ := k.(string)
+		for i, f := range decisionFields {
+			if name == f {
+				if seen[i]++; seen[i] == 2 {
+					p.Add(f, "must be given once")
+				}
+			}
+		}
+	}
+	return p.Err()
 }
 
 func strPtr(s string, ok bool) *string {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -192,6 +193,23 @@ func TestLinksOfTargetMatchStrings(t *testing.T) {
 			if !json.Valid(got) {
 				t.Fatalf("invalid JSON: %s", got)
 			}
+		}
+	}
+}
+
+// TestDecisionQueryAllocs: reading a GET decision's query allocates only
+// the unescaped copies of escaped values (here q's), nothing a field.
+func TestDecisionQueryAllocs(t *testing.T) {
+	tests := []struct {
+		give string
+		want float64
+	}{
+		{"lat=35.6909&lng=139.7003&q=izakaya&n=3&mode=walk&acc=12&uid=u1", 0},
+		{"lat=35.6909&lng=139.7003&q=%E5%B1%85%E9%85%92%E5%B1%8B&n=3&mode=walk&acc=12&uid=" + strings.Repeat("u", 128), 1},
+	}
+	for _, tt := range tests {
+		if n := testing.AllocsPerRun(100, func() { _, _ = parseDecisionQuery(tt.give, maxN) }); n != tt.want {
+			t.Errorf("%s: %v allocations, want %v", tt.give, n, tt.want)
 		}
 	}
 }

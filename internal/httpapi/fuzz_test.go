@@ -93,7 +93,8 @@ func FuzzDecisionQuery(f *testing.F) {
 
 // checkQueryAsParseQuery holds readDecisionQuery to url.ParseQuery: each
 // field it reads has the first value ParseQuery gives (a partly bad query
-// still yields values), and it has no field ParseQuery lacks. Queries over
+// still yields values), it has no field ParseQuery lacks, and it marks a
+// field repeated when ParseQuery gives it more than one value. Queries over
 // url's parameter limit (10,000, a guard against its map growing) are left
 // out: readDecisionQuery builds no map and reads them.
 func checkQueryAsParseQuery(t *testing.T, raw string) {
@@ -110,6 +111,9 @@ func checkQueryAsParseQuery(t *testing.T, raw string) {
 		}
 		if got.have[i] != ok || got.val[i] != want {
 			t.Fatalf("query %q: %s = %q (present %v); url.ParseQuery gives %q (present %v)", raw, f, got.val[i], got.have[i], want, ok)
+		}
+		if got.twice[i] != (len(qs[f]) > 1) {
+			t.Fatalf("query %q: %s repeated %v; url.ParseQuery gives it %d values", raw, f, got.twice[i], len(qs[f]))
 		}
 	}
 }
@@ -169,6 +173,9 @@ func TestReadDecisionQuery(t *testing.T) {
 	}
 	if v, _ := q.get("n"); v != "2" {
 		t.Errorf("n = %q, want the first value 2", v)
+	}
+	if !q.twice[3] || q.twice[2] {
+		t.Errorf("repeated n %v, q %v; want n only (the first q's escape is bad)", q.twice[3], q.twice[2])
 	}
 	if _, ok := q.get("uid"); ok {
 		t.Error("uid found in a query without it")

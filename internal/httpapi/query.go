@@ -9,17 +9,19 @@ import (
 var decisionFields = [...]string{"lat", "lng", "q", "n", "mode", "acc", "uid"}
 
 // decisionQuery holds the first value of each of decisionFields in a raw
-// query string.
+// query string, and which of them were given more than once.
 type decisionQuery struct {
-	val  [len(decisionFields)]string
-	have [len(decisionFields)]bool
+	val   [len(decisionFields)]string
+	have  [len(decisionFields)]bool
+	twice [len(decisionFields)]bool
 }
 
 // readDecisionQuery reads a raw query as url.ParseQuery does (pairs split
 // at '&'; a pair holding a ';' or a bad escape skipped; '+' read as a
 // space; the first value of a field wins) but keeps only decisionFields'
 // values: no url.Values map, no slice per field, and no string copied
-// unless it was escaped. It is on the path of every decision;
+// unless it was escaped. A field ParseQuery would give a second value is
+// marked twice (parseDecisionQuery refuses it). It is on the path of every decision;
 // FuzzDecisionQuery holds it to url.ParseQuery (checkQueryAsParseQuery).
 func readDecisionQuery(raw string) decisionQuery {
 	var q decisionQuery
@@ -31,14 +33,18 @@ func readDecisionQuery(raw string) decisionQuery {
 		}
 		k, v, _ := strings.Cut(pair, "=")
 		i := decisionField(k)
-		if i < 0 || q.have[i] {
+		if i < 0 || q.twice[i] {
 			continue
 		}
-		v, err := url.QueryUnescape(v)
+		u, err := url.QueryUnescape(v)
 		if err != nil {
 			continue // as ParseQuery: a later pair may still give the field
 		}
-		q.val[i], q.have[i] = v, true
+		if q.have[i] {
+			q.twice[i] = true
+			continue
+		}
+		q.val[i], q.have[i] = u, true
 	}
 	return q
 }
