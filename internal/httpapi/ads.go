@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"math"
+	"reflect"
 	"strconv"
 	"unicode"
 	"unicode/utf8"
@@ -35,7 +36,7 @@ type adRequestJSON struct {
 	Lat  *float64 `json:"lat"`
 	Lng  *float64 `json:"lng"`
 	Q    *string  `json:"q"`
-	N    *int     `json:"n"`
+	N    *float64 `json:"n"` // integral: 3.0 is 3, as JSON Schema's integer
 	Mode *string  `json:"mode"`
 	Acc  *float64 `json:"acc"`
 	UID  *string  `json:"uid"`
@@ -123,7 +124,18 @@ func parseDecisionJSON(r io.Reader, maxAds int) (serving.Request, error) {
 		return serving.Request{}, err
 	}
 	var p campaigns.Problems
-	in := decisionInput{q: body.Q, n: body.N, mode: body.Mode, acc: body.Acc, uid: body.UID}
+	in := decisionInput{q: body.Q, mode: body.Mode, acc: body.Acc, uid: body.UID}
+	if body.N != nil {
+		switch f := *body.N; {
+		case f != math.Trunc(f):
+			p.Add("n", "must be an integer between 1 and %d, got %v", maxN, f)
+		case f < -maxN || f > 2*maxN: // out of range, and maybe of int's
+			p.Add("n", "must be between 1 and %d, got %v", maxN, f)
+		default:
+			n := int(f)
+			in.n = &n
+		}
+	}
 	if body.Lat == nil {
 		p.Add("lat", "is required")
 	} else {
@@ -183,6 +195,9 @@ func decodeDecisionJSON(r io.Reader) (adRequestJSON, error) {
 			var typ *json.UnmarshalTypeError
 			if errors.As(err, &typ) {
 				typ.Field = f.name // named as the struct's decoder named it
+				if f.name == "n" {
+					typ.Type = reflect.TypeFor[int]() // "a whole number", not "a number"
+				}
 			}
 			return body, campaigns.JSONError(err)
 		}

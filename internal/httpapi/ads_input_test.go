@@ -1,6 +1,7 @@
 package httpapi_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -103,5 +104,55 @@ func TestRepeatedDecisionFieldIsRefused(t *testing.T) {
 	g := e.do("GET", "/v1/ads?lat=35.6909&lng=139.7003&q=%E5%B1%85%E9%85%92%E5%B1%8B&app=1&app=2", w.publisherKey, nil)
 	if g.Status != 200 {
 		t.Fatalf("GET with repeated unknown fields: status %d, want 200: %s", g.Status, g.Body)
+	}
+}
+
+// TestPostAdsNIsAnyIntegralNumber: "n": 3.0 (or 3e0) is n 3, as the
+// OpenAPI AdCount schema, type integer, accepts it: JSON Schema counts a
+// number without a fraction as an integer however it is written, and a
+// JavaScript client cannot tell 3 from 3.0. The server refused it.
+func TestPostAdsNIsAnyIntegralNumber(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	tests := []struct {
+		give    string
+		want    int // status
+		wantAds int
+	}{
+		{"1.0", 200, 1},
+		{"1e0", 200, 1},
+		{"10.000", 200, 2},
+		{"1.5", 400, 0},
+		{"0.0", 400, 0},
+		{"1e300", 400, 0},
+		{`"1"`, 400, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			var n any
+			if err := json.Unmarshal([]byte(tt.give), &n); err != nil {
+				t.Fatal(err)
+			}
+			if got := schemaAccepts(t, "AdCount", n); got != (tt.want == 200) {
+				t.Fatalf("the AdCount schema accepts it: %v; the test expects %d", got, tt.want)
+			}
+			r := e.do("POST", "/v1/ads", w.publisherKey, `{"lat":35.6909,"lng":139.7003,"q":"居酒屋","n":`+tt.give+`}`)
+			if r.Status != tt.want {
+				t.Fatalf("status %d, want %d: %s", r.Status, tt.want, r.Body)
+			}
+			if tt.want == 400 {
+				if !strings.Contains(string(r.Body), `"field":"n"`) {
+					t.Fatalf("the error does not name n: %s", r.Body)
+				}
+				return
+			}
+			var body adsBody
+			if err := json.Unmarshal(r.Body, &body); err != nil {
+				t.Fatal(err)
+			}
+			if len(body.Ads) != tt.wantAds {
+				t.Fatalf("%d ads, want %d: %s", len(body.Ads), tt.wantAds, r.Body)
+			}
+		})
 	}
 }

@@ -130,6 +130,7 @@ func FuzzDecisionJSON(f *testing.F) {
 		`[{"lat":0}]`,
 		`{"lat":0,"lng":0,"q":"x"} {"again":1}`,
 		`{"lat":-0.0,"lng":180,"q":"<script>alert(1)</script>","n":10,"mode":"car"}`,
+		`{"lat":0,"lng":0,"q":"x","n":3.0}`,
 		"{\"q\":\"\xff\xfe\",\"lat\":0,\"lng\":0}",
 		``,
 	} {
