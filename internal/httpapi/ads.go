@@ -185,8 +185,10 @@ func decodeDecisionJSON(r io.Reader) (adRequestJSON, error) {
 		}
 		// The decoder would replace each byte that is not UTF-8 with
 		// U+FFFD: a body in Shift_JIS would be searched as replacement
-		// characters. GET refuses such a q or uid; so does POST.
-		if !utf8.Valid(raw) {
+		// characters. GET refuses such a q or uid; so does POST. An
+		// escaped lone surrogate ("\ud800") is the same text in other
+		// clothes: UTF-8 cannot hold it, and the decoder makes it U+FFFD.
+		if !utf8.Valid(raw) || escapesLoneSurrogate(raw) {
 			var p campaigns.Problems
 			p.Add(f.name, "must be valid UTF-8")
 			return body, p.Err()
@@ -237,6 +239,52 @@ func repeatedMembers(obj []byte) error {
 		}
 	}
 	return p.Err()
+}
+
+// escapesLoneSurrogate reports whether the JSON value v holds a \u escape
+// of a UTF-16 surrogate (D800-DFFF) that is not half of a high-low pair.
+func escapesLoneSurrogate(v []byte) bool {
+	for i := 0; i < len(v); i++ {
+		if v[i] != '\\' {
+			continue
+		}
+		i++ // the escaped byte: a backslash escapes only it
+		if i >= len(v) || v[i] != 'u' {
+			continue
+		}
+		r := hex4(v, i+1)
+		switch {
+		case r < 0xD800 || r > 0xDFFF:
+		case r <= 0xDBFF && i+10 < len(v) && v[i+5] == '\\' && v[i+6] == 'u' &&
+			hex4(v, i+7) >= 0xDC00 && hex4(v, i+7) <= 0xDFFF:
+			i += 6 // the pair's low half
+		default:
+			return true
+		}
+		i += 4
+	}
+	return false
+}
+
+// hex4 returns the value of the four hex digits at v[i:], or -1.
+func hex4(v []byte, i int) rune {
+	if i+4 > len(v) {
+		return -1
+	}
+	var r rune
+	for _, c := range v[i : i+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case 'a' <= c && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case 'A' <= c && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return -1
+		}
+	}
+	return r
 }
 
 func strPtr(s string, ok bool) *string {

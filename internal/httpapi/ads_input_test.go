@@ -156,3 +156,43 @@ func TestPostAdsNIsAnyIntegralNumber(t *testing.T) {
 		})
 	}
 }
+
+// TestPostAdsRefusesLoneSurrogates: a JSON escape of half a UTF-16 pair
+// ("\ud800") in q or uid stands for no character; Go's decoder made it
+// U+FFFD and searched or capped with that, while the same text sent as
+// bytes (ED A0 80, invalid UTF-8) was a 400 naming the field, on POST and
+// GET. Now both are refused; a whole escaped pair, or an escaped U+FFFD,
+// is taken.
+func TestPostAdsRefusesLoneSurrogates(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	tests := []struct {
+		name, q, uid string
+		want         int
+		field        string
+	}{
+		{"a lone high surrogate in q", `居酒屋\ud800`, "u1", 400, "q"},
+		{"a lone low surrogate in q", `\uDC00居酒屋`, "u1", 400, "q"},
+		{"a high surrogate before a letter", `\ud83d\u0041居酒屋`, "u1", 400, "q"},
+		{"a lone surrogate in uid", `居酒屋`, `u\ud800`, 400, "uid"},
+		{"an escaped backslash before u", `居酒屋\\ud800`, "u1", 200, ""},
+		{"a whole pair", `居酒屋\ud83c\udf7a`, `\ud83d\ude00`, 200, ""},
+		{"an escaped U+FFFD", `居酒屋\ufffd`, "u1", 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := e.do("POST", "/v1/ads", w.publisherKey, `{"lat":35.6909,"lng":139.7003,"q":"`+tt.q+`","uid":"`+tt.uid+`"}`)
+			if r.Status != tt.want {
+				t.Fatalf("status %d, want %d: %s", r.Status, tt.want, r.Body)
+			}
+			if tt.want == 400 && !strings.Contains(string(r.Body), `{"field":"`+tt.field+`","message":"must be valid UTF-8"}`) {
+				t.Fatalf("the error does not name %s: %s", tt.field, r.Body)
+			}
+		})
+	}
+	// The surrogate's bytes, on GET: refused, as before.
+	g := e.do("GET", "/v1/ads?lat=35.6909&lng=139.7003&q=%E5%B1%85%ED%A0%80", w.publisherKey, nil)
+	if g.Status != 400 || !strings.Contains(string(g.Body), `"field":"q"`) {
+		t.Fatalf("GET: status %d, want 400 naming q: %s", g.Status, g.Body)
+	}
+}
