@@ -196,3 +196,38 @@ func TestPostAdsRefusesLoneSurrogates(t *testing.T) {
 		t.Fatalf("GET: status %d, want 400 naming q: %s", g.Status, g.Body)
 	}
 }
+
+// TestNullOptionalMembersAreAbsent: null for an optional member means the
+// member is left out, as the server has always read it (a visit with
+// "acc": null is checked as one without acc; a decision with "n": null
+// gets the default n). The OpenAPI document said those members were not
+// nullable, so apps that serialise a missing value as null were sending
+// requests it refused though the server took them; it now says nullable.
+func TestNullOptionalMembersAreAbsent(t *testing.T) {
+	te := newTrackedEnv(t)
+	w := te.world()
+	for _, tt := range []struct {
+		schema string
+		give   map[string]any
+	}{
+		{"VisitClaim", map[string]any{"lat": 35.6905, "lng": 139.7005, "acc": nil}},
+		{"DecisionRequest", map[string]any{"lat": 35.6909, "lng": 139.7003, "q": "居酒屋", "n": nil, "mode": nil, "acc": nil, "uid": nil}},
+	} {
+		if !schemaAccepts(t, tt.schema, tt.give) {
+			t.Errorf("the %s schema refuses %v", tt.schema, tt.give)
+		}
+	}
+	ad := te.ads(w.publisherKey)[0]
+	te.must(204, te.do("POST", path(t, ad.VisitURL), "", `{"lat":35.6905,"lng":139.7005,"acc":null}`))
+	r := te.must(200, te.do("POST", "/v1/ads", w.publisherKey,
+		`{"lat":35.6909,"lng":139.7003,"q":"居酒屋","n":null,"mode":null,"acc":null,"uid":null}`))
+	var body adsBody
+	if err := json.Unmarshal(r.Body, &body); err != nil {
+		t.Fatal(err)
+	}
+	if len(body.Ads) != 2 || body.Ads[0].Route.Mode != "walk" {
+		t.Fatalf("nulls not read as absent (2 ads on foot wanted): %s", r.Body)
+	}
+	// A required member is still required: null is not a fix.
+	te.must(400, te.do("POST", "/v1/ads", w.publisherKey, `{"lat":null,"lng":139.7003,"q":"居酒屋"}`))
+}
