@@ -60,14 +60,28 @@ func storeCount(c client, key string) int {
 // the key from the flag or NAVAD_API_KEY, an agency naming the advertiser,
 // and a file with bad rows, which are printed by number while nothing is
 // stored.
-func TestImportStores(t *testing.T) {
+// importWorld is a server with an agency and its advertiser "Chain", for
+// the importer to import into.
+type importWorld struct {
+	c                        client
+	server                   string
+	agencyKey, advID, advKey string
+}
+
+func newImportWorld(t *testing.T) importWorld {
 	m := startMain(t, t.TempDir())
-	server := "http://" + m.Addr()
-	c := client{t, server}
-	agency := c.must(201, "POST", "/v1/accounts", adminKey, map[string]any{"type": "agency", "name": "Agency"})
-	agencyKey := agency["api_key"].(string)
-	adv := c.must(201, "POST", "/v1/accounts", agencyKey, map[string]any{"type": "advertiser", "name": "Chain"})
-	advID, advKey := adv["id"].(string), adv["api_key"].(string)
+	w := importWorld{server: "http://" + m.Addr()}
+	w.c = client{t, w.server}
+	agency := w.c.must(201, "POST", "/v1/accounts", adminKey, map[string]any{"type": "agency", "name": "Agency"})
+	w.agencyKey = agency["api_key"].(string)
+	adv := w.c.must(201, "POST", "/v1/accounts", w.agencyKey, map[string]any{"type": "advertiser", "name": "Chain"})
+	w.advID, w.advKey = adv["id"].(string), adv["api_key"].(string)
+	return w
+}
+
+func TestImportStores(t *testing.T) {
+	w := newImportWorld(t)
+	c, server, agencyKey, advID, advKey := w.c, w.server, w.agencyKey, w.advID, w.advKey
 
 	// CSV, with the advertiser's own key from the environment.
 	csvFile := writeFile(t, "stores.csv", chainCSV(20_000, nil))
@@ -188,13 +202,8 @@ func TestImportRefusals(t *testing.T) {
 // id,category,name,lat,lng has) is one bad row, and an agency key without
 // --advertiser is a problem of the command, not a bad row of the file.
 func TestImportCountsBadRowsNotProblems(t *testing.T) {
-	m := startMain(t, t.TempDir())
-	server := "http://" + m.Addr()
-	c := client{t, server}
-	agency := c.must(201, "POST", "/v1/accounts", adminKey, map[string]any{"type": "agency", "name": "Agency"})
-	agencyKey := agency["api_key"].(string)
-	adv := c.must(201, "POST", "/v1/accounts", agencyKey, map[string]any{"type": "advertiser", "name": "Chain"})
-	advKey := adv["api_key"].(string)
+	w := newImportWorld(t)
+	c, server, agencyKey, advKey := w.c, w.server, w.agencyKey, w.advKey
 
 	osmHeader := writeFile(t, "pois.csv", []byte("id,category,name,lat,lng\nconv-00001,convenience,セブン-イレブン,43.759836,142.4041092\n"))
 	_, stderr, err := importer(t, env("NAVAD_API_KEY", advKey), "--file", osmHeader, "--server", server)
