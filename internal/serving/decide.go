@@ -158,7 +158,7 @@ func (e *Engine) Decide(ctx context.Context, req *Request, dst []Ad) ([]Ad, erro
 	if now.IsZero() {
 		now = e.now()
 	}
-	at := now.UnixNano() // the period is exact to the instant (periodStart)
+	at := now.UnixNano() // the period is exact to the instant (periodNano)
 	minute := campaigns.MinuteOfWeek(now.In(e.loc))
 	mode := modeBit(req.Mode)
 
@@ -273,7 +273,7 @@ const spreadFrom = 32
 // campaign (the slowest decisions spent a tenth of their time in that
 // first read of each campaign, and a twentieth reading each offer's ID).
 type rankedCampaign struct {
-	start, end int64 // Unix nanoseconds, inclusive; 0 means unbounded (periodStart, periodEnd)
+	start, end int64 // Unix nanoseconds, inclusive; 0 means unbounded (periodNano)
 	offer      uint32
 	group      uint32 // the rank of the first campaign of equal priority and bid
 	tier       uint8

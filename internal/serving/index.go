@@ -306,7 +306,7 @@ func (ix *Index) putCampaignLocked(c *campaigns.Campaign) uint32 {
 		radius: uint16(c.RadiusM), // at most campaigns.MaxRadiusM
 		neg:    negID,
 	}
-	sc.ranked.start, sc.ranked.end = periodStart(c.Start), periodEnd(c.End)
+	sc.ranked.start, sc.ranked.end = periodNano(c.Start), periodEnd(c.End)
 	for _, m := range c.Modes {
 		sc.ranked.modes |= modeBit(m)
 	}
@@ -322,35 +322,32 @@ var (
 	maxUnixNano = time.Unix(0, math.MaxInt64)
 )
 
-// periodStart returns a campaign's start as rankedCampaign keeps it: Unix
-// nanoseconds, 0 for none. Nanoseconds rather than seconds: the period
-// holds from its start instant to its end instant inclusive, and a time
-// truncated to the second served a campaign within the second after its
-// end (one ending at midnight served into the next day) or before a start
-// with a fraction.
-func periodStart(t time.Time) int64 {
+// periodNano returns a campaign's start or end as rankedCampaign keeps it:
+// Unix nanoseconds, clamped to what they hold (a clamped bound is past or
+// ahead of every request's time, as the year it names is), 0 for none.
+// Nanoseconds rather than seconds: the period holds from its start instant
+// to its end instant inclusive, and a time truncated to the second served a
+// campaign within the second after its end (one ending at midnight served
+// into the next day) or before a start with a fraction.
+func periodNano(t time.Time) int64 {
 	switch {
-	case t.IsZero() || !t.After(minUnixNano):
-		return 0 // none, or before any request's time
+	case t.IsZero():
+		return 0
+	case t.Before(minUnixNano):
+		return math.MinInt64
 	case t.After(maxUnixNano):
 		return math.MaxInt64
 	}
-	return t.UnixNano() // 0 for 1970-01-01T00:00:00Z: before any request's time too
+	return t.UnixNano()
 }
 
-// periodEnd returns a campaign's end as rankedCampaign keeps it, as
-// periodStart does its start.
+// periodEnd is periodNano of an end, which 0 cannot stand for: an end at
+// 1970-01-01T00:00:00Z, long past, is kept as -1.
 func periodEnd(t time.Time) int64 {
-	switch {
-	case t.IsZero() || t.After(maxUnixNano):
-		return 0 // none, or after any request's time
-	case !t.After(minUnixNano):
-		return math.MinInt64
-	}
-	if n := t.UnixNano(); n != 0 {
+	if n := periodNano(t); n != 0 || t.IsZero() {
 		return n
 	}
-	return -1 // 1970-01-01T00:00:00Z, long past: 0 would mean no end
+	return -1
 }
 
 // negList is a list of negative keywords as campaigns share it: its ID

@@ -328,23 +328,23 @@ func (s *Store) forgetCaps(id string) {
 	// Not under capsMu: forget waits for a Close in progress, which
 	// takes capsMu.
 	for _, c := range open {
-		c.forget(id, nil)
+		c.forget(id)
 	}
 }
 
-// forget drops from memory the counters of the deleted campaign id: cc
-// when it is not nil (only if the map still holds it), else whatever the
-// map holds.
-func (c *Caps) forget(id string, cc *capCampaign) {
+// forget drops from memory the counters the map holds for the deleted
+// campaign id.
+func (c *Caps) forget(id string) {
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	if !c.closed {
-		c.release(id, cc)
+		c.release(id, nil)
 	}
 }
 
 // release is forget for callers that hold c.mu (Flush, under Close) or
-// need not.
+// need not; with cc not nil it drops cc (and the map's entry only if it
+// is cc), else whatever the map holds.
 func (c *Caps) release(id string, cc *capCampaign) {
 	c.cmu.Lock()
 	if held := c.campaigns[id]; held != nil && (cc == nil || held == cc) {
