@@ -96,9 +96,6 @@ type Main struct {
 	Engine  *serving.Engine
 	Catalog *catalog.Service
 	HTTP    *httpapi.Server
-	// Flushers are flushed by Close once requests have drained: pending
-	// tracking events go here.
-	Flushers []Flusher
 
 	Tracking *tracking.Service
 	Reports  *reports.Service
@@ -350,7 +347,8 @@ func (m *Main) Run(ctx context.Context) error {
 }
 
 // Close stops accepting requests, waits for those in flight (up to the
-// shutdown timeout), flushes what the Flushers hold and closes the store.
+// shutdown timeout), flushes the served counts tracking holds and closes
+// the store.
 // It is safe to call more than once.
 func (m *Main) Close() error {
 	if m.closed {
@@ -382,7 +380,6 @@ func (m *Main) Close() error {
 		default:
 		}
 	}
-	errs = append(errs, m.flush()...)
 	if m.Tracking != nil { // after the last request: flushes served counts
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		if err := m.Tracking.Shutdown(ctx); err != nil {
