@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"io"
 	"mime"
@@ -261,6 +262,7 @@ func (s *Server) listStores(c *gin.Context, who *auth.Principal) {
 	// Stream the list: an advertiser may have tens of thousands of stores.
 	first := true
 	started := false
+	var werr error // writing to the client, or encoding a store
 	err := s.Catalog.Stores(c.Request.Context(), who, c.Query("advertiser_id"), func(st *campaigns.Store) bool {
 		if !started {
 			c.Header("Content-Type", "application/json; charset=utf-8")
@@ -270,14 +272,15 @@ func (s *Server) listStores(c *gin.Context, who *auth.Principal) {
 		}
 		b, err := json.Marshal(st)
 		if err != nil {
+			werr = err
 			return false
 		}
 		if !first {
 			_, _ = c.Writer.Write([]byte{','})
 		}
 		first = false
-		_, err = c.Writer.Write(b)
-		return err == nil
+		_, werr = c.Writer.Write(b)
+		return werr == nil
 	})
 	if err != nil && !started {
 		s.fail(c, err)
@@ -287,7 +290,21 @@ func (s *Server) listStores(c *gin.Context, who *auth.Principal) {
 		c.JSON(http.StatusOK, gin.H{"stores": []any{}})
 		return
 	}
+	if err = cmp.Or(err, werr); err != nil {
+		s.abortStream(c, err)
+	}
 	_, _ = io.WriteString(c.Writer, "]}")
+}
+
+// abortStream ends a streamed answer that failed after its 200 was sent.
+// Closing the list as if it were whole would hand the client a valid but
+// short answer; instead the connection is cut before the end of the body
+// (no last chunk), which every HTTP client reports as an error.
+func (s *Server) abortStream(c *gin.Context, err error) {
+	if c.Request.Context().Err() == nil {
+		s.Logger.Warn("answer cut short", "request_id", requestIDOf(c), "route", c.FullPath(), "err", err)
+	}
+	panic(http.ErrAbortHandler)
 }
 
 func (s *Server) getStore(c *gin.Context, who *auth.Principal) {
