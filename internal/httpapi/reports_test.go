@@ -383,6 +383,10 @@ func TestReportBadInput(t *testing.T) {
 		{"empty campaign filter", "campaign_id="},
 		{"empty advertiser filter", "advertiser_id="},
 		{"empty publisher filter", "publisher_id=,"},
+		// Pairs Go's query reader would drop without a word: the report
+		// would be today's, not the one asked for.
+		{"semicolon separator", "from=2026-11-01;to=2026-11-02"},
+		{"bad escape", "from=2026-11-01&to=%zz"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			for _, p := range []string{"/v1/reports?", "/v1/reports/cells.geojson?"} {

@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -226,9 +227,21 @@ func (s *Server) keyedDecisions(roles ...campaigns.Role) func(func(*gin.Context,
 func (s *Server) keyedAs(decision bool, roles []campaigns.Role) func(func(*gin.Context, *auth.Principal)) gin.HandlerFunc {
 	return func(h func(*gin.Context, *auth.Principal)) gin.HandlerFunc {
 		return func(c *gin.Context) {
-			if who, ok := s.admit(c, decision, roles); ok {
-				h(c, who)
+			who, ok := s.admit(c, decision, roles)
+			if !ok {
+				return
 			}
+			// Go's query reader drops a pair it cannot read (a `;`
+			// separator, a bad %-escape) without a word, which would
+			// turn report?from=…;to=… into a report of today. The
+			// decision routes read their query themselves, strictly.
+			if !decision && c.Request.URL.RawQuery != "" {
+				if _, err := url.ParseQuery(c.Request.URL.RawQuery); err != nil {
+					s.fail(c, campaigns.Errorf(campaigns.Invalid, "the query string cannot be read: %s", truncate(err.Error(), 80)))
+					return
+				}
+			}
+			h(c, who)
 		}
 	}
 }

@@ -107,6 +107,10 @@ func TestStoreListCutShortIsAnError(t *testing.T) {
 	if r := e.do("PUT", "/v1/stores", advKey, stores); r.Status != 200 {
 		t.Fatalf("upload: %d %s", r.Status, r.Body)
 	}
+	// A query Go cannot read is refused, not read as no advertiser_id.
+	if r := e.do("GET", "/v1/stores?advertiser_id=%zz", advKey, nil); r.Status != 400 || r.errorCode(t) != "invalid_argument" {
+		t.Fatalf("unreadable query: %d %s", r.Status, r.Body)
+	}
 	status, body, err := list()
 	var whole struct{ Stores []json.RawMessage }
 	if err != nil || status != 200 || json.Unmarshal(body, &whole) != nil || len(whole.Stores) != 2 {
