@@ -187,3 +187,26 @@ func TestConcurrentUse(t *testing.T) {
 	})
 	wg.Wait()
 }
+
+// TestSlowPathKeepsHiragana checks that a query normalized by x/text (it
+// holds a character outside the fast path's set: é, 𠮷) still tells words
+// typed in hiragana from katakana. The repeat of the slow path read the
+// hiragana already folded and reported none, so しんじゅくのいざかや and
+// かけうどん were taken for katakana runs and missed.
+func TestSlowPathKeepsHiragana(t *testing.T) {
+	tests := []struct {
+		keyword string
+		match   MatchType
+		give    string
+	}{
+		{"うどん", Broad, "かけうどん ñ"},
+		{"うどん", Broad, "かけうどん 𠮷"},
+		{"居酒屋", Broad, "しんじゅくのいざかや é"},
+		{"新宿 居酒屋", Phrase, "しんじゅくのいざかや Ω"},
+	}
+	for _, tt := range tests {
+		if !matches(tt.keyword, tt.match, tt.give) {
+			t.Errorf("%s %s, query %q: not matched", tt.match, tt.keyword, tt.give)
+		}
+	}
+}

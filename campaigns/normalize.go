@@ -66,6 +66,7 @@ type normalizer struct {
 
 	// Slow path scratch.
 	src, nfkc, folded, again, prev []byte
+	prevHira                       []bool
 	caser                          cases.Caser
 	hasCaser                       bool
 }
@@ -81,7 +82,10 @@ func (n *normalizer) normalize(s string, keepHiragana bool) []byte {
 	n.fold(keepHiragana)
 	// Folding kana and separators next to combining marks may, in rare
 	// cases, give text that NFKC would change again. Repeat until nothing
-	// changes, so that Normalize is idempotent.
+	// changes, so that Normalize is idempotent. A repeat reads text whose
+	// hiragana are folded already, so it keeps the first round's hira
+	// flags when the text does not change.
+	n.prevHira = append(n.prevHira[:0], n.hira...)
 	for range 3 {
 		n.prev = append(n.prev[:0], n.out...)
 		if n.fastRunes(string(n.prev)) {
@@ -90,9 +94,11 @@ func (n *normalizer) normalize(s string, keepHiragana bool) []byte {
 		n.slowRunes(string(n.prev))
 		n.fold(keepHiragana)
 		if bytes.Equal(n.prev, n.out) {
+			n.hira = append(n.hira[:0], n.prevHira...)
 			break
 		}
 		clear(n.hira) // the first round folded the hiragana
+		n.prevHira = append(n.prevHira[:0], n.hira...)
 	}
 	return n.out
 }
