@@ -245,7 +245,14 @@ func computeAnalysis(src termSource) *termAnalysis {
 		if f.kind == readingForm {
 			kind = romajiReadingForm
 		}
-		a.addForm(termForm{text: k, kind: kind, short: shortnessOf(k)})
+		// A key is as short as the spelling it reads (アメ for 雨 needs a
+		// whole romaji word, as あめ needs a space or a change of script),
+		// or one kana (コーヒー's key コヒ is not short, ト for トウ is).
+		short := f.short
+		if shortnessOf(k) == oneChar {
+			short = oneChar
+		}
+		a.addForm(termForm{text: k, kind: kind, short: short})
 	}
 	seen := map[string]bool{}
 	var readingSt []blockWord

@@ -210,3 +210,42 @@ func TestSlowPathKeepsHiragana(t *testing.T) {
 		}
 	}
 }
+
+// TestRomajiShortSpellingsAreWholeWords checks that a key of one or two
+// kana (雨 read あめ, 缶 read かん, パン) counts in a romaji word only as
+// the whole word, as its kana need a space or a change of script: other
+// keywords of the index must not cut amerika into 雨 and 理科, nor
+// shinkansen into 新, 缶 and 線.
+func TestRomajiShortSpellingsAreWholeWords(t *testing.T) {
+	words := []string{"雨", "理科", "缶", "新", "線", "パン", "ジャム", "缶コーヒー", "新宿", "居酒屋"}
+	var refs []KeywordRef
+	for i, w := range words {
+		refs = append(refs, KeywordRef{Keyword{w, Broad}, uint32(i)})
+	}
+	ix := NewKeywordIndex(refs)
+	tests := []struct {
+		give string
+		want []string
+	}{
+		{"amerika", nil},
+		{"shinkansen", nil},
+		{"panjamu", nil},
+		{"ame", []string{"雨"}},
+		{"ame rika", []string{"理科", "雨"}},
+		{"pan jamu", []string{"ジャム", "パン"}},
+		{"kankohi", []string{"缶コーヒー"}},
+		{"shinjukuizakaya", []string{"居酒屋", "新宿"}},
+	}
+	var q Query
+	for _, tt := range tests {
+		q.Parse(tt.give)
+		var got []string
+		for _, r := range ix.Match(&q, nil) {
+			got = append(got, words[r])
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%q triggered %v, want %v", tt.give, got, tt.want)
+		}
+	}
+}

@@ -491,14 +491,15 @@ func (ix *KeywordIndex) scanRomajiWords(q *Query, words []latinToken) {
 }
 
 // romajiUsable reports whether form f found at key runes [s, e) may count: a
-// reading needs a query without kanji, and a key of one kana must be a whole
-// word.
+// reading needs a query without kanji, and a key of a short spelling (one
+// or two kana, as あめ for 雨) must be a whole word, or amerika would be 雨
+// and 理科 in an index that holds both.
 func (ix *KeywordIndex) romajiUsable(q *Query, f uint32, s, e int32, words []latinToken) bool {
 	form := &ix.forms[f]
 	if form.kind.readingOnly() && q.hasKanji {
 		return false
 	}
-	if form.short != oneChar {
+	if form.short == notShort {
 		return true
 	}
 	for _, w := range words {
