@@ -15,6 +15,7 @@ import (
 	"math"
 	"runtime"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -369,7 +370,16 @@ func (ix *Index) negatives(words []string) (uint16, campaigns.Negatives) {
 	}
 	w := slices.Clone(words)
 	slices.Sort(w)
-	key := strings.Join(w, "\x00")
+	// Each word with its length before it: a word may hold any character,
+	// NUL included, so joining with a separator would make the one negative
+	// "バイト\x00求人" (both words) the list of two, バイト or 求人.
+	var b strings.Builder
+	for _, s := range w {
+		b.WriteString(strconv.Itoa(len(s)))
+		b.WriteByte(':')
+		b.WriteString(s)
+	}
+	key := b.String()
 	if l, ok := ix.negLists[key]; ok {
 		return l.id, l.compiled
 	}

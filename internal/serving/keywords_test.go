@@ -121,3 +121,45 @@ func BenchmarkPutCampaign(b *testing.B) {
 		ix.PutCampaign(mk(r.IntN(10000)))
 	}
 }
+
+// TestNegativeListsWithNUL checks that campaigns share a compiled negative
+// list only when their words are the same: the one negative "バイト\x00求人"
+// (which validation accepts, and which blocks a query with both words) and
+// the two negatives バイト and 求人 (either blocks) were one list, since the
+// lists were keyed by their words joined with NUL, and whichever campaign
+// came first decided what the other's negatives did.
+func TestNegativeListsWithNUL(t *testing.T) {
+	ix := NewIndex()
+	if err := ix.PutStores("adv", []campaigns.Store{{ID: "s", Name: "s", Lat: 35.69, Lng: 139.70, Products: []string{"p"}}}); err != nil {
+		t.Fatal(err)
+	}
+	both := campaign("both", "adv", "p", 800, "居酒屋")
+	both.NegativeKeywords = []string{"バイト\x00求人"}
+	either := campaign("either", "adv", "p", 800, "居酒屋")
+	either.NegativeKeywords = []string{"バイト", "求人"}
+	for _, c := range []*campaigns.Campaign{both, either} {
+		if err := c.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		ix.PutCampaign(c)
+	}
+	e := newEngine(t, ix, nil)
+	tests := []struct {
+		give string
+		want []string
+	}{
+		{"居酒屋 バイト", []string{"both"}},
+		{"居酒屋 バイト 求人", nil},
+		{"居酒屋", []string{"both", "either"}},
+	}
+	for _, tt := range tests {
+		var got []string
+		for _, ad := range decide(t, e, Request{Lat: 35.69, Lng: 139.70, Query: tt.give, N: 10}) {
+			got = append(got, ad.Campaign.ID)
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("%q: served %v, want %v", tt.give, got, tt.want)
+		}
+	}
+}
