@@ -474,7 +474,9 @@ func (m *Main) spool() tracking.Spool {
 func openStore(ctx context.Context, cfg *config.Config, logger *slog.Logger) (storage.Catalog, *redisstore.Store, error) {
 	if cfg.RedisURL != "" {
 		redisstore.SetLogger(logger)
-		rs, err := redisstore.Open(ctx, cfg.RedisURL, redisstore.WithOnError(func(err error) { logger.Error("redis store", "err", err) }))
+		rs, err := redisstore.Open(ctx, cfg.RedisURL,
+			redisstore.WithOnError(func(err error) { logger.Error("redis store", "err", err) }),
+			redisstore.WithCapsSweep(redisstore.DefaultCapsSweepInterval))
 		if err != nil {
 			return nil, nil, fmt.Errorf("open store: %w", err)
 		}

@@ -31,7 +31,7 @@ func decodeCampaign(v string) (*campaigns.Campaign, error) {
 }
 
 func campaignKeys() []string {
-	return []string{keyCampaigns, keyCampaignAdv, keyCampaignsByAdv, Stream(0).seqKey(), Stream(0).feedKey(), keyCampaignsGone}
+	return []string{keyCampaigns, keyCampaignAdv, keyCampaignsByAdv, Stream(0).seqKey(), Stream(0).feedKey(), keyCampaignsGone, keyCapsPending}
 }
 
 // PutCampaign creates or replaces a campaign (by ID).
@@ -157,13 +157,17 @@ func (s *Store) Campaigns(ctx context.Context, advertiserID string) ([]*campaign
 //
 // The total is the one counter of a campaign that Redis keeps without an
 // expiry (caps.go). It is under the campaign's own hash tag, in another
-// Cluster slot than the catalog, so it is freed by a second command once
-// the campaign is deleted (never before: a delete that then fails must not
-// reset a live campaign's total). It is set to 0 to expire with the days,
-// not removed, so that a reservation already in flight on another replica
-// increments a key that still expires rather than recreate one for ever
-// (INCR keeps a key's expiry). Should that command fail, the error says so
-// and the campaign stays deleted.
+// Cluster slot than the catalog, so no script can delete the campaign and
+// free its total in one atomic unit. Instead the delete script also notes
+// the ID in {navad}:caps_pending, and the total is freed by a second
+// command once the campaign is deleted (never before: a delete that then
+// fails must not reset a live campaign's total), which takes the ID off
+// the set. It is set to 0 to expire with the days, not removed, so that a
+// reservation already in flight on another replica increments a key that
+// still expires rather than recreate one for ever (INCR keeps a key's
+// expiry). Should the second command fail (Redis lost in between), the
+// error says so, the campaign stays deleted, and the ID stays in
+// caps_pending until a sweep (FreeDeletedCaps) frees the total.
 func (s *Store) DeleteCampaign(ctx context.Context, id string) error {
 	const op = "delete campaign"
 	if err := s.begin(ctx); err != nil {
@@ -179,11 +183,13 @@ func (s *Store) DeleteCampaign(ctx context.Context, id string) error {
 	if n == 0 {
 		return fmt.Errorf("%s: %w", op, notFound("campaign %q not found", id))
 	}
-	if checkCampaignKey(id) != nil {
-		return nil // an ID that Caps refuses has no counters
+	if checkCampaignKey(id) == nil { // else an ID that Caps refuses: no counters
+		if err := s.client.Set(commitCtx(ctx), capsTag(id)+":total", 0, capsDayKeep).Err(); err != nil {
+			return s.fail(ctx, op+": free caps", err)
+		}
 	}
-	if err := s.client.Set(commitCtx(ctx), capsTag(id)+":total", 0, capsDayKeep).Err(); err != nil {
-		return s.fail(ctx, op+": free caps", err)
-	}
+	// Not reported: should it fail, the sweep finds a total that already
+	// expires, and only takes the ID off the set.
+	_ = s.client.SRem(commitCtx(ctx), keyCapsPending, id).Err()
 	return nil
 }

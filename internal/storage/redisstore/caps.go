@@ -12,7 +12,8 @@ package redisstore
 //
 //	{navad:caps:<campaign>}:total          string  ads served over the campaign's life; set
 //	                                               to 0, expiring in two days, when the
-//	                                               campaign is deleted (Store.DeleteCampaign)
+//	                                               campaign is deleted (Store.DeleteCampaign,
+//	                                               or a sweep if that failed: capsfree.go)
 //	{navad:caps:<campaign>}:day:<day>      string  ads served on a business day (2006-01-02);
 //	                                               expires two days after the day ends
 //	{navad:caps:<campaign>}:user:<uid>     string  "<n> <end>": ads served in the user's

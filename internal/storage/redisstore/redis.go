@@ -20,6 +20,7 @@
 //	{navad}:campaign_adv         hash    campaign ID → advertiser ID
 //	{navad}:campaigns_by_adv     zset    "advertiser ID NUL campaign ID", score 0 (lexical order)
 //	{navad}:campaigns_gone       set     IDs of deleted campaigns, which CreateCampaign does not give again
+//	{navad}:caps_pending         set     IDs of deleted campaigns whose caps total may still lack its expiry
 //	{navad}:seq                  string  sequence number of the last record of {navad}:feed
 //	{navad}:feed                 stream  change records of accounts and campaigns
 //
@@ -46,7 +47,7 @@
 //	{navad:ev}:batch:<batch ID>          string  a served batch applied (expires after two days)
 //	{navad:ev}:advs:<day>, :pubs:<day>   set     advertisers, publishers with counts on a business day
 //	{navad:ev}:agg:<a|p|h|c>:<day>:<id>  hash    rollup key NUL counter → count, per advertiser (publisher for p)
-//	{navad:caps:<campaign>}:total        string  ads served in total (0, expiring in two days, once the campaign is deleted)
+//	{navad:caps:<campaign>}:total        string  ads served in total (0, expiring in two days, once the campaign is deleted; capsfree.go)
 //	{navad:caps:<campaign>}:day:<day>    string  ads served on a business day (expires two days after it)
 //	{navad:caps:<campaign>}:user:<hash>  string  a user's window: count and end (expires when it closes)
 //
@@ -141,6 +142,10 @@ type Store struct {
 	folding     bool            // a goroutine is working through foldQueue
 	folds       sync.WaitGroup
 	onFoldError func(error)
+
+	// The caps sweep (capsfree.go), when opened WithCapsSweep.
+	sweepStop context.CancelFunc
+	sweepDone chan struct{}
 }
 
 // Option changes how Open connects.
@@ -150,12 +155,21 @@ type options struct {
 	shards    int
 	retention time.Duration
 	onError   func(error)
+	sweep     time.Duration
 }
 
 // WithOnError sets what is told of errors in background work (folding
-// served logs, served.go), which is retried later by itself; nil ignores
-// them.
+// served logs, served.go; the caps sweep, capsfree.go), which is retried
+// later by itself; nil ignores them.
 func WithOnError(fn func(error)) Option { return func(o *options) { o.onError = fn } }
+
+// WithCapsSweep has the Store free the caps of deleted campaigns in the
+// background (FreeDeletedCaps): every campaign ever deleted once, at once,
+// then the ones whose delete did not free them every interval, until
+// Close. Errors go to WithOnError's function, and the sweep is tried again
+// at the next interval. A server sets it; tools that open the Store for a
+// moment do not.
+func WithCapsSweep(interval time.Duration) Option { return func(o *options) { o.sweep = interval } }
 
 // WithShards sets the number of store shards of a new database (default
 // DefaultShards). It has no effect on a database that exists.
@@ -194,6 +208,12 @@ func Open(ctx context.Context, rawURL string, opts ...Option) (*Store, error) {
 	if s.shards, s.epoch, err = s.initMeta(ctx, o.shards); err != nil {
 		_ = client.Close() // the meta error is the one to report
 		return nil, fmt.Errorf("open redis store: %w", err)
+	}
+	if o.sweep > 0 {
+		var sweepCtx context.Context
+		sweepCtx, s.sweepStop = context.WithCancel(context.Background())
+		s.sweepDone = make(chan struct{})
+		go s.sweepCaps(sweepCtx, o.sweep)
 	}
 	return s, nil
 }
@@ -314,6 +334,10 @@ func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	if s.sweepStop != nil {
+		s.sweepStop()
+		<-s.sweepDone
+	}
 	s.pipe.close()
 	// foldLater adds to folds under foldMu once it has seen the Store
 	// open: past this lock every such Add is done, and later ones see it
@@ -422,6 +446,7 @@ const (
 	keyCampaignAdv    = "{navad}:campaign_adv"
 	keyCampaignsByAdv = "{navad}:campaigns_by_adv"
 	keyCampaignsGone  = "{navad}:campaigns_gone" // set: IDs of deleted campaigns, not given again
+	keyCapsPending    = "{navad}:caps_pending"   // set: deleted campaigns whose caps total may lack its expiry
 )
 
 // Stream names one change feed: CampaignsStream (0) is the global one

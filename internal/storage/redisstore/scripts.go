@@ -109,8 +109,11 @@ append_feed(KEYS[4], KEYS[5], ARGV[1], 'op', 'campaign', 'origin', ARGV[2], 'id'
 return 'ok'
 `)
 
-// scriptDeleteCampaign: same KEYS; ARGV: retention, origin, id. It keeps
-// the ID in campaigns_gone. Returns 0 when there is no such campaign.
+// scriptDeleteCampaign: same KEYS and caps_pending; ARGV: retention,
+// origin, id. It keeps the ID in campaigns_gone, and in caps_pending until
+// DeleteCampaign or a sweep has given the campaign's caps total its expiry
+// (caps.go): the total is in another Cluster slot, so this script cannot.
+// Returns 0 when there is no such campaign.
 var scriptDeleteCampaign = redis.NewScript(feedLua + `
 local id = ARGV[3]
 local adv = redis.call('HGET', KEYS[2], id)
@@ -119,6 +122,7 @@ redis.call('ZREM', KEYS[3], adv .. '\0' .. id)
 redis.call('HDEL', KEYS[1], id)
 redis.call('HDEL', KEYS[2], id)
 redis.call('SADD', KEYS[6], id)
+redis.call('SADD', KEYS[7], id)
 append_feed(KEYS[4], KEYS[5], ARGV[1], 'op', 'campaign', 'origin', ARGV[2], 'id', id)
 return 1
 `)
