@@ -281,3 +281,40 @@ func TestStartAndClose(t *testing.T) {
 	must(t, f.Close())
 	must(t, f.Close())
 }
+
+// TestRevokedKeyStopsOnOtherReplicas: a key change made through one replica
+// reaches the key cache of another with the feed (API.md: a revoked key
+// stops within 5 seconds on the others), for DELETE /keys/old and for a
+// rotation without keep_old, while the new key works there at once.
+func TestRevokedKeyStopsOnOtherReplicas(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	fb := b.follower(t)
+	ctx := t.Context()
+	admin := &auth.Principal{ID: auth.AdminID, Role: campaigns.Admin}
+	works := func(key string, want bool) {
+		t.Helper()
+		_, err := b.keys.Authenticate(ctx, key)
+		if got := err == nil; got != want {
+			t.Fatalf("key works on the other replica: %v, want %v (%v)", got, want, err)
+		}
+	}
+	acct, k1, err := a.catalog.CreateAccount(ctx, admin, campaigns.Account{Type: campaigns.Advertiser, Name: "x"})
+	must(t, err)
+	step(t, fb, false)
+	works(k1, true) // now cached on b
+	k2, err := a.catalog.RotateKey(ctx, admin, acct.ID, true)
+	must(t, err)
+	step(t, fb, false)
+	works(k1, true)
+	works(k2, true)
+	must(t, a.catalog.RevokeOldKeys(ctx, admin, acct.ID))
+	step(t, fb, false)
+	works(k1, false)
+	works(k2, true)
+	k3, err := a.catalog.RotateKey(ctx, admin, acct.ID, false)
+	must(t, err)
+	step(t, fb, false)
+	works(k2, false)
+	works(k3, true)
+}
