@@ -63,7 +63,10 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) er
 		return runImport(ctx, args[1:], getenv, stdout, stderr)
 	}
 	m := NewMain(stdout, stderr)
-	if err := m.ParseFlags(args, getenv); err != nil {
+	if err := m.ParseFlags(args, getenv); errors.Is(err, config.ErrHelp) {
+		config.PrintUsage(stdout)
+		return nil
+	} else if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)

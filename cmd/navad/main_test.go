@@ -192,6 +192,18 @@ func TestConfigReportsEveryProblem(t *testing.T) {
 	}
 }
 
+// TestHelpPrintsUsage: --help prints the flags and exits 0 rather than
+// failing as a bad configuration.
+func TestHelpPrintsUsage(t *testing.T) {
+	var out bytes.Buffer
+	if err := run([]string{"--help"}, env(), &out, io.Discard); err != nil {
+		t.Fatalf("--help: %v", err)
+	}
+	if !strings.Contains(out.String(), "usage: navad") || !strings.Contains(out.String(), "-data-dir") {
+		t.Fatalf("--help printed:\n%s", out.String())
+	}
+}
+
 func TestDemoServesBeerNearShinjuku(t *testing.T) {
 	var out bytes.Buffer
 	m := NewMain(&out, io.Discard)

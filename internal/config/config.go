@@ -229,6 +229,30 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	}
 	env("NAVAD_DASHBOARD_TILES_ATTRIBUTION", str(&c.DashboardTilesAttribution))
 
+	fs := flagSet(&c)
+	if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+		return c, ErrHelp
+	} else if err != nil {
+		problems = append(problems, err.Error())
+	} else if fs.NArg() > 0 {
+		problems = append(problems, fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
+	}
+	if err := c.Validate(); err != nil {
+		problems = append(problems, err.Error())
+	}
+	if len(problems) > 0 {
+		return c, errors.New("configuration: " + strings.Join(problems, "; "))
+	}
+	return c, nil
+}
+
+// ErrHelp is what Parse returns when the arguments ask for help (-h,
+// --help): the caller prints PrintUsage's text instead of starting.
+var ErrHelp = flag.ErrHelp
+
+// flagSet returns the server's flags, bound to c's fields with c's values
+// as their defaults.
+func flagSet(c *Config) *flag.FlagSet {
 	fs := flag.NewFlagSet("navad", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address (NAVAD_ADDR)")
@@ -247,18 +271,22 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	fs.Int64Var(&c.MaxUserWindows, "max-user-windows", c.MaxUserWindows, "most open per-user frequency-cap windows on the embedded store, 48 bytes each reserved at start (NAVAD_MAX_USER_WINDOWS)")
 	fs.IntVar(&c.ProcsPerCPU, "procs-per-cpu", c.ProcsPerCPU, "Go processors (GOMAXPROCS) per CPU, 1-8; 0 leaves the runtime's choice, as GOMAXPROCS in the environment does (NAVAD_PROCS_PER_CPU)")
 	fs.StringVar(&c.DashboardTilesAttribution, "dashboard-tiles-attribution", c.DashboardTilesAttribution, "the tile provider's credit line (NAVAD_DASHBOARD_TILES_ATTRIBUTION)")
-	if err := fs.Parse(args); err != nil {
-		problems = append(problems, err.Error())
-	} else if fs.NArg() > 0 {
-		problems = append(problems, fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
-	}
-	if err := c.Validate(); err != nil {
-		problems = append(problems, err.Error())
-	}
-	if len(problems) > 0 {
-		return c, errors.New("configuration: " + strings.Join(problems, "; "))
-	}
-	return c, nil
+	return fs
+}
+
+// PrintUsage writes the server's flags, with their defaults, to w.
+func PrintUsage(w io.Writer) {
+	c := Default()
+	fs := flagSet(&c)
+	fs.SetOutput(w)
+	fmt.Fprint(w, `usage: navad [flags]
+       navad import stores --file FILE [--advertiser ID] [--server URL] [--key KEY]
+
+Every flag but --demo has a NAVAD_* environment variable, which the flag
+overrides; docs/configuration.md lists every setting, those without a flag too.
+
+`)
+	fs.PrintDefaults()
 }
 
 // Validate reports every problem with c at once, or nil.

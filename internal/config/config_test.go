@@ -1,6 +1,8 @@
 package config
 
 import (
+	"bytes"
+	"errors"
 	"math"
 	"strings"
 	"testing"
@@ -204,5 +206,22 @@ func TestRedisPasswordNeverInErrors(t *testing.T) {
 				t.Fatalf("error %q: want the URL named, without its password", msg)
 			}
 		})
+	}
+}
+
+// TestHelp: -h and --help ask for the usage, not a start; the usage names
+// every flag with its default.
+func TestHelp(t *testing.T) {
+	for _, give := range [][]string{{"-h"}, {"--help"}, {"--addr", ":9090", "-help"}} {
+		if _, err := Parse(give, env()); !errors.Is(err, ErrHelp) {
+			t.Errorf("Parse(%q) = %v, want ErrHelp", give, err)
+		}
+	}
+	var b bytes.Buffer
+	PrintUsage(&b)
+	for _, want := range []string{"usage: navad", "-addr string", `(default ":8080")`, "-demo", "-procs-per-cpu int", "NAVAD_MAX_USER_WINDOWS"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("usage does not mention %q:\n%s", want, b.String())
+		}
 	}
 }
