@@ -64,7 +64,10 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	fs.DurationVar(&im.timeout, "timeout", 10*time.Minute, "")
 	fs.IntVar(&im.maxErrors, "max-errors", 100, "")
 	var problems []string
-	if err := fs.Parse(args[1:]); err != nil {
+	if err := fs.Parse(args[1:]); errors.Is(err, flag.ErrHelp) {
+		fmt.Fprint(stdout, importUsage)
+		return nil
+	} else if err != nil {
 		problems = append(problems, err.Error())
 	} else if fs.NArg() > 0 {
 		problems = append(problems, "unexpected arguments: "+strings.Join(fs.Args(), " "))

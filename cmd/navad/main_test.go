@@ -204,6 +204,18 @@ func TestHelpPrintsUsage(t *testing.T) {
 	}
 }
 
+func TestImportHelpPrintsUsage(t *testing.T) {
+	for _, arg := range []string{"--help", "-h"} {
+		var out bytes.Buffer
+		if err := run([]string{"import", "stores", arg}, env(), &out, io.Discard); err != nil {
+			t.Fatalf("import stores %s: %v", arg, err)
+		}
+		if !strings.Contains(out.String(), "navad import stores") || !strings.Contains(out.String(), "--advertiser") {
+			t.Fatalf("import stores %s printed:\n%s", arg, out.String())
+		}
+	}
+}
+
 func TestDemoServesBeerNearShinjuku(t *testing.T) {
 	var out bytes.Buffer
 	m := NewMain(&out, io.Discard)
