@@ -365,7 +365,7 @@ func (m *Main) Close() error {
 	if m.server != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), m.Config.ShutdownTimeout)
 		if err := m.server.Shutdown(ctx); err != nil {
-			errs = append(errs, fmt.Errorf("shutdown: %w", err))
+			errs = append(errs, fmt.Errorf("shutdown: requests still running after NAVAD_SHUTDOWN_TIMEOUT (%s): %w", m.Config.ShutdownTimeout, err))
 			// Requests still running at the timeout: close their
 			// connections, which ends their contexts and their reads of
 			// a body, and give their handlers a moment to return before

@@ -116,7 +116,7 @@ func TestCloseEndsRequestsPastTheTimeout(t *testing.T) {
 	}
 	waitFor(t, "the upload to be in flight", func() bool { return m.Metrics.InFlight() == 1 })
 	err = m.Close()
-	if err == nil || !strings.Contains(err.Error(), "shutdown") {
+	if err == nil || !strings.Contains(err.Error(), "NAVAD_SHUTDOWN_TIMEOUT (200ms)") {
 		t.Fatalf("Close: %v; want the shutdown timeout reported", err)
 	}
 	if n := m.Metrics.InFlight(); n != 0 {
