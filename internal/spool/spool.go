@@ -97,6 +97,20 @@ func (s *Spool) Len() int { return int(s.used.Load()) }
 // Max returns the most events the spool holds.
 func (s *Spool) Max() int { return int(s.max) }
 
+// Holds reports whether the spool holds an event of e's kind and token. It
+// is a read transaction; false when the spool is closed.
+func (s *Spool) Holds(e *storage.Event) bool {
+	if s.closed.Load() {
+		return false
+	}
+	held := false
+	_ = s.db.View(func(tx *bolt.Tx) error {
+		held = tx.Bucket(bucketEvents).Get(eventKey(e)) != nil
+		return nil
+	})
+	return held
+}
+
 // Put adds e, durably, unless an event of the same kind and token is held
 // already. Unavailable when the spool is full and does not hold e.
 func (s *Spool) Put(e *storage.Event) error {
@@ -106,12 +120,7 @@ func (s *Spool) Put(e *storage.Event) error {
 	key := eventKey(e)
 	if s.used.Add(1) > s.max {
 		s.used.Add(-1)
-		held := false
-		_ = s.db.View(func(tx *bolt.Tx) error {
-			held = tx.Bucket(bucketEvents).Get(key) != nil
-			return nil
-		})
-		if held {
+		if s.Holds(e) {
 			return nil
 		}
 		return campaigns.Errorf(campaigns.Unavailable, "the tracking spool is full (%d events) and the store is unreachable", s.max)

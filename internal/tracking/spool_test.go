@@ -289,7 +289,8 @@ type fullSpool struct{}
 func (fullSpool) Put(*storage.Event) error {
 	return campaigns.Errorf(campaigns.Unavailable, "disk full")
 }
-func (fullSpool) Len() int { return 0 }
+func (fullSpool) Len() int                  { return 0 }
+func (fullSpool) Holds(*storage.Event) bool { return false }
 func (fullSpool) Peek(int) ([]*storage.Event, error) {
 	return nil, nil
 }
@@ -392,5 +393,83 @@ func TestClientHangupIsNoOutage(t *testing.T) {
 	res, err := f.svc.Count(context.Background(), storage.Impression, token(links[1].Impression), false)
 	if err != nil || res.Spooled || !res.Counted {
 		t.Fatalf("impression after another client hung up: %+v %v, want counted by the store", res, err)
+	}
+}
+
+// heldBack fails, as unavailable, the delivery of the events of one ad
+// that happened before a time (those spooled): a store back from an outage
+// that has taken only part of the spool yet.
+type heldBack struct {
+	*outageEvents
+	adID   atomic.Value // string
+	before time.Time
+}
+
+func (h *heldBack) Record(ctx context.Context, e *storage.Event) (bool, error) {
+	if id, _ := h.adID.Load().(string); id != "" && e.AdID == id && e.At.Before(h.before) {
+		return false, campaigns.Errorf(campaigns.Unavailable, "redis unavailable")
+	}
+	return h.outageEvents.Record(ctx, e)
+}
+
+// TestRepeatOfASpooledEventWaitsForIt: an impression fired at 23:59:30
+// while the store is down is spooled; once the store is back (it has taken
+// another spooled event) but before that one is delivered, the same URL
+// fired again after midnight is a repeat, and the impression counts at
+// 23:59:30, when it happened, not on the next day.
+func TestRepeatOfASpooledEventWaitsForIt(t *testing.T) {
+	store, outage, clk := outageStore(t)
+	events := &heldBack{outageEvents: outage, before: time.Date(2026, 11, 7, 0, 0, 0, 0, tokyo)}
+	sp, err := spool.Open(filepath.Join(t.TempDir(), spool.FileName), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	clk.set(time.Date(2026, 11, 6, 23, 59, 0, 0, tokyo))
+	svc, err := tracking.New(events, tracking.Options{
+		PublicURL: "https://ads.example.com/", Secret: testSecret, TTL: 24 * time.Hour, RetentionDays: 90,
+		Location: tokyo, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: clk.fn(), Spool: sp,
+		FlushInterval: time.Hour,
+		Landing:       func(string) (string, bool) { return "https://example.com/", true },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	ctx := context.Background()
+	d := svc.NewDecision("pub", clk.now(), 35.69, 139.70)
+	a := svc.Serve(&d, &tracking.Ad{AdID: "r.1", CampaignID: "c", AdvertiserID: "a", StoreID: "s"})
+	b := svc.Serve(&d, &tracking.Ad{AdID: "r.2", CampaignID: "c", AdvertiserID: "a", StoreID: "s"})
+	outage.down.Store(true)
+	clk.set(time.Date(2026, 11, 6, 23, 59, 30, 0, tokyo))
+	for _, l := range []tracking.Links{a, b} {
+		if res, err := svc.Count(ctx, storage.Impression, token(l.Impression), false); err != nil || !res.Spooled {
+			t.Fatalf("during the outage: %+v %v", res, err)
+		}
+	}
+	outage.down.Store(false)
+	events.adID.Store("r.1")
+	clk.set(time.Date(2026, 11, 7, 0, 0, 30, 0, tokyo))
+	for i := 0; sp.Len() != 1; i++ { // b delivered, a still spooled
+		if i == 100 {
+			t.Fatalf("%d events spooled, want a's alone", sp.Len())
+		}
+		_, _ = svc.Drain(ctx)
+	}
+	if _, err := svc.Count(ctx, storage.Impression, token(a.Impression), false); err != nil {
+		t.Fatal(err)
+	}
+	events.adID.Store("")
+	if _, err := svc.Drain(ctx); err != nil || sp.Len() != 0 {
+		t.Fatalf("drain: %v, %d left", err, sp.Len())
+	}
+	first := storage.DayOf(time.Date(2026, 11, 6, 12, 0, 0, 0, tokyo))
+	got := map[storage.Day]uint64{}
+	q := &storage.AggregateQuery{From: first, To: first + 1, Dims: storage.DimsOf(storage.DimDay)}
+	if err := store.Aggregates(ctx, q, func(x *storage.Aggregate) bool { got[x.Day] += x.Impressions; return true }); err != nil {
+		t.Fatal(err)
+	}
+	if got[first] != 2 || got[first+1] != 0 {
+		t.Fatalf("impressions by day %v, want both on %v, when they were fired", got, first)
 	}
 }

@@ -114,10 +114,12 @@ type Options struct {
 
 // Spool is a durable, bounded set of events waiting for the store (package
 // spool). Put is durable when it returns nil, holds an event once per
-// (kind, token), and answers Unavailable when the spool is full. Safe for
+// (kind, token), and answers Unavailable when the spool is full. Holds
+// reports whether it holds an event of e's kind and token. Safe for
 // concurrent use.
 type Spool interface {
 	Put(e *storage.Event) error
+	Holds(e *storage.Event) bool
 	Len() int
 	Peek(n int) ([]*storage.Event, error)
 	Remove(events []*storage.Event) error
@@ -464,6 +466,13 @@ func (s *Service) record(ctx context.Context, kind storage.Kind, id storage.Toke
 	if sp != nil && s.storeDown.Load() {
 		// The store failed a moment ago: join the events waiting.
 		return false, true, s.spool(&e, nil)
+	}
+	if sp != nil && sp.Len() > 0 && sp.Holds(&e) {
+		// A repeat of an event still waiting in the spool (the store is
+		// back and the spool draining): that one counts, when delivered,
+		// at the time it happened. Sent to the store now, this one would
+		// count instead, at its own time (after midnight, on the wrong day).
+		return false, true, nil
 	}
 	caller := ctx
 	if sp != nil {
