@@ -160,6 +160,14 @@ type ServedCount struct {
 	N   uint64
 }
 
+// ServedBatch is one flush of served counts under its batch ID, the ID
+// AddServed applies once: kept under it wherever it waits (a replica's
+// spool), so that delivering it twice counts it once.
+type ServedBatch struct {
+	ID   string
+	Rows []ServedCount
+}
+
 // Day is a calendar day in the business time zone, numbered from
 // 1970-01-01 (day 0).
 type Day int32

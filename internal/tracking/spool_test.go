@@ -296,6 +296,12 @@ func (fullSpool) Peek(int) ([]*storage.Event, error) {
 }
 func (fullSpool) Remove([]*storage.Event) error { return nil }
 func (fullSpool) SetAside() int                 { return 0 }
+func (fullSpool) PutServed([]storage.ServedBatch) error {
+	return campaigns.Errorf(campaigns.Unavailable, "disk full")
+}
+func (fullSpool) PeekServed(int) ([]storage.ServedBatch, error) { return nil, nil }
+func (fullSpool) RemoveServed(string) error                     { return nil }
+func (fullSpool) Served() int                                   { return 0 }
 
 // TestStoreTriedAgainWhenTheSpoolRefused: events the store and the spool
 // both refused leave nothing to deliver; once the store is back, the next

@@ -8,7 +8,10 @@
 // counts nothing. Events are written through storage.Events, which counts a
 // (kind, token) once, exactly, across replicas. Served counts are summed in
 // memory and flushed every FlushInterval, because they happen on the
-// decision path.
+// decision path. With a spool, served counts the store cannot take are
+// written to it at shutdown, and during an outage once flushes have failed
+// for ServedSpoolAfter, under their batch IDs, and delivered with the
+// spooled events.
 //
 // Privacy: the decision's fix is reduced to an H3 cell at
 // geo.EventResolution before it reaches a token; a visit's fix is compared
@@ -68,6 +71,12 @@ const (
 	// after a long outage is several scripts of bounded size, not one huge
 	// one holding Redis up.
 	maxBatchRows = 4096
+	// DefaultServedSpoolAfter is how long served flushes fail before the
+	// counts kept in memory go to the spool (Options.ServedSpoolAfter).
+	DefaultServedSpoolAfter = 10 * time.Second
+	// drainServedChunk is how many served batches are read from the spool
+	// at a time (each up to maxBatchRows rows).
+	drainServedChunk = 16
 )
 
 // Paths of the tracking URLs, under the public URL.
@@ -110,12 +119,19 @@ type Options struct {
 	// later (see the package comment); nil answers such events with the
 	// store's error.
 	Spool Spool
+	// ServedSpoolAfter is how long served flushes must have been failing
+	// before each failing flush moves the served counts kept in memory to
+	// the spool, where a kill -9 cannot lose them; zero means
+	// DefaultServedSpoolAfter. Without a spool they stay in memory.
+	ServedSpoolAfter time.Duration
 }
 
 // Spool is a durable, bounded set of events waiting for the store (package
-// spool). Put is durable when it returns nil, holds an event once per
-// (kind, token), and answers Unavailable when the spool is full. Holds
-// reports whether it holds an event of e's kind and token. Safe for
+// spool), which also keeps served batches. Put is durable when it returns
+// nil, holds an event once per (kind, token), and answers Unavailable when
+// the spool is full. Holds reports whether it holds an event of e's kind
+// and token. PutServed is durable when it returns nil and keeps each batch
+// under its ID; Served is the served ads its batches count. Safe for
 // concurrent use.
 type Spool interface {
 	Put(e *storage.Event) error
@@ -123,7 +139,11 @@ type Spool interface {
 	Len() int
 	Peek(n int) ([]*storage.Event, error)
 	Remove(events []*storage.Event) error
-	SetAside() int // unreadable records Peek has set aside, for the log
+	PutServed(batches []storage.ServedBatch) error
+	PeekServed(n int) ([]storage.ServedBatch, error)
+	RemoveServed(batchID string) error
+	Served() int
+	SetAside() int // unreadable records Peek and PeekServed set aside, for the log
 }
 
 // Service signs tracking URLs and counts events. Its methods are safe for
@@ -139,7 +159,10 @@ type Service struct {
 	batches batchIDs
 
 	// Outages are logged when they start and end, not at every retry.
-	flushFailing, spooling atomic.Bool
+	flushFailing, spooling, servedSpooling, drainFailing atomic.Bool
+	// dropped counts spooled entries (events and served batches) the
+	// store refused for good.
+	dropped atomic.Int64
 	// storeDown is set when the store failed to take an event and cleared
 	// when it takes one from the spool again. While it is set, events go
 	// to the spool without trying the store (each try would wait for
@@ -177,6 +200,9 @@ func New(events storage.Events, opt Options) (*Service, error) {
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
+	if opt.ServedSpoolAfter <= 0 {
+		opt.ServedSpoolAfter = DefaultServedSpoolAfter
+	}
 	s := &Service{
 		events:  events,
 		signer:  signer,
@@ -194,10 +220,10 @@ func New(events storage.Events, opt Options) (*Service, error) {
 }
 
 // Close stops the background work, writes the served counts still in
-// memory, offers the spool to the store once more, and waits. It does not
-// close the storage or the spool: events the store still cannot take stay
-// in the spool for the next server started on it. Safe to call more than
-// once.
+// memory (to the spool, when the store cannot take them), offers the spool
+// to the store once more, and waits. It does not close the storage or the
+// spool: what the store still cannot take stays in the spool for the next
+// server started on it. Safe to call more than once.
 func (s *Service) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 	defer cancel()
@@ -205,19 +231,32 @@ func (s *Service) Close() error {
 }
 
 // Shutdown is Close within ctx rather than a fixed few seconds: a server
-// stopping under load may need longer to write the last served counts, and
-// what it cannot write by then is lost. cmd/navad gives it the shutdown
-// timeout.
+// stopping under load may need longer to write the last served counts.
+// What the store cannot take by then goes to the spool, under its batch
+// IDs; without a spool it is lost, and Shutdown returns the flush's error.
+// cmd/navad gives it the shutdown timeout.
 func (s *Service) Shutdown(ctx context.Context) error {
 	var err error
 	s.once.Do(func() {
 		s.cancel()
 		s.wg.Wait()
 		err = s.Flush(ctx)
-		if sp := s.opt.Spool; sp != nil && sp.Len() > 0 {
-			if _, derr := s.Drain(ctx); derr != nil || sp.Len() > 0 {
-				s.opt.Logger.Warn("tracking events left in the spool; the next server started on this data directory delivers them",
-					"events", sp.Len(), "err", derr)
+		sp := s.opt.Spool
+		if sp == nil {
+			return
+		}
+		if err != nil {
+			// Written to local disk, not the store: no ctx to wait on.
+			if _, serr := s.spoolServed(); serr != nil {
+				err = errors.Join(err, serr)
+			} else {
+				err = nil
+			}
+		}
+		if sp.Len() > 0 || sp.Served() > 0 {
+			if _, derr := s.Drain(ctx); derr != nil || sp.Len() > 0 || sp.Served() > 0 {
+				s.opt.Logger.Warn("tracking events and served counts left in the spool; the next server started on this data directory delivers them",
+					"events", sp.Len(), "served", sp.Served(), "err", derr)
 			}
 		}
 	})
@@ -510,16 +549,25 @@ func (s *Service) spool(e *storage.Event, cause error) error {
 	return nil
 }
 
-// Drain delivers the spooled events to the store, a chunk at a time and
-// several at once (the Redis backend pipelines concurrent calls), removing
-// each from the spool once the store has it (counted, or found counted
-// before), until the spool is empty or the store fails. It returns how many
-// it delivered. An event the store refuses for another reason than being
-// unavailable is dropped with an error log: it could never count.
+// Drain delivers the spooled served batches and events to the store,
+// removing each from the spool once the store has it (applied, or found
+// applied before: a batch ID and an event's token count once), until the
+// spool is empty or the store fails. Events go a chunk at a time and
+// several at once (the Redis backend pipelines concurrent calls). It
+// returns how many events it delivered.
+//
+// Only an entry the store refuses as Invalid, one that could never be
+// applied, is dropped, with an error log, and counted by Dropped. Any other
+// error (the store unreachable or closed, ctx done, an internal error)
+// stops the drain and keeps the entry for the next one: the spool is kept
+// to deliver what a store could not take now.
 func (s *Service) Drain(ctx context.Context) (int, error) {
 	sp := s.opt.Spool
 	if sp == nil {
 		return 0, nil
+	}
+	if err := s.drainServed(ctx); err != nil {
+		return 0, err
 	}
 	total := 0
 	for {
@@ -551,12 +599,13 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 						if s.storeDown.Load() {
 							s.storeDown.Store(false) // back: new events go straight to it
 						}
-					case campaigns.ErrorCode(err) == campaigns.Unavailable:
+					case campaigns.ErrorCode(err) == campaigns.Invalid:
+						s.opt.Logger.Error("spooled event refused by the store for good; dropped", "kind", events[i].Kind, "err", err)
+						s.dropped.Add(1)
+						done[i] = true
+					default: // try later
 						firstErr.CompareAndSwap(nil, &err)
 						return
-					default:
-						s.opt.Logger.Error("spooled event refused by the store; dropped", "kind", events[i].Kind, "err", err)
-						done[i] = true
 					}
 				}
 			})
@@ -578,9 +627,49 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 	}
 }
 
+// drainServed delivers the spooled served batches, under their batch IDs;
+// see Drain.
+func (s *Service) drainServed(ctx context.Context) error {
+	sp := s.opt.Spool
+	for sp.Served() > 0 {
+		aside := sp.SetAside()
+		batches, err := sp.PeekServed(drainServedChunk)
+		if n := sp.SetAside() - aside; n > 0 {
+			s.opt.Logger.Error("unreadable spooled served counts set aside in the spool file", "batches", n)
+		}
+		if err != nil || len(batches) == 0 {
+			return err
+		}
+		for i := range batches {
+			b := &batches[i]
+			err := s.events.AddServed(ctx, b.ID, b.Rows)
+			switch {
+			case err == nil:
+				if s.storeDown.Load() {
+					s.storeDown.Store(false)
+				}
+			case campaigns.ErrorCode(err) == campaigns.Invalid:
+				s.opt.Logger.Error("spooled served counts refused by the store for good; dropped", "batch", b.ID, "rows", len(b.Rows), "err", err)
+				s.dropped.Add(1)
+			default: // try later
+				return fmt.Errorf("deliver spooled served counts: %w", err)
+			}
+			if err := sp.RemoveServed(b.ID); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// Dropped returns how many spooled entries (events and served batches)
+// Drain has dropped because the store refused them for good.
+func (s *Service) Dropped() int { return int(s.dropped.Load()) }
+
 func (s *Service) drainLoop() {
 	defer s.wg.Done()
-	if s.opt.Spool == nil {
+	sp := s.opt.Spool
+	if sp == nil {
 		return
 	}
 	t := time.NewTicker(drainInterval)
@@ -591,16 +680,28 @@ func (s *Service) drainLoop() {
 			return
 		case <-t.C:
 		}
-		if s.opt.Spool.Len() == 0 {
-			// Nothing to deliver, so nothing to learn the store is back
+		if sp.Len() == 0 {
+			// No event to deliver, so nothing to learn the store is back
 			// from (the spool may have refused the events: disk full):
 			// the next event tries the store again.
 			s.storeDown.Store(false)
-			continue
+			if sp.Served() == 0 {
+				continue
+			}
 		}
 		n, err := s.Drain(s.ctx)
-		if err == nil && s.opt.Spool.Len() == 0 && s.spooling.Swap(false) {
-			s.opt.Logger.Info("tracking store back: spooled events delivered", "delivered", n)
+		switch {
+		case err == nil:
+			if sp.Len() == 0 && sp.Served() == 0 && s.spooling.Swap(false) {
+				s.opt.Logger.Info("tracking store back: spooled events delivered", "delivered", n)
+			}
+			if s.drainFailing.Swap(false) {
+				s.opt.Logger.Info("spooled tracking data delivered again")
+			}
+		case campaigns.ErrorCode(err) != campaigns.Unavailable && s.ctx.Err() == nil && !s.drainFailing.Swap(true):
+			// Not an outage (those are logged where they start): kept
+			// and retried, but said once.
+			s.opt.Logger.Error("spooled tracking data not delivered; kept and retried", "err", err)
 		}
 	}
 }
@@ -668,12 +769,12 @@ func (c *servedCounter) recycle(rows []storage.ServedCount) {
 
 // Backlog reports how much tracking has accepted and the store does not
 // hold yet: served ads counted in memory (what a kill -9 would lose now)
-// plus events waiting in the spool (kept on disk). It is the
-// navad_tracking_backlog_events metric. Safe for concurrent use.
+// plus events and served ads waiting in the spool (kept on disk). It is
+// the navad_tracking_backlog_events metric. Safe for concurrent use.
 func (s *Service) Backlog() int {
 	n := int(s.served.ads.Load() + s.served.unflushed.Load())
 	if s.opt.Spool != nil {
-		n += s.opt.Spool.Len()
+		n += s.opt.Spool.Len() + s.opt.Spool.Served()
 	}
 	return n
 }
@@ -781,10 +882,54 @@ func (s *Service) Flush(ctx context.Context) error {
 	return nil
 }
 
+// spoolServed moves the served counts kept in memory to the spool: the
+// batches that failed, under their IDs (one may have landed despite its
+// error, and the store applies an ID once), then what was served since,
+// under new ones, all in one transaction. It returns how many served ads
+// it moved. When the spool cannot take them, they stay in memory.
+func (s *Service) spoolServed() (int64, error) {
+	sp := s.opt.Spool
+	s.batches.mu.Lock()
+	defer s.batches.mu.Unlock()
+	rows := s.batches.unwait(s.served.take())
+	taken := rows
+	for len(rows) > 0 {
+		n := min(len(rows), maxBatchRows)
+		s.batches.n++
+		s.batches.pending = append(s.batches.pending,
+			&servedBatch{id: fmt.Sprintf("%s-%d", s.batches.prefix, s.batches.n), rows: rows[:n:n]})
+		rows = rows[n:]
+	}
+	if len(s.batches.pending) == 0 {
+		return 0, nil
+	}
+	batches := make([]storage.ServedBatch, len(s.batches.pending))
+	var ads int64
+	for i, b := range s.batches.pending {
+		batches[i] = storage.ServedBatch{ID: b.id, Rows: b.rows}
+		for _, r := range b.rows {
+			ads += int64(r.N)
+		}
+	}
+	if err := sp.PutServed(batches); err != nil {
+		return 0, fmt.Errorf("spool served counts: %w", err)
+	}
+	s.batches.pending = nil
+	s.served.unflushed.Add(-ads)
+	if taken != nil {
+		s.served.recycle(taken) // encoded into the spool: nothing refers to it
+	}
+	return ads, nil
+}
+
 func (s *Service) flushLoop() {
 	defer s.wg.Done()
 	t := time.NewTicker(s.opt.FlushInterval)
 	defer t.Stop()
+	var (
+		failingSince time.Time // zero while flushes succeed
+		spoolFailing bool      // said once, not every flush interval
+	)
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -795,9 +940,30 @@ func (s *Service) flushLoop() {
 			cancel()
 			switch {
 			case err != nil && !s.flushFailing.Swap(true):
+				failingSince = time.Now()
 				s.opt.Logger.Error("served counts not flushed; kept in memory and retried every flush interval", "err", err)
 			case err == nil && s.flushFailing.Swap(false):
+				failingSince = time.Time{}
+				s.servedSpooling.Store(false)
 				s.opt.Logger.Info("served counts flushed again")
+			}
+			if err == nil {
+				spoolFailing = false
+			}
+			if err != nil && s.opt.Spool != nil && time.Since(failingSince) >= s.opt.ServedSpoolAfter {
+				// A long outage: memory would grow with it, and a kill -9
+				// lose all of it. Spooled, they are delivered by the drain.
+				ads, serr := s.spoolServed()
+				switch {
+				case serr != nil:
+					if !spoolFailing {
+						s.opt.Logger.Error("served counts not spooled; kept in memory", "err", serr)
+					}
+					spoolFailing = true
+				case ads > 0 && !s.servedSpooling.Swap(true):
+					s.opt.Logger.Warn("served counts not flushed for a while: kept in the local spool until the store is back",
+						"after", s.opt.ServedSpoolAfter)
+				}
 			}
 		}
 	}

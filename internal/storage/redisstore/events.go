@@ -327,14 +327,16 @@ func (s *Store) Record(ctx context.Context, e *storage.Event) (bool, error) {
 	if err := s.begin(ctx); err != nil {
 		return false, fmt.Errorf("%s: %w", op, err)
 	}
+	// An event these refuse can never be recorded: Invalid, so that a
+	// spool delivering it drops it rather than keep it for ever.
 	if !e.Kind.Valid() {
-		return false, fmt.Errorf("%s: invalid kind %d", op, e.Kind)
+		return false, fmt.Errorf("%s: %w", op, campaigns.Errorf(campaigns.Invalid, "invalid kind %d", e.Kind))
 	}
 	if len(e.AdID) > maxAdIDLen {
-		return false, fmt.Errorf("%s: ad id of %d bytes is too long", op, len(e.AdID))
+		return false, fmt.Errorf("%s: %w", op, campaigns.Errorf(campaigns.Invalid, "ad id of %d bytes is too long", len(e.AdID)))
 	}
 	if err := checkAggKey(&e.Key); err != nil {
-		return false, fmt.Errorf("%s: %w", op, err)
+		return false, fmt.Errorf("%s: %w", op, campaigns.Errorf(campaigns.Invalid, "%v", err))
 	}
 	k := &e.Key
 	raw := utcDay(e.Issued)

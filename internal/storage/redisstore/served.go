@@ -46,6 +46,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/record"
 )
@@ -221,12 +222,14 @@ func (s *Store) AddServed(ctx context.Context, batchID string, rows []storage.Se
 	if err := s.begin(ctx); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
+	// A batch these refuse can never be applied: Invalid, which a flush
+	// or a spool's delivery drops rather than retry for ever.
 	if err := checkKey("batch id", batchID); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return fmt.Errorf("%s: %w", op, campaigns.Errorf(campaigns.Invalid, "%v", err))
 	}
 	for i := range rows {
 		if err := checkAggKey(&rows[i].Key); err != nil {
-			return fmt.Errorf("%s: row %d: %w", op, i+1, err)
+			return fmt.Errorf("%s: %w", op, campaigns.Errorf(campaigns.Invalid, "row %d: %v", i+1, err))
 		}
 	}
 	if len(rows) == 0 {
