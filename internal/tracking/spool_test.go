@@ -252,7 +252,7 @@ func TestSpoolSurvivesRestart(t *testing.T) {
 			t.Fatalf("%+v %v", res, err)
 		}
 	}
-	_ = svc.Close() // the served counts cannot be flushed: the store is down
+	_ = svc.Close() // the served counts cannot be flushed (the store is down): spooled
 	if err := sp.Close(); err != nil {
 		t.Fatal(err)
 	}
