@@ -20,7 +20,8 @@ import (
 //	op      account | campaign | stores | reload | stock
 //	origin  the Origin of the Store that wrote it
 //	id      account or campaign ID (account, campaign)
-//	adv     advertiser ID (stores, reload, stock)
+//	adv     advertiser ID (stores, reload, stock; campaign: its owner, so
+//	        that a reader can order it after that advertiser's stores)
 //	ids     store IDs, NUL-separated (stores: put or deleted)
 //	rows    stock rows (stock): store ID NUL product ID NUL "1"|"0" NUL, …
 //
@@ -59,7 +60,7 @@ type Change struct {
 	Op           string // one of the Op constants; others come from newer builds
 	Origin       string // Origin of the writing Store
 	ObjectID     string // the account or campaign (OpAccount, OpCampaign)
-	AdvertiserID string // OpStores, OpReload, OpStock
+	AdvertiserID string // OpStores, OpReload, OpStock; OpCampaign (empty in records of older builds)
 	StoreIDs     []string
 	Deleted      bool // OpStores: StoreIDs were deleted, with all their stock rows
 	Stock        []campaigns.StockUpdate

@@ -199,7 +199,7 @@ func testFeed(t *testing.T, srv *redistest.Server) {
 	shard := s.StreamOf("adv_1")
 	type rec struct{ op, id, adv string }
 	want := map[redisstore.Stream][]rec{
-		0:     {{"account", "adv_1", ""}, {"account", "adv_1", ""}, {"campaign", "cmp_1", ""}, {"campaign", "cmp_1", ""}},
+		0:     {{"account", "adv_1", ""}, {"account", "adv_1", ""}, {"campaign", "cmp_1", "adv_1"}, {"campaign", "cmp_1", "adv_1"}},
 		shard: {{"stores", "", "adv_1"}, {"reload", "", "adv_1"}, {"stock", "", "adv_1"}, {"stores", "", "adv_1"}},
 	}
 	for i, st := range streams {

@@ -105,7 +105,7 @@ if old and old ~= adv then redis.call('ZREM', KEYS[3], old .. '\0' .. id) end
 redis.call('ZADD', KEYS[3], 0, adv .. '\0' .. id)
 redis.call('HSET', KEYS[1], id, ARGV[5])
 redis.call('HSET', KEYS[2], id, adv)
-append_feed(KEYS[4], KEYS[5], ARGV[1], 'op', 'campaign', 'origin', ARGV[2], 'id', id)
+append_feed(KEYS[4], KEYS[5], ARGV[1], 'op', 'campaign', 'origin', ARGV[2], 'id', id, 'adv', adv)
 return 'ok'
 `)
 
@@ -123,7 +123,7 @@ redis.call('HDEL', KEYS[1], id)
 redis.call('HDEL', KEYS[2], id)
 redis.call('SADD', KEYS[6], id)
 redis.call('SADD', KEYS[7], id)
-append_feed(KEYS[4], KEYS[5], ARGV[1], 'op', 'campaign', 'origin', ARGV[2], 'id', id)
+append_feed(KEYS[4], KEYS[5], ARGV[1], 'op', 'campaign', 'origin', ARGV[2], 'id', id, 'adv', adv)
 return 1
 `)
 
