@@ -37,9 +37,10 @@ type Service struct {
 	campaignMu sync.Mutex
 	advMu      sync.Mutex             // guards advLocks
 	advLocks   map[string]*sync.Mutex // advertiser → its store and stock writes
-	// applying is held shared by every write above and exclusively by
-	// Apply, so that a change read back from a shared store never overtakes
-	// a local write between its storage write and its index update.
+	// applying is held shared by every write above (and by ApplyAdvertiser
+	// and ApplyCampaigns) and exclusively by Apply, so that a change read
+	// back from a shared store never overtakes a local write between its
+	// storage write and its index update.
 	applying sync.RWMutex
 }
 
@@ -107,12 +108,33 @@ func (s *Service) Load(ctx context.Context) error {
 
 // Apply runs fn while no write of this service stands between its storage
 // write and its index update. A replica applies changes made through other
-// replicas (read back from the shared store) inside Apply, so that they reach
-// the index in the order the store applied them, never overtaken by an
-// older write of this replica.
+// replicas (read back from the shared store) under Apply, ApplyAdvertiser
+// or ApplyCampaigns, so that they reach the index in the order the store
+// applied them, never overtaken by an older write of this replica. Apply
+// holds up every write, so it is for what touches the whole index, as a
+// reload does; a change of one advertiser or one campaign takes the
+// narrower lock.
 func (s *Service) Apply(fn func() error) error {
 	s.applying.Lock()
 	defer s.applying.Unlock()
+	return fn()
+}
+
+// ApplyAdvertiser runs fn while no write of the advertiser's stores or stock
+// stands between its storage write and its index update: Apply for changes
+// that touch only that advertiser's stores and stock. Other advertisers'
+// writes and campaign writes go on meanwhile, and so may other
+// ApplyAdvertiser and ApplyCampaigns calls.
+func (s *Service) ApplyAdvertiser(advertiserID string, fn func() error) error {
+	defer s.lockAdvertiser(advertiserID)()
+	return fn()
+}
+
+// ApplyCampaigns runs fn while no campaign write stands between its storage
+// write and its index update: Apply for changes that touch only campaigns.
+// Store and stock writes go on meanwhile.
+func (s *Service) ApplyCampaigns(fn func() error) error {
+	defer s.lockCampaigns()()
 	return fn()
 }
 

@@ -15,10 +15,21 @@
 // and it is the only way this replica learns of a write Redis executed but
 // whose answer was lost (the connection died after EXEC: the caller got
 // 503 and the local index was never told). Re-applying an unchanged
-// campaign or store list is cheap. Records are applied inside
-// catalog.Service.Apply,
-// so that they never overtake, or are overtaken by, this replica's own
-// writes.
+// campaign or store list is cheap.
+//
+// Each advertiser's records, its campaigns' included, go to a lane of their
+// own, a goroutine that applies them in the order read while the polls go
+// on, so that a large upload of one advertiser (seconds to read back and
+// index) holds up only that advertiser's later records, not other
+// advertisers' stock. A lane applies its records inside
+// catalog.Service.ApplyAdvertiser (campaign records: ApplyCampaigns), so
+// that they never overtake, or are overtaken by, this replica's own writes
+// of the same objects, while its other writes go on. A stream's cursor
+// moves only over records that are applied, all those before included:
+// after an error the Follower reads again from there, and applies again
+// what other lanes had applied past it (harmless: records are re-read).
+// Reloads alone (below) hold up every write, inside catalog.Service.Apply,
+// once the lanes are idle.
 //
 // A stream whose next record does not carry the next sequence number has
 // lost records this replica needed (it was away longer than the feed's
@@ -60,6 +71,11 @@ const (
 	maxBackoff = time.Second
 	// batch is how many records one poll reads per stream.
 	batch = 512
+	// maxQueued is how many records of a stream may be handed to lanes and
+	// not yet applied before the stream is read again: it bounds the memory
+	// held while a lane is far behind, at the price of holding up that
+	// stream's other advertisers then.
+	maxQueued = 4 * batch
 )
 
 // Config is what a Follower needs; every field but Poll and Check is
@@ -75,30 +91,55 @@ type Config struct {
 }
 
 // Follower keeps an index in step with the store. Its goroutine runs from
-// Start until Close.
+// Start until Close, and starts the lanes' goroutines, which it waits for
+// before it returns.
 type Follower struct {
 	cfg     Config
 	streams []redisstore.Stream
-	order   []int // indexes of streams in the order a poll applies them (step)
+	order   []int // indexes of streams in the order a poll hands them to lanes (poll)
 
 	// Owned by the goroutine (and by Start before it runs).
 	epoch   string
-	cursors []redisstore.Cursor
+	cursors []redisstore.Cursor // per stream: the last record handed to a lane
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	lanes  sync.WaitGroup // the lanes' goroutines; added to only by the polling goroutine
 
 	mu       sync.Mutex
 	err      error     // the last poll's error; nil when it succeeded
 	errSince time.Time // when the current run of errors began
 	applied  int64     // records applied, for tests and logs
 	reloads  int64     // streams reloaded
+	byKey    map[string]*lane
+	pending  [][]*record         // per stream: records handed to lanes, in order, until the cursor below passes them
+	queued   []int               // per stream: records handed to lanes and not yet applied
+	done     []redisstore.Cursor // per stream: this record and all before it are applied
+	laneErr  error               // a lane's error, until poll or settle reports it
 
-	// afterRead and afterApply, when set (by tests, before the goroutine
-	// runs), are called after a poll has read the feed, before applying
-	// it, and after each stream's records of a poll are applied.
+	// afterRead, when set (by tests, before the goroutine runs), is called
+	// after a poll has read the feed, before handing it to the lanes;
+	// applying and afterApply are called by a lane before and after it
+	// applies a record, inside the catalog's lock.
 	afterRead  func()
+	applying   func(redisstore.Change)
 	afterApply func(redisstore.Stream)
+}
+
+// record is a change handed to a lane.
+type record struct {
+	redisstore.Change
+	stream  int  // index in Follower.streams
+	applied bool // guarded by Follower.mu
+}
+
+// lane applies the records of one advertiser (the key; "" for account
+// records and older builds' campaign records) in the order handed to it.
+// It exists while it has records to apply: its goroutine removes it from
+// Follower.byKey when its queue is empty.
+type lane struct {
+	key   string
+	queue []*record // guarded by Follower.mu
 }
 
 // Start loads the index from the store, then follows the feed until Close.
@@ -109,11 +150,16 @@ func Start(ctx context.Context, cfg Config) (*Follower, error) {
 	if err != nil {
 		return nil, err
 	}
+	f.start()
+	return f, nil
+}
+
+// start runs the goroutine: Start after load; tests set hooks in between.
+func (f *Follower) start() {
 	runCtx, cancel := context.WithCancel(context.Background())
 	f.cancel = cancel
 	f.wg.Add(1)
 	go f.run(runCtx)
-	return f, nil
 }
 
 // load is Start without the goroutine: tests step the follower by hand.
@@ -127,7 +173,9 @@ func load(ctx context.Context, cfg Config) (*Follower, error) {
 	if cfg.Check <= 0 {
 		cfg.Check = DefaultCheck
 	}
-	f := &Follower{cfg: cfg, streams: cfg.Store.Streams()}
+	f := &Follower{cfg: cfg, streams: cfg.Store.Streams(), byKey: make(map[string]*lane)}
+	f.pending = make([][]*record, len(f.streams))
+	f.queued = make([]int, len(f.streams))
 	for _, campaignsLast := range []bool{false, true} {
 		for i, st := range f.streams {
 			if (st == redisstore.CampaignsStream) == campaignsLast {
@@ -142,6 +190,7 @@ func load(ctx context.Context, cfg Config) (*Follower, error) {
 	if f.cursors, err = cfg.Store.Heads(ctx, f.streams); err != nil {
 		return nil, fmt.Errorf("start replica: %w", err)
 	}
+	f.done = slices.Clone(f.cursors)
 	if err := cfg.Catalog.Load(ctx); err != nil {
 		return nil, fmt.Errorf("start replica: %w", err)
 	}
@@ -184,13 +233,14 @@ func (f *Follower) Stats() (applied, reloads int64) {
 
 func (f *Follower) run(ctx context.Context) {
 	defer f.wg.Done()
+	defer f.lanes.Wait()
 	log := f.cfg.Logger
 	wait := f.cfg.Poll
 	lastCheck := time.Now()
 	failing := false
 	for {
 		check := failing || time.Since(lastCheck) >= f.cfg.Check
-		more, err := f.step(ctx, check)
+		more, err := f.poll(ctx, check)
 		if ctx.Err() != nil {
 			return
 		}
@@ -234,23 +284,33 @@ func (f *Follower) run(ctx context.Context) {
 	}
 }
 
-// step verifies the feed when check is set, then reads and applies one batch
-// of every stream. more reports that a stream had more records waiting.
-func (f *Follower) step(ctx context.Context, check bool) (more bool, err error) {
+// poll verifies the feed when check is set, then reads one batch of every
+// stream and hands each record to the lane of its advertiser, without
+// waiting for the lanes. more reports that a stream had more records
+// waiting. A lane's error is returned by the next poll, which reads nothing
+// then (settle).
+func (f *Follower) poll(ctx context.Context, check bool) (more bool, err error) {
+	f.mu.Lock()
+	failed := f.laneErr != nil
+	f.mu.Unlock()
+	if failed {
+		return false, f.settle()
+	}
 	if check {
 		if err := f.verify(ctx); err != nil {
 			return false, err
 		}
 	}
-	batches, err := f.cfg.Store.ReadFeed(ctx, f.streams, f.cursors, batch)
+	batches, err := f.read(ctx)
 	if err != nil {
 		return false, err
 	}
 	if f.afterRead != nil {
 		f.afterRead()
 	}
-	// Store shards first, the campaigns' stream last: when one poll brings
-	// a new advertiser's stores and its campaigns, the campaigns go live
+	// Store shards first, the campaigns' stream last, and a campaign
+	// record goes to the lane of its advertiser: when one poll brings a
+	// new advertiser's stores and its campaigns, the campaigns go live
 	// with their stores already indexed, never for a moment with nothing
 	// to lead to. (The other way round, a campaign going with its stores,
 	// the stores leave first: a campaign served meanwhile leads to one of
@@ -261,24 +321,140 @@ func (f *Follower) step(ctx context.Context, check bool) (more bool, err error) 
 			continue
 		}
 		more = more || len(changes) == batch
-		if err := f.apply(ctx, i, changes); err != nil {
-			return false, err
-		}
-		if f.afterApply != nil {
-			f.afterApply(f.streams[i])
+		if reason := f.hand(ctx, i, changes); reason != "" {
+			if err := f.settle(); err != nil {
+				return false, err
+			}
+			if err := f.reload(ctx, i, reason); err != nil {
+				return false, err
+			}
 		}
 	}
 	return more, nil
 }
 
+// read reads, in one round trip, the next batch of every stream but those
+// with maxQueued records still waiting in lanes.
+func (f *Follower) read(ctx context.Context) ([][]redisstore.Change, error) {
+	var idx []int
+	f.mu.Lock()
+	for i := range f.streams {
+		if f.queued[i] < maxQueued {
+			idx = append(idx, i)
+		}
+	}
+	f.mu.Unlock()
+	streams := make([]redisstore.Stream, len(idx))
+	after := make([]redisstore.Cursor, len(idx))
+	for k, i := range idx {
+		streams[k], after[k] = f.streams[i], f.cursors[i]
+	}
+	got, err := f.cfg.Store.ReadFeed(ctx, streams, after, batch)
+	if err != nil {
+		return nil, err
+	}
+	batches := make([][]redisstore.Change, len(f.streams))
+	for k, i := range idx {
+		batches[i] = got[k]
+	}
+	return batches, nil
+}
+
+// hand gives the records of stream i, in order, to their lanes, moving the
+// stream's read cursor past each. At a gap in sequence numbers or a record
+// it does not know it stops and says why: the stream must be reloaded.
+func (f *Follower) hand(ctx context.Context, i int, changes []redisstore.Change) (reload string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, ch := range changes {
+		if ch.Seq != f.cursors[i].Seq+1 {
+			return fmt.Sprintf("record %d follows %d: records were trimmed or lost", ch.Seq, f.cursors[i].Seq)
+		}
+		switch ch.Op {
+		case redisstore.OpAccount, redisstore.OpCampaign, redisstore.OpStores, redisstore.OpReload, redisstore.OpStock:
+		default:
+			return fmt.Sprintf("record %d has operation %q, unknown to this build", ch.Seq, ch.Op)
+		}
+		r := &record{Change: ch, stream: i}
+		f.pending[i] = append(f.pending[i], r)
+		f.queued[i]++
+		f.cursors[i] = ch.Cursor
+		l := f.byKey[ch.AdvertiserID]
+		if l == nil {
+			l = &lane{key: ch.AdvertiserID}
+			f.byKey[l.key] = l
+			f.lanes.Add(1)
+			go f.drain(ctx, l)
+		}
+		l.queue = append(l.queue, r)
+	}
+	return ""
+}
+
+// settle waits until the lanes have applied, or dropped after an error,
+// every record handed to them. After an error it moves each stream's read
+// cursor back to the last record before which all are applied, so that the
+// next poll reads again what was not, and returns the error.
+func (f *Follower) settle() error {
+	f.lanes.Wait()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	err := f.laneErr
+	if err == nil {
+		return nil
+	}
+	f.laneErr = nil
+	copy(f.cursors, f.done)
+	clear(f.pending)
+	clear(f.queued)
+	return err
+}
+
+// drain is a lane's goroutine: it applies the lane's records until its
+// queue is empty, or until a lane fails; then it drops what is left, for
+// the next poll to read again.
+func (f *Follower) drain(ctx context.Context, l *lane) {
+	defer f.lanes.Done()
+	for {
+		f.mu.Lock()
+		recs := l.queue
+		l.queue = nil
+		if len(recs) == 0 || f.laneErr != nil {
+			delete(f.byKey, l.key)
+			f.mu.Unlock()
+			return
+		}
+		f.mu.Unlock()
+		for len(recs) > 0 {
+			n := 1 // a run of records of one stream, applied under one lock
+			for n < len(recs) && recs[n].stream == recs[0].stream {
+				n++
+			}
+			if err := f.apply(ctx, l.key, recs[:n]); err != nil {
+				f.mu.Lock()
+				if f.laneErr == nil {
+					f.laneErr = err
+				}
+				f.mu.Unlock()
+				break
+			}
+			recs = recs[n:]
+		}
+	}
+}
+
 // verify reloads what Redis lost: everything on a new epoch, a stream whose
-// sequence number went back below what this replica applied.
+// sequence number went back below what this replica read. It lets the
+// lanes finish first, so that a reload is the last word.
 func (f *Follower) verify(ctx context.Context) error {
 	epoch, err := f.cfg.Store.Epoch(ctx)
 	if err != nil {
 		return err
 	}
 	if epoch != f.epoch {
+		if err := f.settle(); err != nil {
+			return err
+		}
 		f.cfg.Logger.Warn("replica: Redis lost its data (new epoch); reloading everything", "was", f.epoch, "now", epoch)
 		for _, i := range f.order {
 			if err := f.reload(ctx, i, "new epoch"); err != nil {
@@ -294,6 +470,9 @@ func (f *Follower) verify(ctx context.Context) error {
 	}
 	for _, i := range f.order {
 		if seq := seqs[i]; seq < f.cursors[i].Seq {
+			if err := f.settle(); err != nil {
+				return err
+			}
 			if err := f.reload(ctx, i, fmt.Sprintf("Redis went back from record %d to %d", f.cursors[i].Seq, seq)); err != nil {
 				return err
 			}
@@ -302,19 +481,23 @@ func (f *Follower) verify(ctx context.Context) error {
 	return nil
 }
 
-// apply applies the records of stream i in order, advancing its cursor
-// after each; a gap in sequence numbers or a record it does not know makes
-// it reload the stream instead.
-func (f *Follower) apply(ctx context.Context, i int, changes []redisstore.Change) error {
-	var reason string
-	err := f.cfg.Catalog.Apply(func() error {
-		// The stock records' rows as Redis holds them now, read inside
-		// Apply (no write of this replica's can land between the read and
+// apply applies a lane's records of one stream, all of advertiser key (or
+// all of the campaigns' stream), in order, under the catalog lock that
+// orders them with this replica's writes of the same objects.
+func (f *Follower) apply(ctx context.Context, key string, recs []*record) error {
+	st := f.streams[recs[0].stream]
+	lock := f.cfg.Catalog.ApplyCampaigns
+	if st != redisstore.CampaignsStream {
+		lock = func(fn func() error) error { return f.cfg.Catalog.ApplyAdvertiser(key, fn) }
+	}
+	err := lock(func() error {
+		// The stock records' rows as Redis holds them now, read inside the
+		// lock (no write of this replica's can land between the read and
 		// the index) and for all of them in one round trip.
 		var reads []redisstore.StockRead
-		for _, ch := range changes {
-			if ch.Op == redisstore.OpStock {
-				reads = append(reads, redisstore.StockRead{AdvertiserID: ch.AdvertiserID, Rows: ch.Stock})
+		for _, r := range recs {
+			if r.Op == redisstore.OpStock {
+				reads = append(reads, redisstore.StockRead{AdvertiserID: r.AdvertiserID, Rows: r.Stock})
 			}
 		}
 		var stock [][]campaigns.StockUpdate
@@ -324,43 +507,52 @@ func (f *Follower) apply(ctx context.Context, i int, changes []redisstore.Change
 				return err
 			}
 		}
-		for _, ch := range changes {
-			if ch.Seq != f.cursors[i].Seq+1 {
-				reason = fmt.Sprintf("record %d follows %d: records were trimmed or lost", ch.Seq, f.cursors[i].Seq)
-				return nil
-			}
+		for _, r := range recs {
 			var now []campaigns.StockUpdate
-			if ch.Op == redisstore.OpStock {
+			if r.Op == redisstore.OpStock {
 				now, stock = stock[0], stock[1:]
 			}
-			known, err := f.applyOne(ctx, ch, now)
-			if err != nil {
-				return err
+			if f.applying != nil {
+				f.applying(r.Change)
 			}
-			if !known {
-				reason = fmt.Sprintf("record %d has operation %q, unknown to this build", ch.Seq, ch.Op)
-				return nil
+			if err := f.applyOne(ctx, r.Change, now); err != nil {
+				return fmt.Errorf("record %d: %w", r.Seq, err)
 			}
-			f.cursors[i] = ch.Cursor
-			f.mu.Lock()
-			f.applied++
-			f.mu.Unlock()
+			f.markApplied(r)
+			if f.afterApply != nil {
+				f.afterApply(st)
+			}
 		}
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("apply stream %d: %w", f.streams[i], err)
-	}
-	if reason != "" {
-		return f.reload(ctx, i, reason)
+		return fmt.Errorf("apply stream %d: %w", st, err)
 	}
 	return nil
 }
 
-// applyOne applies one record; called inside catalog.Apply. It reports false
-// for an operation it does not know. stock is a stock record's rows as Redis
-// holds them now (Store.Stock), read for the whole batch by apply.
-func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change, stock []campaigns.StockUpdate) (bool, error) {
+// markApplied marks a record applied and moves its stream's applied cursor
+// over the records now applied in a row.
+func (f *Follower) markApplied(r *record) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r.applied = true
+	r.StoreIDs, r.Stock = nil, nil // it waits in pending only for its cursor
+	f.applied++
+	f.queued[r.stream]--
+	p := f.pending[r.stream]
+	for len(p) > 0 && p[0].applied {
+		f.done[r.stream] = p[0].Cursor
+		p[0] = nil
+		p = p[1:]
+	}
+	f.pending[r.stream] = p
+}
+
+// applyOne applies one record; called by apply, inside the catalog's lock.
+// stock is a stock record's rows as Redis holds them now (Store.Stock), read
+// for the whole run by apply.
+func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change, stock []campaigns.StockUpdate) error {
 	st, ix := f.cfg.Store, f.cfg.Index
 	switch ch.Op {
 	case redisstore.OpAccount:
@@ -371,14 +563,14 @@ func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change, stock []c
 		case campaigns.ErrorCode(err) == campaigns.NotFound:
 			ix.DeleteCampaign(ch.ObjectID)
 		case err != nil:
-			return true, err
+			return err
 		default:
 			ix.PutCampaign(c)
 		}
 	case redisstore.OpStores:
 		found, missing, err := st.StoresByID(ctx, ch.AdvertiserID, ch.StoreIDs)
 		if err != nil {
-			return true, err
+			return err
 		}
 		if ch.Deleted {
 			// Deleted with their stock rows. A store Redis holds again was
@@ -388,16 +580,16 @@ func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change, stock []c
 			// delete removed from Redis, so the advertiser is reloaded (a
 			// delete and a put between two polls are rare).
 			if len(found) > 0 {
-				return true, f.reloadAdvertisers(ctx, ch.AdvertiserID)
+				return f.reloadAdvertisers(ctx, ch.AdvertiserID)
 			}
 			for _, id := range missing {
 				ix.DeleteStore(ch.AdvertiserID, id)
 			}
-			return true, nil
+			return nil
 		}
 		if len(found) > 0 {
 			if err := ix.PutStores(ch.AdvertiserID, found); err != nil {
-				return true, fmt.Errorf("index stores of %s: %w", ch.AdvertiserID, err)
+				return fmt.Errorf("index stores of %s: %w", ch.AdvertiserID, err)
 			}
 		}
 		for _, id := range missing {
@@ -405,7 +597,7 @@ func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change, stock []c
 		}
 	case redisstore.OpReload:
 		if err := f.reloadAdvertisers(ctx, ch.AdvertiserID); err != nil {
-			return true, err
+			return err
 		}
 	case redisstore.OpStock:
 		// The rows as Redis holds them now, not as the record wrote them:
@@ -413,13 +605,14 @@ func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change, stock []c
 		// the feed), and its acknowledged write must not be undone.
 		ix.SetStock(ch.AdvertiserID, stock)
 	default:
-		return false, nil
+		return fmt.Errorf("operation %q unknown to this build", ch.Op) // hand lets none through
 	}
-	return true, nil
+	return nil
 }
 
 // reload makes what stream i covers in the index equal to the store, and
-// moves the stream's cursor to the head taken before reading.
+// moves the stream's cursors to the head taken before reading. It holds up
+// every write (catalog.Apply); callers let the lanes finish first (settle).
 func (f *Follower) reload(ctx context.Context, i int, reason string) error {
 	st := f.streams[i]
 	start := time.Now()
@@ -453,6 +646,9 @@ func (f *Follower) reload(ctx context.Context, i int, reason string) error {
 			}
 		}
 		f.cursors[i] = heads[0]
+		f.mu.Lock()
+		f.done[i] = heads[0] // the lanes are idle (settle): nothing is pending
+		f.mu.Unlock()
 		return nil
 	})
 	if err != nil {

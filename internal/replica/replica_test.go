@@ -62,6 +62,15 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// step polls once and waits until the lanes have applied what it read: the
+// follower stepped by hand.
+func (f *Follower) step(ctx context.Context, check bool) (more bool, err error) {
+	if more, err = f.poll(ctx, check); err != nil {
+		return false, err
+	}
+	return more, f.settle()
+}
+
 func step(t *testing.T, f *Follower, check bool) {
 	t.Helper()
 	for {
