@@ -56,12 +56,14 @@
 // Every write is one Lua script or one MULTI/EXEC transaction on the keys of
 // one slot, and appends its change record (with the next sequence number) in
 // the same atomic unit: a reader of the feed never misses a change nor sees
-// one that did not happen. PutStores sends its stores as chunked HSET
-// commands queued inside MULTI … EXEC, in one pipelined round trip: Redis
-// applies all of them at EXEC or, when the client goes away before EXEC, none
-// (see PutStores for why this beats a staging key). Redis writes a
-// transaction to its append-only file as one unit and, on restart, drops a
-// transaction cut short at the end of the file.
+// one that did not happen. PutStores sends all its stores as the arguments
+// of one script (see PutStores for why not MULTI or a staging key). A script
+// is not rolled back when a command in it fails, so each checks, before its
+// first write, that Redis will take every write it makes: Redis itself
+// refuses only a script's first write for want of memory or on a replica,
+// and the script asks about the user's ACL (scripts.go). Redis writes a
+// script's effects to its append-only file as one transaction and, on
+// restart, drops a transaction cut short at the end of the file.
 //
 // A method that returns nil has had its write acknowledged by Redis; how
 // durable that is depends on Redis's appendfsync setting (README, "Scaling

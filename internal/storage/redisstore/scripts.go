@@ -6,13 +6,33 @@ import "github.com/redis/go-redis/v9"
 // end with nothing in between. Each script declares every key it touches,
 // all in one hash slot, as Redis Cluster requires. A write script appends its
 // change record with feedLua; the record's fields are documented in feed.go.
+//
+// A script is not rolled back when a command in it fails: the writes before
+// it stay. Redis refuses a script's first write, not a later one, for want
+// of memory or on a read-only replica, but it checks a user's ACL at every
+// command. So each write script first asks allowed() about every write it
+// may make, and only then writes: a user refused any of them gets NOPERM
+// with nothing written, never a change without its record.
 
 // feedLua defines append_feed(seqKey, feedKey, retentionMs, field, value, …):
 // it takes the stream's next sequence number and appends a record carrying
 // it, dropping records older than the retention. The stream ID is Redis's
 // clock, so MINID trims by age; the sequence number, not the ID, is what
 // readers check for gaps.
+//
+// allowed({command, key, arg…}, …) raises NOPERM unless the user may run
+// every command given, and the feed's INCR and XADD on seq_key and feed_key.
+// redis.acl_check_cmd is Redis 7's; before it, ACLs are not checked ahead.
 const feedLua = `
+local function allowed(seq_key, feed_key, ...)
+  if not redis.acl_check_cmd then return end
+  local cmds = {{'INCR', seq_key}, {'XADD', feed_key, '*', 'seq', '1'}, ...}
+  for _, c in ipairs(cmds) do
+    if not redis.acl_check_cmd(unpack(c)) then
+      error({err = 'NOPERM this user has no permissions to run the ' .. c[1] .. ' command on ' .. c[2] .. ', nothing written'})
+    end
+  end
+end
 local function append_feed(seq_key, feed_key, retention_ms, ...)
   local seq = redis.call('INCR', seq_key)
   local t = redis.call('TIME')
@@ -22,16 +42,23 @@ local function append_feed(seq_key, feed_key, retention_ms, ...)
 end
 `
 
-// scriptFeed appends one change record, for use inside MULTI (PutStores).
-// KEYS: seq, feed. ARGV: retention, field, value, …
-//
-// Inside MULTI it is sent as EVAL with its source, never EVALSHA: a NOSCRIPT
-// error there would fail this command alone while EXEC applied the others,
-// leaving a change without its record.
-const scriptFeedSrc = feedLua + `
-append_feed(KEYS[1], KEYS[2], ARGV[1], unpack(ARGV, 2))
+// scriptPutStores writes an upload (PutStores). KEYS: stores, advertisers,
+// seq, feed. ARGV: retention, origin, advertiser, "stores" or "reload", the
+// NUL-joined IDs for "stores", then store ID and encoded store per store.
+// HSET takes 1,000 stores at a time: unpack's limit is 8,000 values.
+var scriptPutStores = redis.NewScript(feedLua + `
+allowed(KEYS[3], KEYS[4], {'ZADD', KEYS[2], '0', 'a'}, {'HSET', KEYS[1], 'f', 'v'})
+if ARGV[4] == 'reload' then
+  append_feed(KEYS[3], KEYS[4], ARGV[1], 'op', 'reload', 'origin', ARGV[2], 'adv', ARGV[3])
+else
+  append_feed(KEYS[3], KEYS[4], ARGV[1], 'op', 'stores', 'origin', ARGV[2], 'adv', ARGV[3], 'ids', ARGV[5])
+end
+redis.call('ZADD', KEYS[2], 0, ARGV[3])
+for i = 6, #ARGV, 2000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 1999, #ARGV)))
+end
 return 1
-`
+`)
 
 // scriptInitMeta creates the meta hash when it is missing and returns
 // schema, shards and epoch. KEYS: meta. ARGV: schema, shards, new epoch.
@@ -50,6 +77,7 @@ if redis.call('HEXISTS', KEYS[1], id) == 1 then return 'exists' end
 for i = 5, #ARGV do
   if redis.call('HEXISTS', KEYS[2], ARGV[i]) == 1 then return 'key' end
 end
+allowed(KEYS[3], KEYS[4], {'HSET', KEYS[2], 'f', 'v'}, {'HSET', KEYS[1], 'f', 'v'})
 for i = 5, #ARGV do redis.call('HSET', KEYS[2], ARGV[i], id) end
 redis.call('HSET', KEYS[1], id, ARGV[4])
 append_feed(KEYS[3], KEYS[4], ARGV[1], 'op', 'account', 'origin', ARGV[2], 'id', id)
@@ -73,6 +101,7 @@ for i = first_new, #ARGV do
   if owner and owner ~= id then return 'key' end
   keep[ARGV[i]] = true
 end
+allowed(KEYS[3], KEYS[4], {'HDEL', KEYS[2], 'f'}, {'HSET', KEYS[2], 'f', 'v'}, {'HSET', KEYS[1], 'f', 'v'})
 for i = 7, 6 + n do
   if not keep[ARGV[i]] then redis.call('HDEL', KEYS[2], ARGV[i]) end
 end
@@ -101,6 +130,7 @@ if ARGV[6] == 'create' then
   if old then return 'exists' end
   if redis.call('SISMEMBER', KEYS[6], id) == 1 then return 'gone' end
 end
+allowed(KEYS[4], KEYS[5], {'ZREM', KEYS[3], 'm'}, {'ZADD', KEYS[3], '0', 'm'}, {'HSET', KEYS[1], 'f', 'v'}, {'HSET', KEYS[2], 'f', 'v'})
 if old and old ~= adv then redis.call('ZREM', KEYS[3], old .. '\0' .. id) end
 redis.call('ZADD', KEYS[3], 0, adv .. '\0' .. id)
 redis.call('HSET', KEYS[1], id, ARGV[5])
@@ -118,6 +148,7 @@ var scriptDeleteCampaign = redis.NewScript(feedLua + `
 local id = ARGV[3]
 local adv = redis.call('HGET', KEYS[2], id)
 if not adv then return 0 end
+allowed(KEYS[4], KEYS[5], {'ZREM', KEYS[3], 'm'}, {'HDEL', KEYS[1], 'f'}, {'HDEL', KEYS[2], 'f'}, {'SADD', KEYS[6], 'm'}, {'SADD', KEYS[7], 'm'})
 redis.call('ZREM', KEYS[3], adv .. '\0' .. id)
 redis.call('HDEL', KEYS[1], id)
 redis.call('HDEL', KEYS[2], id)
@@ -132,7 +163,9 @@ return 1
 // when there is no such store.
 var scriptDeleteStore = redis.NewScript(feedLua + `
 local id = ARGV[4]
-if redis.call('HDEL', KEYS[1], id) == 0 then return 0 end
+if redis.call('HEXISTS', KEYS[1], id) == 0 then return 0 end
+allowed(KEYS[3], KEYS[4], {'HDEL', KEYS[1], 'f'}, {'ZREMRANGEBYLEX', KEYS[2], '-', '+'})
+redis.call('HDEL', KEYS[1], id)
 redis.call('ZREMRANGEBYLEX', KEYS[2], '[' .. id .. '\0', '(' .. id .. '\1')
 append_feed(KEYS[3], KEYS[4], ARGV[1], 'op', 'stores', 'origin', ARGV[2], 'adv', ARGV[3], 'ids', id, 'deleted', '1')
 return 1
@@ -149,6 +182,7 @@ for i = 5, #ARGV, 3 do
   if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then bad[#bad + 1] = (i - 5) / 3 + 1 end
 end
 if #bad > 0 then return bad end
+allowed(KEYS[3], KEYS[4], {'ZREM', KEYS[2], 'm'}, {'ZADD', KEYS[2], '0', 'm'})
 for i = 5, #ARGV, 3 do
   local m = ARGV[i] .. '\0' .. ARGV[i + 1]
   if ARGV[i + 2] == '1' then
