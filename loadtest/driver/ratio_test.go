@@ -50,18 +50,22 @@ func TestCompareRounds(t *testing.T) {
 }
 
 func TestTCritical95(t *testing.T) {
+	// Exact values (R's qt(0.975, df)) to three decimals: from the table
+	// up to 30 degrees of freedom, from the expansion beyond.
 	for _, tt := range []struct {
 		df   int
 		want float64
-	}{{1, 12.706}, {2, 4.303}, {9, 2.262}, {30, 2.042}, {35, 2.021}, {100, 1.980}, {1000, 1.960}} {
-		if got := tCritical95(tt.df); got != tt.want {
-			t.Errorf("tCritical95(%d) = %v, want %v", tt.df, got, tt.want)
+	}{{1, 12.706}, {2, 4.303}, {9, 2.262}, {19, 2.093}, {30, 2.042}, {31, 2.040}, {35, 2.030}, {39, 2.023},
+		{40, 2.021}, {41, 2.020}, {59, 2.001}, {79, 1.990}, {95, 1.985}, {121, 1.980}, {200, 1.972}, {1000, 1.962}} {
+		if got := tCritical95(tt.df); math.Abs(got-tt.want) > 0.0006 {
+			t.Errorf("tCritical95(%d) = %.4f, want %.3f", tt.df, got, tt.want)
 		}
 	}
-	// The table falls as the degrees of freedom rise.
-	for df := 2; df < 200; df++ {
-		if tCritical95(df) > tCritical95(df-1) {
-			t.Errorf("tCritical95(%d) > tCritical95(%d)", df, df-1)
+	// The critical value falls as the degrees of freedom rise, towards the
+	// normal's 1.96, and never below it.
+	for df := 2; df < 2000; df++ {
+		if tCritical95(df) > tCritical95(df-1) || tCritical95(df) < 1.959963 {
+			t.Errorf("tCritical95(%d) = %v after %v", df, tCritical95(df), tCritical95(df-1))
 		}
 	}
 }
