@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -344,5 +345,67 @@ func TestRunRecordsTheTail(t *testing.T) {
 	}
 	if b, _ := json.Marshal(res.Tail); res.Tail.Total() == 0 && !strings.Contains(string(b), `"counts":[]`) {
 		t.Errorf("empty tail as %s", b)
+	}
+}
+
+// TestRunMetersTheMeasuredWindow: an attack's Meter brackets the measured
+// window and nothing else: every request the server sees between its start
+// and its stop is one of the result's, the warm-up's come before it, and
+// the window runs on the warm-up's connections, all closed when Run returns.
+func TestRunMetersTheMeasuredWindow(t *testing.T) {
+	var served, opened, open atomic.Int64
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		served.Add(1)
+		_, _ = io.WriteString(w, `{"request_id":"r","ads":[]}`)
+	}))
+	srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+		switch s {
+		case http.StateNew:
+			opened.Add(1)
+			open.Add(1)
+		case http.StateClosed, http.StateHijacked:
+			open.Add(-1)
+		}
+	}
+	srv.Start()
+	defer srv.Close()
+	reqs := Requests{Keys: []string{"k"}, Searches: []dataset.Request{{Lat: 35.69, Lng: 139.70, Query: "駅", Mode: "walk"}}}
+	tests := []struct {
+		name string
+		give Attack
+	}{
+		{"flat out", Attack{Duration: 200 * time.Millisecond, Warmup: 200 * time.Millisecond, Connections: 4}},
+		{"fixed rate", Attack{Rate: 400, Duration: 200 * time.Millisecond, Warmup: 200 * time.Millisecond, Connections: 4}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			served.Store(0)
+			var warm, measured, dialed int64
+			a := tt.give
+			a.Meter = func() func() {
+				warm = served.Load()
+				opened0 := opened.Load()
+				return func() { measured, dialed = served.Load()-warm, opened.Load()-opened0 }
+			}
+			res, err := Run(context.Background(), "meter", []string{srv.URL}, reqs, a)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if warm == 0 || measured != int64(res.Requests) || res.OK != res.Requests {
+				t.Errorf("%d requests before the window, %d in it, want some and the result's %d", warm, measured, res.Requests)
+			}
+			// A worker may dial a spare while its last connection goes
+			// back to the pool; a new client would dial all four.
+			if dialed > 1 {
+				t.Errorf("%d connections dialed in the measured window, want the warm-up's", dialed)
+			}
+			deadline := time.Now().Add(2 * time.Second)
+			for open.Load() != 0 && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+			if n := open.Load(); n != 0 {
+				t.Errorf("%d connections left open after the run", n)
+			}
+		})
 	}
 }

@@ -69,3 +69,27 @@ func TestTCritical95(t *testing.T) {
 		}
 	}
 }
+
+func TestMedian(t *testing.T) {
+	twenty := make([]float64, 20)
+	for i := range twenty {
+		twenty[i] = float64((i*7)%20 + 1) // 1..20, shuffled
+	}
+	tests := []struct {
+		give []float64
+		want float64
+	}{
+		{[]float64{5}, 5},
+		{[]float64{9, 5}, 9}, // the faster of the middle two
+		{[]float64{9, 5, 7}, 7},
+		{twenty, 11},
+	}
+	for _, tt := range tests {
+		if got := Median(results(tt.give...)); got.Throughput != tt.want {
+			t.Errorf("Median(%v) = %v, want %v", tt.give, got.Throughput, tt.want)
+		}
+	}
+	if Median(nil) != nil {
+		t.Error("Median of no rounds: want nil")
+	}
+}

@@ -529,9 +529,16 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 				// fixed rate never reaches the limit within one.
 				runtime.GC()
 			}
-			cpu0 := r.serverCPU(t)
-			self0 := driver.SelfCPUTime()
 			a := r.f.attack
+			// CPU time over the measured window alone: the warm-up's,
+			// and the driver's building of the requests, left out.
+			var cpu0, cpu1 []time.Duration
+			var self time.Duration
+			a.Meter = func() func() {
+				cpu0 = r.serverCPU(t)
+				self0 := driver.SelfCPUTime()
+				return func() { cpu1, self = r.serverCPU(t), driver.SelfCPUTime()-self0 }
+			}
 			if r.f.freshUsers {
 				a.UIDSuffix = fmt.Sprintf("-r%d", round)
 			}
@@ -546,13 +553,9 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 				stopDriverProfile()
 				return err
 			}
-			// Warm-up CPU is in the deltas too; scale them to the
-			// measured window's share of the requests.
-			share := float64(r.f.attack.Duration) / float64(r.f.attack.Duration+r.f.attack.Warmup)
 			tr := &targetResult{Result: res, Load: driver.LoadAverage()}
 			if res.OK > 0 {
-				perReq := func(d time.Duration) time.Duration { return time.Duration(float64(d) * share / float64(res.OK)) }
-				cpu1 := r.serverCPU(t)
+				perReq := func(d time.Duration) time.Duration { return d / time.Duration(res.OK) }
 				for i, p := range t.procs {
 					d := perReq(cpu1[i] - cpu0[i])
 					tr.ServerCPUPerReq += d
@@ -563,7 +566,7 @@ func (r *runner) measure(ctx context.Context, targets []string) error {
 						tr.ProcessCPUPerReq[p.Name] = d
 					}
 				}
-				tr.DriverCPUPerReq = perReq(driver.SelfCPUTime() - self0)
+				tr.DriverCPUPerReq = perReq(self)
 			}
 			if stopProfile != nil {
 				if err := stopProfile(); err != nil {

@@ -89,8 +89,11 @@ func TestRunNavadRedis(t *testing.T) {
 			t.Fatalf("%s: %d of %d requests ok; first error %q\n%s", name, r.OK, r.Requests, r.FirstError, stderr.String())
 		}
 	}
+	// Redis's CPU is split out, but over a measured window of 1 s it may
+	// be under /proc's 10 ms resolution: with budget leases it does little
+	// after the warm-up.
 	if r := rep.Results["navad-redis"][0]; r.WithAds == 0 || r.ServerCPUPerReq <= 0 ||
-		r.ProcessCPUPerReq["navad-redis"] <= 0 || r.ProcessCPUPerReq["redis-navad"] <= 0 {
+		r.ProcessCPUPerReq["navad-redis"] <= 0 || r.ProcessCPUPerReq["redis-navad"] < 0 || len(r.ProcessCPUPerReq) != 2 {
 		t.Errorf("navad-redis: %d of %d decisions with ads, server CPU %v/req (%v)", r.WithAds, r.OK, r.ServerCPUPerReq, r.ProcessCPUPerReq)
 	}
 	if info, err := os.ReadFile(filepath.Join(out, "redis-navad-info.txt")); err != nil || !strings.Contains(string(info), "cmdstat_evalsha:") {
