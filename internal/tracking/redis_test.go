@@ -1,12 +1,15 @@
 package tracking_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -209,6 +212,66 @@ func TestLongOutageSpoolsServedCounts(t *testing.T) {
 	if got := r.totals().Served; got != uint64(want) {
 		t.Fatalf("%d served after the outage, want %d", got, want)
 	}
+}
+
+// TestQuietFlushDuringOutageIsNoRecovery: once the served counts are
+// spooled, a flush interval without a served ad has nothing to write and
+// asks nothing of the store; it must not be taken for the store being back,
+// or the next ads stay in memory (lost by a kill -9) for ServedSpoolAfter
+// again, and the log says the flushes work.
+func TestQuietFlushDuringOutageIsNoRecovery(t *testing.T) {
+	srv := redistest.StartDurable(t)
+	var logs lockedBuffer
+	const after = 2 * time.Second
+	r := startReplica(t, srv.URL(), t.TempDir(), func(o *tracking.Options) {
+		o.FlushInterval, o.ServedSpoolAfter = 20*time.Millisecond, after
+		o.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	})
+	srv.Kill()
+	spooled := func(want int) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for r.spool.Served() != want {
+			if time.Since(start) > 20*time.Second {
+				t.Fatalf("spool holds %d served ads, want %d", r.spool.Served(), want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		return time.Since(start)
+	}
+	r.serve(3)
+	spooled(3)
+	time.Sleep(10 * 20 * time.Millisecond) // quiet flush intervals
+	r.serve(3)
+	if took := spooled(6); took >= after {
+		t.Errorf("ads served after a quiet spell spooled after %v, as if the outage had begun again", took)
+	}
+	if strings.Contains(logs.String(), "flushed again") {
+		t.Errorf("a quiet flush during the outage was logged as a recovery:\n%s", logs.String())
+	}
+	srv.Restart()
+	r.waitDelivered()
+	if got := r.totals().Served; got != 6 {
+		t.Fatalf("%d served after the outage, want 6", got)
+	}
+}
+
+// lockedBuffer is a bytes.Buffer a logger may write to from goroutines.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 // TestDrainKeepsWhatItCannotDeliverYet: Drain drops a spooled event or

@@ -935,6 +935,12 @@ func (s *Service) flushLoop() {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+			// A flush with nothing in memory succeeds without asking the
+			// store, so it tells nothing of an outage (spoolServed may just
+			// have emptied memory): taken for the store being back, it
+			// restarted ServedSpoolAfter, and the next counts stayed in
+			// memory that long again.
+			held := s.served.ads.Load()+s.served.unflushed.Load() > 0
 			ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
 			err := s.Flush(ctx)
 			cancel()
@@ -942,7 +948,7 @@ func (s *Service) flushLoop() {
 			case err != nil && !s.flushFailing.Swap(true):
 				failingSince = time.Now()
 				s.opt.Logger.Error("served counts not flushed; kept in memory and retried every flush interval", "err", err)
-			case err == nil && s.flushFailing.Swap(false):
+			case err == nil && held && s.flushFailing.Swap(false):
 				failingSince = time.Time{}
 				s.servedSpooling.Store(false)
 				s.opt.Logger.Info("served counts flushed again")
