@@ -314,7 +314,12 @@ func (f *Follower) poll(ctx context.Context, check bool) (more bool, err error) 
 	// with their stores already indexed, never for a moment with nothing
 	// to lead to. (The other way round, a campaign going with its stores,
 	// the stores leave first: a campaign served meanwhile leads to one of
-	// the stores still listed, never to one removed.)
+	// the stores still listed, never to one removed.) This holds within a
+	// poll. When the stores are not in the same poll (their shard had more
+	// than a batch waiting, or maxQueued records held back in lanes), the
+	// campaign may go live first: on this replica it then has nothing or
+	// fewer stores to lead to until they are read, so it serves fewer ads
+	// for that while, never an ad to a store it does not have.
 	for _, i := range f.order {
 		changes := batches[i]
 		if len(changes) == 0 {
