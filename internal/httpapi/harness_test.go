@@ -11,6 +11,7 @@ import (
 	"github.com/navad/navad/internal/catalog"
 	"github.com/navad/navad/internal/httpapi"
 	"github.com/navad/navad/internal/serving"
+	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/boltstore"
 )
 
@@ -22,6 +23,9 @@ type envConfig struct {
 	pacer         func(t *testing.T, store *boltstore.Store, loc *time.Location) serving.Pacer
 	maxBodyBytes  int64
 	maxUploadRows int
+	// wrap, when set, stands between the catalog and the store (a fault
+	// injected into the real store).
+	wrap func(storage.Catalog) storage.Catalog
 }
 
 // opsEnv is an env that also exposes the parts behind the edge.
@@ -61,11 +65,15 @@ func newEnvWith(t *testing.T, cfg envConfig) *opsEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := auth.NewKeys(store, adminKey)
+	var cs storage.Catalog = store
+	if cfg.wrap != nil {
+		cs = cfg.wrap(store)
+	}
+	keys, err := auth.NewKeys(cs, adminKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	cat, err := catalog.New(store, ix, keys, nil)
+	cat, err := catalog.New(cs, ix, keys, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

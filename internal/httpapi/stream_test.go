@@ -6,19 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/navad/navad/campaigns"
-	"github.com/navad/navad/internal/auth"
-	"github.com/navad/navad/internal/catalog"
-	"github.com/navad/navad/internal/httpapi"
-	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/internal/storage"
-	"github.com/navad/navad/internal/storage/boltstore"
 )
 
 // storesFailAfter is the real store whose store listing fails after it has
@@ -50,39 +43,15 @@ func (s storesFailAfter) Stores(ctx context.Context, advertiserID string, fn fun
 // GET /v1/stores, after its 200 and the first stores are sent, the client
 // sees a broken answer, never a well-formed list that is silently short.
 func TestStoreListCutShortIsAnError(t *testing.T) {
-	store, err := boltstore.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = store.Close() })
-	failing := storesFailAfter{Catalog: store, n: 300} // some 40 KB: past net/http's buffer, so the 200 and the first stores are sent
-	ix := serving.NewIndex()
-	engine, err := serving.NewEngine(ix, mustLocation(t, "Asia/Tokyo"), nil, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := auth.NewKeys(failing, adminKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cat, err := catalog.New(failing, ix, keys, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := httpapi.New(httpapi.Deps{
-		Catalog: cat, Engine: engine, Keys: keys,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		Ready:  store.Ping,
-	}, httpapi.Options{MaxBodyBytes: 8 << 20, MaxJSONBodyBytes: 64 << 10, MaxUploadRows: 1000,
-		MaxStockRows: 1000, DecisionTimeout: time.Second})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, handler: srv.Handler(), server: srv, index: ix, store: store}
+	failing := storesFailAfter{n: 300} // some 40 KB: past net/http's buffer, so the 200 and the first stores are sent
+	e := newEnvWith(t, envConfig{wrap: func(c storage.Catalog) storage.Catalog {
+		failing.Catalog = c
+		return failing
+	}})
 	adv := e.do("POST", "/v1/accounts", adminKey, map[string]any{"type": "advertiser", "name": "Brewer"})
 	advKey := adv.json(t)["api_key"].(string)
 
-	hs := httptest.NewServer(srv.Handler())
+	hs := httptest.NewServer(e.handler)
 	defer hs.Close()
 	list := func() (int, []byte, error) {
 		req, err := http.NewRequest("GET", hs.URL+"/v1/stores", nil)
