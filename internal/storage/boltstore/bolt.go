@@ -31,7 +31,8 @@
 // # Durability and concurrency
 //
 // A method that returns nil has committed its transaction, and bbolt fsyncs
-// on commit, so the write survives a crash. Writes that the Catalog contract
+// on commit, so the write survives a crash (Open fsyncs the directories
+// of a file it creates, so the file itself does). Writes that the Catalog contract
 // calls all or nothing are one transaction. A Store is safe for concurrent
 // use; bbolt runs one writer at a time and readers alongside it.
 //
@@ -164,10 +165,26 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if dir == "" {
 		return nil, errors.New("open bolt store: empty directory")
 	}
+	// The directories that Open creates, and the file, are new entries
+	// in their parents; fsyncing the file (as bbolt's commits do) does
+	// not make an entry durable, so a power cut could take the whole file
+	// with the writes acknowledged in it. The parents are synced once
+	// the file holds its schema.
+	var created []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := os.Stat(d); err == nil || filepath.Dir(d) == d {
+			break
+		}
+		created = append(created, filepath.Dir(d))
+	}
+	path := filepath.Join(dir, FileName)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		created = append([]string{dir}, created...)
+	}
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("open bolt store: %w", err)
 	}
-	db, err := bolt.Open(filepath.Join(dir, FileName), 0o600, &bolt.Options{
+	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: o.lockTimeout,
 		// The map freelist is bbolt's recommendation for large files; a
 		// national store table is a few hundred megabytes.
@@ -187,6 +204,12 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		_ = db.Close() // the schema error is the one to report
 		return nil, fmt.Errorf("open bolt store: %w", err)
 	}
+	for _, d := range created {
+		if err := syncDir(d); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("open bolt store: %w", err)
+		}
+	}
 	s := &Store{db: db, now: o.now, onError: o.onError, compactBytes: o.compactBytes, compactEvery: o.compactEvery,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	if s.compactEvery > 0 {
@@ -195,6 +218,23 @@ func Open(dir string, opts ...Option) (*Store, error) {
 		close(s.done)
 	}
 	return s, nil
+}
+
+// syncDir fsyncs the directory dir, so that the entries created in it
+// survive a power cut. A variable for tests.
+var syncDir = func(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
 }
 
 func initSchema(tx *bolt.Tx) error {
