@@ -43,6 +43,15 @@ func ReadStores(r io.Reader, format UploadFormat, maxRows int) (*Upload, error) 
 	return nil, Errorf(Invalid, "unknown store list format %q", format)
 }
 
+// storeRow is a store as a JSON upload writes it: Lat and Lng, shallower
+// than the Store's own, take its lat and lng, so that a missing or null
+// coordinate is told from 0.
+type storeRow struct {
+	Store
+	Lat *float64 `json:"lat"`
+	Lng *float64 `json:"lng"`
+}
+
 // readStoresJSON reads a JSON array of stores element by element, so that a
 // badly typed element is reported with its position and the rest are still
 // checked.
@@ -58,8 +67,8 @@ func readStoresJSON(r io.Reader, maxRows int) (*Upload, error) {
 		if row > maxRows {
 			return nil, Errorf(Invalid, "an upload holds at most %d stores", maxRows)
 		}
-		var s Store
-		if err := dec.Decode(&s); err != nil {
+		var in storeRow
+		if err := dec.Decode(&in); err != nil {
 			var typ *json.UnmarshalTypeError
 			if errors.As(err, &typ) || isUnknownField(err) {
 				p.AddRow(row, "%s", ErrorMessage(JSONError(err)))
@@ -67,6 +76,14 @@ func readStoresJSON(r io.Reader, maxRows int) (*Upload, error) {
 			}
 			return nil, rowSyntaxError(row, err)
 		}
+		if in.Lat == nil || in.Lng == nil {
+			// A store without a fix was placed at 0,0 in the Gulf of
+			// Guinea, where no search finds it, and the upload said 200.
+			p.AddRow(row, "lat and lng are required")
+			continue
+		}
+		s := in.Store
+		s.Lat, s.Lng = *in.Lat, *in.Lng
 		up.Stores = append(up.Stores, s)
 		up.Rows = append(up.Rows, row)
 	}
