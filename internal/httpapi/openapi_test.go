@@ -56,7 +56,7 @@ func TestOpenAPIDocumentValidates(t *testing.T) {
 		}
 	}
 	// The unauthenticated endpoints say so; every other one needs a key.
-	open := []string{"/healthz", "/readyz", "/metrics", "/openapi.json", "/dashboard/", "/v1/i/{token}", "/v1/c/{token}", "/v1/n/{token}", "/v1/v/{token}"}
+	open := []string{"/healthz", "/readyz", "/metrics", "/openapi.json", "/dashboard", "/dashboard/", "/dashboard/config.json", "/dashboard/{file}", "/v1/i/{token}", "/v1/c/{token}", "/v1/n/{token}", "/v1/v/{token}"}
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {
 			public := op.Security != nil && len(*op.Security) == 0
