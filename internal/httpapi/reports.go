@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -168,11 +169,18 @@ func values(qs url.Values, field string) []string {
 }
 
 func boolParam(qs url.Values, field string) (bool, error) {
-	switch strings.ToLower(qs.Get(field)) {
-	case "", "false", "0", "no":
+	// Go's booleans (1, t, true, 0, f, false) in any case, and yes or no;
+	// absent or empty is false.
+	switch v := strings.ToLower(qs.Get(field)); v {
+	case "", "no":
 		return false, nil
-	case "true", "1", "yes":
+	case "yes":
 		return true, nil
+	default:
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return false, fmt.Errorf("%s: not a boolean", field)
+		}
+		return b, nil
 	}
-	return false, fmt.Errorf("%s: not a boolean", field)
 }

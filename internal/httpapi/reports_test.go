@@ -400,6 +400,14 @@ func TestReportBadInput(t *testing.T) {
 			}
 		})
 	}
+	// bom takes any boolean the OpenAPI document's checker reads as one
+	// (and yes or no, as it always has, which the document does not name).
+	for v, want := range map[string]bool{"t": true, "TRUE": true, "1": true, "f": false, "0": false, "": false} {
+		r := te.must(200, te.do("GET", "/v1/reports?format=csv&bom="+v, w.advAKey, nil))
+		if got := bytes.HasPrefix(r.Body, []byte("\xef\xbb\xbf")); got != want {
+			t.Fatalf("bom=%s: a byte order mark %v, want %v", v, got, want)
+		}
+	}
 	// Defaults: today, grouped by nothing; no traffic yet, so no rows.
 	r := te.must(200, te.do("GET", "/v1/reports", w.advAKey, nil))
 	if !strings.Contains(string(r.Body), `"from":"`+te.today()+`"`) || !strings.Contains(string(r.Body), `"rows":[]`) {
