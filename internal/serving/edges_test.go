@@ -56,12 +56,7 @@ func TestOpeningHoursAroundMidnight(t *testing.T) {
 		{time.Date(2026, 11, 27, 16, 59, 0, 0, tokyo), ""},
 	}
 	for _, tt := range tests {
-		ads := decide(t, e, Request{Lat: 35.6900, Lng: 139.7000, Query: "居酒屋", Now: tt.at})
-		got := ""
-		if len(ads) > 0 {
-			got = ads[0].Store.ID()
-		}
-		if got != tt.want {
+		if got := izakayaStoreAt(t, e, tt.at); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.at.Format(time.RFC3339), got, tt.want)
 		}
 	}

@@ -444,15 +444,21 @@ func testStoreHours(t *testing.T, tableFull bool) {
 		{time.Date(2026, 11, 29, 12, 0, 0, 0, tokyo), ""},      // Sunday noon: both closed
 	}
 	for _, tt := range tests {
-		ads := decide(t, e, Request{Lat: 35.6900, Lng: 139.7000, Query: "居酒屋", Now: tt.at})
-		got := ""
-		if len(ads) > 0 {
-			got = ads[0].Store.ID()
-		}
-		if got != tt.want {
+		if got := izakayaStoreAt(t, e, tt.at); got != tt.want {
 			t.Errorf("%s: got %q, want %q", tt.at.Format(time.RFC3339), got, tt.want)
 		}
 	}
+}
+
+// izakayaStoreAt is the store of the first ad for 居酒屋 near Shinjuku at
+// time at, "" for none.
+func izakayaStoreAt(t *testing.T, e *Engine, at time.Time) string {
+	t.Helper()
+	ads := decide(t, e, Request{Lat: 35.6900, Lng: 139.7000, Query: "居酒屋", Now: at})
+	if len(ads) == 0 {
+		return ""
+	}
+	return ads[0].Store.ID()
 }
 
 func TestUpdatesAndDeletes(t *testing.T) {
