@@ -65,8 +65,7 @@ func checkReports(t *testing.T, s *redisstore.Store, d storage.Day, l storagetes
 // logs are never folded. (The events contract suite mixes served counts
 // with tracking events in the same hashes.)
 func TestServedLogsFold(t *testing.T) {
-	t.Run("single node", func(t *testing.T) { testServedLogsFold(t, redistest.Start(t)) })
-	t.Run("cluster", func(t *testing.T) { testServedLogsFold(t, redistest.StartCluster(t)) })
+	redistest.EachMode(t, testServedLogsFold)
 }
 
 func testServedLogsFold(t *testing.T, srv *redistest.Server) {
