@@ -249,7 +249,9 @@ func (s *Spool) Peek(n int) ([]*storage.Event, error) {
 		return nil
 	})
 	if err == nil && len(bad) > 0 {
-		err = s.putAside(bad)
+		var moved int
+		moved, err = s.putAside(bucketEvents, bucketUnreadable, bad)
+		s.used.Add(-int64(moved))
 	}
 	if err != nil {
 		return nil, fmt.Errorf("spool peek: %w", err)
@@ -257,26 +259,26 @@ func (s *Spool) Peek(n int) ([]*storage.Event, error) {
 	return out, nil
 }
 
-// putAside moves the records of keys from the events to the unreadable
-// bucket.
-func (s *Spool) putAside(keys [][]byte) error {
+// putAside moves the records of keys from bucket from to bucket to, and
+// returns how many it moved.
+func (s *Spool) putAside(from, to []byte, keys [][]byte) (int, error) {
 	moved := 0
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		moved = 0
-		events := tx.Bucket(bucketEvents)
-		aside, err := tx.CreateBucketIfNotExists(bucketUnreadable)
+		src := tx.Bucket(from)
+		aside, err := tx.CreateBucketIfNotExists(to)
 		if err != nil {
 			return err
 		}
 		for _, k := range keys {
-			v := events.Get(k)
+			v := src.Get(k)
 			if v == nil {
 				continue
 			}
 			if err := aside.Put(k, bytes.Clone(v)); err != nil {
 				return err
 			}
-			if err := events.Delete(k); err != nil {
+			if err := src.Delete(k); err != nil {
 				return err
 			}
 			moved++
@@ -284,11 +286,10 @@ func (s *Spool) putAside(keys [][]byte) error {
 		return nil
 	})
 	if err != nil {
-		return err
+		return 0, err
 	}
-	s.used.Add(-int64(moved))
 	s.setAside.Add(int64(moved))
-	return nil
+	return moved, nil
 }
 
 // SetAside returns how many unreadable records Peek and PeekServed have
@@ -383,27 +384,7 @@ func (s *Spool) PeekServed(n int) ([]storage.ServedBatch, error) {
 		return nil
 	})
 	if err == nil && len(bad) > 0 {
-		err = s.db.Update(func(tx *bolt.Tx) error {
-			served := tx.Bucket(bucketServed)
-			aside, err := tx.CreateBucketIfNotExists(bucketUnreadableServed)
-			if err != nil {
-				return err
-			}
-			for _, k := range bad {
-				if v := served.Get(k); v != nil {
-					if err := aside.Put(k, bytes.Clone(v)); err != nil {
-						return err
-					}
-					if err := served.Delete(k); err != nil {
-						return err
-					}
-				}
-			}
-			return nil
-		})
-		if err == nil {
-			s.setAside.Add(int64(len(bad)))
-		}
+		_, err = s.putAside(bucketServed, bucketUnreadableServed, bad)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("spool peek served: %w", err)
