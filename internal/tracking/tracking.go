@@ -820,6 +820,26 @@ type servedBatch struct {
 	rows []storage.ServedCount
 }
 
+// ads sums the batch's served ads.
+func (b *servedBatch) ads() int64 {
+	var n int64
+	for _, r := range b.rows {
+		n += int64(r.N)
+	}
+	return n
+}
+
+// split appends rows to the pending batches, in batches of at most
+// maxBatchRows rows under new IDs. The batches are pieces of rows.
+func (b *batchIDs) split(rows []storage.ServedCount) {
+	for len(rows) > 0 {
+		n := min(len(rows), maxBatchRows)
+		b.n++
+		b.pending = append(b.pending, &servedBatch{id: fmt.Sprintf("%s-%d", b.prefix, b.n), rows: rows[:n:n]})
+		rows = rows[n:]
+	}
+}
+
 func newBatchIDs() batchIDs {
 	var b [8]byte
 	_, _ = rand.Read(b[:])
@@ -846,13 +866,7 @@ func (s *Service) Flush(ctx context.Context) error {
 				return nil
 			}
 			taken = rows
-			for len(rows) > 0 {
-				n := min(len(rows), maxBatchRows)
-				s.batches.n++
-				s.batches.pending = append(s.batches.pending,
-					&servedBatch{id: fmt.Sprintf("%s-%d", s.batches.prefix, s.batches.n), rows: rows[:n:n]})
-				rows = rows[n:]
-			}
+			s.batches.split(rows)
 		}
 		for len(s.batches.pending) > 0 {
 			b := s.batches.pending[0]
@@ -867,11 +881,7 @@ func (s *Service) Flush(ctx context.Context) error {
 				s.opt.Logger.Error("served counts refused by the store and dropped", "batch", b.id, "rows", len(b.rows), "err", err)
 			}
 			s.batches.pending = s.batches.pending[1:]
-			var n int64
-			for _, r := range b.rows {
-				n += int64(r.N)
-			}
-			s.served.unflushed.Add(-n)
+			s.served.unflushed.Add(-b.ads())
 		}
 		// Every batch is written: nothing refers to the rows taken now (the
 		// batches were pieces of them, and AddServed keeps no reference).
@@ -893,13 +903,7 @@ func (s *Service) spoolServed() (int64, error) {
 	defer s.batches.mu.Unlock()
 	rows := s.batches.unwait(s.served.take())
 	taken := rows
-	for len(rows) > 0 {
-		n := min(len(rows), maxBatchRows)
-		s.batches.n++
-		s.batches.pending = append(s.batches.pending,
-			&servedBatch{id: fmt.Sprintf("%s-%d", s.batches.prefix, s.batches.n), rows: rows[:n:n]})
-		rows = rows[n:]
-	}
+	s.batches.split(rows)
 	if len(s.batches.pending) == 0 {
 		return 0, nil
 	}
@@ -907,9 +911,7 @@ func (s *Service) spoolServed() (int64, error) {
 	var ads int64
 	for i, b := range s.batches.pending {
 		batches[i] = storage.ServedBatch{ID: b.id, Rows: b.rows}
-		for _, r := range b.rows {
-			ads += int64(r.N)
-		}
+		ads += b.ads()
 	}
 	if err := sp.PutServed(batches); err != nil {
 		return 0, fmt.Errorf("spool served counts: %w", err)
