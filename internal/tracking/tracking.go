@@ -159,7 +159,7 @@ type Service struct {
 	batches batchIDs
 
 	// Outages are logged when they start and end, not at every retry.
-	flushFailing, spooling, servedSpooling, drainFailing atomic.Bool
+	spooling atomic.Bool
 	// dropped counts spooled entries (events and served batches) the
 	// store refused for good.
 	dropped atomic.Int64
@@ -673,6 +673,7 @@ func (s *Service) drainLoop() {
 		return
 	}
 	t := time.NewTicker(drainInterval)
+	drainFailing := false // said once, not every drain interval
 	defer t.Stop()
 	for {
 		select {
@@ -695,12 +696,14 @@ func (s *Service) drainLoop() {
 			if sp.Len() == 0 && sp.Served() == 0 && s.spooling.Swap(false) {
 				s.opt.Logger.Info("tracking store back: spooled events delivered", "delivered", n)
 			}
-			if s.drainFailing.Swap(false) {
+			if drainFailing {
+				drainFailing = false
 				s.opt.Logger.Info("spooled tracking data delivered again")
 			}
-		case campaigns.ErrorCode(err) != campaigns.Unavailable && s.ctx.Err() == nil && !s.drainFailing.Swap(true):
+		case campaigns.ErrorCode(err) != campaigns.Unavailable && s.ctx.Err() == nil && !drainFailing:
 			// Not an outage (those are logged where they start): kept
 			// and retried, but said once.
+			drainFailing = true
 			s.opt.Logger.Error("spooled tracking data not delivered; kept and retried", "err", err)
 		}
 	}
@@ -929,8 +932,9 @@ func (s *Service) flushLoop() {
 	t := time.NewTicker(s.opt.FlushInterval)
 	defer t.Stop()
 	var (
-		failingSince time.Time // zero while flushes succeed
-		spoolFailing bool      // said once, not every flush interval
+		failingSince   time.Time // zero while flushes succeed
+		spoolFailing   bool      // said once, not every flush interval
+		servedSpooling bool      // the move to the spool said, until flushes succeed
 	)
 	for {
 		select {
@@ -947,12 +951,12 @@ func (s *Service) flushLoop() {
 			err := s.Flush(ctx)
 			cancel()
 			switch {
-			case err != nil && !s.flushFailing.Swap(true):
+			case err != nil && failingSince.IsZero():
 				failingSince = time.Now()
 				s.opt.Logger.Error("served counts not flushed; kept in memory and retried every flush interval", "err", err)
-			case err == nil && held && s.flushFailing.Swap(false):
+			case err == nil && held && !failingSince.IsZero():
 				failingSince = time.Time{}
-				s.servedSpooling.Store(false)
+				servedSpooling = false
 				s.opt.Logger.Info("served counts flushed again")
 			}
 			if err == nil {
@@ -968,7 +972,8 @@ func (s *Service) flushLoop() {
 						s.opt.Logger.Error("served counts not spooled; kept in memory", "err", serr)
 					}
 					spoolFailing = true
-				case ads > 0 && !s.servedSpooling.Swap(true):
+				case ads > 0 && !servedSpooling:
+					servedSpooling = true
 					s.opt.Logger.Warn("served counts not flushed for a while: kept in the local spool until the store is back",
 						"after", s.opt.ServedSpoolAfter)
 				}
