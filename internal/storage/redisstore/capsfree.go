@@ -123,19 +123,11 @@ func (s *Store) freeTotals(ctx context.Context, ids []string, done bool, mode st
 		}
 	}
 	if done {
-		if err := s.client.SRem(commitCtx(ctx), keyCapsPending, toAny(ids)...).Err(); err != nil {
+		if err := s.client.SRem(commitCtx(ctx), keyCapsPending, ids).Err(); err != nil { // go-redis spreads a []string
 			return freed, err
 		}
 	}
 	return freed, nil
-}
-
-func toAny(ss []string) []any {
-	a := make([]any, len(ss))
-	for i, s := range ss {
-		a[i] = s
-	}
-	return a
 }
 
 // sweepCaps is WithCapsSweep's goroutine; Close stops it and waits.
