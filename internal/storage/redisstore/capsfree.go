@@ -67,11 +67,10 @@ func (s *Store) FreeDeletedCaps(ctx context.Context, sw CapsSweep) (int, error) 
 	if err := s.begin(ctx); err != nil {
 		return 0, fmt.Errorf("%s: %w", op, err)
 	}
-	set, mode := keyCapsPending, "missing"
+	set := keyCapsPending
 	if sw == SweepGone {
-		set, mode = keyCampaignsGone, ""
+		set = keyCampaignsGone
 	}
-	keep := capsDayKeep.Milliseconds()
 	freed := 0
 	var cursor uint64
 	for {
@@ -80,7 +79,7 @@ func (s *Store) FreeDeletedCaps(ctx context.Context, sw CapsSweep) (int, error) 
 			return freed, s.fail(ctx, op, err)
 		}
 		if len(ids) > 0 {
-			n, err := s.freeTotals(ctx, ids, set == keyCapsPending, mode, keep)
+			n, err := s.freeTotals(ctx, ids, sw)
 			freed += n
 			if err != nil {
 				return freed, s.fail(ctx, op, err)
@@ -93,9 +92,9 @@ func (s *Store) FreeDeletedCaps(ctx context.Context, sw CapsSweep) (int, error) 
 	}
 }
 
-// freeTotals frees the totals of the deleted campaigns among ids, and,
-// when done, takes ids off caps_pending once their totals expire.
-func (s *Store) freeTotals(ctx context.Context, ids []string, done bool, mode string, keep int64) (int, error) {
+// freeTotals frees the totals of the deleted campaigns among ids, and, for
+// SweepPending, takes ids off caps_pending once their totals expire.
+func (s *Store) freeTotals(ctx context.Context, ids []string, sw CapsSweep) (int, error) {
 	live, err := s.client.HMGet(ctx, keyCampaignAdv, ids...).Result()
 	if err != nil {
 		return 0, err
@@ -103,6 +102,11 @@ func (s *Store) freeTotals(ctx context.Context, ids []string, done bool, mode st
 	// Each total is in its own slot: one script each, pipelined (a cluster
 	// client sends each node its share). EVAL, not EVALSHA: the script is
 	// short, and a node that lost its script cache cannot fail the sweep.
+	mode := "missing"
+	if sw == SweepGone {
+		mode = ""
+	}
+	keep := capsDayKeep.Milliseconds()
 	pipe := s.client.Pipeline()
 	var cmds []*redis.Cmd
 	for i, id := range ids {
@@ -122,7 +126,7 @@ func (s *Store) freeTotals(ctx context.Context, ids []string, done bool, mode st
 			return freed, err
 		}
 	}
-	if done {
+	if sw != SweepGone {
 		if err := s.client.SRem(commitCtx(ctx), keyCapsPending, ids).Err(); err != nil { // go-redis spreads a []string
 			return freed, err
 		}
