@@ -395,8 +395,11 @@ func TestRunMetersTheMeasuredWindow(t *testing.T) {
 				t.Errorf("%d requests before the window, %d in it, want some and the result's %d", warm, measured, res.Requests)
 			}
 			// A worker may dial a spare while its last connection goes
-			// back to the pool; a new client would dial all four.
-			if dialed > 1 {
+			// back to the pool; a new client would dial all four. At a
+			// fixed rate the pacer may add workers, and connections with
+			// them, whenever answers come slowly (CI's race pass beside
+			// other packages), so only flat out can tell the two apart.
+			if a.Rate == 0 && dialed > 1 {
 				t.Errorf("%d connections dialed in the measured window, want the warm-up's", dialed)
 			}
 			deadline := time.Now().Add(2 * time.Second)
