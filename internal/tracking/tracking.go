@@ -790,7 +790,7 @@ type batchIDs struct {
 	// pending are batches of a flush not yet written, the first of which
 	// failed: retried with their IDs before anything newer, so that a write
 	// that landed despite an error counts once.
-	pending []*servedBatch
+	pending []storage.ServedBatch
 	// waiting sums the served ads taken while a batch was pending, so that
 	// an outage keeps a row per distinct key rather than per ad.
 	waiting map[storage.AggKey]uint64
@@ -818,15 +818,10 @@ func (b *batchIDs) unwait(rows []storage.ServedCount) []storage.ServedCount {
 	return rows
 }
 
-type servedBatch struct {
-	id   string
-	rows []storage.ServedCount
-}
-
-// ads sums the batch's served ads.
-func (b *servedBatch) ads() int64 {
+// servedAds sums the served ads of rows.
+func servedAds(rows []storage.ServedCount) int64 {
 	var n int64
-	for _, r := range b.rows {
+	for _, r := range rows {
 		n += int64(r.N)
 	}
 	return n
@@ -838,7 +833,7 @@ func (b *batchIDs) split(rows []storage.ServedCount) {
 	for len(rows) > 0 {
 		n := min(len(rows), maxBatchRows)
 		b.n++
-		b.pending = append(b.pending, &servedBatch{id: fmt.Sprintf("%s-%d", b.prefix, b.n), rows: rows[:n:n]})
+		b.pending = append(b.pending, storage.ServedBatch{ID: fmt.Sprintf("%s-%d", b.prefix, b.n), Rows: rows[:n:n]})
 		rows = rows[n:]
 	}
 }
@@ -873,7 +868,7 @@ func (s *Service) Flush(ctx context.Context) error {
 		}
 		for len(s.batches.pending) > 0 {
 			b := s.batches.pending[0]
-			if err := s.events.AddServed(ctx, b.id, b.rows); err != nil {
+			if err := s.events.AddServed(ctx, b.ID, b.Rows); err != nil {
 				if campaigns.ErrorCode(err) != campaigns.Invalid {
 					return fmt.Errorf("flush served counts: %w", err)
 				}
@@ -881,10 +876,10 @@ func (s *Service) Flush(ctx context.Context) error {
 				// Retried, it would be refused at every flush while every
 				// later batch waited behind it and memory grew, so its
 				// counts are given up, loudly.
-				s.opt.Logger.Error("served counts refused by the store and dropped", "batch", b.id, "rows", len(b.rows), "err", err)
+				s.opt.Logger.Error("served counts refused by the store and dropped", "batch", b.ID, "rows", len(b.Rows), "err", err)
 			}
 			s.batches.pending = s.batches.pending[1:]
-			s.served.unflushed.Add(-b.ads())
+			s.served.unflushed.Add(-servedAds(b.Rows))
 		}
 		// Every batch is written: nothing refers to the rows taken now (the
 		// batches were pieces of them, and AddServed keeps no reference).
@@ -910,13 +905,11 @@ func (s *Service) spoolServed() (int64, error) {
 	if len(s.batches.pending) == 0 {
 		return 0, nil
 	}
-	batches := make([]storage.ServedBatch, len(s.batches.pending))
 	var ads int64
-	for i, b := range s.batches.pending {
-		batches[i] = storage.ServedBatch{ID: b.id, Rows: b.rows}
-		ads += b.ads()
+	for _, b := range s.batches.pending {
+		ads += servedAds(b.Rows)
 	}
-	if err := sp.PutServed(batches); err != nil {
+	if err := sp.PutServed(s.batches.pending); err != nil {
 		return 0, fmt.Errorf("spool served counts: %w", err)
 	}
 	s.batches.pending = nil
