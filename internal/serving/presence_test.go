@@ -37,7 +37,11 @@ func TestIncrementalIndexMatchesRebuild(t *testing.T) {
 	}
 	outOfStock := map[campaigns.StockKey]bool{}
 	ix := NewIndex()
-	for step := range 40 {
+	steps := 40
+	if testing.Short() {
+		steps = 15 // the race pass; the first pass takes all forty
+	}
+	for step := range steps {
 		adv := advs[r.IntN(len(advs))]
 		have := slices.Sorted(maps.Keys(truth[adv]))
 		if step%3 == 2 && len(have) > 0 { // stock flips, before the step's write
