@@ -50,8 +50,10 @@ var BotUserAgentExceptions = []string{"cubot"}
 // prefetch (see the list above), and which rule matched. It is cheap: a
 // lower-casing of the user agent and substring searches.
 func DeclaredBot(h http.Header) (rule string, ok bool) {
+	// Every value of each header: a header given twice must not hide the
+	// value that declares a prefetch or a bot behind one that does not.
 	for _, name := range PrefetchHeaders {
-		if v := h.Get(name); v != "" {
+		for _, v := range h.Values(name) {
 			lv := strings.ToLower(v)
 			for _, w := range prefetchWords {
 				if strings.Contains(lv, w) {
@@ -60,13 +62,12 @@ func DeclaredBot(h http.Header) (rule string, ok bool) {
 			}
 		}
 	}
-	ua := strings.ToLower(h.Get("User-Agent"))
-	if ua == "" {
-		return "", false
-	}
-	for _, frag := range BotUserAgents {
-		if strings.Contains(ua, frag) && !excepted(ua, frag) {
-			return "user agent: " + frag, true
+	for _, v := range h.Values("User-Agent") {
+		ua := strings.ToLower(v)
+		for _, frag := range BotUserAgents {
+			if strings.Contains(ua, frag) && !excepted(ua, frag) {
+				return "user agent: " + frag, true
+			}
 		}
 	}
 	return "", false

@@ -53,3 +53,28 @@ func TestDeclaredBot(t *testing.T) {
 		})
 	}
 }
+
+// TestDeclaredBotReadsEveryValue: a header sent twice is read in full, so
+// a first, harmless value does not hide a second that declares a prefetch
+// or a bot.
+func TestDeclaredBotReadsEveryValue(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		field string
+		vals  []string
+	}{
+		{"Purpose twice", "Purpose", []string{"navigation", "prefetch"}},
+		{"Sec-Purpose twice", "Sec-Purpose", []string{"", "prefetch"}},
+		{"User-Agent twice", "User-Agent", []string{"Mozilla/5.0 (iPhone) Safari/604.1", "Googlebot/2.1"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			h := http.Header{}
+			for _, v := range tt.vals {
+				h.Add(tt.field, v)
+			}
+			if rule, ok := tracking.DeclaredBot(h); !ok || rule == "" {
+				t.Fatalf("DeclaredBot(%s: %q) = %q, %v; want a match", tt.field, tt.vals, rule, ok)
+			}
+		})
+	}
+}
