@@ -28,8 +28,8 @@ func appendCoord(dst []byte, v float64) []byte {
 
 // GeoURI returns the RFC 5870 geo URI of lat, lng, such as
 // "geo:35.6909,139.7003", with at most six decimals (about 0.1 m). RFC 5870
-// has no place for a label, so there is none. At a pole the longitude is
-// written as 0, as the RFC asks. Coordinates must be valid WGS 84. One
+// has no place for a label, so there is none. At a pole, or a latitude that
+// rounds to one, the longitude is written as 0, as the RFC asks. Coordinates must be valid WGS 84. One
 // allocation, about 0.3 µs.
 func GeoURI(lat, lng float64) (string, error) {
 	b, err := AppendGeoURI(make([]byte, 0, 48), lat, lng)
@@ -43,7 +43,10 @@ func AppendGeoURI(dst []byte, lat, lng float64) ([]byte, error) {
 	if err := checkLatLng(lat, lng); err != nil {
 		return dst, fmt.Errorf("geo uri: %w", err)
 	}
-	if lat == 90 || lat == -90 {
+	// A latitude that rounds to a pole is written as the pole, so its
+	// longitude must be written as 0 too (89.9999996 is "90", not a
+	// point beside it).
+	if math.Abs(math.Round(lat*1e6)) == 90e6 {
 		lng = 0
 	}
 	dst = append(dst, "geo:"...)
