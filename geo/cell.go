@@ -2,6 +2,7 @@ package geo
 
 import (
 	"fmt"
+	"math"
 
 	"github.com/paulmach/orb"
 	"github.com/uber/h3-go/v4"
@@ -55,7 +56,10 @@ func Cell(lat, lng float64, res int) (h3.Cell, error) {
 // straddles the antimeridian (in the Pacific, Chukotka and Antarctica) keeps
 // its longitudes continuous, so some lie beyond ±180 rather than the ring
 // wrapping across the map. The two cells at each resolution that contain a
-// pole have no such ring; their polygon is not meaningful.
+// pole go once around it, so their longitudes run through 360°: after the
+// cell's vertices the ring goes up the meridian of its first vertex, 360°
+// on, to the pole, along the pole to that meridian itself, and back down,
+// the usual way to draw a polar cap on a flat map.
 func CellPolygon(c h3.Cell) (orb.Polygon, error) {
 	if !c.IsValid() {
 		return nil, fmt.Errorf("cell polygon: %w: %#x is not a cell", ErrInvalid, uint64(c))
@@ -64,21 +68,30 @@ func CellPolygon(c h3.Cell) (orb.Polygon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cell polygon: %w", err)
 	}
-	ring := make(orb.Ring, 0, len(b)+1)
+	ring := make(orb.Ring, 0, len(b)+4)
 	for _, v := range b {
 		lng := v.Lng
-		if len(ring) > 0 {
-			// Unwrap across the antimeridian relative to the first vertex.
-			switch first := ring[0][0]; {
-			case lng-first > 180:
-				lng -= 360
-			case lng-first < -180:
-				lng += 360
-			}
+		if n := len(ring); n > 0 {
+			// Unwrap across the antimeridian relative to the previous
+			// vertex (no edge spans 180° of longitude, even around a
+			// pole), in whole turns, so that a longitude not moved is
+			// exactly H3's.
+			lng += 360 * math.Round((ring[n-1][0]-lng)/360)
 		}
 		ring = append(ring, orb.Point{lng, v.Lat})
 	}
-	ring = append(ring, ring[0])
+	first, last := ring[0], ring[len(ring)-1]
+	// Around a pole the longitudes gain or lose 360° on the way back to the
+	// first vertex: eastward (counter-clockwise seen from above) around the
+	// north pole, westward around the south pole.
+	if back := first[0] + 360*math.Round((last[0]-first[0])/360); back != first[0] {
+		pole := 90.0
+		if back < first[0] {
+			pole = -90
+		}
+		ring = append(ring, orb.Point{back, first[1]}, orb.Point{back, pole}, orb.Point{first[0], pole})
+	}
+	ring = append(ring, first)
 	return orb.Polygon{ring}, nil
 }
 

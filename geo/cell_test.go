@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/paulmach/orb"
+	"github.com/paulmach/orb/planar"
 	"github.com/uber/h3-go/v4"
 )
 
@@ -311,6 +312,81 @@ func TestCellPolygon(t *testing.T) {
 	for _, bad := range []h3.Cell{0, -1, h3.Cell(uint64(shinjuku) | highBit)} {
 		if _, err := CellPolygon(bad); !errors.Is(err, ErrInvalid) {
 			t.Errorf("CellPolygon(%#x) error = %v, want ErrInvalid", uint64(bad), err)
+		}
+	}
+}
+
+// TestCellPolygonAtThePoles: the cells that contain a pole, at every
+// resolution, are drawn as a cap that reaches the pole, so that GeoJSON
+// shows them where they are: counter-clockwise, every H3 vertex in order,
+// holding the cell's centre and the pole itself, and no other cell is
+// drawn that way.
+func TestCellPolygonAtThePoles(t *testing.T) {
+	for res := 0; res <= maxRes; res++ {
+		for _, pole := range []float64{90, -90} {
+			c := mustCell(t, h3.LatLng{Lat: pole, Lng: 0}, res)
+			got, err := CellPolygon(c)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ring := got[0]
+			b, err := c.Boundary()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ring.Closed() || len(ring) != len(b)+4 {
+				t.Fatalf("res %d pole %v: ring has %d points, closed %t; want %d, closed", res, pole, len(ring), ring.Closed(), len(b)+4)
+			}
+			if o := ring.Orientation(); o != orb.CCW {
+				t.Errorf("res %d pole %v: ring orientation = %v, want counter-clockwise", res, pole, o)
+			}
+			for i, v := range b {
+				if p := ring[i]; p.Lat() != v.Lat || math.Abs(math.Remainder(p.Lon()-v.Lng, 360)) > 1e-9 {
+					t.Errorf("res %d pole %v: point %d = %v, want [%v, %v]", res, pole, i, p, v.Lng, v.Lat)
+				}
+			}
+			// The centre, and points a hair from the pole, all the way
+			// around: at a longitude within the ring's 360°.
+			centre, err := c.LatLng()
+			if err != nil {
+				t.Fatal(err)
+			}
+			west := ring.Bound().Min.Lon()
+			in := func(lng, lat float64) bool {
+				lng = west + math.Mod(math.Mod(lng-west, 360)+360, 360)
+				return planar.RingContains(ring, orb.Point{lng, lat})
+			}
+			if !in(centre.Lng, centre.Lat) {
+				t.Errorf("res %d pole %v: ring %v does not hold the centre %v", res, pole, ring, centre)
+			}
+			for lng := -179.5; lng < 180; lng += 7 {
+				if !in(lng, pole*(1-1e-12)) {
+					t.Fatalf("res %d pole %v: ring %v does not hold the pole at lng %v", res, pole, ring, lng)
+				}
+			}
+		}
+	}
+	// The cells around the polar ones are drawn as any other.
+	for _, res := range []int{0, 1, 2, 5, 9, 15} {
+		for _, pole := range []float64{90, -90} {
+			c := mustCell(t, h3.LatLng{Lat: pole, Lng: 0}, res)
+			ring, err := c.GridRing(1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, x := range ring {
+				got, err := CellPolygon(x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, err := x.Boundary()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if n := len(got[0]); n != len(b)+1 {
+					t.Errorf("CellPolygon(%v) beside the pole at resolution %d has %d points, want %d", x, res, n, len(b)+1)
+				}
+			}
 		}
 	}
 }

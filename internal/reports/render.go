@@ -268,7 +268,8 @@ func plainNumber(s string) bool {
 // FeatureCollection: one Polygon feature per cell (its hexagon, from
 // geo.CellPolygon), with the cell's ID as the feature ID and the counts as
 // properties, plus "from", "to" and "timezone" members. Rows without a
-// cell, and the two polar cells that have no ring, are left out.
+// cell are left out; a cell that contains a pole is drawn as a cap reaching
+// it (see geo.CellPolygon).
 func (r *Report) WriteGeoJSON(w io.Writer) error {
 	if r.GroupBy != storage.DimsOf(storage.DimCell) {
 		return fmt.Errorf("geojson report: grouped by %v, want cell only", r.GroupBy.List())
