@@ -161,6 +161,7 @@ type grouper struct {
 	limit               int // merge when buf reaches it
 	maxRows             int
 	tooMany             bool
+	sorted              int // rows the merges of add have sorted: the work of grouping
 }
 
 type groupRow struct {
@@ -263,6 +264,7 @@ func (g *grouper) add(a *storage.Aggregate) bool {
 		c: a.Counts,
 	})
 	if len(g.buf) >= g.limit {
+		g.sorted += len(g.buf)
 		g.buf = merge(g.buf)
 		if len(g.buf) > g.maxRows {
 			g.tooMany = true
@@ -270,8 +272,15 @@ func (g *grouper) add(a *storage.Aggregate) bool {
 		}
 		if len(g.buf) > g.limit/2 {
 			// Mostly distinct groups: merging again soon would sort the
-			// same rows over and over. Buffer up to the row limit.
-			g.limit = max(g.limit, g.maxRows+1)
+			// same rows over and over. Buffer up to the row limit, and
+			// at least as many rows again as there are groups: with
+			// nearly maxRows groups, a limit of maxRows+1 left room for
+			// a few rows only, and every few rows sorted all the groups
+			// again (minutes for a report near the limit). With room for
+			// as many rows as groups, a merge sorts at most twice the
+			// rows added since the last, and the buffer holds at most
+			// 2*maxRows rows.
+			g.limit = max(g.limit, g.maxRows+1, 2*len(g.buf))
 		}
 	}
 	return true
