@@ -104,15 +104,18 @@ func (s *Server) reportWritten(c *gin.Context, err error) {
 
 // reportQuery reads the period and filters shared by both report calls.
 // from and to are days (YYYY-MM-DD) in the business time zone; each
-// defaults to today, or to the other when only one is given.
+// defaults to today, or to the other when only one is given. One given
+// empty is a 400, as the OpenAPI document says: it is a mistake (a
+// script's unset variable), and answering today's report for it gave the
+// script a day it did not ask for.
 func (s *Server) reportQuery(qs url.Values, p *campaigns.Problems) reports.Query {
 	var q reports.Query
 	today := storage.DayOf(s.Engine.Now().In(s.Reports.Location()))
 	day := func(field string) (storage.Day, bool) {
-		v := qs.Get(field)
-		if v == "" {
+		if _, ok := qs[field]; !ok {
 			return today, false
 		}
+		v := qs.Get(field)
 		d, err := storage.ParseDay(v)
 		if err != nil {
 			p.Add(field, "must be a date such as 2026-11-01, got %q", truncate(v, 20))

@@ -373,6 +373,11 @@ func TestReportBadInput(t *testing.T) {
 		{"bad from", "from=2026-13-01"},
 		{"bad to", "from=2026-11-01&to=tomorrow"},
 		{"to before from", "from=2026-11-02&to=2026-11-01"},
+		// Given empty (a script's unset variable), not left out: it
+		// answered today's report.
+		{"empty from", "from=&to=2026-11-01"},
+		{"empty to", "from=2026-11-01&to="},
+		{"both empty", "from=&to="},
 		{"more than a year", "from=2025-01-01&to=2026-11-01"},
 		{"unknown dimension", "group_by=day,weather"},
 		{"unknown format", "format=xlsx"},
