@@ -445,7 +445,8 @@ func (k *keySums) reset() {
 // when such a hash takes more than one page and its generation moved
 // meanwhile, restart is called and it is read again from the start (at
 // most maxRestarts times). Logs that are never folded (rollup c's) are
-// read apart, logPipeline at a time, so that no reply holds them all.
+// read apart (finishHashes), about logBatchBytes a round trip, so that no
+// reply holds them all.
 func (s *Store) scanHashes(ctx context.Context, hashes []*hashScan, fn func(h *hashScan, field, value string) bool,
 	log func(h *hashScan, v string) bool, restart func(h *hashScan), end func(h *hashScan) bool) error {
 	queue := hashes
@@ -524,12 +525,16 @@ func (s *Store) scanHashes(ctx context.Context, hashes []*hashScan, fn func(h *h
 }
 
 // maxRestarts bounds how often a hash is read again because a fold changed
-// it while it was read; logPipeline is how many unfolded logs one round
-// trip reads.
-const (
-	maxRestarts = 5
-	logPipeline = cSlots
-)
+// it while it was read.
+const maxRestarts = 5
+
+// logBatchBytes is about how many bytes of unfolded logs (rollup c's) one
+// round trip reads: finishHashes takes their lengths first, then reads the
+// logs that hold anything, in key order, as many a round trip as fit (at
+// least one). lenPipeline bounds the lengths asked in one round trip.
+var logBatchBytes = 4 << 20
+
+const lenPipeline = 4096
 
 // finishHashes ends the reads of hashes whose last page came: it checks
 // the generation of those read in several pages (queueing them in again
@@ -568,29 +573,120 @@ func (s *Store) finishHashes(ctx context.Context, done []*hashScan, log func(h *
 			}
 		}
 	}
+	// Unfolded logs: a day of rollup c has 144 a hash (24 hours of cSlots),
+	// most of them empty for most advertisers. Their lengths for every hash
+	// first, in a few round trips, then only the logs that hold anything.
+	var unfolded []*hashScan
+	for _, h := range done {
+		if !moved[h] && h.gen == "" && len(h.logs) > 0 {
+			unfolded = append(unfolded, h)
+		}
+	}
+	lens, err := s.logLengths(ctx, unfolded)
+	if err != nil {
+		return false, err
+	}
 	for _, h := range done {
 		if moved[h] {
 			continue
 		}
 		if h.gen == "" && len(h.logs) > 0 {
-			for i := 0; i < len(h.logs); i += logPipeline {
-				if err := s.begin(ctx); err != nil {
-					return false, err
-				}
-				vals, err := s.client.MGet(ctx, h.logs[i:min(i+logPipeline, len(h.logs))]...).Result()
-				if err != nil {
-					return false, s.fail(ctx, "scan", err)
-				}
-				for _, v := range vals {
-					if v, ok := v.(string); ok && v != "" && !log(h, v) {
-						return false, nil
-					}
-				}
+			ok, err := s.readLogs(ctx, h, lens[h], log)
+			if !ok || err != nil {
+				return false, err
 			}
 		}
 		if end != nil && !end(h) {
 			return false, nil
 		}
+	}
+	return true, nil
+}
+
+// logLengths returns the length of each unfolded log of hashes (by hash,
+// in the order of its logs), lenPipeline a round trip.
+func (s *Store) logLengths(ctx context.Context, hashes []*hashScan) (map[*hashScan][]int64, error) {
+	lens := make(map[*hashScan][]int64, len(hashes))
+	type ask struct {
+		h   *hashScan
+		i   int
+		cmd *redis.IntCmd
+	}
+	var asks []ask
+	flush := func() error {
+		if len(asks) == 0 {
+			return nil
+		}
+		if err := s.begin(ctx); err != nil {
+			return err
+		}
+		pipe := s.client.Pipeline()
+		for j := range asks {
+			asks[j].cmd = pipe.StrLen(ctx, asks[j].h.logs[asks[j].i])
+		}
+		if _, err := pipe.Exec(ctx); err != nil {
+			return s.fail(ctx, "scan", err)
+		}
+		for _, a := range asks {
+			lens[a.h][a.i] = a.cmd.Val()
+		}
+		asks = asks[:0]
+		return nil
+	}
+	for _, h := range hashes {
+		lens[h] = make([]int64, len(h.logs))
+		for i := range h.logs {
+			asks = append(asks, ask{h: h, i: i})
+			if len(asks) == lenPipeline {
+				if err := flush(); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	return lens, nil
+}
+
+// readLogs hands h's unfolded logs that had anything when their lengths
+// (lens) were taken to log, in key order, about logBatchBytes a round
+// trip. A log written to since is read as it is now; one that was empty
+// then is left out, as if the report had read it first. It reports false
+// when log stopped the scan.
+func (s *Store) readLogs(ctx context.Context, h *hashScan, lens []int64, log func(h *hashScan, v string) bool) (bool, error) {
+	var keys []string
+	var size int64
+	read := func() (bool, error) {
+		if err := s.begin(ctx); err != nil {
+			return false, err
+		}
+		vals, err := s.client.MGet(ctx, keys...).Result()
+		if err != nil {
+			return false, s.fail(ctx, "scan", err)
+		}
+		for _, v := range vals {
+			if v, ok := v.(string); ok && v != "" && !log(h, v) {
+				return false, nil
+			}
+		}
+		keys, size = keys[:0], 0
+		return true, nil
+	}
+	for i, k := range h.logs {
+		if lens[i] == 0 {
+			continue
+		}
+		keys = append(keys, k)
+		if size += lens[i]; size >= int64(logBatchBytes) {
+			if ok, err := read(); !ok || err != nil {
+				return ok, err
+			}
+		}
+	}
+	if len(keys) > 0 {
+		return read()
 	}
 	return true, nil
 }

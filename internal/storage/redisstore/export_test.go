@@ -10,3 +10,11 @@ func SetFoldAt(n int) (restore func()) {
 
 // UserKey is the key of uid's window of a campaign.
 var UserKey = userKey
+
+// SetLogBatchBytes sets about how many bytes of unfolded served logs one
+// round trip of a report reads, and returns a function that restores it.
+func SetLogBatchBytes(n int) (restore func()) {
+	old := logBatchBytes
+	logBatchBytes = n
+	return func() { logBatchBytes = old }
+}

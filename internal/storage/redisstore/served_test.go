@@ -3,6 +3,7 @@ package redisstore_test
 import (
 	"fmt"
 	"maps"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/redisstore"
 	"github.com/navad/navad/internal/storage/storagetest"
+	"github.com/redis/go-redis/v9"
 )
 
 // servedRows returns n served rows of day d over campaigns of two
@@ -219,4 +221,73 @@ func TestServedLogCorrupt(t *testing.T) {
 	if n, _ := srv.Client(t).StrLen(t.Context(), log).Result(); n == 0 {
 		t.Fatal("the corrupt log was dropped")
 	}
+}
+
+// TestStoreReportReadsLogsThatHoldRows: a report by store or cell reads
+// rollup c's unfolded logs, 144 a day and advertiser, but only those that
+// hold anything, several a round trip: one advertiser's day with rows in
+// two hours takes one MGET, not one per six logs of the day (24). Read one
+// log a round trip, the report is the same.
+func TestStoreReportReadsLogsThatHoldRows(t *testing.T) {
+	redistest.EachMode(t, func(t *testing.T, srv *redistest.Server) {
+		s := open(t, srv.URL())
+		rdb := srv.Client(t)
+		ctx := t.Context()
+		d := storage.DayOf(time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC))
+		l := storagetest.Ledger{}
+		var rows []storage.ServedCount
+		for i := range 40 {
+			rows = append(rows, storage.ServedCount{Key: storage.AggKey{
+				Day: d, Hour: uint8(3 + 12*(i%2)), AdvertiserID: "adv_0", CampaignID: fmt.Sprint("cmp_", i%4),
+				PublisherID: "pub_0", StoreID: fmt.Sprint("st_", i), Cell: 0x8a2f5a3200000000 + uint64(i%5),
+			}, N: uint64(1 + i%3)})
+		}
+		must(t, s.AddServed(ctx, "b1", rows))
+		l.Served(rows)
+		q := storage.AggregateQuery{From: d, To: d, Dims: storage.DimsOf(storage.DimStore, storage.DimCampaign), Advertisers: []string{"adv_0"}}
+
+		must(t, rdb.ConfigResetStat(ctx).Err())
+		if got, want := storagetest.Grouped(t, s, q), l.Want(q); !maps.Equal(got, want) || len(want) != 40 {
+			t.Fatalf("report by store: %d rows, want %d (40)", len(got), len(want))
+		}
+		if n := commandCalls(t, rdb, "mget"); n != 1 {
+			t.Fatalf("the report read the logs in %d MGETs, want 1", n)
+		}
+
+		// One log a round trip: every log that holds rows is read, and
+		// only those.
+		defer redisstore.SetLogBatchBytes(1)()
+		must(t, rdb.ConfigResetStat(ctx).Err())
+		if got, want := storagetest.Grouped(t, s, q), l.Want(q); !maps.Equal(got, want) {
+			t.Fatalf("report by store, a log a round trip: %d rows, want %d", len(got), len(want))
+		}
+		logs, err := rdb.Keys(ctx, "{navad:ev}:slog:c:*").Result()
+		must(t, err)
+		if n := commandCalls(t, rdb, "mget"); n != len(logs) || n < 2 {
+			t.Fatalf("a log a round trip: %d MGETs for %d logs (at least two hours)", n, len(logs))
+		}
+
+		// Both advertisers, every hour, in batches: the reports by every
+		// rollup still match the ledger, read a log at a time.
+		addBatches(t, s, l, d, 4, 300, 40)
+		checkReports(t, s, d, l, "a log a round trip")
+	})
+}
+
+// commandCalls returns how many times Redis ran cmd since its statistics
+// were last reset.
+func commandCalls(t *testing.T, rdb redis.UniversalClient, cmd string) int {
+	t.Helper()
+	info, err := rdb.Info(t.Context(), "commandstats").Result()
+	must(t, err)
+	for line := range strings.Lines(info) {
+		rest, ok := strings.CutPrefix(strings.TrimSpace(line), "cmdstat_"+cmd+":calls=")
+		if !ok {
+			continue
+		}
+		n, err := strconv.Atoi(rest[:strings.IndexByte(rest+",", ',')])
+		must(t, err)
+		return n
+	}
+	return 0
 }
