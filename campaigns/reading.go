@@ -308,8 +308,12 @@ func loadDictionary() *dictionary {
 // buildLexicon collects the dictionary's uninflected words (nouns, and the
 // base forms of the rest) by normalized spelling and by reading.
 func (d *dictionary) buildLexicon() {
-	index := map[string]int32{}
-	var words []lexWord
+	// Sized for the IPA dictionary's words and readings (245,619 from its
+	// 392,127 entries): grown from empty, the map and the slice took about
+	// a quarter of the lexicon's build.
+	hint := d.entries.size() * 2 / 3
+	index := make(map[string]int32, hint)
+	words := make([]lexWord, 0, hint)
 	add := func(text string) *lexWord {
 		i, ok := index[text]
 		if !ok {
