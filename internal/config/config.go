@@ -313,8 +313,11 @@ func (c *Config) Validate() error {
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		p = append(p, fmt.Sprintf("public url %q must be an absolute http or https URL", c.PublicURL))
 	}
-	if _, err := time.LoadLocation(c.Timezone); err != nil {
-		p = append(p, fmt.Sprintf("timezone %q is not an IANA time zone", c.Timezone))
+	// time.LoadLocation takes "" for UTC and "Local" for whatever zone the
+	// host is set to: neither names a business time zone, and "Local"
+	// could differ between replicas sharing Redis.
+	if _, err := time.LoadLocation(c.Timezone); err != nil || c.Timezone == "" || c.Timezone == "Local" {
+		p = append(p, fmt.Sprintf("timezone %q is not an IANA time zone such as Asia/Tokyo or UTC", c.Timezone))
 	}
 	if c.LogFormat != "json" && c.LogFormat != "text" {
 		p = append(p, fmt.Sprintf("log format %q must be json or text", c.LogFormat))

@@ -225,3 +225,33 @@ func TestHelp(t *testing.T) {
 		}
 	}
 }
+
+// TestTimezone: an IANA zone is taken; one Go's time.LoadLocation accepts
+// without being one ("" for UTC, "Local" for the host's zone) is refused,
+// as a misspelt one is.
+func TestTimezone(t *testing.T) {
+	tests := []struct {
+		give   []string
+		want   string
+		wantOK bool
+	}{
+		{give: nil, want: "Asia/Tokyo", wantOK: true},
+		{give: []string{"--timezone", "UTC"}, want: "UTC", wantOK: true},
+		{give: []string{"--timezone", "Europe/Paris"}, want: "Europe/Paris", wantOK: true},
+		{give: []string{"--timezone", ""}},
+		{give: []string{"--timezone", "Local"}},
+		{give: []string{"--timezone", "Asia/Tokio"}},
+	}
+	for _, tt := range tests {
+		c, err := Parse(tt.give, env())
+		if tt.wantOK {
+			if err != nil || c.Timezone != tt.want || c.Location().String() != tt.want {
+				t.Errorf("%q: %q, %v; want %q", tt.give, c.Timezone, err, tt.want)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), "not an IANA time zone") {
+			t.Errorf("%q: %v; want refused as not an IANA time zone", tt.give, err)
+		}
+	}
+}
