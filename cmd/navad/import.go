@@ -75,6 +75,14 @@ func runImport(ctx context.Context, args []string, getenv func(string) string, s
 	if im.file == "" {
 		problems = append(problems, "--file is required")
 	}
+	// A zero or negative timeout would end the upload before it starts,
+	// with nothing but "context deadline exceeded" to say why.
+	if im.timeout <= 0 {
+		problems = append(problems, fmt.Sprintf("--timeout must be positive, such as 10m, got %s", im.timeout))
+	}
+	if im.maxErrors < 0 {
+		problems = append(problems, fmt.Sprintf("--max-errors must be 0 (all) or more, got %d", im.maxErrors))
+	}
 	if im.key == "" {
 		problems = append(problems, "an API key is required: --key or NAVAD_API_KEY")
 	}

@@ -237,3 +237,34 @@ func TestImportCountsBadRowsNotProblems(t *testing.T) {
 		t.Fatalf("%d stores after refused imports", n)
 	}
 }
+
+// TestImportRefusesBadFlags: a flag value the importer cannot use is
+// refused before anything is read or sent, naming the flag.
+func TestImportRefusesBadFlags(t *testing.T) {
+	file := writeFile(t, "stores.csv", chainCSV(1, nil))
+	// Nothing listens on port 1: a run that got as far as uploading
+	// fails with a connection error that names no flag.
+	base := []string{"--file", file, "--server", "http://127.0.0.1:1", "--key", "nvd_any"}
+	tests := []struct {
+		give []string
+		want string
+	}{
+		{give: []string{"--timeout", "0s"}, want: "--timeout must be positive"},
+		{give: []string{"--timeout", "-1m"}, want: "--timeout must be positive"},
+		{give: []string{"--max-errors", "-1"}, want: "--max-errors must be 0 (all) or more"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.give, " "), func(t *testing.T) {
+			stdout, stderr, err := importer(t, env(), append(append([]string{}, base...), tt.give...)...)
+			if err == nil || stdout != "" {
+				t.Fatalf("succeeded: %q", stdout)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q lacks %q", err, tt.want)
+			}
+			if !strings.Contains(stderr, "usage: navad import stores") {
+				t.Errorf("no usage on stderr:\n%s", stderr)
+			}
+		})
+	}
+}
