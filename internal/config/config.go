@@ -310,8 +310,12 @@ func (c *Config) Validate() error {
 			p = append(p, fmt.Sprintf("redis url %q must start with redis://, rediss:// (one node), redis+cluster:// or rediss+cluster:// (Redis Cluster)", redact(c.RedisURL)))
 		}
 	}
+	// Tracking URLs are the public URL with /v1/i/<token> and so on
+	// appended: a query or fragment would swallow that path.
 	if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		p = append(p, fmt.Sprintf("public url %q must be an absolute http or https URL", c.PublicURL))
+	} else if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.HasSuffix(c.PublicURL, "#") {
+		p = append(p, fmt.Sprintf("public url %q must have no query or fragment: tracking paths are appended to it", c.PublicURL))
 	}
 	// time.LoadLocation takes "" for UTC and "Local" for whatever zone the
 	// host is set to: neither names a business time zone, and "Local"

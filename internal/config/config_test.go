@@ -255,3 +255,33 @@ func TestTimezone(t *testing.T) {
 		}
 	}
 }
+
+// TestPublicURL: the base of the tracking URLs is an absolute http(s) URL,
+// with or without a path, and without a query or fragment, which would
+// swallow the /v1/i/<token> appended to it.
+func TestPublicURL(t *testing.T) {
+	tests := []struct {
+		give   string
+		wantOK bool
+	}{
+		{give: "https://ads.example.com", wantOK: true},
+		{give: "https://ads.example.com/", wantOK: true},
+		{give: "https://example.com/navad", wantOK: true},
+		{give: "http://127.0.0.1:8080", wantOK: true},
+		{give: "ads.example.com"},
+		{give: "ftp://ads.example.com"},
+		{give: "https://ads.example.com/?src=navad"},
+		{give: "https://ads.example.com/?"},
+		{give: "https://ads.example.com/#top"},
+		{give: "https://ads.example.com/#"},
+	}
+	for _, tt := range tests {
+		_, err := Parse(nil, env("NAVAD_PUBLIC_URL", tt.give))
+		if tt.wantOK && err != nil {
+			t.Errorf("%q: %v", tt.give, err)
+		}
+		if !tt.wantOK && (err == nil || !strings.Contains(err.Error(), "public url")) {
+			t.Errorf("%q: %v; want refused naming the public url", tt.give, err)
+		}
+	}
+}
