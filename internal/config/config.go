@@ -237,6 +237,11 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 	} else if fs.NArg() > 0 {
 		problems = append(problems, fmt.Sprintf("unexpected arguments: %s", strings.Join(fs.Args(), " ")))
 	}
+	publicSet := getenv("NAVAD_PUBLIC_URL") != ""
+	fs.Visit(func(f *flag.Flag) { publicSet = publicSet || f.Name == "public-url" })
+	if !publicSet {
+		c.PublicURL = publicURLFor(c.Addr)
+	}
 	if err := c.Validate(); err != nil {
 		problems = append(problems, err.Error())
 	}
@@ -244,6 +249,21 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 		return c, errors.New("configuration: " + strings.Join(problems, "; "))
 	}
 	return c, nil
+}
+
+// publicURLFor returns the base of the tracking URLs when none is set: the
+// listen address, as a client on this machine reaches it (localhost for an
+// address that listens on every interface). With no port or port 0 (one
+// the kernel picks), the built-in default.
+func publicURLFor(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil || port == "" || port == "0" {
+		return Default().PublicURL
+	}
+	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // ErrHelp is what Parse returns when the arguments ask for help (-h,
@@ -259,7 +279,7 @@ func flagSet(c *Config) *flag.FlagSet {
 	fs.StringVar(&c.AdminKey, "admin-key", c.AdminKey, "the admin account's API key (NAVAD_ADMIN_KEY)")
 	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "where the embedded store keeps its files; with Redis, the tracking spool (NAVAD_DATA_DIR)")
 	fs.StringVar(&c.RedisURL, "redis-url", c.RedisURL, "redis://, rediss://, redis+cluster:// or rediss+cluster:// URL: use Redis as the shared store (NAVAD_REDIS_URL)")
-	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base of the tracking URLs handed to clients (NAVAD_PUBLIC_URL)")
+	fs.StringVar(&c.PublicURL, "public-url", c.PublicURL, "base of the tracking URLs handed to clients (NAVAD_PUBLIC_URL); unset, http:// and the listen address")
 	fs.StringVar(&c.Timezone, "timezone", c.Timezone, "business time zone for schedules and report days (NAVAD_TIMEZONE)")
 	fs.BoolVar(&c.Demo, "demo", false, "load the demo world around Shinjuku and Shibuya and print its keys")
 	fs.StringVar(&c.LogFormat, "log-format", c.LogFormat, "json or text (NAVAD_LOG_FORMAT)")

@@ -285,3 +285,34 @@ func TestPublicURL(t *testing.T) {
 		}
 	}
 }
+
+// TestPublicURLFollowsAddr: without a public URL of its own, the tracking
+// URLs are under the address navad listens on, so that a server started on
+// another port hands out URLs that reach it; one that is set is kept.
+func TestPublicURLFollowsAddr(t *testing.T) {
+	tests := []struct {
+		args []string
+		env  []string
+		want string
+	}{
+		{want: "http://localhost:8080"},
+		{args: []string{"--addr", "127.0.0.1:18181"}, want: "http://127.0.0.1:18181"},
+		{env: []string{"NAVAD_ADDR", ":9090"}, want: "http://localhost:9090"},
+		{args: []string{"--addr", "0.0.0.0:9090"}, want: "http://localhost:9090"},
+		{args: []string{"--addr", "[::1]:9090"}, want: "http://[::1]:9090"},
+		{args: []string{"--addr", "[::]:9090"}, want: "http://localhost:9090"},
+		{args: []string{"--addr", "ads.internal:9090"}, want: "http://ads.internal:9090"},
+		{args: []string{"--addr", "127.0.0.1:0"}, want: "http://localhost:8080"},
+		{args: []string{"--addr", "127.0.0.1:18181", "--public-url", "https://ads.example.com"}, want: "https://ads.example.com"},
+		{args: []string{"--addr", "127.0.0.1:18181"}, env: []string{"NAVAD_PUBLIC_URL", "https://ads.example.com"}, want: "https://ads.example.com"},
+	}
+	for _, tt := range tests {
+		c, err := Parse(tt.args, env(tt.env...))
+		if err != nil {
+			t.Fatalf("%v %v: %v", tt.args, tt.env, err)
+		}
+		if c.PublicURL != tt.want {
+			t.Errorf("%v %v: public url %q, want %q", tt.args, tt.env, c.PublicURL, tt.want)
+		}
+	}
+}
