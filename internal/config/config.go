@@ -257,13 +257,17 @@ func Parse(args []string, getenv func(string) string) (Config, error) {
 // the kernel picks), the built-in default.
 func publicURLFor(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
-	if err != nil || port == "" || port == "0" {
+	if err != nil {
+		return Default().PublicURL
+	}
+	n, err := net.LookupPort("tcp", port) // a service name (http) as its number
+	if err != nil || n == 0 {
 		return Default().PublicURL
 	}
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, port)
+	return "http://" + net.JoinHostPort(host, strconv.Itoa(n))
 }
 
 // ErrHelp is what Parse returns when the arguments ask for help (-h,
@@ -312,8 +316,12 @@ overrides; docs/configuration.md lists every setting, those without a flag too.
 // Validate reports every problem with c at once, or nil.
 func (c *Config) Validate() error {
 	var p []string
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
+	if _, port, err := net.SplitHostPort(c.Addr); err != nil {
 		p = append(p, fmt.Sprintf("addr %q is not host:port", c.Addr))
+	} else if _, err := net.LookupPort("tcp", port); err != nil {
+		// Refused now rather than at listen, after a national index has
+		// loaded.
+		p = append(p, fmt.Sprintf("addr %q: the port must be a number from 0 to 65535", c.Addr))
 	}
 	if c.AdminKey != "" && len(c.AdminKey) < 16 {
 		p = append(p, "admin key must be at least 16 characters")

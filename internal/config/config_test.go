@@ -316,3 +316,18 @@ func TestPublicURLFollowsAddr(t *testing.T) {
 		}
 	}
 }
+
+// TestAddrPort: a port that cannot be listened on is refused with the rest
+// of the configuration, before anything loads, not at listen.
+func TestAddrPort(t *testing.T) {
+	for _, give := range []string{":8080", "127.0.0.1:0", "127.0.0.1:", "[::1]:65535", ":http"} {
+		if _, err := Parse([]string{"--addr", give}, env()); err != nil {
+			t.Errorf("%q: %v", give, err)
+		}
+	}
+	for _, give := range []string{"127.0.0.1:99999", ":65536", ":-1", ":port-of-nothing"} {
+		if _, err := Parse([]string{"--addr", give}, env()); err == nil || !strings.Contains(err.Error(), "port") {
+			t.Errorf("%q: %v; want refused naming the port", give, err)
+		}
+	}
+}
