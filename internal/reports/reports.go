@@ -118,11 +118,8 @@ func (s *Service) Report(ctx context.Context, p *auth.Principal, q Query) (*Repo
 	if q.To-q.From >= MaxDays {
 		return nil, campaigns.Errorf(campaigns.Invalid, "a report covers at most %d days", MaxDays)
 	}
-	if s.detailDays > 0 && (q.GroupBy.Has(storage.DimStore) || q.GroupBy.Has(storage.DimCell)) {
-		if first := storage.DetailFrom(s.now(), s.loc, s.detailDays); q.From < first {
-			return nil, campaigns.Errorf(campaigns.Invalid,
-				"counts by store and by cell are kept for %d days: from must be %s or later for a report by store or cell", s.detailDays, first)
-		}
+	if err := s.checkDetail(q); err != nil {
+		return nil, err
 	}
 	aq, err := s.visible(ctx, p, q)
 	if err != nil {
@@ -138,12 +135,30 @@ func (s *Service) Report(ctx context.Context, p *auth.Principal, q Query) (*Repo
 	if err != nil {
 		return nil, fmt.Errorf("report: %w", err)
 	}
+	// The day may have turned while the counts were read, and the purge
+	// of the detail then begun on the first day asked for: its counts
+	// could be short. Refused as if asked a moment later, never short.
+	if err := s.checkDetail(q); err != nil {
+		return nil, err
+	}
 	rows, ok := g.rows()
 	if !ok {
 		return nil, campaigns.Errorf(campaigns.Invalid, "the report would have more than %d rows; ask for fewer days or dimensions, or filter", s.maxRows)
 	}
 	rep.Rows = rows
 	return rep, nil
+}
+
+// checkDetail refuses a report by store or cell that begins before the
+// first day whose counts by store and cell are kept, by the clock now.
+func (s *Service) checkDetail(q Query) error {
+	if s.detailDays > 0 && (q.GroupBy.Has(storage.DimStore) || q.GroupBy.Has(storage.DimCell)) {
+		if first := storage.DetailFrom(s.now(), s.loc, s.detailDays); q.From < first {
+			return campaigns.Errorf(campaigns.Invalid,
+				"counts by store and by cell are kept for %d days: from must be %s or later for a report by store or cell", s.detailDays, first)
+		}
+	}
+	return nil
 }
 
 // grouper sums aggregate rows by the grouped dimensions, by sorting rather

@@ -21,10 +21,14 @@ import (
 // order or granularity of what a backend returns.
 type fakeEvents struct {
 	storage.Events
-	rows []storage.Aggregate
+	rows   []storage.Aggregate
+	during func() // called as the rows are read
 }
 
 func (f *fakeEvents) Aggregates(_ context.Context, _ *storage.AggregateQuery, fn func(*storage.Aggregate) bool) error {
+	if f.during != nil {
+		f.during()
+	}
 	for i := range f.rows {
 		a := f.rows[i]
 		if !fn(&a) {
@@ -173,6 +177,36 @@ func TestDetailHorizon(t *testing.T) {
 		case !tc.valid && !strings.Contains(err.Error(), "2026-11-24 or later"):
 			t.Errorf("from %v by %v: %q does not name the first day kept", tc.from, tc.dims.List(), err)
 		}
+	}
+}
+
+// TestDetailHorizonPassesDuringRead: when the business day turns while a
+// report by store reads its first day, the last day the detail is kept
+// for, that day's purge may have begun under it; the report is refused
+// as one asked a moment later would be, not answered short.
+func TestDetailHorizonPassesDuringRead(t *testing.T) {
+	rows := []storage.Aggregate{{Counts: storage.Counts{Served: 3}}}
+	before := time.Date(2026, 11, 30, 23, 59, 59, 0, time.UTC)
+	now := before
+	s, err := New(&fakeEvents{rows: rows}, fakeCatalog{}, time.UTC, KeepDetail(7, func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := storage.DayOf(before) - 6 // 2026-11-24, the first day kept until midnight
+	q := Query{From: first, To: first + 3, GroupBy: storage.DimsOf(storage.DimStore)}
+	if rep, err := s.Report(context.Background(), admin, q); err != nil || rep.Totals.Served != 3 {
+		t.Fatalf("before midnight: %v, %+v", err, rep)
+	}
+	s.events = &fakeEvents{rows: rows, during: func() { now = before.Add(2 * time.Second) }}
+	_, err = s.Report(context.Background(), admin, q)
+	if campaigns.ErrorCode(err) != campaigns.Invalid || !strings.Contains(err.Error(), "2026-11-25 or later") {
+		t.Fatalf("midnight during the read: err %v, want invalid_argument naming 2026-11-25", err)
+	}
+	// By campaign, the day is kept for good: the same turn changes nothing.
+	now = before
+	q.GroupBy = storage.DimsOf(storage.DimCampaign)
+	if rep, err := s.Report(context.Background(), admin, q); err != nil || rep.Totals.Served != 3 {
+		t.Fatalf("by campaign across midnight: %v, %+v", err, rep)
 	}
 }
 
