@@ -7,6 +7,7 @@ package demo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/navad/navad/campaigns"
@@ -40,9 +41,25 @@ type World struct {
 	CoffeeCampaign           string
 }
 
+// ErrNotDemoStore is what Load returns for a store that holds accounts
+// other than the demo's.
+var ErrNotDemoStore = errors.New("demo: the store holds accounts other than the demo's")
+
 // Load creates (or refreshes) the demo world. It is idempotent: running it
-// twice leaves the same world.
+// twice leaves the same world. The demo's keys are public (they are above),
+// so it loads only into a store that holds no accounts but the demo's: a
+// --demo pointed by mistake at a store that serves real traffic (a shared
+// Redis) must not open it to anyone who has read this file.
 func Load(ctx context.Context, store storage.Catalog, cat *catalog.Service) (*World, error) {
+	accts, err := store.Accounts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	for _, a := range accts {
+		if a.ID != PublisherID && a.ID != BeerID && a.ID != CoffeeID {
+			return nil, fmt.Errorf("%w (%q): the demo's keys are public, so it loads only into a new store or an earlier demo's; run without --demo to serve this one", ErrNotDemoStore, a.ID)
+		}
+	}
 	for _, a := range []struct {
 		id, name, key string
 		role          campaigns.Role
