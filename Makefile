@@ -5,7 +5,7 @@ GO ?= go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || command -v sudo >/dev/null && [ "$$(id -u)" != 0 ] && echo sudo)
 
 DASHBOARD := internal/dashboard
-RACE_SKIP := /loadtest/(apiload|dataset|inproc|naive)$$
+RACE_SKIP := (/loadtest/(apiload|dataset|inproc|naive)|/internal/demo)$$
 
 .PHONY: test deps vet fuzz demo bench build e2e
 
@@ -16,10 +16,11 @@ RACE_SKIP := /loadtest/(apiload|dataset|inproc|naive)$$
 ## iterations there (they ran in full in the first pass), and tests named
 ## *Allocs, whose counts the detector's instrumentation inflates, run only
 ## in the first pass. The race pass leaves out the load-test harness's
-## world generator and loaders (RACE_SKIP): their tests build worlds and
-## load the keyword dictionary, which the detector slows twentyfold (18 s
-## a test binary), two minutes of CPU for tooling whose product code is
-## raced in its own packages; they run in the first pass. Last, the
+## world generator and loaders and the demo world's loader (RACE_SKIP):
+## their tests build worlds and load the keyword dictionary, which the
+## detector slows twentyfold (18 s a test binary), two minutes of CPU for
+## code that runs on one goroutine and whose product code is raced in its
+## own packages; they run in the first pass. Last, the
 ## dashboard's browser test.
 test: deps vet fuzz
 	$(GO) test -count=1 -timeout 10m ./...
