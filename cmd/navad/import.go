@@ -46,6 +46,10 @@ type storeImport struct {
 // when the server stored the file, and an error otherwise, after printing
 // what the server said. Progress goes to stderr, the summary to stdout.
 func runImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help") {
+		fmt.Fprint(stdout, importUsage) // asked for: not an error
+		return nil
+	}
 	if len(args) == 0 || args[0] != "stores" {
 		fmt.Fprint(stderr, importUsage)
 		return errors.New("import: what to import? only `navad import stores` exists")

@@ -205,14 +205,18 @@ func TestHelpPrintsUsage(t *testing.T) {
 }
 
 func TestImportHelpPrintsUsage(t *testing.T) {
-	for _, arg := range []string{"--help", "-h"} {
+	for _, args := range [][]string{{"import", "stores", "--help"}, {"import", "stores", "-h"}, {"import", "--help"}, {"import", "-h"}} {
 		var out bytes.Buffer
-		if err := run([]string{"import", "stores", arg}, env(), &out, io.Discard); err != nil {
-			t.Fatalf("import stores %s: %v", arg, err)
+		if err := run(args, env(), &out, io.Discard); err != nil {
+			t.Fatalf("%s: %v", strings.Join(args, " "), err)
 		}
 		if !strings.Contains(out.String(), "navad import stores") || !strings.Contains(out.String(), "--advertiser") {
-			t.Fatalf("import stores %s printed:\n%s", arg, out.String())
+			t.Fatalf("%s printed:\n%s", strings.Join(args, " "), out.String())
 		}
+	}
+	// Without what to import it is a mistake, not a request for help.
+	if err := run([]string{"import"}, env(), io.Discard, io.Discard); err == nil {
+		t.Fatal("navad import alone succeeded")
 	}
 }
 
