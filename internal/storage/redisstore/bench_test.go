@@ -163,6 +163,26 @@ func reserveParallel(b *testing.B, srv *redistest.Server, caps *redisstore.Caps,
 	})
 }
 
+// addServedDay adds day d after first of served counts, as one flush, to
+// s and returns its rows: campaignsN campaigns of 200 advertisers, each
+// served in one hour of the day at one store.
+func addServedDay(b *testing.B, s *redisstore.Store, first storage.Day, d, campaignsN int) []storage.ServedCount {
+	b.Helper()
+	day := first + storage.Day(d)
+	rows := make([]storage.ServedCount, 0, campaignsN)
+	for c := range campaignsN {
+		rows = append(rows, storage.ServedCount{N: uint64(1 + c%7), Key: storage.AggKey{
+			Day: day, Hour: uint8(c % 24), AdvertiserID: fmt.Sprintf("adv_%03d", c%200),
+			CampaignID: fmt.Sprintf("cmp_%05d", c), PublisherID: fmt.Sprintf("pub_%d", c%3),
+			StoreID: fmt.Sprintf("store-%06d", (c*7+d)%100_000), Cell: 0x882f5aa6b7fffff + uint64(c%500)<<12,
+		}})
+	}
+	if err := s.AddServed(b.Context(), fmt.Sprint("bench-", d), rows); err != nil {
+		b.Fatal(err)
+	}
+	return rows
+}
+
 // BenchmarkReport30Days is issue 5's report target on Redis: 30 days of
 // 10,000 campaigns of 200 advertisers, grouped by day and campaign, built by
 // the reports service from Store.Aggregates and rendered as JSON; the same
@@ -173,17 +193,7 @@ func BenchmarkReport30Days(b *testing.B) {
 	const days, campaignsN = 30, 10_000
 	first := storage.DayOf(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 	for d := range days {
-		rows := make([]storage.ServedCount, 0, campaignsN)
-		for c := range campaignsN {
-			rows = append(rows, storage.ServedCount{N: uint64(1 + c%7), Key: storage.AggKey{
-				Day: first + storage.Day(d), Hour: uint8(c % 24), AdvertiserID: fmt.Sprintf("adv_%03d", c%200),
-				CampaignID: fmt.Sprintf("cmp_%05d", c), PublisherID: fmt.Sprintf("pub_%d", c%3),
-				StoreID: fmt.Sprintf("store-%06d", (c*7+d)%100_000), Cell: 0x882f5aa6b7fffff + uint64(c%500)<<12,
-			}})
-		}
-		if err := s.AddServed(b.Context(), fmt.Sprint("bench-", d), rows); err != nil {
-			b.Fatal(err)
-		}
+		rows := addServedDay(b, s, first, d, campaignsN)
 		// Impressions for every other key, clicks for one in ten, as
 		// tracking records them: most keys carry two or three counters.
 		var wg sync.WaitGroup
@@ -243,17 +253,7 @@ func BenchmarkReportByStore30Days(b *testing.B) {
 	const days, campaignsN = 30, 10_000
 	first := storage.DayOf(time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC))
 	for d := range days {
-		rows := make([]storage.ServedCount, 0, campaignsN)
-		for c := range campaignsN {
-			rows = append(rows, storage.ServedCount{N: uint64(1 + c%7), Key: storage.AggKey{
-				Day: first + storage.Day(d), Hour: uint8(c % 24), AdvertiserID: fmt.Sprintf("adv_%03d", c%200),
-				CampaignID: fmt.Sprintf("cmp_%05d", c), PublisherID: fmt.Sprintf("pub_%d", c%3),
-				StoreID: fmt.Sprintf("store-%06d", (c*7+d)%100_000), Cell: 0x882f5aa6b7fffff + uint64(c%500)<<12,
-			}})
-		}
-		if err := s.AddServed(b.Context(), fmt.Sprint("bench-", d), rows); err != nil {
-			b.Fatal(err)
-		}
+		addServedDay(b, s, first, d, campaignsN)
 	}
 	tokyo, _ := time.LoadLocation("Asia/Tokyo")
 	svc, err := reports.New(s, s, tokyo)
