@@ -330,7 +330,11 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 	// sent again, it could count the ads off twice and let the campaign
 	// pass its budget. So a return is tried once, and one that failed is
 	// dropped: its ads stay counted as served, the safe side. Returns not
-	// tried yet (the backend was found down) wait for the next round.
+	// tried yet (the backend was found down), and those the backend says
+	// never reached it (storage.ErrNotApplied: Redis refused the
+	// connection), wait for the next round: dropped, each would keep a
+	// lease's ads counted for good, and a campaign's total budget that
+	// much short, for every return that came due during an outage.
 	var first error
 	for i, r := range back {
 		// Close (all) has no next round: it tries each return once, even
@@ -343,7 +347,12 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 		err := p.caps.Return(ctx, r.campaign, r.day, r.n)
 		p.answered(ctx, true, err) // before cancel, as in fly
 		cancel()
-		if err != nil {
+		switch {
+		case err == nil:
+		case errors.Is(err, storage.ErrNotApplied) && !all:
+			first = err
+			ls.later(r)
+		default:
 			first = err
 			p.log.LogAttrs(context.Background(), slog.LevelWarn, "leased ads not returned: they stay counted as served",
 				slog.String("campaign", r.campaign), slog.Int64("ads", r.n),

@@ -48,8 +48,10 @@
 //     most some ten seconds of each campaign's traffic per replica);
 //   - a replica killed without Close loses what it held: those ads stay
 //     counted as served, so the campaign delivers that many fewer (never
-//     more) than its budget; so does a Return that failed, which is not
-//     sent again (it may have happened, and twice would pass the budget);
+//     more) than its budget; so does a Return that failed once sent,
+//     which is not sent again (it may have happened, and twice would pass
+//     the budget); one that never reached the backend
+//     (storage.ErrNotApplied) is sent again at the next round;
 //   - near a limit, another replica may be refused for up to returnIdle
 //     while a replica that stopped serving the campaign holds its last ads.
 //

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/navad/navad/campaigns"
@@ -70,7 +71,10 @@ type Caps interface {
 	Lease(ctx context.Context, r CapRequest, want int64) (granted, left int64, err error)
 	// Return gives back n ads of a lease that were not served: the
 	// campaign's total and its count on day go down by n, never below
-	// zero. A day no longer kept is left alone. Invalid when n < 1.
+	// zero. A day no longer kept is left alone. Invalid when n < 1. An
+	// error wraps ErrNotApplied when the return certainly did not reach
+	// the counters (it may then be sent again); any other failure may
+	// have happened.
 	Return(ctx context.Context, campaignID, day string, n int64) error
 	// Served returns the counts of a campaign: in total, on business day
 	// day, and of uid in its window open at now (0 when none is open or
@@ -80,6 +84,13 @@ type Caps interface {
 	// and releases it. Closing again does nothing.
 	Close() error
 }
+
+// ErrNotApplied is wrapped by a Caps error that certainly changed nothing:
+// the call never reached the counters (Redis refused the connection, the
+// context was done before it was sent, the Caps is closed). Package pacing
+// sends such a Return again, where any other failed Return is dropped
+// rather than risk taking the same ads back twice.
+var ErrNotApplied = errors.New("not applied")
 
 // CapRequest is one served ad to count. A zero limit is no limit of that
 // kind; the counts are kept all the same.

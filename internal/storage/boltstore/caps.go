@@ -642,7 +642,7 @@ func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64) erro
 		return campaigns.Errorf(campaigns.Invalid, "return of %d ads: want at least 1", n)
 	}
 	if err := c.begin(ctx); err != nil {
-		return fmt.Errorf("return: %w", err)
+		return fmt.Errorf("return: %w: %w", storage.ErrNotApplied, err)
 	}
 	defer c.end()
 	c.cmu.RLock()

@@ -355,10 +355,15 @@ func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64) erro
 	if err := checkCapsKeys(campaignID, day); err != nil {
 		return err
 	}
+	// A return that never reached Redis says so (storage.ErrNotApplied):
+	// the pacer sends it again, where one that may have happened is not.
 	if err := c.begin(ctx); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return fmt.Errorf("%s: %w: %w", op, storage.ErrNotApplied, err)
 	}
 	if err := c.s.pipe.run(ctx, scriptReturn, capsKeys(campaignID, day, ""), n).Err(); err != nil {
+		if neverSent(err) {
+			return fmt.Errorf("%w: %w", storage.ErrNotApplied, c.s.fail(ctx, op, err))
+		}
 		return c.s.fail(ctx, op, err)
 	}
 	return nil

@@ -418,6 +418,16 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 	return fmt.Errorf("%s: %w", op, err)
 }
 
+// neverSent reports whether err says a command was never sent to Redis:
+// no connection could be made (a dial failed) or taken from the pool, or
+// the Store was closed before it went out. Such a write certainly did not
+// happen, and may be sent again.
+func neverSent(err error) bool {
+	var opErr *net.OpError
+	return errors.As(err, &opErr) && opErr.Op == "dial" ||
+		errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted) || errors.Is(err, ErrClosed)
+}
+
 // isUnavailable reports whether err means Redis cannot serve now, as
 // opposed to a bug or corrupt data.
 func isUnavailable(err error) bool {

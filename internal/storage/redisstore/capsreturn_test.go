@@ -1,0 +1,47 @@
+package redisstore_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/navad/navad/internal/redistest"
+	"github.com/navad/navad/internal/storage"
+)
+
+// TestReturnNotSentSaysSo: a Return made while Redis refuses connections
+// never reached the counters, and says so (storage.ErrNotApplied), so that
+// the pacer sends it again; one whose reply is lost (Redis hangs) may have
+// happened, and does not say so.
+func TestReturnNotSentSaysSo(t *testing.T) {
+	srv := redistest.Start(t)
+	s := open(t, srv.URL())
+	caps := s.Caps()
+	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	r := storage.CapRequest{CampaignID: "cmp_1", Now: now, Day: "2026-11-02", DayEnd: now.Add(time.Hour), TotalLimit: 100}
+	if g, _, err := caps.Lease(t.Context(), r, 10); g != 10 || err != nil {
+		t.Fatalf("lease: %d, %v", g, err)
+	}
+
+	srv.Stop()
+	err := caps.Return(t.Context(), "cmp_1", r.Day, 4)
+	if !errors.Is(err, storage.ErrNotApplied) {
+		t.Fatalf("Return with Redis refusing connections: %v, want storage.ErrNotApplied", err)
+	}
+	srv.Restart()
+	n, err := caps.Served(t.Context(), "cmp_1", r.Day, "", now)
+	must(t, err)
+	if n.Total != 10 || n.Daily != 10 {
+		t.Fatalf("counts %+v after a return not sent, want 10", n)
+	}
+
+	srv.Pause()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	err = caps.Return(ctx, "cmp_1", r.Day, 4)
+	cancel()
+	srv.Resume()
+	if err == nil || errors.Is(err, storage.ErrNotApplied) {
+		t.Fatalf("Return with Redis hanging: %v, want an error that may have happened", err)
+	}
+}
