@@ -361,7 +361,7 @@ func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64) erro
 		return fmt.Errorf("%s: %w: %w", op, storage.ErrNotApplied, err)
 	}
 	if err := c.s.pipe.run(ctx, scriptReturn, capsKeys(campaignID, day, ""), n).Err(); err != nil {
-		if neverSent(err) {
+		if c.s.neverSent(err) {
 			return fmt.Errorf("%w: %w", storage.ErrNotApplied, c.s.fail(ctx, op, err))
 		}
 		return c.s.fail(ctx, op, err)

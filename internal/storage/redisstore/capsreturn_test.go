@@ -45,3 +45,25 @@ func TestReturnNotSentSaysSo(t *testing.T) {
 		t.Fatalf("Return with Redis hanging: %v, want an error that may have happened", err)
 	}
 }
+
+// TestReturnNotSentOnClusterIsNotClaimed: go-redis's cluster client tries
+// a command again after a network error, so a dial error there may follow
+// an attempt that reached Redis; a Return on a cluster never claims it was
+// not applied (sent again, it could be counted twice and let a campaign
+// pass its budget).
+func TestReturnNotSentOnClusterIsNotClaimed(t *testing.T) {
+	srv := redistest.StartCluster(t)
+	s := open(t, srv.URL())
+	caps := s.Caps()
+	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	r := storage.CapRequest{CampaignID: "cmp_1", Now: now, Day: "2026-11-02", DayEnd: now.Add(time.Hour), TotalLimit: 100}
+	if g, _, err := caps.Lease(t.Context(), r, 10); g != 10 || err != nil {
+		t.Fatalf("lease: %d, %v", g, err)
+	}
+	srv.Stop()
+	err := caps.Return(t.Context(), "cmp_1", r.Day, 4)
+	srv.Restart()
+	if err == nil || errors.Is(err, storage.ErrNotApplied) {
+		t.Fatalf("Return on a cluster with Redis refusing connections: %v, want an error that may have happened", err)
+	}
+}

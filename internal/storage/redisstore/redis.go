@@ -421,8 +421,15 @@ func (s *Store) fail(ctx context.Context, op string, err error) error {
 // neverSent reports whether err says a command was never sent to Redis:
 // no connection could be made (a dial failed) or taken from the pool, or
 // the Store was closed before it went out. Such a write certainly did not
-// happen, and may be sent again.
-func neverSent(err error) bool {
+// happen, and may be sent again. On a single node only: the client there
+// makes one attempt (MaxRetries -1), so its last error is its only one.
+// go-redis's cluster client tries a command again after a network error,
+// up to MaxRedirects times, whatever MaxRetries says, so a dial error
+// there may follow an attempt that reached Redis and lost its reply.
+func (s *Store) neverSent(err error) bool {
+	if _, cluster := s.client.(*redis.ClusterClient); cluster {
+		return errors.Is(err, ErrClosed)
+	}
 	var opErr *net.OpError
 	return errors.As(err, &opErr) && opErr.Op == "dial" ||
 		errors.Is(err, redis.ErrPoolTimeout) || errors.Is(err, redis.ErrPoolExhausted) || errors.Is(err, ErrClosed)
