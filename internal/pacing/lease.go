@@ -33,8 +33,12 @@ const (
 	// forgetIdle is how long an empty lease is kept.
 	forgetIdle = time.Hour
 	// maxPendingReturns bounds the returns kept for retry while the
-	// counters cannot be reached.
+	// counters cannot be reached, and retryReturnsFor how long one is
+	// retried: well within storage.ReturnIDTTL, the time the backend
+	// remembers that it applied a return, so that a retry of one that
+	// landed (its reply lost) takes nothing back twice.
 	maxPendingReturns = 100_000
+	retryReturnsFor   = storage.ReturnIDTTL / 2
 )
 
 // errDown says the backend was not asked: it was found unavailable a
@@ -72,9 +76,17 @@ type lease struct {
 	flight       *leaseFlight // a lease asked for, not answered yet
 }
 
+// leaseReturn is a give-back of ads: id names it to the backend, which
+// applies it once however often it is sent; since is when it was made.
 type leaseReturn struct {
 	campaign, day string
 	n             int64
+	id            string
+	since         time.Time
+}
+
+func newReturn(campaign, day string, n int64) leaseReturn {
+	return leaseReturn{campaign: campaign, day: day, n: n, id: storage.ReturnID(), since: time.Now()}
 }
 
 func newLeases() *leases {
@@ -134,7 +146,7 @@ func (p *Pacer) take(ctx context.Context, l *lease, r *storage.CapRequest) (bool
 			// A new business day, or the advertiser changed the budget:
 			// what is held was counted against the old ones.
 			if l.left > 0 {
-				p.leases.later(leaseReturn{l.campaign, l.day, l.left})
+				p.leases.later(newReturn(l.campaign, l.day, l.left))
 			}
 			l.day, l.total, l.daily = r.Day, r.TotalLimit, r.DailyLimit
 			l.left, l.size, l.at, l.remaining, l.recheck = 0, 0, 0, 0, 0
@@ -216,7 +228,7 @@ func (p *Pacer) fly(l *lease, f *leaseFlight, r storage.CapRequest, want int64) 
 	case g == 0:
 		l.recheck = now + int64(exhaustedRecheck)
 	case l.gone || !l.heldFor(&r):
-		p.leases.later(leaseReturn{l.campaign, r.Day, g})
+		p.leases.later(newReturn(l.campaign, r.Day, g))
 	default:
 		l.left += g
 		l.size, l.at, l.remaining = g, now, remaining
@@ -255,10 +267,10 @@ func (p *Pacer) giveBack(l *lease, r *storage.CapRequest) {
 	if closed { // Close has given back what the leases held: this one now, without holding l
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_ = p.caps.Return(ctx, l.campaign, day, 1)
+		_ = p.caps.Return(ctx, l.campaign, day, 1, storage.ReturnID())
 		return
 	}
-	p.leases.later(leaseReturn{l.campaign, day, 1})
+	p.leases.later(newReturn(l.campaign, day, 1))
 }
 
 // returnLoop gives back, every returnInterval, the ads of leases unused for
@@ -280,8 +292,9 @@ func (p *Pacer) returnLoop() {
 // returnLeases gives back the ads of leases unused since before idle, and
 // those queued, and forgets empty leases unused for forgetIdle. A lease in
 // use is skipped, unless all (Close) says to wait for it. A return that
-// fails is dropped (see below); those not tried because the backend is
-// down wait for the next round. It reports the first error.
+// fails, and those not tried because the backend is down, wait for the
+// next round (see below); Close's are tried once. It reports the first
+// error.
 func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 	ls := p.leases
 	var (
@@ -298,7 +311,7 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 			continue // in use: not idle
 		}
 		if l.left > 0 && l.lastUse < cut {
-			back = append(back, leaseReturn{id, l.day, l.left})
+			back = append(back, newReturn(id, l.day, l.left))
 			l.left = 0
 		}
 		if l.left == 0 && l.flight == nil && l.lastUse < old {
@@ -326,16 +339,14 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 	ls.pending = nil
 	ls.pmu.Unlock()
 
-	// A return that failed may still have happened (the reply was lost):
-	// sent again, it could count the ads off twice and let the campaign
-	// pass its budget. So a return is tried once, and one that failed is
-	// dropped: its ads stay counted as served, the safe side. Returns not
-	// tried yet (the backend was found down), and those the backend says
-	// never reached it (storage.ErrNotApplied: Redis refused the
-	// connection), wait for the next round: dropped, each would keep a
-	// lease's ads counted for good, and a campaign's total budget that
-	// much short, for every return that came due during an outage.
+	// A return that failed may still have happened (its reply lost): it
+	// is sent again under its id, which the backend applies once, at the
+	// next rounds, for up to retryReturnsFor. Dropped, each would keep a
+	// lease's ads counted as served for good, a campaign's total budget
+	// that much short. Returns not tried yet (the backend was found down)
+	// wait for the next round too.
 	var first error
+	now := time.Now()
 	for i, r := range back {
 		// Close (all) has no next round: it tries each return once, even
 		// while the backend rests after a failure a moment ago.
@@ -344,12 +355,12 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := p.caps.Return(ctx, r.campaign, r.day, r.n)
+		err := p.caps.Return(ctx, r.campaign, r.day, r.n, r.id)
 		p.answered(ctx, true, err) // before cancel, as in fly
 		cancel()
 		switch {
 		case err == nil:
-		case errors.Is(err, storage.ErrNotApplied) && !all:
+		case !all && campaigns.ErrorCode(err) != campaigns.Invalid && now.Sub(r.since) < retryReturnsFor:
 			first = err
 			ls.later(r)
 		default:

@@ -289,9 +289,9 @@ func (s *slowLeases) Lease(ctx context.Context, r storage.CapRequest, want int64
 	return s.Caps.Lease(ctx, r, want)
 }
 
-func (s *slowLeases) Return(ctx context.Context, id, day string, n int64) error {
+func (s *slowLeases) Return(ctx context.Context, campaignID, day string, n int64, id string) error {
 	s.returns.Add(1)
-	err := s.Caps.Return(ctx, id, day, n)
+	err := s.Caps.Return(ctx, campaignID, day, n, id)
 	if s.failReturns.Load() {
 		return campaigns.Errorf(campaigns.Unavailable, "reply lost")
 	}
@@ -324,29 +324,33 @@ func TestLeaseLandsAfterTheDeadline(t *testing.T) {
 	}
 }
 
-// TestFailedReturnNotRetried: a return that failed may have happened, so it
-// is not sent again (twice would let the campaign pass its budget); its ads
-// stay counted.
-func TestFailedReturnNotRetried(t *testing.T) {
+// TestFailedReturnSentAgainOnce: a return that failed may have happened
+// (here it did, and its reply was lost); it is sent again under its id,
+// which the backend applies once: the ads come back, once.
+func TestFailedReturnSentAgainOnce(t *testing.T) {
 	caps := &slowLeases{Caps: embeddedCaps(t)}
 	p := leasing(t, caps)
 	c := capped("cmp_1", 1000, 0, nil)
 	for range 3 { // leases of 1 and 4: 3 held
 		p.Allow(t.Context(), c, "", time.Now())
 	}
+	if n := counted(t, caps, "cmp_1").Total; n <= 3 {
+		t.Fatalf("counted %d for 3 ads: nothing held", n)
+	}
 	caps.failReturns.Store(true)
 	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err == nil {
 		t.Fatal("a failed return reported no error")
 	}
 	caps.failReturns.Store(false)
+	time.Sleep(pacing.ProbeInterval + 100*time.Millisecond) // the breaker's rest after the failure
 	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
 	}
-	if n := caps.returns.Load(); n != 1 {
-		t.Fatalf("%d returns sent, want 1: a failed one is not sent again", n)
+	if n := caps.returns.Load(); n != 2 {
+		t.Fatalf("%d returns sent, want 2: the failed one again", n)
 	}
 	if n := counted(t, caps, "cmp_1").Total; n != 3 {
-		t.Fatalf("counters %d, want the 3 served (the return happened once)", n)
+		t.Fatalf("counters %d, want the 3 served (the return applied once)", n)
 	}
 }
 

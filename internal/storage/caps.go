@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"time"
 
@@ -71,11 +73,14 @@ type Caps interface {
 	Lease(ctx context.Context, r CapRequest, want int64) (granted, left int64, err error)
 	// Return gives back n ads of a lease that were not served: the
 	// campaign's total and its count on day go down by n, never below
-	// zero. A day no longer kept is left alone. Invalid when n < 1. An
-	// error wraps ErrNotApplied when the return certainly did not reach
-	// the counters (it may then be sent again); any other failure may
-	// have happened.
-	Return(ctx context.Context, campaignID, day string, n int64) error
+	// zero. A day no longer kept is left alone. id names this give-back
+	// (ReturnID): a Return repeated with the same id within ReturnIDTTL
+	// takes nothing back again, so a Return that failed, which may have
+	// happened (its reply lost), can be sent again, and so can the
+	// retries of a client library. Invalid when n < 1 or id is not 1 to
+	// 64 letters, digits, '-' or '_'. An error wraps ErrNotApplied when
+	// the return certainly did not reach the counters.
+	Return(ctx context.Context, campaignID, day string, n int64, id string) error
 	// Served returns the counts of a campaign: in total, on business day
 	// day, and of uid in its window open at now (0 when none is open or
 	// uid is "").
@@ -87,10 +92,36 @@ type Caps interface {
 
 // ErrNotApplied is wrapped by a Caps error that certainly changed nothing:
 // the call never reached the counters (Redis refused the connection, the
-// context was done before it was sent, the Caps is closed). Package pacing
-// sends such a Return again, where any other failed Return is dropped
-// rather than risk taking the same ads back twice.
+// context was done before it was sent, the Caps is closed).
 var ErrNotApplied = errors.New("not applied")
+
+// ReturnIDTTL is how long a backend remembers a Return's id: a Return
+// sent again with it within that time takes nothing back twice. A caller
+// that retries a Return does so within it.
+const ReturnIDTTL = 24 * time.Hour
+
+// ReturnID returns a new random id for a Return.
+func ReturnID() string {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// CheckReturnID reports whether id can name a Return: 1 to 64 letters,
+// digits, '-' or '_' (Invalid otherwise).
+func CheckReturnID(id string) error {
+	if len(id) < 1 || len(id) > 64 {
+		return campaigns.Errorf(campaigns.Invalid, "return id of %d bytes: want 1 to 64", len(id))
+	}
+	for i := range len(id) {
+		switch c := id[i]; {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
+		default:
+			return campaigns.Errorf(campaigns.Invalid, "return id %q: want letters, digits, '-' or '_'", id)
+		}
+	}
+	return nil
+}
 
 // CapRequest is one served ad to count. A zero limit is no limit of that
 // kind; the counts are kept all the same.

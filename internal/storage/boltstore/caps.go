@@ -94,6 +94,13 @@ type Caps struct {
 	windows atomic.Int64 // open user windows, all campaigns
 	full    atomic.Uint64
 
+	// returned holds the ids of the last maxReturnIDs Returns, oldest
+	// first in returnRing, so that one sent again takes nothing back twice.
+	retMu      sync.Mutex
+	returned   map[string]struct{}
+	returnRing []string
+	returnNext int
+
 	flushMu sync.Mutex  // one flush at a time
 	scratch capsScratch // Flush's buffers, under flushMu
 	stop    chan struct{}
@@ -636,15 +643,28 @@ func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64) (gra
 	return granted, left, nil
 }
 
-// Return gives back n leased ads that were not served (storage.Caps).
-func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64) error {
+// maxReturnIDs is how many Return ids the embedded Caps remembers. Its
+// Return fails only before it changes anything (the context done, the Caps
+// closed), so an id comes again only from a caller that sends a Return
+// again soon after one that succeeded; the last 65,536 are ample.
+const maxReturnIDs = 1 << 16
+
+// Return gives back n leased ads that were not served, unless a Return of
+// the same id did already (storage.Caps).
+func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64, id string) error {
 	if n < 1 {
 		return campaigns.Errorf(campaigns.Invalid, "return of %d ads: want at least 1", n)
+	}
+	if err := storage.CheckReturnID(id); err != nil {
+		return err
 	}
 	if err := c.begin(ctx); err != nil {
 		return fmt.Errorf("return: %w: %w", storage.ErrNotApplied, err)
 	}
 	defer c.end()
+	if !c.firstReturn(campaignID + "\x00" + id) { // an id is a campaign's, as in Redis
+		return nil
+	}
 	c.cmu.RLock()
 	cc := c.campaigns[campaignID]
 	c.cmu.RUnlock()
@@ -659,6 +679,28 @@ func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64) erro
 	}
 	cc.dirty = true
 	return nil
+}
+
+// firstReturn records key (campaign and id) as returned and reports
+// whether it was not already.
+func (c *Caps) firstReturn(key string) bool {
+	c.retMu.Lock()
+	defer c.retMu.Unlock()
+	if _, seen := c.returned[key]; seen {
+		return false
+	}
+	if c.returned == nil {
+		c.returned = make(map[string]struct{})
+	}
+	if len(c.returnRing) < maxReturnIDs {
+		c.returnRing = append(c.returnRing, key)
+	} else {
+		delete(c.returned, c.returnRing[c.returnNext])
+		c.returnRing[c.returnNext] = key
+		c.returnNext = (c.returnNext + 1) % maxReturnIDs
+	}
+	c.returned[key] = struct{}{}
+	return true
 }
 
 // Served returns a campaign's counts (storage.Caps).

@@ -25,7 +25,7 @@ func TestReturnNotSentSaysSo(t *testing.T) {
 	}
 
 	srv.Stop()
-	err := caps.Return(t.Context(), "cmp_1", r.Day, 4)
+	err := caps.Return(t.Context(), "cmp_1", r.Day, 4, storage.ReturnID())
 	if !errors.Is(err, storage.ErrNotApplied) {
 		t.Fatalf("Return with Redis refusing connections: %v, want storage.ErrNotApplied", err)
 	}
@@ -37,12 +37,33 @@ func TestReturnNotSentSaysSo(t *testing.T) {
 	}
 
 	srv.Pause()
+	id := storage.ReturnID()
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	err = caps.Return(ctx, "cmp_1", r.Day, 4)
+	err = caps.Return(ctx, "cmp_1", r.Day, 4, id)
 	cancel()
 	srv.Resume()
 	if err == nil || errors.Is(err, storage.ErrNotApplied) {
 		t.Fatalf("Return with Redis hanging: %v, want an error that may have happened", err)
+	}
+	// It did happen (Redis ran it once resumed): sent again under its id,
+	// as the pacer does, it takes nothing back twice.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := caps.Served(t.Context(), "cmp_1", r.Day, "", now)
+		must(t, err)
+		if n.Total == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counts %+v after Redis resumed, want the return applied (6)", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	must(t, caps.Return(t.Context(), "cmp_1", r.Day, 4, id))
+	n, err = caps.Served(t.Context(), "cmp_1", r.Day, "", now)
+	must(t, err)
+	if n.Total != 6 || n.Daily != 6 {
+		t.Fatalf("counts %+v after the return sent again, want 6: applied once", n)
 	}
 }
 
@@ -61,7 +82,7 @@ func TestReturnNotSentOnClusterIsNotClaimed(t *testing.T) {
 		t.Fatalf("lease: %d, %v", g, err)
 	}
 	srv.Stop()
-	err := caps.Return(t.Context(), "cmp_1", r.Day, 4)
+	err := caps.Return(t.Context(), "cmp_1", r.Day, 4, storage.ReturnID())
 	srv.Restart()
 	if err == nil || errors.Is(err, storage.ErrNotApplied) {
 		t.Fatalf("Return on a cluster with Redis refusing connections: %v, want an error that may have happened", err)
