@@ -1,10 +1,13 @@
 package pacing
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/navad/navad/campaigns"
@@ -34,11 +37,11 @@ const (
 	forgetIdle = time.Hour
 	// maxPendingReturns bounds the returns kept for retry while the
 	// counters cannot be reached, and retryReturnsFor how long one is
-	// retried: well within storage.ReturnIDTTL, the time the backend
-	// remembers that it applied a return, so that a retry of one that
+	// retried: well within storage.GiverTTL, the time the backend keeps
+	// the number of a giver's last return, so that a retry of one that
 	// landed (its reply lost) takes nothing back twice.
 	maxPendingReturns = 100_000
-	retryReturnsFor   = storage.ReturnIDTTL / 2
+	retryReturnsFor   = storage.GiverTTL / 2
 )
 
 // errDown says the backend was not asked: it was found unavailable a
@@ -49,6 +52,11 @@ var errDown = errors.New("caps backend unavailable")
 type leases struct {
 	mu sync.RWMutex
 	m  map[string]*lease
+
+	// giver names this Pacer's give-backs to the backend, and seq numbers
+	// them (storage.GiveBack).
+	giver string
+	seq   atomic.Uint64
 
 	pmu     sync.Mutex
 	pending []leaseReturn // to give back, from leases whose day or limits changed
@@ -76,21 +84,27 @@ type lease struct {
 	flight       *leaseFlight // a lease asked for, not answered yet
 }
 
-// leaseReturn is a give-back of ads: id names it to the backend, which
-// applies it once however often it is sent; since is when it was made.
+// leaseReturn is a give-back of ads: seq numbers it to the backend, which
+// applies it once however often it is sent (storage.GiveBack); since is
+// when it was made.
 type leaseReturn struct {
 	campaign, day string
 	n             int64
-	id            string
+	seq           uint64
 	since         time.Time
 }
 
-func newReturn(campaign, day string, n int64) leaseReturn {
-	return leaseReturn{campaign: campaign, day: day, n: n, id: storage.ReturnID(), since: time.Now()}
+// newReturn makes a give-back, numbered after every one before it.
+func (ls *leases) newReturn(campaign, day string, n int64) leaseReturn {
+	return leaseReturn{campaign: campaign, day: day, n: n, seq: ls.seq.Add(1), since: time.Now()}
+}
+
+func (ls *leases) giveBack(r leaseReturn) storage.GiveBack {
+	return storage.GiveBack{By: ls.giver, Seq: r.seq}
 }
 
 func newLeases() *leases {
-	return &leases{m: make(map[string]*lease), stop: make(chan struct{}), done: make(chan struct{})}
+	return &leases{m: make(map[string]*lease), giver: storage.NewGiver(), stop: make(chan struct{}), done: make(chan struct{})}
 }
 
 // of returns the lease of a campaign, creating it.
@@ -146,7 +160,7 @@ func (p *Pacer) take(ctx context.Context, l *lease, r *storage.CapRequest) (bool
 			// A new business day, or the advertiser changed the budget:
 			// what is held was counted against the old ones.
 			if l.left > 0 {
-				p.leases.later(newReturn(l.campaign, l.day, l.left))
+				p.leases.later(p.leases.newReturn(l.campaign, l.day, l.left))
 			}
 			l.day, l.total, l.daily = r.Day, r.TotalLimit, r.DailyLimit
 			l.left, l.size, l.at, l.remaining, l.recheck = 0, 0, 0, 0, 0
@@ -228,7 +242,7 @@ func (p *Pacer) fly(l *lease, f *leaseFlight, r storage.CapRequest, want int64) 
 	case g == 0:
 		l.recheck = now + int64(exhaustedRecheck)
 	case l.gone || !l.heldFor(&r):
-		p.leases.later(newReturn(l.campaign, r.Day, g))
+		p.leases.later(p.leases.newReturn(l.campaign, r.Day, g))
 	default:
 		l.left += g
 		l.size, l.at, l.remaining = g, now, remaining
@@ -267,10 +281,11 @@ func (p *Pacer) giveBack(l *lease, r *storage.CapRequest) {
 	if closed { // Close has given back what the leases held: this one now, without holding l
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		_ = p.caps.Return(ctx, l.campaign, day, 1, storage.ReturnID())
+		r := p.leases.newReturn(l.campaign, day, 1)
+		_ = p.caps.Return(ctx, l.campaign, day, 1, p.leases.giveBack(r))
 		return
 	}
-	p.leases.later(newReturn(l.campaign, day, 1))
+	p.leases.later(p.leases.newReturn(l.campaign, day, 1))
 }
 
 // returnLoop gives back, every returnInterval, the ads of leases unused for
@@ -311,7 +326,7 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 			continue // in use: not idle
 		}
 		if l.left > 0 && l.lastUse < cut {
-			back = append(back, newReturn(id, l.day, l.left))
+			back = append(back, ls.newReturn(id, l.day, l.left))
 			l.left = 0
 		}
 		if l.left == 0 && l.flight == nil && l.lastUse < old {
@@ -338,10 +353,14 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 	back = append(back, ls.pending...)
 	ls.pending = nil
 	ls.pmu.Unlock()
+	// In the order they were made: the backend skips a give-back numbered
+	// below one of the campaign's it has applied, and the loop below sends
+	// none after one that fails.
+	slices.SortFunc(back, func(a, b leaseReturn) int { return cmp.Compare(a.seq, b.seq) })
 
 	// A return that failed may still have happened (its reply lost): it
-	// is sent again under its id, which the backend applies once, at the
-	// next rounds, for up to retryReturnsFor. Dropped, each would keep a
+	// is sent again under its number, which the backend applies once, at
+	// the next rounds, for up to retryReturnsFor. Dropped, each would keep a
 	// lease's ads counted as served for good, a campaign's total budget
 	// that much short. Returns not tried yet (the backend was found down)
 	// wait for the next round too.
@@ -355,7 +374,7 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		err := p.caps.Return(ctx, r.campaign, r.day, r.n, r.id)
+		err := p.caps.Return(ctx, r.campaign, r.day, r.n, ls.giveBack(r))
 		p.answered(ctx, true, err) // before cancel, as in fly
 		cancel()
 		switch {

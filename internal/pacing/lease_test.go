@@ -274,13 +274,15 @@ func TestLeaseOutageSkipsTheBackend(t *testing.T) {
 
 // slowLeases delays every Lease, as a busy Redis does, and counts the
 // Leases and Returns; a Return fails while failReturns is set (as one whose
-// reply was lost may have happened: it does, here).
+// reply was lost may have happened: it does, here), and fails without
+// reaching the counters while refuseReturns is.
 type slowLeases struct {
 	storage.Caps
-	delay       time.Duration
-	leases      atomic.Int64
-	returns     atomic.Int64
-	failReturns atomic.Bool
+	delay         time.Duration
+	leases        atomic.Int64
+	returns       atomic.Int64
+	failReturns   atomic.Bool
+	refuseReturns atomic.Bool
 }
 
 func (s *slowLeases) Lease(ctx context.Context, r storage.CapRequest, want int64) (int64, int64, error) {
@@ -289,9 +291,12 @@ func (s *slowLeases) Lease(ctx context.Context, r storage.CapRequest, want int64
 	return s.Caps.Lease(ctx, r, want)
 }
 
-func (s *slowLeases) Return(ctx context.Context, campaignID, day string, n int64, id string) error {
+func (s *slowLeases) Return(ctx context.Context, campaignID, day string, n int64, gb storage.GiveBack) error {
 	s.returns.Add(1)
-	err := s.Caps.Return(ctx, campaignID, day, n, id)
+	if s.refuseReturns.Load() {
+		return campaigns.Errorf(campaigns.Unavailable, "connection refused")
+	}
+	err := s.Caps.Return(ctx, campaignID, day, n, gb)
 	if s.failReturns.Load() {
 		return campaigns.Errorf(campaigns.Unavailable, "reply lost")
 	}
@@ -351,6 +356,37 @@ func TestFailedReturnSentAgainOnce(t *testing.T) {
 	}
 	if n := counted(t, caps, "cmp_1").Total; n != 3 {
 		t.Fatalf("counters %d, want the 3 served (the return applied once)", n)
+	}
+}
+
+// TestReturnsSentInOrder: a give-back that failed is sent in the next
+// round before one made after it for the same campaign; sent after it, the
+// newer one's number would have the backend skip the older, and its ads
+// would stay counted.
+func TestReturnsSentInOrder(t *testing.T) {
+	caps := &slowLeases{Caps: embeddedCaps(t)}
+	p := leasing(t, caps)
+	c := capped("cmp_1", 1000, 0, nil)
+	serve := func(n int) {
+		for range n {
+			if !p.Allow(t.Context(), c, "", time.Now()) {
+				t.Fatal("refused under its budget")
+			}
+		}
+	}
+	serve(3)
+	caps.refuseReturns.Store(true)
+	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err == nil {
+		t.Fatal("a refused return reported no error")
+	}
+	caps.refuseReturns.Store(false)
+	time.Sleep(pacing.ProbeInterval + 100*time.Millisecond)
+	serve(2) // a new lease, whose give-back is made after the refused one
+	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if n := counted(t, caps, "cmp_1").Total; n != 5 {
+		t.Fatalf("counters %d, want the 5 served: every give-back applied", n)
 	}
 }
 

@@ -50,9 +50,9 @@
 //     counted as served, so the campaign delivers that many fewer (never
 //     more) than its budget; so does a Return Close could not make, or one
 //     that failed for retryReturnsFor. A Return that fails is sent again at
-//     the next rounds under its id (storage.ReturnID), which the backend
-//     applies once however often it comes, so a retry of one that landed
-//     and lost its reply takes nothing back twice;
+//     the next rounds under its number (storage.GiveBack), which the
+//     backend applies once however often it comes, so a retry of one that
+//     landed and lost its reply takes nothing back twice;
 //   - near a limit, another replica may be refused for up to returnIdle
 //     while a replica that stopped serving the campaign holds its last ads.
 //

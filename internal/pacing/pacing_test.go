@@ -87,7 +87,7 @@ func (c *countingCaps) Lease(_ context.Context, r storage.CapRequest, want int64
 	return want, math.MaxInt64, nil
 }
 
-func (c *countingCaps) Return(_ context.Context, _, _ string, n int64, _ string) error {
+func (c *countingCaps) Return(_ context.Context, _, _ string, n int64, _ storage.GiveBack) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.returned += n
@@ -410,7 +410,7 @@ func (c *slowCaps) Lease(context.Context, storage.CapRequest, int64) (int64, int
 	return 0, 0, errors.New("slowCaps leases nothing")
 }
 
-func (c *slowCaps) Return(context.Context, string, string, int64, string) error { return nil }
+func (c *slowCaps) Return(context.Context, string, string, int64, storage.GiveBack) error { return nil }
 
 func (c *slowCaps) Close() error { return nil }
 

@@ -73,14 +73,14 @@ type Caps interface {
 	Lease(ctx context.Context, r CapRequest, want int64) (granted, left int64, err error)
 	// Return gives back n ads of a lease that were not served: the
 	// campaign's total and its count on day go down by n, never below
-	// zero. A day no longer kept is left alone. id names this give-back
-	// (ReturnID): a Return repeated with the same id within ReturnIDTTL
-	// takes nothing back again, so a Return that failed, which may have
-	// happened (its reply lost), can be sent again, and so can the
-	// retries of a client library. Invalid when n < 1 or id is not 1 to
-	// 64 letters, digits, '-' or '_'. An error wraps ErrNotApplied when
-	// the return certainly did not reach the counters.
-	Return(ctx context.Context, campaignID, day string, n int64, id string) error
+	// zero. A day no longer kept is left alone. gb names the give-back
+	// (see GiveBack): one whose Seq is not above the highest its giver has
+	// had applied for the campaign takes nothing back, so a Return that
+	// failed, which may have happened (its reply lost), can be sent again,
+	// and so can a client library's retries. Invalid when n < 1 or gb is
+	// malformed. An error wraps ErrNotApplied when the return certainly
+	// did not reach the counters.
+	Return(ctx context.Context, campaignID, day string, n int64, gb GiveBack) error
 	// Served returns the counts of a campaign: in total, on business day
 	// day, and of uid in its window open at now (0 when none is open or
 	// uid is "").
@@ -95,29 +95,43 @@ type Caps interface {
 // context was done before it was sent, the Caps is closed).
 var ErrNotApplied = errors.New("not applied")
 
-// ReturnIDTTL is how long a backend remembers a Return's id: a Return
-// sent again with it within that time takes nothing back twice. A caller
-// that retries a Return does so within it.
-const ReturnIDTTL = 24 * time.Hour
+// GiveBack names a Return. By is the giver (a Pacer, NewGiver), Seq the
+// number of its give-back, higher for each it makes. A backend keeps, for
+// each campaign and giver, the highest Seq it applied, for GiverTTL after
+// the last, and applies a Return only when its Seq is higher: sent again,
+// a Return takes nothing back twice. A giver sends each campaign's Returns
+// in the order of their Seq, and one that fails again before any later
+// one (else the later one's Seq would make the backend skip it).
+type GiveBack struct {
+	By  string
+	Seq uint64
+}
 
-// ReturnID returns a new random id for a Return.
-func ReturnID() string {
+// GiverTTL is how long a backend keeps a giver's highest Seq for a
+// campaign after its last Return: a giver retries a Return within it.
+const GiverTTL = 24 * time.Hour
+
+// NewGiver returns a new random giver ID.
+func NewGiver() string {
 	var b [12]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
 
-// CheckReturnID reports whether id can name a Return: 1 to 64 letters,
-// digits, '-' or '_' (Invalid otherwise).
-func CheckReturnID(id string) error {
-	if len(id) < 1 || len(id) > 64 {
-		return campaigns.Errorf(campaigns.Invalid, "return id of %d bytes: want 1 to 64", len(id))
+// Check reports whether gb can name a Return: By of 1 to 64 letters,
+// digits, '-' or '_', and Seq from 1 to 2⁵³ (Invalid otherwise).
+func (gb GiveBack) Check() error {
+	if gb.Seq < 1 || gb.Seq > 1<<53 {
+		return campaigns.Errorf(campaigns.Invalid, "give-back number %d: want 1 to 2^53", gb.Seq)
 	}
-	for i := range len(id) {
-		switch c := id[i]; {
+	if len(gb.By) < 1 || len(gb.By) > 64 {
+		return campaigns.Errorf(campaigns.Invalid, "giver of %d bytes: want 1 to 64", len(gb.By))
+	}
+	for i := range len(gb.By) {
+		switch c := gb.By[i]; {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
 		default:
-			return campaigns.Errorf(campaigns.Invalid, "return id %q: want letters, digits, '-' or '_'", id)
+			return campaigns.Errorf(campaigns.Invalid, "giver %q: want letters, digits, '-' or '_'", gb.By)
 		}
 	}
 	return nil

@@ -94,12 +94,11 @@ type Caps struct {
 	windows atomic.Int64 // open user windows, all campaigns
 	full    atomic.Uint64
 
-	// returned holds the ids of the last maxReturnIDs Returns, oldest
-	// first in returnRing, so that one sent again takes nothing back twice.
-	retMu      sync.Mutex
-	returned   map[string]struct{}
-	returnRing []string
-	returnNext int
+	// given is the highest give-back number applied for each campaign
+	// and giver (storage.GiveBack), so that a Return sent again takes
+	// nothing back twice. In memory: a giver is a Pacer of this process.
+	givenMu sync.Mutex
+	given   map[givenKey]uint64
 
 	flushMu sync.Mutex  // one flush at a time
 	scratch capsScratch // Flush's buffers, under flushMu
@@ -643,26 +642,22 @@ func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64) (gra
 	return granted, left, nil
 }
 
-// maxReturnIDs is how many Return ids the embedded Caps remembers. Its
-// Return fails only before it changes anything (the context done, the Caps
-// closed), so an id comes again only from a caller that sends a Return
-// again soon after one that succeeded; the last 65,536 are ample.
-const maxReturnIDs = 1 << 16
+type givenKey struct{ campaign, by string }
 
-// Return gives back n leased ads that were not served, unless a Return of
-// the same id did already (storage.Caps).
-func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64, id string) error {
+// Return gives back n leased ads that were not served, unless gb's number
+// is not above its giver's highest for the campaign (storage.Caps).
+func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64, gb storage.GiveBack) error {
 	if n < 1 {
 		return campaigns.Errorf(campaigns.Invalid, "return of %d ads: want at least 1", n)
 	}
-	if err := storage.CheckReturnID(id); err != nil {
+	if err := gb.Check(); err != nil {
 		return err
 	}
 	if err := c.begin(ctx); err != nil {
 		return fmt.Errorf("return: %w: %w", storage.ErrNotApplied, err)
 	}
 	defer c.end()
-	if !c.firstReturn(campaignID + "\x00" + id) { // an id is a campaign's, as in Redis
+	if !c.newGiveBack(campaignID, gb) {
 		return nil
 	}
 	c.cmu.RLock()
@@ -681,25 +676,19 @@ func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64, id s
 	return nil
 }
 
-// firstReturn records key (campaign and id) as returned and reports
-// whether it was not already.
-func (c *Caps) firstReturn(key string) bool {
-	c.retMu.Lock()
-	defer c.retMu.Unlock()
-	if _, seen := c.returned[key]; seen {
+// newGiveBack records gb's number as its giver's highest for the campaign
+// and reports whether it was above the one before.
+func (c *Caps) newGiveBack(campaignID string, gb storage.GiveBack) bool {
+	c.givenMu.Lock()
+	defer c.givenMu.Unlock()
+	k := givenKey{campaignID, gb.By}
+	if gb.Seq <= c.given[k] {
 		return false
 	}
-	if c.returned == nil {
-		c.returned = make(map[string]struct{})
+	if c.given == nil {
+		c.given = make(map[givenKey]uint64)
 	}
-	if len(c.returnRing) < maxReturnIDs {
-		c.returnRing = append(c.returnRing, key)
-	} else {
-		delete(c.returned, c.returnRing[c.returnNext])
-		c.returnRing[c.returnNext] = key
-		c.returnNext = (c.returnNext + 1) % maxReturnIDs
-	}
-	c.returned[key] = struct{}{}
+	c.given[k] = gb.Seq
 	return true
 }
 

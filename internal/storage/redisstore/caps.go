@@ -19,8 +19,9 @@ package redisstore
 //	{navad:caps:<campaign>}:user:<uid>     string  "<n> <end>": ads served in the user's
 //	                                               window and when it closes (Unix ms);
 //	                                               expires then
-//	{navad:caps:<campaign>}:ret:<id>       string  a Return applied (storage.ReturnIDTTL):
-//	                                               sent again, it takes nothing back twice
+//	{navad:caps:<campaign>}:given:<giver>  string  the highest give-back number of a replica's
+//	                                               pacer applied (storage.GiveBack); expires
+//	                                               a day after its last
 //
 // <uid> is the first 16 bytes of the SHA-256 of the user key, in hex: the
 // user key itself is never stored, and two keys that differ in one byte are
@@ -48,6 +49,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -224,13 +226,16 @@ if left >= 0 then left = left - g end
 return {g, left}
 `)
 
-// scriptReturn: KEYS: total, day, the return's id. ARGV: n, the id's
-// lifetime in seconds. Unless the id is marked already (a Return sent
-// again), marks it and takes n off each count that exists, never below
+// scriptReturn: KEYS: total, day, the giver's highest give-back number.
+// ARGV: n, that number's lifetime in seconds, the give-back's number.
+// Unless the number is not above the giver's highest (a Return sent
+// again), records it and takes n off each count that exists, never below
 // zero, keeping the day's expiry. Returns 1 when it took them, 0 when not.
 var scriptReturn = redis.NewScript(`
 local n = tonumber(ARGV[1])
-if not redis.call('SET', KEYS[3], '1', 'NX', 'EX', tonumber(ARGV[2])) then return 0 end
+local seq = tonumber(ARGV[3])
+if seq <= tonumber(redis.call('GET', KEYS[3]) or '0') then return 0 end
+redis.call('SET', KEYS[3], ARGV[3], 'EX', tonumber(ARGV[2]))
 for i = 1, 2 do
   local v = tonumber(redis.call('GET', KEYS[i]) or '-1')
   if v > 0 then redis.call('DECRBY', KEYS[i], math.min(n, v)) end
@@ -351,15 +356,16 @@ func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64) (gra
 }
 
 // Return gives back n leased ads that were not served, in one script that
-// first marks id as applied (a key beside the campaign's counters that
-// expires after storage.ReturnIDTTL) and takes nothing back when it was
-// already; see storage.Caps.
-func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64, id string) error {
+// first checks gb's number against its giver's highest for the campaign (a
+// key beside the campaign's counters, kept storage.GiverTTL after its
+// last give-back) and takes nothing back when it is not above; see
+// storage.Caps.
+func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64, gb storage.GiveBack) error {
 	const op = "return"
 	if n < 1 {
 		return campaigns.Errorf(campaigns.Invalid, "return of %d ads: want at least 1", n)
 	}
-	if err := storage.CheckReturnID(id); err != nil {
+	if err := gb.Check(); err != nil {
 		return err
 	}
 	if err := checkCapsKeys(campaignID, day); err != nil {
@@ -370,8 +376,8 @@ func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64, id s
 	if err := c.begin(ctx); err != nil {
 		return fmt.Errorf("%s: %w: %w", op, storage.ErrNotApplied, err)
 	}
-	keys := append(capsKeys(campaignID, day, ""), capsTag(campaignID)+":ret:"+id)
-	if err := c.s.pipe.run(ctx, scriptReturn, keys, n, int64(storage.ReturnIDTTL/time.Second)).Err(); err != nil {
+	keys := append(capsKeys(campaignID, day, ""), capsTag(campaignID)+":given:"+gb.By)
+	if err := c.s.pipe.run(ctx, scriptReturn, keys, n, int64(storage.GiverTTL/time.Second), strconv.FormatUint(gb.Seq, 10)).Err(); err != nil {
 		if c.s.neverSent(err) {
 			return fmt.Errorf("%w: %w", storage.ErrNotApplied, c.s.fail(ctx, op, err))
 		}

@@ -24,8 +24,9 @@ func TestReturnNotSentSaysSo(t *testing.T) {
 		t.Fatalf("lease: %d, %v", g, err)
 	}
 
+	by := storage.NewGiver()
 	srv.Stop()
-	err := caps.Return(t.Context(), "cmp_1", r.Day, 4, storage.ReturnID())
+	err := caps.Return(t.Context(), "cmp_1", r.Day, 4, storage.GiveBack{By: by, Seq: 1})
 	if !errors.Is(err, storage.ErrNotApplied) {
 		t.Fatalf("Return with Redis refusing connections: %v, want storage.ErrNotApplied", err)
 	}
@@ -37,16 +38,16 @@ func TestReturnNotSentSaysSo(t *testing.T) {
 	}
 
 	srv.Pause()
-	id := storage.ReturnID()
+	gb := storage.GiveBack{By: by, Seq: 2}
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
-	err = caps.Return(ctx, "cmp_1", r.Day, 4, id)
+	err = caps.Return(ctx, "cmp_1", r.Day, 4, gb)
 	cancel()
 	srv.Resume()
 	if err == nil || errors.Is(err, storage.ErrNotApplied) {
 		t.Fatalf("Return with Redis hanging: %v, want an error that may have happened", err)
 	}
-	// It did happen (Redis ran it once resumed): sent again under its id,
-	// as the pacer does, it takes nothing back twice.
+	// It did happen (Redis ran it once resumed): sent again, as the pacer
+	// does, it takes nothing back twice.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		n, err := caps.Served(t.Context(), "cmp_1", r.Day, "", now)
@@ -59,7 +60,7 @@ func TestReturnNotSentSaysSo(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	must(t, caps.Return(t.Context(), "cmp_1", r.Day, 4, id))
+	must(t, caps.Return(t.Context(), "cmp_1", r.Day, 4, gb))
 	n, err = caps.Served(t.Context(), "cmp_1", r.Day, "", now)
 	must(t, err)
 	if n.Total != 6 || n.Daily != 6 {
@@ -82,7 +83,7 @@ func TestReturnNotSentOnClusterIsNotClaimed(t *testing.T) {
 		t.Fatalf("lease: %d, %v", g, err)
 	}
 	srv.Stop()
-	err := caps.Return(t.Context(), "cmp_1", r.Day, 4, storage.ReturnID())
+	err := caps.Return(t.Context(), "cmp_1", r.Day, 4, storage.GiveBack{By: storage.NewGiver(), Seq: 1})
 	srv.Restart()
 	if err == nil || errors.Is(err, storage.ErrNotApplied) {
 		t.Fatalf("Return on a cluster with Redis refusing connections: %v, want an error that may have happened", err)

@@ -50,7 +50,7 @@
 //	{navad:caps:<campaign>}:total        string  ads served in total (0, expiring in two days, once the campaign is deleted; capsfree.go)
 //	{navad:caps:<campaign>}:day:<day>    string  ads served on a business day (expires two days after it)
 //	{navad:caps:<campaign>}:user:<hash>  string  a user's window: count and end (expires when it closes)
-//	{navad:caps:<campaign>}:ret:<id>     string  a give-back of leased ads applied (expires after a day)
+//	{navad:caps:<campaign>}:given:<giver> string the highest give-back number of a replica applied (expires a day after)
 //
 // # Atomicity and durability
 //

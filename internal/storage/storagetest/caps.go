@@ -475,7 +475,7 @@ func testCapsContextDone(t *testing.T, open func() storage.Caps) {
 		t.Fatalf("Lease with a cancelled context: %d, %v", g, err)
 	}
 	// Never sent: the pacer may send it again (storage.ErrNotApplied).
-	if err := c.Return(ctx, "cmp_1", r.Day, 1, storage.ReturnID()); !errors.Is(err, context.Canceled) || !errors.Is(err, storage.ErrNotApplied) {
+	if err := c.Return(ctx, "cmp_1", r.Day, 1, giveBack()); !errors.Is(err, context.Canceled) || !errors.Is(err, storage.ErrNotApplied) {
 		t.Fatalf("Return with a cancelled context: %v, want context.Canceled and storage.ErrNotApplied", err)
 	}
 	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{})
@@ -495,7 +495,7 @@ func testCapsClose(t *testing.T, open func() storage.Caps) {
 	if g, _, err := c.Lease(t.Context(), r, 1); g != 0 || err == nil {
 		t.Fatalf("Lease after Close: %d, %v", g, err)
 	}
-	if err := c.Return(t.Context(), "cmp_1", r.Day, 1, storage.ReturnID()); !errors.Is(err, storage.ErrNotApplied) {
+	if err := c.Return(t.Context(), "cmp_1", r.Day, 1, giveBack()); !errors.Is(err, storage.ErrNotApplied) {
 		t.Fatalf("Return after Close: %v, want storage.ErrNotApplied", err)
 	}
 	must(t, c.Close())
@@ -536,7 +536,7 @@ func testCapsLease(t *testing.T, open func() storage.Caps) {
 	wantCounts(t, served(t, c, "cmp_1", day, "", capsT0), storage.CapCounts{Total: 30, Daily: 30})
 
 	// What a replica did not serve goes back, and can be leased again.
-	must(t, c.Return(t.Context(), "cmp_1", day, 8, storage.ReturnID()))
+	must(t, c.Return(t.Context(), "cmp_1", day, 8, giveBack()))
 	wantCounts(t, served(t, c, "cmp_1", day, "", capsT0), storage.CapCounts{Total: 22, Daily: 22})
 	if g, l := lease(t, c, r, 100); g != 8 || l != 0 {
 		t.Fatalf("lease after a return of 8: granted %d, left %d", g, l)
@@ -560,43 +560,65 @@ func testCapsReturn(t *testing.T, open func() storage.Caps) {
 	r := capReq("cmp_1", capsT0)
 	lease(t, c, r, 5)
 	// Never below zero.
-	must(t, c.Return(t.Context(), "cmp_1", r.Day, 9, storage.ReturnID()))
+	must(t, c.Return(t.Context(), "cmp_1", r.Day, 9, giveBack()))
 	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{})
 	// To a day never counted, and to a campaign never counted: nothing.
-	must(t, c.Return(t.Context(), "cmp_1", "2026-11-20", 3, storage.ReturnID()))
-	must(t, c.Return(t.Context(), "cmp_none", r.Day, 3, storage.ReturnID()))
+	must(t, c.Return(t.Context(), "cmp_1", "2026-11-20", 3, giveBack()))
+	must(t, c.Return(t.Context(), "cmp_none", r.Day, 3, giveBack()))
 	wantCounts(t, served(t, c, "cmp_none", r.Day, "", capsT0), storage.CapCounts{})
 	lease(t, c, r, 4)
-	must(t, c.Return(t.Context(), "cmp_1", "2026-11-20", 3, storage.ReturnID())) // the total goes down, the day is another
+	must(t, c.Return(t.Context(), "cmp_1", "2026-11-20", 3, giveBack())) // the total goes down, the day is another
 	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{Total: 1, Daily: 4})
-	if err := c.Return(t.Context(), "cmp_1", r.Day, 0, storage.ReturnID()); campaigns.ErrorCode(err) != campaigns.Invalid {
+	if err := c.Return(t.Context(), "cmp_1", r.Day, 0, giveBack()); campaigns.ErrorCode(err) != campaigns.Invalid {
 		t.Fatalf("return of 0: %v, want Invalid", err)
 	}
-	for _, id := range []string{"", "a b", "a:b", "{x}", strings.Repeat("x", 65)} {
-		if err := c.Return(t.Context(), "cmp_1", r.Day, 1, id); campaigns.ErrorCode(err) != campaigns.Invalid {
-			t.Fatalf("return id %q: %v, want Invalid", id, err)
+	for _, gb := range []storage.GiveBack{{By: "", Seq: 1}, {By: "a b", Seq: 1}, {By: "a:b", Seq: 1}, {By: "{x}", Seq: 1},
+		{By: strings.Repeat("x", 65), Seq: 1}, {By: "g", Seq: 0}, {By: "g", Seq: 1<<53 + 1}} {
+		if err := c.Return(t.Context(), "cmp_1", r.Day, 1, gb); campaigns.ErrorCode(err) != campaigns.Invalid {
+			t.Fatalf("give-back %+v: %v, want Invalid", gb, err)
 		}
 	}
 }
 
-// testCapsReturnOnce: a Return sent again with its id (a retry after a
-// failure whose reply was lost) takes nothing back twice; another id does.
+// giveBacks numbers the contract's give-backs, from one giver.
+var giveBacks struct {
+	sync.Mutex
+	by  string
+	seq uint64
+}
+
+// giveBack returns the next give-back of the contract's giver.
+func giveBack() storage.GiveBack {
+	giveBacks.Lock()
+	defer giveBacks.Unlock()
+	if giveBacks.by == "" {
+		giveBacks.by = storage.NewGiver()
+	}
+	giveBacks.seq++
+	return storage.GiveBack{By: giveBacks.by, Seq: giveBacks.seq}
+}
+
+// testCapsReturnOnce: a Return sent again (a retry after a failure whose
+// reply was lost) takes nothing back twice, nor does one numbered below
+// its giver's latest for the campaign; the next number does, and so does
+// another giver's, or the same number for another campaign.
 func testCapsReturnOnce(t *testing.T, open func() storage.Caps) {
 	c := open()
 	r := capReq("cmp_1", capsT0)
-	lease(t, c, r, 20)
-	id := storage.ReturnID()
+	lease(t, c, r, 30)
+	by := storage.NewGiver()
 	for range 3 {
-		must(t, c.Return(t.Context(), "cmp_1", r.Day, 5, id))
+		must(t, c.Return(t.Context(), "cmp_1", r.Day, 5, storage.GiveBack{By: by, Seq: 7}))
 	}
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{Total: 25, Daily: 25})
+	must(t, c.Return(t.Context(), "cmp_1", r.Day, 5, storage.GiveBack{By: by, Seq: 6}))
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{Total: 25, Daily: 25})
+	must(t, c.Return(t.Context(), "cmp_1", r.Day, 5, storage.GiveBack{By: by, Seq: 8}))
+	must(t, c.Return(t.Context(), "cmp_1", r.Day, 5, storage.GiveBack{By: storage.NewGiver(), Seq: 1}))
 	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{Total: 15, Daily: 15})
-	must(t, c.Return(t.Context(), "cmp_1", r.Day, 5, storage.ReturnID()))
-	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{Total: 10, Daily: 10})
-	// An id is the give-back's, whatever its campaign: used again for
-	// another campaign, it is another give-back.
 	r2 := capReq("cmp_2", capsT0)
 	lease(t, c, r2, 4)
-	must(t, c.Return(t.Context(), "cmp_2", r2.Day, 2, id))
+	must(t, c.Return(t.Context(), "cmp_2", r2.Day, 2, storage.GiveBack{By: by, Seq: 8}))
 	wantCounts(t, served(t, c, "cmp_2", r2.Day, "", capsT0), storage.CapCounts{Total: 2, Daily: 2})
 }
 

@@ -143,7 +143,7 @@ func testLateReservationsAfterDelete(t *testing.T, open func() (storage.Catalog,
 		if _, _, err := caps.Lease(ctx, lease, 2); err != nil {
 			t.Fatal(err)
 		}
-		must(t, caps.Return(ctx, "cmp_1", lease.Day, 1, storage.ReturnID()))
+		must(t, caps.Return(ctx, "cmp_1", lease.Day, 1, giveBack()))
 	}
 	eventually(t, func() []string { return held("cmp_1") }, "after late reservations")
 
