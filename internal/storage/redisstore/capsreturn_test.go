@@ -10,19 +10,26 @@ import (
 	"github.com/navad/navad/internal/storage"
 )
 
+// leasedTen opens a Caps on srv and leases 10 ads of cmp_1 from it.
+func leasedTen(t *testing.T, srv *redistest.Server) (storage.Caps, storage.CapRequest) {
+	t.Helper()
+	caps := open(t, srv.URL()).Caps()
+	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	r := storage.CapRequest{CampaignID: "cmp_1", Now: now, Day: "2026-11-02", DayEnd: now.Add(time.Hour), TotalLimit: 100}
+	if g, _, err := caps.Lease(t.Context(), r, 10); g != 10 || err != nil {
+		t.Fatalf("lease: %d, %v", g, err)
+	}
+	return caps, r
+}
+
 // TestReturnNotSentSaysSo: a Return made while Redis refuses connections
 // never reached the counters, and says so (storage.ErrNotApplied), so that
 // the pacer sends it again; one whose reply is lost (Redis hangs) may have
 // happened, and does not say so.
 func TestReturnNotSentSaysSo(t *testing.T) {
 	srv := redistest.Start(t)
-	s := open(t, srv.URL())
-	caps := s.Caps()
-	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
-	r := storage.CapRequest{CampaignID: "cmp_1", Now: now, Day: "2026-11-02", DayEnd: now.Add(time.Hour), TotalLimit: 100}
-	if g, _, err := caps.Lease(t.Context(), r, 10); g != 10 || err != nil {
-		t.Fatalf("lease: %d, %v", g, err)
-	}
+	caps, r := leasedTen(t, srv)
+	now := r.Now
 
 	by := storage.NewGiver()
 	srv.Stop()
@@ -75,13 +82,7 @@ func TestReturnNotSentSaysSo(t *testing.T) {
 // pass its budget).
 func TestReturnNotSentOnClusterIsNotClaimed(t *testing.T) {
 	srv := redistest.StartCluster(t)
-	s := open(t, srv.URL())
-	caps := s.Caps()
-	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
-	r := storage.CapRequest{CampaignID: "cmp_1", Now: now, Day: "2026-11-02", DayEnd: now.Add(time.Hour), TotalLimit: 100}
-	if g, _, err := caps.Lease(t.Context(), r, 10); g != 10 || err != nil {
-		t.Fatalf("lease: %d, %v", g, err)
-	}
+	caps, r := leasedTen(t, srv)
 	srv.Stop()
 	err := caps.Return(t.Context(), "cmp_1", r.Day, 4, storage.GiveBack{By: storage.NewGiver(), Seq: 1})
 	srv.Restart()
