@@ -3,6 +3,7 @@ package pacing_test
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -138,5 +139,74 @@ func TestBusinessDayWhereMidnightIsSkipped(t *testing.T) {
 		if r.Day != want || !r.DayEnd.After(r.Now) {
 			t.Errorf("reservation %d at %s: day %s ending %s, want %s ending after it", i, r.Now, r.Day, r.DayEnd, want)
 		}
+	}
+}
+
+// closeRaceCaps is the embedded caps, but a reservation of a user's window
+// for an ad taken from a lease waits until Close has begun giving back,
+// then is refused; and the first Return (Close's) reaches the counters
+// only after the second (that refused ad's give-back) has.
+type closeRaceCaps struct {
+	storage.Caps
+	entered   chan struct{}
+	returning chan struct{} // closed when the first Return comes
+	second    chan struct{} // closed when the second Return is applied
+	calls     atomic.Int64
+}
+
+func (c *closeRaceCaps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) {
+	if r.Leased {
+		c.entered <- struct{}{}
+		<-c.returning
+		return false, nil // the user's window is full
+	}
+	return c.Caps.Reserve(ctx, r)
+}
+
+func (c *closeRaceCaps) Return(ctx context.Context, campaignID, day string, n int64, gb storage.GiveBack) error {
+	if c.calls.Add(1) == 1 {
+		close(c.returning)
+		select {
+		case <-c.second:
+		case <-time.After(2 * time.Second):
+		}
+		return c.Caps.Return(ctx, campaignID, day, n, gb)
+	}
+	defer func() {
+		if c.calls.Load() == 2 {
+			close(c.second)
+		}
+	}()
+	return c.Caps.Return(ctx, campaignID, day, n, gb)
+}
+
+// TestGiveBackWhileClosingKeepsCloseReturn: an ad refused by its user's
+// window while the Pacer closes is given back at once; Close's give-back of
+// what the lease held, numbered before it and reaching the counters after
+// it, must still be applied (the backend skipped it as sent again, and the
+// lease's ads stayed counted as served).
+func TestGiveBackWhileClosingKeepsCloseReturn(t *testing.T) {
+	caps := &closeRaceCaps{Caps: embeddedCaps(t), entered: make(chan struct{}),
+		returning: make(chan struct{}), second: make(chan struct{})}
+	p, err := pacing.New(caps, time.UTC, discard(), pacing.Leases())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := capped("cmp_1", 100_000, 0, &campaigns.FrequencyCap{Impressions: 5, Per: "24h"})
+	for i := range 22 {
+		if !p.Allow(t.Context(), c, "", time.Now()) {
+			t.Fatalf("ad %d refused under its budget", i)
+		}
+	}
+	if n := counted(t, caps, "cmp_1").Total; n <= 23 {
+		t.Fatalf("counted %d for 22 ads: the lease holds too few for this test", n)
+	}
+	var wg sync.WaitGroup
+	wg.Go(func() { p.Allow(t.Context(), c, "u1", time.Now()) }) // takes ad 23, waits on u1's window
+	<-caps.entered
+	_ = p.Close()
+	wg.Wait()
+	if n := counted(t, caps, "cmp_1").Total; n != 22 {
+		t.Fatalf("counters %d after Close, want the 22 served", n)
 	}
 }

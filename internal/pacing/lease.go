@@ -278,11 +278,15 @@ func (p *Pacer) giveBack(l *lease, r *storage.CapRequest) {
 		return
 	}
 	l.mu.Unlock()
-	if closed { // Close has given back what the leases held: this one now, without holding l
+	if closed { // Close gives back what the leases held: this one now, without holding l
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 		defer cancel()
-		r := p.leases.newReturn(l.campaign, day, 1)
-		_ = p.caps.Return(ctx, l.campaign, day, 1, p.leases.giveBack(r))
+		// Under a giver of its own, sent once: numbered by the Pacer's
+		// giver, it could reach the backend before a give-back of the
+		// same campaign that Close numbered earlier and has not sent yet,
+		// which the backend would then skip as sent again (storage.GiveBack),
+		// leaving the ads the lease held counted as served.
+		_ = p.caps.Return(ctx, l.campaign, day, 1, storage.GiveBack{By: storage.NewGiver(), Seq: 1})
 		return
 	}
 	p.leases.later(p.leases.newReturn(l.campaign, day, 1))
