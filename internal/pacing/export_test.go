@@ -5,3 +5,13 @@ import "time"
 // ReturnIdleLeases gives back the ads of leases unused since idle, as the
 // Pacer's background loop does every returnInterval for returnIdle.
 func ReturnIdleLeases(p *Pacer, idle time.Time) error { return p.returnLeases(idle, false) }
+
+// AgeReturns makes the give-backs waiting for the next round d older, as if
+// they had waited that much longer.
+func AgeReturns(p *Pacer, d time.Duration) {
+	p.leases.pmu.Lock()
+	defer p.leases.pmu.Unlock()
+	for i := range p.leases.pending {
+		p.leases.pending[i].since = p.leases.pending[i].since.Add(-d)
+	}
+}

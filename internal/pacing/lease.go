@@ -92,6 +92,9 @@ type leaseReturn struct {
 	n             int64
 	seq           uint64
 	since         time.Time
+	// tried says it was sent and failed, not certainly unapplied
+	// (storage.ErrNotApplied): it may have happened.
+	tried bool
 }
 
 // newReturn makes a give-back, numbered after every one before it.
@@ -371,6 +374,16 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 	var first error
 	now := time.Now()
 	for i, r := range back {
+		// One that may have happened is not sent once retryReturnsFor has
+		// passed, even if it waited unsent (the backend resting, an
+		// earlier one failing): the backend may have forgotten its
+		// giver's number by GiverTTL, and would take its ads back twice.
+		if r.tried && now.Sub(r.since) >= retryReturnsFor {
+			p.log.LogAttrs(context.Background(), slog.LevelWarn, "leased ads not returned: they stay counted as served",
+				slog.String("campaign", r.campaign), slog.Int64("ads", r.n),
+				slog.String("err", "a failed give-back not confirmed within its retry window"))
+			continue
+		}
 		// Close (all) has no next round: it tries each return once, even
 		// while the backend rests after a failure a moment ago.
 		if first != nil || !all && p.resting() { // not a decision: Errors does not count it
@@ -385,6 +398,7 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 		case err == nil:
 		case !all && campaigns.ErrorCode(err) != campaigns.Invalid && now.Sub(r.since) < retryReturnsFor:
 			first = err
+			r.tried = r.tried || !errors.Is(err, storage.ErrNotApplied)
 			ls.later(r)
 		default:
 			first = err

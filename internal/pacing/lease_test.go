@@ -359,6 +359,37 @@ func TestFailedReturnSentAgainOnce(t *testing.T) {
 	}
 }
 
+// TestFailedReturnNotSentPastItsWindow: a return that failed may have
+// happened (its reply lost); one that then waited, unsent, while the
+// backend rested, is not sent once retryReturnsFor has passed since it was
+// made, however it came to wait: the backend keeps its giver's number for
+// storage.GiverTTL only, and sent after that, the return would be applied
+// twice and the campaign could pass its budget.
+func TestFailedReturnNotSentPastItsWindow(t *testing.T) {
+	caps := &slowLeases{Caps: embeddedCaps(t)}
+	p := leasing(t, caps)
+	c := capped("cmp_1", 1000, 0, nil)
+	for range 3 { // leases of 1 and 4: 2 held
+		p.Allow(t.Context(), c, "", time.Now())
+	}
+	caps.failReturns.Store(true)
+	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err == nil {
+		t.Fatal("a failed return reported no error")
+	}
+	caps.failReturns.Store(false)
+	// The backend rests after the failure: the round waits without sending.
+	_ = pacing.ReturnIdleLeases(p, time.Now().Add(time.Second))
+	if n := caps.returns.Load(); n != 1 {
+		t.Fatalf("%d returns sent while the backend rests, want the 1 that failed", n)
+	}
+	pacing.AgeReturns(p, storage.GiverTTL+time.Hour) // an outage of a day
+	time.Sleep(pacing.ProbeInterval + 100*time.Millisecond)
+	_ = pacing.ReturnIdleLeases(p, time.Now().Add(time.Second))
+	if n := caps.returns.Load(); n != 1 {
+		t.Fatalf("%d returns sent, want 1: the failed one sent again a day after it was made", n)
+	}
+}
+
 // TestReturnsSentInOrder: a give-back that failed is sent in the next
 // round before one made after it for the same campaign; sent after it, the
 // newer one's number would have the backend skip the older, and its ads
