@@ -97,9 +97,31 @@ type leaseReturn struct {
 	tried bool
 }
 
-// newReturn makes a give-back, numbered after every one before it.
+// newReturn makes a give-back, numbered after every one before it. Give-
+// backs are numbered under pmu, as returnLeases takes the queue: every one
+// numbered before a round takes the queue is in that round (queued, or
+// the round's own), and every one numbered after is numbered above all of
+// the round's, so that no round sends a number above one left behind
+// (which the backend would then skip).
 func (ls *leases) newReturn(campaign, day string, n int64) leaseReturn {
+	ls.pmu.Lock()
+	defer ls.pmu.Unlock()
+	return ls.numbered(campaign, day, n)
+}
+
+func (ls *leases) numbered(campaign, day string, n int64) leaseReturn {
 	return leaseReturn{campaign: campaign, day: day, n: n, seq: ls.seq.Add(1), since: time.Now()}
+}
+
+// laterNew makes a give-back and queues it for the next return round,
+// numbered and queued at once (see newReturn).
+func (ls *leases) laterNew(campaign, day string, n int64) {
+	ls.pmu.Lock()
+	defer ls.pmu.Unlock()
+	r := ls.numbered(campaign, day, n)
+	if len(ls.pending) < maxPendingReturns {
+		ls.pending = append(ls.pending, r)
+	}
 }
 
 func (ls *leases) giveBack(r leaseReturn) storage.GiveBack {
@@ -163,7 +185,7 @@ func (p *Pacer) take(ctx context.Context, l *lease, r *storage.CapRequest) (bool
 			// A new business day, or the advertiser changed the budget:
 			// what is held was counted against the old ones.
 			if l.left > 0 {
-				p.leases.later(p.leases.newReturn(l.campaign, l.day, l.left))
+				p.leases.laterNew(l.campaign, l.day, l.left)
 			}
 			l.day, l.total, l.daily = r.Day, r.TotalLimit, r.DailyLimit
 			l.left, l.size, l.at, l.remaining, l.recheck = 0, 0, 0, 0, 0
@@ -245,7 +267,7 @@ func (p *Pacer) fly(l *lease, f *leaseFlight, r storage.CapRequest, want int64) 
 	case g == 0:
 		l.recheck = now + int64(exhaustedRecheck)
 	case l.gone || !l.heldFor(&r):
-		p.leases.later(p.leases.newReturn(l.campaign, r.Day, g))
+		p.leases.laterNew(l.campaign, r.Day, g)
 	default:
 		l.left += g
 		l.size, l.at, l.remaining = g, now, remaining
@@ -292,7 +314,7 @@ func (p *Pacer) giveBack(l *lease, r *storage.CapRequest) {
 		_ = p.caps.Return(ctx, l.campaign, day, 1, storage.GiveBack{By: storage.NewGiver(), Seq: 1})
 		return
 	}
-	p.leases.later(p.leases.newReturn(l.campaign, day, 1))
+	p.leases.laterNew(l.campaign, day, 1)
 }
 
 // returnLoop gives back, every returnInterval, the ads of leases unused for
