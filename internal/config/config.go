@@ -267,7 +267,8 @@ func publicURLFor(addr string) string {
 	if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
 		host = "localhost"
 	}
-	return "http://" + net.JoinHostPort(host, strconv.Itoa(n))
+	// An IPv6 zone (fe80::1%eth0) is written %25 in a URL (RFC 6874).
+	return "http://" + net.JoinHostPort(strings.ReplaceAll(host, "%", "%25"), strconv.Itoa(n))
 }
 
 // ErrHelp is what Parse returns when the arguments ask for help (-h,

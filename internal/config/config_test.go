@@ -301,6 +301,7 @@ func TestPublicURLFollowsAddr(t *testing.T) {
 		{args: []string{"--addr", "0.0.0.0:9090"}, want: "http://localhost:9090"},
 		{args: []string{"--addr", "[::1]:9090"}, want: "http://[::1]:9090"},
 		{args: []string{"--addr", "[::]:9090"}, want: "http://localhost:9090"},
+		{args: []string{"--addr", "[fe80::1%eth0]:9090"}, want: "http://[fe80::1%25eth0]:9090"},
 		{args: []string{"--addr", "ads.internal:9090"}, want: "http://ads.internal:9090"},
 		{args: []string{"--addr", "127.0.0.1:0"}, want: "http://localhost:8080"},
 		{args: []string{"--addr", "127.0.0.1:18181", "--public-url", "https://ads.example.com"}, want: "https://ads.example.com"},
