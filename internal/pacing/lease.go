@@ -401,9 +401,7 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 		// earlier one failing): the backend may have forgotten its
 		// giver's number by GiverTTL, and would take its ads back twice.
 		if r.tried && now.Sub(r.since) >= retryReturnsFor {
-			p.log.LogAttrs(context.Background(), slog.LevelWarn, "leased ads not returned: they stay counted as served",
-				slog.String("campaign", r.campaign), slog.Int64("ads", r.n),
-				slog.String("err", "a failed give-back not confirmed within its retry window"))
+			p.notReturned(r, -1, "a failed give-back not confirmed within its retry window")
 			continue
 		}
 		// Close (all) has no next round: it tries each return once, even
@@ -424,10 +422,18 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 			ls.later(r)
 		default:
 			first = err
-			p.log.LogAttrs(context.Background(), slog.LevelWarn, "leased ads not returned: they stay counted as served",
-				slog.String("campaign", r.campaign), slog.Int64("ads", r.n),
-				slog.Int("returns_waiting", len(back)-i-1), slog.String("err", err.Error()))
+			p.notReturned(r, len(back)-i-1, err.Error())
 		}
 	}
 	return first
+}
+
+// notReturned logs the give-back r given up for why; waiting, when not
+// negative, is how many returns of the round came after it.
+func (p *Pacer) notReturned(r leaseReturn, waiting int, why string) {
+	attrs := []slog.Attr{slog.String("campaign", r.campaign), slog.Int64("ads", r.n)}
+	if waiting >= 0 {
+		attrs = append(attrs, slog.Int("returns_waiting", waiting))
+	}
+	p.log.LogAttrs(context.Background(), slog.LevelWarn, "leased ads not returned: they stay counted as served", append(attrs, slog.String("err", why))...)
 }

@@ -372,7 +372,8 @@ func (c *Caps) Return(ctx context.Context, campaignID, day string, n int64, gb s
 		return err
 	}
 	// A return that never reached Redis says so (storage.ErrNotApplied):
-	// the pacer sends it again, where one that may have happened is not.
+	// the pacer may send it again whenever, where one that may have
+	// happened it sends again only while Redis keeps its number.
 	if err := c.begin(ctx); err != nil {
 		return fmt.Errorf("%s: %w: %w", op, storage.ErrNotApplied, err)
 	}
