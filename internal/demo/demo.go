@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/auth"
@@ -41,6 +42,20 @@ type World struct {
 	CoffeeCampaign           string
 }
 
+// demoAccount is an account of the demo world.
+type demoAccount struct {
+	id, name, key string
+	role          campaigns.Role
+}
+
+// accounts are the demo's accounts (the admin key is the server's, no
+// account).
+var accounts = []demoAccount{
+	{PublisherID, "デモナビ (Demo Navi)", PublisherKey, campaigns.Publisher},
+	{BeerID, "デモビール (Demo Beer)", BeerKey, campaigns.Advertiser},
+	{CoffeeID, "デモ珈琲 (Demo Coffee)", CoffeeKey, campaigns.Advertiser},
+}
+
 // ErrNotDemoStore is what Load returns for a store that holds accounts
 // other than the demo's.
 var ErrNotDemoStore = errors.New("demo: the store holds accounts other than the demo's")
@@ -56,18 +71,11 @@ func Load(ctx context.Context, store storage.Catalog, cat *catalog.Service) (*Wo
 		return nil, fmt.Errorf("demo: %w", err)
 	}
 	for _, a := range accts {
-		if a.ID != PublisherID && a.ID != BeerID && a.ID != CoffeeID {
+		if !slices.ContainsFunc(accounts, func(d demoAccount) bool { return d.id == a.ID }) {
 			return nil, fmt.Errorf("%w (%q): the demo's keys are public, so it loads only into a new store or an earlier demo's; run without --demo to serve this one", ErrNotDemoStore, a.ID)
 		}
 	}
-	for _, a := range []struct {
-		id, name, key string
-		role          campaigns.Role
-	}{
-		{PublisherID, "デモナビ (Demo Navi)", PublisherKey, campaigns.Publisher},
-		{BeerID, "デモビール (Demo Beer)", BeerKey, campaigns.Advertiser},
-		{CoffeeID, "デモ珈琲 (Demo Coffee)", CoffeeKey, campaigns.Advertiser},
-	} {
+	for _, a := range accounts {
 		acct := &campaigns.Account{ID: a.id, Type: a.role, Name: a.name, KeyHashes: []string{auth.HashKey(a.key)}}
 		err := store.CreateAccount(ctx, acct)
 		if err != nil && campaigns.ErrorCode(err) != campaigns.Conflict {
