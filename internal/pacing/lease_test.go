@@ -303,6 +303,19 @@ func (s *slowLeases) Return(ctx context.Context, campaignID, day string, n int64
 	return err
 }
 
+// returnRoundFails runs a return round with fail (one of slowLeases'
+// failReturns and refuseReturns) set, fails the test unless the round
+// reports an error, and then clears fail. what names the failure in the
+// message: "failed", "refused".
+func returnRoundFails(t *testing.T, p *pacing.Pacer, fail *atomic.Bool, what string) {
+	t.Helper()
+	fail.Store(true)
+	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err == nil {
+		t.Fatalf("a %s return reported no error", what)
+	}
+	fail.Store(false)
+}
+
 // TestLeaseLandsAfterTheDeadline: a lease answered after the decision that
 // asked for it gave up is not lost: the next decision serves from it.
 func TestLeaseLandsAfterTheDeadline(t *testing.T) {
@@ -342,11 +355,7 @@ func TestFailedReturnSentAgainOnce(t *testing.T) {
 	if n := counted(t, caps, "cmp_1").Total; n <= 3 {
 		t.Fatalf("counted %d for 3 ads: nothing held", n)
 	}
-	caps.failReturns.Store(true)
-	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err == nil {
-		t.Fatal("a failed return reported no error")
-	}
-	caps.failReturns.Store(false)
+	returnRoundFails(t, p, &caps.failReturns, "failed")
 	time.Sleep(pacing.ProbeInterval + 100*time.Millisecond) // the breaker's rest after the failure
 	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err != nil {
 		t.Fatal(err)
@@ -372,11 +381,7 @@ func TestFailedReturnNotSentPastItsWindow(t *testing.T) {
 	for range 3 { // leases of 1 and 4: 2 held
 		p.Allow(t.Context(), c, "", time.Now())
 	}
-	caps.failReturns.Store(true)
-	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err == nil {
-		t.Fatal("a failed return reported no error")
-	}
-	caps.failReturns.Store(false)
+	returnRoundFails(t, p, &caps.failReturns, "failed")
 	// The backend rests after the failure: the round waits without sending.
 	_ = pacing.ReturnIdleLeases(p, time.Now().Add(time.Second))
 	if n := caps.returns.Load(); n != 1 {
@@ -406,11 +411,7 @@ func TestReturnsSentInOrder(t *testing.T) {
 		}
 	}
 	serve(3)
-	caps.refuseReturns.Store(true)
-	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err == nil {
-		t.Fatal("a refused return reported no error")
-	}
-	caps.refuseReturns.Store(false)
+	returnRoundFails(t, p, &caps.refuseReturns, "refused")
 	time.Sleep(pacing.ProbeInterval + 100*time.Millisecond)
 	serve(2) // a new lease, whose give-back is made after the refused one
 	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err != nil {
