@@ -28,6 +28,13 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
+// Bytes returns a copy of what was written.
+func (l *lockedBuffer) Bytes() []byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Clone(l.b.Bytes())
+}
+
 // TestLogFormats: logs are JSON lines by default and logfmt-style text
 // with --log-format text; either way the admin key never appears.
 func TestLogFormats(t *testing.T) {

@@ -15,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -189,7 +188,7 @@ func TestNoFixIsEverWrittenOnRedis(t *testing.T) {
 // dirs. With srv, the visits are sent while Redis is down (so that they go
 // through the spool), and Redis is back before the server stops.
 func noFixWritten(t *testing.T, args, dirs []string, srv *redistest.Server) {
-	var logs syncBuffer
+	var logs lockedBuffer
 	m := NewMain(&logs, &logs)
 	if err := m.ParseFlags(append([]string{"--addr", "127.0.0.1:0", "--log-level", "debug"}, args...), env("NAVAD_ADMIN_KEY", adminKey)); err != nil {
 		t.Fatal(err)
@@ -452,22 +451,3 @@ func statusNoRedirect(t *testing.T, u string) int {
 	return resp.StatusCode
 }
 
-// syncBuffer is a bytes.Buffer that the server's goroutines may write to
-// while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-// Bytes returns a copy of what was written.
-func (s *syncBuffer) Bytes() []byte {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return bytes.Clone(s.b.Bytes())
-}
