@@ -450,4 +450,3 @@ func statusNoRedirect(t *testing.T, u string) int {
 	resp.Body.Close()
 	return resp.StatusCode
 }
-
