@@ -15,3 +15,16 @@ func AgeReturns(p *Pacer, d time.Duration) {
 		p.leases.pending[i].since = p.leases.pending[i].since.Add(-d)
 	}
 }
+
+// AgeLostLeases makes the lost leases (lease.lost) d older.
+func AgeLostLeases(p *Pacer, d time.Duration) {
+	p.leases.mu.RLock()
+	defer p.leases.mu.RUnlock()
+	for _, l := range p.leases.m {
+		l.mu.Lock()
+		if l.lost != nil {
+			l.lost.since = l.lost.since.Add(-d)
+		}
+		l.mu.Unlock()
+	}
+}

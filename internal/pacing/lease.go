@@ -53,10 +53,12 @@ type leases struct {
 	mu sync.RWMutex
 	m  map[string]*lease
 
-	// giver names this Pacer's give-backs to the backend, and seq numbers
-	// them (storage.GiveBack).
-	giver string
-	seq   atomic.Uint64
+	// giver names this Pacer's give-backs and leases to the backend; seq
+	// numbers its give-backs (storage.GiveBack), leaseSeq its leases
+	// (storage.LeaseID).
+	giver    string
+	seq      atomic.Uint64
+	leaseSeq atomic.Uint64
 
 	pmu     sync.Mutex
 	pending []leaseReturn // to give back, from leases whose day or limits changed
@@ -82,6 +84,19 @@ type lease struct {
 	recheck      int64        // the limits were reached: do not ask before
 	gone         bool         // forgotten: no longer in leases.m
 	flight       *leaseFlight // a lease asked for, not answered yet
+	// lost is a lease asked for that failed and may have happened (its
+	// reply lost): it is asked for again, under its number, before any
+	// other, so that what it counted, if it did, is held (storage.LeaseID).
+	lost *leaseAsk
+}
+
+// leaseAsk is a lease to ask the backend for: the request (no user), the
+// ads wanted, and its number; since is when it was first asked for.
+type leaseAsk struct {
+	r     storage.CapRequest
+	want  int64
+	seq   uint64
+	since time.Time
 }
 
 // leaseReturn is a give-back of ads: seq numbers it to the backend, which
@@ -206,12 +221,11 @@ func (p *Pacer) take(ctx context.Context, l *lease, r *storage.CapRequest) (bool
 				l.mu.Unlock()
 				return false, errDown
 			}
-			f = &leaseFlight{done: make(chan struct{})}
+			a := p.ask(l, r, now)
+			f = &leaseFlight{done: make(chan struct{}), again: a == l.lost}
 			l.flight = f
 			p.leases.flights.Add(1)
-			lr := *r // a lease counts nothing per user
-			lr.UID, lr.UserLimit, lr.UserPeriod = "", 0, 0
-			go p.fly(l, f, lr, l.want(now))
+			go p.fly(l, f, a)
 		}
 		l.mu.Unlock()
 		select {
@@ -224,11 +238,35 @@ func (p *Pacer) take(ctx context.Context, l *lease, r *storage.CapRequest) (bool
 		if f.err != nil {
 			return false, f.err
 		}
-		if f.granted == 0 {
+		if f.granted == 0 && !f.again {
 			return false, nil // the limits are reached
 		}
-		// Take one of the ads granted, unless other decisions took them all.
+		// Take one of the ads granted, unless other decisions took them
+		// all, or ask anew after a lost lease asked for again (which may
+		// have been for another day or budget).
 	}
+}
+
+// ask returns the lease to ask for next for r: the lost one, if any, else
+// a new one. Callers hold l.mu.
+func (p *Pacer) ask(l *lease, r *storage.CapRequest, now int64) *leaseAsk {
+	if a := l.lost; a != nil {
+		if time.Since(a.since) < retryReturnsFor {
+			return a
+		}
+		l.lost = nil
+		p.notRelet(a)
+	}
+	lr := *r // a lease counts nothing per user
+	lr.UID, lr.UserLimit, lr.UserPeriod = "", 0, 0
+	return &leaseAsk{r: lr, want: l.want(now), seq: p.leases.leaseSeq.Add(1), since: time.Now()}
+}
+
+// notRelet logs a lost lease given up: the backend may have forgotten its
+// number, and what it counted, if it did, stays counted.
+func (p *Pacer) notRelet(a *leaseAsk) {
+	p.log.LogAttrs(context.Background(), slog.LevelWarn, "a lost lease not asked for again within its window: what it counted, if it did, stays counted as served",
+		slog.String("campaign", a.r.CampaignID), slog.Int64("ads_asked", a.want))
 }
 
 // heldFor reports whether what l holds was counted against r's day and
@@ -237,9 +275,11 @@ func (l *lease) heldFor(r *storage.CapRequest) bool {
 	return l.day == r.Day && l.total == r.TotalLimit && l.daily == r.DailyLimit
 }
 
-// leaseFlight is a lease asked for and not answered yet.
+// leaseFlight is a lease asked for and not answered yet; again says it is
+// a lost one asked for again.
 type leaseFlight struct {
 	done    chan struct{} // closed when granted and err are set
+	again   bool
 	granted int64
 	err     error
 }
@@ -251,23 +291,30 @@ const leaseTimeout = 5 * time.Second
 // errLeasesClosed says the Pacer was closed: reserve each ad alone.
 var errLeasesClosed = errors.New("pacer closed: leases given back")
 
-// fly asks the backend for a lease of want ads of r for l, and puts what it
-// grants in l (or back in the queue of returns, if l moved to another day
-// or budget meanwhile).
-func (p *Pacer) fly(l *lease, f *leaseFlight, r storage.CapRequest, want int64) {
+// fly asks the backend for the lease a for l, and puts what it grants in
+// l (or back in the queue of returns, if l moved to another day or budget
+// meanwhile). A lease that fails may have happened: l keeps it, to ask
+// for it again under its number.
+func (p *Pacer) fly(l *lease, f *leaseFlight, a *leaseAsk) {
 	defer p.leases.flights.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), leaseTimeout)
-	g, remaining, err := p.caps.Lease(ctx, r, want)
+	g, remaining, err := p.caps.Lease(ctx, a.r, a.want, storage.LeaseID{By: p.leases.giver, Seq: a.seq})
 	p.answered(ctx, true, err) // before cancel, which would make any failure look like a client gone
 	cancel()
 	now := time.Now().UnixNano()
 	l.mu.Lock()
+	l.lost = nil
 	switch {
 	case err != nil:
+		if campaigns.ErrorCode(err) != campaigns.Invalid {
+			l.lost = a
+		}
+	case l.gone || !l.heldFor(&a.r):
+		if g > 0 {
+			p.leases.laterNew(l.campaign, a.r.Day, g)
+		}
 	case g == 0:
 		l.recheck = now + int64(exhaustedRecheck)
-	case l.gone || !l.heldFor(&r):
-		p.leases.laterNew(l.campaign, r.Day, g)
 	default:
 		l.left += g
 		l.size, l.at, l.remaining = g, now, remaining
@@ -337,8 +384,9 @@ func (p *Pacer) returnLoop() {
 // those queued, and forgets empty leases unused for forgetIdle. A lease in
 // use is skipped, unless all (Close) says to wait for it. A return that
 // fails, and those not tried because the backend is down, wait for the
-// next round (see below); Close's are tried once. It reports the first
-// error.
+// next round (see below); Close's are tried once. Lost leases of the
+// leases it gives back are asked for again first (relet). It reports the
+// first error.
 func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 	ls := p.leases
 	var (
@@ -347,6 +395,7 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 		cut    = idle.UnixNano()
 		old    = time.Now().Add(-forgetIdle).UnixNano()
 	)
+	reletErr := p.relet(cut, all)
 	ls.mu.RLock()
 	for id, l := range ls.m {
 		if all {
@@ -358,7 +407,7 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 			back = append(back, ls.newReturn(id, l.day, l.left))
 			l.left = 0
 		}
-		if l.left == 0 && l.flight == nil && l.lastUse < old {
+		if l.left == 0 && l.flight == nil && l.lost == nil && l.lastUse < old {
 			forget = append(forget, id)
 		}
 		l.mu.Unlock()
@@ -369,7 +418,7 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 		for _, id := range forget {
 			if l := ls.m[id]; l != nil {
 				l.mu.Lock()
-				if l.left == 0 && l.flight == nil && l.lastUse < old {
+				if l.left == 0 && l.flight == nil && l.lost == nil && l.lastUse < old {
 					delete(ls.m, id)
 					l.gone = true
 				}
@@ -425,7 +474,58 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 			p.notReturned(r, len(back)-i-1, err.Error())
 		}
 	}
-	return first
+	return cmp.Or(first, reletErr)
+}
+
+// relet asks again for the lost leases (see lease.lost) of leases unused
+// since before cut (all of them when all is set), so that what they
+// counted, if they did, is held and given back with the rest: a campaign
+// no longer served asks for no lease that would send them again. The
+// backend failing, the rest wait for the next round; resting, for a round
+// when it is not (unless all: Close asks once). It reports the first
+// error.
+func (p *Pacer) relet(cut int64, all bool) error {
+	ls := p.leases
+	var due []*lease
+	ls.mu.RLock()
+	for _, l := range ls.m {
+		if all {
+			l.mu.Lock()
+		} else if !l.mu.TryLock() {
+			continue // in use: its decisions ask for it
+		}
+		if l.lost != nil && l.flight == nil && l.lastUse < cut {
+			due = append(due, l)
+		}
+		l.mu.Unlock()
+	}
+	ls.mu.RUnlock()
+	for _, l := range due {
+		if !all && p.resting() {
+			return nil
+		}
+		l.mu.Lock()
+		a := l.lost
+		if a == nil || l.flight != nil || l.lastUse >= cut { // asked for again meanwhile, or in use
+			l.mu.Unlock()
+			continue
+		}
+		if time.Since(a.since) >= retryReturnsFor {
+			l.lost = nil
+			l.mu.Unlock()
+			p.notRelet(a)
+			continue
+		}
+		f := &leaseFlight{done: make(chan struct{}), again: true}
+		l.flight = f
+		ls.flights.Add(1)
+		l.mu.Unlock()
+		p.fly(l, f, a)
+		if f.err != nil {
+			return f.err
+		}
+	}
+	return nil
 }
 
 // notReturned logs the give-back r given up for why; waiting, when not

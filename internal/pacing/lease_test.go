@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/pacing"
+	"github.com/navad/navad/internal/serving"
 	"github.com/navad/navad/internal/storage"
 )
 
@@ -283,12 +285,31 @@ type slowLeases struct {
 	returns       atomic.Int64
 	failReturns   atomic.Bool
 	refuseReturns atomic.Bool
+	// failLeases makes a Lease fail after it happened, its reply lost;
+	// ids are the leases asked for, in order.
+	failLeases atomic.Bool
+	mu         sync.Mutex
+	ids        []storage.LeaseID
 }
 
-func (s *slowLeases) Lease(ctx context.Context, r storage.CapRequest, want int64) (int64, int64, error) {
+func (s *slowLeases) Lease(ctx context.Context, r storage.CapRequest, want int64, id storage.LeaseID) (int64, int64, error) {
 	s.leases.Add(1)
+	s.mu.Lock()
+	s.ids = append(s.ids, id)
+	s.mu.Unlock()
 	time.Sleep(s.delay)
-	return s.Caps.Lease(ctx, r, want)
+	g, left, err := s.Caps.Lease(ctx, r, want, id)
+	if s.failLeases.Load() {
+		return 0, 0, campaigns.Errorf(campaigns.Unavailable, "reply lost")
+	}
+	return g, left, err
+}
+
+// leaseIDs returns the leases asked for so far.
+func (s *slowLeases) leaseIDs() []storage.LeaseID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.ids)
 }
 
 func (s *slowLeases) Return(ctx context.Context, campaignID, day string, n int64, gb storage.GiveBack) error {
@@ -419,6 +440,120 @@ func TestReturnsSentInOrder(t *testing.T) {
 	}
 	if n := counted(t, caps, "cmp_1").Total; n != 5 {
 		t.Fatalf("counters %d, want the 5 served: every give-back applied", n)
+	}
+}
+
+// lostLease serves ads of c (campaign cmp_1) from p until one asks for a
+// lease, whose reply caps then loses (the lease happened), and reports how
+// many it served.
+func lostLease(t *testing.T, p *pacing.Pacer, caps *slowLeases, c *serving.Campaign) int {
+	t.Helper()
+	served := 0
+	for range 5 { // leases of 1 and 4: the next ad asks again
+		if p.Allow(t.Context(), c, "", time.Now()) {
+			served++
+		}
+	}
+	asked := caps.leases.Load()
+	caps.failLeases.Store(true)
+	if p.Allow(t.Context(), c, "", time.Now()) {
+		t.Fatal("served from a lease whose reply was lost")
+	}
+	caps.failLeases.Store(false)
+	if caps.leases.Load() != asked+1 {
+		t.Fatalf("%d leases asked for, want %d", caps.leases.Load(), asked+1)
+	}
+	if n := counted(t, caps, "cmp_1").Total; n <= int64(served) {
+		t.Fatalf("counted %d after a lost lease, %d served: the lease did not happen", n, served)
+	}
+	time.Sleep(pacing.ProbeInterval + 100*time.Millisecond) // the breaker's rest after the failure
+	return served
+}
+
+// lastSentAgain fails the test unless the last lease asked for is the one
+// before it sent again, under its number.
+func lastSentAgain(t *testing.T, caps *slowLeases) {
+	t.Helper()
+	ids := caps.leaseIDs()
+	if n := len(ids); n < 2 || ids[n-1] != ids[n-2] {
+		t.Fatalf("leases asked for %v: want the lost one asked for again under its number", ids)
+	}
+}
+
+// TestLostLeaseHeldOnce: a lease that happened and whose reply was lost is
+// asked for again under its number before any other: the backend grants
+// its ads without counting them twice, and the replica serves them. Asked
+// for anew, they would stay counted and served by no one.
+func TestLostLeaseHeldOnce(t *testing.T) {
+	caps := &slowLeases{Caps: embeddedCaps(t)}
+	p := leasing(t, caps)
+	c := capped("cmp_1", 1000, 0, nil)
+	served := lostLease(t, p, caps, c)
+	for range 40 {
+		if p.Allow(t.Context(), c, "", time.Now()) {
+			served++
+		}
+	}
+	ids := caps.leaseIDs()
+	if len(ids) < 4 || ids[3] != ids[2] {
+		t.Fatalf("leases asked for %v: want the lost third asked for again under its number", ids)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := counted(t, caps, "cmp_1").Total; n != int64(served) {
+		t.Fatalf("counters %d after closing, want the %d served: the lost lease's ads stayed counted", n, served)
+	}
+}
+
+// TestLostLeaseOfIdleCampaignGivenBack: a campaign no longer served asks
+// for no lease that would send a lost one again; the return round does,
+// and gives its ads back.
+func TestLostLeaseOfIdleCampaignGivenBack(t *testing.T) {
+	caps := &slowLeases{Caps: embeddedCaps(t)}
+	p := leasing(t, caps)
+	c := capped("cmp_1", 1000, 0, nil)
+	served := lostLease(t, p, caps, c)
+	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	lastSentAgain(t, caps)
+	if n := counted(t, caps, "cmp_1").Total; n != int64(served) {
+		t.Fatalf("counters %d after the return round, want the %d served", n, served)
+	}
+}
+
+// TestCloseGivesBackLostLease: Close asks again for a lost lease, and gives
+// its ads back with the rest.
+func TestCloseGivesBackLostLease(t *testing.T) {
+	caps := &slowLeases{Caps: embeddedCaps(t)}
+	p := leasing(t, caps)
+	c := capped("cmp_1", 1000, 0, nil)
+	served := lostLease(t, p, caps, c)
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	lastSentAgain(t, caps)
+	if n := counted(t, caps, "cmp_1").Total; n != int64(served) {
+		t.Fatalf("counters %d after closing, want the %d served", n, served)
+	}
+}
+
+// TestLostLeaseNotSentPastItsWindow: a lost lease is asked for again
+// within retryReturnsFor only, while the backend keeps its number; after
+// that the next lease is a new one.
+func TestLostLeaseNotSentPastItsWindow(t *testing.T) {
+	caps := &slowLeases{Caps: embeddedCaps(t)}
+	p := leasing(t, caps)
+	c := capped("cmp_1", 1000, 0, nil)
+	lostLease(t, p, caps, c)
+	pacing.AgeLostLeases(p, storage.GiverTTL)
+	if !p.Allow(t.Context(), c, "", time.Now()) {
+		t.Fatal("refused under its budget")
+	}
+	ids := caps.leaseIDs()
+	if n := len(ids); ids[n-1].Seq <= ids[n-2].Seq {
+		t.Fatalf("leases asked for %v: want a new one after the lost one's window", ids)
 	}
 }
 

@@ -75,7 +75,7 @@ func (c *countingCaps) Served(context.Context, string, string, string, time.Time
 }
 
 // Lease grants what is asked, or fails as answer says.
-func (c *countingCaps) Lease(_ context.Context, r storage.CapRequest, want int64) (int64, int64, error) {
+func (c *countingCaps) Lease(_ context.Context, r storage.CapRequest, want int64, _ storage.LeaseID) (int64, int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.leases = append(c.leases, want)
@@ -406,7 +406,7 @@ func (c *slowCaps) Served(context.Context, string, string, string, time.Time) (s
 	return storage.CapCounts{}, nil
 }
 
-func (c *slowCaps) Lease(context.Context, storage.CapRequest, int64) (int64, int64, error) {
+func (c *slowCaps) Lease(context.Context, storage.CapRequest, int64, storage.LeaseID) (int64, int64, error) {
 	return 0, 0, errors.New("slowCaps leases nothing")
 }
 

@@ -69,8 +69,14 @@ type Caps interface {
 	// and DailyLimit leave), and returns it with what the limits leave
 	// after it (the smaller of the two; math.MaxInt64 when neither is
 	// set). A lease counts nothing per user: r must not name a uid, and
-	// want must be from 1 to MaxLease (else Invalid).
-	Lease(ctx context.Context, r CapRequest, want int64) (granted, left int64, err error)
+	// want must be from 1 to MaxLease (else Invalid). id names the lease
+	// (see LeaseID): sent again under the Seq of its holder's last lease
+	// of the campaign, a Lease counts nothing and grants what that one
+	// granted, so that a Lease that failed, which may have happened (its
+	// reply lost), can be sent again, and so can a client library's
+	// retries; under a lower Seq it counts and grants nothing. Invalid
+	// when id is malformed.
+	Lease(ctx context.Context, r CapRequest, want int64, id LeaseID) (granted, left int64, err error)
 	// Return gives back n ads of a lease that were not served: the
 	// campaign's total and its count on day go down by n, never below
 	// zero. A day no longer kept is left alone. gb names the give-back
@@ -107,8 +113,27 @@ type GiveBack struct {
 	Seq uint64
 }
 
+// LeaseID names a Lease. By is the holder (a Pacer, NewGiver), Seq the
+// number of its lease, higher for each it asks for. A backend keeps, for
+// each campaign and holder, the Seq of the last lease it applied and what
+// that lease granted, for GiverTTL after it: a Lease sent again under that
+// Seq grants the same ads without counting them again. A holder asks for
+// each campaign's leases one at a time, and sends one that failed again
+// before it asks for another of the campaign (else the later one's Seq
+// would make the backend grant nothing for it, and the ads it counted, if
+// it did, would be held by no one).
+type LeaseID struct {
+	By  string
+	Seq uint64
+}
+
+// Check reports whether id can name a Lease: By and Seq as a GiveBack's
+// (Invalid otherwise).
+func (id LeaseID) Check() error { return checkNumbered("lease", "holder", id.By, id.Seq) }
+
 // GiverTTL is how long a backend keeps a giver's highest Seq for a
-// campaign after its last Return: a giver retries a Return within it.
+// campaign after its last Return, and a holder's last lease: a giver
+// retries a Return, and a holder a Lease, within it.
 const GiverTTL = 24 * time.Hour
 
 // NewGiver returns a new random giver ID.
@@ -120,18 +145,22 @@ func NewGiver() string {
 
 // Check reports whether gb can name a Return: By of 1 to 64 letters,
 // digits, '-' or '_', and Seq from 1 to 2⁵³ (Invalid otherwise).
-func (gb GiveBack) Check() error {
-	if gb.Seq < 1 || gb.Seq > 1<<53 {
-		return campaigns.Errorf(campaigns.Invalid, "give-back number %d: want 1 to 2^53", gb.Seq)
+func (gb GiveBack) Check() error { return checkNumbered("give-back", "giver", gb.By, gb.Seq) }
+
+// checkNumbered checks a numbered call's name: by is who numbers its calls
+// (named who in the message), seq its number for the call, what the call.
+func checkNumbered(what, who, by string, seq uint64) error {
+	if seq < 1 || seq > 1<<53 {
+		return campaigns.Errorf(campaigns.Invalid, "%s number %d: want 1 to 2^53", what, seq)
 	}
-	if len(gb.By) < 1 || len(gb.By) > 64 {
-		return campaigns.Errorf(campaigns.Invalid, "giver of %d bytes: want 1 to 64", len(gb.By))
+	if len(by) < 1 || len(by) > 64 {
+		return campaigns.Errorf(campaigns.Invalid, "%s of %d bytes: want 1 to 64", who, len(by))
 	}
-	for i := range len(gb.By) {
-		switch c := gb.By[i]; {
+	for i := range len(by) {
+		switch c := by[i]; {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '-', c == '_':
 		default:
-			return campaigns.Errorf(campaigns.Invalid, "giver %q: want letters, digits, '-' or '_'", gb.By)
+			return campaigns.Errorf(campaigns.Invalid, "%s %q: want letters, digits, '-' or '_'", who, by)
 		}
 	}
 	return nil

@@ -155,7 +155,23 @@ type capCampaign struct {
 	// deleted says the campaign was deleted and these counters forgotten
 	// (Caps.drop): a reservation that still found them refuses.
 	deleted bool
+	// leases is the last lease applied of each holder (storage.LeaseID),
+	// so that a Lease sent again counts nothing twice. In memory: a holder
+	// is a Pacer of this process.
+	leases map[string]lastLease
 }
+
+// lastLease is a holder's last lease of a campaign: its number, what it
+// granted, and when (the request's Now, Unix ns).
+type lastLease struct {
+	seq     uint64
+	granted int64
+	at      int64
+}
+
+// maxHolders is how many holders' last leases a campaign keeps before it
+// forgets those older than storage.GiverTTL.
+const maxHolders = 16
 
 // day returns the count of the day called name, nil when there is none.
 // cc.mu is held.
@@ -601,8 +617,11 @@ func (cc *capCampaign) count(r *storage.CapRequest, day *capDay, n int64) {
 
 // Lease counts up to want ads against the total and the day at once
 // (storage.Caps).
-func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64) (granted, left int64, err error) {
+func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64, id storage.LeaseID) (granted, left int64, err error) {
 	if err := r.CheckLease(want); err != nil {
+		return 0, 0, err
+	}
+	if err := id.Check(); err != nil {
 		return 0, 0, err
 	}
 	if err := c.begin(ctx); err != nil {
@@ -632,6 +651,13 @@ func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64) (gra
 		}
 		left = min(left, max(d, 0))
 	}
+	last, seen := cc.leases[id.By]
+	switch {
+	case seen && id.Seq < last.seq: // overtaken by a later lease
+		return 0, left, nil
+	case seen && id.Seq == last.seq: // sent again: counted already
+		return last.granted, left, nil
+	}
 	granted = min(want, left)
 	if granted > 0 {
 		cc.count(&r, day, granted)
@@ -639,7 +665,25 @@ func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64) (gra
 	if left != math.MaxInt64 {
 		left -= granted
 	}
+	cc.keepLease(id, lastLease{seq: id.Seq, granted: granted, at: r.Now.UnixNano()})
 	return granted, left, nil
+}
+
+// keepLease records the last lease of id's holder, forgetting, once many
+// holders are kept, those whose last lease is older than storage.GiverTTL.
+// cc.mu is held.
+func (cc *capCampaign) keepLease(id storage.LeaseID, l lastLease) {
+	if cc.leases == nil {
+		cc.leases = make(map[string]lastLease)
+	}
+	if len(cc.leases) >= maxHolders {
+		for by, old := range cc.leases {
+			if l.at-old.at > int64(storage.GiverTTL) {
+				delete(cc.leases, by)
+			}
+		}
+	}
+	cc.leases[id.By] = l
 }
 
 type givenKey struct{ campaign, by string }

@@ -233,7 +233,7 @@ func TestCapsRefusesBadCampaignIDs(t *testing.T) {
 		if ok || campaigns.ErrorCode(err) != campaigns.Invalid {
 			t.Fatalf("reserve for %.20q: %v, %v; want Invalid", id, ok, err)
 		}
-		if _, _, err := caps.Lease(ctx, capRequest(id, "", t0, 0, 0), 5); campaigns.ErrorCode(err) != campaigns.Invalid {
+		if _, _, err := caps.Lease(ctx, capRequest(id, "", t0, 0, 0), 5, storage.LeaseID{By: storage.NewGiver(), Seq: 1}); campaigns.ErrorCode(err) != campaigns.Invalid {
 			t.Fatalf("lease for %.20q: %v; want Invalid", id, err)
 		}
 	}

@@ -22,6 +22,9 @@ package redisstore
 //	{navad:caps:<campaign>}:given:<giver>  string  the highest give-back number of a replica's
 //	                                               pacer applied (storage.GiveBack); expires
 //	                                               a day after its last
+//	{navad:caps:<campaign>}:leased:<giver> string  "<number> <granted>": the last lease of a
+//	                                               replica's pacer (storage.LeaseID); expires
+//	                                               a day after it
 //
 // <uid> is the first 16 bytes of the SHA-256 of the user key, in hex: the
 // user key itself is never stored, and two keys that differ in one byte are
@@ -36,8 +39,10 @@ package redisstore
 // reservation is as durable as Redis's appendfsync makes it (README,
 // "Scaling out").
 //
-// Lease is one script over the total and the day: it grants what the
-// limits leave, up to the number asked, with INCRBY. Return takes ads back
+// Lease is one script over the total, the day and the pacer's last lease:
+// it grants what the limits leave, up to the number asked, with INCRBY,
+// and records its number and grant, so that sent again (its reply lost) it
+// grants the same ads without counting them twice. Return takes ads back
 // with DECRBY, never below zero and never recreating a day that expired.
 // An ad taken from a lease is reserved for its user alone, by a script
 // over the user's key only (package pacing leases budgets on Redis, so
@@ -205,8 +210,12 @@ var scriptReserveUser = redis.NewScript(windowLua + `
 return window(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 `)
 
-// scriptLease: KEYS: total, day. ARGV: total limit, daily limit, day TTL
-// (ms), want. Returns {granted, left}, left -1 when neither limit is set.
+// scriptLease: KEYS: total, day, the holder's last lease. ARGV: total
+// limit, daily limit, day TTL (ms), want, the lease's number, the last
+// lease's lifetime in seconds. Returns {granted, left}, left -1 when
+// neither limit is set. The last lease is "<number> <granted>": a lease
+// under its number (sent again) grants the same without counting, one
+// under a lower number nothing.
 var scriptLease = redis.NewScript(`
 local tl, dl = tonumber(ARGV[1]), tonumber(ARGV[2])
 local left = -1
@@ -215,6 +224,14 @@ if dl > 0 then
   local d = math.max(dl - tonumber(redis.call('GET', KEYS[2]) or '0'), 0)
   if left < 0 or d < left then left = d end
 end
+local seq = tonumber(ARGV[5])
+local last = redis.call('GET', KEYS[3])
+if last then
+  local sp = string.find(last, ' ', 1, true)
+  local lseq = tonumber(string.sub(last, 1, sp - 1))
+  if seq < lseq then return {0, left} end
+  if seq == lseq then return {tonumber(string.sub(last, sp + 1)), left} end
+end
 local g = tonumber(ARGV[4])
 if left >= 0 and left < g then g = left end
 if g > 0 then
@@ -222,6 +239,7 @@ if g > 0 then
   redis.call('INCRBY', KEYS[2], g)
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
 end
+redis.call('SET', KEYS[3], ARGV[5] .. ' ' .. g, 'EX', tonumber(ARGV[6]))
 if left >= 0 then left = left - g end
 return {g, left}
 `)
@@ -329,9 +347,12 @@ func (c *Caps) Reserve(ctx context.Context, r storage.CapRequest) (bool, error) 
 
 // Lease counts up to want ads against the total and the day at once, in
 // one script; see storage.Caps.
-func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64) (granted, left int64, err error) {
+func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64, id storage.LeaseID) (granted, left int64, err error) {
 	const op = "lease"
 	if err := r.CheckLease(want); err != nil {
+		return 0, 0, err
+	}
+	if err := id.Check(); err != nil {
 		return 0, 0, err
 	}
 	if err := checkCapsKeys(r.CampaignID, r.Day); err != nil {
@@ -341,8 +362,9 @@ func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64) (gra
 		return 0, 0, fmt.Errorf("%s: %w", op, err)
 	}
 	dayTTL := max(r.DayEnd.Add(capsDayKeep).UnixMilli()-r.Now.UnixMilli(), 1000)
-	v, err := c.s.pipe.run(ctx, scriptLease, capsKeys(r.CampaignID, r.Day, ""),
-		r.TotalLimit, r.DailyLimit, dayTTL, want).Int64Slice()
+	keys := append(capsKeys(r.CampaignID, r.Day, ""), capsTag(r.CampaignID)+":leased:"+id.By)
+	v, err := c.s.pipe.run(ctx, scriptLease, keys, r.TotalLimit, r.DailyLimit, dayTTL, want,
+		strconv.FormatUint(id.Seq, 10), int64(storage.GiverTTL/time.Second)).Int64Slice()
 	if err != nil {
 		return 0, 0, c.s.fail(ctx, op, err)
 	}

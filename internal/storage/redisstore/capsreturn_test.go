@@ -16,7 +16,7 @@ func leasedTen(t *testing.T, srv *redistest.Server) (storage.Caps, storage.CapRe
 	caps := open(t, srv.URL()).Caps()
 	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
 	r := storage.CapRequest{CampaignID: "cmp_1", Now: now, Day: "2026-11-02", DayEnd: now.Add(time.Hour), TotalLimit: 100}
-	if g, _, err := caps.Lease(t.Context(), r, 10); g != 10 || err != nil {
+	if g, _, err := caps.Lease(t.Context(), r, 10, storage.LeaseID{By: storage.NewGiver(), Seq: 1}); g != 10 || err != nil {
 		t.Fatalf("lease: %d, %v", g, err)
 	}
 	return caps, r
@@ -88,5 +88,46 @@ func TestReturnNotSentOnClusterIsNotClaimed(t *testing.T) {
 	srv.Restart()
 	if err == nil || errors.Is(err, storage.ErrNotApplied) {
 		t.Fatalf("Return on a cluster with Redis refusing connections: %v, want an error that may have happened", err)
+	}
+}
+
+// TestLostLeaseSentAgainCountsOnce: a Lease whose reply is lost (Redis
+// hangs, then runs it) counted its ads; sent again under its number, as
+// the pacer does, it grants them without counting them twice.
+func TestLostLeaseSentAgainCountsOnce(t *testing.T) {
+	srv := redistest.Start(t)
+	caps := open(t, srv.URL()).Caps()
+	now := time.Date(2026, 11, 2, 10, 0, 0, 0, time.UTC)
+	r := storage.CapRequest{CampaignID: "cmp_1", Now: now, Day: "2026-11-02", DayEnd: now.Add(time.Hour), TotalLimit: 100}
+	id := storage.LeaseID{By: storage.NewGiver(), Seq: 1}
+
+	srv.Pause()
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	g, _, err := caps.Lease(ctx, r, 10, id)
+	cancel()
+	srv.Resume()
+	if err == nil {
+		t.Fatalf("Lease with Redis hanging granted %d, want an error", g)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := caps.Served(t.Context(), "cmp_1", r.Day, "", now)
+		must(t, err)
+		if n.Total == 10 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counts %+v after Redis resumed, want the lease counted (10)", n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	g, left, err := caps.Lease(t.Context(), r, 10, id)
+	if err != nil || g != 10 || left != 90 {
+		t.Fatalf("the lost lease sent again: granted %d, left %d, %v; want 10 (its own), 90", g, left, err)
+	}
+	n, err := caps.Served(t.Context(), "cmp_1", r.Day, "", now)
+	must(t, err)
+	if n.Total != 10 || n.Daily != 10 {
+		t.Fatalf("counts %+v after the lease sent again, want 10: counted once", n)
 	}
 }

@@ -51,6 +51,7 @@
 //	{navad:caps:<campaign>}:day:<day>    string  ads served on a business day (expires two days after it)
 //	{navad:caps:<campaign>}:user:<hash>  string  a user's window: count and end (expires when it closes)
 //	{navad:caps:<campaign>}:given:<giver> string the highest give-back number of a replica applied (expires a day after)
+//	{navad:caps:<campaign>}:leased:<giver> string a replica's last lease, number and grant (expires a day after)
 //
 // # Atomicity and durability
 //

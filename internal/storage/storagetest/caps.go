@@ -65,6 +65,7 @@ var capsTests = []struct {
 	{"Lease", testCapsLease},
 	{"Return", testCapsReturn},
 	{"ReturnOnce", testCapsReturnOnce},
+	{"LeaseOnce", testCapsLeaseOnce},
 	{"LeasedReserve", testCapsLeasedReserve},
 	{"LeaseInvalid", testCapsLeaseInvalid},
 	{"LeaseBounded", testCapsLeaseBounded},
@@ -471,7 +472,7 @@ func testCapsContextDone(t *testing.T, open func() storage.Caps) {
 	if _, err := c.Served(ctx, "cmp_1", r.Day, "", capsT0); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Served with a cancelled context: %v", err)
 	}
-	if g, _, err := c.Lease(ctx, r, 5); g != 0 || !errors.Is(err, context.Canceled) {
+	if g, _, err := c.Lease(ctx, r, 5, leaseID()); g != 0 || !errors.Is(err, context.Canceled) {
 		t.Fatalf("Lease with a cancelled context: %d, %v", g, err)
 	}
 	// Never sent: the pacer may send it again (storage.ErrNotApplied).
@@ -492,7 +493,7 @@ func testCapsClose(t *testing.T, open func() storage.Caps) {
 	if _, err := c.Served(t.Context(), "cmp_1", r.Day, "", capsT0); err == nil {
 		t.Fatal("Served after Close succeeded")
 	}
-	if g, _, err := c.Lease(t.Context(), r, 1); g != 0 || err == nil {
+	if g, _, err := c.Lease(t.Context(), r, 1, leaseID()); g != 0 || err == nil {
 		t.Fatalf("Lease after Close: %d, %v", g, err)
 	}
 	if err := c.Return(t.Context(), "cmp_1", r.Day, 1, giveBack()); !errors.Is(err, storage.ErrNotApplied) {
@@ -504,7 +505,7 @@ func testCapsClose(t *testing.T, open func() storage.Caps) {
 // lease leases want ads of r and returns what was granted and left.
 func lease(t *testing.T, c storage.Caps, r storage.CapRequest, want int64) (granted, left int64) {
 	t.Helper()
-	g, l, err := c.Lease(t.Context(), r, want)
+	g, l, err := c.Lease(t.Context(), r, want, leaseID())
 	if err != nil {
 		t.Fatalf("lease %d of %+v: %v", want, r, err)
 	}
@@ -622,6 +623,77 @@ func testCapsReturnOnce(t *testing.T, open func() storage.Caps) {
 	wantCounts(t, served(t, c, "cmp_2", r2.Day, "", capsT0), storage.CapCounts{Total: 2, Daily: 2})
 }
 
+// leaseID names a lease of a holder of its own: the contract's leases are
+// not one holder's sequence unless a test says so.
+func leaseID() storage.LeaseID { return storage.LeaseID{By: storage.NewGiver(), Seq: 1} }
+
+// testCapsLeaseOnce: a Lease sent again under its holder's last number (a
+// retry after a failure whose reply was lost) grants what it granted then
+// and counts nothing, whatever it asks and whatever the limits leave now;
+// one numbered below grants nothing; the next number, another holder's, or
+// the same number for another campaign, lease anew. A malformed name is
+// Invalid.
+func testCapsLeaseOnce(t *testing.T, open func() storage.Caps) {
+	c := open()
+	r := capReq("cmp_1", capsT0)
+	r.TotalLimit, r.DailyLimit = 100, 30
+	by := storage.NewGiver()
+	leaseAs := func(r storage.CapRequest, want int64, id storage.LeaseID) (granted, left int64) {
+		t.Helper()
+		g, l, err := c.Lease(t.Context(), r, want, id)
+		if err != nil {
+			t.Fatalf("lease %d as %+v: %v", want, id, err)
+		}
+		return g, l
+	}
+	if g, l := leaseAs(r, 10, storage.LeaseID{By: by, Seq: 5}); g != 10 || l != 20 {
+		t.Fatalf("first lease: granted %d, left %d; want 10, 20", g, l)
+	}
+	for _, want := range []int64{10, 3, 25} {
+		if g, l := leaseAs(r, want, storage.LeaseID{By: by, Seq: 5}); g != 10 || l != 20 {
+			t.Fatalf("the lease sent again asking %d: granted %d, left %d; want 10 (as then), 20", want, g, l)
+		}
+	}
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{Total: 10, Daily: 10})
+	if g, _ := leaseAs(r, 10, storage.LeaseID{By: by, Seq: 4}); g != 0 {
+		t.Fatalf("a lease numbered below the last: granted %d, want 0", g)
+	}
+	if g, l := leaseAs(r, 10, storage.LeaseID{By: by, Seq: 6}); g != 10 || l != 10 {
+		t.Fatalf("the next lease: granted %d, left %d; want 10, 10", g, l)
+	}
+	if g, _ := leaseAs(r, 5, storage.LeaseID{By: storage.NewGiver(), Seq: 1}); g != 5 {
+		t.Fatalf("another holder's lease: granted %d, want 5", g)
+	}
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{Total: 25, Daily: 25})
+
+	// At the day's limit a lease grants nothing; sent again once ads came
+	// back, it still grants what it granted then.
+	if g, _ := leaseAs(r, 10, storage.LeaseID{By: by, Seq: 7}); g != 5 {
+		t.Fatalf("a lease of what the day leaves: granted %d, want 5", g)
+	}
+	if g, l := leaseAs(r, 10, storage.LeaseID{By: by, Seq: 8}); g != 0 || l != 0 {
+		t.Fatalf("a lease at the day's limit: granted %d, left %d; want 0, 0", g, l)
+	}
+	must(t, c.Return(t.Context(), "cmp_1", r.Day, 4, giveBack()))
+	if g, l := leaseAs(r, 10, storage.LeaseID{By: by, Seq: 8}); g != 0 || l != 4 {
+		t.Fatalf("the empty lease sent again after a return: granted %d, left %d; want 0, 4", g, l)
+	}
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{Total: 26, Daily: 26})
+
+	r2 := capReq("cmp_2", capsT0)
+	if g, _ := leaseAs(r2, 3, storage.LeaseID{By: by, Seq: 8}); g != 3 {
+		t.Fatalf("another campaign's lease under the same number: granted %d, want 3", g)
+	}
+	wantCounts(t, served(t, c, "cmp_2", r2.Day, "", capsT0), storage.CapCounts{Total: 3, Daily: 3})
+
+	for _, id := range []storage.LeaseID{{By: "", Seq: 1}, {By: by, Seq: 0}, {By: "a b", Seq: 1}, {By: by, Seq: 1<<53 + 1}} {
+		if g, _, err := c.Lease(t.Context(), r, 1, id); g != 0 || campaigns.ErrorCode(err) != campaigns.Invalid {
+			t.Fatalf("lease named %+v: granted %d, err %v; want Invalid", id, g, err)
+		}
+	}
+	wantCounts(t, served(t, c, "cmp_1", r.Day, "", capsT0), storage.CapCounts{Total: 26, Daily: 26})
+}
+
 // testCapsLeasedReserve: an ad taken from a lease counts against its user's
 // window only.
 func testCapsLeasedReserve(t *testing.T, open func() storage.Caps) {
@@ -658,7 +730,7 @@ func testCapsLeaseInvalid(t *testing.T, open func() storage.Caps) {
 	} {
 		rr := r
 		tt.change(&rr)
-		g, _, err := c.Lease(t.Context(), rr, tt.want)
+		g, _, err := c.Lease(t.Context(), rr, tt.want, leaseID())
 		if g != 0 || campaigns.ErrorCode(err) != campaigns.Invalid {
 			t.Fatalf("%s: granted %d, err %v; want Invalid", tt.name, g, err)
 		}
@@ -681,7 +753,7 @@ func testCapsLeaseBounded(t *testing.T, open func() storage.Caps) {
 		t.Fatal("reserve without limits refused")
 	}
 	for _, want := range []int64{math.MaxInt64, storage.MaxLease + 1} {
-		g, _, err := c.Lease(t.Context(), r, want)
+		g, _, err := c.Lease(t.Context(), r, want, leaseID())
 		if g != 0 || campaigns.ErrorCode(err) != campaigns.Invalid {
 			t.Fatalf("lease of %d without limits: granted %d, err %v; want Invalid", want, g, err)
 		}
@@ -740,7 +812,7 @@ func testCapsConcurrentLeases(t *testing.T, open func() storage.Caps) {
 	for w := range 8 {
 		wg.Go(func() {
 			for i := range 40 {
-				g, _, err := c.Lease(context.Background(), r, int64(1+(w*7+i)%9))
+				g, _, err := c.Lease(context.Background(), r, int64(1+(w*7+i)%9), leaseID())
 				if err != nil {
 					t.Error(err)
 					return

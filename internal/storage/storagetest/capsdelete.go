@@ -59,7 +59,7 @@ func capsOfEveryKind(t *testing.T, caps storage.Caps, campaign string, slot uint
 	}
 	lease := capReq(campaign, capsT0)
 	lease.Slot = slot
-	if g, _, err := caps.Lease(t.Context(), lease, 3); err != nil || g != 3 {
+	if g, _, err := caps.Lease(t.Context(), lease, 3, leaseID()); err != nil || g != 3 {
 		t.Fatalf("%s: lease granted %d, %v; want 3", campaign, g, err)
 	}
 }
@@ -140,7 +140,7 @@ func testLateReservationsAfterDelete(t *testing.T, open func() (storage.Catalog,
 		}
 		lease := capReq("cmp_1", capsT0.Add(time.Minute))
 		lease.Slot = slot
-		if _, _, err := caps.Lease(ctx, lease, 2); err != nil {
+		if _, _, err := caps.Lease(ctx, lease, 2, leaseID()); err != nil {
 			t.Fatal(err)
 		}
 		must(t, caps.Return(ctx, "cmp_1", lease.Day, 1, giveBack()))
@@ -212,7 +212,7 @@ func testReservationsRacingDelete(t *testing.T, open func() (storage.Catalog, st
 				if n%10 == 0 {
 					lease := capReq(id, r.Now)
 					lease.Slot = r.Slot
-					if _, _, err := caps.Lease(ctx, lease, 2); err != nil {
+					if _, _, err := caps.Lease(ctx, lease, 2, leaseID()); err != nil {
 						errs <- err
 						return
 					}
