@@ -28,3 +28,10 @@ func AgeLostLeases(p *Pacer, d time.Duration) {
 		l.mu.Unlock()
 	}
 }
+
+// SetCloseReturnsFor sets closeReturnsFor to d, and returns what undoes it.
+func SetCloseReturnsFor(d time.Duration) func() {
+	old := closeReturnsFor
+	closeReturnsFor = d
+	return func() { closeReturnsFor = old }
+}

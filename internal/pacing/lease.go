@@ -225,7 +225,7 @@ func (p *Pacer) take(ctx context.Context, l *lease, r *storage.CapRequest) (bool
 			f = &leaseFlight{done: make(chan struct{}), again: a == l.lost}
 			l.flight = f
 			p.leases.flights.Add(1)
-			go p.fly(l, f, a)
+			go p.fly(l, f, a, leaseTimeout)
 		}
 		l.mu.Unlock()
 		select {
@@ -291,13 +291,13 @@ const leaseTimeout = 5 * time.Second
 // errLeasesClosed says the Pacer was closed: reserve each ad alone.
 var errLeasesClosed = errors.New("pacer closed: leases given back")
 
-// fly asks the backend for the lease a for l, and puts what it grants in
-// l (or back in the queue of returns, if l moved to another day or budget
-// meanwhile). A lease that fails may have happened: l keeps it, to ask
+// fly asks the backend for the lease a for l, within timeout, and puts
+// what it grants in l (or back in the queue of returns, if l moved to
+// another day or budget meanwhile). A lease that fails may have happened: l keeps it, to ask
 // for it again under its number.
-func (p *Pacer) fly(l *lease, f *leaseFlight, a *leaseAsk) {
+func (p *Pacer) fly(l *lease, f *leaseFlight, a *leaseAsk, timeout time.Duration) {
 	defer p.leases.flights.Done()
-	ctx, cancel := context.WithTimeout(context.Background(), leaseTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	g, remaining, err := p.caps.Lease(ctx, a.r, a.want, storage.LeaseID{By: p.leases.giver, Seq: a.seq})
 	p.answered(ctx, true, err) // before cancel, which would make any failure look like a client gone
 	cancel()
@@ -380,22 +380,35 @@ func (p *Pacer) returnLoop() {
 	}
 }
 
+// closeReturnsFor bounds what Close spends asking again for lost leases
+// and giving back what the leases hold, so that a shutdown while the
+// backend hangs ends in time (docker-compose.yml's stop_grace_period
+// counts on it); what is left then stays counted as served.
+var closeReturnsFor = 5 * time.Second
+
+// returnTimeout bounds one give-back's round trip.
+const returnTimeout = 2 * time.Second
+
 // returnLeases gives back the ads of leases unused since before idle, and
 // those queued, and forgets empty leases unused for forgetIdle. A lease in
 // use is skipped, unless all (Close) says to wait for it. A return that
 // fails, and those not tried because the backend is down, wait for the
-// next round (see below); Close's are tried once. Lost leases of the
-// leases it gives back are asked for again first (relet). It reports the
-// first error.
+// next round (see below); Close has no next round, and tries each return
+// once, within closeReturnsFor. Lost leases of the leases it gives back
+// are asked for again first (relet). It reports the first error.
 func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 	ls := p.leases
 	var (
-		back   []leaseReturn
-		forget []string
-		cut    = idle.UnixNano()
-		old    = time.Now().Add(-forgetIdle).UnixNano()
+		back    []leaseReturn
+		forget  []string
+		cut     = idle.UnixNano()
+		old     = time.Now().Add(-forgetIdle).UnixNano()
+		closeBy time.Time // Close's deadline; zero in a round
 	)
-	reletErr := p.relet(cut, all)
+	if all {
+		closeBy = time.Now().Add(closeReturnsFor)
+	}
+	reletErr := p.relet(cut, closeBy)
 	ls.mu.RLock()
 	for id, l := range ls.m {
 		if all {
@@ -441,9 +454,14 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 	// the next rounds, for up to retryReturnsFor. Dropped, each would keep a
 	// lease's ads counted as served for good, a campaign's total budget
 	// that much short. Returns not tried yet (the backend was found down)
-	// wait for the next round too.
-	var first error
-	now := time.Now()
+	// wait for the next round too. Close tries every return once, failed
+	// ones before it or not, while its time lasts, and logs those it could
+	// not make together.
+	var (
+		first         error
+		unmade, unads int64
+		now           = time.Now()
+	)
 	for i, r := range back {
 		// One that may have happened is not sent once retryReturnsFor has
 		// passed, even if it waited unsent (the backend resting, an
@@ -453,19 +471,29 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 			p.notReturned(r, -1, "a failed give-back not confirmed within its retry window")
 			continue
 		}
-		// Close (all) has no next round: it tries each return once, even
-		// while the backend rests after a failure a moment ago.
-		if first != nil || !all && p.resting() { // not a decision: Errors does not count it
+		timeout := returnTimeout
+		if all {
+			// Close (all) has no next round: it tries each return once,
+			// even while the backend rests after a failure a moment ago.
+			if timeout = min(timeout, time.Until(closeBy)); timeout <= 0 {
+				first = cmp.Or(first, error(errCloseTime))
+				unmade, unads = unmade+1, unads+r.n
+				continue
+			}
+		} else if first != nil || p.resting() { // not a decision: Errors does not count it
 			ls.later(r)
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		err := p.caps.Return(ctx, r.campaign, r.day, r.n, ls.giveBack(r))
 		p.answered(ctx, true, err) // before cancel, as in fly
 		cancel()
 		switch {
 		case err == nil:
-		case !all && campaigns.ErrorCode(err) != campaigns.Invalid && now.Sub(r.since) < retryReturnsFor:
+		case all:
+			first = cmp.Or(first, err)
+			unmade, unads = unmade+1, unads+r.n
+		case campaigns.ErrorCode(err) != campaigns.Invalid && now.Sub(r.since) < retryReturnsFor:
 			first = err
 			r.tried = r.tried || !errors.Is(err, storage.ErrNotApplied)
 			ls.later(r)
@@ -474,19 +502,30 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 			p.notReturned(r, len(back)-i-1, err.Error())
 		}
 	}
+	if unmade > 0 {
+		p.log.LogAttrs(context.Background(), slog.LevelWarn, "leased ads not given back at shutdown: they stay counted as served",
+			slog.Int64("give_backs", unmade), slog.Int64("ads", unads), slog.String("err", first.Error()))
+	}
 	return cmp.Or(first, reletErr)
 }
 
+// errCloseTime says Close's time for give-backs ran out (closeReturnsFor).
+var errCloseTime = errors.New("shutdown's time for give-backs ran out")
+
 // relet asks again for the lost leases (see lease.lost) of leases unused
-// since before cut (all of them when all is set), so that what they
-// counted, if they did, is held and given back with the rest: a campaign
-// no longer served asks for no lease that would send them again. The
-// backend failing, the rest wait for the next round; resting, for a round
-// when it is not (unless all: Close asks once). It reports the first
-// error.
-func (p *Pacer) relet(cut int64, all bool) error {
+// since before cut (all of them at Close, whose deadline closeBy is, zero
+// in a round), so that what they counted, if they did, is held and given
+// back with the rest: a campaign no longer served asks for no lease that
+// would send them again. In a round, the backend failing, the rest wait
+// for the next; resting, for one when it is not. Close asks for each once,
+// while its time lasts. It reports the first error.
+func (p *Pacer) relet(cut int64, closeBy time.Time) error {
 	ls := p.leases
-	var due []*lease
+	all := !closeBy.IsZero()
+	var (
+		due   []*lease
+		first error
+	)
 	ls.mu.RLock()
 	for _, l := range ls.m {
 		if all {
@@ -500,8 +539,17 @@ func (p *Pacer) relet(cut int64, all bool) error {
 		l.mu.Unlock()
 	}
 	ls.mu.RUnlock()
+	if all {
+		defer func() { p.lostAtClose(due, first) }()
+	}
 	for _, l := range due {
-		if !all && p.resting() {
+		timeout := leaseTimeout
+		if all {
+			if timeout = min(timeout, time.Until(closeBy)); timeout <= 0 {
+				first = cmp.Or(first, error(errCloseTime))
+				return first
+			}
+		} else if p.resting() {
 			return nil
 		}
 		l.mu.Lock()
@@ -520,12 +568,32 @@ func (p *Pacer) relet(cut int64, all bool) error {
 		l.flight = f
 		ls.flights.Add(1)
 		l.mu.Unlock()
-		p.fly(l, f, a)
+		p.fly(l, f, a, timeout)
 		if f.err != nil {
-			return f.err
+			if !all {
+				return f.err
+			}
+			first = cmp.Or(first, f.err)
 		}
 	}
-	return nil
+	return first
+}
+
+// lostAtClose logs, once, the lost leases of due that Close could not ask
+// for again (for why).
+func (p *Pacer) lostAtClose(due []*lease, why error) {
+	var n, ads int64
+	for _, l := range due {
+		l.mu.Lock()
+		if l.lost != nil {
+			n, ads = n+1, ads+l.lost.want
+		}
+		l.mu.Unlock()
+	}
+	if n > 0 {
+		p.log.LogAttrs(context.Background(), slog.LevelWarn, "lost leases not asked for again at shutdown: what they counted, if they did, stays counted as served",
+			slog.Int64("leases", n), slog.Int64("ads_asked", ads), slog.Any("err", why))
+	}
 }
 
 // notReturned logs the give-back r given up for why; waiting, when not

@@ -285,6 +285,10 @@ type slowLeases struct {
 	returns       atomic.Int64
 	failReturns   atomic.Bool
 	refuseReturns atomic.Bool
+	// refuseNext refuses that many Returns, without reaching the
+	// counters; hangReturns makes a Return wait for its deadline.
+	refuseNext  atomic.Int64
+	hangReturns atomic.Bool
 	// failLeases makes a Lease fail after it happened, its reply lost;
 	// ids are the leases asked for, in order.
 	failLeases atomic.Bool
@@ -314,7 +318,11 @@ func (s *slowLeases) leaseIDs() []storage.LeaseID {
 
 func (s *slowLeases) Return(ctx context.Context, campaignID, day string, n int64, gb storage.GiveBack) error {
 	s.returns.Add(1)
-	if s.refuseReturns.Load() {
+	if s.hangReturns.Load() {
+		<-ctx.Done()
+		return campaigns.Errorf(campaigns.Unavailable, "%v", ctx.Err())
+	}
+	if s.refuseReturns.Load() || s.refuseNext.Add(-1) >= 0 {
 		return campaigns.Errorf(campaigns.Unavailable, "connection refused")
 	}
 	err := s.Caps.Return(ctx, campaignID, day, n, gb)
@@ -554,6 +562,63 @@ func TestLostLeaseNotSentPastItsWindow(t *testing.T) {
 	ids := caps.leaseIDs()
 	if n := len(ids); ids[n-1].Seq <= ids[n-2].Seq {
 		t.Fatalf("leases asked for %v: want a new one after the lost one's window", ids)
+	}
+}
+
+// TestCloseGivesBackPastAFailure: Close tries every give-back once: one
+// that fails does not keep the others' ads counted.
+func TestCloseGivesBackPastAFailure(t *testing.T) {
+	caps := &slowLeases{Caps: embeddedCaps(t)}
+	p := leasing(t, caps)
+	ids := []string{"cmp_1", "cmp_2", "cmp_3"}
+	for _, id := range ids {
+		c := capped(id, 1000, 0, nil)
+		for range 3 { // leases of 1 and 4: 2 held
+			if !p.Allow(t.Context(), c, "", time.Now()) {
+				t.Fatal("refused under its budget")
+			}
+		}
+	}
+	caps.refuseNext.Store(1)
+	if err := p.Close(); err == nil {
+		t.Fatal("Close reported no error when a give-back failed")
+	}
+	if n := caps.returns.Load(); n != 3 {
+		t.Fatalf("%d give-backs tried at Close, want 3: one for each campaign", n)
+	}
+	var total int64
+	for _, id := range ids {
+		total += counted(t, caps, id).Total
+	}
+	if total != 9+2 {
+		t.Fatalf("counters %d in all after closing, want the 9 served and the 2 held of the give-back refused", total)
+	}
+}
+
+// TestCloseBoundedWhileBackendHangs: with the backend hanging, Close gives
+// up on the give-backs left once closeReturnsFor has passed, rather than
+// wait for each in turn.
+func TestCloseBoundedWhileBackendHangs(t *testing.T) {
+	caps := &slowLeases{Caps: embeddedCaps(t)}
+	p := leasing(t, caps)
+	for i := range 20 {
+		c := capped(fmt.Sprint("cmp_", i), 1000, 0, nil)
+		for range 3 {
+			p.Allow(t.Context(), c, "", time.Now())
+		}
+	}
+	defer pacing.SetCloseReturnsFor(300 * time.Millisecond)()
+	caps.hangReturns.Store(true)
+	start := time.Now()
+	if err := p.Close(); err == nil {
+		t.Fatal("Close reported no error with the backend hanging")
+	}
+	// Twenty give-backs of two seconds each would take 40 s.
+	if d := time.Since(start); d > 10*time.Second {
+		t.Fatalf("Close took %v with the backend hanging", d)
+	}
+	if n := caps.returns.Load(); n >= 20 {
+		t.Fatalf("%d give-backs tried past Close's time", n)
 	}
 }
 
