@@ -516,34 +516,27 @@ func TestLostLeaseHeldOnce(t *testing.T) {
 
 // TestLostLeaseOfIdleCampaignGivenBack: a campaign no longer served asks
 // for no lease that would send a lost one again; the return round does,
-// and gives its ads back.
+// and so does Close, and they give its ads back.
 func TestLostLeaseOfIdleCampaignGivenBack(t *testing.T) {
-	caps := &slowLeases{Caps: embeddedCaps(t)}
-	p := leasing(t, caps)
-	c := capped("cmp_1", 1000, 0, nil)
-	served := lostLease(t, p, caps, c)
-	if err := pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)); err != nil {
-		t.Fatal(err)
-	}
-	lastSentAgain(t, caps)
-	if n := counted(t, caps, "cmp_1").Total; n != int64(served) {
-		t.Fatalf("counters %d after the return round, want the %d served", n, served)
-	}
-}
-
-// TestCloseGivesBackLostLease: Close asks again for a lost lease, and gives
-// its ads back with the rest.
-func TestCloseGivesBackLostLease(t *testing.T) {
-	caps := &slowLeases{Caps: embeddedCaps(t)}
-	p := leasing(t, caps)
-	c := capped("cmp_1", 1000, 0, nil)
-	served := lostLease(t, p, caps, c)
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	lastSentAgain(t, caps)
-	if n := counted(t, caps, "cmp_1").Total; n != int64(served) {
-		t.Fatalf("counters %d after closing, want the %d served", n, served)
+	for _, tt := range []struct {
+		name string
+		give func(*pacing.Pacer) error
+	}{
+		{"return round", func(p *pacing.Pacer) error { return pacing.ReturnIdleLeases(p, time.Now().Add(time.Second)) }},
+		{"close", (*pacing.Pacer).Close},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			caps := &slowLeases{Caps: embeddedCaps(t)}
+			p := leasing(t, caps)
+			served := lostLease(t, p, caps, capped("cmp_1", 1000, 0, nil))
+			if err := tt.give(p); err != nil {
+				t.Fatal(err)
+			}
+			lastSentAgain(t, caps)
+			if n := counted(t, caps, "cmp_1").Total; n != int64(served) {
+				t.Fatalf("counters %d after the %s, want the %d served", n, tt.name, served)
+			}
+		})
 	}
 }
 
