@@ -306,7 +306,9 @@ func (p *Pacer) fly(l *lease, f *leaseFlight, a *leaseAsk, timeout time.Duration
 	l.lost = nil
 	switch {
 	case err != nil:
-		if campaigns.ErrorCode(err) != campaigns.Invalid {
+		// One that certainly did not happen is asked for anew, for the
+		// day and limits of the decision that asks.
+		if campaigns.ErrorCode(err) != campaigns.Invalid && !errors.Is(err, storage.ErrNotApplied) {
 			l.lost = a
 		}
 	case l.gone || !l.heldFor(&a.r):
@@ -314,7 +316,12 @@ func (p *Pacer) fly(l *lease, f *leaseFlight, a *leaseAsk, timeout time.Duration
 			p.leases.laterNew(l.campaign, a.r.Day, g)
 		}
 	case g == 0:
-		l.recheck = now + int64(exhaustedRecheck)
+		// The limits are reached, unless this was a lost lease asked for
+		// again, which grants what it granted then (nothing) whatever the
+		// limits leave now.
+		if remaining == 0 {
+			l.recheck = now + int64(exhaustedRecheck)
+		}
 	default:
 		l.left += g
 		l.size, l.at, l.remaining = g, now, remaining

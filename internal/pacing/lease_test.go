@@ -289,11 +289,13 @@ type slowLeases struct {
 	// counters; hangReturns makes a Return wait for its deadline.
 	refuseNext  atomic.Int64
 	hangReturns atomic.Bool
-	// failLeases makes a Lease fail after it happened, its reply lost;
-	// ids are the leases asked for, in order.
-	failLeases atomic.Bool
-	mu         sync.Mutex
-	ids        []storage.LeaseID
+	// failLeases makes a Lease fail after it happened, its reply lost,
+	// and refuseLeases without reaching the counters; ids are the leases
+	// asked for, in order.
+	failLeases   atomic.Bool
+	refuseLeases atomic.Bool
+	mu           sync.Mutex
+	ids          []storage.LeaseID
 }
 
 func (s *slowLeases) Lease(ctx context.Context, r storage.CapRequest, want int64, id storage.LeaseID) (int64, int64, error) {
@@ -302,6 +304,9 @@ func (s *slowLeases) Lease(ctx context.Context, r storage.CapRequest, want int64
 	s.ids = append(s.ids, id)
 	s.mu.Unlock()
 	time.Sleep(s.delay)
+	if s.refuseLeases.Load() {
+		return 0, 0, fmt.Errorf("connection refused: %w", storage.ErrNotApplied)
+	}
 	g, left, err := s.Caps.Lease(ctx, r, want, id)
 	if s.failLeases.Load() {
 		return 0, 0, campaigns.Errorf(campaigns.Unavailable, "reply lost")
@@ -537,6 +542,64 @@ func TestLostLeaseOfIdleCampaignGivenBack(t *testing.T) {
 				t.Fatalf("counters %d after the %s, want the %d served", n, tt.name, served)
 			}
 		})
+	}
+}
+
+// TestRefusedLeaseAskedAnew: a lease that certainly never reached the
+// backend (storage.ErrNotApplied) is not sent again: the next is a new
+// one, for the day and limits of the decision that asks.
+func TestRefusedLeaseAskedAnew(t *testing.T) {
+	caps := &slowLeases{Caps: embeddedCaps(t)}
+	p := leasing(t, caps)
+	c := capped("cmp_1", 1000, 0, nil)
+	for range 5 { // leases of 1 and 4: the next ad asks again
+		p.Allow(t.Context(), c, "", time.Now())
+	}
+	caps.refuseLeases.Store(true)
+	if p.Allow(t.Context(), c, "", time.Now()) {
+		t.Fatal("served without a lease")
+	}
+	caps.refuseLeases.Store(false)
+	time.Sleep(pacing.ProbeInterval + 100*time.Millisecond)
+	if !p.Allow(t.Context(), c, "", time.Now()) {
+		t.Fatal("refused under its budget")
+	}
+	ids := caps.leaseIDs()
+	if n := len(ids); n < 2 || ids[n-1].Seq <= ids[n-2].Seq {
+		t.Fatalf("leases asked for %v: want a new one after one refused", ids)
+	}
+}
+
+// TestLostEmptyLeaseAskedAnew: a lost lease that granted nothing (the
+// limits were reached), asked for again once ads came back, grants nothing
+// again; the decision then asks for a new lease and is served, rather
+// than refuse the campaign as if its limits were still reached.
+func TestLostEmptyLeaseAskedAnew(t *testing.T) {
+	caps := &slowLeases{Caps: embeddedCaps(t)}
+	p := leasing(t, caps)
+	c := capped("cmp_1", 5, 0, nil)
+	for i := range 5 { // leases of 1 and 4: all 5 served
+		if !p.Allow(t.Context(), c, "", time.Now()) {
+			t.Fatalf("ad %d refused under a budget of 5", i)
+		}
+	}
+	caps.failLeases.Store(true)
+	if p.Allow(t.Context(), c, "", time.Now()) {
+		t.Fatal("served past a daily budget of 5")
+	}
+	caps.failLeases.Store(false)
+	// Another replica gives back 2 ads.
+	day := time.Now().UTC().Format(time.DateOnly)
+	if err := caps.Caps.Return(t.Context(), "cmp_1", day, 2, storage.GiveBack{By: storage.NewGiver(), Seq: 1}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(pacing.ProbeInterval + 100*time.Millisecond)
+	if !p.Allow(t.Context(), c, "", time.Now()) {
+		t.Fatal("refused with 2 ads of its budget given back")
+	}
+	ids := caps.leaseIDs()
+	if n := len(ids); n < 3 || ids[n-3] != ids[n-2] || ids[n-1].Seq <= ids[n-2].Seq {
+		t.Fatalf("leases asked for %v: want the lost one asked for again, then a new one", ids)
 	}
 }
 

@@ -75,7 +75,8 @@ type Caps interface {
 	// granted, so that a Lease that failed, which may have happened (its
 	// reply lost), can be sent again, and so can a client library's
 	// retries; under a lower Seq it counts and grants nothing. Invalid
-	// when id is malformed.
+	// when id is malformed. An error wraps ErrNotApplied when the lease
+	// certainly did not reach the counters.
 	Lease(ctx context.Context, r CapRequest, want int64, id LeaseID) (granted, left int64, err error)
 	// Return gives back n ads of a lease that were not served: the
 	// campaign's total and its count on day go down by n, never below

@@ -625,7 +625,7 @@ func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64, id s
 		return 0, 0, err
 	}
 	if err := c.begin(ctx); err != nil {
-		return 0, 0, fmt.Errorf("lease: %w", err)
+		return 0, 0, fmt.Errorf("lease: %w: %w", storage.ErrNotApplied, err)
 	}
 	defer c.end()
 	c.advance(r.Now.UnixNano())

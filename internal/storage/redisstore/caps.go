@@ -358,14 +358,19 @@ func (c *Caps) Lease(ctx context.Context, r storage.CapRequest, want int64, id s
 	if err := checkCapsKeys(r.CampaignID, r.Day); err != nil {
 		return 0, 0, err
 	}
+	// One that never reached Redis says so (storage.ErrNotApplied), as a
+	// Return does: the pacer asks anew rather than send it again.
 	if err := c.begin(ctx); err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", op, err)
+		return 0, 0, fmt.Errorf("%s: %w: %w", op, storage.ErrNotApplied, err)
 	}
 	dayTTL := max(r.DayEnd.Add(capsDayKeep).UnixMilli()-r.Now.UnixMilli(), 1000)
 	keys := append(capsKeys(r.CampaignID, r.Day, ""), capsTag(r.CampaignID)+":leased:"+id.By)
 	v, err := c.s.pipe.run(ctx, scriptLease, keys, r.TotalLimit, r.DailyLimit, dayTTL, want,
 		strconv.FormatUint(id.Seq, 10), int64(storage.GiverTTL/time.Second)).Int64Slice()
 	if err != nil {
+		if c.s.neverSent(err) {
+			return 0, 0, fmt.Errorf("%w: %w", storage.ErrNotApplied, c.s.fail(ctx, op, err))
+		}
 		return 0, 0, c.s.fail(ctx, op, err)
 	}
 	if len(v) != 2 {

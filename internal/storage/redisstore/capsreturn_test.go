@@ -91,9 +91,11 @@ func TestReturnNotSentOnClusterIsNotClaimed(t *testing.T) {
 	}
 }
 
-// TestLostLeaseSentAgainCountsOnce: a Lease whose reply is lost (Redis
-// hangs, then runs it) counted its ads; sent again under its number, as
-// the pacer does, it grants them without counting them twice.
+// TestLostLeaseSentAgainCountsOnce: a Lease made while Redis refuses
+// connections never reached the counters and says so
+// (storage.ErrNotApplied); one whose reply is lost (Redis hangs, then runs
+// it) counted its ads, and sent again under its number, as the pacer
+// does, grants them without counting them twice.
 func TestLostLeaseSentAgainCountsOnce(t *testing.T) {
 	srv := redistest.Start(t)
 	caps := open(t, srv.URL()).Caps()
@@ -101,13 +103,20 @@ func TestLostLeaseSentAgainCountsOnce(t *testing.T) {
 	r := storage.CapRequest{CampaignID: "cmp_1", Now: now, Day: "2026-11-02", DayEnd: now.Add(time.Hour), TotalLimit: 100}
 	id := storage.LeaseID{By: storage.NewGiver(), Seq: 1}
 
+	srv.Stop()
+	_, _, err := caps.Lease(t.Context(), r, 10, id)
+	srv.Restart()
+	if !errors.Is(err, storage.ErrNotApplied) {
+		t.Fatalf("Lease with Redis refusing connections: %v, want storage.ErrNotApplied", err)
+	}
+
 	srv.Pause()
 	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
 	g, _, err := caps.Lease(ctx, r, 10, id)
 	cancel()
 	srv.Resume()
-	if err == nil {
-		t.Fatalf("Lease with Redis hanging granted %d, want an error", g)
+	if err == nil || errors.Is(err, storage.ErrNotApplied) {
+		t.Fatalf("Lease with Redis hanging: granted %d, %v; want an error that may have happened", g, err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for {

@@ -472,8 +472,8 @@ func testCapsContextDone(t *testing.T, open func() storage.Caps) {
 	if _, err := c.Served(ctx, "cmp_1", r.Day, "", capsT0); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Served with a cancelled context: %v", err)
 	}
-	if g, _, err := c.Lease(ctx, r, 5, leaseID()); g != 0 || !errors.Is(err, context.Canceled) {
-		t.Fatalf("Lease with a cancelled context: %d, %v", g, err)
+	if g, _, err := c.Lease(ctx, r, 5, leaseID()); g != 0 || !errors.Is(err, context.Canceled) || !errors.Is(err, storage.ErrNotApplied) {
+		t.Fatalf("Lease with a cancelled context: %d, %v; want context.Canceled and storage.ErrNotApplied", g, err)
 	}
 	// Never sent: the pacer may send it again (storage.ErrNotApplied).
 	if err := c.Return(ctx, "cmp_1", r.Day, 1, giveBack()); !errors.Is(err, context.Canceled) || !errors.Is(err, storage.ErrNotApplied) {
@@ -493,8 +493,8 @@ func testCapsClose(t *testing.T, open func() storage.Caps) {
 	if _, err := c.Served(t.Context(), "cmp_1", r.Day, "", capsT0); err == nil {
 		t.Fatal("Served after Close succeeded")
 	}
-	if g, _, err := c.Lease(t.Context(), r, 1, leaseID()); g != 0 || err == nil {
-		t.Fatalf("Lease after Close: %d, %v", g, err)
+	if g, _, err := c.Lease(t.Context(), r, 1, leaseID()); g != 0 || !errors.Is(err, storage.ErrNotApplied) {
+		t.Fatalf("Lease after Close: %d, %v; want storage.ErrNotApplied", g, err)
 	}
 	if err := c.Return(t.Context(), "cmp_1", r.Day, 1, giveBack()); !errors.Is(err, storage.ErrNotApplied) {
 		t.Fatalf("Return after Close: %v, want storage.ErrNotApplied", err)
