@@ -421,9 +421,10 @@ func (s *Service) ReplaceCampaign(ctx context.Context, p *auth.Principal, id str
 		if c.AdvertiserID != "" && c.AdvertiserID != old.AdvertiserID {
 			return nil, invalid("advertiser_id", "cannot change")
 		}
-		c.ID, c.AdvertiserID = id, old.AdvertiserID
-		c.ApplyDefaults()
-		return &c, nil
+		next := c // a copy: change may run again
+		next.ID, next.AdvertiserID = id, old.AdvertiserID
+		next.ApplyDefaults()
+		return &next, nil
 	})
 }
 
@@ -474,29 +475,39 @@ func (s *Service) SetCampaignStatus(ctx context.Context, p *auth.Principal, id s
 	})
 }
 
+// updateCampaign writes what change makes of a campaign the principal may
+// manage, read and written in one atomic update of the store (change may
+// run more than once): an edit on one replica and a delete or another edit
+// on another cannot bring the deleted campaign back or lose either edit.
 func (s *Service) updateCampaign(ctx context.Context, p *auth.Principal, id string, change func(*campaigns.Campaign) (*campaigns.Campaign, error)) (*campaigns.Campaign, error) {
 	defer s.lockCampaigns()()
-	old, err := s.Campaign(ctx, p, id)
+	first, err := s.Campaign(ctx, p, id)
 	if err != nil {
 		return nil, err
 	}
-	c, err := change(old)
+	c, err := s.store.UpdateCampaign(ctx, id, func(old *campaigns.Campaign) (*campaigns.Campaign, error) {
+		if old.AdvertiserID != first.AdvertiserID { // not the campaign the principal was allowed
+			return nil, campaigns.Errorf(campaigns.NotFound, "campaign %q not found", id)
+		}
+		c, err := change(old)
+		if err != nil {
+			return nil, err
+		}
+		// Whatever the change, a campaign keeps its ID and its owner.
+		if c.ID != old.ID {
+			return nil, invalid("id", "cannot be changed")
+		}
+		if c.AdvertiserID != old.AdvertiserID {
+			return nil, invalid("advertiser_id", "cannot be changed")
+		}
+		if err := c.Validate(); err != nil {
+			return nil, err
+		}
+		c.CreatedAt = old.CreatedAt
+		c.UpdatedAt = s.now().UTC().Truncate(time.Second)
+		return c, nil
+	})
 	if err != nil {
-		return nil, err
-	}
-	// Whatever the change, a campaign keeps its ID and its owner.
-	if c.ID != old.ID {
-		return nil, invalid("id", "cannot be changed")
-	}
-	if c.AdvertiserID != old.AdvertiserID {
-		return nil, invalid("advertiser_id", "cannot be changed")
-	}
-	if err := c.Validate(); err != nil {
-		return nil, err
-	}
-	c.CreatedAt = old.CreatedAt
-	c.UpdatedAt = s.now().UTC().Truncate(time.Second)
-	if err := s.store.PutCampaign(ctx, c); err != nil {
 		return nil, err
 	}
 	s.index.PutCampaign(c)

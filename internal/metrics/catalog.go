@@ -93,6 +93,14 @@ func (c *Catalog) PutCampaign(ctx context.Context, cp *campaigns.Campaign) error
 	return err
 }
 
+// UpdateCampaign implements storage.Catalog.
+func (c *Catalog) UpdateCampaign(ctx context.Context, id string, change func(*campaigns.Campaign) (*campaigns.Campaign, error)) (*campaigns.Campaign, error) {
+	start := time.Now()
+	cp, err := c.next.UpdateCampaign(ctx, id, change)
+	c.done("update_campaign", start, err)
+	return cp, err
+}
+
 // Campaign implements storage.Catalog.
 func (c *Catalog) Campaign(ctx context.Context, id string) (*campaigns.Campaign, error) {
 	start := time.Now()

@@ -36,8 +36,18 @@ type Catalog interface {
 	// to another account.
 	UpdateAccountKeys(ctx context.Context, id string, change func(current []string) ([]string, error)) error
 
-	// PutCampaign creates or replaces a campaign (by ID).
+	// PutCampaign creates or replaces a campaign (by ID). Conflict
+	// (CampaignIDTaken) for the ID of a deleted campaign.
 	PutCampaign(ctx context.Context, c *campaigns.Campaign) error
+	// UpdateCampaign replaces a campaign with what change makes of it,
+	// atomically: no other write of the campaign comes between the
+	// campaign change is given and the write, on any replica, and one
+	// deleted meanwhile stays deleted (NotFound). change may be called
+	// more than once (again when another write came between) and must
+	// keep the campaign's ID; an error it returns is returned as is. It
+	// returns the campaign written. NotFound; Conflict when other writes
+	// keep coming between, ten times over.
+	UpdateCampaign(ctx context.Context, id string, change func(*campaigns.Campaign) (*campaigns.Campaign, error)) (*campaigns.Campaign, error)
 	// CreateCampaign stores a new campaign. Conflict if a campaign of its
 	// ID exists, or existed: the ID of a deleted campaign is not given
 	// again, so that the counters kept by campaign ID (budgets, frequency

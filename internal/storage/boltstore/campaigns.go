@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	bolt "go.etcd.io/bbolt"
@@ -29,6 +30,50 @@ func (s *Store) PutCampaign(ctx context.Context, c *campaigns.Campaign) error {
 	return s.writeCampaign(ctx, "put campaign", c, false)
 }
 
+// UpdateCampaign implements storage.Catalog: the read, change and write
+// are one transaction.
+func (s *Store) UpdateCampaign(ctx context.Context, id string, change func(*campaigns.Campaign) (*campaigns.Campaign, error)) (*campaigns.Campaign, error) {
+	const op = "update campaign"
+	var out *campaigns.Campaign
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		all := tx.Bucket(bucketCampaigns)
+		v := all.Get([]byte(id))
+		if v == nil {
+			return campaigns.Errorf(campaigns.NotFound, "campaign %q not found", id)
+		}
+		old, err := decodeCampaign(v)
+		if err != nil {
+			return err
+		}
+		c, err := change(old)
+		if err != nil {
+			return errChange{err}
+		}
+		if c.ID != id {
+			return campaigns.Errorf(campaigns.Invalid, "campaign %q: an update cannot change its ID", id)
+		}
+		if err := putCampaignTx(tx, c, old); err != nil {
+			return err
+		}
+		out = c
+		return nil
+	})
+	var ce errChange
+	if errors.As(err, &ce) {
+		return nil, ce.err
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	return out, nil
+}
+
+// errChange carries the error of an update's change out of its
+// transaction, to be returned as is.
+type errChange struct{ err error }
+
+func (e errChange) Error() string { return e.err.Error() }
+
 // CreateCampaign implements storage.Catalog.
 func (s *Store) CreateCampaign(ctx context.Context, c *campaigns.Campaign) error {
 	return s.writeCampaign(ctx, "create campaign", c, true)
@@ -42,40 +87,53 @@ func (s *Store) writeCampaign(ctx context.Context, op string, c *campaigns.Campa
 	if err := checkKey("advertiser id", c.AdvertiserID); err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
-	v, err := json.Marshal(c)
-	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	err = s.update(ctx, func(tx *bolt.Tx) error {
-		all, byAdv := tx.Bucket(bucketCampaigns), tx.Bucket(bucketByAdv)
+	err := s.update(ctx, func(tx *bolt.Tx) error {
 		id := []byte(c.ID)
-		old := all.Get(id)
+		old := tx.Bucket(bucketCampaigns).Get(id)
 		if create && old != nil {
 			return storage.CampaignIDTaken(c.ID, false)
 		}
-		if create && tx.Bucket(bucketCampaignsGone).Get(id) != nil {
+		if tx.Bucket(bucketCampaignsGone).Get(id) != nil {
 			return storage.CampaignIDTaken(c.ID, true)
 		}
+		var prev *campaigns.Campaign
 		if old != nil {
-			prev, err := decodeCampaign(old)
-			if err != nil {
+			var err error
+			if prev, err = decodeCampaign(old); err != nil {
 				return err
 			}
-			if prev.AdvertiserID != c.AdvertiserID {
-				if err := byAdv.Delete(joinKey(prev.AdvertiserID, c.ID)); err != nil {
-					return err
-				}
-			}
 		}
-		if err := byAdv.Put(joinKey(c.AdvertiserID, c.ID), empty); err != nil {
-			return err
-		}
-		return all.Put(id, v)
+		return putCampaignTx(tx, c, prev)
 	})
 	if err != nil {
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	return nil
+}
+
+// putCampaignTx writes c in tx over prev, the campaign of its ID stored
+// before (nil for none).
+func putCampaignTx(tx *bolt.Tx, c, prev *campaigns.Campaign) error {
+	if err := checkKey("campaign id", c.ID); err != nil {
+		return err
+	}
+	if err := checkKey("advertiser id", c.AdvertiserID); err != nil {
+		return err
+	}
+	v, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	byAdv := tx.Bucket(bucketByAdv)
+	if prev != nil && prev.AdvertiserID != c.AdvertiserID {
+		if err := byAdv.Delete(joinKey(prev.AdvertiserID, c.ID)); err != nil {
+			return err
+		}
+	}
+	if err := byAdv.Put(joinKey(c.AdvertiserID, c.ID), empty); err != nil {
+		return err
+	}
+	return tx.Bucket(bucketCampaigns).Put([]byte(c.ID), v)
 }
 
 // Campaign returns the campaign with the given ID. NotFound.

@@ -36,43 +36,91 @@ func campaignKeys() []string {
 
 // PutCampaign creates or replaces a campaign (by ID).
 func (s *Store) PutCampaign(ctx context.Context, c *campaigns.Campaign) error {
-	return s.writeCampaign(ctx, "put campaign", c, false)
+	_, err := s.writeCampaign(ctx, "put campaign", c, "put", "")
+	return err
+}
+
+// UpdateCampaign implements storage.Catalog: the write is a script that
+// checks the campaign is still as read, and the update is read again and
+// changed again when it is not.
+func (s *Store) UpdateCampaign(ctx context.Context, id string, change func(*campaigns.Campaign) (*campaigns.Campaign, error)) (*campaigns.Campaign, error) {
+	const op = "update campaign"
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("%s: %w", op, err)
+	}
+	if !validKey(id) {
+		return nil, fmt.Errorf("%s: %w", op, notFound("campaign %q not found", id))
+	}
+	for attempt := 0; ; attempt++ {
+		cur, err := s.client.HGet(ctx, keyCampaigns, id).Result()
+		if errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("%s: %w", op, notFound("campaign %q not found", id))
+		}
+		if err != nil {
+			return nil, s.fail(ctx, op, err)
+		}
+		old, err := decodeCampaign(cur)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		c, err := change(old)
+		if err != nil {
+			return nil, err
+		}
+		if c.ID != id {
+			return nil, fmt.Errorf("%s: %w", op, campaigns.Errorf(campaigns.Invalid, "campaign %q: an update cannot change its ID", id))
+		}
+		res, err := s.writeCampaign(ctx, op, c, "update", cur)
+		switch {
+		case err != nil:
+			return nil, err
+		case res == "ok":
+			return c, nil
+		case res == "notfound":
+			return nil, fmt.Errorf("%s: %w", op, notFound("campaign %q not found", id))
+		case res == "changed" && attempt < 10:
+			continue
+		case res == "changed":
+			return nil, fmt.Errorf("%s: %w", op, conflict("campaign %q keeps changing; try again", id))
+		default:
+			return nil, fmt.Errorf("%s: unexpected reply %q", op, res)
+		}
+	}
 }
 
 // CreateCampaign implements storage.Catalog: the checks and the write are
 // one script, so that replicas creating the same ID at once cannot both
 // succeed.
 func (s *Store) CreateCampaign(ctx context.Context, c *campaigns.Campaign) error {
-	return s.writeCampaign(ctx, "create campaign", c, true)
+	_, err := s.writeCampaign(ctx, "create campaign", c, "create", "")
+	return err
 }
 
-// writeCampaign puts c; when create, only if its ID was never taken.
-func (s *Store) writeCampaign(ctx context.Context, op string, c *campaigns.Campaign, create bool) error {
+// writeCampaign runs scriptPutCampaign for c in mode ("put", "create" or
+// "update" over read, the campaign's JSON as read), and returns its reply
+// but for "exists" and "gone", which it returns as errors.
+func (s *Store) writeCampaign(ctx context.Context, op string, c *campaigns.Campaign, mode, read string) (string, error) {
 	if err := s.begin(ctx); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return "", fmt.Errorf("%s: %w", op, err)
 	}
 	if err := checkKey("campaign id", c.ID); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return "", fmt.Errorf("%s: %w", op, err)
 	}
 	if err := checkKey("advertiser id", c.AdvertiserID); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return "", fmt.Errorf("%s: %w", op, err)
 	}
 	v, err := json.Marshal(c)
 	if err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return "", fmt.Errorf("%s: %w", op, err)
 	}
-	mode := "put"
-	if create {
-		mode = "create"
-	}
-	res, err := scriptPutCampaign.Run(commitCtx(ctx), s.client, campaignKeys(), s.retentionArg(), s.origin, c.ID, c.AdvertiserID, v, mode).Text()
+	res, err := scriptPutCampaign.Run(commitCtx(ctx), s.client, campaignKeys(), s.retentionArg(), s.origin, c.ID, c.AdvertiserID, v, mode, read).Text()
 	switch {
 	case err != nil:
-		return s.fail(ctx, op, err)
+		return "", s.fail(ctx, op, err)
 	case res == "exists", res == "gone":
-		return fmt.Errorf("%s: %w", op, storage.CampaignIDTaken(c.ID, res == "gone"))
+		return "", fmt.Errorf("%s: %w", op, storage.CampaignIDTaken(c.ID, res == "gone"))
 	}
-	return nil
+	return res, nil
 }
 
 // Campaign returns the campaign with the given ID. NotFound.

@@ -120,14 +120,21 @@ return redis.call('HGET', KEYS[1], id)
 `)
 
 // scriptPutCampaign: KEYS: campaigns, campaign_adv, campaigns_by_adv, seq,
-// feed, campaigns_gone. ARGV: retention, origin, id, advertiser, JSON, and
-// "create" to write only an ID never taken: it returns "exists" or "gone"
-// (a deleted campaign's) instead of writing. Returns "ok".
+// feed, campaigns_gone. ARGV: retention, origin, id, advertiser, JSON, the
+// mode, and for "update" the campaign's JSON as read. "put" writes unless
+// the ID is a deleted campaign's ("gone"); "create" writes only an ID
+// never taken ("exists" or "gone" otherwise); "update" writes only over
+// the campaign as read ("notfound" when it is no more, "changed" when
+// another write came between). Returns "ok" when it wrote.
 var scriptPutCampaign = redis.NewScript(feedLua + `
 local id, adv = ARGV[3], ARGV[4]
 local old = redis.call('HGET', KEYS[2], id)
-if ARGV[6] == 'create' then
-  if old then return 'exists' end
+if ARGV[6] == 'update' then
+  local cur = redis.call('HGET', KEYS[1], id)
+  if not cur then return 'notfound' end
+  if cur ~= ARGV[7] then return 'changed' end
+else
+  if ARGV[6] == 'create' and old then return 'exists' end
   if redis.call('SISMEMBER', KEYS[6], id) == 1 then return 'gone' end
 end
 allowed(KEYS[4], KEYS[5], {'ZREM', KEYS[3], 'm'}, {'ZADD', KEYS[3], '0', 'm'}, {'HSET', KEYS[1], 'f', 'v'}, {'HSET', KEYS[2], 'f', 'v'})

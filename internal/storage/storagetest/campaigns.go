@@ -1,6 +1,8 @@
 package storagetest
 
 import (
+	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -71,6 +73,8 @@ var campaignTests = []test{
 	{name: "Delete", run: testCampaignDelete},
 	{name: "CreateOnlyNewIDs", run: testCampaignCreate},
 	{name: "ReturnsCopies", run: testCampaignCopies},
+	{name: "Update", run: testCampaignUpdate},
+	{name: "UpdatesConcurrent", run: testCampaignUpdatesConcurrent},
 }
 
 func testCampaignRoundTrip(t *testing.T, c storage.Catalog) {
@@ -229,12 +233,13 @@ func testCampaignDelete(t *testing.T, c storage.Catalog) {
 		}
 		wantCampaign(t, list[0], keep)
 	}
-	// The ID can be used again.
-	again := minimalCampaign("cmp_gone", "adv_2")
-	must(t, c.PutCampaign(ctx, again))
-	got, err := c.Campaign(ctx, "cmp_gone")
-	must(t, err)
-	wantCampaign(t, got, again)
+	// The ID is not given again, by PutCampaign either: an edit that read
+	// the campaign before it was deleted must not bring it back.
+	wantCode(t, c.PutCampaign(ctx, minimalCampaign("cmp_gone", "adv_1")), campaigns.Conflict)
+	_, err = c.Campaign(ctx, "cmp_gone")
+	wantCode(t, err, campaigns.NotFound)
+	_, err = c.UpdateCampaign(ctx, "cmp_gone", func(old *campaigns.Campaign) (*campaigns.Campaign, error) { return old, nil })
+	wantCode(t, err, campaigns.NotFound)
 }
 
 func testCampaignCopies(t *testing.T, c storage.Catalog) {
@@ -292,4 +297,80 @@ func testCampaignCreate(t *testing.T, c storage.Catalog) {
 	}
 	// Other IDs are free as before.
 	must(t, c.CreateCampaign(ctx, minimalCampaign("cmp_2", "adv_1")))
+}
+
+// testCampaignUpdate: UpdateCampaign writes and returns what change makes
+// of the stored campaign; an error of change is returned as is, and writes
+// nothing; an update of an unknown campaign, or one that changes its ID,
+// writes nothing either.
+func testCampaignUpdate(t *testing.T, c storage.Catalog) {
+	ctx := t.Context()
+	must(t, c.PutCampaign(ctx, fullCampaign("cmp_1", "adv_1")))
+	got, err := c.UpdateCampaign(ctx, "cmp_1", func(old *campaigns.Campaign) (*campaigns.Campaign, error) {
+		if old.Name != "冬のビール cmp_1" {
+			t.Errorf("change given %q, want the stored campaign", old.Name)
+		}
+		next := *old
+		next.Name = "renamed"
+		return &next, nil
+	})
+	must(t, err)
+	stored, err := c.Campaign(ctx, "cmp_1")
+	must(t, err)
+	if got.Name != "renamed" || stored.Name != "renamed" {
+		t.Fatalf("after the update: returned %q, stored %q; want renamed", got.Name, stored.Name)
+	}
+	wantCampaign(t, stored, got)
+
+	mine := errors.New("refused by change")
+	if _, err := c.UpdateCampaign(ctx, "cmp_1", func(*campaigns.Campaign) (*campaigns.Campaign, error) { return nil, mine }); err != mine {
+		t.Fatalf("an update whose change failed: %v, want change's error as is", err)
+	}
+	moved := func(old *campaigns.Campaign) (*campaigns.Campaign, error) {
+		next := *old
+		next.ID, next.Name = "cmp_2", "moved"
+		return &next, nil
+	}
+	if _, err := c.UpdateCampaign(ctx, "cmp_1", moved); err == nil {
+		t.Fatal("an update that changed the campaign's ID succeeded")
+	}
+	_, err = c.UpdateCampaign(ctx, "cmp_9", func(old *campaigns.Campaign) (*campaigns.Campaign, error) { return old, nil })
+	wantCode(t, err, campaigns.NotFound)
+	stored, err = c.Campaign(ctx, "cmp_1")
+	must(t, err)
+	wantCampaign(t, stored, got)
+	for _, id := range []string{"cmp_2", "cmp_9"} {
+		_, err := c.Campaign(ctx, id)
+		wantCode(t, err, campaigns.NotFound)
+	}
+}
+
+// testCampaignUpdatesConcurrent: updates made at once, each of what the
+// one before left, all land: none is written over a campaign another
+// changed after it was read.
+func testCampaignUpdatesConcurrent(t *testing.T, c storage.Catalog) {
+	ctx := t.Context()
+	start := minimalCampaign("cmp_1", "adv_1")
+	start.Budget.DailyImpressions = 1
+	must(t, c.PutCampaign(ctx, start))
+	const n = 8 // fewer than the attempts a backend may make before it reports a Conflict
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			_, err := c.UpdateCampaign(ctx, "cmp_1", func(old *campaigns.Campaign) (*campaigns.Campaign, error) {
+				next := *old
+				next.Budget.DailyImpressions++
+				return &next, nil
+			})
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	got, err := c.Campaign(ctx, "cmp_1")
+	must(t, err)
+	if got.Budget.DailyImpressions != 1+n {
+		t.Fatalf("daily budget %d after %d concurrent updates adding 1 to 1: updates were lost", got.Budget.DailyImpressions, n)
+	}
 }
