@@ -8,7 +8,6 @@ import (
 	"math"
 	"reflect"
 	"strconv"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
@@ -24,8 +23,10 @@ const (
 	maxQueryChars = 100
 	defaultN      = 3
 	maxN          = 10
-	maxUIDChars   = 128
-	maxAccuracyM  = 100_000
+	// maxUIDChars bounds the opaque user key (API.md sets no length; it
+	// is hashed before anything keeps it), so that one request stays
+	// small.
+	maxUIDChars = 1024
 )
 
 // AdLabel is the label every ad carries, as navigation apps show it.
@@ -321,11 +322,14 @@ func (in decisionInput) request(p *campaigns.Problems, maxAds int) (serving.Requ
 		p.Add("q", "is required")
 	case !utf8.ValidString(*in.q):
 		p.Add("q", "must be valid UTF-8")
-	case *in.q == "" || !hasWord(*in.q):
+	case *in.q == "":
 		p.Add("q", "must not be empty")
 	case utf8.RuneCountInString(*in.q) > maxQueryChars:
 		p.Add("q", "must be at most %d characters", maxQueryChars)
 	default:
+		// A query of spaces, punctuation or symbols alone (🍺, "!!") is
+		// what the user typed, and triggers nothing: a 200 without ads,
+		// as API.md wants of any query that triggers nothing.
 		req.Query = *in.q
 	}
 	req.N = defaultN
@@ -345,14 +349,15 @@ func (in decisionInput) request(p *campaigns.Problems, maxAds int) (serving.Requ
 			p.Add("mode", "must be walk or car, got %q", truncate(*in.mode, 20))
 		}
 	}
-	if in.acc != nil && (math.IsNaN(*in.acc) || *in.acc < 0 || *in.acc > maxAccuracyM) {
-		p.Add("acc", "must be between 0 and %d metres", maxAccuracyM)
+	if in.acc != nil && (math.IsNaN(*in.acc) || math.IsInf(*in.acc, 0) || *in.acc < 0) {
+		p.Add("acc", "must be a number of metres, 0 or more")
 	}
 	if in.uid != nil {
 		switch {
 		// Characters, as the OpenAPI UID schema's maxLength counts them
-		// (and as q is counted); a uid of at most 128 bytes is at most 128
-		// characters, so the rune count is needed only past that.
+		// (and as q is counted); a uid of at most maxUIDChars bytes is at
+		// most as many characters, so the rune count is needed only past
+		// that.
 		case len(*in.uid) > maxUIDChars && utf8.RuneCountInString(*in.uid) > maxUIDChars:
 			p.Add("uid", "must be at most %d characters", maxUIDChars)
 		case !utf8.ValidString(*in.uid):
@@ -490,17 +495,4 @@ func truncate(s string, n int) string {
 		n--
 	}
 	return s[:n] + "…"
-}
-
-// hasWord reports whether q holds anything a search can match: a letter or
-// digit survives normalization, so the common case costs no allocation;
-// otherwise normalization decides (spaces, punctuation and symbols alone
-// normalize to nothing).
-func hasWord(q string) bool {
-	for _, r := range q {
-		if unicode.IsLetter(r) || unicode.IsDigit(r) {
-			return true
-		}
-	}
-	return campaigns.Normalize(q) != ""
 }

