@@ -597,7 +597,7 @@ func (s *Service) PutStock(ctx context.Context, p *auth.Principal, advertiserID 
 		return err
 	}
 	if len(rows) == 0 {
-		return campaigns.Errorf(campaigns.Invalid, "the batch is empty")
+		return nil // a point-of-sale job with nothing to report
 	}
 	if maxRows > 0 && len(rows) > maxRows {
 		return campaigns.Errorf(campaigns.Invalid, "a batch holds at most %d rows, got %d", maxRows, len(rows))

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"io"
@@ -325,17 +326,22 @@ func (s *Server) deleteStore(c *gin.Context, who *auth.Principal) {
 }
 
 func (s *Server) putInventory(c *gin.Context, who *auth.Principal) {
-	var rows []campaigns.StockUpdate
+	var raw []json.RawMessage
 	limit := s.opt.MaxJSONBodyBytes
 	// A full batch of 10,000 rows needs more than the default JSON limit.
 	if byRows := int64(s.opt.MaxStockRows) * 256; byRows > limit {
 		limit = byRows
 	}
-	if err := s.readJSON(c, limit, &rows, true); err != nil {
-		if strings.Contains(campaigns.ErrorMessage(err), "must be") && rows == nil {
+	if err := s.readJSON(c, limit, &raw, true); err != nil {
+		if strings.Contains(campaigns.ErrorMessage(err), "must be") && raw == nil {
 			s.fail(c, campaigns.Errorf(campaigns.Invalid, "the body must be a JSON array of {store_id, product_id, in_stock, quantity}: %s", campaigns.ErrorMessage(err)))
 			return
 		}
+		s.fail(c, err)
+		return
+	}
+	rows, err := stockRows(raw)
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
@@ -344,4 +350,21 @@ func (s *Server) putInventory(c *gin.Context, who *auth.Principal) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"updated": len(rows)})
+}
+
+// stockRows decodes a batch's rows one by one, so that a row of the wrong
+// shape (a string for in_stock, a fractional quantity, an unknown member)
+// is reported by its number with every other bad row, as a store upload's
+// are, rather than end the batch at the first.
+func stockRows(raw []json.RawMessage) ([]campaigns.StockUpdate, error) {
+	rows := make([]campaigns.StockUpdate, len(raw))
+	var probs campaigns.Problems
+	for i, r := range raw {
+		dec := json.NewDecoder(bytes.NewReader(r))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&rows[i]); err != nil {
+			probs.AddRow(i+1, "%s", campaigns.ErrorMessage(campaigns.JSONError(err)))
+		}
+	}
+	return rows, probs.Err()
 }

@@ -242,3 +242,59 @@ func TestStockReachesDecisionsWithinASecond(t *testing.T) {
 		t.Fatalf("after the rejected batches: target %q, want shinjuku-1", got)
 	}
 }
+
+// TestStockBatchRows: an empty batch (a point-of-sale job with nothing to
+// report) is a 200 that changes nothing; rows of the wrong shape are
+// listed by their numbers, every one, as a store upload's are, and the
+// batch changes nothing.
+func TestStockBatchRows(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	target := func() string {
+		var b adsBody
+		if err := json.Unmarshal(e.must(200, e.do("GET", adsPath(shinjuku("居酒屋")), w.publisherKey, nil)).Body, &b); err != nil {
+			t.Fatal(err)
+		}
+		for _, ad := range b.Ads {
+			if ad.CampaignID == w.campB {
+				return ad.Store.ID
+			}
+		}
+		return ""
+	}
+	before := target()
+	if before == "" {
+		t.Fatal("campaign B is not served before the batches")
+	}
+	r := e.must(200, e.do("PUT", "/v1/inventory", w.advBKey, `[]`))
+	if !strings.Contains(string(r.Body), `"updated":0`) {
+		t.Fatalf("empty batch answered %s", r.Body)
+	}
+	out := `{"store_id":"` + before + `","product_id":"beer-350","in_stock":false}`
+	r = e.must(400, e.do("PUT", "/v1/inventory", w.advBKey, `[`+out+`,
+		{"store_id":"`+before+`","product_id":"beer-350","in_stock":"no"},
+		`+out+`,
+		{"store_id":"`+before+`","product_id":"beer-350","quantity":1.5},
+		{"store_id":"`+before+`","product_id":"beer-350","in_stock":false,"price":100}]`))
+	var got struct {
+		Error struct {
+			Details []struct {
+				Row     int    `json:"row"`
+				Message string `json:"message"`
+			} `json:"details"`
+		} `json:"error"`
+	}
+	if err := json.Unmarshal(r.Body, &got); err != nil {
+		t.Fatal(err)
+	}
+	var rows []int
+	for _, d := range got.Error.Details {
+		rows = append(rows, d.Row)
+	}
+	if !slices.Equal(rows, []int{2, 4, 5}) {
+		t.Fatalf("bad rows listed %v, want [2 4 5]: %s", rows, r.Body)
+	}
+	if after := target(); after != before {
+		t.Fatalf("campaign B's store %q after the refused batch, want %q: part of it was applied", after, before)
+	}
+}
