@@ -7,6 +7,7 @@
 package campaigns
 
 import (
+	"encoding/json"
 	"fmt"
 	"math"
 	"net/url"
@@ -57,15 +58,15 @@ const (
 // Creative is what the ad says and where a click leads.
 type Creative struct {
 	Title      string `json:"title"`
-	Text       string `json:"text,omitempty"`
-	ImageURL   string `json:"image_url,omitempty"`
+	Text       string `json:"text"`
+	ImageURL   string `json:"image_url"`
 	LandingURL string `json:"landing_url"`
 }
 
 // Budget caps how many ads a campaign serves. Zero means no cap.
 type Budget struct {
-	DailyImpressions int64 `json:"daily_impressions,omitempty"`
-	TotalImpressions int64 `json:"total_impressions,omitempty"`
+	DailyImpressions int64 `json:"daily_impressions"`
+	TotalImpressions int64 `json:"total_impressions"`
 }
 
 // FrequencyCap limits how many ads of a campaign one user (uid) is served per
@@ -116,6 +117,26 @@ type Campaign struct {
 	FrequencyCap     *FrequencyCap `json:"frequency_cap,omitempty"`
 	CreatedAt        time.Time     `json:"created_at,omitzero"`
 	UpdatedAt        time.Time     `json:"updated_at,omitzero"`
+}
+
+// MarshalJSON writes every member of the campaign, null for start, end and
+// frequency_cap when it has none, so that a client decoding strictly
+// (non-optional members) finds each one that API.md shows.
+func (c Campaign) MarshalJSON() ([]byte, error) {
+	type plain Campaign // without this method
+	out := struct {
+		plain
+		Start        *time.Time    `json:"start"`
+		End          *time.Time    `json:"end"`
+		FrequencyCap *FrequencyCap `json:"frequency_cap"`
+	}{plain: plain(c), FrequencyCap: c.FrequencyCap}
+	if !c.Start.IsZero() {
+		out.Start = &c.Start
+	}
+	if !c.End.IsZero() {
+		out.End = &c.End
+	}
+	return json.Marshal(out)
 }
 
 // ApplyDefaults fills the fields a client may leave out.

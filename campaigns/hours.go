@@ -2,6 +2,7 @@ package campaigns
 
 import (
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"time"
@@ -19,6 +20,14 @@ type HourRange struct {
 
 // Hours is a weekly schedule: the union of its ranges. Empty means always.
 type Hours []HourRange
+
+// MarshalJSON writes no hours as [], not null.
+func (h Hours) MarshalJSON() ([]byte, error) {
+	if h == nil {
+		return []byte("[]"), nil
+	}
+	return json.Marshal([]HourRange(h))
+}
 
 const minutesPerWeek = 7 * 24 * 60
 

@@ -12,12 +12,12 @@ type Store struct {
 	ID           string   `json:"id"`
 	AdvertiserID string   `json:"advertiser_id,omitempty"`
 	Name         string   `json:"name"`
-	Address      string   `json:"address,omitempty"`
+	Address      string   `json:"address"`
 	Lat          float64  `json:"lat"`
 	Lng          float64  `json:"lng"`
 	Products     []string `json:"products"`
 	// Hours are the weekly opening hours; empty means always open.
-	Hours Hours `json:"hours,omitempty"`
+	Hours Hours `json:"hours"`
 }
 
 // Validate checks every field and returns an Invalid *Error naming each bad
