@@ -149,12 +149,21 @@ func (h *handler) serve(c *gin.Context) {
 	if name == "" {
 		name = "index.html"
 	}
-	if tag, ok := h.etags[name]; ok {
-		// http.ServeContent answers If-None-Match from this header.
-		w.Header().Set("ETag", tag)
+	tag, ok := h.etags[name]
+	if !ok { // not one of the page's files: the API's JSON error, not net/http's text
+		w.Header().Set("Content-Type", "application/json; charset=utf-8")
+		w.WriteHeader(http.StatusNotFound)
+		if c.Request.Method != http.MethodHead {
+			_, _ = w.Write(notFound)
+		}
+		return
 	}
+	// http.ServeContent answers If-None-Match from this header.
+	w.Header().Set("ETag", tag)
 	h.files.ServeHTTP(w, c.Request)
 }
+
+var notFound = []byte(`{"error":{"code":"not_found","message":"the dashboard has no such file"}}` + "\n")
 
 // configJSON is /dashboard/config.json: what the page needs to know about
 // this server that the API does not say.
