@@ -44,6 +44,11 @@ func (s *Server) getReport(c *gin.Context, who *auth.Principal) {
 	if v := qs.Get("format"); v != "" {
 		format = v
 	}
+	for _, f := range []string{"format", "bom"} {
+		if len(qs[f]) > 1 {
+			p.Add(f, "must be given once")
+		}
+	}
 	if format != "json" && format != "csv" {
 		p.Add("format", "must be json or csv, got %q", truncate(format, 20))
 	}
@@ -114,6 +119,10 @@ func (s *Server) reportQuery(qs url.Values, p *campaigns.Problems) reports.Query
 	day := func(field string) (storage.Day, bool) {
 		if _, ok := qs[field]; !ok {
 			return today, false
+		}
+		if len(qs[field]) > 1 {
+			p.Add(field, "must be given once")
+			return today, true
 		}
 		v := qs.Get(field)
 		d, err := storage.ParseDay(v)

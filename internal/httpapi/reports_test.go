@@ -485,3 +485,22 @@ func (w *countingWriter) WriteHeader(s int) {
 		w.status = s
 	}
 }
+
+// TestReportFieldsGivenOnce: from, to, format and bom name one value each;
+// given twice, a report is a 400 naming the field, as a decision's field
+// given twice is, not the first one's report.
+func TestReportFieldsGivenOnce(t *testing.T) {
+	te := newTrackedEnv(t)
+	w := te.world()
+	for _, q := range []string{
+		"from=2026-11-01&from=2026-11-02", "to=2026-11-01&to=2026-11-02",
+		"format=csv&format=json", "bom=true&bom=false",
+	} {
+		field, _, _ := strings.Cut(q, "=")
+		r := te.must(400, te.do("GET", "/v1/reports?"+q, w.advBKey, nil))
+		if !strings.Contains(string(r.Body), `"field":"`+field+`"`) {
+			t.Fatalf("%s: the error does not name %s: %s", q, field, r.Body)
+		}
+	}
+	te.must(200, te.do("GET", "/v1/reports?group_by=day&group_by=campaign", w.advBKey, nil))
+}

@@ -154,7 +154,7 @@ func New(d Deps, opt Options) (*Server, error) {
 	v1.POST("/accounts/:id/keys", anyKey(s.rotateKey))
 	v1.DELETE("/accounts/:id/keys/old", anyKey(s.revokeOldKeys))
 
-	manager := s.keyed(campaigns.Admin, campaigns.Agency, campaigns.Advertiser)
+	manager := oneAdvertiser(s, s.keyed(campaigns.Admin, campaigns.Agency, campaigns.Advertiser))
 	v1.POST("/campaigns", manager(s.createCampaign))
 	v1.GET("/campaigns", manager(s.listCampaigns))
 	v1.GET("/campaigns/:id", manager(s.getCampaign))
@@ -222,6 +222,23 @@ func (s *Server) keyed(roles ...campaigns.Role) func(func(*gin.Context, *auth.Pr
 // publisher's decision rate rather than the management rate.
 func (s *Server) keyedDecisions(roles ...campaigns.Role) func(func(*gin.Context, *auth.Principal)) gin.HandlerFunc {
 	return s.keyedAs(true, roles)
+}
+
+// oneAdvertiser wraps keyed management handlers: their advertiser_id names
+// one advertiser, and given twice it is a 400 naming it, as a field given
+// twice to a decision is, rather than the first silently acting.
+func oneAdvertiser(s *Server, keyed func(func(*gin.Context, *auth.Principal)) gin.HandlerFunc) func(func(*gin.Context, *auth.Principal)) gin.HandlerFunc {
+	return func(h func(*gin.Context, *auth.Principal)) gin.HandlerFunc {
+		return keyed(func(c *gin.Context, who *auth.Principal) {
+			if len(c.Request.URL.Query()["advertiser_id"]) > 1 {
+				var p campaigns.Problems
+				p.Add("advertiser_id", "must be given once")
+				s.fail(c, p.Err())
+				return
+			}
+			h(c, who)
+		})
+	}
 }
 
 func (s *Server) keyedAs(decision bool, roles []campaigns.Role) func(func(*gin.Context, *auth.Principal)) gin.HandlerFunc {
