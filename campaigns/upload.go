@@ -90,10 +90,24 @@ func readStoresJSON(r io.Reader, maxRows int) (*Upload, error) {
 	if _, err := dec.Token(); err != nil {
 		return nil, JSONError(err)
 	}
-	if dec.More() {
-		return nil, Errorf(Invalid, "unexpected data after the JSON array")
+	if err := expectEnd(dec, "the JSON array"); err != nil {
+		return nil, err
 	}
 	return finish(up, &p)
+}
+
+// expectEnd checks that nothing but white space follows the document dec
+// has read, what. dec.More would miss a closing "]" or "}": a second
+// document, or "]]" after an array, went unread and the upload said 200.
+func expectEnd(dec *json.Decoder, what string) error {
+	_, err := dec.Token()
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil
+	case err != nil && isReadError(err):
+		return readError(err)
+	}
+	return Errorf(Invalid, "unexpected data after %s", what)
 }
 
 func expectDelim(dec *json.Decoder, want json.Delim) error {

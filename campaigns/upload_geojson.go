@@ -90,6 +90,9 @@ func readStoresGeoJSON(r io.Reader, maxRows int) (*Upload, error) {
 	if _, err := dec.Token(); err != nil {
 		return nil, JSONError(err)
 	}
+	if err := expectEnd(dec, "the FeatureCollection"); err != nil {
+		return nil, err
+	}
 	if !sawType || !sawFeatures {
 		return nil, Errorf(Invalid, `the GeoJSON must be a "FeatureCollection" with "features"`)
 	}

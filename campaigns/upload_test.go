@@ -117,3 +117,48 @@ func FuzzReadStores(f *testing.F) {
 		_ = campaigns.CheckStores(up.Stores, up.Rows)
 	})
 }
+
+// TestReadStoresRefusesTrailingData: nothing but white space may follow the
+// JSON array or the FeatureCollection. A second document after the first
+// was dropped unread, and "]]" after an array slipped past dec.More, with
+// a 200 for what was read.
+func TestReadStoresRefusesTrailingData(t *testing.T) {
+	const (
+		store = `{"id":"s1","name":"n","lat":35.69,"lng":139.70,"products":["p"]}`
+		geo   = `{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"g1","name":"n","products":["p"]}}]}`
+	)
+	tests := []struct {
+		name   string
+		format campaigns.UploadFormat
+		give   string
+		ok     bool
+	}{
+		{"array", campaigns.JSONArray, "[" + store + "]", true},
+		{"array, white space after", campaigns.JSONArray, "[" + store + "] \r\n\t\n", true},
+		{"array, ]] after", campaigns.JSONArray, "[" + store + "]]]", false},
+		{"array, } after", campaigns.JSONArray, "[" + store + "]}", false},
+		{"two arrays", campaigns.JSONArray, "[" + store + "][" + store + "]", false},
+		{"array, text after", campaigns.JSONArray, "[" + store + "] this is not json", false},
+		{"collection", campaigns.GeoJSON, geo, true},
+		{"collection, white space after", campaigns.GeoJSON, geo + "\n\n ", true},
+		{"two collections", campaigns.GeoJSON, geo + strings.Replace(geo, "g1", "g2", 1), false},
+		{"collection, text after", campaigns.GeoJSON, geo + " this is not json", false},
+		{"collection, } after", campaigns.GeoJSON, geo + "}", false},
+		{"collection, ] after", campaigns.GeoJSON, geo + "]", false},
+		{"collection, a number after", campaigns.GeoJSON, geo + " 1", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up, err := campaigns.ReadStores(strings.NewReader(tt.give), tt.format, 100)
+			if tt.ok {
+				if err != nil || len(up.Stores) != 1 {
+					t.Fatalf("%v, %v; want one store", up, err)
+				}
+				return
+			}
+			if campaigns.ErrorCode(err) != campaigns.Invalid || !strings.Contains(err.Error(), "unexpected data after") {
+				t.Fatalf("%v, %v; want an Invalid error about data after the document", up, err)
+			}
+		})
+	}
+}

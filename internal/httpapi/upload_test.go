@@ -133,6 +133,13 @@ func TestUploadFormats(t *testing.T) {
 			  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"ok2","name":"x","products":["beer"]}},
 			  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"b3","name":"x","products":[]}}]}`,
 			[]int{1, 3}, []string{"Point", "products"}},
+		// Whole-body errors: no row to name.
+		{"JSON: data after the array", "application/json",
+			`[{"id":"t1","name":"a","lat":35.69,"lng":139.70,"products":["beer"]}]]]`, nil, nil},
+		{"GeoJSON: a second FeatureCollection after the first", "application/geo+json",
+			`{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"t1","name":"x","products":["beer"]}}]}` +
+				`{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"t2","name":"x","products":["beer"]}}]}`,
+			nil, nil},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
