@@ -4,10 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
-
 	"io"
 	"math"
 	"strings"
+	"unicode/utf8"
 )
 
 // geoFeature is one element of a GeoJSON FeatureCollection of stores.
@@ -69,6 +69,12 @@ func readStoresGeoJSON(r io.Reader, maxRows int) (*Upload, error) {
 				if err := dec.Decode(&raw); err != nil {
 					return nil, rowSyntaxError(row, err)
 				}
+				// As in readStoresJSON: the decoder would make bytes that
+				// are not UTF-8 U+FFFD.
+				if !utf8.Valid(raw) {
+					p.AddRow(row, "is not valid UTF-8; save the file as UTF-8")
+					continue
+				}
 				s, msg := featureStore(raw)
 				if msg != "" {
 					p.AddRow(row, "%s", msg)
@@ -84,6 +90,9 @@ func readStoresGeoJSON(r io.Reader, maxRows int) (*Upload, error) {
 			var skip json.RawMessage // bbox, name, crs…: allowed and ignored
 			if err := dec.Decode(&skip); err != nil {
 				return nil, JSONError(err)
+			}
+			if !utf8.Valid(skip) {
+				return nil, Errorf(Invalid, "the GeoJSON is not valid UTF-8; save the file as UTF-8")
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 
 	"github.com/navad/navad/campaigns"
 )
@@ -160,5 +161,80 @@ func TestReadStoresRefusesTrailingData(t *testing.T) {
 				t.Fatalf("%v, %v; want an Invalid error about data after the document", up, err)
 			}
 		})
+	}
+}
+
+// TestReadStoresRefusesInvalidUTF8: an element holding bytes that are not
+// UTF-8 is a bad row, named by its position, among the other bad rows.
+// encoding/json turned such bytes into U+FFFD, so a list saved as
+// Shift_JIS was stored with every name garbled and the upload said 200.
+func TestReadStoresRefusesInvalidUTF8(t *testing.T) {
+	const sjis = "\x90\x56\x8f\x68\x93\x58" // 新宿店 in Shift_JIS
+	jsonRow := func(id, name string) string {
+		return `{"id":"` + id + `","name":"` + name + `","lat":35.69,"lng":139.70,"products":["p"]}`
+	}
+	geoRow := func(id, name string) string {
+		return `{"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"` + id + `","name":"` + name + `","products":["p"]}}`
+	}
+	// Many rows, every seventh not UTF-8, so that bad bytes fall on every
+	// position of the readers' buffers.
+	var manyJSON, manyGeo []string
+	var manyWant []int
+	for i := 1; i <= 3000; i++ {
+		name := "新宿店"
+		if i%7 == 0 {
+			name = sjis
+			manyWant = append(manyWant, i)
+		}
+		manyJSON = append(manyJSON, jsonRow(fmt.Sprint("s", i), name))
+		manyGeo = append(manyGeo, geoRow(fmt.Sprint("s", i), name))
+	}
+	collection := func(rows ...string) string {
+		return `{"type":"FeatureCollection","features":[` + strings.Join(rows, ",") + `]}`
+	}
+	tests := []struct {
+		name   string
+		format campaigns.UploadFormat
+		give   string
+		want   []int // bad rows; nil: a whole-body error
+	}{
+		{"JSON", campaigns.JSONArray, "[" + strings.Join([]string{
+			jsonRow("a", "新宿店"),
+			jsonRow("b", sjis),
+			jsonRow("c", "ok"),
+			`{"id":"d","name":"n","lat":"north","lng":139.70,"products":["p"]}`,
+			`{"id":"e","name":"n","address":"` + "\xff" + `","lat":35.69,"lng":139.70,"products":["p"]}`,
+			`{"id":"f","name":"n","lat":35.69,"lng":139.70,"products":["p"],"` + "\xfe" + `":1}`,
+			jsonRow("g", "新宿店"),
+		}, ",") + "]", []int{2, 4, 5, 6}},
+		{"JSON, many rows", campaigns.JSONArray, "[" + strings.Join(manyJSON, ",\n") + "]", manyWant},
+		{"GeoJSON", campaigns.GeoJSON, collection(geoRow("a", "新宿店"), geoRow("b", sjis), geoRow("c", "ok"), geoRow("d", "")), []int{2, 4}},
+		{"GeoJSON, many rows", campaigns.GeoJSON, collection(manyGeo...), manyWant},
+		{"GeoJSON, a member of the collection", campaigns.GeoJSON,
+			`{"type":"FeatureCollection","name":"` + sjis + `","features":[` + geoRow("a", "ok") + `]}`, nil},
+	}
+	for _, tt := range tests {
+		for _, rd := range []struct {
+			name string
+			wrap func(io.Reader) io.Reader
+		}{{"", func(r io.Reader) io.Reader { return r }}, {"one byte at a time", iotest.OneByteReader}} {
+			t.Run(strings.TrimSpace(tt.name+" "+rd.name), func(t *testing.T) {
+				_, err := campaigns.ReadStores(rd.wrap(strings.NewReader(tt.give)), tt.format, 10_000)
+				var e *campaigns.Error
+				if !errors.As(err, &e) || e.Code != campaigns.Invalid {
+					t.Fatalf("%v; want an Invalid error", err)
+				}
+				if !strings.Contains(e.Message, "UTF-8") {
+					t.Errorf("message %q does not say UTF-8", e.Message)
+				}
+				var rows []int
+				for _, d := range e.Details {
+					rows = append(rows, d.Row)
+				}
+				if fmt.Sprint(rows) != fmt.Sprint(tt.want) {
+					t.Fatalf("rows %v, want %v", rows, tt.want)
+				}
+			})
+		}
 	}
 }

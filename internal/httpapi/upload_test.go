@@ -133,6 +133,12 @@ func TestUploadFormats(t *testing.T) {
 			  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"ok2","name":"x","products":["beer"]}},
 			  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"b3","name":"x","products":[]}}]}`,
 			[]int{1, 3}, []string{"Point", "products"}},
+		{"JSON: a name in Shift_JIS", "application/json",
+			`[{"id":"ok1","name":"a","lat":35.69,"lng":139.70,"products":["beer"]},{"id":"sj2","name":"` + "\x90\x56\x8f\x68" + `","lat":35.69,"lng":139.70,"products":["beer"]}]`,
+			[]int{2}, []string{"UTF-8"}},
+		{"GeoJSON: a name in Shift_JIS", "application/geo+json",
+			`{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"sj1","name":"` + "\x90\x56\x8f\x68" + `","products":["beer"]}}]}`,
+			[]int{1}, []string{"UTF-8"}},
 		// Whole-body errors: no row to name.
 		{"JSON: data after the array", "application/json",
 			`[{"id":"t1","name":"a","lat":35.69,"lng":139.70,"products":["beer"]}]]]`, nil, nil},
