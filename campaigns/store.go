@@ -125,6 +125,13 @@ type StockKey struct {
 // twice. It returns an Invalid *Error listing every bad row, or nil. Row
 // numbers come from rowNumbers when given (a CSV line, say), else count from 1.
 func CheckStores(stores []Store, rowNumbers []int) error {
+	return CheckUpload("", stores, rowNumbers)
+}
+
+// CheckUpload is CheckStores for an upload to advertiserID: a row whose
+// advertiser_id is set and names another advertiser is bad too, since it
+// would be stored under advertiserID. An empty advertiserID checks no row's.
+func CheckUpload(advertiserID string, stores []Store, rowNumbers []int) error {
 	var p Problems
 	seen := make(map[string]int, len(stores))
 	for i := range stores {
@@ -133,6 +140,12 @@ func CheckStores(stores []Store, rowNumbers []int) error {
 			row = rowNumbers[i]
 		}
 		msg := stores[i].RowProblem()
+		if a := stores[i].AdvertiserID; advertiserID != "" && a != "" && a != advertiserID {
+			if msg != "" {
+				msg += "; "
+			}
+			msg += fmt.Sprintf("advertiser_id must be %q, the advertiser of this upload, or left out", advertiserID)
+		}
 		if first, dup := seen[stores[i].ID]; dup && stores[i].ID != "" {
 			if msg != "" {
 				msg += "; "

@@ -531,13 +531,14 @@ func (s *Service) DeleteCampaign(ctx context.Context, p *auth.Principal, id stri
 
 // PutStores upserts an advertiser's stores all or nothing: one bad row
 // rejects the upload with every bad row listed (rows counted from 1 unless
-// rowNumbers gives each row's number). Invalid, PermissionDenied.
+// rowNumbers gives each row's number), a row naming another advertiser
+// among them. Invalid, PermissionDenied.
 func (s *Service) PutStores(ctx context.Context, p *auth.Principal, advertiserID string, stores []campaigns.Store, rowNumbers []int) (string, error) {
 	adv, err := s.Advertiser(ctx, p, advertiserID)
 	if err != nil {
 		return "", err
 	}
-	if err := campaigns.CheckStores(stores, rowNumbers); err != nil {
+	if err := campaigns.CheckUpload(adv, stores, rowNumbers); err != nil {
 		return "", err
 	}
 	for i := range stores {

@@ -423,3 +423,65 @@ func TestGeoJSONMembersOnce(t *testing.T) {
 		})
 	}
 }
+
+// TestUploadAdvertiserIDMustMatch: a JSON row's advertiser_id, when set,
+// must be the advertiser the upload is for. A row naming another
+// advertiser was stored under the uploader, silently; CSV refuses the
+// column. The same ID, as a downloaded list carries it, is fine.
+func TestUploadAdvertiserIDMustMatch(t *testing.T) {
+	e := newEnvWith(t, envConfig{})
+	beer, beerKey := e.account(adminKey, map[string]any{"type": "advertiser", "name": "Beer"})
+	coffee, coffeeKey := e.account(adminKey, map[string]any{"type": "advertiser", "name": "Coffee"})
+	row := func(id, adv string, lat float64) map[string]any {
+		r := map[string]any{"id": id, "name": "店", "lat": lat, "lng": 139.70, "products": []string{"beer"}}
+		if adv != "" {
+			r["advertiser_id"] = adv
+		}
+		return r
+	}
+	r := e.do("PUT", "/v1/stores", beerKey, []map[string]any{
+		row("s1", beer, 35.69), row("s2", coffee, 35.69), row("s3", "", 35.69), row("s4", coffee, 95), row("s5", beer, 95),
+	})
+	if r.Status != 400 || r.errorCode(t) != "invalid_argument" {
+		t.Fatalf("another advertiser's rows: %d %s", r.Status, r.Body)
+	}
+	rows, msgs := r.rowErrors(t)
+	if fmt.Sprint(rows) != "[2 4 5]" {
+		t.Fatalf("rows %v, want [2 4 5]: %s", rows, r.Body)
+	}
+	for i, want := range [][]string{{"advertiser_id", beer}, {"lat", "advertiser_id"}, {"lat"}} {
+		for _, w := range want {
+			if !strings.Contains(msgs[i], w) {
+				t.Errorf("row %d: %q does not mention %q", rows[i], msgs[i], w)
+			}
+		}
+	}
+	if strings.Contains(msgs[2], "advertiser_id") {
+		t.Errorf("row 5 names its own advertiser, yet: %q", msgs[2])
+	}
+	for _, key := range []string{beerKey, coffeeKey} {
+		if body := e.must(200, e.do("GET", "/v1/stores", key, nil)).Body; string(body) != `{"stores":[]}` {
+			t.Fatalf("stores after a rejected upload: %.200s", body)
+		}
+	}
+
+	// Its own ID, or none, is fine; so is a list as GET returns it, and
+	// an admin naming the advertiser with rows that name it too.
+	e.must(200, e.do("PUT", "/v1/stores", beerKey, []map[string]any{row("s1", beer, 35.69), row("s3", "", 35.69)}))
+	var list struct{ Stores []campaigns.Store }
+	if err := json.Unmarshal(e.must(200, e.do("GET", "/v1/stores", beerKey, nil)).Body, &list); err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Stores) != 2 || list.Stores[0].AdvertiserID != beer {
+		t.Fatalf("stores %+v", list.Stores)
+	}
+	e.must(200, e.do("PUT", "/v1/stores", beerKey, list.Stores))
+	e.must(200, e.do("PUT", "/v1/stores?advertiser_id="+beer, adminKey, []map[string]any{row("s6", beer, 35.69)}))
+	r = e.do("PUT", "/v1/stores?advertiser_id="+coffee, adminKey, []map[string]any{row("s7", beer, 35.69)})
+	if rows, _ := r.rowErrors(t); r.Status != 400 || fmt.Sprint(rows) != "[1]" {
+		t.Fatalf("admin uploading for coffee a row naming beer: %d %s", r.Status, r.Body)
+	}
+	if body := e.must(200, e.do("GET", "/v1/stores", coffeeKey, nil)).Body; string(body) != `{"stores":[]}` {
+		t.Fatalf("coffee's stores: %.200s", body)
+	}
+}
