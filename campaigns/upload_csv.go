@@ -95,10 +95,11 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 		}
 		s := Store{ID: field("id"), Name: field("name"), Address: field("address")}
 		var bad []string
-		if s.Lat, err = strconv.ParseFloat(field("lat"), 64); err != nil {
+		var ok bool
+		if s.Lat, ok = parseDecimal(field("lat")); !ok {
 			bad = append(bad, fmt.Sprintf("lat %q is not a number", field("lat")))
 		}
-		if s.Lng, err = strconv.ParseFloat(field("lng"), 64); err != nil {
+		if s.Lng, ok = parseDecimal(field("lng")); !ok {
 			bad = append(bad, fmt.Sprintf("lng %q is not a number", field("lng")))
 		}
 		if prods := field("products"); prods != "" {
@@ -114,6 +115,46 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 		up.Rows = append(up.Rows, row)
 	}
 	return finish(up, &p)
+}
+
+// parseDecimal parses a coordinate written as a plain decimal number: an
+// optional sign, digits with an optional fraction, an optional exponent.
+// strconv.ParseFloat alone also takes Go's hexadecimal floats ("0x1p5"),
+// underscores between digits ("1_3_9.5"), "Inf" and "NaN", which no
+// spreadsheet writes for a coordinate and JSON refuses too.
+func parseDecimal(s string) (float64, bool) {
+	i, digits := 0, 0
+	if i < len(s) && (s[i] == '+' || s[i] == '-') {
+		i++
+	}
+	for ; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
+		digits++
+	}
+	if i < len(s) && s[i] == '.' {
+		for i++; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
+			digits++
+		}
+	}
+	if digits == 0 {
+		return 0, false
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		exp := i
+		for ; i < len(s) && '0' <= s[i] && s[i] <= '9'; i++ {
+		}
+		if i == exp {
+			return 0, false
+		}
+	}
+	if i != len(s) {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	return f, err == nil
 }
 
 // csvRows numbers records as a spreadsheet shows them: encoding/csv skips

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -236,5 +237,39 @@ func TestReadStoresRefusesInvalidUTF8(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestReadStoresCSVPlainDecimals: a CSV coordinate is a plain decimal
+// number. strconv.ParseFloat also took hexadecimal floats and
+// underscores, so "0x1p5" was stored as 32 and "1_3_9.5" as 139.5.
+func TestReadStoresCSVPlainDecimals(t *testing.T) {
+	tests := []struct {
+		give string
+		want float64 // NaN: a bad row
+	}{
+		{"35", 35}, {"35.6905", 35.6905}, {"-35.5", -35.5}, {"+35.5", 35.5}, {"35.", 35}, {".5", 0.5},
+		{"-0", 0}, {"3.56905e1", 35.6905}, {"3569.05E-2", 35.6905}, {"0.356905e+2", 35.6905},
+		{"0x1p5", math.NaN()}, {"0X20", math.NaN()}, {"1_3_9.5", math.NaN()}, {"3_5", math.NaN()},
+		{"Inf", math.NaN()}, {"-Infinity", math.NaN()}, {"NaN", math.NaN()}, {"0b101", math.NaN()}, {"0o17", math.NaN()},
+		{"1e", math.NaN()}, {"1e+", math.NaN()}, {".", math.NaN()}, {"-", math.NaN()}, {"", math.NaN()}, {"+-1", math.NaN()},
+		{"35,5", math.NaN()}, {"35.5.5", math.NaN()}, {"３５", math.NaN()}, {"35 .5", math.NaN()}, {"1e400", math.NaN()},
+	}
+	for _, tt := range tests {
+		t.Run(tt.give, func(t *testing.T) {
+			body := "id,name,lat,lng,products\ns1,n,\"" + tt.give + "\",139.70,p\ns2,n,35.69,\"" + tt.give + "\",p\n"
+			up, err := campaigns.ReadStores(strings.NewReader(body), campaigns.CSV, 10)
+			if math.IsNaN(tt.want) {
+				var e *campaigns.Error
+				if !errors.As(err, &e) || len(e.Details) != 2 || e.Details[0].Row != 2 || e.Details[1].Row != 3 ||
+					!strings.Contains(e.Details[0].Message, "lat") || !strings.Contains(e.Details[1].Message, "lng") {
+					t.Fatalf("%v, %v; want rows 2 and 3 bad", up, err)
+				}
+				return
+			}
+			if err != nil || up.Stores[0].Lat != tt.want || up.Stores[1].Lng != tt.want {
+				t.Fatalf("%v, %v; want %v", up, err, tt.want)
+			}
+		})
 	}
 }
