@@ -206,6 +206,9 @@ func (im *storeImport) run(ctx context.Context, stdout, stderr io.Writer) error 
 		return fmt.Errorf("import: read the answer: %w", err)
 	}
 	if err := json.Unmarshal(raw, &res); err != nil {
+		if !refused(resp.StatusCode) { // a proxy's 502 or 504 page, say
+			fmt.Fprintf(stderr, "the server answered %s\n%s\n", resp.Status, outcomeUnknown)
+		}
 		return fmt.Errorf("import: the server answered %s, not navad's JSON: %.200s", resp.Status, raw)
 	}
 	took := time.Since(start)
@@ -256,11 +259,26 @@ func (im *storeImport) run(ctx context.Context, stdout, stderr io.Writer) error 
 	case http.StatusRequestEntityTooLarge:
 		fmt.Fprintf(stderr, "%s (%s) is larger than the server accepts: %s\nnothing was stored\n", name, humanBytes(size), msg)
 		return fmt.Errorf("import: %s is too large for the server (its NAVAD_MAX_BODY_BYTES)", name)
-	default:
-		fmt.Fprintf(stderr, "the server answered %s: %s\nnothing was stored\n", resp.Status, msg)
-		return fmt.Errorf("import: %s: %s", resp.Status, msg)
 	}
+	if !refused(resp.StatusCode) {
+		fmt.Fprintf(stderr, "the server answered %s: %s\n%s\n", resp.Status, msg, outcomeUnknown)
+		return fmt.Errorf("import: %s: %s; whether %s was stored is unknown, and importing it again is safe", resp.Status, msg, name)
+	}
+	fmt.Fprintf(stderr, "the server answered %s: %s\nnothing was stored\n", resp.Status, msg)
+	return fmt.Errorf("import: %s: %s", resp.Status, msg)
 }
+
+// refused reports whether an answer with status code means that the upload
+// was refused and nothing of it stored: a 4xx. A 5xx does not: on Redis a
+// 503 can come after every store was written, and a proxy's 502 or 504
+// while navad commits. Nor does any other answer navad does not give.
+func refused(code int) bool {
+	return code >= 400 && code < 500
+}
+
+// outcomeUnknown is what the importer says when an answer is not refused.
+const outcomeUnknown = "the outcome is unknown: the stores may have been stored before the error.\n" +
+	"Importing the same file again is safe: an upload adds or replaces stores by ID."
 
 func plural(n int, one, many string) string {
 	if n == 1 {

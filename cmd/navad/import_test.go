@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -264,6 +267,51 @@ func TestImportRefusesBadFlags(t *testing.T) {
 			}
 			if !strings.Contains(stderr, "usage: navad import stores") {
 				t.Errorf("no usage on stderr:\n%s", stderr)
+			}
+		})
+	}
+}
+
+// TestImportSaysWhenNothingWasStored: only a 4xx means the upload was
+// refused and nothing stored. A 5xx may come after the stores were written
+// (a 503 from Redis, a proxy's 502 or 504 while navad commits), so the
+// importer says the outcome is unknown and that importing the file again
+// is safe, where it used to say nothing was stored.
+func TestImportSaysWhenNothingWasStored(t *testing.T) {
+	navadError := func(code, msg string) string {
+		return `{"error":{"code":"` + code + `","message":"` + msg + `"}}`
+	}
+	tests := []struct {
+		name   string
+		status int
+		body   string
+		stored string // "nothing" or "unknown"
+	}{
+		{"503 from navad", 503, navadError("unavailable", "the store is unavailable"), "unknown"},
+		{"500 from navad", 500, navadError("internal", "internal error"), "unknown"},
+		{"a proxy's 502 page", 502, "<html><body>502 Bad Gateway</body></html>", "unknown"},
+		{"a proxy's 504 page", 504, "<html><body>504 Gateway Time-out</body></html>", "unknown"},
+		{"429", 429, navadError("rate_limited", "too many requests"), "nothing"},
+		{"403", 403, navadError("permission_denied", "not yours"), "nothing"},
+		{"409", 409, navadError("conflict", "conflict"), "nothing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				_, _ = io.Copy(io.Discard, r.Body)
+				w.WriteHeader(tt.status)
+				_, _ = io.WriteString(w, tt.body)
+			}))
+			defer srv.Close()
+			stdout, stderr, err := importer(t, env("NAVAD_API_KEY", "nvd_any"), "--file", writeFile(t, "stores.csv", chainCSV(3, nil)), "--server", srv.URL)
+			if err == nil || stdout != "" {
+				t.Fatalf("succeeded: %q", stdout)
+			}
+			all := err.Error() + "\n" + stderr
+			unknown := strings.Contains(all, "outcome is unknown") && strings.Contains(all, "again is safe")
+			nothing := strings.Contains(all, "nothing was stored")
+			if tt.stored == "unknown" && (!unknown || nothing) || tt.stored == "nothing" && (unknown || !nothing) {
+				t.Fatalf("want %q stored:\n%s", tt.stored, all)
 			}
 		})
 	}
