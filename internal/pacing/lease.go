@@ -293,8 +293,8 @@ var errLeasesClosed = errors.New("pacer closed: leases given back")
 
 // fly asks the backend for the lease a for l, within timeout, and puts
 // what it grants in l (or back in the queue of returns, if l moved to
-// another day or budget meanwhile). A lease that fails may have happened: l keeps it, to ask
-// for it again under its number.
+// another day or budget meanwhile). A lease that fails may have happened:
+// l keeps it, to ask for it again under its number.
 func (p *Pacer) fly(l *lease, f *leaseFlight, a *leaseAsk, timeout time.Duration) {
 	defer p.leases.flights.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -307,8 +307,9 @@ func (p *Pacer) fly(l *lease, f *leaseFlight, a *leaseAsk, timeout time.Duration
 	switch {
 	case err != nil:
 		// One that certainly did not happen is asked for anew, for the
-		// day and limits of the decision that asks.
-		if campaigns.ErrorCode(err) != campaigns.Invalid && !errors.Is(err, storage.ErrNotApplied) {
+		// day and limits of the decision that asks; unless it was a lost
+		// one asked for again, which may have happened the first time.
+		if campaigns.ErrorCode(err) != campaigns.Invalid && (f.again || !errors.Is(err, storage.ErrNotApplied)) {
 			l.lost = a
 		}
 	case l.gone || !l.heldFor(&a.r):

@@ -570,6 +570,38 @@ func TestRefusedLeaseAskedAnew(t *testing.T) {
 	}
 }
 
+// TestLostLeaseKeptWhenItsRetryIsRefused: a lost lease asked for again
+// while the backend refuses connections (that attempt certainly did not
+// happen, but the first may have) is still asked for again, under its
+// number, once the backend is back.
+func TestLostLeaseKeptWhenItsRetryIsRefused(t *testing.T) {
+	caps := &slowLeases{Caps: embeddedCaps(t)}
+	p := leasing(t, caps)
+	c := capped("cmp_1", 1000, 0, nil)
+	served := lostLease(t, p, caps, c)
+	caps.refuseLeases.Store(true)
+	if p.Allow(t.Context(), c, "", time.Now()) {
+		t.Fatal("served while the backend refuses connections")
+	}
+	caps.refuseLeases.Store(false)
+	time.Sleep(pacing.ProbeInterval + 100*time.Millisecond)
+	for range 10 {
+		if p.Allow(t.Context(), c, "", time.Now()) {
+			served++
+		}
+	}
+	ids := caps.leaseIDs()
+	if len(ids) < 5 || ids[2] != ids[3] || ids[3] != ids[4] {
+		t.Fatalf("leases asked for %v: want the lost third asked for again twice under its number", ids)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := counted(t, caps, "cmp_1").Total; n != int64(served) {
+		t.Fatalf("counters %d after closing, want the %d served", n, served)
+	}
+}
+
 // TestLostEmptyLeaseAskedAnew: a lost lease that granted nothing (the
 // limits were reached), asked for again once ads came back, grants nothing
 // again; the decision then asks for a new lease and is served, rather
