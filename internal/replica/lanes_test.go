@@ -2,7 +2,9 @@ package replica
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -257,5 +259,29 @@ func TestFollowerReadsAgainWhatFailed(t *testing.T) {
 	}
 	if fb.cursors[i] != fb.done[i] || fb.done[i].Seq != before.Seq+2 {
 		t.Fatalf("cursors read %+v applied %+v, want both at record %d", fb.cursors[i], fb.done[i], before.Seq+2)
+	}
+}
+
+// TestBackoffAfterCatchingUp: a failed poll waits at least the poll
+// interval, and twice as long each time after, up to maxBackoff, even
+// when the poll before it caught up on a backlog (and so waited none).
+func TestBackoffAfterCatchingUp(t *testing.T) {
+	poll := 100 * time.Millisecond
+	failed := errors.New("connection refused")
+	wait := nextWait(poll, poll, true, nil) // a full batch: read again at once
+	if wait != 0 {
+		t.Fatalf("wait %v after a full batch, want none", wait)
+	}
+	var waits []time.Duration
+	for range 6 {
+		wait = nextWait(wait, poll, false, failed)
+		waits = append(waits, wait)
+	}
+	want := []time.Duration{poll, 2 * poll, 4 * poll, 8 * poll, maxBackoff, maxBackoff}
+	if !slices.Equal(waits, want) {
+		t.Fatalf("waits after failures %v, want %v", waits, want)
+	}
+	if w := nextWait(wait, poll, false, nil); w != poll {
+		t.Fatalf("wait %v after a poll that succeeded, want the poll interval", w)
 	}
 }

@@ -256,7 +256,6 @@ func (f *Follower) run(ctx context.Context) {
 				log.Warn("replica: lost the change feed; serving from memory until Redis is back", "err", err)
 			}
 			failing = true
-			wait = min(2*wait, maxBackoff)
 		default:
 			if check {
 				lastCheck = time.Now()
@@ -269,11 +268,8 @@ func (f *Follower) run(ctx context.Context) {
 				log.Info("replica: following the change feed again", "after", down.Round(time.Millisecond))
 				failing = false
 			}
-			wait = f.cfg.Poll
-			if more {
-				wait = 0
-			}
 		}
+		wait = nextWait(wait, f.cfg.Poll, more, err)
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -282,6 +278,22 @@ func (f *Follower) run(ctx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// nextWait is how long the follower waits for its next poll after one that
+// waited wait: none when a stream had more records waiting, else the poll
+// interval; after a failure, twice the last wait, from the poll interval
+// up to maxBackoff. (Doubled from none, the wait after a poll that caught
+// up stayed none: with Redis refusing connections the follower polled
+// without pause, tens of thousands of times a second, on one core.)
+func nextWait(wait, poll time.Duration, more bool, err error) time.Duration {
+	switch {
+	case err != nil:
+		return min(max(2*wait, poll), maxBackoff)
+	case more:
+		return 0
+	}
+	return poll
 }
 
 // poll verifies the feed when check is set, then reads one batch of every
