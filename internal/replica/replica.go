@@ -384,6 +384,9 @@ func (f *Follower) hand(ctx context.Context, i int, changes []redisstore.Change)
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, ch := range changes {
+		if ch.Op == redisstore.OpUnreadable {
+			return "a record cannot be read: " + ch.Problem
+		}
 		if ch.Seq != f.cursors[i].Seq+1 {
 			return fmt.Sprintf("record %d follows %d: records were trimmed or lost", ch.Seq, f.cursors[i].Seq)
 		}

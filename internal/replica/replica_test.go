@@ -273,6 +273,37 @@ func TestFollowerReloadsOnUnknownRecords(t *testing.T) {
 	}
 }
 
+// TestFollowerReloadsOnUnreadableRecords: a record this build cannot
+// decode (stock rows not in threes: a newer format, a hand edit) makes it
+// reload that record's stream; the other streams go on, where one such
+// record stopped every stream until Redis trimmed it away.
+func TestFollowerReloadsOnUnreadableRecords(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	ctx := t.Context()
+	other := "adv2" // an advertiser of another stream than adv's
+	for a.store.StreamOf(other) == a.store.StreamOf("adv") {
+		other += "x"
+	}
+	fb := b.follower(t)
+	must(t, a.store.PutStores(ctx, "adv", stores("s1")))
+	step(t, fb, false)
+	must(t, a.store.PutStores(ctx, "adv", stores("s1", "s2")[1:]))
+	trimTo(t, srv, a.store, "adv", 0)
+	must(t, srv.Client(t).XAdd(ctx, &redis.XAddArgs{
+		Stream: fmt.Sprintf("{navad:%d}:feed", int(a.store.StreamOf("adv"))-1),
+		Values: []any{"seq", 2, "op", "stock", "origin", "newer", "adv", "adv", "rows", "s1\x00beer"},
+	}).Err())
+	must(t, a.store.PutStores(ctx, other, stores("t1")))
+	step(t, fb, false)
+	if got := indexed(b); got != 3 {
+		t.Fatalf("b indexes %d stores, want 3: adv's two (reloaded) and %s's", got, other)
+	}
+	if _, reloads := fb.Stats(); reloads != 1 {
+		t.Fatalf("%d reloads, want 1", reloads)
+	}
+}
+
 func TestStartAndClose(t *testing.T) {
 	srv := redistest.Start(t)
 	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())

@@ -46,6 +46,11 @@ const (
 	OpStores   = "stores"
 	OpReload   = "reload"
 	OpStock    = "stock"
+	// OpUnreadable is no record's operation: ReadFeed gives it to a
+	// record it cannot decode (a newer build's format, a hand edit), with
+	// Problem saying why, so that the reader reloads that stream as it
+	// does for an operation it does not know, and goes on with the others.
+	OpUnreadable = "unreadable"
 )
 
 // Cursor is a reader's place in one stream: the last entry applied.
@@ -64,6 +69,7 @@ type Change struct {
 	StoreIDs     []string
 	Deleted      bool // OpStores: StoreIDs were deleted, with all their stock rows
 	Stock        []campaigns.StockUpdate
+	Problem      string // OpUnreadable: why the record could not be read
 }
 
 // Streams returns every stream of the database: CampaignsStream, then one
@@ -170,11 +176,15 @@ func (s *Store) ReadFeed(ctx context.Context, streams []Stream, after []Cursor, 
 		if err != nil {
 			return nil, s.fail(ctx, op, err)
 		}
+	stream:
 		for _, xs := range res {
 			for _, m := range xs.Messages {
 				ch, err := decodeChange(m)
 				if err != nil {
-					return nil, fmt.Errorf("%s: stream %d: %w", op, streams[i], err)
+					// Its stream is reloaded; the records after it
+					// are read again from the reloaded place.
+					out[i] = append(out[i], Change{Cursor: ch.Cursor, Op: OpUnreadable, Problem: err.Error()})
+					break stream
 				}
 				out[i] = append(out[i], ch)
 			}
@@ -190,7 +200,7 @@ func decodeChange(m redis.XMessage) (Change, error) {
 	}
 	seq, err := strconv.ParseInt(get("seq"), 10, 64)
 	if err != nil {
-		return Change{}, fmt.Errorf("record %s: seq %q: %w", m.ID, get("seq"), err)
+		return Change{Cursor: Cursor{ID: m.ID}}, fmt.Errorf("record %s: seq %q: %w", m.ID, get("seq"), err)
 	}
 	ch := Change{
 		Cursor:       Cursor{ID: m.ID, Seq: seq},
@@ -206,7 +216,7 @@ func decodeChange(m redis.XMessage) (Change, error) {
 	if rows := get("rows"); rows != "" {
 		parts := strings.Split(strings.TrimSuffix(rows, sep), sep)
 		if len(parts)%3 != 0 {
-			return Change{}, fmt.Errorf("record %s: %d stock row parts: %w", m.ID, len(parts), errCorrupt)
+			return Change{Cursor: ch.Cursor}, fmt.Errorf("record %s: %d stock row parts: %w", m.ID, len(parts), errCorrupt)
 		}
 		ch.Stock = make([]campaigns.StockUpdate, 0, len(parts)/3)
 		yes, no := true, false
