@@ -340,6 +340,10 @@ func (s *Server) putInventory(c *gin.Context, who *auth.Principal) {
 		s.fail(c, err)
 		return
 	}
+	if raw == nil { // the body null
+		s.fail(c, campaigns.Errorf(campaigns.Invalid, "the body must be a JSON array of {store_id, product_id, in_stock, quantity}, not null"))
+		return
+	}
 	rows, err := stockRows(raw)
 	if err != nil {
 		s.fail(c, err)
@@ -354,8 +358,9 @@ func (s *Server) putInventory(c *gin.Context, who *auth.Principal) {
 
 // stockRows decodes a batch's rows one by one, so that a row of the wrong
 // shape (a string for in_stock, a fractional quantity, an unknown member)
-// is reported by its number with every other bad row, as a store upload's
-// are, rather than end the batch at the first.
+// is reported by its number with every other bad row, of either kind (a
+// row that decodes and says something wrong, such as an empty store_id),
+// as a store upload's are, rather than end the batch at the first.
 func stockRows(raw []json.RawMessage) ([]campaigns.StockUpdate, error) {
 	rows := make([]campaigns.StockUpdate, len(raw))
 	var probs campaigns.Problems
@@ -364,6 +369,8 @@ func stockRows(raw []json.RawMessage) ([]campaigns.StockUpdate, error) {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&rows[i]); err != nil {
 			probs.AddRow(i+1, "%s", campaigns.ErrorMessage(campaigns.JSONError(err)))
+		} else if msg := rows[i].RowProblem(); msg != "" {
+			probs.AddRow(i+1, "%s", msg)
 		}
 	}
 	return rows, probs.Err()

@@ -273,7 +273,7 @@ func TestStockBatchRows(t *testing.T) {
 	out := `{"store_id":"` + before + `","product_id":"beer-350","in_stock":false}`
 	r = e.must(400, e.do("PUT", "/v1/inventory", w.advBKey, `[`+out+`,
 		{"store_id":"`+before+`","product_id":"beer-350","in_stock":"no"},
-		`+out+`,
+		{"store_id":"","product_id":"beer-350","in_stock":true},
 		{"store_id":"`+before+`","product_id":"beer-350","quantity":1.5},
 		{"store_id":"`+before+`","product_id":"beer-350","in_stock":false,"price":100}]`))
 	var got struct {
@@ -291,9 +291,10 @@ func TestStockBatchRows(t *testing.T) {
 	for _, d := range got.Error.Details {
 		rows = append(rows, d.Row)
 	}
-	if !slices.Equal(rows, []int{2, 4, 5}) {
-		t.Fatalf("bad rows listed %v, want [2 4 5]: %s", rows, r.Body)
+	if !slices.Equal(rows, []int{2, 3, 4, 5}) {
+		t.Fatalf("bad rows listed %v, want [2 3 4 5]: %s", rows, r.Body)
 	}
+	e.must(400, e.do("PUT", "/v1/inventory", w.advBKey, `null`))
 	if after := target(); after != before {
 		t.Fatalf("campaign B's store %q after the refused batch, want %q: part of it was applied", after, before)
 	}
