@@ -35,3 +35,14 @@ func SetCloseReturnsFor(d time.Duration) func() {
 	closeReturnsFor = d
 	return func() { closeReturnsFor = old }
 }
+
+// AgeLeases makes every lease's last use d older.
+func AgeLeases(p *Pacer, d time.Duration) {
+	p.leases.mu.RLock()
+	defer p.leases.mu.RUnlock()
+	for _, l := range p.leases.m {
+		l.mu.Lock()
+		l.lastUse -= int64(d)
+		l.mu.Unlock()
+	}
+}

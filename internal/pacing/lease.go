@@ -164,6 +164,18 @@ func (ls *leases) of(id string) *lease {
 	return l
 }
 
+// stopping reports whether Close has stopped the return loop: a round
+// then ends without more round trips, which Close, waiting for the round,
+// makes within its own time.
+func (ls *leases) stopping() bool {
+	select {
+	case <-ls.stop:
+		return true
+	default:
+		return false
+	}
+}
+
 // later queues ads to give back at the next return round.
 func (ls *leases) later(r leaseReturn) {
 	ls.pmu.Lock()
@@ -488,8 +500,8 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 				unmade, unads = unmade+1, unads+r.n
 				continue
 			}
-		} else if first != nil || p.resting() { // not a decision: Errors does not count it
-			ls.later(r)
+		} else if first != nil || p.resting() || ls.stopping() { // not a decision: Errors does not count it
+			ls.later(r) // Close takes the queue once the round ends
 			continue
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -557,7 +569,7 @@ func (p *Pacer) relet(cut int64, closeBy time.Time) error {
 				first = cmp.Or(first, error(errCloseTime))
 				return first
 			}
-		} else if p.resting() {
+		} else if p.resting() || ls.stopping() { // Close asks for the rest
 			return nil
 		}
 		l.mu.Lock()

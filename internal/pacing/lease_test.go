@@ -286,9 +286,11 @@ type slowLeases struct {
 	failReturns   atomic.Bool
 	refuseReturns atomic.Bool
 	// refuseNext refuses that many Returns, without reaching the
-	// counters; hangReturns makes a Return wait for its deadline.
+	// counters; hangReturns makes a Return wait for its deadline, and
+	// slowReturns (ns) wait that long, then succeed.
 	refuseNext  atomic.Int64
 	hangReturns atomic.Bool
+	slowReturns atomic.Int64
 	// failLeases makes a Lease fail after it happened, its reply lost,
 	// and refuseLeases without reaching the counters; ids are the leases
 	// asked for, in order.
@@ -327,6 +329,7 @@ func (s *slowLeases) Return(ctx context.Context, campaignID, day string, n int64
 		<-ctx.Done()
 		return campaigns.Errorf(campaigns.Unavailable, "%v", ctx.Err())
 	}
+	time.Sleep(time.Duration(s.slowReturns.Load()))
 	if s.refuseReturns.Load() || s.refuseNext.Add(-1) >= 0 {
 		return campaigns.Errorf(campaigns.Unavailable, "connection refused")
 	}
@@ -707,6 +710,36 @@ func TestCloseBoundedWhileBackendHangs(t *testing.T) {
 	}
 	if n := caps.returns.Load(); n >= 20 {
 		t.Fatalf("%d give-backs tried past Close's time", n)
+	}
+}
+
+// TestCloseEndsARoundUnderWay: Close waits for a return round under way,
+// which, once Close has begun, sends no more give-backs (each slow, here a
+// second, but answered) but leaves them to Close and its bounded time.
+func TestCloseEndsARoundUnderWay(t *testing.T) {
+	caps := &slowLeases{Caps: embeddedCaps(t)}
+	p := leasing(t, caps)
+	for i := range 20 {
+		c := capped(fmt.Sprint("cmp_", i), 1000, 0, nil)
+		for range 3 {
+			p.Allow(t.Context(), c, "", time.Now())
+		}
+	}
+	defer pacing.SetCloseReturnsFor(300 * time.Millisecond)()
+	caps.slowReturns.Store(int64(time.Second))
+	pacing.AgeLeases(p, time.Minute) // idle: the loop's next round gives them back
+	deadline := time.Now().Add(5 * time.Second)
+	for caps.returns.Load() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("no return round began")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	start := time.Now()
+	_ = p.Close()
+	// The round's twenty give-backs of a second each would take 20 s.
+	if d := time.Since(start); d > 8*time.Second {
+		t.Fatalf("Close took %v behind a round under way", d)
 	}
 }
 
