@@ -216,20 +216,7 @@ func TestStockReachesDecisionsWithinASecond(t *testing.T) {
 		{"store_id": "shinjuku-2", "product_id": "", "in_stock": false},
 	}
 	r = e.do("PUT", "/v1/inventory", w.advBKey, bad)
-	var body struct {
-		Error struct {
-			Details []struct {
-				Row     int    `json:"row"`
-				Message string `json:"message"`
-			} `json:"details"`
-		} `json:"error"`
-	}
-	_ = json.Unmarshal(r.Body, &body)
-	var rows []int
-	for _, d := range body.Error.Details {
-		rows = append(rows, d.Row)
-	}
-	if r.Status != 400 || fmt.Sprint(rows) != "[2 4]" {
+	if rows, _ := r.rowErrors(t); r.Status != 400 || fmt.Sprint(rows) != "[2 4]" {
 		t.Fatalf("bad rows: %d %v %s", r.Status, rows, r.Body)
 	}
 	r = e.do("PUT", "/v1/inventory", w.advBKey, []map[string]any{bad[0], bad[2]})
@@ -276,22 +263,7 @@ func TestStockBatchRows(t *testing.T) {
 		{"store_id":"","product_id":"beer-350","in_stock":true},
 		{"store_id":"`+before+`","product_id":"beer-350","quantity":1.5},
 		{"store_id":"`+before+`","product_id":"beer-350","in_stock":false,"price":100}]`))
-	var got struct {
-		Error struct {
-			Details []struct {
-				Row     int    `json:"row"`
-				Message string `json:"message"`
-			} `json:"details"`
-		} `json:"error"`
-	}
-	if err := json.Unmarshal(r.Body, &got); err != nil {
-		t.Fatal(err)
-	}
-	var rows []int
-	for _, d := range got.Error.Details {
-		rows = append(rows, d.Row)
-	}
-	if !slices.Equal(rows, []int{2, 3, 4, 5}) {
+	if rows, _ := r.rowErrors(t); !slices.Equal(rows, []int{2, 3, 4, 5}) {
 		t.Fatalf("bad rows listed %v, want [2 3 4 5]: %s", rows, r.Body)
 	}
 	e.must(400, e.do("PUT", "/v1/inventory", w.advBKey, `null`))

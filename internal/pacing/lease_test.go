@@ -686,18 +686,27 @@ func TestCloseGivesBackPastAFailure(t *testing.T) {
 	}
 }
 
+// holdInTwenty serves 3 ads of each of 20 campaigns, cmp_0 to cmp_19, from
+// leases of 1 and 4: each lease then holds 2.
+func holdInTwenty(t *testing.T, p *pacing.Pacer) {
+	t.Helper()
+	for i := range 20 {
+		c := capped(fmt.Sprint("cmp_", i), 1000, 0, nil)
+		for range 3 {
+			if !p.Allow(t.Context(), c, "", time.Now()) {
+				t.Fatalf("cmp_%d refused under its budget", i)
+			}
+		}
+	}
+}
+
 // TestCloseBoundedWhileBackendHangs: with the backend hanging, Close gives
 // up on the give-backs left once closeReturnsFor has passed, rather than
 // wait for each in turn.
 func TestCloseBoundedWhileBackendHangs(t *testing.T) {
 	caps := &slowLeases{Caps: embeddedCaps(t)}
 	p := leasing(t, caps)
-	for i := range 20 {
-		c := capped(fmt.Sprint("cmp_", i), 1000, 0, nil)
-		for range 3 {
-			p.Allow(t.Context(), c, "", time.Now())
-		}
-	}
+	holdInTwenty(t, p)
 	defer pacing.SetCloseReturnsFor(300 * time.Millisecond)()
 	caps.hangReturns.Store(true)
 	start := time.Now()
@@ -719,12 +728,7 @@ func TestCloseBoundedWhileBackendHangs(t *testing.T) {
 func TestCloseEndsARoundUnderWay(t *testing.T) {
 	caps := &slowLeases{Caps: embeddedCaps(t)}
 	p := leasing(t, caps)
-	for i := range 20 {
-		c := capped(fmt.Sprint("cmp_", i), 1000, 0, nil)
-		for range 3 {
-			p.Allow(t.Context(), c, "", time.Now())
-		}
-	}
+	holdInTwenty(t, p)
 	defer pacing.SetCloseReturnsFor(300 * time.Millisecond)()
 	caps.slowReturns.Store(int64(time.Second))
 	pacing.AgeLeases(p, time.Minute) // idle: the loop's next round gives them back
