@@ -27,6 +27,11 @@ const (
 type Upload struct {
 	Stores []Store
 	Rows   []int
+	// IgnoredProperties are the GeoJSON property names navad does not
+	// read (an OSM file's opening_hours, brand…), each once, sorted, at
+	// most maxIgnored: the answer lists them, so that a misspelt or
+	// foreign one (opening_hours for hours) does not pass unseen.
+	IgnoredProperties []string
 }
 
 // ReadStores parses a store list. Every row that cannot be read is reported

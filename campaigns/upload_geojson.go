@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"io"
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -31,6 +32,7 @@ func readStoresGeoJSON(r io.Reader, maxRows int) (*Upload, error) {
 	}
 	up := &Upload{}
 	var p Problems
+	ignored := map[string]bool{}
 	sawType, sawFeatures := false, false
 	for dec.More() {
 		tok, err := dec.Token()
@@ -75,7 +77,7 @@ func readStoresGeoJSON(r io.Reader, maxRows int) (*Upload, error) {
 					p.AddRow(row, "is not valid UTF-8; save the file as UTF-8")
 					continue
 				}
-				s, msg := featureStore(raw)
+				s, msg := featureStore(raw, ignored)
 				if msg != "" {
 					p.AddRow(row, "%s", msg)
 					continue
@@ -105,13 +107,34 @@ func readStoresGeoJSON(r io.Reader, maxRows int) (*Upload, error) {
 	if !sawType || !sawFeatures {
 		return nil, Errorf(Invalid, `the GeoJSON must be a "FeatureCollection" with "features"`)
 	}
+	for name := range ignored {
+		up.IgnoredProperties = append(up.IgnoredProperties, name)
+	}
+	slices.Sort(up.IgnoredProperties)
 	return finish(up, &p)
 }
 
-func featureStore(raw json.RawMessage) (Store, string) {
+// storeProperties are the feature properties a store is read from.
+var storeProperties = map[string]bool{"id": true, "name": true, "address": true, "products": true, "hours": true}
+
+// maxIgnored bounds the ignored property names an upload reports, and
+// maxIgnoredLen the length of one.
+const (
+	maxIgnored    = 50
+	maxIgnoredLen = 100
+)
+
+// featureStore reads the store of one feature, and adds the names of the
+// properties it does not read to ignored.
+func featureStore(raw json.RawMessage, ignored map[string]bool) (Store, string) {
 	var f geoFeature
 	if err := json.Unmarshal(raw, &f); err != nil {
 		return Store{}, ErrorMessage(JSONError(err))
+	}
+	for name := range f.Properties {
+		if !storeProperties[name] && len(ignored) < maxIgnored && len(name) <= maxIgnoredLen {
+			ignored[name] = true
+		}
 	}
 	var bad []string
 	if f.Type != "Feature" {

@@ -256,7 +256,11 @@ func (s *Server) putStores(c *gin.Context, who *auth.Principal) {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"advertiser_id": adv, "stores": len(up.Stores)})
+	answer := gin.H{"advertiser_id": adv, "stores": len(up.Stores)}
+	if len(up.IgnoredProperties) > 0 {
+		answer["ignored_properties"] = up.IgnoredProperties
+	}
+	c.JSON(http.StatusOK, answer)
 }
 
 func (s *Server) listStores(c *gin.Context, who *auth.Principal) {

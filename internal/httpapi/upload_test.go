@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -483,5 +484,38 @@ func TestUploadAdvertiserIDMustMatch(t *testing.T) {
 	}
 	if body := e.must(200, e.do("GET", "/v1/stores", coffeeKey, nil)).Body; string(body) != `{"stores":[]}` {
 		t.Fatalf("coffee's stores: %.200s", body)
+	}
+}
+
+// TestGeoJSONIgnoredPropertiesListed: a GeoJSON upload's answer lists the
+// feature properties navad does not read, each once, sorted, so that an
+// OSM file's opening_hours (not hours) does not make its stores always
+// open unseen; other formats, and GeoJSON without such properties, answer
+// without the member.
+func TestGeoJSONIgnoredPropertiesListed(t *testing.T) {
+	e := newEnv(t)
+	_, key := e.account(adminKey, map[string]any{"type": "advertiser", "name": "Chain"})
+	osm := `{"type":"FeatureCollection","features":[
+	  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"o1","name":"店","products":["beer"],"opening_hours":"Mo-Fr 09:00-18:00","brand":"B"}},
+	  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.701,35.691]},"properties":{"id":"o2","name":"店二","products":["beer"],"amenity":"pub","brand":"B"}}]}`
+	r := e.must(200, e.do("PUT", "/v1/stores", key, osm, "Content-Type", "application/geo+json"))
+	var got struct {
+		Stores  int      `json:"stores"`
+		Ignored []string `json:"ignored_properties"`
+	}
+	if err := json.Unmarshal(r.Body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Stores != 2 || !slices.Equal(got.Ignored, []string{"amenity", "brand", "opening_hours"}) {
+		t.Fatalf("answer %s: want 2 stores and ignored_properties [amenity brand opening_hours]", r.Body)
+	}
+	for _, up := range []struct{ contentType, body string }{
+		{"application/geo+json", `{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"o3","name":"x","products":["beer"],"hours":[]}}]}`},
+		{"application/json", `[{"id":"o4","name":"x","lat":35.69,"lng":139.70,"products":["beer"]}]`},
+	} {
+		r := e.must(200, e.do("PUT", "/v1/stores", key, up.body, "Content-Type", up.contentType))
+		if strings.Contains(string(r.Body), "ignored_properties") {
+			t.Fatalf("%s answer %s: want no ignored_properties", up.contentType, r.Body)
+		}
 	}
 }
