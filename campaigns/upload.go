@@ -104,16 +104,18 @@ func readStoresJSON(r io.Reader, maxRows int) (*Upload, error) {
 	if _, err := dec.Token(); err != nil {
 		return nil, JSONError(err)
 	}
-	if err := expectEnd(dec, "the JSON array"); err != nil {
+	if err := ExpectEnd(dec, "the JSON array"); err != nil {
 		return nil, err
 	}
 	return finish(up, &p)
 }
 
-// expectEnd checks that nothing but white space follows the document dec
-// has read, what. dec.More would miss a closing "]" or "}": a second
-// document, or "]]" after an array, went unread and the upload said 200.
-func expectEnd(dec *json.Decoder, what string) error {
+// ExpectEnd checks that nothing but white space follows the document dec
+// has read, what (a body is one JSON document): an Invalid *Error
+// otherwise, and one wrapping the reader's error when the rest cannot be
+// read. dec.More is no test: it reports false before a stray "]" or "}",
+// so a second document, or "]]" after an array, went unread.
+func ExpectEnd(dec *json.Decoder, what string) error {
 	_, err := dec.Token()
 	switch {
 	case errors.Is(err, io.EOF):

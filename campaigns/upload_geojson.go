@@ -101,7 +101,7 @@ func readStoresGeoJSON(r io.Reader, maxRows int) (*Upload, error) {
 	if _, err := dec.Token(); err != nil {
 		return nil, JSONError(err)
 	}
-	if err := expectEnd(dec, "the FeatureCollection"); err != nil {
+	if err := ExpectEnd(dec, "the FeatureCollection"); err != nil {
 		return nil, err
 	}
 	if !sawType || !sawFeatures {

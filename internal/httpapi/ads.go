@@ -167,7 +167,7 @@ func decodeDecisionJSON(r io.Reader) (adRequestJSON, error) {
 	if err := dec.Decode(&members); err != nil {
 		return body, campaigns.JSONError(err)
 	}
-	if err := atEnd(dec); err != nil {
+	if err := campaigns.ExpectEnd(dec, "the JSON document"); err != nil {
 		return body, err
 	}
 	if err := repeatedMembers(read.Bytes()); err != nil {

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -452,19 +451,9 @@ func (s *Server) readJSON(c *gin.Context, limit int64, dst any, strict bool) err
 	if err := dec.Decode(dst); err != nil {
 		return body.fail(err)
 	}
-	if err := atEnd(dec); err != nil {
+	// A read error is answered as the body says (body.fail).
+	if err := campaigns.ExpectEnd(dec, "the JSON document"); err != nil {
 		return body.fail(err)
-	}
-	return nil
-}
-
-// atEnd checks that nothing but white space follows the document dec has
-// decoded: a body is one JSON document. (Decoder.More is no test: it
-// reports false before a stray '}' or ']'.) A read error is answered as
-// the caller's body says.
-func atEnd(dec *json.Decoder) error {
-	if _, err := dec.Token(); err != io.EOF {
-		return campaigns.Errorf(campaigns.Invalid, "unexpected data after the JSON document")
 	}
 	return nil
 }
