@@ -262,16 +262,26 @@ func (p *Pacer) take(ctx context.Context, l *lease, r *storage.CapRequest) (bool
 // ask returns the lease to ask for next for r: the lost one, if any, else
 // a new one. Callers hold l.mu.
 func (p *Pacer) ask(l *lease, r *storage.CapRequest, now int64) *leaseAsk {
-	if a := l.lost; a != nil {
-		if time.Since(a.since) < retryReturnsFor {
-			return a
-		}
-		l.lost = nil
-		p.notRelet(a)
+	if a := p.lostToAsk(l); a != nil {
+		return a
 	}
 	lr := *r // a lease counts nothing per user
 	lr.UID, lr.UserLimit, lr.UserPeriod = "", 0, 0
 	return &leaseAsk{r: lr, want: l.want(now), seq: p.leases.leaseSeq.Add(1), since: time.Now()}
+}
+
+// lostToAsk returns l's lost lease, to ask for again, unless there is none
+// or retryReturnsFor has passed since it was first asked for: then the
+// backend may have forgotten its number, and it is dropped (logged).
+// Callers hold l.mu.
+func (p *Pacer) lostToAsk(l *lease) *leaseAsk {
+	a := l.lost
+	if a != nil && time.Since(a.since) >= retryReturnsFor {
+		l.lost = nil
+		p.notRelet(a)
+		return nil
+	}
+	return a
 }
 
 // notRelet logs a lost lease given up: the backend may have forgotten its
@@ -431,9 +441,7 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 	reletErr := p.relet(cut, closeBy)
 	ls.mu.RLock()
 	for id, l := range ls.m {
-		if all {
-			l.mu.Lock()
-		} else if !l.mu.TryLock() {
+		if !l.lockUnlessInUse(all) {
 			continue // in use: not idle
 		}
 		if l.left > 0 && l.lastUse < cut {
@@ -529,6 +537,16 @@ func (p *Pacer) returnLeases(idle time.Time, all bool) error {
 	return cmp.Or(first, reletErr)
 }
 
+// lockUnlessInUse locks l; with all unset (a round, not Close), only if no
+// one holds it, reporting false then: a lease in use is not idle.
+func (l *lease) lockUnlessInUse(all bool) bool {
+	if all {
+		l.mu.Lock()
+		return true
+	}
+	return l.mu.TryLock()
+}
+
 // errCloseTime says Close's time for give-backs ran out (closeReturnsFor).
 var errCloseTime = errors.New("shutdown's time for give-backs ran out")
 
@@ -548,9 +566,7 @@ func (p *Pacer) relet(cut int64, closeBy time.Time) error {
 	)
 	ls.mu.RLock()
 	for _, l := range ls.m {
-		if all {
-			l.mu.Lock()
-		} else if !l.mu.TryLock() {
+		if !l.lockUnlessInUse(all) {
 			continue // in use: its decisions ask for it
 		}
 		if l.lost != nil && l.flight == nil && l.lastUse < cut {
@@ -573,15 +589,13 @@ func (p *Pacer) relet(cut int64, closeBy time.Time) error {
 			return nil
 		}
 		l.mu.Lock()
-		a := l.lost
-		if a == nil || l.flight != nil || l.lastUse >= cut { // asked for again meanwhile, or in use
+		if l.flight != nil || l.lastUse >= cut { // asked for again meanwhile, or in use
 			l.mu.Unlock()
 			continue
 		}
-		if time.Since(a.since) >= retryReturnsFor {
-			l.lost = nil
+		a := p.lostToAsk(l)
+		if a == nil {
 			l.mu.Unlock()
-			p.notRelet(a)
 			continue
 		}
 		f := &leaseFlight{done: make(chan struct{}), again: true}
