@@ -44,11 +44,7 @@ func (s *Server) getReport(c *gin.Context, who *auth.Principal) {
 	if v := qs.Get("format"); v != "" {
 		format = v
 	}
-	for _, f := range []string{"format", "bom"} {
-		if len(qs[f]) > 1 {
-			p.Add(f, "must be given once")
-		}
-	}
+	givenOnce(qs, &p, "format", "bom")
 	if format != "json" && format != "csv" {
 		p.Add("format", "must be json or csv, got %q", truncate(format, 20))
 	}
@@ -120,8 +116,7 @@ func (s *Server) reportQuery(qs url.Values, p *campaigns.Problems) reports.Query
 		if _, ok := qs[field]; !ok {
 			return today, false
 		}
-		if len(qs[field]) > 1 {
-			p.Add(field, "must be given once")
+		if !givenOnce(qs, p, field) {
 			return today, true
 		}
 		v := qs.Get(field)
@@ -160,6 +155,20 @@ func (s *Server) reportQuery(qs url.Values, p *campaigns.Problems) reports.Query
 	q.AdvertiserIDs = ids("advertiser_id")
 	q.PublisherIDs = ids("publisher_id")
 	return q
+}
+
+// givenOnce adds a problem naming each of fields that qs gives more than
+// once, and reports whether there was none: a field of one value given
+// twice is refused, as a decision's is, rather than its first value used.
+func givenOnce(qs url.Values, p *campaigns.Problems, fields ...string) bool {
+	once := true
+	for _, f := range fields {
+		if len(qs[f]) > 1 {
+			p.Add(f, "must be given once")
+			once = false
+		}
+	}
+	return once
 }
 
 // values returns a list parameter, given as repeated parameters and/or

@@ -229,9 +229,8 @@ func (s *Server) keyedDecisions(roles ...campaigns.Role) func(func(*gin.Context,
 func oneAdvertiser(s *Server, keyed func(func(*gin.Context, *auth.Principal)) gin.HandlerFunc) func(func(*gin.Context, *auth.Principal)) gin.HandlerFunc {
 	return func(h func(*gin.Context, *auth.Principal)) gin.HandlerFunc {
 		return keyed(func(c *gin.Context, who *auth.Principal) {
-			if len(c.Request.URL.Query()["advertiser_id"]) > 1 {
-				var p campaigns.Problems
-				p.Add("advertiser_id", "must be given once")
+			var p campaigns.Problems
+			if !givenOnce(c.Request.URL.Query(), &p, "advertiser_id") {
 				s.fail(c, p.Err())
 				return
 			}
