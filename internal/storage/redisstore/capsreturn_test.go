@@ -22,6 +22,25 @@ func leasedTen(t *testing.T, srv *redistest.Server) (storage.Caps, storage.CapRe
 	return caps, r
 }
 
+// awaitTotal waits up to 5 s for r's campaign to count want in total, as a
+// command Redis runs once resumed makes it, and fails the test naming what
+// (the return applied, the lease counted) otherwise.
+func awaitTotal(t *testing.T, caps storage.Caps, r storage.CapRequest, want int64, what string) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		n, err := caps.Served(t.Context(), r.CampaignID, r.Day, "", r.Now)
+		must(t, err)
+		if n.Total == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("counts %+v after Redis resumed, want %s (%d)", n, what, want)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 // TestReturnNotSentSaysSo: a Return made while Redis refuses connections
 // never reached the counters, and says so (storage.ErrNotApplied), so that
 // the pacer sends it again; one whose reply is lost (Redis hangs) may have
@@ -55,18 +74,7 @@ func TestReturnNotSentSaysSo(t *testing.T) {
 	}
 	// It did happen (Redis ran it once resumed): sent again, as the pacer
 	// does, it takes nothing back twice.
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n, err := caps.Served(t.Context(), "cmp_1", r.Day, "", now)
-		must(t, err)
-		if n.Total == 6 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("counts %+v after Redis resumed, want the return applied (6)", n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	awaitTotal(t, caps, r, 6, "the return applied")
 	must(t, caps.Return(t.Context(), "cmp_1", r.Day, 4, gb))
 	n, err = caps.Served(t.Context(), "cmp_1", r.Day, "", now)
 	must(t, err)
@@ -118,18 +126,7 @@ func TestLostLeaseSentAgainCountsOnce(t *testing.T) {
 	if err == nil || errors.Is(err, storage.ErrNotApplied) {
 		t.Fatalf("Lease with Redis hanging: granted %d, %v; want an error that may have happened", g, err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		n, err := caps.Served(t.Context(), "cmp_1", r.Day, "", now)
-		must(t, err)
-		if n.Total == 10 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("counts %+v after Redis resumed, want the lease counted (10)", n)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	awaitTotal(t, caps, r, 10, "the lease counted")
 	g, left, err := caps.Lease(t.Context(), r, 10, id)
 	if err != nil || g != 10 || left != 90 {
 		t.Fatalf("the lost lease sent again: granted %d, left %d, %v; want 10 (its own), 90", g, left, err)
