@@ -3,6 +3,7 @@ package campaigns
 import (
 	_ "embed"
 	"math"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -281,10 +282,32 @@ func japaneseDictionary() *dictionary {
 // callers that need the dictionary wait for a load in progress.
 func LoadDictionary() { japaneseDictionary() }
 
+// loadDictionary loads the dictionary: from the snapshot named by
+// DictionarySnapshotEnv when that is set (see there), from kagome's
+// embedded IPA dictionary otherwise.
 func loadDictionary() *dictionary {
+	if path := os.Getenv(DictionarySnapshotEnv); path != "" {
+		return dictionaryFrom(path)
+	}
+	return loadFresh()
+}
+
+// loadFresh loads kagome's IPA dictionary and builds navad's tables and
+// lexicon on it.
+func loadFresh() *dictionary {
 	t0 := time.Now()
 	d := &dictionary{dict: ipa.Dict()}
 	d.entries = ipaEntries(d.dict)
+	d.buildAnalyser()
+	d.analyserTime = time.Since(t0)
+	d.buildLexicon()
+	d.loadTime = time.Since(t0)
+	return d
+}
+
+// buildAnalyser builds d's user dictionary (userdict.txt) and its
+// tokenizer on d.dict.
+func (d *dictionary) buildAnalyser() {
 	records, err := dict.NewUserDicRecords(strings.NewReader(userDictText))
 	if err != nil {
 		panic("campaigns: userdict.txt: " + err.Error()) // embedded; a test reads it
@@ -299,10 +322,6 @@ func loadDictionary() *dictionary {
 	}
 	d.user = records
 	d.tok = tok
-	d.analyserTime = time.Since(t0)
-	d.buildLexicon()
-	d.loadTime = time.Since(t0)
-	return d
 }
 
 // buildLexicon collects the dictionary's uninflected words (nouns, and the
