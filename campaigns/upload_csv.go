@@ -96,10 +96,10 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 		s := Store{ID: field("id"), Name: field("name"), Address: field("address")}
 		var bad []string
 		var ok bool
-		if s.Lat, ok = parseDecimal(field("lat")); !ok {
+		if s.Lat, ok = ParseDecimal(field("lat")); !ok {
 			bad = append(bad, fmt.Sprintf("lat %q is not a number", field("lat")))
 		}
-		if s.Lng, ok = parseDecimal(field("lng")); !ok {
+		if s.Lng, ok = ParseDecimal(field("lng")); !ok {
 			bad = append(bad, fmt.Sprintf("lng %q is not a number", field("lng")))
 		}
 		if prods := field("products"); prods != "" {
@@ -117,12 +117,13 @@ func readStoresCSV(r io.Reader, maxRows int) (*Upload, error) {
 	return finish(up, &p)
 }
 
-// parseDecimal parses a coordinate written as a plain decimal number: an
+// ParseDecimal parses a coordinate written as a plain decimal number: an
 // optional sign, digits with an optional fraction, an optional exponent.
 // strconv.ParseFloat alone also takes Go's hexadecimal floats ("0x1p5"),
 // underscores between digits ("1_3_9.5"), "Inf" and "NaN", which no
-// spreadsheet writes for a coordinate and JSON refuses too.
-func parseDecimal(s string) (float64, bool) {
+// spreadsheet writes for a coordinate and JSON refuses too. Decisions'
+// query fields (lat, lng, acc) are read with it as well.
+func ParseDecimal(s string) (float64, bool) {
 	i, digits := 0, 0
 	if i < len(s) && (s[i] == '+' || s[i] == '-') {
 		i++

@@ -84,8 +84,8 @@ func parseDecisionQuery(raw string, maxAds int) (serving.Request, error) {
 			}
 			return 0, false
 		}
-		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		f, ok := campaigns.ParseDecimal(v) // a plain decimal: not 0x1p5, 1_0, Inf or NaN
+		if !ok {
 			p.Add(field, "must be a number, got %q", truncate(v, 20))
 			return 0, false
 		}

@@ -338,6 +338,8 @@ func TestBadInput(t *testing.T) {
 		{"lng abc", "GET", adsPath(url.Values{"lat": {"35.6"}, "lng": {"abc"}, "q": {"居酒屋"}}), w.publisherKey, nil, nil, 400, "invalid_argument", "lng"},
 		{"lat NaN", "GET", adsPath(url.Values{"lat": {"NaN"}, "lng": {"139.7"}, "q": {"居酒屋"}}), w.publisherKey, nil, nil, 400, "invalid_argument", "lat"},
 		{"lng Inf", "GET", adsPath(url.Values{"lat": {"35"}, "lng": {"+Inf"}, "q": {"居酒屋"}}), w.publisherKey, nil, nil, 400, "invalid_argument", "lng"},
+		{"lat a hex float", "GET", adsPath(url.Values{"lat": {"0x1p5"}, "lng": {"139.7"}, "q": {"居酒屋"}}), w.publisherKey, nil, nil, 400, "invalid_argument", "lat"},
+		{"acc with underscores", "GET", adsPath(url.Values{"lat": {"35.6"}, "lng": {"139.7"}, "acc": {"1_0"}, "q": {"居酒屋"}}), w.publisherKey, nil, nil, 400, "invalid_argument", "acc"},
 		{"no lat", "GET", adsPath(url.Values{"lng": {"139.7"}, "q": {"居酒屋"}}), w.publisherKey, nil, nil, 400, "invalid_argument", "lat"},
 		{"empty q", "GET", adsPath(url.Values{"lat": {"35.6"}, "lng": {"139.7"}, "q": {""}}), w.publisherKey, nil, nil, 400, "invalid_argument", "q"},
 		{"campaigns of two advertisers", "GET", "/v1/campaigns?advertiser_id=" + w.advB + "&advertiser_id=" + w.advA, adminKey, nil, nil, 400, "invalid_argument", "advertiser_id"},
