@@ -3,6 +3,7 @@ package campaigns
 import (
 	"fmt"
 	"strings"
+	"time"
 )
 
 // Store is a shop that carries an advertiser's products: the walking target
@@ -77,11 +78,36 @@ func (s *Store) HasProduct(product string) bool {
 
 // StockUpdate is one row of a point-of-sale feed: whether a store has a
 // product in stock now.
+//
+// AsOf, when given, is when the point-of-sale system saw that: a row older
+// than the last applied row with a time for its (store, product) is stale
+// and skipped, so that a batch delivered late (a retried request, a queue
+// that reorders) does not undo a newer one. A row without it is applied as
+// it arrives, as before, and forgets the time kept.
 type StockUpdate struct {
-	StoreID   string `json:"store_id"`
-	ProductID string `json:"product_id"`
-	InStock   *bool  `json:"in_stock"`
-	Quantity  *int64 `json:"quantity,omitempty"`
+	StoreID   string     `json:"store_id"`
+	ProductID string     `json:"product_id"`
+	InStock   *bool      `json:"in_stock"`
+	Quantity  *int64     `json:"quantity,omitempty"`
+	AsOf      *time.Time `json:"as_of,omitempty"`
+}
+
+// earliestAsOf is the earliest time a stock row may carry: before it, the
+// point-of-sale system's clock is wrong.
+var earliestAsOf = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// MaxAsOfAhead is how far past the server's clock a stock row's as_of may
+// be: clocks disagree by seconds, not minutes, and a row dated ahead would
+// hold its (store, product) against every row until then.
+const MaxAsOfAhead = 5 * time.Minute
+
+// AsOfMillis returns the row's as_of in Unix milliseconds, or 0 when it
+// has none (RowProblem refuses the times it would confuse with that).
+func (u StockUpdate) AsOfMillis() int64 {
+	if u.AsOf == nil {
+		return 0
+	}
+	return u.AsOf.UnixMilli()
 }
 
 // Available reports whether the row says the product can be bought: in_stock
@@ -93,8 +119,8 @@ func (u StockUpdate) Available() bool {
 	return u.Quantity != nil && *u.Quantity > 0
 }
 
-// RowProblem describes what is wrong with the row, or "".
-func (u StockUpdate) RowProblem() string {
+// RowProblem describes what is wrong with the row, received at now, or "".
+func (u StockUpdate) RowProblem(now time.Time) string {
 	var p Problems
 	checkID(&p, "store_id", u.StoreID, true)
 	checkID(&p, "product_id", u.ProductID, true)
@@ -103,6 +129,13 @@ func (u StockUpdate) RowProblem() string {
 	}
 	if u.Quantity != nil && *u.Quantity < 0 {
 		p.Add("quantity", "must not be negative")
+	}
+	if u.AsOf != nil {
+		if u.AsOf.Before(earliestAsOf) {
+			p.Add("as_of", "must be after 2000-01-01")
+		} else if u.AsOf.After(now.Add(MaxAsOfAhead)) {
+			p.Add("as_of", "is %s ahead of the server's clock (at most %s)", u.AsOf.Sub(now).Round(time.Second), MaxAsOfAhead)
+		}
 	}
 	if p.Len() == 0 {
 		return ""

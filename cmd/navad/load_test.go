@@ -86,7 +86,7 @@ func BenchmarkReplicaLoadsNationalCatalog(b *testing.B) {
 		for i := 0; i < len(stores); i += 100 {
 			rows = append(rows, campaigns.StockUpdate{StoreID: stores[i].ID, ProductID: stores[i].Products[0], InStock: &no})
 		}
-		if err := st.PutStock(ctx, adv, rows); err != nil {
+		if _, err := st.PutStock(ctx, adv, rows); err != nil {
 			t.Fatal(err)
 		}
 		stock += len(rows)

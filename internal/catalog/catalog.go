@@ -590,34 +590,61 @@ func (s *Service) DeleteStore(ctx context.Context, p *auth.Principal, advertiser
 	return nil
 }
 
+// Now returns the catalog's clock's time: what a stock row's as_of is
+// checked against.
+func (s *Service) Now() time.Time { return s.now() }
+
+// StockResult is what a point-of-sale batch did: Updated rows applied,
+// Stale rows skipped because a row with a later as_of for their (store,
+// product) was applied before (see campaigns.StockUpdate).
+type StockResult struct {
+	Updated int `json:"updated"`
+	Stale   int `json:"stale"`
+}
+
 // PutStock applies a point-of-sale batch all or nothing. Invalid (every bad
-// row listed, including rows naming unknown stores), PermissionDenied.
-func (s *Service) PutStock(ctx context.Context, p *auth.Principal, advertiserID string, rows []campaigns.StockUpdate, maxRows int) error {
+// row listed, including rows naming unknown stores and as_of times out of
+// range), PermissionDenied.
+func (s *Service) PutStock(ctx context.Context, p *auth.Principal, advertiserID string, rows []campaigns.StockUpdate, maxRows int) (StockResult, error) {
 	adv, err := s.Advertiser(ctx, p, advertiserID)
 	if err != nil {
-		return err
+		return StockResult{}, err
 	}
 	if len(rows) == 0 {
-		return nil // a point-of-sale job with nothing to report
+		return StockResult{}, nil // a point-of-sale job with nothing to report
 	}
 	if maxRows > 0 && len(rows) > maxRows {
-		return campaigns.Errorf(campaigns.Invalid, "a batch holds at most %d rows, got %d", maxRows, len(rows))
+		return StockResult{}, campaigns.Errorf(campaigns.Invalid, "a batch holds at most %d rows, got %d", maxRows, len(rows))
 	}
 	var probs campaigns.Problems
+	now := s.now()
 	for i, r := range rows {
-		if msg := r.RowProblem(); msg != "" {
+		if msg := r.RowProblem(now); msg != "" {
 			probs.AddRow(i+1, "%s", msg)
 		}
 	}
 	if err := probs.Err(); err != nil {
-		return err
+		return StockResult{}, err
 	}
 	defer s.lockAdvertiser(adv)()
-	if err := s.store.PutStock(ctx, adv, rows); err != nil {
-		return err
+	stale, err := s.store.PutStock(ctx, adv, rows)
+	if err != nil {
+		return StockResult{}, err
 	}
-	s.index.SetStock(adv, rows)
-	return nil
+	applied := rows
+	if len(stale) > 0 {
+		applied = make([]campaigns.StockUpdate, 0, len(rows)-len(stale))
+		next := 0 // stale lists row indexes in order
+		for i, r := range rows {
+			if next < len(stale) && stale[next] == i {
+				next++
+				continue
+			}
+			applied = append(applied, r)
+		}
+	}
+	s.index.SetStock(adv, applied)
+	return StockResult{Updated: len(applied), Stale: len(rows) - len(applied)}, nil
 }
 
 // ---- helpers ----

@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -348,16 +349,17 @@ func (s *Server) putInventory(c *gin.Context, who *auth.Principal) {
 		s.fail(c, campaigns.Errorf(campaigns.Invalid, "the body must be a JSON array of {store_id, product_id, in_stock, quantity}, not null"))
 		return
 	}
-	rows, err := stockRows(raw)
+	rows, err := stockRows(raw, s.Catalog.Now())
 	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	if err := s.Catalog.PutStock(c.Request.Context(), who, c.Query("advertiser_id"), rows, s.opt.MaxStockRows); err != nil {
+	res, err := s.Catalog.PutStock(c.Request.Context(), who, c.Query("advertiser_id"), rows, s.opt.MaxStockRows)
+	if err != nil {
 		s.fail(c, err)
 		return
 	}
-	c.JSON(http.StatusOK, gin.H{"updated": len(rows)})
+	c.JSON(http.StatusOK, res)
 }
 
 // stockRows decodes a batch's rows one by one, so that a row of the wrong
@@ -365,7 +367,7 @@ func (s *Server) putInventory(c *gin.Context, who *auth.Principal) {
 // is reported by its number with every other bad row, of either kind (a
 // row that decodes and says something wrong, such as an empty store_id),
 // as a store upload's are, rather than end the batch at the first.
-func stockRows(raw []json.RawMessage) ([]campaigns.StockUpdate, error) {
+func stockRows(raw []json.RawMessage, now time.Time) ([]campaigns.StockUpdate, error) {
 	rows := make([]campaigns.StockUpdate, len(raw))
 	var probs campaigns.Problems
 	for i, r := range raw {
@@ -373,7 +375,7 @@ func stockRows(raw []json.RawMessage) ([]campaigns.StockUpdate, error) {
 		dec.DisallowUnknownFields()
 		if err := dec.Decode(&rows[i]); err != nil {
 			probs.AddRow(i+1, "%s", campaigns.ErrorMessage(campaigns.JSONError(err)))
-		} else if msg := rows[i].RowProblem(); msg != "" {
+		} else if msg := rows[i].RowProblem(now); msg != "" {
 			probs.AddRow(i+1, "%s", msg)
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/navad/navad/internal/catalog"
 )
 
 // propagationBound is the issue's promise: a change is reflected in
@@ -269,5 +271,86 @@ func TestStockBatchRows(t *testing.T) {
 	e.must(400, e.do("PUT", "/v1/inventory", w.advBKey, `null`))
 	if after := target(); after != before {
 		t.Fatalf("campaign B's store %q after the refused batch, want %q: part of it was applied", after, before)
+	}
+}
+
+// TestStockStaleRowsSkipped: a point-of-sale row with an as_of older than
+// the last applied one for its store and product (a batch delivered late)
+// is skipped and counted as stale, and decisions keep following the newer
+// row; an as_of far ahead of the server's clock, or not a time, is a bad
+// row, and the batch changes nothing.
+func TestStockStaleRowsSkipped(t *testing.T) {
+	e := newEnv(t)
+	w := e.world()
+	target := func() string {
+		var b adsBody
+		if err := json.Unmarshal(e.must(200, e.do("GET", adsPath(shinjuku("居酒屋")), w.publisherKey, nil)).Body, &b); err != nil {
+			t.Fatal(err)
+		}
+		for _, ad := range b.Ads {
+			if ad.CampaignID == w.campB {
+				return ad.Store.ID
+			}
+		}
+		return ""
+	}
+	first := target()
+	if first == "" {
+		t.Fatal("campaign B is not served before the batches")
+	}
+	now := time.Now()
+	row := func(inStock bool, asOf any) map[string]any {
+		return map[string]any{"store_id": first, "product_id": "beer-350", "in_stock": inStock, "as_of": asOf}
+	}
+	answer := func(r response) catalog.StockResult {
+		var res catalog.StockResult
+		if err := json.Unmarshal(r.Body, &res); err != nil {
+			t.Fatalf("answer %s: %v", r.Body, err)
+		}
+		return res
+	}
+	// The newer batch (out, seen a minute ago) arrives first.
+	r := e.must(200, e.do("PUT", "/v1/inventory", w.advBKey, []map[string]any{row(false, now.Add(-time.Minute).Format(time.RFC3339Nano))}))
+	if got := answer(r); got != (catalog.StockResult{Updated: 1}) {
+		t.Fatalf("newer batch: %+v", got)
+	}
+	if got := target(); got == first {
+		t.Fatalf("target still %q after it was reported out of stock", got)
+	}
+	// The older one (in, seen ten minutes ago, in JST) arrives late.
+	r = e.must(200, e.do("PUT", "/v1/inventory", w.advBKey, []map[string]any{row(true, now.Add(-10*time.Minute).In(time.FixedZone("JST", 9*3600)).Format(time.RFC3339))}))
+	if got := answer(r); got != (catalog.StockResult{Stale: 1}) {
+		t.Fatalf("late older batch: %+v, want 1 stale", got)
+	}
+	if got := target(); got == first {
+		t.Fatalf("a stale row brought %q back", got)
+	}
+	// Bad times are bad rows, listed with the rest; nothing is applied.
+	r = e.must(400, e.do("PUT", "/v1/inventory", w.advBKey, []map[string]any{
+		row(true, now.Format(time.RFC3339)),
+		row(true, now.Add(time.Hour).Format(time.RFC3339)),
+		row(true, "yesterday"),
+		row(true, "1999-12-31T23:59:59Z"),
+	}))
+	if rows, _ := r.rowErrors(t); !slices.Equal(rows, []int{2, 3, 4}) || !strings.Contains(string(r.Body), "ahead of the server's clock") {
+		t.Fatalf("bad as_of rows listed %v, want [2 3 4]: %s", rows, r.Body)
+	}
+	if got := target(); got == first {
+		t.Fatalf("a refused batch brought %q back", got)
+	}
+	// A newer row, and then one without a time (applied as it arrives).
+	r = e.must(200, e.do("PUT", "/v1/inventory", w.advBKey, []map[string]any{row(true, now.Format(time.RFC3339Nano)), row(false, nil)}))
+	if got := answer(r); got != (catalog.StockResult{Updated: 2}) {
+		t.Fatalf("newer rows: %+v", got)
+	}
+	if got := target(); got == first {
+		t.Fatalf("target %q after its last row said out of stock", got)
+	}
+	r = e.must(200, e.do("PUT", "/v1/inventory", w.advBKey, []map[string]any{row(true, now.Add(-time.Hour).Format(time.RFC3339))}))
+	if got := answer(r); got != (catalog.StockResult{Updated: 1}) {
+		t.Fatalf("a row after one without a time: %+v, want applied", got)
+	}
+	if got := target(); got != first {
+		t.Fatalf("target %q, want %q back in stock", got, first)
 	}
 }

@@ -158,11 +158,11 @@ func (c *Catalog) DeleteStore(ctx context.Context, advertiserID, storeID string)
 }
 
 // PutStock implements storage.Catalog.
-func (c *Catalog) PutStock(ctx context.Context, advertiserID string, rows []campaigns.StockUpdate) error {
+func (c *Catalog) PutStock(ctx context.Context, advertiserID string, rows []campaigns.StockUpdate) ([]int, error) {
 	start := time.Now()
-	err := c.next.PutStock(ctx, advertiserID, rows)
+	stale, err := c.next.PutStock(ctx, advertiserID, rows)
 	c.done("put_stock", start, err)
-	return err
+	return stale, err
 }
 
 // OutOfStock implements storage.Catalog.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/auth"
+	"github.com/navad/navad/internal/catalog"
 	"github.com/navad/navad/internal/redistest"
 )
 
@@ -30,10 +31,10 @@ func TestFollowerKeepsOwnWriteOverOlderRecord(t *testing.T) {
 		{
 			name: "stock",
 			older: func(t *testing.T, b *node) {
-				must(t, b.store.PutStock(t.Context(), "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: &yes}}))
+				mustStock[[]int](t)(b.store.PutStock(t.Context(), "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: &yes}}))
 			},
 			own: func(t *testing.T, a *node) {
-				must(t, a.catalog.PutStock(t.Context(), adv, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: &no}}, 0))
+				mustStock[catalog.StockResult](t)(a.catalog.PutStock(t.Context(), adv, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: &no}}, 0))
 			},
 			want: 0,
 		},

@@ -126,12 +126,13 @@ func TestFollowerSlowUploadHoldsUpOnlyItsAdvertiser(t *testing.T) {
 	}
 
 	yes, no := true, false
-	must(t, a.store.PutStock(ctx, advB, []campaigns.StockUpdate{{StoreID: "b1", ProductID: "beer", InStock: &no}}))
+	mustStock[[]int](t)(a.store.PutStock(ctx, advB, []campaigns.StockUpdate{{StoreID: "b1", ProductID: "beer", InStock: &no}}))
 	within(t, wait, "B's stock written through a reaches b", func() bool { return adsFor(t, b, "居酒屋") == 0 })
 
 	pB := &auth.Principal{ID: advB, Role: campaigns.Advertiser}
 	completes(t, wait, "B's stock written through b", func() error {
-		return b.catalog.PutStock(ctx, pB, advB, []campaigns.StockUpdate{{StoreID: "b1", ProductID: "beer", InStock: &yes}}, 0)
+		_, err := b.catalog.PutStock(ctx, pB, advB, []campaigns.StockUpdate{{StoreID: "b1", ProductID: "beer", InStock: &yes}}, 0)
+		return err
 	})
 	if got := adsFor(t, b, "居酒屋"); got != 1 {
 		t.Fatalf("after B's stock came back in through b, b serves %d ads, want 1", got)
@@ -189,8 +190,8 @@ func TestFollowerKeepsAnAdvertisersOrder(t *testing.T) {
 		t.Fatal("b did not start applying A's upload")
 	}
 	no := false
-	must(t, a.store.PutStock(ctx, "advA", []campaigns.StockUpdate{{StoreID: "a1", ProductID: "beer", InStock: &no}}))
-	must(t, a.store.PutStock(ctx, advB, []campaigns.StockUpdate{{StoreID: "b1", ProductID: "beer", InStock: &no}}))
+	mustStock[[]int](t)(a.store.PutStock(ctx, "advA", []campaigns.StockUpdate{{StoreID: "a1", ProductID: "beer", InStock: &no}}))
+	mustStock[[]int](t)(a.store.PutStock(ctx, advB, []campaigns.StockUpdate{{StoreID: "b1", ProductID: "beer", InStock: &no}}))
 	within(t, wait, "B's later stock reaches b", func() bool { return adsFor(t, b, "居酒屋") == 0 })
 	mu.Lock()
 	got := fmt.Sprint(order)

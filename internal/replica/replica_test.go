@@ -62,6 +62,15 @@ func must(t *testing.T, err error) {
 	}
 }
 
+// mustStock returns a check that a PutStock (of a store or a catalog)
+// succeeded.
+func mustStock[T any](t *testing.T) func(T, error) {
+	return func(_ T, err error) {
+		t.Helper()
+		must(t, err)
+	}
+}
+
 // step polls once and waits until the lanes have applied what it read: the
 // follower stepped by hand.
 func (f *Follower) step(ctx context.Context, check bool) (more bool, err error) {
@@ -107,7 +116,7 @@ func TestFollowerAppliesOthersChanges(t *testing.T) {
 	ctx := t.Context()
 	must(t, a.store.PutStores(ctx, "adv", stores("s1", "s2", "s3")))
 	no := false
-	must(t, a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: &no}}))
+	mustStock[[]int](t)(a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: &no}}))
 	must(t, a.store.DeleteStore(ctx, "adv", "s3"))
 	c := &campaigns.Campaign{ID: "cmp", AdvertiserID: "adv", Name: "c", ProductID: "beer", RadiusM: 500,
 		Keywords: []campaigns.Keyword{{Text: "居酒屋", Match: campaigns.Broad}}, Creative: campaigns.Creative{Title: "t", LandingURL: "https://example.com/"}}

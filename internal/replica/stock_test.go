@@ -55,7 +55,7 @@ func TestFollowerDeleteThenRecreateClearsStock(t *testing.T) {
 	must(t, a.store.PutStores(ctx, "adv", stores("s1")))
 	fb := b.follower(t)
 	no := false
-	must(t, a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: &no}}))
+	mustStock[[]int](t)(a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: &no}}))
 	step(t, fb, false)
 	if got := adsNear(t, b); got != 0 {
 		t.Fatalf("b serves %d ads for an out-of-stock store, want 0", got)
@@ -80,7 +80,7 @@ func TestFollowerDeleteStoreClearsUnlistedStock(t *testing.T) {
 	must(t, a.store.PutStores(ctx, "adv", stores("s1"))) // lists beer only
 	fb := b.follower(t)
 	no := false
-	must(t, a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "wine", InStock: &no}}))
+	mustStock[[]int](t)(a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "wine", InStock: &no}}))
 	step(t, fb, false)
 	must(t, a.store.DeleteStore(ctx, "adv", "s1"))
 	step(t, fb, false)
@@ -111,7 +111,7 @@ func TestFollowerReloadDropsStockOfAdvertiserWithoutStores(t *testing.T) {
 		if i == batch-1 {
 			inStock = &no
 		}
-		must(t, a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: inStock}}))
+		mustStock[[]int](t)(a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: inStock}}))
 	}
 	must(t, a.store.DeleteStore(ctx, "adv", "s1"))
 	more, err := fb.step(ctx, false)

@@ -79,8 +79,13 @@ type Catalog interface {
 
 	// PutStock records a point-of-sale batch of one advertiser all or
 	// nothing. Invalid, with a Detail per row (Row counted from 1), when a
-	// row names a store the advertiser does not have.
-	PutStock(ctx context.Context, advertiserID string, rows []campaigns.StockUpdate) error
+	// row names a store the advertiser does not have. Rows apply in order:
+	// a row with an AsOf before the time kept for its (store, product) (the
+	// last applied row's AsOf) is skipped, and stale lists such rows'
+	// indexes (from 0); a row with an AsOf at or after it applies and
+	// keeps its time; a row without one applies and forgets the time.
+	// DeleteStore forgets the times of the store's rows.
+	PutStock(ctx context.Context, advertiserID string, rows []campaigns.StockUpdate) (stale []int, err error)
 	// OutOfStock calls fn for every (store, product) of an advertiser, or of
 	// all when advertiserID is "", that was last reported out of stock, until
 	// fn returns false.

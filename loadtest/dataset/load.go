@@ -73,7 +73,7 @@ func LoadCatalog(ctx context.Context, store storage.Catalog, w *World, progress 
 		for lo := 0; lo < len(rows); lo += stockChunk {
 			chunk := rows[lo:min(lo+stockChunk, len(rows))]
 			g.Go(func() error {
-				if err := store.PutStock(gctx, adv, chunk); err != nil {
+				if _, err := store.PutStock(gctx, adv, chunk); err != nil {
 					return fmt.Errorf("load stock of %s: %w", adv, err)
 				}
 				return nil

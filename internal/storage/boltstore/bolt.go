@@ -84,9 +84,10 @@ var (
 	bucketCampaignsGone = []byte("campaigns_gone")
 	bucketStores        = []byte("stores")
 	bucketStockOut      = []byte("stockout")
+	bucketStockAt       = []byte("stockat") // adv|store|product → the AsOf (Unix ms, big-endian) of its last row that had one
 	bucketMeta          = []byte("meta")
 
-	allBuckets = append([][]byte{bucketAccounts, bucketKeys, bucketCampaigns, bucketByAdv, bucketCampaignsGone, bucketStores, bucketStockOut, bucketMeta}, eventBuckets...)
+	allBuckets = append([][]byte{bucketAccounts, bucketKeys, bucketCampaigns, bucketByAdv, bucketCampaignsGone, bucketStores, bucketStockOut, bucketStockAt, bucketMeta}, eventBuckets...)
 
 	keySchema = []byte("schema")
 )

@@ -64,7 +64,7 @@ func TestReopen(t *testing.T) {
 	must(t, s.PutCampaign(ctx, cmp))
 	stores := storagetest.MakeStores(2000)
 	must(t, s.PutStores(ctx, "adv_1", stores))
-	must(t, s.PutStock(ctx, "adv_1", []campaigns.StockUpdate{{StoreID: stores[7].ID, ProductID: "p1", InStock: new(bool)}}))
+	mustStock(t)(s.PutStock(ctx, "adv_1", []campaigns.StockUpdate{{StoreID: stores[7].ID, ProductID: "p1", InStock: new(bool)}}))
 	must(t, s.DeleteStore(ctx, "adv_1", stores[3].ID))
 	must(t, s.Close())
 
@@ -179,14 +179,14 @@ func TestConcurrentUse(t *testing.T) {
 			for i := range 20 {
 				st := stores[(w*20+i)%len(stores)]
 				row := campaigns.StockUpdate{StoreID: st.ID, ProductID: st.Products[0], InStock: new(bool)}
-				if err := s.PutStock(ctx, "adv", []campaigns.StockUpdate{row}); err != nil {
+				if _, err := s.PutStock(ctx, "adv", []campaigns.StockUpdate{row}); err != nil {
 					errs <- err
 					return
 				}
 			}
 			// A bad row in a shared batch fails only its own call.
 			bad := campaigns.StockUpdate{StoreID: "nope", ProductID: "p", InStock: new(bool)}
-			if err := s.PutStock(ctx, "adv", []campaigns.StockUpdate{bad}); campaigns.ErrorCode(err) != campaigns.Invalid {
+			if _, err := s.PutStock(ctx, "adv", []campaigns.StockUpdate{bad}); campaigns.ErrorCode(err) != campaigns.Invalid {
 				errs <- fmt.Errorf("bad row: %v", err)
 			}
 		})
@@ -206,7 +206,7 @@ func TestConcurrentUse(t *testing.T) {
 					errs <- err
 					return false
 				}
-				if err := s.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: st.ID, ProductID: "x", InStock: new(bool)}}); err != nil {
+				if _, err := s.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: st.ID, ProductID: "x", InStock: new(bool)}}); err != nil {
 					errs <- err
 					return false
 				}
@@ -277,7 +277,7 @@ func BenchmarkPutStock(b *testing.B) {
 			st := stores[i%len(stores)]
 			i++
 			row := campaigns.StockUpdate{StoreID: st.ID, ProductID: st.Products[0], InStock: new(i%2 == 0)}
-			if err := s.PutStock(context.Background(), "adv", []campaigns.StockUpdate{row}); err != nil {
+			if _, err := s.PutStock(context.Background(), "adv", []campaigns.StockUpdate{row}); err != nil {
 				b.Error(err)
 				return
 			}
@@ -332,4 +332,12 @@ func BenchmarkMillionStores(b *testing.B) {
 	b.ReportMetric(put.Seconds(), "s-put")
 	b.ReportMetric(load.Seconds(), "s-load")
 	runtime.KeepAlive(kept)
+}
+
+// mustStock returns a check that a PutStock succeeded.
+func mustStock(t *testing.T) func([]int, error) {
+	return func(_ []int, err error) {
+		t.Helper()
+		must(t, err)
+	}
 }

@@ -3,6 +3,7 @@ package boltstore
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"slices"
 
@@ -147,16 +148,18 @@ func (s *Store) DeleteStore(ctx context.Context, advertiserID, storeID string) e
 		}
 		// Collect, then delete: deleting under a moving bbolt cursor can
 		// skip keys.
-		stock := tx.Bucket(bucketStockOut)
 		prefix := joinKey(advertiserID, storeID, "") // ends in sep: not "s1-b" for "s1"
-		var doomed [][]byte
-		c := stock.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			doomed = append(doomed, bytes.Clone(k))
-		}
-		for _, k := range doomed {
-			if err := stock.Delete(k); err != nil {
-				return err
+		for _, name := range [][]byte{bucketStockOut, bucketStockAt} {
+			b := tx.Bucket(name)
+			var doomed [][]byte
+			c := b.Cursor()
+			for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+				doomed = append(doomed, bytes.Clone(k))
+			}
+			for _, k := range doomed {
+				if err := b.Delete(k); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -169,28 +172,31 @@ func (s *Store) DeleteStore(ctx context.Context, advertiserID, storeID string) e
 
 // PutStock records a point-of-sale batch of one advertiser all or nothing.
 // Invalid, with a Detail per row (Row counted from 1), when a row names a
-// store the advertiser does not have; then nothing is written. Within a
-// batch the last row for a (store, product) wins.
+// store the advertiser does not have; then nothing is written. Rows apply
+// in order, so within a batch the last row for a (store, product) wins,
+// unless it is stale (see storage.Catalog).
 //
 // Concurrent calls share one transaction and one fsync (bbolt's Batch), so
 // many small point-of-sale feeds cost one disk flush, at the price of up to
 // 10 ms of added latency for a lone caller.
-func (s *Store) PutStock(ctx context.Context, advertiserID string, rows []campaigns.StockUpdate) error {
+func (s *Store) PutStock(ctx context.Context, advertiserID string, rows []campaigns.StockUpdate) ([]int, error) {
 	if err := checkKey("advertiser id", advertiserID); err != nil {
-		return fmt.Errorf("put stock: %w", err)
+		return nil, fmt.Errorf("put stock: %w", err)
 	}
 	for i, r := range rows {
 		if err := checkKey("product id", r.ProductID); err != nil {
-			return fmt.Errorf("put stock: row %d: %w", i+1, err)
+			return nil, fmt.Errorf("put stock: row %d: %w", i+1, err)
 		}
 	}
 	if err := s.begin(ctx); err != nil {
-		return fmt.Errorf("put stock: %w", err)
+		return nil, fmt.Errorf("put stock: %w", err)
 	}
 	defer s.end()
-	// Batch may run fn more than once; it keeps no state between runs.
+	var stale []int
+	// Batch may run fn more than once; each run starts stale afresh.
 	err := s.db.Batch(func(tx *bolt.Tx) error {
-		stores, stock := tx.Bucket(bucketStores), tx.Bucket(bucketStockOut)
+		stale = stale[:0]
+		stores, stock, at := tx.Bucket(bucketStores), tx.Bucket(bucketStockOut), tx.Bucket(bucketStockAt)
 		var p campaigns.Problems
 		for i, r := range rows {
 			if !validKey(r.StoreID) || stores.Get(joinKey(advertiserID, r.StoreID)) == nil {
@@ -208,6 +214,17 @@ func (s *Store) PutStock(ctx context.Context, advertiserID string, rows []campai
 			}
 			key := joinKey(advertiserID, r.StoreID, r.ProductID)
 			var err error
+			if ms := r.AsOfMillis(); ms == 0 {
+				err = at.Delete(key)
+			} else if kept := at.Get(key); len(kept) == 8 && ms < int64(binary.BigEndian.Uint64(kept)) {
+				stale = append(stale, i)
+				continue
+			} else {
+				err = at.Put(key, binary.BigEndian.AppendUint64(nil, uint64(ms)))
+			}
+			if err != nil {
+				return err
+			}
 			if r.Available() {
 				err = stock.Delete(key)
 			} else {
@@ -220,9 +237,9 @@ func (s *Store) PutStock(ctx context.Context, advertiserID string, rows []campai
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("put stock: %w", err)
+		return nil, fmt.Errorf("put stock: %w", err)
 	}
-	return nil
+	return stale, nil
 }
 
 // OutOfStock calls fn for every (store, product) of an advertiser, or of all

@@ -495,9 +495,10 @@ func (s *Store) shardOf(advertiserID string) Stream {
 	return Stream(1 + int(h.Sum32()%uint32(s.shards)))
 }
 
-func storesKey(st Stream, adv string) string { return st.tag() + ":stores:" + adv }
-func outKey(st Stream, adv string) string    { return st.tag() + ":out:" + adv }
-func advertisersKey(st Stream) string        { return st.tag() + ":advertisers" }
+func storesKey(st Stream, adv string) string  { return st.tag() + ":stores:" + adv }
+func outKey(st Stream, adv string) string     { return st.tag() + ":out:" + adv }
+func stockAtKey(st Stream, adv string) string { return st.tag() + ":stockat:" + adv }
+func advertisersKey(st Stream) string         { return st.tag() + ":advertisers" }
 
 // prefixRange returns the ZRANGE BYLEX bounds of the members that start with
 // prefix NUL.

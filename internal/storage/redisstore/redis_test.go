@@ -184,10 +184,10 @@ func testFeed(t *testing.T, srv *redistest.Server) {
 	must(t, s.PutStores(ctx, "adv_1", stores[:2]))
 	must(t, s.PutStores(ctx, "adv_1", stores)) // too many to list: reload
 	no := false
-	must(t, s.PutStock(ctx, "adv_1", []campaigns.StockUpdate{{StoreID: stores[0].ID, ProductID: "p1", InStock: &no}}))
+	mustStock(t)(s.PutStock(ctx, "adv_1", []campaigns.StockUpdate{{StoreID: stores[0].ID, ProductID: "p1", InStock: &no}}))
 	must(t, s.DeleteStore(ctx, "adv_1", stores[1].ID))
 	// Refused writes record nothing.
-	if err := s.PutStock(ctx, "adv_1", []campaigns.StockUpdate{{StoreID: "nope", ProductID: "p1", InStock: &no}}); err == nil {
+	if _, err := s.PutStock(ctx, "adv_1", []campaigns.StockUpdate{{StoreID: "nope", ProductID: "p1", InStock: &no}}); err == nil {
 		t.Fatal("stock for an unknown store accepted")
 	}
 	if err := s.DeleteCampaign(ctx, "cmp_1"); campaigns.ErrorCode(err) != campaigns.NotFound {
@@ -281,14 +281,14 @@ func TestFeedRetention(t *testing.T) {
 	must(t, s.PutStores(ctx, "adv", []campaigns.Store{{ID: "s1", Name: "One", Lat: 35, Lng: 139, Products: []string{"p"}}}))
 	no := false
 	for range 300 {
-		must(t, s.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "p", InStock: &no}}))
+		mustStock(t)(s.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "p", InStock: &no}}))
 	}
 	key := fmt.Sprintf("{navad:%d}:feed", int(s.StreamOf("adv"))-1)
 	rc := srv.Client(t)
 	before, err := rc.XLen(ctx, key).Result()
 	must(t, err)
 	time.Sleep(1100 * time.Millisecond)
-	must(t, s.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "p", InStock: &no}}))
+	mustStock(t)(s.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "p", InStock: &no}}))
 	after, err := rc.XLen(ctx, key).Result()
 	must(t, err)
 	// Trimming with ~ drops whole stream nodes (100 entries by default), so
@@ -370,7 +370,7 @@ func TestStockReadsWhatRedisHolds(t *testing.T) {
 		{ID: "s1", Name: "s1", Lat: 35.69, Lng: 139.70, Products: []string{"beer"}},
 		{ID: "s2", Name: "s2", Lat: 35.70, Lng: 139.70, Products: []string{"beer"}},
 	}))
-	must(t, s.PutStock(ctx, "adv", []campaigns.StockUpdate{
+	mustStock(t)(s.PutStock(ctx, "adv", []campaigns.StockUpdate{
 		{StoreID: "s1", ProductID: "beer", InStock: &no},
 		{StoreID: "s1", ProductID: "wine", InStock: &no},
 		{StoreID: "s1", ProductID: "wine", InStock: &yes},
@@ -406,5 +406,13 @@ func TestStockReadsWhatRedisHolds(t *testing.T) {
 		if g.StoreID != tt.give.StoreID || g.ProductID != tt.give.ProductID || g.Available() != tt.wantInStock {
 			t.Errorf("%s: got %s/%s in stock %v, want %s/%s %v", tt.name, g.StoreID, g.ProductID, g.Available(), tt.give.StoreID, tt.give.ProductID, tt.wantInStock)
 		}
+	}
+}
+
+// mustStock returns a check that a PutStock succeeded.
+func mustStock(t *testing.T) func([]int, error) {
+	return func(_ []int, err error) {
+		t.Helper()
+		must(t, err)
 	}
 }

@@ -69,7 +69,8 @@ var catalogWrites = []struct {
 	}},
 	{"DeleteStore", func(ctx context.Context, s *redisstore.Store) error { return s.DeleteStore(ctx, "adv_1", "st_00001") }},
 	{"PutStock", func(ctx context.Context, s *redisstore.Store) error {
-		return s.PutStock(ctx, "adv_1", []campaigns.StockUpdate{{StoreID: "st_00002", ProductID: "p", InStock: new(bool)}})
+		_, err := s.PutStock(ctx, "adv_1", []campaigns.StockUpdate{{StoreID: "st_00002", ProductID: "p", InStock: new(bool)}})
+		return err
 	}},
 	{"PutCampaign", func(ctx context.Context, s *redisstore.Store) error {
 		return s.PutCampaign(ctx, &campaigns.Campaign{ID: "cmp_1", AdvertiserID: "adv_2", Name: "moved"})
@@ -91,7 +92,7 @@ func seedCatalog(t *testing.T, s *redisstore.Store) {
 	ctx := t.Context()
 	must(t, s.CreateAccount(ctx, &campaigns.Account{ID: "adv_1", KeyHashes: []string{"h1"}}))
 	must(t, s.PutStores(ctx, "adv_1", refusedStores(2000, "old")))
-	must(t, s.PutStock(ctx, "adv_1", []campaigns.StockUpdate{{StoreID: "st_00001", ProductID: "p", InStock: new(bool)}}))
+	mustStock(t)(s.PutStock(ctx, "adv_1", []campaigns.StockUpdate{{StoreID: "st_00001", ProductID: "p", InStock: new(bool)}}))
 	must(t, s.PutCampaign(ctx, &campaigns.Campaign{ID: "cmp_1", AdvertiserID: "adv_1", Name: "old"}))
 }
 

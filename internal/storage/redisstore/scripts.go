@@ -166,40 +166,57 @@ return 1
 `)
 
 // scriptDeleteStore removes a store and its stock members. KEYS: stores,
-// out, seq, feed. ARGV: retention, origin, advertiser, store ID. Returns 0
-// when there is no such store.
+// out, seq, feed, stockat. ARGV: retention, origin, advertiser, store ID.
+// Returns 0 when there is no such store.
 var scriptDeleteStore = redis.NewScript(feedLua + `
 local id = ARGV[4]
 if redis.call('HEXISTS', KEYS[1], id) == 0 then return 0 end
-allowed(KEYS[3], KEYS[4], {'HDEL', KEYS[1], 'f'}, {'ZREMRANGEBYLEX', KEYS[2], '-', '+'})
+allowed(KEYS[3], KEYS[4], {'HDEL', KEYS[1], 'f'}, {'ZREMRANGEBYLEX', KEYS[2], '-', '+'}, {'ZREMRANGEBYLEX', KEYS[5], '-', '+'})
 redis.call('HDEL', KEYS[1], id)
 redis.call('ZREMRANGEBYLEX', KEYS[2], '[' .. id .. '\0', '(' .. id .. '\1')
+redis.call('ZREMRANGEBYLEX', KEYS[5], '[' .. id .. '\0', '(' .. id .. '\1')
 append_feed(KEYS[3], KEYS[4], ARGV[1], 'op', 'stores', 'origin', ARGV[2], 'adv', ARGV[3], 'ids', id, 'deleted', '1')
 return 1
 `)
 
 // scriptPutStock applies a point-of-sale batch if every row names a store of
-// the advertiser. KEYS: stores, out, seq, feed. ARGV: retention, origin,
-// advertiser, encoded rows for the record, then per row: store ID, product
-// ID, "1" in stock or "0" out. Returns the numbers (from 1) of rows naming
-// unknown stores; nothing is written unless the list is empty.
+// the advertiser. KEYS: stores, out, seq, feed, stockat. ARGV: retention,
+// origin, advertiser, encoded rows for the record, then per row: store ID,
+// product ID, "1" in stock or "0" out, and its AsOf as a 16-digit count of
+// Unix milliseconds or "" for none.
+//
+// stockat keeps each (store, product)'s last AsOf as a member
+// store NUL product NUL time, all at score 0: the fixed-width time sorts as
+// it reads, and a store's members are one lexical range for DeleteStore.
+//
+// Returns {0, stale rows...} (numbers from 1) when the batch was applied,
+// {1, bad rows...} (rows naming unknown stores) when nothing was written.
 var scriptPutStock = redis.NewScript(feedLua + `
-local bad = {}
-for i = 5, #ARGV, 3 do
-  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then bad[#bad + 1] = (i - 5) / 3 + 1 end
+local bad = {1}
+for i = 5, #ARGV, 4 do
+  if redis.call('HEXISTS', KEYS[1], ARGV[i]) == 0 then bad[#bad + 1] = (i - 5) / 4 + 1 end
 end
-if #bad > 0 then return bad end
-allowed(KEYS[3], KEYS[4], {'ZREM', KEYS[2], 'm'}, {'ZADD', KEYS[2], '0', 'm'})
-for i = 5, #ARGV, 3 do
+if #bad > 1 then return bad end
+allowed(KEYS[3], KEYS[4], {'ZREM', KEYS[2], 'm'}, {'ZADD', KEYS[2], '0', 'm'}, {'ZREM', KEYS[5], 'm'}, {'ZADD', KEYS[5], '0', 'm'})
+local stale = {0}
+for i = 5, #ARGV, 4 do
   local m = ARGV[i] .. '\0' .. ARGV[i + 1]
-  if ARGV[i + 2] == '1' then
-    redis.call('ZREM', KEYS[2], m)
+  local at = ARGV[i + 3]
+  local kept = redis.call('ZRANGEBYLEX', KEYS[5], '[' .. m .. '\0', '(' .. m .. '\1', 'LIMIT', 0, 1)[1]
+  if at ~= '' and kept and at < string.sub(kept, #m + 2) then
+    stale[#stale + 1] = (i - 5) / 4 + 1
   else
-    redis.call('ZADD', KEYS[2], 0, m)
+    if kept then redis.call('ZREM', KEYS[5], kept) end
+    if at ~= '' then redis.call('ZADD', KEYS[5], 0, m .. '\0' .. at) end
+    if ARGV[i + 2] == '1' then
+      redis.call('ZREM', KEYS[2], m)
+    else
+      redis.call('ZADD', KEYS[2], 0, m)
+    end
   end
 end
 append_feed(KEYS[3], KEYS[4], ARGV[1], 'op', 'stock', 'origin', ARGV[2], 'adv', ARGV[3], 'rows', ARGV[4])
-return bad
+return stale
 `)
 
 // scriptHeadSrc returns a feed's last sequence number and last entry ID in

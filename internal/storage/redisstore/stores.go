@@ -234,7 +234,7 @@ func (s *Store) DeleteStore(ctx context.Context, advertiserID, storeID string) e
 		return fmt.Errorf("%s: %w", op, notFound("store %q of advertiser %q not found", storeID, advertiserID))
 	}
 	st := s.shardOf(advertiserID)
-	keys := []string{storesKey(st, advertiserID), outKey(st, advertiserID), st.seqKey(), st.feedKey()}
+	keys := []string{storesKey(st, advertiserID), outKey(st, advertiserID), st.seqKey(), st.feedKey(), stockAtKey(st, advertiserID)}
 	n, err := scriptDeleteStore.Run(commitCtx(ctx), s.client, keys, s.retentionArg(), s.origin, advertiserID, storeID).Int()
 	if err != nil {
 		return s.fail(ctx, op, err)
@@ -248,43 +248,55 @@ func (s *Store) DeleteStore(ctx context.Context, advertiserID, storeID string) e
 // PutStock records a point-of-sale batch of one advertiser all or nothing.
 // Invalid, with a Detail per row (Row counted from 1), when a row names a
 // store the advertiser does not have; then nothing is written. Within a
-// batch the last row for a (store, product) wins. One script checks every
-// row and applies the batch, so the check and the write see the same stores.
-func (s *Store) PutStock(ctx context.Context, advertiserID string, rows []campaigns.StockUpdate) error {
+// batch the last row for a (store, product) wins, unless it is stale (see
+// storage.Catalog). One script checks every row and applies the batch, so
+// the check and the write see the same stores.
+func (s *Store) PutStock(ctx context.Context, advertiserID string, rows []campaigns.StockUpdate) ([]int, error) {
 	const op = "put stock"
 	if err := s.begin(ctx); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	if err := checkKey("advertiser id", advertiserID); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
+		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	for i, r := range rows {
 		if err := checkKey("product id", r.ProductID); err != nil {
-			return fmt.Errorf("%s: row %d: %w", op, i+1, err)
+			return nil, fmt.Errorf("%s: row %d: %w", op, i+1, err)
 		}
 	}
 	if len(rows) == 0 {
-		return nil
+		return nil, nil
 	}
 	st := s.shardOf(advertiserID)
-	args := make([]any, 0, 4+3*len(rows))
+	args := make([]any, 0, 4+4*len(rows))
 	args = append(args, s.retentionArg(), s.origin, advertiserID, encodeStockRows(rows))
 	for _, r := range rows {
-		args = append(args, r.StoreID, r.ProductID, stockFlag(r.Available()))
+		at := ""
+		if ms := r.AsOfMillis(); ms != 0 {
+			at = fmt.Sprintf("%016d", ms)
+		}
+		args = append(args, r.StoreID, r.ProductID, stockFlag(r.Available()), at)
 	}
-	keys := []string{storesKey(st, advertiserID), outKey(st, advertiserID), st.seqKey(), st.feedKey()}
-	bad, err := scriptPutStock.Run(commitCtx(ctx), s.client, keys, args...).Int64Slice()
+	keys := []string{storesKey(st, advertiserID), outKey(st, advertiserID), st.seqKey(), st.feedKey(), stockAtKey(st, advertiserID)}
+	reply, err := scriptPutStock.Run(commitCtx(ctx), s.client, keys, args...).Int64Slice()
 	if err != nil {
-		return s.fail(ctx, op, err)
+		return nil, s.fail(ctx, op, err)
 	}
-	if len(bad) > 0 {
+	if len(reply) == 0 || reply[0] > 1 {
+		return nil, fmt.Errorf("%s: %w", op, errCorrupt) // the script always answers {0, ...} or {1, ...}
+	}
+	if reply[0] == 1 {
 		var p campaigns.Problems
-		for _, row := range bad {
+		for _, row := range reply[1:] {
 			p.AddRow(int(row), "unknown store %q", rows[row-1].StoreID)
 		}
-		return fmt.Errorf("%s: %w", op, p.Err())
+		return nil, fmt.Errorf("%s: %w", op, p.Err())
 	}
-	return nil
+	var stale []int
+	for _, row := range reply[1:] {
+		stale = append(stale, int(row)-1)
+	}
+	return stale, nil
 }
 
 // StockRead names stock rows of one advertiser to read back (Store.Stock).

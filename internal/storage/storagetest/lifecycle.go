@@ -30,7 +30,7 @@ func seed(t *testing.T, c storage.Catalog) {
 	must(t, c.CreateAccount(ctx, account("adv_1", campaigns.Advertiser, "k1")))
 	must(t, c.PutCampaign(ctx, minimalCampaign("cmp_1", "adv_1")))
 	must(t, c.PutStores(ctx, "adv_1", []campaigns.Store{store("s1", "One"), store("s2", "Two")}))
-	must(t, c.PutStock(ctx, "adv_1", []campaigns.StockUpdate{outRow("s1", "beer-350")}))
+	mustStock(t)(c.PutStock(ctx, "adv_1", []campaigns.StockUpdate{outRow("s1", "beer-350")}))
 }
 
 // calls returns every Catalog method but Close. visits counts the calls of
@@ -90,7 +90,8 @@ func calls(visits *int) []call {
 			return c.DeleteStore(ctx, "adv_1", "s2")
 		}},
 		{"PutStock", func(ctx context.Context, c storage.Catalog) error {
-			return c.PutStock(ctx, "adv_1", []campaigns.StockUpdate{outRow("s2", "beer-350")})
+			_, err := c.PutStock(ctx, "adv_1", []campaigns.StockUpdate{outRow("s2", "beer-350")})
+			return err
 		}},
 		{"OutOfStock", func(ctx context.Context, c storage.Catalog) error {
 			return c.OutOfStock(ctx, "adv_1", func(campaigns.StockKey) bool { *visits++; return true })
@@ -176,7 +177,7 @@ func testCancelDuringIteration(t *testing.T, c storage.Catalog) {
 	for i, s := range stores {
 		rows[i] = outRow(s.ID, s.Products[0])
 	}
-	must(t, c.PutStock(t.Context(), "adv", rows))
+	mustStock(t)(c.PutStock(t.Context(), "adv", rows))
 
 	tests := []struct {
 		name string

@@ -2,8 +2,10 @@ package storagetest
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/storage"
@@ -14,6 +16,7 @@ var stockTests = []test{
 	{name: "LastReportWins", run: testStockLastReportWins},
 	{name: "PerAdvertiser", run: testStockPerAdvertiser},
 	{name: "EarlyStop", run: testStockEarlyStop},
+	{name: "StaleRowsSkipped", run: testStockStaleRows},
 }
 
 func outRow(store, product string) campaigns.StockUpdate {
@@ -28,7 +31,7 @@ func testStockUnknownStores(t *testing.T, c storage.Catalog) {
 	ctx := t.Context()
 	must(t, c.PutStores(ctx, "adv", []campaigns.Store{store("s1", "1"), store("s2", "2")}))
 	must(t, c.PutStores(ctx, "adv2", []campaigns.Store{store("s9", "9")}))
-	must(t, c.PutStock(ctx, "adv", []campaigns.StockUpdate{outRow("s2", "p0")}))
+	mustStock(t)(c.PutStock(ctx, "adv", []campaigns.StockUpdate{outRow("s2", "p0")}))
 
 	tests := []struct {
 		name     string
@@ -61,7 +64,7 @@ func testStockUnknownStores(t *testing.T, c storage.Catalog) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := c.PutStock(ctx, "adv", tt.give)
+			_, err := c.PutStock(ctx, "adv", tt.give)
 			wantCode(t, err, campaigns.Invalid)
 			var e *campaigns.Error
 			if !errors.As(err, &e) {
@@ -117,7 +120,7 @@ func testStockLastReportWins(t *testing.T, c storage.Catalog) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			must(t, c.PutStock(ctx, "adv", st.give))
+			mustStock(t)(c.PutStock(ctx, "adv", st.give))
 			diff(t, "out of stock", collectOut(t, c, "adv"), st.want)
 		})
 	}
@@ -127,7 +130,7 @@ func testStockPerAdvertiser(t *testing.T, c storage.Catalog) {
 	ctx := t.Context()
 	for _, adv := range []string{"a", "a:", "ab", "b"} {
 		must(t, c.PutStores(ctx, adv, []campaigns.Store{store("s1", "1"), store("s2", "2")}))
-		must(t, c.PutStock(ctx, adv, []campaigns.StockUpdate{outRow("s1", "p-"+adv), outRow("s2", "p")}))
+		mustStock(t)(c.PutStock(ctx, adv, []campaigns.StockUpdate{outRow("s1", "p-"+adv), outRow("s2", "p")}))
 	}
 	var all []campaigns.StockKey
 	for _, adv := range []string{"a", "a:", "ab", "b"} {
@@ -152,7 +155,7 @@ func testStockEarlyStop(t *testing.T, c storage.Catalog) {
 	for i, s := range stores {
 		rows[i] = outRow(s.ID, s.Products[0])
 	}
-	must(t, c.PutStock(ctx, "adv", rows))
+	mustStock(t)(c.PutStock(ctx, "adv", rows))
 	for _, stop := range []int{1, 4, 1024, 1025, 1499} {
 		calls := 0
 		must(t, c.OutOfStock(ctx, "", func(campaigns.StockKey) bool {
@@ -166,4 +169,73 @@ func testStockEarlyStop(t *testing.T, c storage.Catalog) {
 	if n := len(collectOut(t, c, "adv")); n != len(stores) {
 		t.Fatalf("%d rows out of stock, want %d", n, len(stores))
 	}
+}
+
+// testStockStaleRows: a row with an AsOf before the time kept for its
+// (store, product) is skipped and reported; one at or after it applies and
+// keeps its time; one without a time applies and forgets it; a refused batch
+// keeps no time; DeleteStore forgets the store's times.
+func testStockStaleRows(t *testing.T, c storage.Catalog) {
+	ctx := t.Context()
+	must(t, c.PutStores(ctx, "adv", []campaigns.Store{store("s1", "1"), store("s10", "10"), store("s2", "2")}))
+	must(t, c.PutStores(ctx, "adv2", []campaigns.Store{store("s1", "1")}))
+	t0 := time.Date(2026, 11, 28, 9, 0, 0, 0, time.FixedZone("JST", 9*3600))
+	at := func(r campaigns.StockUpdate, minutes int) campaigns.StockUpdate {
+		r.AsOf = ptr(t0.Add(time.Duration(minutes) * time.Minute))
+		return r
+	}
+	key := func(store, product string) campaigns.StockKey {
+		return campaigns.StockKey{AdvertiserID: "adv", StoreID: store, ProductID: product}
+	}
+	steps := []struct {
+		name      string
+		give      []campaigns.StockUpdate
+		wantStale []int
+		want      []campaigns.StockKey
+	}{
+		{"out at 10", []campaigns.StockUpdate{at(outRow("s1", "p"), 10)}, nil, []campaigns.StockKey{key("s1", "p")}},
+		{"in at 5 is stale", []campaigns.StockUpdate{at(inRow("s1", "p"), 5)}, []int{0}, []campaigns.StockKey{key("s1", "p")}},
+		{"in at 10 applies (a retry of the same moment)", []campaigns.StockUpdate{at(inRow("s1", "p"), 10)}, nil, nil},
+		{"out at 9 is stale", []campaigns.StockUpdate{at(outRow("s1", "p"), 9)}, []int{0}, nil},
+		{"other products, stores and advertisers keep their own times", []campaigns.StockUpdate{
+			at(outRow("s1", "p2"), 1), at(outRow("s10", "p"), 1), at(outRow("s2", "p"), 1),
+		}, nil, []campaigns.StockKey{key("s1", "p2"), key("s10", "p"), key("s2", "p")}},
+		{"within a batch, in order", []campaigns.StockUpdate{
+			at(inRow("s1", "p2"), 20), at(outRow("s1", "p2"), 15), at(inRow("s10", "p"), 2), at(outRow("s10", "p"), 3),
+		}, []int{1}, []campaigns.StockKey{key("s10", "p"), key("s2", "p")}},
+		{"a row without a time applies", []campaigns.StockUpdate{outRow("s1", "p2")}, nil, []campaigns.StockKey{key("s1", "p2"), key("s10", "p"), key("s2", "p")}},
+		{"and forgets the time kept", []campaigns.StockUpdate{at(inRow("s1", "p2"), 1)}, nil, []campaigns.StockKey{key("s10", "p"), key("s2", "p")}},
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			stale, err := c.PutStock(ctx, "adv", st.give)
+			must(t, err)
+			if !slices.Equal(stale, st.wantStale) {
+				t.Fatalf("stale rows %v, want %v", stale, st.wantStale)
+			}
+			diff(t, "out of stock", collectOut(t, c, "adv"), st.want)
+		})
+	}
+	t.Run("another advertiser's same IDs", func(t *testing.T) {
+		mustStock(t)(c.PutStock(ctx, "adv2", []campaigns.StockUpdate{at(outRow("s1", "p"), -60)}))
+		diff(t, "adv2 out of stock", collectOut(t, c, "adv2"), []campaigns.StockKey{{AdvertiserID: "adv2", StoreID: "s1", ProductID: "p"}})
+	})
+	t.Run("a refused batch keeps no time", func(t *testing.T) {
+		_, err := c.PutStock(ctx, "adv", []campaigns.StockUpdate{at(outRow("s2", "p"), 100), outRow("nope", "p")})
+		wantCode(t, err, campaigns.Invalid)
+		mustStock(t)(c.PutStock(ctx, "adv", []campaigns.StockUpdate{at(inRow("s2", "p"), 50)}))
+		diff(t, "out of stock", collectOut(t, c, "adv"), []campaigns.StockKey{key("s10", "p")})
+	})
+	t.Run("DeleteStore forgets its times", func(t *testing.T) {
+		must(t, c.DeleteStore(ctx, "adv", "s10"))
+		must(t, c.PutStores(ctx, "adv", []campaigns.Store{store("s10", "10")}))
+		mustStock(t)(c.PutStock(ctx, "adv", []campaigns.StockUpdate{at(outRow("s10", "p"), 0)}))
+		diff(t, "out of stock", collectOut(t, c, "adv"), []campaigns.StockKey{key("s10", "p")})
+		// s1's times were kept: its store is another, whose ID s10 extends.
+		stale, err := c.PutStock(ctx, "adv", []campaigns.StockUpdate{at(outRow("s1", "p"), 9)})
+		must(t, err)
+		if !slices.Equal(stale, []int{0}) {
+			t.Fatalf("s1's row at 9 after deleting s10: stale %v, want [0]", stale)
+		}
+	})
 }

@@ -125,6 +125,18 @@ func wantCode(t *testing.T, err error, want string) {
 	}
 }
 
+// mustStock returns a check of a PutStock's result: no error, and no
+// stale rows (rows without an AsOf are never stale).
+func mustStock(t *testing.T) func(stale []int, err error) {
+	return func(stale []int, err error) {
+		t.Helper()
+		must(t, err)
+		if len(stale) != 0 {
+			t.Fatalf("PutStock: rows %v stale, none carried a time", stale)
+		}
+	}
+}
+
 func must(t *testing.T, err error) {
 	t.Helper()
 	if err != nil {

@@ -208,7 +208,7 @@ func testStoreIsolation(t *testing.T, c storage.Catalog) {
 	}
 
 	// Stock and deletes of one advertiser leave the others alone.
-	must(t, c.PutStock(ctx, "adv2", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "coffee-185", InStock: ptr(false)}}))
+	mustStock(t)(c.PutStock(ctx, "adv2", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "coffee-185", InStock: ptr(false)}}))
 	if got := collectOut(t, c, "adv"); len(got) != 0 {
 		t.Fatalf("OutOfStock(adv) = %v, want none (the row was adv2's)", got)
 	}
@@ -370,10 +370,10 @@ func testStoreDeleteRemovesStock(t *testing.T, c storage.Catalog) {
 	out := func(store, product string) campaigns.StockUpdate {
 		return campaigns.StockUpdate{StoreID: store, ProductID: product, InStock: ptr(false)}
 	}
-	must(t, c.PutStock(ctx, "adv", []campaigns.StockUpdate{
+	mustStock(t)(c.PutStock(ctx, "adv", []campaigns.StockUpdate{
 		out("s1", "p1"), out("s1", "p2"), out("s1-b", "p1"), out("s2", "p1"),
 	}))
-	must(t, c.PutStock(ctx, "adv2", []campaigns.StockUpdate{out("s1", "p1")}))
+	mustStock(t)(c.PutStock(ctx, "adv2", []campaigns.StockUpdate{out("s1", "p1")}))
 
 	must(t, c.DeleteStore(ctx, "adv", "s1"))
 	diff(t, "out of stock after delete", collectOut(t, c, ""), []campaigns.StockKey{
