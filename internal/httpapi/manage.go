@@ -359,6 +359,7 @@ func (s *Server) putInventory(c *gin.Context, who *auth.Principal) {
 		s.fail(c, err)
 		return
 	}
+	s.Metrics.ObserveStock(res.Updated, res.Stale)
 	c.JSON(http.StatusOK, res)
 }
 

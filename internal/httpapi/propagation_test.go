@@ -353,4 +353,10 @@ func TestStockStaleRowsSkipped(t *testing.T) {
 	if got := target(); got != first {
 		t.Fatalf("target %q, want %q back in stock", got, first)
 	}
+	metrics := string(e.must(200, e.do("GET", "/metrics", "", nil)).Body)
+	for _, want := range []string{`navad_stock_rows_total{result="applied"} 4`, `navad_stock_rows_total{result="stale"} 1`} {
+		if !strings.Contains(metrics, want+"\n") {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
 }

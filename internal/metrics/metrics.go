@@ -55,6 +55,7 @@ type Metrics struct {
 	// series is too.
 	series                                sync.Map // requestLabels → *requestSeries
 	decidedNone, decidedAds, decidedError prometheus.Counter
+	stockRows                             *prometheus.CounterVec
 
 	index   atomic.Pointer[serving.Index]
 	backlog atomic.Pointer[func() int]
@@ -151,8 +152,12 @@ func New() *Metrics {
 		}
 		return 0
 	})
+	m.stockRows = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "navad_stock_rows_total",
+		Help: "Point-of-sale stock rows by result: applied, or stale (skipped: a row with a later as_of for their store and product was applied before).",
+	}, []string{"result"})
 	m.reg.MustRegister(
-		m.requests, m.latency, m.inFlight, m.decisions, m.adsWanted, m.adsServed, fill, m.storage, backlog, openWindows, unwindowed, capErrors,
+		m.requests, m.latency, m.inFlight, m.decisions, m.adsWanted, m.adsServed, fill, m.storage, backlog, openWindows, unwindowed, capErrors, m.stockRows,
 		sizes("navad_index_campaigns", "Active campaigns in the serving index.", (*serving.Snapshot).Campaigns),
 		sizes("navad_index_stores", "Stores in the serving index.", (*serving.Snapshot).Stores),
 		sizes("navad_index_offers", "(advertiser, product) store sets in the serving index.", (*serving.Snapshot).Offers),
@@ -246,6 +251,13 @@ func (m *Metrics) ObserveDecision(wanted, served int) {
 	m.filled.Add(1)
 	m.adsServed.Add(float64(served))
 	m.decidedAds.Inc()
+}
+
+// ObserveStock records a point-of-sale batch: rows applied and rows
+// skipped as stale.
+func (m *Metrics) ObserveStock(applied, stale int) {
+	m.stockRows.WithLabelValues("applied").Add(float64(applied))
+	m.stockRows.WithLabelValues("stale").Add(float64(stale))
 }
 
 // ObserveDecisionError records a decision the engine could not answer.

@@ -62,6 +62,13 @@ func TestObserveRequestCountsBySeries(t *testing.T) {
 			t.Errorf("decisions %s = %v, want %v", outcome, got, want)
 		}
 	}
+	m.ObserveStock(10, 0)
+	m.ObserveStock(3, 2)
+	for result, want := range map[string]float64{"applied": 13, "stale": 2} {
+		if got := value(t, m.stockRows.WithLabelValues(result)); got != want {
+			t.Errorf("stock rows %s = %v, want %v", result, got, want)
+		}
+	}
 }
 
 func BenchmarkObserveRequest(b *testing.B) {
