@@ -15,6 +15,7 @@
 //	by_adv      advertiser ID NUL campaign ID → empty (campaigns of one advertiser)
 //	stores      advertiser ID NUL store ID    → binary store (see codec.go)
 //	stockout    advertiser ID NUL store ID NUL product ID → empty
+//	stockat     advertiser ID NUL store ID NUL product ID → the as_of (Unix ms, big-endian uint64) of the last applied stock row that had one
 //	meta        "schema"                      → layout version
 //
 // Version 2 added the served log and runs of events.go, version 3 the
