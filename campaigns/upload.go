@@ -32,6 +32,11 @@ type Upload struct {
 	// most maxIgnored: the answer lists them, so that a misspelt or
 	// foreign one (opening_hours for hours) does not pass unseen.
 	IgnoredProperties []string
+	// OpeningHoursUnread are the rows (at most maxIgnored, the first) of a
+	// GeoJSON upload whose OSM opening_hours navad could not read (see
+	// hoursFromOSM) and that give no hours of their own: those stores are
+	// always open.
+	OpeningHoursUnread []int
 }
 
 // ReadStores parses a store list. Every row that cannot be read is reported

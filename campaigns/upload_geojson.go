@@ -77,10 +77,13 @@ func readStoresGeoJSON(r io.Reader, maxRows int) (*Upload, error) {
 					p.AddRow(row, "is not valid UTF-8; save the file as UTF-8")
 					continue
 				}
-				s, msg := featureStore(raw, ignored)
+				s, unread, msg := featureStore(raw, ignored)
 				if msg != "" {
 					p.AddRow(row, "%s", msg)
 					continue
+				}
+				if unread && len(up.OpeningHoursUnread) < maxIgnored {
+					up.OpeningHoursUnread = append(up.OpeningHoursUnread, row)
 				}
 				up.Stores = append(up.Stores, s)
 				up.Rows = append(up.Rows, row)
@@ -125,22 +128,28 @@ const (
 )
 
 // featureStore reads the store of one feature, and adds the names of the
-// properties it does not read to ignored.
-func featureStore(raw json.RawMessage, ignored map[string]bool) (Store, string) {
+// properties it does not read to ignored. A feature without hours takes
+// them from an OSM opening_hours it can read (hoursFromOSM); unread reports
+// one it could not, which leaves the store always open.
+func featureStore(raw json.RawMessage, ignored map[string]bool) (s Store, unread bool, msg string) {
 	var f geoFeature
 	if err := json.Unmarshal(raw, &f); err != nil {
-		return Store{}, ErrorMessage(JSONError(err))
+		return Store{}, false, ErrorMessage(JSONError(err))
+	}
+	ignore := func(name string) {
+		if len(ignored) < maxIgnored && len(name) <= maxIgnoredLen {
+			ignored[name] = true
+		}
 	}
 	for name := range f.Properties {
-		if !storeProperties[name] && len(ignored) < maxIgnored && len(name) <= maxIgnoredLen {
-			ignored[name] = true
+		if !storeProperties[name] && name != "opening_hours" {
+			ignore(name)
 		}
 	}
 	var bad []string
 	if f.Type != "Feature" {
 		bad = append(bad, `type must be "Feature"`)
 	}
-	var s Store
 	var coords []float64
 	switch {
 	case f.Geometry == nil || f.Geometry.Type != "Point":
@@ -182,13 +191,32 @@ func featureStore(raw json.RawMessage, ignored map[string]bool) (Store, string) 
 			bad = append(bad, "products must be an array of strings or a |-separated string")
 		}
 	}
+	hasHours := false
 	if v, ok := f.Properties["hours"]; ok && string(v) != "null" {
+		hasHours = true
 		if err := json.Unmarshal(v, &s.Hours); err != nil {
 			bad = append(bad, "hours must be an array of {days, from, to}")
 		}
 	}
-	if len(bad) > 0 {
-		return Store{}, strings.Join(bad, "; ")
+	if v, ok := f.Properties["opening_hours"]; ok && string(v) != "null" {
+		var osm string
+		switch {
+		case hasHours: // navad's own hours win
+			ignore("opening_hours")
+		case json.Unmarshal(v, &osm) != nil:
+			ignore("opening_hours")
+			unread = true
+		default:
+			if h, ok := hoursFromOSM(osm); ok {
+				s.Hours = h
+			} else {
+				ignore("opening_hours")
+				unread = true
+			}
+		}
 	}
-	return s, ""
+	if len(bad) > 0 {
+		return Store{}, false, strings.Join(bad, "; ")
+	}
+	return s, unread, ""
 }

@@ -261,6 +261,9 @@ func (s *Server) putStores(c *gin.Context, who *auth.Principal) {
 	if len(up.IgnoredProperties) > 0 {
 		answer["ignored_properties"] = up.IgnoredProperties
 	}
+	if len(up.OpeningHoursUnread) > 0 {
+		answer["opening_hours_unread"] = up.OpeningHoursUnread
+	}
 	c.JSON(http.StatusOK, answer)
 }
 

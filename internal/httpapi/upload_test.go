@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -488,26 +489,53 @@ func TestUploadAdvertiserIDMustMatch(t *testing.T) {
 }
 
 // TestGeoJSONIgnoredPropertiesListed: a GeoJSON upload's answer lists the
-// feature properties navad does not read, each once, sorted, so that an
-// OSM file's opening_hours (not hours) does not make its stores always
-// open unseen; other formats, and GeoJSON without such properties, answer
-// without the member.
+// feature properties navad does not read, each once, sorted; an OSM
+// opening_hours navad can read becomes the store's hours, and one it cannot
+// is listed by row (its store always open) and its name among the ignored;
+// other formats, and GeoJSON without such properties, answer without the
+// members.
 func TestGeoJSONIgnoredPropertiesListed(t *testing.T) {
 	e := newEnv(t)
 	_, key := e.account(adminKey, map[string]any{"type": "advertiser", "name": "Chain"})
 	osm := `{"type":"FeatureCollection","features":[
-	  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"o1","name":"店","products":["beer"],"opening_hours":"Mo-Fr 09:00-18:00","brand":"B"}},
+	  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"o1","name":"店","products":["beer"],"opening_hours":"Mo-Fr 09:00-18:00; PH off","brand":"B"}},
 	  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.701,35.691]},"properties":{"id":"o2","name":"店二","products":["beer"],"amenity":"pub","brand":"B"}}]}`
 	r := e.must(200, e.do("PUT", "/v1/stores", key, osm, "Content-Type", "application/geo+json"))
 	var got struct {
 		Stores  int      `json:"stores"`
 		Ignored []string `json:"ignored_properties"`
+		Unread  []int    `json:"opening_hours_unread"`
 	}
 	if err := json.Unmarshal(r.Body, &got); err != nil {
 		t.Fatal(err)
 	}
-	if got.Stores != 2 || !slices.Equal(got.Ignored, []string{"amenity", "brand", "opening_hours"}) {
-		t.Fatalf("answer %s: want 2 stores and ignored_properties [amenity brand opening_hours]", r.Body)
+	if got.Stores != 2 || !slices.Equal(got.Ignored, []string{"amenity", "brand"}) || got.Unread != nil {
+		t.Fatalf("answer %s: want 2 stores, ignored_properties [amenity brand] and no opening_hours_unread", r.Body)
+	}
+	var o1 struct {
+		Hours []campaigns.HourRange `json:"hours"`
+	}
+	if err := json.Unmarshal(e.must(200, e.do("GET", "/v1/stores/o1", key, nil)).Body, &o1); err != nil {
+		t.Fatal(err)
+	}
+	if want := []campaigns.HourRange{{Days: []string{"mon", "tue", "wed", "thu", "fri"}, From: "09:00", To: "18:00"}}; !reflect.DeepEqual(o1.Hours, want) {
+		t.Fatalf("o1's hours %+v, want %+v (from its opening_hours)", o1.Hours, want)
+	}
+	unreadable := `{"type":"FeatureCollection","features":[
+	  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"o5","name":"店","products":["beer"],"opening_hours":"24/7"}},
+	  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"o6","name":"店","products":["beer"],"opening_hours":"sunrise-sunset"}},
+	  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"o7","name":"店","products":["beer"],"opening_hours":"Mo-Fr 10:00-18:00","hours":[{"from":"11:00","to":"12:00"}]}}]}`
+	got.Ignored, got.Unread = nil, nil
+	if err := json.Unmarshal(e.must(200, e.do("PUT", "/v1/stores", key, unreadable, "Content-Type", "application/geo+json")).Body, &got); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got.Ignored, []string{"opening_hours"}) || !slices.Equal(got.Unread, []int{2}) {
+		t.Fatalf("answer: ignored %v, unread rows %v; want [opening_hours] and [2]", got.Ignored, got.Unread)
+	}
+	for id, want := range map[string]string{"o5": `"hours":[]`, "o6": `"hours":[]`, "o7": `"hours":[{"from":"11:00","to":"12:00"}]`} {
+		if body := string(e.must(200, e.do("GET", "/v1/stores/"+id, key, nil)).Body); !strings.Contains(body, want) {
+			t.Fatalf("store %s: %s, want %s", id, body, want)
+		}
 	}
 	for _, up := range []struct{ contentType, body string }{
 		{"application/geo+json", `{"type":"FeatureCollection","features":[{"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"o3","name":"x","products":["beer"],"hours":[]}}]}`},
