@@ -51,6 +51,7 @@ FUZZ_TARGETS := \
 	./campaigns:FuzzReadStoresJSON \
 	./campaigns:FuzzReadStoresGeoJSON \
 	./campaigns:FuzzNormalize \
+	./campaigns:FuzzHoursFromOSM \
 	./internal/tracking:FuzzVerify
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \

@@ -66,3 +66,23 @@ func TestHoursFromOSM(t *testing.T) {
 		}
 	}
 }
+
+// FuzzHoursFromOSM: any opening_hours string is read or refused without a
+// panic, and what is read compiles.
+func FuzzHoursFromOSM(f *testing.F) {
+	for _, s := range []string{"24/7", "Mo-Fr 09:00-18:00; PH off", "Fr-Mo 18:00-02:00", "Mo,We 10:00-24:00", "Sa,Su,PH 10:00-16:00", "Mo-Su 10:00-20:00; Su off", "9:00-1:00", "Mo-", "-", ";;", "Su 23:59-00:00"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		h, ok := hoursFromOSM(s)
+		if !ok {
+			if h != nil {
+				t.Fatalf("%q refused with hours %+v", s, h)
+			}
+			return
+		}
+		if _, p := h.Compile(); p.Len() > 0 {
+			t.Fatalf("%q read as %+v, which does not compile: %v", s, h, p.Err())
+		}
+	})
+}
