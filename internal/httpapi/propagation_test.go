@@ -239,18 +239,7 @@ func TestStockReachesDecisionsWithinASecond(t *testing.T) {
 func TestStockBatchRows(t *testing.T) {
 	e := newEnv(t)
 	w := e.world()
-	target := func() string {
-		var b adsBody
-		if err := json.Unmarshal(e.must(200, e.do("GET", adsPath(shinjuku("居酒屋")), w.publisherKey, nil)).Body, &b); err != nil {
-			t.Fatal(err)
-		}
-		for _, ad := range b.Ads {
-			if ad.CampaignID == w.campB {
-				return ad.Store.ID
-			}
-		}
-		return ""
-	}
+	target := func() string { return campaignBStore(t, e, w) }
 	before := target()
 	if before == "" {
 		t.Fatal("campaign B is not served before the batches")
@@ -282,18 +271,7 @@ func TestStockBatchRows(t *testing.T) {
 func TestStockStaleRowsSkipped(t *testing.T) {
 	e := newEnv(t)
 	w := e.world()
-	target := func() string {
-		var b adsBody
-		if err := json.Unmarshal(e.must(200, e.do("GET", adsPath(shinjuku("居酒屋")), w.publisherKey, nil)).Body, &b); err != nil {
-			t.Fatal(err)
-		}
-		for _, ad := range b.Ads {
-			if ad.CampaignID == w.campB {
-				return ad.Store.ID
-			}
-		}
-		return ""
-	}
+	target := func() string { return campaignBStore(t, e, w) }
 	first := target()
 	if first == "" {
 		t.Fatal("campaign B is not served before the batches")
@@ -359,4 +337,20 @@ func TestStockStaleRowsSkipped(t *testing.T) {
 			t.Errorf("/metrics lacks %s", want)
 		}
 	}
+}
+
+// campaignBStore returns the store campaign B's ad leads to for 居酒屋 from
+// Shinjuku, or "" when B is not served there.
+func campaignBStore(t *testing.T, e *env, w world) string {
+	t.Helper()
+	var b adsBody
+	if err := json.Unmarshal(e.must(200, e.do("GET", adsPath(shinjuku("居酒屋")), w.publisherKey, nil)).Body, &b); err != nil {
+		t.Fatal(err)
+	}
+	for _, ad := range b.Ads {
+		if ad.CampaignID == w.campB {
+			return ad.Store.ID
+		}
+	}
+	return ""
 }
