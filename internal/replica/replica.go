@@ -489,7 +489,7 @@ func (f *Follower) verify(ctx context.Context) error {
 		return err
 	}
 	for _, i := range f.order {
-		if seq := seqs[i]; seq < f.cursors[i].Seq {
+		if seq := seqs[i].Seq; seq < f.cursors[i].Seq {
 			if err := f.settle(); err != nil {
 				return err
 			}

@@ -1,6 +1,7 @@
 package redisstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -117,33 +118,74 @@ func (s *Store) Heads(ctx context.Context, streams []Stream) ([]Cursor, error) {
 	return heads, nil
 }
 
-// Seqs returns the current sequence number of each stream: a cheap check
-// that Redis did not lose records a reader has applied.
-func (s *Store) Seqs(ctx context.Context, streams []Stream) ([]int64, error) {
+// Seqs returns, for each stream, its current sequence number and the ID
+// Redis last generated for it (XINFO STREAM's last-generated-id: unlike the
+// last entry's ID, it stays when the stream is trimmed empty; "0-0" for a
+// stream that does not exist), in one pipelined round trip: a cheap check
+// that Redis did not lose records a reader has applied. A reader whose
+// cursor is past either lost them even when later writes have taken the
+// sequence number back up (a failover to a Redis replica that missed the
+// last records, its clock behind: XADD gives the new records IDs below the
+// reader's cursor, and XREAD after it never returns them).
+//
+// Redis builds the stream's first and last entries into the XINFO reply
+// that the script reads: a few µs a stream with small records, more with
+// large ones (about 1 ms with 300 KB stock records at both ends).
+func (s *Store) Seqs(ctx context.Context, streams []Stream) ([]Cursor, error) {
 	const op = "feed seqs"
 	if err := s.begin(ctx); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
 	pipe := s.client.Pipeline()
-	cmds := make([]*redis.StringCmd, len(streams))
+	cmds := make([]*redis.Cmd, len(streams))
 	for i, st := range streams {
-		cmds[i] = pipe.Get(ctx, st.seqKey())
+		// EVAL, not EVALSHA: a pipeline cannot recover from NOSCRIPT.
+		cmds[i] = pipe.Eval(ctx, scriptSeqSrc, []string{st.seqKey(), st.feedKey()})
 	}
-	if _, err := pipe.Exec(ctx); err != nil && err != redis.Nil {
+	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, s.fail(ctx, op, err)
 	}
-	seqs := make([]int64, len(streams))
+	seqs := make([]Cursor, len(streams))
 	for i, c := range cmds {
-		if c.Err() == redis.Nil {
-			continue
+		v, err := c.StringSlice()
+		if err != nil || len(v) != 2 {
+			return nil, fmt.Errorf("%s: unexpected reply %v (%v)", op, c.Val(), err)
 		}
-		n, err := c.Int64()
+		seq, err := strconv.ParseInt(v[0], 10, 64)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
+			return nil, fmt.Errorf("%s: seq %q: %w", op, v[0], err)
 		}
-		seqs[i] = n
+		if _, _, ok := parseID(v[1]); !ok {
+			return nil, fmt.Errorf("%s: last generated ID %q: %w", op, v[1], errCorrupt)
+		}
+		seqs[i] = Cursor{ID: v[1], Seq: seq}
 	}
 	return seqs, nil
+}
+
+// CompareIDs compares two stream entry IDs in Redis's order, milliseconds
+// then sequence (not as strings: "9-0" is before "10-0"): -1 when a is
+// before b, 0 when they are equal, +1 when a is after b. An ID that is not
+// of the form ms-seq, as Redis gives them, reads as 0-0.
+func CompareIDs(a, b string) int {
+	ams, aseq, _ := parseID(a)
+	bms, bseq, _ := parseID(b)
+	if c := cmp.Compare(ams, bms); c != 0 {
+		return c
+	}
+	return cmp.Compare(aseq, bseq)
+}
+
+// parseID splits a stream entry ID "ms-seq" into its numbers; ok is false
+// (and both 0) when it is not of that form.
+func parseID(id string) (ms, seq uint64, ok bool) {
+	m, q, found := strings.Cut(id, "-")
+	ms, err1 := strconv.ParseUint(m, 10, 64)
+	seq, err2 := strconv.ParseUint(q, 10, 64)
+	if !found || err1 != nil || err2 != nil {
+		return 0, 0, false
+	}
+	return ms, seq, true
 }
 
 // ReadFeed returns, for each stream, up to count records after its cursor,

@@ -172,6 +172,13 @@ func testFeed(t *testing.T, srv *redistest.Server) {
 			t.Fatalf("stream %d of an empty database starts at %+v", i, h)
 		}
 	}
+	seqs, err := s.Seqs(ctx, streams)
+	must(t, err)
+	for i, sq := range seqs {
+		if sq != (redisstore.Cursor{ID: "0-0"}) {
+			t.Fatalf("stream %d of an empty database has seq and last ID %+v", i, sq)
+		}
+	}
 
 	must(t, s.CreateAccount(ctx, &campaigns.Account{ID: "adv_1", Type: campaigns.Advertiser, Name: "A", KeyHashes: []string{"h1"}}))
 	must(t, s.UpdateAccountKeys(ctx, "adv_1", func([]string) ([]string, error) { return []string{"h2"}, nil }))
@@ -226,15 +233,45 @@ func testFeed(t *testing.T, srv *redistest.Server) {
 
 	heads2, err := s.Heads(ctx, streams)
 	must(t, err)
-	seqs, err := s.Seqs(ctx, streams)
+	seqs, err = s.Seqs(ctx, streams)
 	must(t, err)
-	if heads2[0].Seq != 4 || heads2[shard].Seq != 4 || seqs[0] != 4 || seqs[shard] != 4 || heads2[shard].ID != recs[3].ID {
-		t.Fatalf("heads %+v, seqs %v after four records each", heads2, seqs)
+	if heads2[0].Seq != 4 || heads2[shard].Seq != 4 || seqs[0] != heads2[0] || seqs[shard] != heads2[shard] || heads2[shard].ID != recs[3].ID {
+		t.Fatalf("heads %+v, seqs %+v after four records each", heads2, seqs)
+	}
+	// Trimmed empty, the stream has no last record, but Redis keeps the ID
+	// it last generated: Seqs gives it, Heads "0-0".
+	must(t, srv.Client(t).XTrimMaxLen(ctx, fmt.Sprintf("{navad:%d}:feed", int(shard)-1), 0).Err())
+	heads2, err = s.Heads(ctx, []redisstore.Stream{shard})
+	must(t, err)
+	seqs, err = s.Seqs(ctx, []redisstore.Stream{shard})
+	must(t, err)
+	if want := (redisstore.Cursor{ID: recs[3].ID, Seq: 4}); seqs[0] != want || heads2[0] != (redisstore.Cursor{ID: "0-0", Seq: 4}) {
+		t.Fatalf("trimmed empty: seqs %+v, want %+v; heads %+v, want 0-0", seqs[0], want, heads2[0])
 	}
 	found, missing, err := s.StoresByID(ctx, "adv_1", []string{stores[0].ID, stores[1].ID, "never"})
 	must(t, err)
 	if len(found) != 1 || found[0].ID != stores[0].ID || len(missing) != 2 {
 		t.Fatalf("StoresByID: found %v, missing %v", found, missing)
+	}
+}
+
+func TestCompareIDs(t *testing.T) {
+	tests := []struct {
+		a, b string
+		want int
+	}{
+		{"0-0", "0-0", 0},
+		{"5-1", "5-1", 0},
+		{"9-0", "10-0", -1}, // not as strings
+		{"10-0", "9-5", 1},
+		{"7-2", "7-10", -1}, // then by sequence
+		{"1700000000000-3", "0-0", 1},
+		{"x", "0-0", 0}, // not an ID: 0-0
+	}
+	for _, tt := range tests {
+		if got := redisstore.CompareIDs(tt.a, tt.b); got != tt.want {
+			t.Errorf("CompareIDs(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.want)
+		}
 	}
 }
 
@@ -298,8 +335,8 @@ func TestFeedRetention(t *testing.T) {
 	}
 	seqs, err := s.Seqs(ctx, []redisstore.Stream{s.StreamOf("adv")})
 	must(t, err)
-	if seqs[0] != 302 {
-		t.Fatalf("seq %d after 302 records", seqs[0])
+	if seqs[0].Seq != 302 {
+		t.Fatalf("seq %d after 302 records", seqs[0].Seq)
 	}
 }
 

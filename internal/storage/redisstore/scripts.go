@@ -228,3 +228,16 @@ local id = '0-0'
 if last[1] then id = last[1][1] end
 return {seq, id}
 `
+
+// scriptSeqSrc returns a feed's last sequence number and the last entry ID
+// Redis generated for it ("0-0" when the stream does not exist), in one
+// atomic read. KEYS: seq, feed.
+const scriptSeqSrc = `
+local seq = redis.call('GET', KEYS[1]) or '0'
+if redis.call('EXISTS', KEYS[2]) == 0 then return {seq, '0-0'} end
+local info = redis.call('XINFO', 'STREAM', KEYS[2])
+for i = 1, #info, 2 do
+  if info[i] == 'last-generated-id' then return {seq, info[i + 1]} end
+end
+return redis.error_reply('XINFO STREAM gave no last-generated-id')
+`
