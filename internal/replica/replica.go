@@ -35,9 +35,14 @@
 // lost records this replica needed (it was away longer than the feed's
 // retention, or Redis lost the tail of its data); the Follower then reloads
 // what that stream covers: every campaign, or every advertiser of a store
-// shard. A new epoch means Redis lost everything; it reloads all. It checks
-// sequence numbers and the epoch every few seconds and whenever Redis comes
-// back after an error, so that losses are found even when nothing is written.
+// shard. So it does for a stream whose sequence number, or the last entry
+// ID Redis generated for it, is below what this replica read: Redis lost
+// records (after a failover to a Redis replica whose clock is behind,
+// writes since may have taken the sequence number back up while their
+// records got IDs below this replica's cursor). A new epoch means Redis
+// lost everything; it reloads all. It checks sequence numbers, IDs and the
+// epoch every few seconds and whenever Redis comes back after an error, so
+// that losses are found even when nothing is written.
 //
 // Polling, not XREAD BLOCK: the feed has one stream per store shard (a
 // record must share its slot with the data it describes), and in Redis
@@ -87,7 +92,7 @@ type Config struct {
 	Keys    *auth.Keys
 	Logger  *slog.Logger
 	Poll    time.Duration // how often the feed is read; DefaultPoll when 0
-	Check   time.Duration // how often sequence numbers and the epoch are verified; DefaultCheck when 0
+	Check   time.Duration // how often sequence numbers, entry IDs and the epoch are verified; DefaultCheck when 0
 }
 
 // Follower keeps an index in step with the store. Its goroutine runs from
@@ -463,8 +468,18 @@ func (f *Follower) drain(ctx context.Context, l *lane) {
 	}
 }
 
-// verify reloads what Redis lost: everything on a new epoch, a stream whose
-// sequence number went back below what this replica read. It lets the
+// verify reloads what Redis lost: everything on a new epoch; a stream
+// whose sequence number went back below what this replica read, or whose
+// last generated ID went back below the ID of the last record it read. The
+// second catches a failover to a Redis replica that missed the last records
+// and whose clock is behind: writes since have taken the sequence number
+// back up, but XADD gave their records IDs below this replica's cursor,
+// which reading after the cursor never returns. (The last generated ID, not
+// the last record's: a stream trimmed empty keeps the one and not the
+// other. A stream that does not exist reads as "0-0", as does the cursor
+// of a stream never written.) It finds such records only while the
+// stream's IDs are all below the cursor: once one past it is read, hand
+// reloads unless it happens to carry the next sequence number. It lets the
 // lanes finish first, so that a reload is the last word.
 func (f *Follower) verify(ctx context.Context) error {
 	epoch, err := f.cfg.Store.Epoch(ctx)
@@ -489,13 +504,20 @@ func (f *Follower) verify(ctx context.Context) error {
 		return err
 	}
 	for _, i := range f.order {
-		if seq := seqs[i].Seq; seq < f.cursors[i].Seq {
-			if err := f.settle(); err != nil {
-				return err
-			}
-			if err := f.reload(ctx, i, fmt.Sprintf("Redis went back from record %d to %d", f.cursors[i].Seq, seq)); err != nil {
-				return err
-			}
+		var reason string
+		switch now, read := seqs[i], f.cursors[i]; {
+		case now.Seq < read.Seq:
+			reason = fmt.Sprintf("Redis went back from record %d to %d", read.Seq, now.Seq)
+		case redisstore.CompareIDs(now.ID, read.ID) < 0:
+			reason = fmt.Sprintf("Redis went back from entry ID %s to %s", read.ID, now.ID)
+		default:
+			continue
+		}
+		if err := f.settle(); err != nil {
+			return err
+		}
+		if err := f.reload(ctx, i, reason); err != nil {
+			return err
 		}
 	}
 	return nil

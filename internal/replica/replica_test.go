@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -251,6 +253,112 @@ func TestFollowerReloadsWhenRedisWentBack(t *testing.T) {
 	step(t, fb, true)
 	if got := indexed(b); got != 1 {
 		t.Fatalf("b indexes %d stores after Redis lost s2, want 1", got)
+	}
+}
+
+// TestFollowerReloadsWhenRedisIDsWentBack: a failover to a Redis replica
+// that had not received the last record this replica read (s1 out of
+// stock), and whose clock is behind the old master's. A write landing
+// before the next check (s1 in stock again) takes the sequence number back
+// up to where this replica's cursor is, but XADD gives its record an ID
+// below the cursor, which reading after the cursor never returns: only the
+// stream's last generated ID having gone back tells.
+func TestFollowerReloadsWhenRedisIDsWentBack(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	ctx := t.Context()
+	must(t, a.store.PutCampaign(ctx, campaignFor("beer")))
+	must(t, a.store.PutStores(ctx, "adv", stores("s1")))
+	fb := b.follower(t)
+	yes, no := true, false
+	mustStock[[]int](t)(a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: &no}}))
+	step(t, fb, true)
+	if got := adsNear(t, b); got != 0 {
+		t.Fatalf("b serves %d ads for an out-of-stock store, want 0", got)
+	}
+	st := a.store.StreamOf("adv")
+	read := fb.cursors[st]
+
+	// The new master: it lacks the record read (seq 2), so the write since
+	// got seq 2 again, and an ID a second before the lost record's.
+	mustStock[[]int](t)(a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: &yes}}))
+	ms, _, _ := strings.Cut(read.ID, "-")
+	lost, err := strconv.ParseInt(ms, 10, 64)
+	must(t, err)
+	rc := srv.Client(t)
+	shard := int(st) - 1
+	feed := fmt.Sprintf("{navad:%d}:feed", shard)
+	must(t, rc.Del(ctx, feed).Err())
+	must(t, rc.XAdd(ctx, &redis.XAddArgs{Stream: feed, ID: fmt.Sprintf("%d-0", lost-2000),
+		Values: []any{"seq", 1, "op", "stores", "origin", a.store.Origin(), "adv", "adv", "ids", "s1"}}).Err())
+	must(t, rc.XAdd(ctx, &redis.XAddArgs{Stream: feed, ID: fmt.Sprintf("%d-0", lost-1000),
+		Values: []any{"seq", read.Seq, "op", "stock", "origin", a.store.Origin(), "adv", "adv", "rows", "s1\x00beer\x001\x00"}}).Err())
+	must(t, rc.Set(ctx, fmt.Sprintf("{navad:%d}:seq", shard), read.Seq, 0).Err())
+
+	step(t, fb, true)
+	servesLikeFresh(t, srv.URL(), b, "the write whose record's ID went back was never applied")
+	if _, reloads := fb.Stats(); reloads != 1 {
+		t.Fatalf("%d reloads, want 1", reloads)
+	}
+	// And it follows on from the reloaded place, without reloading again.
+	mustStock[[]int](t)(a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: &no}}))
+	step(t, fb, true)
+	if got := adsNear(t, b); got != 0 {
+		t.Fatalf("b serves %d ads for an out-of-stock store after the reload, want 0", got)
+	}
+	if _, reloads := fb.Stats(); reloads != 1 {
+		t.Fatalf("%d reloads, want still 1", reloads)
+	}
+}
+
+// TestFollowerKeepsStreamTrimmedEmpty: a stream trimmed empty (every record
+// older than the retention) has no last record but keeps the ID Redis last
+// generated, and a stream never written has neither: no reason to reload,
+// on a fresh deployment or later.
+func TestFollowerKeepsStreamTrimmedEmpty(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	ctx := t.Context()
+	fb := b.follower(t)
+	step(t, fb, true) // nothing written yet
+	must(t, a.store.PutStores(ctx, "adv", stores("s1")))
+	step(t, fb, true)
+	trimTo(t, srv, a.store, "adv", 0)
+	step(t, fb, true)
+	if _, reloads := fb.Stats(); reloads != 0 {
+		t.Fatalf("%d reloads, want 0", reloads)
+	}
+	must(t, a.store.PutStores(ctx, "adv", stores("s1", "s2")[1:]))
+	step(t, fb, true)
+	if got := indexed(b); got != 2 {
+		t.Fatalf("b indexes %d stores, want 2", got)
+	}
+	if applied, reloads := fb.Stats(); applied != 2 || reloads != 0 {
+		t.Fatalf("applied %d records with %d reloads, want 2 and 0", applied, reloads)
+	}
+}
+
+// TestFollowerReloadsWhenRedisLostAStream: a stream Redis no longer has,
+// its sequence number kept (a failover to a replica that never received
+// it), reads as one that never generated an ID: below the cursor.
+func TestFollowerReloadsWhenRedisLostAStream(t *testing.T) {
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	ctx := t.Context()
+	fb := b.follower(t)
+	must(t, a.store.PutStores(ctx, "adv", stores("s1", "s2")))
+	step(t, fb, true)
+	shard := int(a.store.StreamOf("adv")) - 1
+	rc := srv.Client(t)
+	must(t, rc.HDel(ctx, fmt.Sprintf("{navad:%d}:stores:adv", shard), "s2").Err())
+	must(t, rc.Del(ctx, fmt.Sprintf("{navad:%d}:feed", shard)).Err())
+
+	step(t, fb, true)
+	if got := indexed(b); got != 1 {
+		t.Fatalf("b indexes %d stores after Redis lost s2 with the stream, want 1", got)
+	}
+	if _, reloads := fb.Stats(); reloads != 1 {
+		t.Fatalf("%d reloads, want 1", reloads)
 	}
 }
 

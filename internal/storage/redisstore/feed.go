@@ -37,8 +37,10 @@ import (
 // A reader remembers, per stream, the last entry ID and seq it applied. A
 // record whose seq is not the next one means records were trimmed away (the
 // reader was gone longer than the retention) or Redis lost its tail; then
-// the reader reloads what that stream covers. A new epoch in {navad}:meta
-// means Redis lost everything: reload all.
+// the reader reloads what that stream covers; so it does when the stream's
+// sequence number or its last generated ID (Seqs) is below its cursor:
+// Redis went back. A new epoch in {navad}:meta means Redis lost
+// everything: reload all.
 
 // Record operations.
 const (
