@@ -356,3 +356,46 @@ func TestDrainKeepsWhatAClosedStoreCannotTake(t *testing.T) {
 		t.Fatalf("spool holds %d events, %d dropped; want the event kept", r.spool.Len(), r.svc.Dropped())
 	}
 }
+
+// TestSpooledEventPastRetentionDropped: an event a replica spooled during
+// an outage, still in its spool when the raw events of its token's issue
+// day are purged (another replica counted a retry of its URL meanwhile), is
+// dropped when delivered late, not counted a second time: once purged, the
+// store cannot tell that it counted already.
+func TestSpooledEventPastRetentionDropped(t *testing.T) {
+	srv := redistest.StartDurable(t)
+	dirA := t.TempDir()
+	minRetention := func(o *tracking.Options) { o.RetentionDays = 1 }
+	a := startReplica(t, srv.URL(), dirA, minRetention)
+	links := a.serve(1)
+	srv.Kill()
+	res, err := a.svc.Count(context.Background(), storage.Impression, token(links[0].Impression), false)
+	if err != nil || !res.Spooled {
+		t.Fatalf("A during the outage: %+v, %v; want the impression spooled", res, err)
+	}
+	a.close() // graceful: the event stays in A's spool
+	srv.Restart()
+	// The app fires the URL again; the load balancer sends it to B.
+	b := startReplica(t, srv.URL(), t.TempDir(), minRetention)
+	res, err = b.svc.Count(context.Background(), storage.Impression, token(links[0].Impression), false)
+	if err != nil || !res.Counted {
+		t.Fatalf("B: %+v, %v; want the impression counted", res, err)
+	}
+	// Three days on (the shortest retention: the token's lifetime and a
+	// day), B purges the token's raw events.
+	b.clock.add(72 * time.Hour)
+	if n, _, err := b.svc.Purge(context.Background()); err != nil || n == 0 {
+		t.Fatalf("purge: %d raw events, %v", n, err)
+	}
+	// A comes back on its directory, three days on too, and drains.
+	a2 := startReplica(t, srv.URL(), dirA, minRetention, func(o *tracking.Options) {
+		o.Now = newClock(b.clock.fn()()).fn()
+	})
+	a2.waitDelivered()
+	if got := b.totals().Impressions; got != 1 {
+		t.Fatalf("one token, %d impressions counted", got)
+	}
+	if got := a2.svc.Dropped(); got != 1 {
+		t.Fatalf("A dropped %d spooled entries, want the one past the retention", got)
+	}
+}

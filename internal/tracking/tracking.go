@@ -557,7 +557,9 @@ func (s *Service) spool(e *storage.Event, cause error) error {
 // returns how many events it delivered.
 //
 // Only an entry the store refuses as Invalid, one that could never be
-// applied, is dropped, with an error log, and counted by Dropped. Any other
+// applied, is dropped, with an error log, and counted by Dropped; so is an
+// event whose token was issued before the raw-event retention (see the
+// horizon below). Any other
 // error (the store unreachable or closed, ctx done, an internal error)
 // stops the drain and keeps the entry for the next one: the spool is kept
 // to deliver what a store could not take now.
@@ -570,6 +572,20 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	total := 0
+	// Raw events of tokens issued on UTC days before horizon's may be
+	// purged (Purge, with this service's retention): the store no longer
+	// knows whether such an event counted already (another replica took a
+	// retry of its URL; a write this replica gave up on landed), so
+	// delivering it could count it twice. It is dropped instead: a
+	// repeat counts once, and a spool older than the retention cannot
+	// keep that promise for what it holds.
+	horizon := utcDate(s.opt.Now().Add(-s.keep))
+	var stale atomic.Int64
+	defer func() {
+		if n := stale.Load(); n > 0 {
+			s.opt.Logger.Error("spooled events older than the raw-event retention dropped: the store may have forgotten whether they counted", "count", n, "kept_days", int(s.keep.Hours()/24))
+		}
+	}()
 	for {
 		aside := sp.SetAside()
 		events, err := sp.Peek(drainChunk)
@@ -591,6 +607,12 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 					i := int(next.Add(1) - 1)
 					if i >= len(events) || firstErr.Load() != nil {
 						return
+					}
+					if s.keep < time.Duration(math.MaxInt64) && utcDate(events[i].Issued).Before(horizon) {
+						stale.Add(1)
+						s.dropped.Add(1)
+						done[i] = true
+						continue
 					}
 					_, err := s.events.Record(ctx, events[i])
 					switch {
@@ -663,7 +685,8 @@ func (s *Service) drainServed(ctx context.Context) error {
 }
 
 // Dropped returns how many spooled entries (events and served batches)
-// Drain has dropped because the store refused them for good.
+// Drain has dropped because the store refused them for good, or because
+// they are events older than the raw-event retention.
 func (s *Service) Dropped() int { return int(s.dropped.Load()) }
 
 func (s *Service) drainLoop() {
@@ -976,6 +999,13 @@ func (s *Service) flushLoop() {
 }
 
 // ---- Retention ----
+
+// utcDate returns midnight UTC of t's UTC day: raw events are kept, and
+// purged, by the UTC day their token was issued.
+func utcDate(t time.Time) time.Time {
+	y, m, d := t.UTC().Date()
+	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
+}
 
 // retention is how long raw events are kept: days, but at least the token
 // lifetime, the clock skew and a day. Days too many for a time.Duration
