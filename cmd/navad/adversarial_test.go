@@ -305,7 +305,10 @@ func TestAdversarialInput(t *testing.T) {
 		{name: "patch nested deep", raw: rawRequest("PATCH", "/v1/campaigns/"+campID, jsonAuth(advKey), []byte(`{"creative":`+nested(`{"a":`, "}", 9_000, "1")+`}`)), want: 400, check: stillOwned},
 		{name: "duplicate lat, the last out of range", raw: rawRequest("POST", "/v1/ads", jsonAuth(pubKey), []byte(`{"lat":35.69,"lat":91,"lng":139.70,"q":"x"}`)), want: 400},
 		{name: "LAT beside lat (a member is taken under its exact name only)", raw: rawRequest("POST", "/v1/ads", jsonAuth(pubKey), []byte(`{"LAT":91,"lat":35.69,"lng":139.70,"q":"居酒屋"}`)), want: 200},
-		{name: "duplicate name in a campaign", raw: rawRequest("POST", "/v1/campaigns", jsonAuth(advKey), []byte(`{"name":"first","name":"second","keywords":[{"text":"x","match":"broad"}],"product_id":"beer","creative":{"title":"t","landing_url":"https://e.com"}}`)), want: 201, check: roundTrips(campaignPath, "name", "second")},
+		{name: "duplicate name in a campaign", raw: rawRequest("POST", "/v1/campaigns", jsonAuth(advKey), []byte(`{"name":"first","name":"second","keywords":[{"text":"x","match":"broad"}],"product_id":"beer","creative":{"title":"t","landing_url":"https://e.com"}}`)), want: 400},
+		{name: "status and Status in a campaign", raw: rawRequest("POST", "/v1/campaigns", jsonAuth(advKey), []byte(`{"name":"n","status":"paused","Status":"active","keywords":[{"text":"x","match":"broad"}],"product_id":"beer","creative":{"title":"t","landing_url":"https://e.com"}}`)), want: 400},
+		{name: "status twice in a patch, the last null", raw: rawRequest("PATCH", "/v1/campaigns/"+campID, jsonAuth(advKey), []byte(`{"status":"paused","status":null}`)), want: 400, check: stillOwned},
+		{name: "in_stock twice in a stock row", raw: rawRequest("PUT", "/v1/inventory", jsonAuth(advKey), []byte(`[{"store_id":"near","product_id":"beer","in_stock":true,"in_stock":false}]`)), want: 400},
 		{name: "a JSON body with a byte-order mark", raw: rawRequest("POST", "/v1/ads", jsonAuth(pubKey), []byte("\xef\xbb\xbf{\"lat\":35,\"lng\":139,\"q\":\"x\"}")), want: 400},
 
 		// Script and SQL in names: stored as given, answered JSON-escaped.

@@ -5,12 +5,14 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base32"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
 	"net/http"
@@ -440,12 +442,23 @@ func (s *Server) failStatus(c *gin.Context, status int, err error) {
 // ---- Bodies ----
 
 // readJSON decodes a JSON body of at most limit bytes into dst, rejecting
-// unknown fields when strict. Too large is 413; anything malformed 400.
+// unknown fields and an object naming a member twice when strict (see
+// campaigns.CheckUniqueKeys). Too large is 413; anything malformed 400.
 func (s *Server) readJSON(c *gin.Context, limit int64, dst any, strict bool) error {
 	body := limitBody(c, limit)
-	dec := json.NewDecoder(body)
+	var dec *json.Decoder
 	if strict {
+		b, err := io.ReadAll(body)
+		if err != nil {
+			return body.fail(err)
+		}
+		if err := campaigns.CheckUniqueKeys(b); err != nil {
+			return err
+		}
+		dec = json.NewDecoder(bytes.NewReader(b))
 		dec.DisallowUnknownFields()
+	} else {
+		dec = json.NewDecoder(body)
 	}
 	if err := dec.Decode(dst); err != nil {
 		return body.fail(err)
