@@ -18,14 +18,16 @@ var navadDays = []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 // weekday selector (Mo, Mo-Fr, Fr-Mo, Mo,We,Sa-Su) and either time ranges
 // (09:00-18:00, 11:00-14:00,17:00-23:00, 18:00-02:00 past midnight,
 // 24:00 as an end) or "off"/"closed". A later rule replaces what earlier
-// ones said of its days, as in OSM ("Mo-Su 10:00-20:00; Su off"). Rules for
+// ones said of its days, as in OSM ("Mo-Su 10:00-20:00; Su off"), hours
+// an earlier rule ran past midnight into them included. Rules for
 // public or school holidays alone ("PH off") are left out, and PH is
 // dropped from a day list: navad keeps no holiday calendar.
 //
 // ok is false for anything else (months, weeks, sunrise, open ends,
-// comments, "||" fallbacks) and for a week with no open hour at all, which
-// Hours cannot say (no hours means always open): the caller then keeps the
-// store always open and says so.
+// comments, "||" fallbacks), for a week with no open hour at all, which
+// Hours cannot say (no hours means always open), and for more than
+// MaxHourRanges ranges: the caller then keeps the store always open and
+// says so.
 func hoursFromOSM(s string) (h Hours, ok bool) {
 	s = strings.TrimSpace(s)
 	if s == "24/7" {
@@ -51,8 +53,20 @@ func hoursFromOSM(s string) (h Hours, ok bool) {
 		if !ok {
 			return nil, false
 		}
+		// A rule for a day also ends what an earlier rule's previous day
+		// ran past midnight into it, as OSM's reference evaluator has it
+		// ("Mo-Su 18:00-02:00; Tu off" is closed all Tuesday).
 		for _, d := range days {
-			week[d] = spans
+			prev := (d + 6) % 7
+			if slices.Contains(days, prev) {
+				continue // this rule replaces that day too
+			}
+			for i, sp := range week[prev] {
+				week[prev][i].to = min(sp.to, 24*60)
+			}
+		}
+		for _, d := range days {
+			week[d] = slices.Clone(spans)
 		}
 	}
 	byRange := map[span][]int{} // a time range → the days it is open then
@@ -82,6 +96,9 @@ func hoursFromOSM(s string) (h Hours, ok bool) {
 			}
 		}
 		h = append(h, r)
+	}
+	if len(h) > MaxHourRanges {
+		return nil, false
 	}
 	if _, p := h.Compile(); p.Len() > 0 {
 		return nil, false

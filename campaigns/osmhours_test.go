@@ -27,6 +27,9 @@ func TestHoursFromOSM(t *testing.T) {
 		{"Mo,We 10:00-24:00", Hours{{Days: []string{"mon", "wed"}, From: "10:00", To: "24:00"}}, true},
 		{"Mo-Fr 09:00-18:00; PH off", Hours{{Days: weekdays, From: "09:00", To: "18:00"}}, true},
 		{"Sa,Su,PH 10:00-16:00", Hours{{Days: []string{"sat", "sun"}, From: "10:00", To: "16:00"}}, true},
+		{"Mo-Su 18:00-02:00; Tu off", Hours{{Days: []string{"mon"}, From: "18:00", To: "24:00"}, {Days: []string{"wed", "thu", "fri", "sat", "sun"}, From: "18:00", To: "02:00"}}, true}, // closed all Tuesday
+		{"Mo-Th 11:00-23:00; Fr-Sa 11:00-01:00; Su 11:00-22:00", Hours{{Days: []string{"mon", "tue", "wed", "thu"}, From: "11:00", To: "23:00"}, {Days: []string{"fri"}, From: "11:00", To: "01:00"}, {Days: []string{"sat"}, From: "11:00", To: "24:00"}, {Days: []string{"sun"}, From: "11:00", To: "22:00"}}, true},
+		{"Mo 10:00-12:00; Mo 14:00-16:00", Hours{{Days: []string{"mon"}, From: "14:00", To: "16:00"}}, true},
 		{"", nil, false},
 		{"off", nil, false},                       // never open: Hours cannot say so
 		{"Mo-Su off", nil, false},                 // the same

@@ -206,6 +206,7 @@ func featureStore(raw json.RawMessage, ignored map[string]bool) (s Store, unread
 		case json.Unmarshal(v, &osm) != nil:
 			ignore("opening_hours")
 			unread = true
+		case strings.TrimSpace(osm) == "": // no data, as null
 		default:
 			if h, ok := hoursFromOSM(osm); ok {
 				s.Hours = h

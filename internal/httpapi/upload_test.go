@@ -524,7 +524,8 @@ func TestGeoJSONIgnoredPropertiesListed(t *testing.T) {
 	unreadable := `{"type":"FeatureCollection","features":[
 	  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"o5","name":"店","products":["beer"],"opening_hours":"24/7"}},
 	  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"o6","name":"店","products":["beer"],"opening_hours":"sunrise-sunset"}},
-	  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"o7","name":"店","products":["beer"],"opening_hours":"Mo-Fr 10:00-18:00","hours":[{"from":"11:00","to":"12:00"}]}}]}`
+	  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"o7","name":"店","products":["beer"],"opening_hours":"Mo-Fr 10:00-18:00","hours":[{"from":"11:00","to":"12:00"}]}},
+	  {"type":"Feature","geometry":{"type":"Point","coordinates":[139.70,35.69]},"properties":{"id":"o8","name":"店","products":["beer"],"opening_hours":""}}]}`
 	got.Ignored, got.Unread = nil, nil
 	if err := json.Unmarshal(e.must(200, e.do("PUT", "/v1/stores", key, unreadable, "Content-Type", "application/geo+json")).Body, &got); err != nil {
 		t.Fatal(err)
@@ -532,7 +533,7 @@ func TestGeoJSONIgnoredPropertiesListed(t *testing.T) {
 	if !slices.Equal(got.Ignored, []string{"opening_hours"}) || !slices.Equal(got.Unread, []int{2}) {
 		t.Fatalf("answer: ignored %v, unread rows %v; want [opening_hours] and [2]", got.Ignored, got.Unread)
 	}
-	for id, want := range map[string]string{"o5": `"hours":[]`, "o6": `"hours":[]`, "o7": `"hours":[{"from":"11:00","to":"12:00"}]`} {
+	for id, want := range map[string]string{"o5": `"hours":[]`, "o6": `"hours":[]`, "o7": `"hours":[{"from":"11:00","to":"12:00"}]`, "o8": `"hours":[]`} {
 		if body := string(e.must(200, e.do("GET", "/v1/stores/"+id, key, nil)).Body); !strings.Contains(body, want) {
 			t.Fatalf("store %s: %s, want %s", id, body, want)
 		}
