@@ -554,7 +554,7 @@ func (s *Service) spool(e *storage.Event, cause error) error {
 // applied before: a batch ID and an event's token count once), until the
 // spool is empty or the store fails. Events go a chunk at a time and
 // several at once (the Redis backend pipelines concurrent calls). It
-// returns how many events it delivered.
+// returns how many events the store recorded (dropped ones not included).
 //
 // Only an entry the store refuses as Invalid, one that could never be
 // applied, is dropped, with an error log, and counted by Dropped; so is an
@@ -572,20 +572,18 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	total := 0
-	// Raw events of tokens issued on UTC days before horizon's may be
-	// purged (Purge, with this service's retention): the store no longer
-	// knows whether such an event counted already (another replica took a
-	// retry of its URL; a write this replica gave up on landed), so
-	// delivering it could count it twice. It is dropped instead: a
-	// repeat counts once, and a spool older than the retention cannot
-	// keep that promise for what it holds.
-	horizon := utcDate(s.opt.Now().Add(-s.keep))
-	var stale atomic.Int64
+	var stale int
 	defer func() {
-		if n := stale.Load(); n > 0 {
-			s.opt.Logger.Error("spooled events older than the raw-event retention dropped: the store may have forgotten whether they counted", "count", n, "kept_days", int(s.keep.Hours()/24))
+		if stale > 0 {
+			s.opt.Logger.Error("spooled events older than the raw-event retention dropped: the store may have forgotten whether they counted", "count", stale, "kept_days", int(s.keep.Hours()/24))
 		}
 	}()
+	const (
+		pending = iota
+		recorded
+		droppedStale   // past the retention: see horizon
+		droppedInvalid // refused by the store for good
+	)
 	for {
 		aside := sp.SetAside()
 		events, err := sp.Peek(drainChunk)
@@ -595,7 +593,17 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 		if err != nil || len(events) == 0 {
 			return total, err
 		}
-		done := make([]bool, len(events))
+		// Raw events of tokens issued on UTC days before horizon's may be
+		// purged (Purge, with this service's retention; DefaultClockSkew
+		// earlier, for a replica whose clock is ahead and has purged
+		// already): the store no longer knows whether such an event
+		// counted (another replica took a retry of its URL; a write this
+		// replica gave up on landed), so delivering it could count it
+		// twice. It is dropped instead: a repeat counts once, and a spool
+		// older than the retention cannot keep that promise for what it
+		// holds.
+		horizon := utcDate(s.opt.Now().Add(DefaultClockSkew - s.keep))
+		outcome := make([]int, len(events))
 		var (
 			next     atomic.Int64
 			firstErr atomic.Pointer[error]
@@ -609,22 +617,19 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 						return
 					}
 					if s.keep < time.Duration(math.MaxInt64) && utcDate(events[i].Issued).Before(horizon) {
-						stale.Add(1)
-						s.dropped.Add(1)
-						done[i] = true
+						outcome[i] = droppedStale
 						continue
 					}
 					_, err := s.events.Record(ctx, events[i])
 					switch {
 					case err == nil:
-						done[i] = true
+						outcome[i] = recorded
 						if s.storeDown.Load() {
 							s.storeDown.Store(false) // back: new events go straight to it
 						}
 					case campaigns.ErrorCode(err) == campaigns.Invalid:
 						s.opt.Logger.Error("spooled event refused by the store for good; dropped", "kind", events[i].Kind, "err", err)
-						s.dropped.Add(1)
-						done[i] = true
+						outcome[i] = droppedInvalid
 					default: // try later
 						firstErr.CompareAndSwap(nil, &err)
 						return
@@ -633,16 +638,27 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 			})
 		}
 		wg.Wait()
-		delivered := make([]*storage.Event, 0, len(events))
-		for i, ok := range done {
-			if ok {
-				delivered = append(delivered, events[i])
+		gone := make([]*storage.Event, 0, len(events))
+		var nRecorded, nStale, nInvalid int
+		for i, o := range outcome {
+			switch o {
+			case recorded:
+				nRecorded++
+			case droppedStale:
+				nStale++
+			case droppedInvalid:
+				nInvalid++
+			default:
+				continue
 			}
+			gone = append(gone, events[i])
 		}
-		if err := sp.Remove(delivered); err != nil {
-			return total, err
+		if err := sp.Remove(gone); err != nil {
+			return total, err // the next drain takes them again
 		}
-		total += len(delivered)
+		total += nRecorded
+		stale += nStale
+		s.dropped.Add(int64(nStale + nInvalid))
 		if p := firstErr.Load(); p != nil {
 			return total, fmt.Errorf("deliver spooled events: %w", *p)
 		}
