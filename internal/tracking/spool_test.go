@@ -479,3 +479,29 @@ func TestRepeatOfASpooledEventWaitsForIt(t *testing.T) {
 		t.Fatalf("impressions by day %v, want both on %v, when they were fired", got, first)
 	}
 }
+
+// TestDrainDropsEventsPastRetention: events that waited in the spool past
+// the raw-event retention are dropped, counted by Dropped, not recorded,
+// and not reported as delivered.
+func TestDrainDropsEventsPastRetention(t *testing.T) {
+	f := newSpoolFixture(t, t.TempDir(), 100)
+	links := f.serve(2)
+	f.events.down.Store(true)
+	for _, l := range links {
+		if res, err := f.count(storage.Impression, l.Impression); err != nil || !res.Spooled {
+			t.Fatalf("impression during the outage: %+v %v", res, err)
+		}
+	}
+	f.clock.add(91 * 24 * time.Hour) // RetentionDays is 90
+	f.events.down.Store(false)
+	n, err := f.svc.Drain(context.Background())
+	if err != nil || n != 0 || f.spool.Len() != 0 {
+		t.Fatalf("drain: %d delivered (%v), %d left; want none delivered and the spool emptied", n, err, f.spool.Len())
+	}
+	if got := f.svc.Dropped(); got != 2 {
+		t.Fatalf("%d dropped, want the 2 events past the retention", got)
+	}
+	if got := f.events.records.Load(); got != 0 {
+		t.Fatalf("%d events reached the store", got)
+	}
+}
