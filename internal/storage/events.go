@@ -80,10 +80,10 @@ type Events interface {
 	RawEvents(ctx context.Context, fn func(*Event) bool) error
 
 	// PurgeEvents deletes the raw events of tokens issued on UTC days
-	// before the UTC day of before, and may forget served batch IDs older
-	// than 24 hours. Aggregates are kept. It returns how many raw events it
-	// deleted. A purged token could be counted again, so callers purge only
-	// tokens that have expired.
+	// before the UTC day of before (PurgedBy), and may forget served batch
+	// IDs older than 24 hours. Aggregates are kept. It returns how many raw
+	// events it deleted. A purged token could be counted again, so callers
+	// purge only tokens that have expired.
 	PurgeEvents(ctx context.Context, before time.Time) (int, error)
 
 	// PurgeDetail deletes the aggregates by store and by cell (the finest
@@ -421,4 +421,12 @@ func admits(set map[string]struct{}, v string) bool {
 	}
 	_, ok := set[v]
 	return ok
+}
+
+// PurgedBy reports whether PurgeEvents(before) deletes the raw events of a
+// token issued at issued: whether its UTC day is before before's.
+func PurgedBy(issued, before time.Time) bool {
+	iy, im, id := issued.UTC().Date()
+	by, bm, bd := before.UTC().Date()
+	return time.Date(iy, im, id, 0, 0, 0, 0, time.UTC).Before(time.Date(by, bm, bd, 0, 0, 0, 0, time.UTC))
 }

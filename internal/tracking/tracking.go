@@ -593,7 +593,7 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 		if err != nil || len(events) == 0 {
 			return total, err
 		}
-		// Raw events of tokens issued on UTC days before horizon's may be
+		// Raw events of tokens issued before horizon's UTC day may be
 		// purged (Purge, with this service's retention; DefaultClockSkew
 		// earlier, for a replica whose clock is ahead and has purged
 		// already): the store no longer knows whether such an event
@@ -602,7 +602,7 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 		// twice. It is dropped instead: a repeat counts once, and a spool
 		// older than the retention cannot keep that promise for what it
 		// holds.
-		horizon := utcDate(s.opt.Now().Add(DefaultClockSkew - s.keep))
+		horizon := s.opt.Now().Add(DefaultClockSkew - s.keep)
 		outcome := make([]int, len(events))
 		var (
 			next     atomic.Int64
@@ -616,7 +616,7 @@ func (s *Service) Drain(ctx context.Context) (int, error) {
 					if i >= len(events) || firstErr.Load() != nil {
 						return
 					}
-					if s.keep < time.Duration(math.MaxInt64) && utcDate(events[i].Issued).Before(horizon) {
+					if s.keep < time.Duration(math.MaxInt64) && storage.PurgedBy(events[i].Issued, horizon) {
 						outcome[i] = droppedStale
 						continue
 					}
@@ -1015,13 +1015,6 @@ func (s *Service) flushLoop() {
 }
 
 // ---- Retention ----
-
-// utcDate returns midnight UTC of t's UTC day: raw events are kept, and
-// purged, by the UTC day their token was issued.
-func utcDate(t time.Time) time.Time {
-	y, m, d := t.UTC().Date()
-	return time.Date(y, m, d, 0, 0, 0, 0, time.UTC)
-}
 
 // retention is how long raw events are kept: days, but at least the token
 // lifetime, the clock skew and a day. Days too many for a time.Duration
