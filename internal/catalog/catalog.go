@@ -437,6 +437,11 @@ func (s *Service) PatchCampaign(ctx context.Context, p *auth.Principal, id strin
 		if err := json.Unmarshal(patch, &changes); err != nil || changes == nil {
 			return nil, campaigns.Errorf(campaigns.Invalid, "the body must be a JSON object (a merge patch)")
 		}
+		// A member named twice, in any case, at any depth: the decoders
+		// below would keep the last ({"status":"paused","status":null}).
+		if err := campaigns.CheckUniqueKeys(patch); err != nil {
+			return nil, err
+		}
 		// Go's JSON decoder matches keys without regard to case (Unicode
 		// folding included: "advertiſer_id" sets advertiser_id), so the
 		// fixed fields are matched the same way.

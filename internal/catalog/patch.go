@@ -39,11 +39,12 @@ func decodeNumbers(b []byte, v any) error {
 
 // merge applies patch to target. The merge is by exact member name, as
 // RFC 7396 says, but Go's JSON decoder matches names without regard to
-// case, so a patch member that differs only in case from another member
-// ("NAME" beside the document's "name") would leave two spellings of one
-// field, and which one the decoder applies would depend on their order: the
-// patch would be ignored or applied silently. Such a member is refused,
-// with the path to it.
+// case, so a patch member that differs only in case from the document's
+// ("NAME" beside "name") would leave two spellings of one field, and which
+// one the decoder applies would depend on their order: the patch would be
+// ignored or applied silently. Such a member is refused, with the path to
+// it. (Two spellings within the patch are refused before, by
+// campaigns.CheckUniqueKeys.)
 func merge(target, patch any, path string) (any, error) {
 	pm, ok := patch.(map[string]any)
 	if !ok {
@@ -53,13 +54,7 @@ func merge(target, patch any, path string) (any, error) {
 	if !ok {
 		tm = map[string]any{}
 	}
-	keys := slices.Sorted(maps.Keys(pm)) // so that the error names the same member every time
-	for i, k := range keys {
-		for _, other := range keys[i+1:] {
-			if strings.EqualFold(other, k) {
-				return nil, invalid(path+k, fmt.Sprintf("and %q name the same field; field names are case-sensitive", other))
-			}
-		}
+	for _, k := range slices.Sorted(maps.Keys(pm)) { // so that the error names the same member every time
 		if _, ok := tm[k]; ok {
 			continue
 		}

@@ -167,10 +167,6 @@ func (s *Server) patchCampaign(c *gin.Context, who *auth.Principal) {
 		s.fail(c, body.fail(err))
 		return
 	}
-	if err := campaigns.CheckUniqueKeys(patch); err != nil {
-		s.fail(c, err)
-		return
-	}
 	out, err := s.Catalog.PatchCampaign(c.Request.Context(), who, c.Param("id"), patch)
 	if err != nil {
 		s.fail(c, err)
