@@ -31,6 +31,10 @@ func (h Hours) MarshalJSON() ([]byte, error) {
 
 const minutesPerWeek = 7 * 24 * 60
 
+// weekDays are the day names of HourRange.Days, Monday first; dayNames
+// numbers them from 0.
+var weekDays = []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+
 var dayNames = map[string]int{"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
 
 // Week is a compiled weekly schedule: sorted, disjoint minute-of-week spans.
@@ -121,7 +125,7 @@ func (h Hours) Compile() (Week, *Problems) {
 		}
 		days := r.Days
 		if len(days) == 0 {
-			days = []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+			days = weekDays
 		}
 		var dayIdx []int
 		for j, d := range days {

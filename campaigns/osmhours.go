@@ -7,11 +7,8 @@ import (
 )
 
 // osmDays are OpenStreetMap's weekday abbreviations, Monday first, as
-// navad's day names are ordered.
+// weekDays are.
 var osmDays = []string{"Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"}
-
-// navadDays are navad's day names in the same order.
-var navadDays = []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 
 // hoursFromOSM reads the common part of OpenStreetMap's opening_hours
 // syntax into Hours: "24/7"; rules separated by ";", each an optional
@@ -92,7 +89,7 @@ func hoursFromOSM(s string) (h Hours, ok bool) {
 		}
 		if days := byRange[sp]; len(days) < 7 {
 			for _, d := range days {
-				r.Days = append(r.Days, navadDays[d])
+				r.Days = append(r.Days, weekDays[d])
 			}
 		}
 		h = append(h, r)

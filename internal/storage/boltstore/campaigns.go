@@ -81,12 +81,7 @@ func (s *Store) CreateCampaign(ctx context.Context, c *campaigns.Campaign) error
 
 // writeCampaign puts c; when create, only if its ID was never taken.
 func (s *Store) writeCampaign(ctx context.Context, op string, c *campaigns.Campaign, create bool) error {
-	if err := checkKey("campaign id", c.ID); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
-	if err := checkKey("advertiser id", c.AdvertiserID); err != nil {
-		return fmt.Errorf("%s: %w", op, err)
-	}
+	// putCampaignTx checks c's keys.
 	err := s.update(ctx, func(tx *bolt.Tx) error {
 		id := []byte(c.ID)
 		old := tx.Bucket(bucketCampaigns).Get(id)
