@@ -21,6 +21,7 @@ func CheckUniqueKeys(b []byte) error {
 		object    bool
 		expectKey bool
 		keys      map[string]string // folded name → the name as first written
+		key       string            // the member being read, in an object
 		path      string            // where the frame is, for the message
 		index     int               // the next element's index, in an array
 	}
@@ -38,14 +39,13 @@ func CheckUniqueKeys(b []byte) error {
 		}
 	}
 	// where returns the path of a value starting now in the innermost frame.
-	var lastKey string
 	where := func() string {
 		if len(stack) == 0 {
 			return ""
 		}
 		f := stack[len(stack)-1]
 		if f.object {
-			return joinPath(f.path, lastKey)
+			return joinPath(f.path, f.key)
 		}
 		return fmt.Sprintf("%s[%d]", f.path, f.index)
 	}
@@ -61,8 +61,10 @@ func CheckUniqueKeys(b []byte) error {
 		switch t := tok.(type) {
 		case json.Delim:
 			switch t {
-			case '{', '[':
-				stack = append(stack, &frame{object: t == '{', expectKey: t == '{', keys: map[string]string{}, path: where()})
+			case '{':
+				stack = append(stack, &frame{object: true, expectKey: true, keys: map[string]string{}, path: where()})
+			case '[':
+				stack = append(stack, &frame{path: where()})
 			default:
 				stack = stack[:len(stack)-1]
 				value()
@@ -81,7 +83,7 @@ func CheckUniqueKeys(b []byte) error {
 				}
 				top.keys[folded] = t
 				top.expectKey = false
-				lastKey = t
+				top.key = t
 				continue
 			}
 			value()

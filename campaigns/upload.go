@@ -28,9 +28,10 @@ type Upload struct {
 	Stores []Store
 	Rows   []int
 	// IgnoredProperties are the GeoJSON property names navad does not
-	// read (an OSM file's opening_hours, brand…), each once, sorted, at
-	// most maxIgnored: the answer lists them, so that a misspelt or
-	// foreign one (opening_hours for hours) does not pass unseen.
+	// read (an OSM file's amenity, brand…; opening_hours where a feature
+	// has hours, or where it cannot be read), each once, sorted, at most
+	// maxIgnored: the answer lists them, so that a misspelt or foreign one
+	// does not pass unseen.
 	IgnoredProperties []string
 	// OpeningHoursUnread are the rows (at most maxIgnored, the first) of a
 	// GeoJSON upload whose OSM opening_hours navad could not read (see
