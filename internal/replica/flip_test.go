@@ -6,7 +6,6 @@ import (
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/auth"
 	"github.com/navad/navad/internal/catalog"
-	"github.com/navad/navad/internal/redistest"
 )
 
 // TestFollowerKeepsOwnWriteOverOlderRecord: a poll of replica a reads
@@ -63,11 +62,8 @@ func TestFollowerKeepsOwnWriteOverOlderRecord(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv := redistest.Start(t)
-			a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+			srv, a, b := beerAtS1(t)
 			ctx := t.Context()
-			must(t, a.store.PutCampaign(ctx, campaignFor("beer")))
-			must(t, a.store.PutStores(ctx, "adv", stores("s1")))
 			fa := a.follower(t)
 			tt.older(t, b)
 			wrote := false

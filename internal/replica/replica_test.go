@@ -29,6 +29,17 @@ type node struct {
 	cfg     Config
 }
 
+// beerAtS1 starts Redis and two nodes on it, a having written the beer
+// campaign and advertiser adv's store s1.
+func beerAtS1(t *testing.T) (*redistest.Server, *node, *node) {
+	t.Helper()
+	srv := redistest.Start(t)
+	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	must(t, a.store.PutCampaign(t.Context(), campaignFor("beer")))
+	must(t, a.store.PutStores(t.Context(), "adv", stores("s1")))
+	return srv, a, b
+}
+
 func newNode(t *testing.T, url string) *node {
 	t.Helper()
 	st, err := redisstore.Open(t.Context(), url)
@@ -264,11 +275,8 @@ func TestFollowerReloadsWhenRedisWentBack(t *testing.T) {
 // below the cursor, which reading after the cursor never returns: only the
 // stream's last generated ID having gone back tells.
 func TestFollowerReloadsWhenRedisIDsWentBack(t *testing.T) {
-	srv := redistest.Start(t)
-	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	srv, a, b := beerAtS1(t)
 	ctx := t.Context()
-	must(t, a.store.PutCampaign(ctx, campaignFor("beer")))
-	must(t, a.store.PutStores(ctx, "adv", stores("s1")))
 	fb := b.follower(t)
 	yes, no := true, false
 	mustStock[[]int](t)(a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: &no}}))

@@ -48,11 +48,8 @@ func campaignFor(product string) *campaigns.Campaign {
 // like an upsert, the follower read the store back, found it, and kept its
 // old out-of-stock mark.
 func TestFollowerDeleteThenRecreateClearsStock(t *testing.T) {
-	srv := redistest.Start(t)
-	a, b := newNode(t, srv.URL()), newNode(t, srv.URL())
+	srv, a, b := beerAtS1(t)
 	ctx := t.Context()
-	must(t, a.store.PutCampaign(ctx, campaignFor("beer")))
-	must(t, a.store.PutStores(ctx, "adv", stores("s1")))
 	fb := b.follower(t)
 	no := false
 	mustStock[[]int](t)(a.store.PutStock(ctx, "adv", []campaigns.StockUpdate{{StoreID: "s1", ProductID: "beer", InStock: &no}}))
