@@ -27,6 +27,18 @@ func leasing(t *testing.T, caps storage.Caps, opts ...pacing.Option) *pacing.Pac
 }
 
 // counted returns the total and today's count of a campaign in caps.
+// closeCountsServed closes p and fails t unless caps then count served
+// ads of cmp_1 in all: every leased ad not served was given back.
+func closeCountsServed(t *testing.T, p *pacing.Pacer, caps storage.Caps, served int) {
+	t.Helper()
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if n := counted(t, caps, "cmp_1").Total; n != int64(served) {
+		t.Fatalf("counters %d after closing, want the %d served: leased ads not served stayed counted", n, served)
+	}
+}
+
 func counted(t *testing.T, caps storage.Caps, id string) storage.CapCounts {
 	t.Helper()
 	now := time.Now().UTC()
@@ -157,12 +169,7 @@ func TestLeaseGivenBack(t *testing.T) {
 	if p.Allow(t.Context(), lowered, "", time.Now()) {
 		t.Fatal("served past a budget lowered to what was served")
 	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if n := counted(t, caps, "cmp_1").Total; n != 30 {
-		t.Fatalf("counters %d after closing, want the 30 served", n)
-	}
+	closeCountsServed(t, p, caps, 30)
 	// A closed pacer reserves each ad alone.
 	if p.Allow(t.Context(), lowered, "", time.Now()) {
 		t.Fatal("a closed pacer served past the budget")
@@ -371,12 +378,7 @@ func TestLeaseLandsAfterTheDeadline(t *testing.T) {
 	if n := caps.leases.Load(); n != 1 {
 		t.Fatalf("%d leases asked for, want 1", n)
 	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if n := counted(t, caps, "cmp_1").Total; n != 1 {
-		t.Fatalf("counters %d after closing, want the 1 served", n)
-	}
+	closeCountsServed(t, p, caps, 1)
 }
 
 // TestFailedReturnSentAgainOnce: a return that failed may have happened
@@ -514,12 +516,7 @@ func TestLostLeaseHeldOnce(t *testing.T) {
 	if len(ids) < 4 || ids[3] != ids[2] {
 		t.Fatalf("leases asked for %v: want the lost third asked for again under its number", ids)
 	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if n := counted(t, caps, "cmp_1").Total; n != int64(served) {
-		t.Fatalf("counters %d after closing, want the %d served: the lost lease's ads stayed counted", n, served)
-	}
+	closeCountsServed(t, p, caps, served)
 }
 
 // TestLostLeaseOfIdleCampaignGivenBack: a campaign no longer served asks
@@ -597,12 +594,7 @@ func TestLostLeaseKeptWhenItsRetryIsRefused(t *testing.T) {
 	if len(ids) < 5 || ids[2] != ids[3] || ids[3] != ids[4] {
 		t.Fatalf("leases asked for %v: want the lost third asked for again twice under its number", ids)
 	}
-	if err := p.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if n := counted(t, caps, "cmp_1").Total; n != int64(served) {
-		t.Fatalf("counters %d after closing, want the %d served", n, served)
-	}
+	closeCountsServed(t, p, caps, served)
 }
 
 // TestLostEmptyLeaseAskedAnew: a lost lease that granted nothing (the
