@@ -11,12 +11,13 @@
 // it holds its maximum, Put refuses new events with Unavailable, so that the
 // server answers 503 rather than acknowledge what it cannot keep.
 //
-// It also keeps served counts the store could not take (PutServed): each
-// flush of them under its batch ID, which the store applies once, so that a
-// batch delivered twice (the store applied it, then the server died before
-// removing it here) counts once. Served batches are not bounded by max: they
-// come from memory the server holds already, and refusing them would only
-// lose them.
+// It also keeps served counts the store could not take (PutServed): a
+// flush that may have reached the store under its batch ID, which the store
+// applies once, so that a batch delivered twice (the store applied it, then
+// the server died before removing it here) counts once; and counts never
+// offered to the store, summed by key and hour (served.go). Served counts
+// are not bounded by max: they come from memory the server holds already,
+// and refusing them would only lose them.
 //
 // Like the stores it sits beside, it keeps no position: an event names the
 // ad, its store and a neighbourhood-sized cell, never a fix.
@@ -73,9 +74,15 @@ type Spool struct {
 	used     atomic.Int64
 	setAside atomic.Int64 // records Peek and PeekServed set aside since Open
 	// served counts the served ads (the sum of the rows' N) of the served
-	// batches held.
-	served atomic.Int64
-	closed atomic.Bool
+	// batches and unsent rows held, servedRows their rows.
+	served, servedRows atomic.Int64
+	// servedMu orders the served writes that keep hours; hours holds what
+	// the spool knows of each hour's unsent rows (served.go), and
+	// batchPrefix names the batches it seals.
+	servedMu    sync.Mutex
+	hours       map[hourKey]*unsentHour
+	batchPrefix string
+	closed      atomic.Bool
 }
 
 // Open opens (creating it) the spool file at path, holding at most max
@@ -88,23 +95,14 @@ func Open(path string, max int) (*Spool, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open spool %s: %w", path, err)
 	}
-	s := &Spool{db: db, max: int64(max)}
+	s := &Spool{db: db, max: int64(max), hours: make(map[hourKey]*unsentHour), batchPrefix: newBatchPrefix()}
 	err = db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketEvents)
 		if err != nil {
 			return err
 		}
 		s.used.Store(int64(b.Stats().KeyN))
-		sb, err := tx.CreateBucketIfNotExists(bucketServed)
-		if err != nil {
-			return err
-		}
-		return sb.ForEach(func(k, v []byte) error {
-			if b, err := decodeServed(k, v); err == nil {
-				s.served.Add(servedAds(b.Rows))
-			}
-			return nil
-		})
+		return s.loadServed(tx)
 	})
 	if err != nil {
 		_ = db.Close() // the update's error is the one to report
@@ -328,99 +326,6 @@ func (s *Spool) Remove(events []*storage.Event) error {
 	return nil
 }
 
-// PutServed adds served batches, durably, in one transaction. A batch whose
-// ID is held already is left as it is: it holds the same rows.
-func (s *Spool) PutServed(batches []storage.ServedBatch) error {
-	if s.closed.Load() {
-		return fmt.Errorf("spool put served: %w", ErrClosed)
-	}
-	var added int64
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		added = 0
-		b := tx.Bucket(bucketServed)
-		for i := range batches {
-			sb := &batches[i]
-			if sb.ID == "" {
-				return errors.New("served batch without an id")
-			}
-			if b.Get([]byte(sb.ID)) != nil {
-				continue
-			}
-			if err := b.Put([]byte(sb.ID), appendServed(nil, sb.Rows)); err != nil {
-				return err
-			}
-			added += servedAds(sb.Rows)
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("spool put served: %w", err)
-	}
-	s.served.Add(added)
-	return nil
-}
-
-// PeekServed returns up to n served batches, in batch ID order. A record it
-// cannot decode is moved to a bucket of its own, as Peek does, and counted
-// by SetAside.
-func (s *Spool) PeekServed(n int) ([]storage.ServedBatch, error) {
-	if s.closed.Load() {
-		return nil, fmt.Errorf("spool peek served: %w", ErrClosed)
-	}
-	var (
-		out []storage.ServedBatch
-		bad [][]byte
-	)
-	err := s.db.View(func(tx *bolt.Tx) error {
-		c := tx.Bucket(bucketServed).Cursor()
-		for k, v := c.First(); k != nil && len(out) < n; k, v = c.Next() {
-			b, err := decodeServed(k, v)
-			if err != nil {
-				bad = append(bad, bytes.Clone(k))
-				continue
-			}
-			out = append(out, b)
-		}
-		return nil
-	})
-	if err == nil && len(bad) > 0 {
-		_, err = s.putAside(bucketServed, bucketUnreadableServed, bad)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("spool peek served: %w", err)
-	}
-	return out, nil
-}
-
-// RemoveServed deletes the served batch of id, durably.
-func (s *Spool) RemoveServed(id string) error {
-	if s.closed.Load() {
-		return fmt.Errorf("spool remove served: %w", ErrClosed)
-	}
-	var removed int64
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		removed = 0
-		b := tx.Bucket(bucketServed)
-		v := b.Get([]byte(id))
-		if v == nil {
-			return nil
-		}
-		if sb, err := decodeServed([]byte(id), v); err == nil {
-			removed = servedAds(sb.Rows)
-		}
-		return b.Delete([]byte(id))
-	})
-	if err != nil {
-		return fmt.Errorf("spool remove served: %w", err)
-	}
-	s.served.Add(-removed)
-	return nil
-}
-
-// Served returns how many served ads the served batches held count: an
-// atomic load.
-func (s *Spool) Served() int { return int(s.served.Load()) }
-
 // Close closes the file; the events stay in it for the next Open. Closing
 // again does nothing.
 func (s *Spool) Close() error {
@@ -498,81 +403,4 @@ func decodeEvent(k, v []byte) (*storage.Event, error) {
 		return nil, fmt.Errorf("event %x: %w", k, errCorrupt)
 	}
 	return e, nil
-}
-
-// servedAds sums the rows' counts.
-func servedAds(rows []storage.ServedCount) int64 {
-	var n int64
-	for _, r := range rows {
-		n += int64(r.N)
-	}
-	return n
-}
-
-// The value of a served batch, after a version byte: the number of rows
-// (uvarint), then each row: day (varint), hour, cell (uint64 big-endian),
-// advertiser, campaign, publisher and store as uvarint length and bytes,
-// and N (uvarint).
-const servedV1 = 1
-
-func appendServed(b []byte, rows []storage.ServedCount) []byte {
-	b = append(b, servedV1)
-	b = binary.AppendUvarint(b, uint64(len(rows)))
-	for i := range rows {
-		k := &rows[i].Key
-		b = binary.AppendVarint(b, int64(k.Day))
-		b = append(b, k.Hour)
-		b = binary.BigEndian.AppendUint64(b, k.Cell)
-		for _, s := range [...]string{k.AdvertiserID, k.CampaignID, k.PublisherID, k.StoreID} {
-			b = binary.AppendUvarint(b, uint64(len(s)))
-			b = append(b, s...)
-		}
-		b = binary.AppendUvarint(b, rows[i].N)
-	}
-	return b
-}
-
-func decodeServed(k, v []byte) (storage.ServedBatch, error) {
-	corrupt := func() (storage.ServedBatch, error) {
-		return storage.ServedBatch{}, fmt.Errorf("served batch %q: %w", k, errCorrupt)
-	}
-	if len(k) == 0 || len(v) < 1 || v[0] != servedV1 {
-		return corrupt()
-	}
-	r := bytes.NewReader(v[1:])
-	n, err := binary.ReadUvarint(r)
-	if err != nil || n > uint64(r.Len()) { // a row takes more than a byte
-		return corrupt()
-	}
-	b := storage.ServedBatch{ID: string(k), Rows: make([]storage.ServedCount, n)}
-	for i := range b.Rows {
-		row := &b.Rows[i]
-		day, err := binary.ReadVarint(r)
-		if err != nil {
-			return corrupt()
-		}
-		var fixed [9]byte
-		if _, err := io.ReadFull(r, fixed[:]); err != nil {
-			return corrupt()
-		}
-		row.Key.Day, row.Key.Hour, row.Key.Cell = storage.Day(day), fixed[0], binary.BigEndian.Uint64(fixed[1:])
-		for _, p := range [...]*string{&row.Key.AdvertiserID, &row.Key.CampaignID, &row.Key.PublisherID, &row.Key.StoreID} {
-			l, err := binary.ReadUvarint(r)
-			if err != nil || l > uint64(r.Len()) {
-				return corrupt()
-			}
-			s := make([]byte, l)
-			if _, err := io.ReadFull(r, s); err != nil {
-				return corrupt()
-			}
-			*p = string(s)
-		}
-		if row.N, err = binary.ReadUvarint(r); err != nil {
-			return corrupt()
-		}
-	}
-	if r.Len() != 0 {
-		return corrupt()
-	}
-	return b, nil
 }

@@ -214,6 +214,40 @@ func TestLongOutageSpoolsServedCounts(t *testing.T) {
 	}
 }
 
+// TestLongOutageSpoolSumsServedCounts: in a long outage the served counts
+// go to the spool unsent, where they are summed by key, rather than as a
+// batch a flush interval that may have reached Redis and is kept whole: the
+// spool holds some rows per key, not a row per ad served. Then Redis is
+// back and each ad counts once.
+func TestLongOutageSpoolSumsServedCounts(t *testing.T) {
+	srv := redistest.StartDurable(t)
+	r := startReplica(t, srv.URL(), t.TempDir(), func(o *tracking.Options) {
+		o.FlushInterval, o.ServedSpoolAfter = 10*time.Millisecond, 50*time.Millisecond
+	})
+	srv.Kill()
+	const each, flushes = 1000, 20
+	for i := range flushes {
+		r.serve(each) // one key: the same store, cell and hour
+		deadline := time.Now().Add(20 * time.Second)
+		for r.spool.Served() != (i+1)*each {
+			if time.Now().After(deadline) {
+				t.Fatalf("flush %d: spool holds %d served ads, want %d", i, r.spool.Served(), (i+1)*each)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	// The first flush's batch is kept whole (it may have landed); the rest
+	// is summed whenever it has doubled, past a few thousand rows.
+	if rows := r.spool.ServedRows(); rows > each+2+4096 {
+		t.Fatalf("the spool holds %d rows for %d ads of one key: a row an ad", rows, flushes*each)
+	}
+	srv.Restart()
+	r.waitDelivered()
+	if got := r.totals().Served; got != flushes*each {
+		t.Fatalf("%d served after the outage, want %d", got, flushes*each)
+	}
+}
+
 // TestQuietFlushDuringOutageIsNoRecovery: once the served counts are
 // spooled, a flush interval without a served ad has nothing to write and
 // asks nothing of the store; it must not be taken for the store being back,
@@ -297,7 +331,7 @@ func TestDrainKeepsWhatItCannotDeliverYet(t *testing.T) {
 	}
 	good := event(1, 19)
 	must(r.spool.Put(good))
-	must(r.spool.PutServed([]storage.ServedBatch{{ID: "test-good", Rows: []storage.ServedCount{{Key: good.Key, N: 5}}}}))
+	must(r.spool.PutServed([]storage.ServedBatch{{ID: "test-good", Rows: []storage.ServedCount{{Key: good.Key, N: 5}}}}, nil))
 	kept := func(when string, events, served int) {
 		t.Helper()
 		if r.spool.Len() != events || r.spool.Served() != served {
@@ -322,7 +356,7 @@ func TestDrainKeepsWhatItCannotDeliverYet(t *testing.T) {
 	// and only they.
 	bad := event(2, 30)
 	must(r.spool.Put(bad))
-	must(r.spool.PutServed([]storage.ServedBatch{{ID: "test-bad", Rows: []storage.ServedCount{{Key: bad.Key, N: 7}}}}))
+	must(r.spool.PutServed([]storage.ServedBatch{{ID: "test-bad", Rows: []storage.ServedCount{{Key: bad.Key, N: 7}}}}, nil))
 	srv.Restart()
 	r.waitDelivered() // by the background drain
 	if r.svc.Dropped() != 2 {

@@ -296,7 +296,7 @@ func (fullSpool) Peek(int) ([]*storage.Event, error) {
 }
 func (fullSpool) Remove([]*storage.Event) error { return nil }
 func (fullSpool) SetAside() int                 { return 0 }
-func (fullSpool) PutServed([]storage.ServedBatch) error {
+func (fullSpool) PutServed([]storage.ServedBatch, []storage.ServedCount) error {
 	return campaigns.Errorf(campaigns.Unavailable, "disk full")
 }
 func (fullSpool) PeekServed(int) ([]storage.ServedBatch, error) { return nil, nil }

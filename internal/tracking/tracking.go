@@ -139,7 +139,7 @@ type Spool interface {
 	Len() int
 	Peek(n int) ([]*storage.Event, error)
 	Remove(events []*storage.Event) error
-	PutServed(batches []storage.ServedBatch) error
+	PutServed(batches []storage.ServedBatch, unsent []storage.ServedCount) error
 	PeekServed(n int) ([]storage.ServedBatch, error)
 	RemoveServed(batchID string) error
 	Served() int
@@ -171,6 +171,10 @@ type Service struct {
 	// stream of events faster than the drain would keep the spool from
 	// ever emptying.
 	storeDown atomic.Bool
+	// servedDelivered is set when the drain delivers a spooled served
+	// batch: in a long outage the flush loop learns from it that the
+	// store is back.
+	servedDelivered atomic.Bool
 
 	ctx    context.Context // cancelled by Close: stops the loops
 	cancel context.CancelFunc
@@ -686,6 +690,7 @@ func (s *Service) drainServed(ctx context.Context) error {
 				if s.storeDown.Load() {
 					s.storeDown.Store(false)
 				}
+				s.servedDelivered.Store(true)
 			case campaigns.ErrorCode(err) == campaigns.Invalid:
 				s.opt.Logger.Error("spooled served counts refused by the store for good; dropped", "batch", b.ID, "rows", len(b.Rows), "err", err)
 				s.dropped.Add(1)
@@ -830,6 +835,10 @@ type batchIDs struct {
 	// failed: retried with their IDs before anything newer, so that a write
 	// that landed despite an error counts once.
 	pending []storage.ServedBatch
+	// headSent is set when the first pending batch was offered to the
+	// store (its write failed, but may have landed): it keeps its ID to
+	// the end. The others were never offered.
+	headSent bool
 	// waiting sums the served ads taken while a batch was pending, so that
 	// an outage keeps a row per distinct key rather than per ad.
 	waiting map[storage.AggKey]uint64
@@ -909,6 +918,7 @@ func (s *Service) Flush(ctx context.Context) error {
 			b := s.batches.pending[0]
 			if err := s.events.AddServed(ctx, b.ID, b.Rows); err != nil {
 				if campaigns.ErrorCode(err) != campaigns.Invalid {
+					s.batches.headSent = true // it may have landed
 					return fmt.Errorf("flush served counts: %w", err)
 				}
 				// Refused for good: the store will not keep a row of it.
@@ -918,6 +928,7 @@ func (s *Service) Flush(ctx context.Context) error {
 				s.opt.Logger.Error("served counts refused by the store and dropped", "batch", b.ID, "rows", len(b.Rows), "err", err)
 			}
 			s.batches.pending = s.batches.pending[1:]
+			s.batches.headSent = false
 			s.served.unflushed.Add(-servedAds(b.Rows))
 		}
 		// Every batch is written: nothing refers to the rows taken now (the
@@ -929,33 +940,44 @@ func (s *Service) Flush(ctx context.Context) error {
 	return nil
 }
 
-// spoolServed moves the served counts kept in memory to the spool: the
-// batches that failed, under their IDs (one may have landed despite its
-// error, and the store applies an ID once), then what was served since,
-// under new ones, all in one transaction. It returns how many served ads
-// it moved. When the spool cannot take them, they stay in memory.
+// spoolServed moves the served counts kept in memory to the spool, in one
+// transaction: the batch whose write failed under its ID (it may have
+// landed, and the store applies an ID once), and the rest as unsent rows,
+// which the spool sums by key with the unsent rows it holds. It returns
+// how many served ads it moved. When the spool cannot take them, they stay
+// in memory.
 func (s *Service) spoolServed() (int64, error) {
 	sp := s.opt.Spool
 	s.batches.mu.Lock()
 	defer s.batches.mu.Unlock()
-	rows := s.batches.unwait(s.served.take())
-	taken := rows
-	s.batches.split(rows)
-	if len(s.batches.pending) == 0 {
-		return 0, nil
+	unsent := s.batches.unwait(s.served.take())
+	pending := s.batches.pending
+	var sent []storage.ServedBatch
+	if s.batches.headSent && len(pending) > 0 {
+		sent, pending = pending[:1], pending[1:]
 	}
-	var ads int64
-	for _, b := range s.batches.pending {
+	for _, b := range pending { // never offered to the store
+		unsent = append(unsent, b.Rows...)
+	}
+	ads := servedAds(unsent)
+	for _, b := range sent {
 		ads += servedAds(b.Rows)
 	}
-	if err := sp.PutServed(s.batches.pending); err != nil {
+	if ads == 0 && len(sent) == 0 {
+		s.batches.pending, s.batches.headSent = nil, false
+		return 0, nil
+	}
+	if err := sp.PutServed(sent, unsent); err != nil {
+		// Kept in memory: the batch that may have landed under its ID,
+		// the rest summed behind it (or, without it, taken by the next
+		// flush).
+		s.batches.pending, s.batches.headSent = sent, len(sent) > 0
+		s.batches.wait(unsent)
 		return 0, fmt.Errorf("spool served counts: %w", err)
 	}
-	s.batches.pending = nil
+	s.batches.pending, s.batches.headSent = nil, false
 	s.served.unflushed.Add(-ads)
-	if taken != nil {
-		s.served.recycle(taken) // encoded into the spool: nothing refers to it
-	}
+	s.served.recycle(unsent) // encoded into the spool: nothing refers to it
 	return ads, nil
 }
 
@@ -973,6 +995,26 @@ func (s *Service) flushLoop() {
 		case <-s.ctx.Done():
 			return
 		case <-t.C:
+			if servedSpooling {
+				// A long outage, and the served counts spooled: they go
+				// on to the spool, unsent, without asking the store at
+				// each flush interval. A write that fails leaves a batch
+				// that may have landed, kept whole under its ID: a batch
+				// an interval. Unsent, the spool sums them by key and
+				// hour. The drain, which retries the spooled batches,
+				// tells when the store is back.
+				if s.servedDelivered.Swap(false) {
+					failingSince, servedSpooling = time.Time{}, false
+					s.opt.Logger.Info("served counts flushed again")
+				} else if _, serr := s.spoolServed(); serr == nil {
+					spoolFailing = false
+					continue
+				} else if !spoolFailing {
+					// Kept in memory; the store is tried below.
+					spoolFailing = true
+					s.opt.Logger.Error("served counts not spooled; kept in memory", "err", serr)
+				}
+			}
 			// A flush with nothing in memory succeeds without asking the
 			// store, so it tells nothing of an outage (spoolServed may just
 			// have emptied memory): taken for the store being back, it
@@ -1006,6 +1048,7 @@ func (s *Service) flushLoop() {
 					spoolFailing = true
 				case ads > 0 && !servedSpooling:
 					servedSpooling = true
+					s.servedDelivered.Store(false) // from before: not news of this outage
 					s.opt.Logger.Warn("served counts not flushed for a while: kept in the local spool until the store is back",
 						"after", s.opt.ServedSpoolAfter)
 				}
