@@ -244,7 +244,11 @@ func (p *Pacer) take(ctx context.Context, l *lease, r *storage.CapRequest) (bool
 		case <-f.done:
 		case <-ctx.Done():
 			err := campaigns.Errorf(campaigns.Unavailable, "lease: %v", ctx.Err())
-			p.failed(ctx, err, p.backendDown(ctx))
+			down := p.backendDown(ctx)
+			p.failed(ctx, err, down)
+			if !down {
+				return false, errLate
+			}
 			return false, err
 		}
 		if f.err != nil {

@@ -6,9 +6,9 @@
 //
 // # When the caps backend cannot answer
 //
-// With Redis down (or too slow for the decision's deadline) a reservation
-// fails. By default the Pacer then decides by the kind of cap, because the
-// two kinds protect different things:
+// With Redis down (or answering nothing within the decision's deadline) a
+// reservation fails. By default the Pacer then decides by the kind of cap,
+// because the two kinds protect different things:
 //
 //   - A campaign with a delivery cap (daily or total budget) is refused:
 //     it fails closed. A budget is a promise to the advertiser and the
@@ -28,7 +28,8 @@
 // again for ProbeInterval, so that an outage costs decisions no waiting:
 // each applies the policy at once. A reservation that ran out of time while
 // the backend went on answering others within stallWindow does not count as
-// an outage: that is an overloaded process (BENCHMARKS.md, issue 7).
+// an outage: that is an overloaded process (BENCHMARKS.md, issue 7), and
+// that ad is refused, whatever the policy (errLate).
 //
 // # Leases
 //
@@ -205,7 +206,7 @@ func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now 
 	}
 	ok, err := p.reserve(ctx, &r)
 	if err != nil {
-		return p.outage(budgeted)
+		return !errors.Is(err, errLate) && p.outage(budgeted)
 	}
 	return ok
 }
@@ -220,7 +221,7 @@ func (p *Pacer) allowLeased(ctx context.Context, r *storage.CapRequest) (bool, e
 	case errors.Is(err, errLeasesClosed):
 		return false, err
 	case err != nil:
-		return p.outage(true), nil
+		return !errors.Is(err, errLate) && p.outage(true), nil
 	case !ok || !r.UserCapped():
 		return ok, nil
 	}
@@ -228,7 +229,7 @@ func (p *Pacer) allowLeased(ctx context.Context, r *storage.CapRequest) (bool, e
 	r.Leased = true
 	ok, err = p.reserve(ctx, r)
 	if err != nil {
-		ok = p.outage(false)
+		ok = !errors.Is(err, errLate) && p.outage(false)
 	}
 	if !ok {
 		p.giveBack(l, r)
@@ -245,8 +246,18 @@ func (p *Pacer) reserve(ctx context.Context, r *storage.CapRequest) (bool, error
 	live := ctx.Err() == nil
 	ok, err := p.caps.Reserve(ctx, *r)
 	p.answered(ctx, live, err)
+	if err != nil && ctx.Err() != nil && (!live || !p.backendDown(ctx)) {
+		return false, errLate
+	}
 	return ok, err
 }
+
+// errLate is a reservation that failed because its decision was over (its
+// deadline passed or its client went away) before the backend answered,
+// while the backend went on answering others: an overloaded process, not
+// an outage. The ad is refused whatever the outage policy: served, it would
+// go uncounted, past a frequency cap the backend was holding.
+var errLate = errors.New("the decision was over before its reservation was answered")
 
 // down reports whether the backend is not to be asked now (a call failed
 // with Unavailable less than ProbeInterval ago), counting the decision's
