@@ -210,3 +210,35 @@ func TestGiveBackWhileClosingKeepsCloseReturn(t *testing.T) {
 		t.Fatalf("counters %d after Close, want the 22 served", n)
 	}
 }
+
+// TestDailyCapWhereMidnightRepeats: in a zone whose clocks fall back from
+// 01:00 to 00:00 (midnight happens twice; Asia/Amman on 2008-10-31), the
+// first hour of the new day was counted against the day before, and the new
+// day served more than its daily budget.
+func TestDailyCapWhereMidnightRepeats(t *testing.T) {
+	amman := location(t, "Asia/Amman")
+	p, err := pacing.New(embeddedCaps(t), amman, discard())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := capped("cmp_1", 2, 0, nil)
+	noon30 := time.Date(2008, 10, 30, 12, 0, 0, 0, amman)
+	first := time.Date(2008, 10, 30, 21, 30, 0, 0, time.UTC) // 2008-10-31 00:30 EEST (+03), the first 00:30
+	noon31 := time.Date(2008, 10, 31, 12, 0, 0, 0, amman)
+	if !p.Allow(t.Context(), c, "", noon30) {
+		t.Fatal("refused on the 30th")
+	}
+	served31 := 0
+	for _, at := range []time.Time{first, noon31, noon31, noon31} {
+		if p.Allow(t.Context(), c, "", at) {
+			if d := at.In(amman).Format(time.DateOnly); d != "2008-10-31" {
+				t.Fatalf("test setup: %v is %s", at, d)
+			}
+			served31++
+		}
+	}
+	t.Logf("00:30 on the 31st is %v", first.In(amman))
+	if served31 > 2 {
+		t.Fatalf("%d ads served on 2008-10-31 (Asia/Amman) under a daily budget of 2", served31)
+	}
+}

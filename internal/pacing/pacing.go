@@ -377,11 +377,20 @@ func (p *Pacer) businessDay(now time.Time) *businessDay {
 
 // midnight returns the instant day y-m-d begins in loc. Where the clocks
 // skip midnight (America/Santiago, America/Havana, …) time.Date names an
-// instant of the day before; the day then begins at the transition.
+// instant of the day before; the day then begins at the transition. Where
+// they fall back across it (01:00 to 00:00: Asia/Amman in 2008), midnight
+// comes twice and time.Date may name the second, at the transition; the day
+// began at the first, the offsets' difference earlier.
 func midnight(y int, m time.Month, d int, loc *time.Location) time.Time {
 	t := time.Date(y, m, d, 0, 0, 0, 0, loc)
 	if t.Day() != time.Date(y, m, d, 12, 0, 0, 0, loc).Day() {
 		_, t = t.ZoneBounds()
+	}
+	if start, _ := t.ZoneBounds(); start.Equal(t) {
+		_, before := t.Add(-time.Nanosecond).Zone()
+		if _, after := t.Zone(); before > after {
+			t = t.Add(-time.Duration(before-after) * time.Second)
+		}
 	}
 	return t
 }
