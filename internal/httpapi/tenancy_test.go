@@ -420,6 +420,24 @@ func TestNotFoundDoesNotLeak(t *testing.T) {
 	}
 }
 
+// TestForeignAdvertiserRefusedBeforeTheBody: an upload or stock batch for
+// an advertiser the key may not write to is a 403 whatever its body holds;
+// a body with a bad row was a 400, so the answer depended on the body, and
+// the body was read and parsed (up to the upload limit) for nothing.
+func TestForeignAdvertiserRefusedBeforeTheBody(t *testing.T) {
+	e := newEnv(t)
+	w := e.tenants()
+	for _, c := range []struct{ name, path, body string }{
+		{"stores", "/v1/stores?advertiser_id=" + w.advC, `[{"id":"x","name":"n","products":["beer-350"]}]`},
+		{"stock", "/v1/inventory?advertiser_id=" + w.advC, `[{"store_id":"st-1","product_id":"beer-350","in_stock":"no"}]`},
+	} {
+		r := e.do("PUT", c.path, w.agency1Key, c.body)
+		if r.Status != 403 || !strings.Contains(string(r.Body), "permission_denied") {
+			t.Errorf("%s: another agency's advertiser, a bad row: %d %s, want 403", c.name, r.Status, r.Body)
+		}
+	}
+}
+
 // TestCampaignKeepsItsOwner: no PATCH or PUT moves a campaign to another
 // advertiser or renames it, however the key is spelt: Go's JSON decoder
 // matches keys without regard to case, Unicode folding included, so
