@@ -64,6 +64,7 @@ var benchQueries = []struct{ name, q string }{
 	{"hiragana", "いざかや"},
 	{"halfwidth", "ﾗｰﾒﾝ　ｼﾌﾞﾔ"},
 	{"romaji", "shinjuku izakaya"},
+	{"romaji_compound", "shinjukuizakaya"},
 	{"katakana", "コーヒーゼリー"},
 	{"nothing", "歯医者"},
 	{"nothing_long", "東京都新宿区西新宿二丁目の近くで安くて美味しいお店を探しています"},

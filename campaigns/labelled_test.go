@@ -101,3 +101,48 @@ func TestLabelled(t *testing.T) {
 		t.Errorf("recall %.1f%%, want at least 98%%", 100*recall)
 	}
 }
+
+// TestKeywordIndependence checks that whether a keyword matches a query
+// does not depend on the other keywords of its index: each keyword of the
+// labelled set (and a few that cut romaji words into pieces) matches each
+// query (the set's, and some romaji compounds) alone as it does among all.
+// Romaji words were once read whole only over other keywords' hits, so
+// 居酒屋 matched shinjukuizakaya only beside a keyword for 新宿.
+func TestKeywordIndependence(t *testing.T) {
+	if testing.Short() {
+		t.Skip("loads the dictionary")
+	}
+	keywords := map[string]bool{}
+	queries := map[string]bool{}
+	for _, c := range readLabelled(t) {
+		keywords[c.keyword] = true
+		queries[c.query] = true
+	}
+	for _, k := range []string{"新宿", "渋谷", "東京", "京都", "東京都", "駅", "缶", "コーヒー", "居酒屋", "酒屋", "ラーメン", "パン", "ジャム", "雨", "理科", "新", "線", "シーン", "オレ"} {
+		keywords[k] = true
+	}
+	for _, q := range []string{"shinjukuizakaya", "izakayashibuya", "ramenshinjuku", "kankohi", "kyotoeki", "tokyoto", "panjamu", "amerika", "shinkansen", "kafeore", "nishishinjuku"} {
+		queries[q] = true
+	}
+	var refs []KeywordRef
+	for k := range keywords {
+		refs = append(refs, KeywordRef{Keyword{k, Broad}, uint32(len(refs))})
+	}
+	all := NewKeywordIndex(refs)
+	alone := make([]*KeywordIndex, len(refs))
+	for i := range refs {
+		alone[i] = NewKeywordIndex(refs[i : i+1])
+	}
+	var q Query
+	var got []uint32
+	for s := range queries {
+		q.Parse(s)
+		got = all.Match(&q, got[:0])
+		for i, r := range refs {
+			a := len(alone[i].Match(&q, nil)) > 0
+			if among := slices.Contains(got, r.Ref); a != among {
+				t.Errorf("keyword %q, query %q: alone %v, among %d keywords %v", r.Keyword.Text, s, a, len(refs), among)
+			}
+		}
+	}
+}

@@ -26,8 +26,9 @@ type KeywordIndex struct {
 	main   *trie // spellings and readings of terms, and dictionary words that contain them
 	romaji *trie // phonetic keys of kana spellings and readings, for romaji queries
 
-	entries []indexEntry // values of both tries
-	forms   []formRef
+	entries      []indexEntry // values of both tries
+	forms        []formRef
+	romajiBlocks []termBlock // what romaji keys block: see indexEntry
 
 	terms      []indexTerm
 	groups     []keywordGroup
@@ -35,16 +36,29 @@ type KeywordIndex struct {
 	anchored   []uint32 // multi-term groups, by anchor term
 	refs       []uint32 // groups[g]'s Refs
 
-	kata *kataLexicon // katakana words of the dictionary, to split katakana compounds
+	kata        *kataLexicon // katakana words of the dictionary, to split katakana compounds
+	romajiWords *trie        // phonetic keys of the dictionary's words, to read romaji words whole
 }
 
 // indexEntry is what a trie key means: spellings of terms (forms[formLo:formHi])
 // and, when split is not zero, a dictionary word that blocks the terms it
 // contains at places where it is not split (or, with the anchored bit, a
-// word and the rest of a term that it straddles: see straddlers).
+// word and the rest of a term that it straddles: see straddlers). In the
+// romaji trie, a key may also be the phonetic key of dictionary words
+// that block the terms romajiBlocks[blockLo:blockHi] name, each at its
+// own places (kafeore, カフェオレ, does not hold カフェ).
 type indexEntry struct {
-	formLo, formHi uint32
-	split          uint64
+	formLo, formHi   uint32
+	blockLo, blockHi uint32
+	split            uint64
+}
+
+// termBlock says that a romaji key blocks term, unless split at both ends
+// of it. It is kept per term, not merged over the index, so that what
+// blocks a term depends on that term alone.
+type termBlock struct {
+	term  uint32
+	split uint64
 }
 
 // formRef is a term's spelling in an index.
@@ -200,10 +214,12 @@ func NewKeywordIndex(refs []KeywordRef) *KeywordIndex {
 		}
 		for _, w := range a.blockers {
 			b.addBlocker(w)
+			b.addRomajiBlocker(uint32(id), w)
 		}
 	}
-	ix.main, ix.romaji, ix.entries, ix.forms = b.build()
+	ix.main, ix.romaji, ix.entries, ix.forms, ix.romajiBlocks = b.build()
 	ix.kata = kataWords()
+	ix.romajiWords = romajiLexicon()
 	return ix
 }
 
@@ -228,6 +244,7 @@ type builderEntry struct {
 	forms   []formRef
 	split   uint64
 	natural bool
+	blocks  []termBlock // romaji trie only
 }
 
 func newIndexBuilder() *indexBuilder {
@@ -273,7 +290,29 @@ func (b *indexBuilder) addBlocker(w blockWord) {
 	e.natural = e.natural || w.split&anchored == 0
 }
 
-func (b *indexBuilder) build() (main, romaji *trie, entries []indexEntry, forms []formRef) {
+// addRomajiBlocker adds the phonetic key of blocking word w, if it is
+// written in kana, as blocking term in romaji. Anchored strings (a place
+// name and the rest of a term, see straddlers) are left out: romaji words
+// are read whole, so 東京 + 都 cannot find 京都 in tokyoto anyway.
+func (b *indexBuilder) addRomajiBlocker(term uint32, w blockWord) {
+	if w.split&anchored != 0 || !isKatakanaWord(w.text) {
+		return
+	}
+	key, split := phoneticKeySplit(w.text, w.split)
+	if utf8.RuneCountInString(key) < minRomajiWord {
+		return
+	}
+	e := b.entry(b.romaji, key)
+	for i := range e.blocks {
+		if e.blocks[i].term == term {
+			e.blocks[i].split |= split // several words of one key: block where none splits
+			return
+		}
+	}
+	e.blocks = append(e.blocks, termBlock{term, split})
+}
+
+func (b *indexBuilder) build() (main, romaji *trie, entries []indexEntry, forms []formRef, blocks []termBlock) {
 	one := func(m map[string]*builderEntry) *trie {
 		keys := make([]string, 0, len(m))
 		vals := make([]int32, 0, len(m))
@@ -286,13 +325,16 @@ func (b *indexBuilder) build() (main, romaji *trie, entries []indexEntry, forms 
 			}
 			forms = append(forms, e.forms...)
 			ie.formHi = uint32(len(forms))
+			ie.blockLo = uint32(len(blocks))
+			blocks = append(blocks, e.blocks...)
+			ie.blockHi = uint32(len(blocks))
 			entries = append(entries, ie)
 		}
 		return newTrie(keys, vals)
 	}
 	main = one(b.main)
 	romaji = one(b.romaji)
-	return main, romaji, entries, forms
+	return main, romaji, entries, forms, blocks
 }
 
 // Match appends to dst the Ref of every keyword that q triggers and returns

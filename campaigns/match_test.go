@@ -213,9 +213,10 @@ func TestSlowPathKeepsHiragana(t *testing.T) {
 
 // TestRomajiShortSpellingsAreWholeWords checks that a key of one or two
 // kana (雨 read あめ, 缶 read かん, パン) counts in a romaji word only as
-// the whole word, as its kana need a space or a change of script: other
-// keywords of the index must not cut amerika into 雨 and 理科, nor
-// shinkansen into 新, 缶 and 線.
+// the whole word, as its kana need a space or a change of script: neither
+// other keywords of the index nor the dictionary's words may cut amerika
+// into 雨 and 理科, nor shinkansen into 新, 缶 and 線. A longer key after a
+// known word counts (panjamu holds ジャム after パン, as パンジャム does).
 func TestRomajiShortSpellingsAreWholeWords(t *testing.T) {
 	words := []string{"雨", "理科", "缶", "新", "線", "パン", "ジャム", "缶コーヒー", "新宿", "居酒屋"}
 	var refs []KeywordRef
@@ -229,7 +230,7 @@ func TestRomajiShortSpellingsAreWholeWords(t *testing.T) {
 	}{
 		{"amerika", nil},
 		{"shinkansen", nil},
-		{"panjamu", nil},
+		{"panjamu", []string{"ジャム"}},
 		{"ame", []string{"雨"}},
 		{"ame rika", []string{"理科", "雨"}},
 		{"pan jamu", []string{"ジャム", "パン"}},

@@ -37,6 +37,7 @@ type Query struct {
 	key      []byte
 	keyStart []int32
 	keyAt    []int32
+	keyKana  []byte  // key rune k as kanaByte, for romajiWords
 	kana     []rune  // scratch
 	kanaAt   []int32 // scratch
 	keyRunes []rune  // scratch
@@ -46,6 +47,10 @@ type Query struct {
 	blocks []wordSpan
 	valid  []hit
 	reach  []bool
+	// Known words in romaji words: see knownWordEdges.
+	edges, edgeAt, cover []int32
+	// romajiBlocks are the blocking keys of a romaji word (scanRomajiWords).
+	romajiBlocks []romajiBlock
 }
 
 // Rune classes in Query.info. Words change at a change of class; within

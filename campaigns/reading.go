@@ -39,6 +39,7 @@ type dictionary struct {
 	// last kanji, for straddlers.
 	placesByLast map[rune][]int32
 	kata         *kataLexicon
+	romajiWords  *trie // phonetic keys of known words, for reading romaji; see buildRomajiWords
 	user         dict.UserDictRecords
 	splitMu      sync.Mutex // guards lexEntry.split and splitDone
 
@@ -301,6 +302,7 @@ func loadFresh() *dictionary {
 	d.buildAnalyser()
 	d.analyserTime = time.Since(t0)
 	d.buildLexicon()
+	d.buildRomajiWords()
 	d.loadTime = time.Since(t0)
 	return d
 }
@@ -410,6 +412,54 @@ func (d *dictionary) buildLexicon() {
 	}
 	d.kata.maxRunes = min(d.kata.maxRunes, maxKataWord)
 	d.keepLexicon(words)
+}
+
+// minRomajiWord is the fewest runes of a phonetic key that a known word
+// needs to help read a romaji word: with words of one kana (蚊 カ, 胃 イ)
+// almost anything could be read, and kaisha would be カ+イシャ (医者).
+const minRomajiWord = 2
+
+// buildRomajiWords builds d.romajiWords from the lexicon: the phonetic keys
+// (see phoneticKey, each kana as kanaByte) of its words written in kana (ラーメン, the reading イザカヤ
+// of 居酒屋) and of the readings of its place names (シンジュク), which
+// people type in romaji before and after what they look for. Readings of
+// other names are left out, as in the lexicon. Built on every load, from
+// the snapshot too, as it is derived from the lexicon alone.
+func (d *dictionary) buildRomajiWords() {
+	seen := map[string]struct{}{}
+	var keys []string
+	add := func(kana string) {
+		if !isKatakanaWord(kana) {
+			return
+		}
+		k := phoneticKey(kana)
+		if utf8.RuneCountInString(k) < minRomajiWord {
+			return
+		}
+		k = kanaBytes(k)
+		if _, ok := seen[k]; !ok {
+			seen[k] = struct{}{}
+			keys = append(keys, k)
+		}
+	}
+	for id := range d.lex {
+		w := d.word(int32(id))
+		add(w.text)
+		if w.place {
+			add(w.reading)
+		}
+	}
+	d.romajiWords = newTrie(keys, make([]int32, len(keys)))
+}
+
+// romajiLexicon returns the phonetic keys of the dictionary's words, or
+// nil when the dictionary was never needed (an index of Latin keywords
+// only, which reads no romaji).
+func romajiLexicon() *trie {
+	if d := sharedDict.Load(); d != nil {
+		return d.romajiWords
+	}
+	return nil
 }
 
 // postingIndex lists the words that contain a pair of runes (r1<<32 | r2)

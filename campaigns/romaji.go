@@ -299,6 +299,42 @@ func appendKey(key []rune, k rune) ([]rune, bool) {
 	return append(key, k), true
 }
 
+// kanaByte numbers a katakana rune of a phonetic key (ァ to ヺ) as one
+// byte, for romajiWords, whose walks then take a step per kana rather
+// than three.
+func kanaByte(k rune) byte { return byte(k - 0x30A0) }
+
+// kanaBytes returns the phonetic key key with each rune as kanaByte.
+func kanaBytes(key string) string {
+	b := make([]byte, 0, len(key)/3)
+	for _, r := range key {
+		b = append(b, kanaByte(r))
+	}
+	return string(b)
+}
+
+// phoneticKeySplit returns the phonetic key of a katakana string, with the
+// rune offsets of split (as in termForm) moved to the key's.
+func phoneticKeySplit(kana string, split uint64) (string, uint64) {
+	var key []rune
+	var ks uint64
+	i := int32(0)
+	for _, r := range kana {
+		if !isKana(r) {
+			return "", 0
+		}
+		if splitAt(split, i) && len(key) < 63 {
+			ks |= 1 << len(key)
+		}
+		key, _ = appendKey(key, r)
+		i++
+	}
+	if splitAt(split, i) && len(key) < 63 {
+		ks |= 1 << len(key)
+	}
+	return string(key), ks
+}
+
 // phoneticKey returns the phonetic key of a katakana string, or "" when it
 // has anything but kana.
 func phoneticKey(kana string) string {
@@ -325,6 +361,7 @@ type latinToken struct {
 func (q *Query) parseRomaji() {
 	q.latin = q.latin[:0]
 	q.key = q.key[:0]
+	q.keyKana = q.keyKana[:0]
 	q.keyStart = q.keyStart[:0]
 	q.keyAt = q.keyAt[:0]
 	n := q.runes()
@@ -381,6 +418,7 @@ func (q *Query) romajiWord(s, e int32) {
 		if kept {
 			q.keyStart = append(q.keyStart, int32(len(q.key)))
 			q.key = utf8.AppendRune(q.key, key[len(key)-1])
+			q.keyKana = append(q.keyKana, kanaByte(key[len(key)-1]))
 			q.keyAt = append(q.keyAt, pos[at])
 		}
 	})
@@ -389,15 +427,20 @@ func (q *Query) romajiWord(s, e int32) {
 		q.keyStart = q.keyStart[:keyLen]
 		q.keyAt = q.keyAt[:keyLen]
 		q.key = q.key[:byteLen]
+		q.keyKana = q.keyKana[:keyLen]
 		return
 	}
 	q.latin = append(q.latin, latinToken{s: s, e: e, keyLo: int32(keyLo), keyHi: int32(len(q.keyStart))})
 }
 
 // scanRomaji finds the phonetic keys of the index's terms in the query's
-// romaji words. A word must be read whole, as one key or several in a row
-// (shinjukuizakaya), so that kaisha (会社) does not contain isha (医者); a key
-// may run on into the next word (kan kohi is 缶コーヒー).
+// romaji words. A word must be read whole, as known words in a row: a key
+// found inside it counts only where the rest of the word reads as words
+// of the dictionary (shinjukuizakaya is シンジュク+イザカヤ, 新宿 and 居酒屋), so
+// that kaisha (会社) does not contain isha (医者). A key may run on into
+// the next word (kan kohi is 缶コーヒー). The dictionary, not the other
+// keywords of the index, decides what is a word: whether a keyword
+// matches depends on it and the query alone, in whatever index it sits.
 func (ix *KeywordIndex) scanRomaji(q *Query) {
 	if len(q.latin) == 0 || ix.romaji.empty() {
 		return
@@ -413,12 +456,19 @@ func (ix *KeywordIndex) scanRomaji(q *Query) {
 	}
 }
 
+// romajiBlock is a key of the romaji trie that blocks some terms (entry
+// ix.entries[entry]) found at key runes [s, e).
+type romajiBlock struct {
+	s, e, entry int32
+}
+
 // scanRomajiWords scans adjacent romaji words.
 func (ix *KeywordIndex) scanRomajiWords(q *Query, words []latinToken) {
 	t := ix.romaji
 	lo, hi := int(words[0].keyLo), int(words[len(words)-1].keyHi)
 	end := int(q.keyStart[hi])
 	first := len(q.hits)
+	q.romajiBlocks = q.romajiBlocks[:0]
 	for p := lo; p < hi; p++ {
 		node := uint32(0)
 		for b := int(q.keyStart[p]); b < end; b++ {
@@ -431,21 +481,26 @@ func (ix *KeywordIndex) scanRomajiWords(q *Query, words []latinToken) {
 			if v < 0 {
 				continue
 			}
-			e := p + 1
-			for int(q.keyStart[e]) < b+1 {
-				e++
-			}
+			e := q.keyRuneAt(p, b+1)
 			en := &ix.entries[v]
 			for f := en.formLo; f < en.formHi; f++ {
 				if ix.romajiUsable(q, f, int32(p), int32(e), words) {
 					q.hits = append(q.hits, hit{term: ix.forms[f].term, form: f, s: int32(p), e: int32(e)})
 				}
 			}
+			if en.blockHi > en.blockLo && !spansWords(words, int32(p), int32(e)) {
+				q.romajiBlocks = append(q.romajiBlocks, romajiBlock{int32(p), int32(e), v})
+			}
 		}
 	}
-	// Keep the hits on a path that reads each word whole: fwd[p] if a word
-	// starts at key rune lo+p or a kept path reaches it; bwd likewise from
-	// the ends.
+	found := q.hits[first:]
+	if len(found) == 0 {
+		return
+	}
+	// A hit counts where known words lead to it from the start of a word
+	// and from it to the end of one: fwd[p] if words read from a word's
+	// start reach key rune lo+p, bwd[p] if words read from there reach a
+	// word's end. A hit spanning a whole word needs no dictionary.
 	n := hi - lo
 	reach := q.reach[:0]
 	for range 2 * (n + 1) {
@@ -457,23 +512,40 @@ func (ix *KeywordIndex) scanRomajiWords(q *Query, words []latinToken) {
 		fwd[int(w.keyLo)-lo] = true
 		bwd[int(w.keyHi)-lo] = true
 	}
-	// found is in order of start, and a hit ends after it starts: the hits
-	// that reach a position all come before the hits that start there, so
-	// one pass forward (and one backward) settles every position.
-	found := q.hits[first:]
+	inner := false // whether some hit is not a whole word (or words)
 	for _, h := range found {
-		if fwd[int(h.s)-lo] {
-			fwd[int(h.e)-lo] = true
+		if !fwd[int(h.s)-lo] || !bwd[int(h.e)-lo] {
+			inner = true
+			break
 		}
 	}
-	for i := len(found) - 1; i >= 0; i-- {
-		if h := found[i]; bwd[int(h.e)-lo] {
-			bwd[int(h.s)-lo] = true
+	if inner {
+		q.knownWordEdges(ix.romajiWords, words)
+		for p := range n {
+			if fwd[p] {
+				for _, e := range q.edges[q.edgeAt[p]:q.edgeAt[p+1]] {
+					fwd[int(e)-lo] = true
+				}
+			}
+		}
+		for p := n - 1; p >= 0; p-- {
+			for _, e := range q.edges[q.edgeAt[p]:q.edgeAt[p+1]] {
+				if bwd[int(e)-lo] {
+					bwd[p] = true
+					break
+				}
+			}
 		}
 	}
 	kept := first
 	for _, h := range found {
-		if !fwd[int(h.s)-lo] || !bwd[int(h.e)-lo] {
+		// A hit inside a word must not begin or sit inside a longer
+		// known word (shinjuku holds no シーン, read シン, nor ジュ): it
+		// may end one, as 新宿 ends 西新宿.
+		if inner && q.cover[int(h.s)-lo] > h.e {
+			continue
+		}
+		if !fwd[int(h.s)-lo] || !bwd[int(h.e)-lo] || ix.romajiBlocked(q, h) {
 			continue
 		}
 		// To runes of the compact text: a word begins where the one
@@ -488,6 +560,80 @@ func (ix *KeywordIndex) scanRomajiWords(q *Query, words []latinToken) {
 		kept++
 	}
 	q.hits = q.hits[:kept]
+}
+
+// spansWords reports whether key runes [s, e) run on into another word: a
+// blocking word must be typed whole, as pan jamu holds no パンジー.
+func spansWords(words []latinToken, s, e int32) bool {
+	for _, w := range words {
+		if s < w.keyLo && w.keyLo < e {
+			return true
+		}
+	}
+	return false
+}
+
+// romajiBlocked reports whether a key found in the query blocks hit h (in
+// key runes) of its term: it covers h and is not split at both its ends.
+func (ix *KeywordIndex) romajiBlocked(q *Query, h hit) bool {
+	for _, b := range q.romajiBlocks {
+		if b.s > h.s || b.e < h.e || b.s == h.s && b.e == h.e {
+			continue
+		}
+		en := &ix.entries[b.entry]
+		for _, tb := range ix.romajiBlocks[en.blockLo:en.blockHi] {
+			if tb.term == h.term && (!splitAt(tb.split, h.s-b.s) || !splitAt(tb.split, h.e-b.s)) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// keyRuneAt returns the key rune that starts at byte b of q.key, or the
+// number of key runes when b is its end, looking from key rune p on.
+func (q *Query) keyRuneAt(p, b int) int {
+	e := p + 1
+	for int(q.keyStart[e]) < b {
+		e++
+	}
+	return e
+}
+
+// knownWordEdges finds the words of lex (phonetic keys of dictionary
+// words, see buildRomajiWords) in the romaji words words, each inside
+// one of them: q.edges[q.edgeAt[p]:q.edgeAt[p+1]] are the key runes where
+// those that begin at key rune lo+p end (lo the first word's first), and
+// q.cover[p] the furthest any that begins at or before it reaches. A nil
+// lex knows no words.
+func (q *Query) knownWordEdges(lex *trie, words []latinToken) {
+	lo, hi := int(words[0].keyLo), int(words[len(words)-1].keyHi)
+	q.edges, q.edgeAt, q.cover = q.edges[:0], q.edgeAt[:0], q.cover[:0]
+	cover := int32(lo)
+	w := 0
+	for p := lo; p < hi; p++ {
+		q.edgeAt = append(q.edgeAt, int32(len(q.edges)))
+		for int(words[w].keyHi) <= p {
+			w++
+		}
+		if lex != nil {
+			node := uint32(0)
+			for k := p; k < int(words[w].keyHi); k++ {
+				var ok bool
+				node, ok = lex.child(node, q.keyKana[k])
+				if !ok {
+					break
+				}
+				if lex.valueAt(node) >= 0 {
+					q.edges = append(q.edges, int32(k+1))
+					cover = max(cover, int32(k+1))
+				}
+			}
+		}
+		q.cover = append(q.cover, cover)
+	}
+	q.edgeAt = append(q.edgeAt, int32(len(q.edges)))
+	q.cover = append(q.cover, cover)
 }
 
 // romajiUsable reports whether form f found at key runes [s, e) may count: a

@@ -268,6 +268,7 @@ func readSnapshot(b []byte) (*dictionary, error) {
 		return nil, fmt.Errorf("%d bytes after the snapshot", len(r.b))
 	}
 	d.buildAnalyser()
+	d.buildRomajiWords()
 	return d, nil
 }
 

@@ -65,6 +65,7 @@ func sameDictionary(t *testing.T, name string, got, want *dictionary) {
 		{"postings", got.postings, want.postings},
 		{"placesByLast", got.placesByLast, want.placesByLast},
 		{"kata", got.kata, want.kata},
+		{"romajiWords", got.romajiWords, want.romajiWords},
 		{"user", got.user, want.user},
 	} {
 		if !reflect.DeepEqual(f.got, f.want) {
