@@ -710,13 +710,16 @@ func (f *Follower) reloadAdvertisers(ctx context.Context, advs ...string) error 
 	for i, adv := range advs {
 		set := &sets[i]
 		set.AdvertiserID = adv
-		err := f.cfg.Store.Stores(ctx, adv, func(s *campaigns.Store) bool {
-			set.Stores = append(set.Stores, *s)
-			return true
-		})
+		// As one upload left them: read in round trips, a large list could
+		// otherwise be part of a later upload too, served for seconds.
+		stores, mixed, err := f.cfg.Store.StoresAtOnce(ctx, adv)
 		if err != nil {
 			return err
 		}
+		if mixed {
+			f.cfg.Logger.Warn("stores read while uploads kept changing them; the later uploads' records replace what was read", "advertiser", adv)
+		}
+		set.Stores = stores
 		err = f.cfg.Store.OutOfStock(ctx, adv, func(k campaigns.StockKey) bool {
 			set.OutOfStock = append(set.OutOfStock, k)
 			return true

@@ -304,7 +304,7 @@ func (s *Store) StoresByID(ctx context.Context, advertiserID string, ids []strin
 	}
 	present := make(map[string]bool, len(ids))
 	var d storeDecoder
-	_, err = s.storesOf(ctx, &d, advertiserID, ids, func(st *campaigns.Store) bool {
+	_, err = s.storesOf(ctx, s.client, &d, advertiserID, ids, func(st *campaigns.Store) bool {
 		found = append(found, *st)
 		present[st.ID] = true
 		return true

@@ -144,7 +144,7 @@ func (s *Store) Stores(ctx context.Context, advertiserID string, fn func(*campai
 	}
 	var d storeDecoder
 	for _, adv := range advs {
-		more, err := s.storesOf(ctx, &d, adv, nil, fn)
+		more, err := s.storesOf(ctx, s.client, &d, adv, nil, fn)
 		if err != nil {
 			return s.fail(ctx, op, err)
 		}
@@ -156,13 +156,14 @@ func (s *Store) Stores(ctx context.Context, advertiserID string, fn func(*campai
 }
 
 // storesOf calls fn for the stores of adv named by ids, or for all of them
-// in ID order when ids is nil, skipping IDs that name no store. It returns
-// false when fn stopped the iteration.
-func (s *Store) storesOf(ctx context.Context, d *storeDecoder, adv string, ids []string, fn func(*campaigns.Store) bool) (bool, error) {
+// in ID order when ids is nil, skipping IDs that name no store, read
+// through c (the client, or a transaction's connection). It returns false
+// when fn stopped the iteration.
+func (s *Store) storesOf(ctx context.Context, c storeReader, d *storeDecoder, adv string, ids []string, fn func(*campaigns.Store) bool) (bool, error) {
 	key := storesKey(s.shardOf(adv), adv)
 	if ids == nil {
 		var err error
-		if ids, err = s.client.HKeys(ctx, key).Result(); err != nil {
+		if ids, err = c.HKeys(ctx, key).Result(); err != nil {
 			return false, err
 		}
 		slices.Sort(ids)
@@ -172,7 +173,7 @@ func (s *Store) storesOf(ctx context.Context, d *storeDecoder, adv string, ids [
 			return false, err
 		}
 		end := min(start+readChunk*readAhead, len(ids))
-		pipe := s.client.Pipeline()
+		pipe := c.Pipeline()
 		cmds := make([]*redis.SliceCmd, 0, readAhead)
 		for i := start; i < end; i += readChunk {
 			cmds = append(cmds, pipe.HMGet(ctx, key, ids[i:min(i+readChunk, end)]...))
@@ -394,6 +395,59 @@ func encodeStockRows(rows []campaigns.StockUpdate) string {
 		b.WriteString(sep)
 	}
 	return b.String()
+}
+
+// storeReader is what storesOf reads through: the client, or the
+// connection of a transaction that watches the stores' hash.
+type storeReader interface {
+	HKeys(ctx context.Context, key string) *redis.StringSliceCmd
+	Pipeline() redis.Pipeliner
+}
+
+// snapshotTries is how many times StoresAtOnce reads an advertiser's
+// stores while uploads keep changing them.
+const snapshotTries = 3
+
+// StoresAtOnce returns the stores of adv as one upload left them, in ID
+// order. Stores reads a large list in many round trips, between which
+// another upload of the same advertiser may land (it is atomic in Redis),
+// so that the list read would be part of each: a replica applying it
+// served, for seconds, a mixture no upload made. StoresAtOnce watches the
+// advertiser's hash while it reads (WATCH, then an empty MULTI/EXEC) and
+// reads again when an upload changed it meanwhile. After snapshotTries
+// reads that uploads kept interrupting, it returns the last one and mixed
+// true: the newer uploads' own feed records, which a replica applies after
+// the one it is applying, replace it.
+func (s *Store) StoresAtOnce(ctx context.Context, adv string) (stores []campaigns.Store, mixed bool, err error) {
+	const op = "read stores at once"
+	if err := s.begin(ctx); err != nil {
+		return nil, false, fmt.Errorf("%s: %w", op, err)
+	}
+	var d storeDecoder
+	for try := 1; ; try++ {
+		stores = stores[:0]
+		err := s.client.Watch(ctx, func(tx *redis.Tx) error {
+			if _, err := s.storesOf(ctx, tx, &d, adv, nil, func(st *campaigns.Store) bool {
+				stores = append(stores, *st)
+				return true
+			}); err != nil {
+				return err
+			}
+			_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				p.Ping(ctx)
+				return nil
+			})
+			return err
+		}, storesKey(s.shardOf(adv), adv))
+		switch {
+		case err == nil:
+			return stores, false, nil
+		case !errors.Is(err, redis.TxFailedErr):
+			return nil, false, s.fail(ctx, op, err)
+		case try == snapshotTries:
+			return stores, true, nil
+		}
+	}
 }
 
 // OutOfStock calls fn for every (store, product) of an advertiser, or of all
