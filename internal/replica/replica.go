@@ -44,6 +44,19 @@
 // epoch every few seconds and whenever Redis comes back after an error, so
 // that losses are found even when nothing is written.
 //
+// A write made through this replica is in its index before its record is
+// read (the catalog applies it as soon as Redis acknowledges it), so Redis
+// can lose it where the read cursor says nothing: the cursor never passed
+// its record. The Follower therefore remembers where each of its own writes
+// put its record (redisstore.Store.OnWrite) until it reads that record. A
+// stream whose sequence number or last generated ID went back below such a
+// write, a record read in its place that another write made (another entry
+// ID or origin: Redis gave the lost write's number to the next), or a
+// number Redis gave to two writes of this replica, means Redis lost the
+// write: the Follower reloads the stream, as for a gap. Without it the
+// replica would serve the lost write, alone, until something else reloaded
+// the stream.
+//
 // Polling, not XREAD BLOCK: the feed has one stream per store shard (a
 // record must share its slot with the data it describes), and in Redis
 // Cluster one XREAD cannot block on streams of different slots. Blocking on
@@ -53,6 +66,7 @@
 package replica
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -81,6 +95,11 @@ const (
 	// held while a lane is far behind, at the price of holding up that
 	// stream's other advertisers then.
 	maxQueued = 4 * batch
+	// maxOwn is how many writes made through this replica may wait, per
+	// stream, for the follower to read their records (Follower.own): a few
+	// tens of bytes each. Past it the follower forgets them and reloads the
+	// stream instead, which tells what they would have.
+	maxOwn = 16 * batch
 )
 
 // Config is what a Follower needs; every field but Poll and Check is
@@ -121,6 +140,14 @@ type Follower struct {
 	queued   []int               // per stream: records handed to lanes and not yet applied
 	done     []redisstore.Cursor // per stream: this record and all before it are applied
 	laneErr  error               // a lane's error, until poll or settle reports it
+	// own holds, per stream, the writes made through this replica
+	// (redisstore.Store.OnWrite) whose records the follower has not read
+	// yet, by sequence number, and ownLost why the stream must be reloaded
+	// for them (why is "" when it need not): see wrote. told counts the
+	// writes told, so that a reload forgets only those told before it read.
+	own     [][]ownWrite
+	ownLost []ownLoss
+	told    uint64
 
 	// afterRead, when set (by tests, before the goroutine runs), is called
 	// after a poll has read the feed, before handing it to the lanes;
@@ -129,6 +156,19 @@ type Follower struct {
 	afterRead  func()
 	applying   func(redisstore.Change)
 	afterApply func(redisstore.Stream)
+}
+
+// ownWrite is a write made through this replica: where its record went.
+type ownWrite struct {
+	redisstore.Cursor
+	told uint64 // Follower.told when it was told
+}
+
+// ownLoss is why a stream must be reloaded for writes made through this
+// replica, and when it was found (Follower.told).
+type ownLoss struct {
+	why  string
+	told uint64
 }
 
 // record is a change handed to a lane.
@@ -181,6 +221,11 @@ func load(ctx context.Context, cfg Config) (*Follower, error) {
 	f := &Follower{cfg: cfg, streams: cfg.Store.Streams(), byKey: make(map[string]*lane)}
 	f.pending = make([][]*record, len(f.streams))
 	f.queued = make([]int, len(f.streams))
+	f.own = make([][]ownWrite, len(f.streams))
+	f.ownLost = make([]ownLoss, len(f.streams))
+	// Before the heads: a write acknowledged after them is one this
+	// replica's index holds before the follower reads its record.
+	cfg.Store.OnWrite(f.wrote)
 	for _, campaignsLast := range []bool{false, true} {
 		for i, st := range f.streams {
 			if (st == redisstore.CampaignsStream) == campaignsLast {
@@ -205,11 +250,67 @@ func load(ctx context.Context, cfg Config) (*Follower, error) {
 // Close stops following and waits for the goroutine. It is safe to call
 // more than once.
 func (f *Follower) Close() error {
+	f.cfg.Store.OnWrite(nil)
 	if f.cancel != nil {
 		f.cancel()
 	}
 	f.wg.Wait()
 	return nil
+}
+
+// wrote is told (redisstore.Store.OnWrite, on the writer's goroutine) of a
+// write made through this replica that Redis acknowledged: the place of its
+// record in stream st, which the follower checks when it reads that record
+// (hand) and against what Redis says of the stream (verify). The writes of
+// a stream are kept by sequence number: concurrent writes of one stream
+// (stock of two advertisers of a shard) may be told out of order. A number
+// told twice means Redis gave it to two writes: it lost the first. More
+// than maxOwn waiting (the follower has not read the stream for long, its
+// lanes behind) are dropped, and the stream reloaded instead.
+func (f *Follower) wrote(st redisstore.Stream, at redisstore.Cursor) {
+	i := int(st)
+	if i < 0 || i >= len(f.streams) || f.streams[i] != st {
+		return // no stream of this follower's
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.told++
+	w := ownWrite{Cursor: at, told: f.told}
+	o := f.own[i]
+	k, found := slices.BinarySearchFunc(o, at.Seq, func(w ownWrite, seq int64) int { return cmp.Compare(w.Seq, seq) })
+	switch {
+	case found:
+		f.ownLost[i] = ownLoss{fmt.Sprintf("Redis gave record %d to two writes made through this replica: it lost the first", at.Seq), f.told}
+		o[k] = w
+	case len(o) >= maxOwn:
+		f.ownLost[i] = ownLoss{fmt.Sprintf("more than %d writes made through this replica waited for their records to be read", maxOwn), f.told}
+		f.own[i] = nil
+	default:
+		f.own[i] = slices.Insert(o, k, w)
+	}
+}
+
+// ownRead checks record ch of stream i against the writes made through this
+// replica, with f.mu held: it forgets those the cursor has passed, and the
+// one ch is the record of. It returns why the stream must be reloaded when
+// ch holds the sequence number of such a write but is not its record: Redis
+// lost the write and gave its number to another.
+func (f *Follower) ownRead(i int, ch redisstore.Change) (reload string) {
+	o := f.own[i]
+	n := 0
+	for n < len(o) && o[n].Seq < ch.Seq {
+		n++ // read before it was told (hand ran between Redis's answer and wrote)
+	}
+	if n < len(o) && o[n].Seq == ch.Seq {
+		if o[n].ID != ch.ID || ch.Origin != f.cfg.Store.Origin() {
+			return fmt.Sprintf("record %d is entry %s of origin %s, not entry %s written through this replica: Redis lost that write",
+				ch.Seq, ch.ID, ch.Origin, o[n].ID)
+		}
+		n++
+	}
+	clear(o[:n]) // the IDs go with the cursors
+	f.own[i] = o[n:]
+	return ""
 }
 
 // Healthy reports whether the replica is in touch with the store: Redis
@@ -313,6 +414,9 @@ func (f *Follower) poll(ctx context.Context, check bool) (more bool, err error) 
 	if failed {
 		return false, f.settle()
 	}
+	if err := f.reloadOwnLost(ctx); err != nil {
+		return false, err
+	}
 	if check {
 		if err := f.verify(ctx); err != nil {
 			return false, err
@@ -355,6 +459,35 @@ func (f *Follower) poll(ctx context.Context, check bool) (more bool, err error) 
 	return more, nil
 }
 
+// reloadOwnLost reloads the streams for which wrote found that Redis lost a
+// write made through this replica, or had too many waiting to check them,
+// and forgets those writes whose records the follower has read already
+// (told after hand passed them).
+func (f *Follower) reloadOwnLost(ctx context.Context) error {
+	for _, i := range f.order {
+		f.mu.Lock()
+		o := f.own[i]
+		n := 0
+		for n < len(o) && o[n].Seq <= f.cursors[i].Seq {
+			n++
+		}
+		clear(o[:n])
+		f.own[i] = o[n:]
+		reason := f.ownLost[i].why
+		f.mu.Unlock()
+		if reason == "" {
+			continue
+		}
+		if err := f.settle(); err != nil {
+			return err
+		}
+		if err := f.reload(ctx, i, reason); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // read reads, in one round trip, the next batch of every stream but those
 // with maxQueued records still waiting in lanes.
 func (f *Follower) read(ctx context.Context) ([][]redisstore.Change, error) {
@@ -383,8 +516,9 @@ func (f *Follower) read(ctx context.Context) ([][]redisstore.Change, error) {
 }
 
 // hand gives the records of stream i, in order, to their lanes, moving the
-// stream's read cursor past each. At a gap in sequence numbers or a record
-// it does not know it stops and says why: the stream must be reloaded.
+// stream's read cursor past each. At a gap in sequence numbers, a record it
+// does not know, or a record in the place of a write made through this
+// replica (ownRead), it stops and says why: the stream must be reloaded.
 func (f *Follower) hand(ctx context.Context, i int, changes []redisstore.Change) (reload string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -399,6 +533,9 @@ func (f *Follower) hand(ctx context.Context, i int, changes []redisstore.Change)
 		case redisstore.OpAccount, redisstore.OpCampaign, redisstore.OpStores, redisstore.OpReload, redisstore.OpStock:
 		default:
 			return fmt.Sprintf("record %d has operation %q, unknown to this build", ch.Seq, ch.Op)
+		}
+		if reason := f.ownRead(i, ch); reason != "" {
+			return reason
 		}
 		r := &record{Change: ch, stream: i}
 		f.pending[i] = append(f.pending[i], r)
@@ -481,6 +618,12 @@ func (f *Follower) drain(ctx context.Context, l *lane) {
 // stream's IDs are all below the cursor: once one past it is read, hand
 // reloads unless it happens to carry the next sequence number. It lets the
 // lanes finish first, so that a reload is the last word.
+//
+// So it does for a stream whose sequence number or last generated ID is
+// below the last write made through this replica whose record the follower
+// has not read (wrote): Redis lost that write, which the index holds. The
+// writes are taken before Redis is asked, so that one acknowledged in
+// between is not taken for lost.
 func (f *Follower) verify(ctx context.Context) error {
 	epoch, err := f.cfg.Store.Epoch(ctx)
 	if err != nil {
@@ -499,17 +642,29 @@ func (f *Follower) verify(ctx context.Context) error {
 		f.epoch = epoch
 		return nil
 	}
+	mine := make([]redisstore.Cursor, len(f.streams)) // per stream: the last own write waiting
+	f.mu.Lock()
+	for i, o := range f.own {
+		if len(o) > 0 {
+			mine[i] = o[len(o)-1].Cursor
+		}
+	}
+	f.mu.Unlock()
 	seqs, err := f.cfg.Store.Seqs(ctx, f.streams)
 	if err != nil {
 		return err
 	}
 	for _, i := range f.order {
 		var reason string
-		switch now, read := seqs[i], f.cursors[i]; {
+		switch now, read, own := seqs[i], f.cursors[i], mine[i]; {
 		case now.Seq < read.Seq:
 			reason = fmt.Sprintf("Redis went back from record %d to %d", read.Seq, now.Seq)
 		case redisstore.CompareIDs(now.ID, read.ID) < 0:
 			reason = fmt.Sprintf("Redis went back from entry ID %s to %s", read.ID, now.ID)
+		case now.Seq < own.Seq:
+			reason = fmt.Sprintf("Redis lost record %d, written through this replica: the stream is back at %d", own.Seq, now.Seq)
+		case own.Seq > 0 && redisstore.CompareIDs(now.ID, own.ID) < 0:
+			reason = fmt.Sprintf("Redis lost record %d (entry ID %s), written through this replica: the last ID it generated is %s", own.Seq, own.ID, now.ID)
 		default:
 			continue
 		}
@@ -659,6 +814,9 @@ func (f *Follower) reload(ctx context.Context, i int, reason string) error {
 	st := f.streams[i]
 	start := time.Now()
 	err := f.cfg.Catalog.Apply(func() error {
+		f.mu.Lock()
+		told := f.told // the writes told by now are in Redis before the heads, or lost
+		f.mu.Unlock()
 		heads, err := f.cfg.Store.Heads(ctx, []redisstore.Stream{st})
 		if err != nil {
 			return err
@@ -690,6 +848,14 @@ func (f *Follower) reload(ctx context.Context, i int, reason string) error {
 		f.cursors[i] = heads[0]
 		f.mu.Lock()
 		f.done[i] = heads[0] // the lanes are idle (settle): nothing is pending
+		// The index now holds what Redis holds, the writes made through
+		// this replica before the heads included or not: none of them is
+		// left to check. (Apply holds up the catalog's campaign and store
+		// writes, but not account writes, which may be told meanwhile.)
+		f.own[i] = slices.DeleteFunc(f.own[i], func(w ownWrite) bool { return w.told <= told })
+		if f.ownLost[i].told <= told {
+			f.ownLost[i] = ownLoss{}
+		}
 		f.mu.Unlock()
 		return nil
 	})

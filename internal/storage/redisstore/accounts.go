@@ -57,15 +57,21 @@ func (s *Store) CreateAccount(ctx context.Context, a *campaigns.Account) error {
 	for _, h := range a.KeyHashes {
 		args = append(args, h)
 	}
-	res, err := scriptCreateAccount.Run(commitCtx(ctx), s.client, []string{keyAccounts, keyKeys, Stream(0).seqKey(), Stream(0).feedKey()}, args...).Text()
+	reply, err := scriptCreateAccount.Run(commitCtx(ctx), s.client, []string{keyAccounts, keyKeys, Stream(0).seqKey(), Stream(0).feedKey()}, args...).Slice()
+	if err != nil {
+		return s.fail(ctx, op, err)
+	}
+	res, at, err := writeReply(reply)
 	switch {
 	case err != nil:
-		return s.fail(ctx, op, err)
+		return fmt.Errorf("%s: %w", op, err)
+	case res == "ok":
+		s.wrote(CampaignsStream, at)
 	case res == "exists":
 		return fmt.Errorf("%s: %w", op, conflict("account %q already exists", a.ID))
 	case res == "key":
 		return fmt.Errorf("%s: %w", op, conflict("key hash already in use"))
-	case res != "ok":
+	default:
 		return fmt.Errorf("%s: unexpected reply %q", op, res)
 	}
 	return nil
@@ -199,11 +205,16 @@ func (s *Store) UpdateAccountKeys(ctx context.Context, id string, change func([]
 		if err := s.begin(ctx); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		res, err := scriptSetAccountKeys.Run(commitCtx(ctx), s.client, []string{keyAccounts, keyKeys, Stream(0).seqKey(), Stream(0).feedKey()}, args...).Text()
+		reply, err := scriptSetAccountKeys.Run(commitCtx(ctx), s.client, []string{keyAccounts, keyKeys, Stream(0).seqKey(), Stream(0).feedKey()}, args...).Slice()
+		if err != nil {
+			return s.fail(ctx, op, err)
+		}
+		res, at, err := writeReply(reply)
 		switch {
 		case err != nil:
-			return s.fail(ctx, op, err)
+			return fmt.Errorf("%s: %w", op, err)
 		case res == "ok":
+			s.wrote(CampaignsStream, at)
 			return nil
 		case res == "notfound":
 			return fmt.Errorf("%s: %w", op, notFound("account %q not found", id))

@@ -40,7 +40,10 @@ import (
 // the reader reloads what that stream covers; so it does when the stream's
 // sequence number or its last generated ID (Seqs) is below its cursor:
 // Redis went back. A new epoch in {navad}:meta means Redis lost
-// everything: reload all.
+// everything: reload all. A writer learns where its own record went
+// (OnWrite), so that it can tell when Redis lost a write before the writer
+// read the record back: the stream went back below it, or another record
+// came to hold its sequence number.
 
 // Record operations.
 const (
@@ -73,6 +76,68 @@ type Change struct {
 	Deleted      bool // OpStores: StoreIDs were deleted, with all their stock rows
 	Stock        []campaigns.StockUpdate
 	Problem      string // OpUnreadable: why the record could not be read
+}
+
+// OnWrite has fn told of every write made through s: once Redis has
+// acknowledged it, the stream and place (sequence number and entry ID) of
+// its change record. nil stops it; the last function set is the one told.
+// fn runs on the writer's goroutine before the write method returns, so it
+// must be quick and must not call s.
+//
+// A replica's follower uses it to tell a record it reads from the record of
+// its own write that Redis lost: Redis that restarts without the tail of its
+// file, or fails over to a replica that had not received it, gives the lost
+// record's sequence number to the next write (package replica).
+func (s *Store) OnWrite(fn func(Stream, Cursor)) {
+	if fn == nil {
+		s.onWrite.Store(nil)
+		return
+	}
+	s.onWrite.Store(&fn)
+}
+
+// wrote tells OnWrite's function of a write acknowledged at st, at.
+func (s *Store) wrote(st Stream, at Cursor) {
+	if fn := s.onWrite.Load(); fn != nil {
+		(*fn)(st, at)
+	}
+}
+
+// writeReply splits the reply of a write script (scripts.go): its status,
+// and where it appended its change record when it wrote ({status, seq, id};
+// {status} when it wrote nothing, at is then the zero Cursor).
+func writeReply(v []any) (status string, at Cursor, err error) {
+	if len(v) == 0 {
+		return "", Cursor{}, fmt.Errorf("write reply %v: %w", v, errCorrupt)
+	}
+	status, ok := v[0].(string)
+	if !ok {
+		return "", Cursor{}, fmt.Errorf("write reply %v: %w", v, errCorrupt)
+	}
+	if len(v) == 1 {
+		if status == "ok" { // a write: where is its record?
+			return "", Cursor{}, fmt.Errorf("write reply %v: %w", v, errCorrupt)
+		}
+		return status, Cursor{}, nil
+	}
+	if at, err = replyCursor(v[1:]); err != nil {
+		return "", Cursor{}, err
+	}
+	return status, at, nil
+}
+
+// replyCursor reads a change record's place from a script's reply: seq (an
+// integer) then entry ID.
+func replyCursor(v []any) (Cursor, error) {
+	if len(v) < 2 {
+		return Cursor{}, fmt.Errorf("record place %v: %w", v, errCorrupt)
+	}
+	seq, ok1 := v[0].(int64)
+	id, ok2 := v[1].(string)
+	if _, _, ok := parseID(id); !ok1 || !ok2 || !ok || seq < 1 {
+		return Cursor{}, fmt.Errorf("record place %v: %w", v[:2], errCorrupt)
+	}
+	return Cursor{ID: id, Seq: seq}, nil
 }
 
 // Streams returns every stream of the database: CampaignsStream, then one

@@ -136,7 +136,8 @@ type Store struct {
 	origin    string
 	retention time.Duration
 	closed    atomic.Bool
-	pipe      groupPipe // Record and Caps.Reserve (pipeline.go)
+	pipe      groupPipe                            // Record and Caps.Reserve (pipeline.go)
+	onWrite   atomic.Pointer[func(Stream, Cursor)] // OnWrite's function
 
 	// Served logs folded in the background (served.go): one at a time, in
 	// the order asked, each log queued once however often it is asked for.

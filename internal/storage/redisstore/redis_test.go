@@ -156,7 +156,9 @@ func TestUnavailable(t *testing.T) {
 }
 
 // TestFeedRecordsEveryWrite checks the change feed: one record per write,
-// sequence numbers without gaps, in the stream of the slot written.
+// sequence numbers without gaps, in the stream of the slot written; and
+// that OnWrite tells the writer where each of its records is, and nothing
+// of a write refused.
 func TestFeedRecordsEveryWrite(t *testing.T) {
 	redistest.EachMode(t, testFeed)
 }
@@ -180,6 +182,9 @@ func testFeed(t *testing.T, srv *redistest.Server) {
 		}
 	}
 
+	told := make(map[redisstore.Stream][]redisstore.Cursor)
+	s.OnWrite(func(st redisstore.Stream, at redisstore.Cursor) { told[st] = append(told[st], at) })
+
 	must(t, s.CreateAccount(ctx, &campaigns.Account{ID: "adv_1", Type: campaigns.Advertiser, Name: "A", KeyHashes: []string{"h1"}}))
 	must(t, s.UpdateAccountKeys(ctx, "adv_1", func([]string) ([]string, error) { return []string{"h2"}, nil }))
 	// An update that changes nothing writes nothing: no record.
@@ -200,6 +205,18 @@ func testFeed(t *testing.T, srv *redistest.Server) {
 	if err := s.DeleteCampaign(ctx, "cmp_1"); campaigns.ErrorCode(err) != campaigns.NotFound {
 		t.Fatalf("second delete: %v", err)
 	}
+	if err := s.CreateCampaign(ctx, c); err == nil {
+		t.Fatal("a deleted campaign's ID taken again")
+	}
+	if err := s.DeleteStore(ctx, "adv_1", stores[1].ID); campaigns.ErrorCode(err) != campaigns.NotFound {
+		t.Fatalf("second store delete: %v", err)
+	}
+	s.OnWrite(nil)
+	other := "adv_2" // of another shard than adv_1's
+	for s.StreamOf(other) == s.StreamOf("adv_1") {
+		other += "x"
+	}
+	must(t, s.PutStores(ctx, other, stores[:1])) // told no one
 
 	changes, err := s.ReadFeed(ctx, streams, heads, 100)
 	must(t, err)
@@ -210,6 +227,9 @@ func testFeed(t *testing.T, srv *redistest.Server) {
 		shard: {{"stores", "", "adv_1"}, {"reload", "", "adv_1"}, {"stock", "", "adv_1"}, {"stores", "", "adv_1"}},
 	}
 	for i, st := range streams {
+		if st == s.StreamOf(other) {
+			changes[i] = changes[i][:len(changes[i])-1] // the upload told no one
+		}
 		if len(changes[i]) != len(want[st]) {
 			t.Fatalf("stream %d holds %d records, want %d: %+v", st, len(changes[i]), len(want[st]), changes[i])
 		}
@@ -218,6 +238,12 @@ func testFeed(t *testing.T, srv *redistest.Server) {
 			if ch.Op != w.op || ch.ObjectID != w.id || ch.AdvertiserID != w.adv || ch.Seq != int64(j+1) || ch.Origin != s.Origin() {
 				t.Fatalf("stream %d record %d = %+v, want %+v with seq %d", st, j, ch, w, j+1)
 			}
+			if j >= len(told[st]) || told[st][j] != ch.Cursor {
+				t.Fatalf("stream %d: OnWrite told %+v, the records are at %+v", st, told[st], changes[i])
+			}
+		}
+		if len(told[st]) != len(changes[i]) {
+			t.Fatalf("stream %d: OnWrite told %+v, the records are at %+v", st, told[st], changes[i])
 		}
 	}
 	recs := changes[int(shard)]

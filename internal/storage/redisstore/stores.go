@@ -92,9 +92,18 @@ func (s *Store) PutStores(ctx context.Context, advertiserID string, stores []cam
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	// EVAL, not EVALSHA: after a NOSCRIPT, Run would send every store again.
-	if err := scriptPutStores.Eval(commitCtx(ctx), s.client, keys, args...).Err(); err != nil {
+	reply, err := scriptPutStores.Eval(commitCtx(ctx), s.client, keys, args...).Slice()
+	if err != nil {
 		return s.fail(ctx, op, err)
 	}
+	res, at, err := writeReply(reply)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", op, err)
+	case res != "ok":
+		return fmt.Errorf("%s: unexpected reply %q", op, res)
+	}
+	s.wrote(st, at)
 	return nil
 }
 
@@ -236,13 +245,20 @@ func (s *Store) DeleteStore(ctx context.Context, advertiserID, storeID string) e
 	}
 	st := s.shardOf(advertiserID)
 	keys := []string{storesKey(st, advertiserID), outKey(st, advertiserID), st.seqKey(), st.feedKey(), stockAtKey(st, advertiserID)}
-	n, err := scriptDeleteStore.Run(commitCtx(ctx), s.client, keys, s.retentionArg(), s.origin, advertiserID, storeID).Int()
+	reply, err := scriptDeleteStore.Run(commitCtx(ctx), s.client, keys, s.retentionArg(), s.origin, advertiserID, storeID).Slice()
 	if err != nil {
 		return s.fail(ctx, op, err)
 	}
-	if n == 0 {
+	res, at, err := writeReply(reply)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", op, err)
+	case res == "notfound":
 		return fmt.Errorf("%s: %w", op, notFound("store %q of advertiser %q not found", storeID, advertiserID))
+	case res != "ok":
+		return fmt.Errorf("%s: unexpected reply %q", op, res)
 	}
+	s.wrote(st, at)
 	return nil
 }
 
@@ -279,25 +295,53 @@ func (s *Store) PutStock(ctx context.Context, advertiserID string, rows []campai
 		args = append(args, r.StoreID, r.ProductID, stockFlag(r.Available()), at)
 	}
 	keys := []string{storesKey(st, advertiserID), outKey(st, advertiserID), st.seqKey(), st.feedKey(), stockAtKey(st, advertiserID)}
-	reply, err := scriptPutStock.Run(commitCtx(ctx), s.client, keys, args...).Int64Slice()
+	reply, err := scriptPutStock.Run(commitCtx(ctx), s.client, keys, args...).Slice()
 	if err != nil {
 		return nil, s.fail(ctx, op, err)
 	}
-	if len(reply) == 0 || reply[0] > 1 {
-		return nil, fmt.Errorf("%s: %w", op, errCorrupt) // the script always answers {0, ...} or {1, ...}
+	// {0, seq, id, stale rows…} or {1, bad rows…}: row numbers from 1.
+	var status int64 = -1
+	if len(reply) > 0 {
+		status, _ = reply[0].(int64)
 	}
-	if reply[0] == 1 {
+	rowsOf := func(v []any) ([]int, error) {
+		out := make([]int, 0, len(v))
+		for _, x := range v {
+			row, ok := x.(int64)
+			if !ok || row < 1 || row > int64(len(rows)) {
+				return nil, fmt.Errorf("%s: row %v: %w", op, x, errCorrupt)
+			}
+			out = append(out, int(row)-1)
+		}
+		return out, nil
+	}
+	switch status {
+	case 0:
+		at, err := replyCursor(reply[1:])
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		s.wrote(st, at) // applied, whatever the rows below say
+		stale, err := rowsOf(reply[3:])
+		if err != nil {
+			return nil, err
+		}
+		if len(stale) == 0 {
+			stale = nil
+		}
+		return stale, nil
+	case 1:
+		bad, err := rowsOf(reply[1:])
+		if err != nil {
+			return nil, err
+		}
 		var p campaigns.Problems
-		for _, row := range reply[1:] {
-			p.AddRow(int(row), "unknown store %q", rows[row-1].StoreID)
+		for _, i := range bad {
+			p.AddRow(i+1, "unknown store %q", rows[i].StoreID)
 		}
 		return nil, fmt.Errorf("%s: %w", op, p.Err())
 	}
-	var stale []int
-	for _, row := range reply[1:] {
-		stale = append(stale, int(row)-1)
-	}
-	return stale, nil
+	return nil, fmt.Errorf("%s: reply %v: %w", op, reply, errCorrupt) // the script always answers {0, …} or {1, …}
 }
 
 // StockRead names stock rows of one advertiser to read back (Store.Stock).
