@@ -156,6 +156,9 @@ func New() *Metrics {
 		Name: "navad_stock_rows_total",
 		Help: "Point-of-sale stock rows by result: applied, or stale (skipped: a row with a later as_of for their store and product was applied before).",
 	}, []string{"result"})
+	for _, r := range []string{"applied", "stale"} {
+		m.stockRows.WithLabelValues(r) // 0 from the start, not missing until the first batch
+	}
 	m.reg.MustRegister(
 		m.requests, m.latency, m.inFlight, m.decisions, m.adsWanted, m.adsServed, fill, m.storage, backlog, openWindows, unwindowed, capErrors, m.stockRows,
 		sizes("navad_index_campaigns", "Active campaigns in the serving index.", (*serving.Snapshot).Campaigns),

@@ -78,3 +78,33 @@ func BenchmarkObserveRequest(b *testing.B) {
 		m.ObserveRequest("/v1/ads", "GET", 200, 80*time.Microsecond)
 	}
 }
+
+// TestCountersStartAtZero: the counters an operator alerts on by label are
+// there from the start, at 0, not missing (a dashboard's "no data") until
+// their first event.
+func TestCountersStartAtZero(t *testing.T) {
+	m := New()
+	families, err := m.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]bool{
+		"navad_stock_rows_total/applied": false, "navad_stock_rows_total/stale": false,
+		"navad_decisions_total/" + OutcomeAds: false, "navad_decisions_total/" + OutcomeNone: false,
+	}
+	for _, f := range families {
+		for _, s := range f.GetMetric() {
+			for _, l := range s.GetLabel() {
+				k := f.GetName() + "/" + l.GetValue()
+				if _, ok := want[k]; ok && s.GetCounter().GetValue() == 0 {
+					want[k] = true
+				}
+			}
+		}
+	}
+	for k, seen := range want {
+		if !seen {
+			t.Errorf("%s: not exposed at 0 before its first event", k)
+		}
+	}
+}
