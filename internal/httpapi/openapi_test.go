@@ -2,6 +2,8 @@ package httpapi_test
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -104,4 +106,38 @@ func TestOpenAPICheckCatchesDrift(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOpenAPINullableHasAType: in OpenAPI 3.0.3 `nullable` counts only
+// beside a `type` in the same schema, so a nullable schema without one
+// (the document wrote `{nullable: true, allOf: [{$ref: …}]}`) admits no
+// null to a strict validator, while navad answers null there (a campaign
+// without a frequency cap): every such answer failed a client's check.
+// kin-openapi, which the suite validates with, is lenient about it.
+func TestOpenAPINullableHasAType(t *testing.T) {
+	doc, err := httpapi.OpenAPI()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var root any
+	if err := json.Unmarshal(doc, &root); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(path string, v any)
+	walk = func(path string, v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			if v["nullable"] == true && v["type"] == nil {
+				t.Errorf("%s: nullable without a type admits no null", path)
+			}
+			for k, c := range v {
+				walk(path+"/"+k, c)
+			}
+		case []any:
+			for i, c := range v {
+				walk(fmt.Sprintf("%s/%d", path, i), c)
+			}
+		}
+	}
+	walk("#", root)
 }
