@@ -267,12 +267,11 @@ func (m *Main) Run(ctx context.Context) error {
 		}()
 	}
 
+	var world *demo.World
 	if cfg.Demo {
-		w, err := demo.Load(ctx, store, m.Catalog)
-		if err != nil {
+		if world, err = demo.Load(ctx, store, m.Catalog); err != nil {
 			return err
 		}
-		m.printDemo(w)
 	}
 
 	if redis != nil {
@@ -326,6 +325,9 @@ func (m *Main) Run(ctx context.Context) error {
 	m.listener, err = net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen: %w", err)
+	}
+	if world != nil {
+		m.printDemo(world) // once listening: the address it names answers
 	}
 	m.server = &http.Server{
 		Handler:           m.HTTP.Handler(),
@@ -509,9 +511,15 @@ func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, opts))
 }
 
+// printDemo prints the demo's keys and a request to try, at the address
+// navad listens on (the port the system gave for port 0; localhost for an
+// unspecified host).
 func (m *Main) printDemo(w *demo.World) {
-	base := "http://localhost" + m.Config.Addr
-	if host, port, err := net.SplitHostPort(m.Config.Addr); err == nil && host != "" {
+	base := "http://" + m.Addr()
+	if host, port, err := net.SplitHostPort(m.Addr()); err == nil {
+		if ip := net.ParseIP(host); host == "" || ip != nil && ip.IsUnspecified() {
+			host = "localhost"
+		}
 		base = "http://" + net.JoinHostPort(host, port)
 	}
 	fmt.Fprintf(m.stdout, `

@@ -233,6 +233,9 @@ func TestDemoServesBeerNearShinjuku(t *testing.T) {
 	if !strings.Contains(out.String(), demo.PublisherKey) || !strings.Contains(out.String(), "OpenStreetMap") {
 		t.Fatalf("demo banner lacks the key or the attribution:\n%s", out.String())
 	}
+	if !strings.Contains(out.String(), "'http://"+m.Addr()+"/v1/ads?") {
+		t.Fatalf("demo banner's request is not at the address navad listens on (%s):\n%s", m.Addr(), out.String())
+	}
 	c := client{t, "http://" + m.Addr()}
 	for q, campaign := range map[string]string{"居酒屋": "demo-beer-izakaya", "缶コーヒー": "demo-coffee-break"} {
 		body := c.must(200, "GET", "/v1/ads?lat=35.6909&lng=139.7003&q="+url.QueryEscape(q), demo.PublisherKey, nil)
