@@ -26,8 +26,10 @@ RACE_SKIP := (/loadtest/(apiload|dataset|inproc|naive)|/internal/demo)$$
 ## plain run of TestDictionarySnapshot between the passes: loading it from
 ## kagome's zipped tables takes 13-18 s a binary under the detector, the
 ## snapshot 2 s. That test, which checks the snapshot against a fresh
-## load, is left out of the race pass with the *Allocs tests. Last, the
-## dashboard's browser test.
+## load, is left out of the race pass with the *Allocs tests. So are, by
+## -short, the tests that kill -9 or stop a navad binary they build (and
+## boltstore's crash test): the binary runs without the detector, so the
+## race pass could only run them again. Last, the dashboard's browser test.
 test: deps vet fuzz
 	$(GO) test -count=1 -timeout 10m ./...
 	@snap=$$(mktemp -d) && trap 'rm -rf "$$snap"' EXIT && export NAVAD_DICT_SNAPSHOT="$$snap/dictionary.snap" && set -x && \

@@ -251,8 +251,15 @@ func TestDemoServesBeerNearShinjuku(t *testing.T) {
 }
 
 // buildNavad builds the real binary once per test binary (build_test.go).
+// With -short, which only make test's race pass sets, the test is left to
+// the plain pass, where it ran in full: the binary is built without the
+// race detector, so that the race pass could not check it, only spend half
+// a minute running it again.
 func buildNavad(t *testing.T) string {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("runs the navad binary, built without the race detector: left to make test's plain pass")
+	}
 	return builtNavad(t)
 }
 
