@@ -11,7 +11,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -104,6 +107,13 @@ type Result struct {
 	Throughput float64         `json:"throughput"`
 	Sent       float64         `json:"sent"`
 	Latency    latency.Summary `json:"latency"`
+	// FromSchedule, at a fixed rate, times each request from when the
+	// rate meant it to be sent (the window's start and its sequence
+	// number) to the end of its answer: Latency runs from the actual send,
+	// and leaves out how late the driver sent it (coordinated omission:
+	// a request waiting for a worker, or the driver's own delays on the
+	// shared cores).
+	FromSchedule *latency.Summary `json:"latency_from_schedule,omitempty"`
 	// WithAds counts responses holding at least one ad.
 	WithAds uint64 `json:"with_ads"`
 	// Tail is when the successful requests slower than 10 ms were sent,
@@ -161,9 +171,28 @@ func Run(ctx context.Context, name string, baseURLs []string, reqs Requests, a A
 			Header: headers[s.Publisher],
 		}
 	}
+	// With UIDSuffix, each pass over the searches has users of its own:
+	// a window longer than the searches (a fixed rate, or a fast target)
+	// replayed the pass's (user, search) pairs, whose frequency windows
+	// its first pass had opened. The user key is the URL's last parameter
+	// (url.Values sorts them), so the pass goes on its end.
+	fresh := make([]bool, len(targets))
+	if a.UIDSuffix != "" {
+		for i := range reqs.Searches {
+			uid := reqs.Searches[i].UID
+			if fresh[i] = uid != ""; fresh[i] && !strings.HasSuffix(targets[i].URL, "uid="+url.QueryEscape(uid+a.UIDSuffix)) {
+				return nil, fmt.Errorf("run %s: the user key is not the last parameter of %s", name, targets[i].URL)
+			}
+		}
+	}
 	var next atomic.Uint64
+	n := uint64(len(targets))
 	targeter := func(t *vegeta.Target) error {
-		*t = targets[(next.Add(1)-1)%uint64(len(targets))]
+		k := next.Add(1) - 1
+		*t = targets[k%n]
+		if p := k / n; p > 0 && fresh[k%n] {
+			t.URL += "-p" + strconv.FormatUint(p, 10)
+		}
 		return nil
 	}
 	// One client for the warm-up and the measured window, so that the
@@ -229,7 +258,7 @@ func attack(ctx context.Context, name string, client *http.Client, targeter vege
 	}
 	atk := vegeta.NewAttacker(opts...)
 	res := &Result{Target: name, Rate: a.Rate, Codes: map[int]uint64{}, Tail: Tail{Over: tailOver, Window: tailWindow, Counts: []uint32{}}}
-	var h latency.Histogram
+	var h, hs latency.Histogram
 	var first, last time.Time
 	stop := context.AfterFunc(ctx, func() { atk.Stop() })
 	defer stop()
@@ -251,6 +280,12 @@ func attack(ctx context.Context, name string, client *http.Client, targeter vege
 		}
 		res.OK++
 		h.Record(r.Latency)
+		if a.Rate > 0 {
+			// vegeta's pacer is due to send request Seq at Seq/Rate
+			// seconds into the attack, which began just after start.
+			due := start.Add(time.Duration(r.Seq * uint64(time.Second) / uint64(a.Rate)))
+			hs.Record(max(r.Latency, r.End().Sub(due)))
+		}
 		res.Tail.add(r.Timestamp.Sub(start), r.Latency)
 		if hasAds(r.Body) {
 			res.WithAds++
@@ -265,6 +300,10 @@ func attack(ctx context.Context, name string, client *http.Client, targeter vege
 		res.Sent = float64(res.Requests) / res.Elapsed.Seconds()
 	}
 	res.Latency = h.Summary()
+	if a.Rate > 0 {
+		s := hs.Summary()
+		res.FromSchedule = &s
+	}
 	return res, nil
 }
 

@@ -174,6 +174,11 @@ func TestStartRedis(t *testing.T) {
 
 // TestRunUIDSuffix checks that a run's user-key suffix reaches the server
 // on every search that has a user key, and on no other.
+// TestRunUIDSuffix: with a UIDSuffix every request of a user carries it,
+// and each pass over the searches has users of its own: a window longer
+// than the searches replayed the round's own users, whose frequency
+// windows its first pass had opened. A search without a user stays
+// without one.
 func TestRunUIDSuffix(t *testing.T) {
 	var mu sync.Mutex
 	seen := map[string]int{}
@@ -194,8 +199,47 @@ func TestRunUIDSuffix(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if seen["u1-r2"] == 0 || seen[""] == 0 || len(seen) != 2 {
-		t.Fatalf("user keys seen: %v, want u1-r2 and none", seen)
+	if seen["u1-r2"] != 1 || seen["u1-r2-p1"] != 1 || seen[""] < 2 {
+		t.Fatalf("user keys seen: %v, want u1-r2, u1-r2-p1, … once each, and none", seen)
+	}
+	for uid, n := range seen {
+		if uid != "" && (n != 1 || !strings.HasPrefix(uid, "u1-r2")) {
+			t.Fatalf("user %q seen %d times in one round; want each pass's user once", uid, n)
+		}
+	}
+}
+
+// TestRunTimesFromTheSchedule: at a fixed rate a server slower than the
+// rate holds the driver's one worker, so requests go out late; from the
+// send they look fast, from the schedule they are as late as they were.
+func TestRunTimesFromTheSchedule(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(10 * time.Millisecond)
+		_, _ = w.Write([]byte(`{"ads":[]}`))
+	}))
+	defer srv.Close()
+	reqs := Requests{Searches: []dataset.Request{{Lat: 35.69, Lng: 139.70, Query: "駅", Mode: "walk"}}, Keys: []string{"k"}}
+	res, err := Run(context.Background(), "late", []string{srv.URL}, reqs,
+		Attack{Rate: 400, Duration: 500 * time.Millisecond, Connections: 1, MaxWorkers: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := res.FromSchedule
+	if s == nil || s.Count != res.OK {
+		t.Fatalf("no latency from the schedule at a fixed rate: %+v", s)
+	}
+	// Due 400 a second, sent one at a time, each 10 ms: some 50 go out
+	// in the half second, the last of them due 0.12 s in and sent about
+	// 0.38 s late.
+	if res.Latency.P99 > 100*time.Millisecond || s.P99 < 5*res.Latency.P99 || s.Max < 250*time.Millisecond {
+		t.Fatalf("from the send p99 %v; from the schedule p99 %v, max %v: the lateness is not in it", res.Latency.P99, s.P99, s.Max)
+	}
+	flat, err := Run(context.Background(), "flat", []string{srv.URL}, reqs, Attack{Duration: 50 * time.Millisecond, Connections: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if flat.FromSchedule != nil {
+		t.Fatalf("flat out has no schedule, but: %+v", flat.FromSchedule)
 	}
 }
 
@@ -410,5 +454,32 @@ func TestRunMetersTheMeasuredWindow(t *testing.T) {
 				t.Errorf("%d connections left open after the run", n)
 			}
 		})
+	}
+}
+
+// TestCPUTimeCountsChildren: the CPU of a child the process waited for
+// counts in its CPU time: Redis rewrites its append-only file in a fork,
+// and a rewrite during a round went uncounted.
+func TestCPUTimeCountsChildren(t *testing.T) {
+	p, err := Start(context.Background(), "forker", "", t.TempDir(), "/bin/sh",
+		[]string{"-c", "( i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done ); sleep 30"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	// The parent only waits: whatever CPU time it shows is its child's.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		cpu, err := p.CPUTime()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if cpu >= 200*time.Millisecond {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("CPU time %v after the child's loop: its CPU is not counted", cpu)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -41,6 +41,19 @@ type Decisions struct {
 	// of successive passes, end to end and each as long: pass p of request
 	// i is its user's key with the pass as a suffix.
 	users []string
+	// From is the first decision of Run: a run after another (the
+	// measurement after its warm-up) starts at the pass after that one's
+	// (PassAfter), so that with FreshUsers it does not replay the earlier
+	// run's users.
+	From uint64
+}
+
+// PassAfter returns the first decision of the pass after the one holding
+// decision k-1: where a run after k decisions starts to meet none of
+// their users (with FreshUsers; a user searches more than once a pass).
+func (d *Decisions) PassAfter(k uint64) uint64 {
+	n := uint64(len(d.Requests))
+	return (k + n - 1) / n * n
 }
 
 // FreshUsers makes Run give every pass over the requests users of its own,
@@ -143,6 +156,7 @@ func Run(ctx context.Context, e *serving.Engine, ds Decisions, d time.Duration, 
 	}
 	parts := make([]part, parallel)
 	var next atomic.Uint64
+	next.Store(ds.From)
 	var stop atomic.Bool
 	var ms0, ms1 runtime.MemStats
 	runtime.GC()

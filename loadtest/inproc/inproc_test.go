@@ -2,6 +2,7 @@ package inproc
 
 import (
 	"context"
+	"sync"
 	"testing"
 	"time"
 
@@ -173,5 +174,72 @@ func TestFreshUsers(t *testing.T) {
 	}
 	if ds.Requests[0].UID != "u7" {
 		t.Fatalf("the requests themselves changed: %q", ds.Requests[0].UID)
+	}
+}
+
+// userPacer records the users it is asked for, until it counts how many
+// of those it is asked for again.
+type userPacer struct {
+	mu       sync.Mutex
+	seen     map[string]bool
+	counting bool
+	n, again int
+}
+
+func (p *userPacer) Allow(_ context.Context, _ *serving.Campaign, uid string, _ time.Time) bool {
+	if uid == "" {
+		return true // no user: nothing to replay
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.counting {
+		p.n++
+		if p.seen[uid] {
+			p.again++
+		}
+	} else {
+		p.seen[uid] = true
+	}
+	return true
+}
+
+// TestRunFromTheWarmup: a measured run that starts From the pass after
+// the warm-up's (as decide runs them) reserves for no user the warm-up
+// served: from decision 0 it replayed them, about a tenth of its
+// decisions, whose frequency windows the warm-up had opened.
+func TestRunFromTheWarmup(t *testing.T) {
+	cfg := dataset.Default()
+	cfg.Stores, cfg.Campaigns = 20000, 500
+	w, err := dataset.Generate(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ix, err := dataset.BuildIndex(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &userPacer{seen: map[string]bool{}}
+	e, err := serving.NewEngine(ix, Tokyo, nil, p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := Prepare(w, w.Requests(1<<12, 1), EveningPeak)
+	ds.FreshUsers(64)
+	ctx := context.Background()
+	warm, err := Run(ctx, e, ds, 100*time.Millisecond, 1, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.counting = true
+	p.mu.Unlock()
+	ds.From = ds.PassAfter(warm.Decisions)
+	if _, err := Run(ctx, e, ds, 300*time.Millisecond, 1, 64); err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.n == 0 || p.again > 0 {
+		t.Fatalf("%d reservations after the warm-up, %d of them for users the warm-up served", p.n, p.again)
 	}
 }

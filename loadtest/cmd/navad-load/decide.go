@@ -103,10 +103,15 @@ func cmdDecide(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "ads chosen for the %d searches: %d, digest %s\n", len(ds.Requests), ads, sum)
 	}
 
-	// Warm up: fill the pools and the caches.
-	if _, err := inproc.Run(ctx, measured, ds, min(*d/5, 2*time.Second), *par, *yield); err != nil {
+	// Warm up: fill the pools and the caches. The measurement goes on from
+	// the pass after the warm-up's: from the first decision, it replayed
+	// the users the warm-up had served (about a tenth of its decisions),
+	// whose frequency windows were open already.
+	warm, err := inproc.Run(ctx, measured, ds, min(*d/5, 2*time.Second), *par, *yield)
+	if err != nil {
 		return err
 	}
+	ds.From = ds.PassAfter(warm.Decisions)
 	if *spread > 0 {
 		sp, err := inproc.MeasureSpread(ctx, measured, ds, *spread, *yield)
 		if err != nil {
