@@ -245,8 +245,13 @@ func (p *Pacer) reserve(ctx context.Context, r *storage.CapRequest) (bool, error
 	}
 	live := ctx.Err() == nil
 	ok, err := p.caps.Reserve(ctx, *r)
-	p.answered(ctx, live, err)
-	if err != nil && ctx.Err() != nil && (!live || !p.backendDown(ctx)) {
+	if err == nil {
+		p.answered(ctx, live, nil)
+		return ok, nil
+	}
+	down := live && p.backendDown(ctx) // once: the clock and lastOK move
+	p.failed(ctx, err, down)
+	if ctx.Err() != nil && !down {
 		return false, errLate
 	}
 	return ok, err

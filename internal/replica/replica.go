@@ -148,6 +148,7 @@ type Follower struct {
 	own     [][]ownWrite
 	ownLost []ownLoss
 	told    uint64
+	unwatch func() // stops the store telling wrote (OnWrite)
 
 	// afterRead, when set (by tests, before the goroutine runs), is called
 	// after a poll has read the feed, before handing it to the lanes;
@@ -225,7 +226,7 @@ func load(ctx context.Context, cfg Config) (*Follower, error) {
 	f.ownLost = make([]ownLoss, len(f.streams))
 	// Before the heads: a write acknowledged after them is one this
 	// replica's index holds before the follower reads its record.
-	cfg.Store.OnWrite(f.wrote)
+	f.unwatch = cfg.Store.OnWrite(f.wrote)
 	for _, campaignsLast := range []bool{false, true} {
 		for i, st := range f.streams {
 			if (st == redisstore.CampaignsStream) == campaignsLast {
@@ -235,13 +236,16 @@ func load(ctx context.Context, cfg Config) (*Follower, error) {
 	}
 	var err error
 	if f.epoch, err = cfg.Store.Epoch(ctx); err != nil {
+		f.unwatch()
 		return nil, fmt.Errorf("start replica: %w", err)
 	}
 	if f.cursors, err = cfg.Store.Heads(ctx, f.streams); err != nil {
+		f.unwatch()
 		return nil, fmt.Errorf("start replica: %w", err)
 	}
 	f.done = slices.Clone(f.cursors)
 	if err := cfg.Catalog.Load(ctx); err != nil {
+		f.unwatch()
 		return nil, fmt.Errorf("start replica: %w", err)
 	}
 	return f, nil
@@ -250,7 +254,7 @@ func load(ctx context.Context, cfg Config) (*Follower, error) {
 // Close stops following and waits for the goroutine. It is safe to call
 // more than once.
 func (f *Follower) Close() error {
-	f.cfg.Store.OnWrite(nil)
+	f.unwatch()
 	if f.cancel != nil {
 		f.cancel()
 	}

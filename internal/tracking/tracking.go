@@ -835,10 +835,6 @@ type batchIDs struct {
 	// failed: retried with their IDs before anything newer, so that a write
 	// that landed despite an error counts once.
 	pending []storage.ServedBatch
-	// headSent is set when the first pending batch was offered to the
-	// store (its write failed, but may have landed): it keeps its ID to
-	// the end. The others were never offered.
-	headSent bool
 	// waiting sums the served ads taken while a batch was pending, so that
 	// an outage keeps a row per distinct key rather than per ad.
 	waiting map[storage.AggKey]uint64
@@ -918,7 +914,8 @@ func (s *Service) Flush(ctx context.Context) error {
 			b := s.batches.pending[0]
 			if err := s.events.AddServed(ctx, b.ID, b.Rows); err != nil {
 				if campaigns.ErrorCode(err) != campaigns.Invalid {
-					s.batches.headSent = true // it may have landed
+					// pending[0] was offered to the store and may have
+					// landed: it keeps its ID to the end (spoolServed).
 					return fmt.Errorf("flush served counts: %w", err)
 				}
 				// Refused for good: the store will not keep a row of it.
@@ -928,7 +925,6 @@ func (s *Service) Flush(ctx context.Context) error {
 				s.opt.Logger.Error("served counts refused by the store and dropped", "batch", b.ID, "rows", len(b.Rows), "err", err)
 			}
 			s.batches.pending = s.batches.pending[1:]
-			s.batches.headSent = false
 			s.served.unflushed.Add(-servedAds(b.Rows))
 		}
 		// Every batch is written: nothing refers to the rows taken now (the
@@ -951,9 +947,11 @@ func (s *Service) spoolServed() (int64, error) {
 	s.batches.mu.Lock()
 	defer s.batches.mu.Unlock()
 	unsent := s.batches.unwait(s.served.take())
+	// Flush leaves batches pending only when the first one's write failed:
+	// that one was offered to the store, the others never were.
 	pending := s.batches.pending
 	var sent []storage.ServedBatch
-	if s.batches.headSent && len(pending) > 0 {
+	if len(pending) > 0 {
 		sent, pending = pending[:1], pending[1:]
 	}
 	for _, b := range pending { // never offered to the store
@@ -964,18 +962,18 @@ func (s *Service) spoolServed() (int64, error) {
 		ads += servedAds(b.Rows)
 	}
 	if ads == 0 && len(sent) == 0 {
-		s.batches.pending, s.batches.headSent = nil, false
+		s.batches.pending = nil
 		return 0, nil
 	}
 	if err := sp.PutServed(sent, unsent); err != nil {
 		// Kept in memory: the batch that may have landed under its ID,
 		// the rest summed behind it (or, without it, taken by the next
 		// flush).
-		s.batches.pending, s.batches.headSent = sent, len(sent) > 0
+		s.batches.pending = sent
 		s.batches.wait(unsent)
 		return 0, fmt.Errorf("spool served counts: %w", err)
 	}
-	s.batches.pending, s.batches.headSent = nil, false
+	s.batches.pending = nil
 	s.served.unflushed.Add(-ads)
 	s.served.recycle(unsent) // encoded into the spool: nothing refers to it
 	return ads, nil
@@ -1039,6 +1037,11 @@ func (s *Service) flushLoop() {
 			if err != nil && s.opt.Spool != nil && time.Since(failingSince) >= s.opt.ServedSpoolAfter {
 				// A long outage: memory would grow with it, and a kill -9
 				// lose all of it. Spooled, they are delivered by the drain.
+				if !servedSpooling {
+					// Before spooling: the drain may deliver what is
+					// spooled now, and that news must not be lost.
+					s.servedDelivered.Store(false)
+				}
 				ads, serr := s.spoolServed()
 				switch {
 				case serr != nil:
@@ -1048,7 +1051,6 @@ func (s *Service) flushLoop() {
 					spoolFailing = true
 				case ads > 0 && !servedSpooling:
 					servedSpooling = true
-					s.servedDelivered.Store(false) // from before: not news of this outage
 					s.opt.Logger.Warn("served counts not flushed for a while: kept in the local spool until the store is back",
 						"after", s.opt.ServedSpoolAfter)
 				}

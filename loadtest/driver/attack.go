@@ -211,6 +211,12 @@ func Run(ctx context.Context, name string, baseURLs []string, reqs Requests, a A
 		if _, err := attack(ctx, name, client, targeter, a, a.Warmup); err != nil {
 			return nil, err
 		}
+		if a.UIDSuffix != "" {
+			// The window starts at the next pass: in the warm-up's last
+			// one, a user searching on both sides of the cut would find
+			// the windows the warm-up opened.
+			next.Store((next.Load() + n - 1) / n * n)
+		}
 	}
 	stop := func() {}
 	if a.Meter != nil {

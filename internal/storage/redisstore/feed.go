@@ -80,20 +80,19 @@ type Change struct {
 
 // OnWrite has fn told of every write made through s: once Redis has
 // acknowledged it, the stream and place (sequence number and entry ID) of
-// its change record. nil stops it; the last function set is the one told.
-// fn runs on the writer's goroutine before the write method returns, so it
-// must be quick and must not call s.
+// its change record; the last function set is the one told. It returns
+// what stops fn being told, and does nothing once another is set. fn runs
+// on the writer's goroutine before the write method returns, so it must be
+// quick and must not call s.
 //
 // A replica's follower uses it to tell a record it reads from the record of
 // its own write that Redis lost: Redis that restarts without the tail of its
 // file, or fails over to a replica that had not received it, gives the lost
 // record's sequence number to the next write (package replica).
-func (s *Store) OnWrite(fn func(Stream, Cursor)) {
-	if fn == nil {
-		s.onWrite.Store(nil)
-		return
-	}
-	s.onWrite.Store(&fn)
+func (s *Store) OnWrite(fn func(Stream, Cursor)) (stop func()) {
+	p := &fn
+	s.onWrite.Store(p)
+	return func() { s.onWrite.CompareAndSwap(p, nil) }
 }
 
 // wrote tells OnWrite's function of a write acknowledged at st, at.

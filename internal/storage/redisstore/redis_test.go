@@ -183,7 +183,7 @@ func testFeed(t *testing.T, srv *redistest.Server) {
 	}
 
 	told := make(map[redisstore.Stream][]redisstore.Cursor)
-	s.OnWrite(func(st redisstore.Stream, at redisstore.Cursor) { told[st] = append(told[st], at) })
+	stopTelling := s.OnWrite(func(st redisstore.Stream, at redisstore.Cursor) { told[st] = append(told[st], at) })
 
 	must(t, s.CreateAccount(ctx, &campaigns.Account{ID: "adv_1", Type: campaigns.Advertiser, Name: "A", KeyHashes: []string{"h1"}}))
 	must(t, s.UpdateAccountKeys(ctx, "adv_1", func([]string) ([]string, error) { return []string{"h2"}, nil }))
@@ -211,7 +211,7 @@ func testFeed(t *testing.T, srv *redistest.Server) {
 	if err := s.DeleteStore(ctx, "adv_1", stores[1].ID); campaigns.ErrorCode(err) != campaigns.NotFound {
 		t.Fatalf("second store delete: %v", err)
 	}
-	s.OnWrite(nil)
+	stopTelling()
 	other := "adv_2" // of another shard than adv_1's
 	for s.StreamOf(other) == s.StreamOf("adv_1") {
 		other += "x"
@@ -278,6 +278,17 @@ func testFeed(t *testing.T, srv *redistest.Server) {
 	must(t, err)
 	if len(found) != 1 || found[0].ID != stores[0].ID || len(missing) != 2 {
 		t.Fatalf("StoresByID: found %v, missing %v", found, missing)
+	}
+	// Stopping a function no longer told does not stop the one told now
+	// (a follower closed after another started on the same store).
+	newer := 0
+	stopNewer := s.OnWrite(func(redisstore.Stream, redisstore.Cursor) { newer++ })
+	stopTelling()
+	must(t, s.PutStores(ctx, other, stores[:1]))
+	stopNewer()
+	must(t, s.PutStores(ctx, other, stores[:1]))
+	if newer != 1 {
+		t.Fatalf("the function told now was told of %d writes, want 1", newer)
 	}
 }
 
