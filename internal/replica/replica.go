@@ -452,10 +452,7 @@ func (f *Follower) poll(ctx context.Context, check bool) (more bool, err error) 
 		}
 		more = more || len(changes) == batch
 		if reason := f.hand(ctx, i, changes); reason != "" {
-			if err := f.settle(); err != nil {
-				return false, err
-			}
-			if err := f.reload(ctx, i, reason); err != nil {
+			if err := f.settleAndReload(ctx, i, reason); err != nil {
 				return false, err
 			}
 		}
@@ -482,10 +479,7 @@ func (f *Follower) reloadOwnLost(ctx context.Context) error {
 		if reason == "" {
 			continue
 		}
-		if err := f.settle(); err != nil {
-			return err
-		}
-		if err := f.reload(ctx, i, reason); err != nil {
+		if err := f.settleAndReload(ctx, i, reason); err != nil {
 			return err
 		}
 	}
@@ -672,10 +666,7 @@ func (f *Follower) verify(ctx context.Context) error {
 		default:
 			continue
 		}
-		if err := f.settle(); err != nil {
-			return err
-		}
-		if err := f.reload(ctx, i, reason); err != nil {
+		if err := f.settleAndReload(ctx, i, reason); err != nil {
 			return err
 		}
 	}
@@ -809,6 +800,14 @@ func (f *Follower) applyOne(ctx context.Context, ch redisstore.Change, stock []c
 		return fmt.Errorf("operation %q unknown to this build", ch.Op) // hand lets none through
 	}
 	return nil
+}
+
+// settleAndReload lets the lanes finish, then reloads stream i.
+func (f *Follower) settleAndReload(ctx context.Context, i int, reason string) error {
+	if err := f.settle(); err != nil {
+		return err
+	}
+	return f.reload(ctx, i, reason)
 }
 
 // reload makes what stream i covers in the index equal to the store, and
