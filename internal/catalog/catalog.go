@@ -534,14 +534,38 @@ func (s *Service) DeleteCampaign(ctx context.Context, p *auth.Principal, id stri
 
 // ---- Stores and stock ----
 
+// Writable is an advertiser whose stores and stock a caller may write,
+// as Service.Writable found: only the catalog makes one.
+type Writable struct{ id string }
+
+// ID returns the advertiser's ID.
+func (w Writable) ID() string { return w.id }
+
+// Writable resolves the advertiser whose stores and stock p means to write
+// (Advertiser) once, so that an HTTP handler can refuse a caller before it
+// reads the body and then write without asking the store again.
+func (s *Service) Writable(ctx context.Context, p *auth.Principal, advertiserID string) (Writable, error) {
+	adv, err := s.Advertiser(ctx, p, advertiserID)
+	return Writable{adv}, err
+}
+
 // PutStores upserts an advertiser's stores all or nothing: one bad row
 // rejects the upload with every bad row listed (rows counted from 1 unless
 // rowNumbers gives each row's number), a row naming another advertiser
 // among them. Invalid, PermissionDenied.
 func (s *Service) PutStores(ctx context.Context, p *auth.Principal, advertiserID string, stores []campaigns.Store, rowNumbers []int) (string, error) {
-	adv, err := s.Advertiser(ctx, p, advertiserID)
+	w, err := s.Writable(ctx, p, advertiserID)
 	if err != nil {
 		return "", err
+	}
+	return s.PutStoresOf(ctx, w, stores, rowNumbers)
+}
+
+// PutStoresOf is PutStores for an advertiser Writable found.
+func (s *Service) PutStoresOf(ctx context.Context, w Writable, stores []campaigns.Store, rowNumbers []int) (string, error) {
+	adv := w.id
+	if adv == "" {
+		return "", errors.New("put stores: no advertiser (a zero Writable)")
 	}
 	if err := campaigns.CheckUpload(adv, stores, rowNumbers); err != nil {
 		return "", err
@@ -611,9 +635,18 @@ type StockResult struct {
 // row listed, including rows naming unknown stores and as_of times out of
 // range), PermissionDenied.
 func (s *Service) PutStock(ctx context.Context, p *auth.Principal, advertiserID string, rows []campaigns.StockUpdate, maxRows int) (StockResult, error) {
-	adv, err := s.Advertiser(ctx, p, advertiserID)
+	w, err := s.Writable(ctx, p, advertiserID)
 	if err != nil {
 		return StockResult{}, err
+	}
+	return s.PutStockOf(ctx, w, rows, maxRows)
+}
+
+// PutStockOf is PutStock for an advertiser Writable found.
+func (s *Service) PutStockOf(ctx context.Context, w Writable, rows []campaigns.StockUpdate, maxRows int) (StockResult, error) {
+	adv := w.id
+	if adv == "" {
+		return StockResult{}, errors.New("put stock: no advertiser (a zero Writable)")
 	}
 	if len(rows) == 0 {
 		return StockResult{}, nil // a point-of-sale job with nothing to report

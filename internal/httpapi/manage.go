@@ -17,6 +17,7 @@ import (
 
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/auth"
+	"github.com/navad/navad/internal/catalog"
 )
 
 // ---- Accounts ----
@@ -242,14 +243,15 @@ func uploadFormat(c *gin.Context, body *bufio.Reader) (campaigns.UploadFormat, e
 // writableAdvertiser resolves the advertiser a store upload or stock batch
 // names in its query, and checks that who may write its data, before the
 // body is read: a caller who may not gets 403 whatever the body holds (a
-// bad body was a 400, and megabytes parsed for nothing).
-func (s *Server) writableAdvertiser(c *gin.Context, who *auth.Principal) (string, bool) {
-	adv, err := s.Catalog.Advertiser(c.Request.Context(), who, c.Query("advertiser_id"))
+// bad body was a 400, and megabytes parsed for nothing). The write then
+// goes to the advertiser found, without asking the store again.
+func (s *Server) writableAdvertiser(c *gin.Context, who *auth.Principal) (catalog.Writable, bool) {
+	w, err := s.Catalog.Writable(c.Request.Context(), who, c.Query("advertiser_id"))
 	if err != nil {
 		s.fail(c, err)
-		return "", false
+		return w, false
 	}
-	return adv, true
+	return w, true
 }
 
 func (s *Server) putStores(c *gin.Context, who *auth.Principal) {
@@ -269,7 +271,7 @@ func (s *Server) putStores(c *gin.Context, who *auth.Principal) {
 		s.fail(c, raw.fail(err))
 		return
 	}
-	adv, err := s.Catalog.PutStores(c.Request.Context(), who, advID, up.Stores, up.Rows)
+	adv, err := s.Catalog.PutStoresOf(c.Request.Context(), advID, up.Stores, up.Rows)
 	if err != nil {
 		s.fail(c, err)
 		return
@@ -378,7 +380,7 @@ func (s *Server) putInventory(c *gin.Context, who *auth.Principal) {
 		s.fail(c, err)
 		return
 	}
-	res, err := s.Catalog.PutStock(c.Request.Context(), who, adv, rows, s.opt.MaxStockRows)
+	res, err := s.Catalog.PutStockOf(c.Request.Context(), adv, rows, s.opt.MaxStockRows)
 	if err != nil {
 		s.fail(c, err)
 		return

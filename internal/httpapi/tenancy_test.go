@@ -438,6 +438,26 @@ func TestForeignAdvertiserRefusedBeforeTheBody(t *testing.T) {
 	}
 }
 
+// TestWriteForAnAdvertiserAsksOnce: an agency's store upload and stock
+// batch read the advertiser's account once, for the check made before the
+// body is read; the write then goes to the advertiser found (checked
+// again, it cost a point-of-sale feed a second store round trip a batch).
+func TestWriteForAnAdvertiserAsksOnce(t *testing.T) {
+	e := newEnv(t)
+	w := e.tenants()
+	const reads = `navad_storage_operation_duration_seconds_count{op="account",result="ok"}`
+	for _, c := range []struct{ name, path, body string }{
+		{"stores", "/v1/stores?advertiser_id=" + w.advA, `[{"id":"st-a","name":"A","lat":35.69,"lng":139.70,"products":["beer-350"]}]`},
+		{"stock", "/v1/inventory?advertiser_id=" + w.advA, `[{"store_id":"st-a","product_id":"beer-350","in_stock":false}]`},
+	} {
+		before := e.scrape()[reads]
+		e.must(200, e.do("PUT", c.path, w.agency1Key, c.body))
+		if got := e.scrape()[reads] - before; got != 1 {
+			t.Errorf("%s for an agency's advertiser read the account %v times, want 1", c.name, got)
+		}
+	}
+}
+
 // TestCampaignKeepsItsOwner: no PATCH or PUT moves a campaign to another
 // advertiser or renames it, however the key is spelt: Go's JSON decoder
 // matches keys without regard to case, Unicode folding included, so
