@@ -2,15 +2,12 @@ package pacing_test
 
 import (
 	"context"
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/navad/navad/campaigns"
 	"github.com/navad/navad/internal/pacing"
-	"github.com/navad/navad/internal/redistest"
 	"github.com/navad/navad/internal/serving"
-	"github.com/navad/navad/internal/storage/redisstore"
 )
 
 // A reservation whose decision is over before the backend answers (its
@@ -105,14 +102,7 @@ func TestLateDecisionServesNoUncountedAd(t *testing.T) {
 // taken from the replica's lease still asks for its user's window; a
 // decision past its deadline is refused rather than served past the cap.
 func TestLateLeasedDecisionRefused(t *testing.T) {
-	redisstore.SetLogger(slog.New(slog.DiscardHandler))
-	srv := redistest.Start(t)
-	s, err := redisstore.Open(context.Background(), srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	caps := s.Caps()
+	_, caps := redisCaps(t)
 	p := leasing(t, caps)
 	c := capped("cmp_1", 0, 100000, &campaigns.FrequencyCap{Impressions: 1, Per: "24h"})
 	// Other users warm the campaign's lease up, as traffic would.

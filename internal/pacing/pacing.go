@@ -206,7 +206,7 @@ func (p *Pacer) Allow(ctx context.Context, c *serving.Campaign, uid string, now 
 	}
 	ok, err := p.reserve(ctx, &r)
 	if err != nil {
-		return !errors.Is(err, errLate) && p.outage(budgeted)
+		return p.outage(err, budgeted)
 	}
 	return ok
 }
@@ -221,7 +221,7 @@ func (p *Pacer) allowLeased(ctx context.Context, r *storage.CapRequest) (bool, e
 	case errors.Is(err, errLeasesClosed):
 		return false, err
 	case err != nil:
-		return !errors.Is(err, errLate) && p.outage(true), nil
+		return p.outage(err, true), nil
 	case !ok || !r.UserCapped():
 		return ok, nil
 	}
@@ -229,7 +229,7 @@ func (p *Pacer) allowLeased(ctx context.Context, r *storage.CapRequest) (bool, e
 	r.Leased = true
 	ok, err = p.reserve(ctx, r)
 	if err != nil {
-		ok = !errors.Is(err, errLate) && p.outage(false)
+		ok = p.outage(err, false)
 	}
 	if !ok {
 		p.giveBack(l, r)
@@ -321,10 +321,14 @@ func (p *Pacer) backendDown(ctx context.Context) bool {
 	return time.Now().UnixNano()-p.lastOK.Load() > int64(stallWindow)
 }
 
-// outage decides for an ad whose caps cannot be checked; budget says
-// whether a delivery cap is among them (not when the ad's budget is held
-// in a lease).
-func (p *Pacer) outage(budget bool) bool {
+// outage decides for an ad whose reservation failed with err: refused when
+// its decision was over (errLate), else as the policy says for an ad whose
+// caps cannot be checked; budget says whether a delivery cap is among them
+// (not when the ad's budget is held in a lease).
+func (p *Pacer) outage(err error, budget bool) bool {
+	if errors.Is(err, errLate) {
+		return false
+	}
 	switch p.policy {
 	case failOpen:
 		return true

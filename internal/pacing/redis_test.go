@@ -8,14 +8,14 @@ import (
 
 	"github.com/navad/navad/internal/pacing"
 	"github.com/navad/navad/internal/redistest"
+	"github.com/navad/navad/internal/storage"
 	"github.com/navad/navad/internal/storage/redisstore"
 )
 
-// TestReturnDuringRedisOutageIsSentAgain: the ads a replica's idle lease
-// holds when Redis is down are given back once it is back. The return
-// refused at connect was dropped as if it might have happened, and the
-// campaign's total stayed short of its budget by the lease for good.
-func TestReturnDuringRedisOutageIsSentAgain(t *testing.T) {
+// redisCaps starts a redis-server for the test and returns it with the
+// caps of a store on it.
+func redisCaps(t *testing.T) (*redistest.Server, storage.Caps) {
+	t.Helper()
 	redisstore.SetLogger(slog.New(slog.DiscardHandler)) // go-redis would log every failed dial
 	srv := redistest.Start(t)
 	s, err := redisstore.Open(context.Background(), srv.URL())
@@ -23,7 +23,15 @@ func TestReturnDuringRedisOutageIsSentAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
-	caps := s.Caps()
+	return srv, s.Caps()
+}
+
+// TestReturnDuringRedisOutageIsSentAgain: the ads a replica's idle lease
+// holds when Redis is down are given back once it is back. The return
+// refused at connect was dropped as if it might have happened, and the
+// campaign's total stayed short of its budget by the lease for good.
+func TestReturnDuringRedisOutageIsSentAgain(t *testing.T) {
+	srv, caps := redisCaps(t)
 	p := leasing(t, caps)
 	c := capped("cmp_1", 0, 1000, nil)
 	for range 10 {
