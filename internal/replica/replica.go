@@ -234,21 +234,24 @@ func load(ctx context.Context, cfg Config) (*Follower, error) {
 			}
 		}
 	}
-	var err error
-	if f.epoch, err = cfg.Store.Epoch(ctx); err != nil {
-		f.unwatch()
-		return nil, fmt.Errorf("start replica: %w", err)
-	}
-	if f.cursors, err = cfg.Store.Heads(ctx, f.streams); err != nil {
-		f.unwatch()
-		return nil, fmt.Errorf("start replica: %w", err)
-	}
-	f.done = slices.Clone(f.cursors)
-	if err := cfg.Catalog.Load(ctx); err != nil {
+	if err := f.begin(ctx); err != nil {
 		f.unwatch()
 		return nil, fmt.Errorf("start replica: %w", err)
 	}
 	return f, nil
+}
+
+// begin reads the epoch and the streams' heads, then loads the catalogue.
+func (f *Follower) begin(ctx context.Context) error {
+	var err error
+	if f.epoch, err = f.cfg.Store.Epoch(ctx); err != nil {
+		return err
+	}
+	if f.cursors, err = f.cfg.Store.Heads(ctx, f.streams); err != nil {
+		return err
+	}
+	f.done = slices.Clone(f.cursors)
+	return f.cfg.Catalog.Load(ctx)
 }
 
 // Close stops following and waits for the goroutine. It is safe to call
@@ -300,21 +303,27 @@ func (f *Follower) wrote(st redisstore.Stream, at redisstore.Cursor) {
 // ch holds the sequence number of such a write but is not its record: Redis
 // lost the write and gave its number to another.
 func (f *Follower) ownRead(i int, ch redisstore.Change) (reload string) {
+	f.forgetOwn(i, ch.Seq) // read before they were told (hand ran between Redis's answer and wrote)
+	if o := f.own[i]; len(o) > 0 && o[0].Seq == ch.Seq {
+		if o[0].ID != ch.ID || ch.Origin != f.cfg.Store.Origin() {
+			return fmt.Sprintf("record %d is entry %s of origin %s, not entry %s written through this replica: Redis lost that write",
+				ch.Seq, ch.ID, ch.Origin, o[0].ID)
+		}
+		f.forgetOwn(i, ch.Seq+1)
+	}
+	return ""
+}
+
+// forgetOwn forgets the writes made through this replica to stream i whose
+// records come before seq, with f.mu held.
+func (f *Follower) forgetOwn(i int, seq int64) {
 	o := f.own[i]
 	n := 0
-	for n < len(o) && o[n].Seq < ch.Seq {
-		n++ // read before it was told (hand ran between Redis's answer and wrote)
-	}
-	if n < len(o) && o[n].Seq == ch.Seq {
-		if o[n].ID != ch.ID || ch.Origin != f.cfg.Store.Origin() {
-			return fmt.Sprintf("record %d is entry %s of origin %s, not entry %s written through this replica: Redis lost that write",
-				ch.Seq, ch.ID, ch.Origin, o[n].ID)
-		}
+	for n < len(o) && o[n].Seq < seq {
 		n++
 	}
 	clear(o[:n]) // the IDs go with the cursors
 	f.own[i] = o[n:]
-	return ""
 }
 
 // Healthy reports whether the replica is in touch with the store: Redis
@@ -467,13 +476,7 @@ func (f *Follower) poll(ctx context.Context, check bool) (more bool, err error) 
 func (f *Follower) reloadOwnLost(ctx context.Context) error {
 	for _, i := range f.order {
 		f.mu.Lock()
-		o := f.own[i]
-		n := 0
-		for n < len(o) && o[n].Seq <= f.cursors[i].Seq {
-			n++
-		}
-		clear(o[:n])
-		f.own[i] = o[n:]
+		f.forgetOwn(i, f.cursors[i].Seq+1)
 		reason := f.ownLost[i].why
 		f.mu.Unlock()
 		if reason == "" {
