@@ -49,8 +49,11 @@ const (
 	sumAfter = 4096
 )
 
-// hourKey is the prefix of an hour's unsent records.
+// hourKey is the prefix of an hour's unsent records, whose keys are
+// unsentKeyLen bytes: the prefix and a sequence number.
 type hourKey [5]byte
+
+const unsentKeyLen = len(hourKey{}) + 8
 
 func hourOf(k *storage.AggKey) hourKey {
 	var h hourKey
@@ -94,7 +97,7 @@ func (s *Spool) loadServed(tx *bolt.Tx) error {
 	}
 	return ub.ForEach(func(k, v []byte) error {
 		b, err := decodeServed(k, v)
-		if err != nil || len(k) != len(hourKey{})+8 {
+		if err != nil || len(k) != unsentKeyLen {
 			return nil // sealed as it is, and set aside by PeekServed
 		}
 		s.served.Add(servedAds(b.Rows))
@@ -309,7 +312,7 @@ func (s *Spool) seal(n int) error {
 				return err
 			}
 			keys = append(keys, bytes.Clone(k))
-			if b, err := decodeServed(k, v); err == nil && len(k) == len(hourKey{})+8 {
+			if b, err := decodeServed(k, v); err == nil && len(k) == unsentKeyLen {
 				moved[hourKey(k[:len(hourKey{})])] += len(b.Rows)
 			}
 		}

@@ -961,8 +961,7 @@ func (s *Service) spoolServed() (int64, error) {
 	for _, b := range sent {
 		ads += servedAds(b.Rows)
 	}
-	if ads == 0 && len(sent) == 0 {
-		s.batches.pending = nil
+	if ads == 0 { // nothing: a batch holds one served ad at least
 		return 0, nil
 	}
 	if err := sp.PutServed(sent, unsent); err != nil {
