@@ -156,7 +156,12 @@ func (s *Store) StreamOf(advertiserID string) Stream { return s.shardOf(advertis
 // pipelined round trip. Reading state after taking heads and then following
 // from them misses nothing.
 func (s *Store) Heads(ctx context.Context, streams []Stream) ([]Cursor, error) {
-	const op = "feed heads"
+	return s.streamCursors(ctx, "feed heads", scriptHeadSrc, streams)
+}
+
+// streamCursors runs script, which answers a stream's {seq, entry ID}, for
+// each stream in one pipelined round trip (Heads, Seqs).
+func (s *Store) streamCursors(ctx context.Context, op, script string, streams []Stream) ([]Cursor, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, fmt.Errorf("%s: %w", op, err)
 	}
@@ -164,12 +169,12 @@ func (s *Store) Heads(ctx context.Context, streams []Stream) ([]Cursor, error) {
 	cmds := make([]*redis.Cmd, len(streams))
 	for i, st := range streams {
 		// EVAL, not EVALSHA: a pipeline cannot recover from NOSCRIPT.
-		cmds[i] = pipe.Eval(ctx, scriptHeadSrc, []string{st.seqKey(), st.feedKey()})
+		cmds[i] = pipe.Eval(ctx, script, []string{st.seqKey(), st.feedKey()})
 	}
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, s.fail(ctx, op, err)
 	}
-	heads := make([]Cursor, len(streams))
+	out := make([]Cursor, len(streams))
 	for i, c := range cmds {
 		v, err := c.StringSlice()
 		if err != nil || len(v) != 2 {
@@ -179,9 +184,12 @@ func (s *Store) Heads(ctx context.Context, streams []Stream) ([]Cursor, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: seq %q: %w", op, v[0], err)
 		}
-		heads[i] = Cursor{ID: v[1], Seq: seq}
+		if _, _, ok := parseID(v[1]); !ok {
+			return nil, fmt.Errorf("%s: entry ID %q: %w", op, v[1], errCorrupt)
+		}
+		out[i] = Cursor{ID: v[1], Seq: seq}
 	}
-	return heads, nil
+	return out, nil
 }
 
 // Seqs returns, for each stream, its current sequence number and the ID
@@ -198,35 +206,7 @@ func (s *Store) Heads(ctx context.Context, streams []Stream) ([]Cursor, error) {
 // that the script reads: a few µs a stream with small records, more with
 // large ones (about 1 ms with 300 KB stock records at both ends).
 func (s *Store) Seqs(ctx context.Context, streams []Stream) ([]Cursor, error) {
-	const op = "feed seqs"
-	if err := s.begin(ctx); err != nil {
-		return nil, fmt.Errorf("%s: %w", op, err)
-	}
-	pipe := s.client.Pipeline()
-	cmds := make([]*redis.Cmd, len(streams))
-	for i, st := range streams {
-		// EVAL, not EVALSHA: a pipeline cannot recover from NOSCRIPT.
-		cmds[i] = pipe.Eval(ctx, scriptSeqSrc, []string{st.seqKey(), st.feedKey()})
-	}
-	if _, err := pipe.Exec(ctx); err != nil {
-		return nil, s.fail(ctx, op, err)
-	}
-	seqs := make([]Cursor, len(streams))
-	for i, c := range cmds {
-		v, err := c.StringSlice()
-		if err != nil || len(v) != 2 {
-			return nil, fmt.Errorf("%s: unexpected reply %v (%v)", op, c.Val(), err)
-		}
-		seq, err := strconv.ParseInt(v[0], 10, 64)
-		if err != nil {
-			return nil, fmt.Errorf("%s: seq %q: %w", op, v[0], err)
-		}
-		if _, _, ok := parseID(v[1]); !ok {
-			return nil, fmt.Errorf("%s: last generated ID %q: %w", op, v[1], errCorrupt)
-		}
-		seqs[i] = Cursor{ID: v[1], Seq: seq}
-	}
-	return seqs, nil
+	return s.streamCursors(ctx, "feed seqs", scriptSeqSrc, streams)
 }
 
 // CompareIDs compares two stream entry IDs in Redis's order, milliseconds
