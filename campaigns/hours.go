@@ -35,7 +35,13 @@ const minutesPerWeek = 7 * 24 * 60
 // numbers them from 0.
 var weekDays = []string{"mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 
-var dayNames = map[string]int{"mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+var dayNames = func() map[string]int {
+	m := make(map[string]int, len(weekDays))
+	for i, d := range weekDays {
+		m[d] = i
+	}
+	return m
+}()
 
 // Week is a compiled weekly schedule: sorted, disjoint minute-of-week spans.
 // The zero Week is "always". Contains is O(log spans) and allocation free.

@@ -338,14 +338,8 @@ func phoneticKeySplit(kana string, split uint64) (string, uint64) {
 // phoneticKey returns the phonetic key of a katakana string, or "" when it
 // has anything but kana.
 func phoneticKey(kana string) string {
-	var key []rune
-	for _, r := range kana {
-		if !isKana(r) {
-			return ""
-		}
-		key, _ = appendKey(key, r)
-	}
-	return string(key)
+	key, _ := phoneticKeySplit(kana, 0)
+	return key
 }
 
 // latinToken is a word of Latin letters in a query that reads as romaji: its
