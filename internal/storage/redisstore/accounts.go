@@ -57,16 +57,11 @@ func (s *Store) CreateAccount(ctx context.Context, a *campaigns.Account) error {
 	for _, h := range a.KeyHashes {
 		args = append(args, h)
 	}
-	reply, err := scriptCreateAccount.Run(commitCtx(ctx), s.client, []string{keyAccounts, keyKeys, Stream(0).seqKey(), Stream(0).feedKey()}, args...).Slice()
-	if err != nil {
-		return s.fail(ctx, op, err)
-	}
-	res, at, err := writeReply(reply)
+	res, err := s.runWrite(ctx, op, CampaignsStream, scriptCreateAccount.Run(commitCtx(ctx), s.client, []string{keyAccounts, keyKeys, Stream(0).seqKey(), Stream(0).feedKey()}, args...))
 	switch {
 	case err != nil:
-		return fmt.Errorf("%s: %w", op, err)
+		return err
 	case res == "ok":
-		s.wrote(CampaignsStream, at)
 	case res == "exists":
 		return fmt.Errorf("%s: %w", op, conflict("account %q already exists", a.ID))
 	case res == "key":
@@ -205,16 +200,11 @@ func (s *Store) UpdateAccountKeys(ctx context.Context, id string, change func([]
 		if err := s.begin(ctx); err != nil {
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		reply, err := scriptSetAccountKeys.Run(commitCtx(ctx), s.client, []string{keyAccounts, keyKeys, Stream(0).seqKey(), Stream(0).feedKey()}, args...).Slice()
-		if err != nil {
-			return s.fail(ctx, op, err)
-		}
-		res, at, err := writeReply(reply)
+		res, err := s.runWrite(ctx, op, CampaignsStream, scriptSetAccountKeys.Run(commitCtx(ctx), s.client, []string{keyAccounts, keyKeys, Stream(0).seqKey(), Stream(0).feedKey()}, args...))
 		switch {
 		case err != nil:
-			return fmt.Errorf("%s: %w", op, err)
+			return err
 		case res == "ok":
-			s.wrote(CampaignsStream, at)
 			return nil
 		case res == "notfound":
 			return fmt.Errorf("%s: %w", op, notFound("account %q not found", id))

@@ -113,16 +113,10 @@ func (s *Store) writeCampaign(ctx context.Context, op string, c *campaigns.Campa
 	if err != nil {
 		return "", fmt.Errorf("%s: %w", op, err)
 	}
-	reply, err := scriptPutCampaign.Run(commitCtx(ctx), s.client, campaignKeys(), s.retentionArg(), s.origin, c.ID, c.AdvertiserID, v, mode, read).Slice()
-	if err != nil {
-		return "", s.fail(ctx, op, err)
-	}
-	res, at, err := writeReply(reply)
+	res, err := s.runWrite(ctx, op, CampaignsStream, scriptPutCampaign.Run(commitCtx(ctx), s.client, campaignKeys(), s.retentionArg(), s.origin, c.ID, c.AdvertiserID, v, mode, read))
 	switch {
 	case err != nil:
-		return "", fmt.Errorf("%s: %w", op, err)
-	case res == "ok":
-		s.wrote(CampaignsStream, at)
+		return "", err
 	case res == "exists", res == "gone":
 		return "", fmt.Errorf("%s: %w", op, storage.CampaignIDTaken(c.ID, res == "gone"))
 	}
@@ -230,20 +224,15 @@ func (s *Store) DeleteCampaign(ctx context.Context, id string) error {
 	if !validKey(id) {
 		return fmt.Errorf("%s: %w", op, notFound("campaign %q not found", id))
 	}
-	reply, err := scriptDeleteCampaign.Run(commitCtx(ctx), s.client, campaignKeys(), s.retentionArg(), s.origin, id).Slice()
-	if err != nil {
-		return s.fail(ctx, op, err)
-	}
-	res, at, err := writeReply(reply)
+	res, err := s.runWrite(ctx, op, CampaignsStream, scriptDeleteCampaign.Run(commitCtx(ctx), s.client, campaignKeys(), s.retentionArg(), s.origin, id))
 	switch {
 	case err != nil:
-		return fmt.Errorf("%s: %w", op, err)
+		return err
 	case res == "notfound":
 		return fmt.Errorf("%s: %w", op, notFound("campaign %q not found", id))
 	case res != "ok":
 		return fmt.Errorf("%s: unexpected reply %q", op, res)
 	}
-	s.wrote(CampaignsStream, at)
 	if checkCampaignKey(id) == nil { // else an ID that Caps refuses: no counters
 		if err := s.client.Set(commitCtx(ctx), capsTag(id)+":total", 0, capsDayKeep).Err(); err != nil {
 			return s.fail(ctx, op+": free caps", err)

@@ -125,6 +125,24 @@ func writeReply(v []any) (status string, at Cursor, err error) {
 	return status, at, nil
 }
 
+// runWrite reads the reply of a write script run as cmd (writeReply) and,
+// when it wrote ("ok"), tells OnWrite's function where its record went in
+// stream st. It returns the script's status for the caller's own cases.
+func (s *Store) runWrite(ctx context.Context, op string, st Stream, cmd *redis.Cmd) (string, error) {
+	reply, err := cmd.Slice()
+	if err != nil {
+		return "", s.fail(ctx, op, err)
+	}
+	res, at, err := writeReply(reply)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", op, err)
+	}
+	if res == "ok" {
+		s.wrote(st, at)
+	}
+	return res, nil
+}
+
 // replyCursor reads a change record's place from a script's reply: seq (an
 // integer) then entry ID.
 func replyCursor(v []any) (Cursor, error) {

@@ -92,18 +92,13 @@ func (s *Store) PutStores(ctx context.Context, advertiserID string, stores []cam
 		return fmt.Errorf("%s: %w", op, err)
 	}
 	// EVAL, not EVALSHA: after a NOSCRIPT, Run would send every store again.
-	reply, err := scriptPutStores.Eval(commitCtx(ctx), s.client, keys, args...).Slice()
-	if err != nil {
-		return s.fail(ctx, op, err)
-	}
-	res, at, err := writeReply(reply)
+	res, err := s.runWrite(ctx, op, st, scriptPutStores.Eval(commitCtx(ctx), s.client, keys, args...))
 	switch {
 	case err != nil:
-		return fmt.Errorf("%s: %w", op, err)
+		return err
 	case res != "ok":
 		return fmt.Errorf("%s: unexpected reply %q", op, res)
 	}
-	s.wrote(st, at)
 	return nil
 }
 
@@ -245,20 +240,15 @@ func (s *Store) DeleteStore(ctx context.Context, advertiserID, storeID string) e
 	}
 	st := s.shardOf(advertiserID)
 	keys := []string{storesKey(st, advertiserID), outKey(st, advertiserID), st.seqKey(), st.feedKey(), stockAtKey(st, advertiserID)}
-	reply, err := scriptDeleteStore.Run(commitCtx(ctx), s.client, keys, s.retentionArg(), s.origin, advertiserID, storeID).Slice()
-	if err != nil {
-		return s.fail(ctx, op, err)
-	}
-	res, at, err := writeReply(reply)
+	res, err := s.runWrite(ctx, op, st, scriptDeleteStore.Run(commitCtx(ctx), s.client, keys, s.retentionArg(), s.origin, advertiserID, storeID))
 	switch {
 	case err != nil:
-		return fmt.Errorf("%s: %w", op, err)
+		return err
 	case res == "notfound":
 		return fmt.Errorf("%s: %w", op, notFound("store %q of advertiser %q not found", storeID, advertiserID))
 	case res != "ok":
 		return fmt.Errorf("%s: unexpected reply %q", op, res)
 	}
-	s.wrote(st, at)
 	return nil
 }
 
