@@ -481,14 +481,24 @@ func (ix *KeywordIndex) valid(q *Query, h hit) bool {
 // [s, e) without being split at both ends of it.
 func (q *Query) blocked(s, e int32) bool {
 	for _, b := range q.blocks {
-		if b.s > s || b.e < e || b.s == s && b.e == e {
-			continue
-		}
-		if !splitAt(b.split, s-b.s) || !splitAt(b.split, e-b.s) {
+		if covers(b.s, b.e, s, e) && blocksAt(b.split, b.s, s, e) {
 			return true
 		}
 	}
 	return false
+}
+
+// covers reports whether a word spanning bs to be holds the other span s
+// to e, and is not that span itself.
+func covers(bs, be, s, e int32) bool {
+	return bs <= s && e <= be && (bs != s || be != e)
+}
+
+// blocksAt reports whether a word beginning at bs, with split as its
+// places where the analyser splits it, blocks the span s to e it covers:
+// it is not split at both of the span's ends.
+func blocksAt(split uint64, bs, s, e int32) bool {
+	return !splitAt(split, s-bs) || !splitAt(split, e-bs)
 }
 
 func splitAt(split uint64, off int32) bool {

@@ -571,12 +571,12 @@ func spansWords(words []latinToken, s, e int32) bool {
 // key runes) of its term: it covers h and is not split at both its ends.
 func (ix *KeywordIndex) romajiBlocked(q *Query, h hit) bool {
 	for _, b := range q.romajiBlocks {
-		if b.s > h.s || b.e < h.e || b.s == h.s && b.e == h.e {
+		if !covers(b.s, b.e, h.s, h.e) {
 			continue
 		}
 		en := &ix.entries[b.entry]
 		for _, tb := range ix.romajiBlocks[en.blockLo:en.blockHi] {
-			if tb.term == h.term && (!splitAt(tb.split, h.s-b.s) || !splitAt(tb.split, h.e-b.s)) {
+			if tb.term == h.term && blocksAt(tb.split, b.s, h.s, h.e) {
 				return true
 			}
 		}
