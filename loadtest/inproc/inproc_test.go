@@ -14,6 +14,12 @@ import (
 // an engine over its index, without caps.
 func smallWorld(t *testing.T, stores, campaigns int) (*dataset.World, *serving.Engine) {
 	t.Helper()
+	return smallWorldPaced(t, stores, campaigns, nil)
+}
+
+// smallWorldPaced is smallWorld with an engine asking pacer.
+func smallWorldPaced(t *testing.T, stores, campaigns int, pacer serving.Pacer) (*dataset.World, *serving.Engine) {
+	t.Helper()
 	cfg := dataset.Default()
 	cfg.Stores, cfg.Campaigns = stores, campaigns
 	w, err := dataset.Generate(cfg)
@@ -24,7 +30,7 @@ func smallWorld(t *testing.T, stores, campaigns int) (*dataset.World, *serving.E
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := serving.NewEngine(ix, Tokyo, nil, nil)
+	e, err := serving.NewEngine(ix, Tokyo, nil, pacer)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -208,21 +214,8 @@ func (p *userPacer) Allow(_ context.Context, _ *serving.Campaign, uid string, _ 
 // served: from decision 0 it replayed them, about a tenth of its
 // decisions, whose frequency windows the warm-up had opened.
 func TestRunFromTheWarmup(t *testing.T) {
-	cfg := dataset.Default()
-	cfg.Stores, cfg.Campaigns = 20000, 500
-	w, err := dataset.Generate(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ix, err := dataset.BuildIndex(w)
-	if err != nil {
-		t.Fatal(err)
-	}
 	p := &userPacer{seen: map[string]bool{}}
-	e, err := serving.NewEngine(ix, Tokyo, nil, p)
-	if err != nil {
-		t.Fatal(err)
-	}
+	w, e := smallWorldPaced(t, 20000, 500, p)
 	ds := Prepare(w, w.Requests(1<<12, 1), EveningPeak)
 	ds.FreshUsers(64)
 	ctx := context.Background()
